@@ -1,0 +1,35 @@
+"""xent's numerical core: NumPy functions that never print, parse or read files.
+
+Per-sample functions return one value per sample; reductions are separate
+(:func:`reduce`), as in optax.
+"""
+
+from .checks import (
+    SUM_TOLERANCE,
+    RowError,
+    check_class_indices,
+    check_label_distribution,
+    check_logits,
+    check_probabilities,
+    check_weights,
+    looks_like_probabilities,
+)
+from .cross_entropy import (
+    cross_entropy,
+    cross_entropy_denominator,
+    cross_entropy_from_log_probs,
+    cross_entropy_grad,
+    cross_entropy_with_probs,
+)
+from .labels import interpret_labels, is_index_labels
+from .reductions import REDUCTIONS, in_base, log_base, perplexity, reduce
+from .softmax import log_softmax, logsumexp, softmax
+
+__all__ = [
+    "SUM_TOLERANCE", "RowError", "check_class_indices", "check_label_distribution",
+    "check_logits", "check_probabilities", "check_weights", "looks_like_probabilities",
+    "cross_entropy", "cross_entropy_denominator", "cross_entropy_from_log_probs",
+    "cross_entropy_grad", "cross_entropy_with_probs", "interpret_labels", "is_index_labels",
+    "REDUCTIONS", "in_base", "log_base", "perplexity", "reduce",
+    "log_softmax", "logsumexp", "softmax",
+]

@@ -1,0 +1,161 @@
+"""Validation of logits, probabilities, labels and weights.
+
+Each check raises :class:`RowError` (a ``ValueError``) naming the first
+offending row, 0-based in ``.row`` and 1-based in the message, so the caller
+can add where that row came from (a file line, an option name).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "RowError",
+    "SUM_TOLERANCE",
+    "check_logits",
+    "check_probabilities",
+    "check_label_distribution",
+    "check_class_indices",
+    "check_weights",
+    "looks_like_probabilities",
+]
+
+#: How far a row of probabilities may sum from 1 (SPEC §2).
+SUM_TOLERANCE = 1e-6
+
+
+class RowError(ValueError):
+    """A problem in one row (sample) of a matrix.
+
+    Attributes:
+      row: 0-based index of the first offending row (after flattening
+        leading axes), or ``None`` when the problem is not tied to a row.
+      column: 0-based class index of the offending entry, or ``None``.
+    """
+
+    def __init__(self, message: str, row: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+def _rows(x) -> np.ndarray:
+    x = np.asarray(x)
+    return x.reshape(1, -1) if x.ndim < 2 else x.reshape(-1, x.shape[-1])
+
+
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    """(row, column) of the first True entry of a 2-D mask."""
+    r, c = np.unravel_index(int(np.argmax(mask)), mask.shape)
+    return int(r), int(c)
+
+
+def check_logits(logits) -> None:
+    """Raise unless every row is finite or ``-inf`` with at least one finite entry.
+
+    ``-inf`` is allowed (a masked class); NaN and ``+inf`` are not, and a row
+    of only ``-inf`` gives no distribution at all.
+    """
+    z = _rows(logits)
+    if z.size == 0:
+        raise RowError("the matrix is empty")
+    bad = np.isnan(z) | (z == np.inf)
+    if bad.any():
+        r, c = _first(bad)
+        raise RowError(
+            f"row {r + 1}, class {c + 1}: logit is {z[r, c]!r}; expected a finite number or -inf",
+            r, c,
+        )
+    if z.shape[-1] and (~np.isfinite(z)).any():
+        dead = np.all(z == -np.inf, axis=1)
+        if dead.any():
+            r = int(np.argmax(dead))
+            raise RowError(f"row {r + 1}: every logit is -inf, so no class has any probability", r)
+
+
+def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SUM_TOLERANCE) -> None:
+    """Raise unless every entry is in [0, 1] and, if ``normalized``, rows sum to 1.
+
+    Args:
+      probs: array of shape ``(..., C)``.
+      normalized: require ``|Σ_c p_c - 1| <= tolerance`` per row.
+    """
+    p = _rows(probs)
+    if p.size == 0:
+        raise RowError("the matrix is empty")
+    bad = ~((p >= 0) & (p <= 1))  # also catches NaN
+    if bad.any():
+        r, c = _first(bad)
+        raise RowError(
+            f"row {r + 1}, class {c + 1}: probability {p[r, c]!r} is outside [0, 1]", r, c
+        )
+    if normalized:
+        _check_sums(p, "probabilities", tolerance)
+
+
+def check_label_distribution(labels, *, normalized: bool = True, tolerance: float = SUM_TOLERANCE) -> None:
+    """Raise unless label rows are finite, non-negative and (if ``normalized``) sum to 1."""
+    y = _rows(labels)
+    bad = ~(np.isfinite(y) & (y >= 0))
+    if bad.any():
+        r, c = _first(bad)
+        raise RowError(
+            f"row {r + 1}, class {c + 1}: label {y[r, c]!r} is not a non-negative number", r, c
+        )
+    if normalized:
+        _check_sums(y, "labels", tolerance)
+
+
+def _check_sums(p: np.ndarray, what: str, tolerance: float) -> None:
+    sums = np.sum(p, axis=1, dtype=np.float64)
+    off = np.abs(sums - 1.0) > tolerance
+    if off.any():
+        r = int(np.argmax(off))
+        raise RowError(
+            f"row {r + 1}: {what} sum to {sums[r]!r}, expected 1 within {tolerance:g}", r
+        )
+
+
+def check_class_indices(indices, num_classes: int, *, ignore_index: int | None = None) -> None:
+    """Raise unless every index is in ``[0, num_classes)`` or equals ``ignore_index``."""
+    y = np.asarray(indices).reshape(-1)
+    bad = (y < 0) | (y >= num_classes)
+    if ignore_index is not None:
+        bad &= y != ignore_index
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise RowError(
+            f"row {r + 1}: class index {int(y[r])} is out of range for {num_classes} classes "
+            f"(expected 0 to {num_classes - 1})",
+            r,
+        )
+
+
+def check_weights(weights, num_classes: int) -> np.ndarray:
+    """Return class weights as a float64 vector of length ``num_classes``, or raise."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim > 1 and max(w.shape) == w.size:
+        w = w.reshape(-1)  # a single row or column of a file
+    if w.shape != (num_classes,):
+        raise RowError(
+            f"expected one weight per class ({num_classes}), found shape {tuple(np.asarray(weights).shape)}"
+        )
+    bad = ~np.isfinite(w)
+    if bad.any():
+        c = int(np.argmax(bad))
+        raise RowError(f"weight {c + 1} is {w[c]!r}; expected a finite number", None, c)
+    return w
+
+
+def looks_like_probabilities(logits, *, tolerance: float = SUM_TOLERANCE) -> bool:
+    """True when every entry is in [0, 1] and every row sums to 1.
+
+    Such "logits" are almost certainly probabilities; a softmax of them would
+    be applied twice.
+    """
+    z = _rows(logits)
+    if z.size == 0 or z.shape[-1] < 2:
+        return False
+    if not np.all((z >= 0) & (z <= 1)):
+        return False
+    return bool(np.all(np.abs(np.sum(z, axis=1, dtype=np.float64) - 1.0) <= tolerance))

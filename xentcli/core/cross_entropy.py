@@ -1,0 +1,289 @@
+"""Categorical cross-entropy, its ``mean`` denominator and its gradient.
+
+Conventions follow ``torch.nn.functional.cross_entropy``:
+
+* labels are class indices (an integer array of the predictions' shape
+  without the class axis) or distributions (a float array of the
+  predictions' shape);
+* ``weights`` (one per class), ``ignore_index`` (indices only) and
+  ``label_smoothing`` mean what they mean there, including which denominator
+  ``mean`` uses (see :func:`cross_entropy_denominator`);
+
+and numerics follow ``scipy.special``: log-sum-exp with the maximum shifted
+out, and ``0 · log 0 = 0`` (a class with zero target weight contributes
+nothing, even where its log-probability is ``-inf``). The one place this
+differs from PyTorch: for distribution labels PyTorch returns ``nan`` when a
+masked (``-inf``) class has target 0; here it contributes 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import RowError, check_class_indices, check_weights
+from .labels import is_index_labels
+from .softmax import _scaled, as_float64, log_softmax, max_and_log_sum, softmax
+
+__all__ = [
+    "cross_entropy",
+    "cross_entropy_with_probs",
+    "cross_entropy_from_log_probs",
+    "cross_entropy_denominator",
+    "cross_entropy_grad",
+]
+
+
+def cross_entropy(
+    logits,
+    labels,
+    *,
+    axis: int = -1,
+    weights=None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    temperature: float = 1.0,
+    eps: float | None = None,
+) -> np.ndarray:
+    r"""Per-sample categorical cross-entropy of ``labels`` under ``softmax(logits / T)``.
+
+    With log-probabilities ``log q = log_softmax(z / T)`` (computed as
+    ``z/T - logsumexp(z/T)``, never ``log(softmax)``), class weights ``w``
+    (default 1) and smoothing ``ε``:
+
+    * distribution labels ``y``: ``loss = -Σ_c w_c y'_c log q_c`` with
+      ``y' = (1-ε) y + ε/C``;
+    * index labels ``k``: ``loss = (1-ε) · (-w_k log q_k) + ε/C · (-Σ_c w_c log q_c)``,
+      and 0 for a sample whose label equals ``ignore_index``.
+
+    Args:
+      logits: float array ``(..., C)``.
+      labels: int array ``(...)`` of class indices, or float array ``(..., C)``.
+      axis: the class axis of ``logits`` (and of distribution labels).
+      weights: optional ``(C,)`` class weights.
+      ignore_index: an index label value whose samples are skipped (loss 0).
+      label_smoothing: ``ε`` in ``[0, 1]``.
+      temperature: ``T > 0``.
+      eps: if given, use the naive ``log(softmax(z/T) + eps)`` instead of the
+        exact log-probabilities (the reference document's NumPy code).
+
+    Returns:
+      float64 array ``(...)`` of per-sample losses in nats. A ``-inf`` logit is
+      a masked class; if a sample's target needs it, that loss is ``inf``.
+
+    >>> cross_entropy([[4.0, 2.0, 1.0], [0.0, 5.0, 1.0]],
+    ...               [[1.0, 0.0, 0.0], [0.0, 0.8, 0.2]]).round(8).tolist()
+    [0.16984602, 0.82474489]
+    >>> cross_entropy([[4.0, 2.0, 1.0]], np.array([0])).round(8).tolist()
+    [0.16984602]
+    """
+    z = np.moveaxis(_scaled(logits, temperature), axis, -1)
+    if eps is not None:
+        return cross_entropy_with_probs(
+            softmax(z), labels, weights=weights, ignore_index=ignore_index,
+            label_smoothing=label_smoothing, eps=eps,
+        )
+    if is_index_labels(labels) and label_smoothing == 0:
+        # Only the target's log-probability is needed, (z_k - m) - log Σ exp(z - m):
+        # the log-softmax entry PyTorch computes, without the (N, C) matrix.
+        k, keep = _split_ignored(labels, z.shape, ignore_index)
+        w = _weights(weights, z.shape[-1])
+        m, log_sum = max_and_log_sum(z)
+        picked = (np.take_along_axis(z, k[..., None], axis=-1) - m - log_sum)[..., 0]
+        return np.where(keep, _index_nll(picked, k, w), 0.0)
+    labels = labels if is_index_labels(labels) else np.moveaxis(as_float64(labels), axis, -1)
+    return cross_entropy_from_log_probs(
+        log_softmax(z), labels, weights=weights, ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+    )
+
+
+def cross_entropy_with_probs(
+    probs,
+    labels,
+    *,
+    axis: int = -1,
+    weights=None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+) -> np.ndarray:
+    r"""Per-sample cross-entropy of ``labels`` under given probabilities ``p``.
+
+    The formula of :func:`cross_entropy` with ``log q = log p`` (or
+    ``log(p + eps)`` when ``eps`` is given: the document's naive
+    ``-Σ y log(p + ε)``). ``p`` is used as given; validate or renormalise it
+    first. ``p_c = 0`` where the target needs class ``c`` gives ``inf``.
+
+    >>> float(cross_entropy_with_probs([[0.7, 0.2, 0.1]], [[1.0, 0.0, 0.0]])[0])
+    0.35667494393873245
+    """
+    p = np.moveaxis(as_float64(probs), axis, -1)
+    if eps is not None:
+        p = p + eps
+    with np.errstate(divide="ignore"):  # log 0 = -inf: a class with no probability
+        logq = np.log(p)
+    labels = labels if is_index_labels(labels) else np.moveaxis(as_float64(labels), axis, -1)
+    return cross_entropy_from_log_probs(
+        logq, labels, weights=weights, ignore_index=ignore_index, label_smoothing=label_smoothing
+    )
+
+
+def cross_entropy_from_log_probs(
+    log_probs,
+    labels,
+    *,
+    weights=None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+) -> np.ndarray:
+    r"""Per-sample cross-entropy from log-probabilities ``(..., C)``, class axis last.
+
+    The formula of :func:`cross_entropy`, with ``log q`` given. Terms whose
+    target weight is 0 contribute 0 even where ``log q = -inf``.
+    """
+    logq = as_float64(log_probs)
+    num_classes = logq.shape[-1]
+    w = _weights(weights, num_classes)
+    smoothing = _smoothing(label_smoothing)
+    if is_index_labels(labels):
+        k, keep = _split_ignored(labels, logq.shape, ignore_index)
+        picked = np.take_along_axis(logq, k[..., None], axis=-1)[..., 0]
+        loss = _mul0(1.0 - smoothing, _index_nll(picked, k, w))
+        if smoothing:
+            uniform = np.full(num_classes, smoothing / num_classes) if w is None else w * (smoothing / num_classes)
+            loss = loss + _neg_dot(uniform, logq)
+        return np.where(keep, loss, 0.0)
+    y = as_float64(labels)
+    if y.shape != logq.shape:
+        raise RowError(f"labels of shape {y.shape} do not match predictions of shape {logq.shape}")
+    if ignore_index is not None:
+        raise ValueError("ignore_index applies to class-index labels only, not to distributions")
+    if smoothing:
+        y = (1.0 - smoothing) * y + smoothing / num_classes
+    return _neg_dot(y if w is None else y * w, logq)
+
+
+def cross_entropy_denominator(
+    labels, *, weights=None, ignore_index: int | None = None, axis: int = -1
+) -> float:
+    r"""What ``reduction='mean'`` divides the summed loss by, as PyTorch does.
+
+    * index labels: ``Σ_i w_{k_i}`` over samples not ignored (their count
+      without weights);
+    * distribution labels: the number of samples ``N`` (weights and smoothing
+      do not change it).
+
+    >>> cross_entropy_denominator(np.array([0, 2, -100]), weights=[1.0, 2.0, 3.0], ignore_index=-100)
+    4.0
+    """
+    if is_index_labels(labels):
+        k = np.asarray(labels)
+        keep = np.ones(k.shape, bool) if ignore_index is None else k != ignore_index
+        if weights is None:
+            return float(np.count_nonzero(keep))
+        w = as_float64(weights)
+        return float(np.sum(w[np.where(keep, k, 0)][keep]))
+    y = np.asarray(labels)
+    return float(y.size // y.shape[axis]) if y.ndim else 1.0
+
+
+def cross_entropy_grad(
+    logits,
+    labels,
+    *,
+    axis: int = -1,
+    weights=None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    temperature: float = 1.0,
+    reduction: str = "none",
+) -> np.ndarray:
+    r"""Gradient of the cross-entropy with respect to ``logits``.
+
+    Writing each sample's loss as ``-Σ_c a_c log q_c`` (``a = w ⊙ y'`` for
+    distributions, ``a = (1-ε) w_k e_k + ε/C · w`` for index ``k``), its
+    gradient is ``(q · Σ_c a_c - a) / T``; without weights and with labels
+    summing to 1 this is the familiar ``softmax - y``.
+
+    Args:
+      reduction: ``'none'`` or ``'sum'`` give each sample's gradient of its own
+        loss (the same matrix); ``'mean'`` divides it by
+        :func:`cross_entropy_denominator`, as autograd of the mean does.
+
+    Returns:
+      float64 array of the shape of ``logits``; ignored samples get 0.
+
+    >>> cross_entropy_grad([[0.0, 0.0]], np.array([1])).tolist()
+    [[0.5, -0.5]]
+    """
+    z = np.moveaxis(_scaled(logits, temperature), axis, -1)
+    num_classes = z.shape[-1]
+    w = _weights(weights, num_classes)
+    smoothing = _smoothing(label_smoothing)
+    if is_index_labels(labels):
+        k, keep = _split_ignored(labels, z.shape, ignore_index)
+        a = np.zeros(z.shape)
+        target_weight = np.ones(k.shape) if w is None else w[k]
+        np.put_along_axis(a, k[..., None], ((1.0 - smoothing) * target_weight)[..., None], axis=-1)
+        if smoothing:
+            a += (smoothing / num_classes) * (1.0 if w is None else w)
+        a *= keep[..., None]
+    else:
+        if ignore_index is not None:
+            raise ValueError("ignore_index applies to class-index labels only, not to distributions")
+        y = np.moveaxis(as_float64(labels), axis, -1)
+        if y.shape != z.shape:
+            raise RowError(f"labels of shape {y.shape} do not match logits of shape {z.shape}")
+        a = (1.0 - smoothing) * y + smoothing / num_classes if smoothing else y
+        if w is not None:
+            a = a * w
+    grad = (softmax(z) * np.sum(a, axis=-1, keepdims=True) - a) / temperature
+    if reduction == "mean":
+        grad = grad / cross_entropy_denominator(
+            labels, weights=weights, ignore_index=ignore_index, axis=axis
+        )
+    elif reduction not in ("none", "sum"):
+        raise ValueError(f"reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
+    return np.moveaxis(grad, -1, axis)
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def _weights(weights, num_classes: int) -> np.ndarray | None:
+    return None if weights is None else check_weights(weights, num_classes)
+
+
+def _smoothing(label_smoothing: float) -> float:
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return float(label_smoothing)
+
+
+def _split_ignored(labels, prediction_shape, ignore_index):
+    """(indices safe to gather with, mask of samples that count)."""
+    k = np.asarray(labels)
+    if k.shape != tuple(prediction_shape[:-1]):
+        raise RowError(
+            f"class indices of shape {k.shape} do not match predictions of shape {tuple(prediction_shape)}"
+        )
+    check_class_indices(k, prediction_shape[-1], ignore_index=ignore_index)
+    if ignore_index is None:
+        return k, np.ones(k.shape, dtype=bool)
+    keep = k != ignore_index
+    return np.where(keep, k, 0), keep
+
+
+def _index_nll(picked: np.ndarray, k: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    return -picked if w is None else -_mul0(w[k], picked)
+
+
+def _mul0(a, b):
+    """``a * b`` with ``0 * ±inf = 0`` (the xlogy convention)."""
+    with np.errstate(invalid="ignore"):  # 0 * inf is nan before the where
+        return np.where(np.asarray(a) == 0, 0.0, np.multiply(a, b))
+
+
+def _neg_dot(coef, logq: np.ndarray) -> np.ndarray:
+    """``-Σ_c coef_c log q_c`` along the last axis, 0·log 0 = 0."""
+    return -np.sum(_mul0(coef, logq), axis=-1)

@@ -1,0 +1,67 @@
+"""The shape rule that tells class-index labels from distribution labels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .checks import RowError
+
+__all__ = ["interpret_labels", "is_index_labels"]
+
+
+def is_index_labels(labels) -> bool:
+    """True for an integer array (class indices), False for a float one (distributions)."""
+    return np.issubdtype(np.asarray(labels).dtype, np.integer)
+
+
+def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
+    """Read ``labels`` as distributions or class indices for predictions of ``prediction_shape``.
+
+    The rule (SPEC §1), for predictions of shape ``(..., C)`` holding ``N``
+    samples:
+
+    * labels of exactly the predictions' shape are distributions (one-hot or
+      soft); so is a 1-D vector of length ``C`` when ``N == 1``;
+    * otherwise ``N`` integer-valued entries shaped as the samples
+      (``(N,)``, ``(N, 1)``, ``(1, N)`` or the predictions' leading shape)
+      are class indices;
+    * anything else is an error naming both shapes.
+
+    Returns:
+      float64 array of ``prediction_shape`` (distributions), or int64 array of
+      ``prediction_shape[:-1]`` (class indices).
+
+    >>> interpret_labels([[1, 0, 0]], (1, 3)).dtype.name
+    'float64'
+    >>> interpret_labels([2, 0], (2, 3)).tolist()
+    [2, 0]
+    """
+    y = np.asarray(labels)
+    shape = tuple(prediction_shape)
+    lead, num_classes = shape[:-1], shape[-1]
+    n = math.prod(lead)
+    if y.shape == shape or (y.ndim == 1 and n == 1 and y.size == num_classes):
+        return np.asarray(y, dtype=np.float64).reshape(shape)
+    if y.size == n and y.shape in {lead, lead + (1,), (n,), (n, 1), (1, n)}:
+        return _as_indices(y).reshape(lead)
+    raise RowError(
+        f"labels of shape {_fmt(y.shape)} fit predictions of shape {_fmt(shape)} neither as "
+        f"distributions (shape {_fmt(shape)}) nor as class indices ({n} entries)"
+    )
+
+
+def _as_indices(y: np.ndarray) -> np.ndarray:
+    if np.issubdtype(y.dtype, np.integer):
+        return y.astype(np.int64, copy=False)
+    flat = np.asarray(y, dtype=np.float64).reshape(-1)
+    bad = ~np.isfinite(flat) | (flat != np.round(flat))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise RowError(f"row {r + 1}: label {flat[r]!r} is not an integer class index", r)
+    return flat.astype(np.int64).reshape(y.shape)
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"

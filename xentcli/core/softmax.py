@@ -1,0 +1,117 @@
+"""Log-sum-exp, softmax and log-softmax along one axis, in float64.
+
+Every function here takes logits of any float dtype and computes in float64
+(float32 dumps from a model are common; accumulating their exponentials in
+float32 loses digits that PyTorch's float64 reference keeps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["as_float64", "max_and_log_sum", "logsumexp", "log_softmax", "softmax"]
+
+
+def as_float64(x) -> np.ndarray:
+    """``x`` as a float64 array (no copy when it already is one)."""
+    return np.asarray(x, dtype=np.float64)
+
+
+def _scaled(logits, temperature: float) -> np.ndarray:
+    z = as_float64(logits)
+    if temperature != 1.0:
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        z = z / temperature
+    return z
+
+
+def max_and_log_sum(z: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, log Σ_c exp(z_c - m))`` with ``m = max_c z_c``, both with ``axis`` kept.
+
+    The shared first step of log-sum-exp and log-softmax. ``log_softmax`` is
+    then ``(z - m) - log_sum`` in that order, as PyTorch's CPU kernel
+    computes it, so the last digits agree with PyTorch.
+    """
+    m = np.max(z, axis=axis, keepdims=True)
+    # An all -inf slice has max -inf; shifting by it would give -inf - -inf = nan.
+    m = np.where(np.isfinite(m), m, 0.0)
+    s = np.sum(np.exp(z - m), axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
+        return m, np.log(s)
+
+
+def logsumexp(logits, *, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    r"""``log Σ_c exp(z_c)`` along ``axis``, with the maximum shifted out.
+
+    Formula: ``m + log Σ_c exp(z_c - m)`` with ``m = max_c z_c``, so no
+    exponential overflows (``z = [1000, 0]`` gives ``1000.0``, not ``inf``).
+
+    Args:
+      logits: array of shape ``(..., C)`` (any float dtype; computed in float64).
+      axis: the class axis.
+      keepdims: keep ``axis`` as a length-1 dimension.
+
+    Returns:
+      float64 array of the shape of ``logits`` without ``axis``.
+
+    Edge cases: ``-inf`` entries contribute ``exp(-inf) = 0`` (masked classes);
+    a slice of only ``-inf`` gives ``-inf`` (not ``nan``, as in
+    ``scipy.special.logsumexp``).
+
+    >>> float(logsumexp([0.0, 0.0]))  # log 2
+    0.6931471805599453
+    """
+    m, log_sum = max_and_log_sum(as_float64(logits), axis=axis)
+    out = log_sum + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def log_softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
+    r"""``log softmax(z / T)`` along ``axis``: ``z/T - logsumexp(z/T)``.
+
+    Computed by subtracting the log-sum-exp, never as ``log(softmax(z))``,
+    so a class with a tiny probability keeps its exact log
+    (``log_softmax([0, -1000])[1] == -1000.0``, where ``log(softmax)`` gives
+    ``-inf``).
+
+    Args:
+      logits: array of shape ``(..., C)``.
+      axis: the class axis.
+      temperature: ``T > 0``; logits are divided by it first.
+
+    Returns:
+      float64 array of the shape of ``logits``. A ``-inf`` logit gives
+      ``-inf`` (probability 0).
+
+    >>> log_softmax([0.0, 0.0]).tolist()
+    [-0.6931471805599453, -0.6931471805599453]
+    """
+    z = _scaled(logits, temperature)
+    m, log_sum = max_and_log_sum(z, axis=axis)
+    return (z - m) - log_sum
+
+
+def softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
+    r"""``softmax(z / T)_c = exp(z_c/T - m) / Σ_k exp(z_k/T - m)``, ``m = max z/T``.
+
+    Shifting by the maximum keeps every exponential in ``[0, 1]``:
+    ``softmax([1000, 0, 0])`` is exactly ``[1, 0, 0]``. Rows sum to 1 up to
+    rounding. A ``-inf`` logit gets probability exactly 0.
+
+    Args:
+      logits: array of shape ``(..., C)``.
+      axis: the class axis.
+      temperature: ``T > 0``; logits are divided by it first.
+
+    Returns:
+      float64 array of the shape of ``logits``.
+
+    >>> softmax([3.0, 1.0, -3.0]).round(8).tolist()
+    [0.87887824, 0.11894324, 0.00217852]
+    """
+    z = _scaled(logits, temperature)
+    m = np.max(z, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(z - m)
+    return e / np.sum(e, axis=axis, keepdims=True)

@@ -1,0 +1,81 @@
+"""``xent example``: the reference document's worked example, computed from the shipped sample data.
+
+Every number printed in SPEC §5 appears here, formatted as the document
+prints it: matrices with NumPy's 8 decimals, means with all their digits.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import as_file
+
+import numpy as np
+
+from . import core
+from .readers import read_matrix
+from .sample_data import path
+from .tables import fixed, matrix_table, single_sample_table, summary
+
+__all__ = ["worked_example", "DOCUMENT_EPS"]
+
+#: The epsilon of the document's NumPy code: -sum(y * log(p + 1e-6)).
+DOCUMENT_EPS = 1e-6
+
+
+def _read(name: str, option: str):
+    with as_file(path(name)) as p:
+        return read_matrix(str(p), option)
+
+
+def _all_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    return matrix, np.arange(len(matrix)), len(matrix)
+
+
+def worked_example() -> list:
+    """The rich renderables of the worked example, top to bottom."""
+    from rich.rule import Rule
+    from rich.table import Table
+    from rich.text import Text
+
+    y = _read("labels.csv", "--labels").values
+    z = _read("logits.csv", "--logits").values
+    names = ["class 1", "class 2", "class 3"]
+    probs = core.softmax(z)
+    exact = core.cross_entropy(z, y)
+    naive = core.cross_entropy(z, y, eps=DOCUMENT_EPS)
+    grad = core.cross_entropy_grad(z, y)
+    grad_mean = core.cross_entropy_grad(z, y, reduction="mean")
+
+    out: list = [Rule("xent example: the reference document's worked example"),
+                 Text("Labels y (one-hot, then soft) and logits z of two samples:")]
+    out.append(matrix_table("labels y  (sample_data/labels.csv)", *_all_rows(y), names, number=fixed))
+    out.append(matrix_table("logits z  (sample_data/logits.csv)", *_all_rows(z), names, number=fixed))
+    out.append(matrix_table("softmax(z)", *_all_rows(probs), names, number=fixed))
+
+    losses = Table(title="cross-entropy per sample, -Σ y·log softmax(z)", title_justify="left")
+    losses.add_column("sample", justify="right")
+    losses.add_column("exact (TensorFlow softmax_cross_entropy_with_logits)", justify="right")
+    losses.add_column(f"eps = {DOCUMENT_EPS:g} (the document's NumPy)", justify="right")
+    for i in range(len(exact)):
+        losses.add_row(str(i + 1), fixed(exact[i]), fixed(naive[i]))
+    losses.add_section()
+    losses.add_row("mean", repr(core.reduce(exact)), repr(core.reduce(naive)))
+    out.append(losses)
+
+    out.append(matrix_table("gradient of each sample's loss: softmax(z) - y", *_all_rows(grad), names, number=fixed))
+    out.append(matrix_table("gradient of the mean loss: (softmax(z) - y) / 2", *_all_rows(grad_mean), names, number=fixed))
+
+    cdm_label = _read("catdogman_label.csv", "--labels")
+    cdm_pred = _read("catdogman_pred.csv", "--probs")
+    cdm_loss = core.cross_entropy_with_probs(cdm_pred.values, cdm_label.values)[0]
+    out.append(single_sample_table(
+        "one sample: cross-entropy = -log 0.7", cdm_label.values[0], cdm_pred.values[0],
+        repr(float(cdm_loss)), cdm_pred.names, number=fixed,
+    ))
+
+    z3 = _read("softmax_logits.csv", "--logits").values
+    out.append(matrix_table("softmax(3, 1, -3)", *_all_rows(core.softmax(z3)), ["3", "1", "-3"], number=fixed))
+    out.append(summary([
+        ("try", "xent ce --labels sample_data/labels.csv --logits sample_data/logits.csv"),
+        ("", "xent softmax --logits sample_data/logits.csv | xent ce --labels sample_data/labels.csv --probs -"),
+    ]))
+    return out

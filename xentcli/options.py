@@ -1,0 +1,120 @@
+"""Click options shared by several commands, each defined once as a decorator."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from .core.reductions import REDUCTIONS
+from .writers import FORMATS
+
+__all__ = [
+    "BASE",
+    "logits_option",
+    "temperature_option",
+    "classes_option",
+    "predictions",
+    "labels",
+    "ce_options",
+    "reduction_options",
+    "output_options",
+    "debug_option",
+    "compose",
+]
+
+
+class BaseType(click.ParamType):
+    """``e`` or a finite number > 0 other than 1 (2 gives bits, 10 gives bans)."""
+
+    name = "e|2|10"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) or value != "e":
+            try:
+                b = float(value)
+            except ValueError:
+                self.fail(f"expected 'e', 2, 10 or another number > 0 other than 1, got {value!r}", param, ctx)
+            if not (math.isfinite(b) and b > 0 and b != 1):
+                self.fail(f"a log base must be a finite number > 0 other than 1, got {value!r}", param, ctx)
+            return int(b) if b.is_integer() else b
+        return "e"
+
+
+BASE = BaseType()
+
+# An option value that must be a positive, finite number.
+_POSITIVE = click.FloatRange(min=0, min_open=True, max=math.inf, max_open=True)
+
+
+def compose(*decorators):
+    """Apply several click decorators as one (listed in the order they appear in --help)."""
+
+    def apply(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+logits_option = click.option(
+    "--logits", metavar="MATRIX",
+    help="Logits N×C: a file (.csv .tsv .txt .dat .npy .npz[:key]), '-' for stdin, or inline '4,2,1;0,5,1'.",
+)
+temperature_option = click.option(
+    "--temperature", type=_POSITIVE, default=1.0, show_default=True, help="Divide logits by T before the softmax."
+)
+classes_option = click.option("--classes", metavar="NAMES", help="Class names for tables, comma-separated: cat,dog,man.")
+
+
+def predictions(f):
+    """--logits / --probs (exactly one), --temperature, --renormalize, --classes."""
+    return compose(
+        logits_option,
+        click.option("--probs", metavar="MATRIX", help="Probabilities N×C instead of logits (rows in [0,1] summing to 1)."),
+        temperature_option,
+        click.option("--renormalize", is_flag=True, help="Rescale probability and label rows to sum to 1 instead of rejecting them."),
+        classes_option,
+    )(f)
+
+
+def labels(f):
+    """--labels: distributions N×C or N class indices."""
+    return click.option(
+        "--labels", metavar="MATRIX", required=True,
+        help="Labels: distributions (one-hot or soft) of the predictions' shape, or N class indices.",
+    )(f)
+
+
+def ce_options(f):
+    """The options of torch.nn.functional.cross_entropy, plus the document's --eps."""
+    return compose(
+        click.option("--weights", metavar="VECTOR", help="One weight per class (PyTorch's weight=)."),
+        click.option("--ignore-index", type=int, default=None, help="Skip samples whose class index is K (index labels only). Default: none."),
+        click.option("--label-smoothing", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, help="Mix labels with the uniform distribution: (1-ε)·y + ε/C."),
+        click.option("--eps", type=click.FloatRange(min=0.0, max=math.inf, max_open=True), default=None, help="Use the naive -Σ y·log(p + EPS) of the reference document. Default: exact."),
+    )(f)
+
+
+def reduction_options(f):
+    """--reduction and --base."""
+    return compose(
+        click.option("--reduction", type=click.Choice(REDUCTIONS), default="mean", show_default=True, help="How to combine per-sample values."),
+        click.option("--base", type=BASE, default="e", show_default=True, help="Log base: e (nats), 2 (bits), 10."),
+    )(f)
+
+
+def output_options(f):
+    """--format, --output, --precision, --header."""
+    return compose(
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Output format. Default: table on a terminal, csv otherwise, or the --output extension."),
+        click.option("--output", "-o", metavar="FILE", help="Write here (atomically) instead of stdout; .csv .tsv .json .npy (.txt is csv)."),
+        click.option("--precision", type=click.IntRange(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
+        click.option("--header", is_flag=True, help="Start csv/tsv output with a header line."),
+    )(f)
+
+
+def debug_option(f):
+    """--debug: show a traceback for an unexpected error (read by xentcli.cli.main before parsing)."""
+    return click.option("--debug", is_flag=True, expose_value=False, help="Show a Python traceback for unexpected errors.")(f)

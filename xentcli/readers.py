@@ -1,0 +1,360 @@
+"""Reading matrix options: delimited text, NPY/NPZ files, stdin and inline values.
+
+Every reader returns a :class:`Matrix` and raises :class:`~xentcli.errors.DataError`
+(exit 1) or :class:`~xentcli.errors.CallError` (exit 2) whose message already
+names the option, the source and, for text, the 1-based physical line and
+column (the column is the field's position in its row).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import CallError, DataError
+
+__all__ = ["Matrix", "read_matrix", "parse_text", "parse_inline", "TEXT_EXTENSIONS", "SUPPORTED_EXTENSIONS"]
+
+TEXT_EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
+SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS + (".npy", ".npz")
+NPY_MAGIC = b"\x93NUMPY"
+_NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
+
+# What an inline value may consist of: numbers (inf/nan included), separators, brackets.
+_INLINE_CHARS = re.compile(r"^[\s\d.,;+\-eE\[\]infatyINFATY_]*$")
+
+
+@dataclass
+class Matrix:
+    """A numeric array read from one option, with where it came from.
+
+    Attributes:
+      values: the array as read: float64 from text, the stored dtype from NPY
+        (a read-only memory map for ``.npy`` files, so nothing is copied whole).
+      where: how to name the source in a message, e.g. ``"--logits z.csv"``.
+      names: column names from a header row, if there was one.
+      lines: for text, the 1-based physical line of each data row.
+    """
+
+    values: np.ndarray
+    where: str
+    names: list[str] | None = None
+    lines: list[int] | None = field(default=None, repr=False)
+
+    def locate(self, row: int | None) -> str:
+        """``where`` plus the row (and its text line) of a semantic problem."""
+        if row is None:
+            return self.where
+        if self.lines is not None and row < len(self.lines):
+            return f"{self.where}, row {row + 1} (line {self.lines[row]})"
+        return f"{self.where}, row {row + 1}"
+
+
+def read_matrix(spec: str, option: str, *, stdin=None) -> Matrix:
+    """Read the value of a matrix option: ``-``, a file path, or an inline value.
+
+    A value is a file when it exists, has a supported extension, or contains a
+    path separator; otherwise a value made only of numbers, separators and
+    brackets is inline. ``path.npz:key`` names one array of an ``.npz``.
+    """
+    if spec == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        data = stream.read()
+        if isinstance(data, str):
+            data = data.encode()
+        return _read_bytes(data, f"{option} (stdin)")
+    path, key = _split_npz_key(spec)
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.exists(path):
+        if _looks_inline(spec, ext):
+            return Matrix(parse_inline(spec, option), f"{option} inline value")
+        if ext and ext not in SUPPORTED_EXTENSIONS:
+            raise CallError(_unsupported(option, path, ext))
+        raise CallError(f"{option}: file not found: {path}")
+    where = f"{option} {path}"
+    if os.path.isdir(path):
+        raise CallError(f"{where}: is a directory, expected a file")
+    if ext and ext not in SUPPORTED_EXTENSIONS:
+        raise CallError(_unsupported(option, path, ext))
+    if key is not None and ext != ".npz":
+        raise CallError(f"{where}: a ':key' suffix applies to .npz files only")
+    try:
+        if ext == ".npz":
+            return Matrix(_read_npz(path, key, where), where)
+        if ext == ".npy":
+            return Matrix(_read_npy_file(path, where), where)
+        if ext in TEXT_EXTENSIONS:
+            with open(path, "rb") as f:
+                return _text_matrix(f.read(), where)
+        with open(path, "rb") as f:  # no extension: sniff
+            head = f.read(len(NPY_MAGIC))
+        if head == NPY_MAGIC:
+            return Matrix(_read_npy_file(path, where), where)
+        with open(path, "rb") as f:
+            return _text_matrix(f.read(), where)
+    except OSError as e:
+        raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
+
+
+def _looks_inline(spec: str, ext: str) -> bool:
+    """A value that is not an existing file: inline unless it looks like a path."""
+    if ext in SUPPORTED_EXTENSIONS or "/" in spec or os.sep in spec or not spec.strip():
+        return False
+    if _INLINE_CHARS.match(spec) and re.search(r"(?i)\d|inf|nan", spec):
+        return True
+    return any(c in spec for c in ",;[")  # meant as inline, but malformed
+
+
+def _unsupported(option: str, path: str, ext: str) -> str:
+    return (
+        f"{option} {path}: unsupported extension '{ext}'; "
+        f"expected one of {' '.join(SUPPORTED_EXTENSIONS)} (or '-' for stdin)"
+    )
+
+
+def _split_npz_key(spec: str) -> tuple[str, str | None]:
+    if ":" in spec and not os.path.exists(spec):
+        path, key = spec.rsplit(":", 1)
+        if path.lower().endswith(".npz"):
+            return path, key
+    return spec, None
+
+
+def _read_bytes(data: bytes, where: str) -> Matrix:
+    if data.startswith(NPY_MAGIC):
+        try:
+            values = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"{where}: not a readable NPY array: {e}") from e
+        return Matrix(_numeric(values, where), where)
+    return _text_matrix(data, where)
+
+
+# -- NPY / NPZ ---------------------------------------------------------------
+
+
+def _read_npy_file(path: str, where: str) -> np.ndarray:
+    """Map a ``.npy`` file read-only after checking its header, size and dtype."""
+    with open(path, "rb") as f:
+        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            raise DataError(f"{where}: not an NPY file (it does not start with the NPY magic bytes)")
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+        except (ValueError, OSError, EOFError, SyntaxError) as e:
+            raise DataError(f"{where}: damaged NPY header: {e}") from e
+        offset = f.tell()
+    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields:
+        raise DataError(f"{where}: NPY dtype {dtype} is not numeric (object arrays are never unpickled)")
+    count = int(np.prod(shape, dtype=np.int64))
+    expected = count * dtype.itemsize
+    found = os.path.getsize(path) - offset
+    if found < expected:
+        raise DataError(f"{where}: truncated NPY file: expected {expected} bytes of data, found {found}")
+    if count == 0:
+        raise DataError(f"{where}: the array is empty (shape {tuple(shape)})")
+    order = "F" if fortran_order else "C"
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order=order)
+
+
+def _read_npz(path: str, key: str | None, where: str) -> np.ndarray:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{where}: not a readable NPZ archive: {e}") from e
+    if not hasattr(archive, "files"):
+        raise DataError(f"{where}: not an NPZ archive")
+    with archive:
+        keys = list(archive.files)
+        if key is None:
+            if len(keys) != 1:
+                raise CallError(
+                    f"{where}: the archive holds {len(keys)} arrays ({', '.join(keys) or 'none'}); "
+                    f"name one as {path}:KEY"
+                )
+            key = keys[0]
+        if key not in keys:
+            raise CallError(f"{where}: no array '{key}' in the archive; it holds {', '.join(keys) or 'none'}")
+        try:
+            values = archive[key]
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"{where}:{key}: cannot read the array: {e}") from e
+    return _numeric(values, f"{where}:{key}")
+
+
+def _numeric(values: np.ndarray, where: str) -> np.ndarray:
+    if values.dtype.hasobject or values.dtype.kind not in _NUMERIC_KINDS or values.dtype.fields:
+        raise DataError(f"{where}: dtype {values.dtype} is not numeric")
+    if values.size == 0:
+        raise DataError(f"{where}: the array is empty (shape {values.shape})")
+    return values
+
+
+# -- delimited text ----------------------------------------------------------
+
+
+def _text_matrix(data: bytes, where: str) -> Matrix:
+    values, names, lines = parse_text(data, where)
+    return Matrix(values, where, names, lines)
+
+
+def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, list[int]]:
+    """Parse delimited text into a 2-D float64 array.
+
+    The delimiter (tab, comma, semicolon, else runs of whitespace) is taken
+    from the first data line. ``#`` comment lines and blank lines are
+    skipped, CRLF and a UTF-8 BOM accepted. A first row whose every cell is
+    non-numeric is a header of class names.
+
+    Returns:
+      (values of shape (rows, columns), header names or None, 1-based
+      physical line of each row).
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise DataError(f"{where}: line {line}: binary data (a NUL byte), expected delimited text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataError(
+            f"{where}: line {line}: byte 0x{data[e.start]:02x} is not UTF-8 text; expected delimited numbers"
+        ) from e
+
+    delimiter: str | None = None
+    names: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    width = 0
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        s = raw.strip()
+        if not s or s.startswith("#"):
+            continue
+        if delimiter is None:
+            delimiter = next((d for d in ("\t", ",", ";") if d in s), " ")
+        # Split the line itself, not its stripped form: a trailing tab is an empty cell.
+        cells = s.split() if delimiter == " " else [c.strip() for c in raw.rstrip("\r").split(delimiter)]
+        if not rows and names is None and not any(_is_number(c) for c in cells if c):
+            names = cells
+            width = len(cells)
+            continue
+        if not width:
+            width = len(cells)
+        elif len(cells) != width:
+            first = f"the header on line {_header_line(text)}" if not rows else f"line {lines[0]}"
+            raise DataError(
+                f"{where}: line {lineno}: found {_values(len(cells))}, expected {width} as on {first}"
+                + (" (a trailing delimiter?)" if cells[-1] == "" else "")
+            )
+        rows.append(cells)
+        lines.append(lineno)
+    if not rows:
+        raise DataError(f"{where}: no numbers found" + (" (only a header row)" if names else " (empty input)"))
+    flat = [c for r in rows for c in r]
+    try:
+        values = np.array(flat, dtype=np.float64)
+    except ValueError:
+        _raise_first_bad_cell(rows, lines, where)
+        raise
+    return values.reshape(len(rows), width), names, lines
+
+
+def _values(n: int) -> str:
+    return f"{n} value" if n == 1 else f"{n} values"
+
+
+def _header_line(text: str) -> int:
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        s = raw.strip()
+        if s and not s.startswith("#"):
+            return lineno
+    return 1
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _raise_first_bad_cell(rows: list[list[str]], lines: list[int], where: str) -> None:
+    for cells, lineno in zip(rows, lines):
+        for col, cell in enumerate(cells, start=1):
+            if cell == "":
+                hint = " (a trailing delimiter?)" if col == len(cells) else ""
+                raise DataError(f"{where}: line {lineno}, column {col}: empty cell, expected a number{hint}")
+            if not _is_number(cell):
+                raise DataError(f"{where}: line {lineno}, column {col}: expected a number, found {cell!r}")
+
+
+# -- inline values ---------------------------------------------------------
+
+
+_JSON_SPECIALS = re.compile(r"(?i)(?<![\w.])(-?)(?:inf(?:inity)?)(?![\w.])|(?<![\w.])nan(?![\w.])")
+
+
+def parse_inline(spec: str, option: str) -> np.ndarray:
+    """Parse an inline matrix: ``"4,2,1;0,5,1"``, ``"0.7 0.2 0.1"``, ``"[[4,2,1],[0,5,1]]"``.
+
+    Rows are split by ``;`` (2-D result) or given by JSON nesting; values by
+    ``,`` or whitespace. A single row without ``;`` is 1-D.
+    """
+    s = spec.strip()
+    if s.startswith("["):
+        return _parse_nested(s, spec, option)
+    parts = s.split(";")
+    if parts and parts[-1].strip() == "" and len(parts) > 1:
+        parts = parts[:-1]  # a trailing ';'
+    rows = []
+    for r, part in enumerate(parts, start=1):
+        part = part.strip()
+        cells = [c.strip() for c in part.split(",")] if "," in part else part.split()
+        if not cells:
+            raise CallError(f"{option}: malformed inline value {spec!r}: row {r} is empty")
+        row = []
+        for c, cell in enumerate(cells, start=1):
+            if not _is_number(cell):
+                found = "an empty value" if cell == "" else repr(cell)
+                raise CallError(
+                    f"{option}: malformed inline value {spec!r}: row {r}, position {c}: expected a number, found {found}"
+                )
+            row.append(float(cell))
+        if rows and len(row) != len(rows[0]):
+            raise CallError(
+                f"{option}: malformed inline value {spec!r}: row {r} has {len(row)} values, row 1 has {len(rows[0])}"
+            )
+        rows.append(row)
+    values = np.array(rows, dtype=np.float64)
+    return values[0] if len(parts) == 1 else values
+
+
+def _parse_nested(s: str, spec: str, option: str) -> np.ndarray:
+    def special(m: re.Match) -> str:
+        return "NaN" if m.group(0).lower() == "nan" else f"{m.group(1)}Infinity"
+
+    try:
+        obj = json.loads(_JSON_SPECIALS.sub(special, s))
+    except json.JSONDecodeError as e:
+        raise CallError(f"{option}: malformed inline value {spec!r}: {e.msg} at position {e.pos + 1}") from e
+    try:
+        values = np.array(obj, dtype=np.float64)
+    except (ValueError, TypeError) as e:
+        raise CallError(f"{option}: malformed inline value {spec!r}: rows of different lengths or non-numbers") from e
+    if values.size == 0:
+        raise CallError(f"{option}: malformed inline value {spec!r}: no numbers")
+    return values

@@ -1,0 +1,230 @@
+"""Rich tables for people. ``rich`` is imported here only, and only when a table is drawn.
+
+Tables show at most :data:`MAX_ROWS` samples (the first and the last ones,
+with a ``⋮`` row between) and :data:`MAX_CLASSES` class columns; the
+machine formats (csv, tsv, json, npy) always carry everything.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO, Sequence
+
+import numpy as np
+
+__all__ = [
+    "shown_rows",
+    "fixed",
+    "MAX_ROWS",
+    "MAX_CLASSES",
+    "fmt",
+    "matrix_table",
+    "loss_table",
+    "single_sample_table",
+    "summary",
+    "render",
+]
+
+MAX_ROWS = 40
+MAX_CLASSES = 10
+TABLE_DIGITS = 8  # significant digits in tables unless --precision says otherwise
+
+
+def fmt(x, precision: int | None = None) -> str:
+    """A number for a table: 8 significant digits by default."""
+    x = float(x)
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.{precision or TABLE_DIGITS}g}"
+
+
+def shown_rows(n: int) -> np.ndarray:
+    """Indices of the samples a table shows: all of them, or the first and last ones."""
+    if n <= MAX_ROWS:
+        return np.arange(n)
+    tail = 5
+    return np.r_[0 : MAX_ROWS - tail, n - tail : n]
+
+
+def fixed(x, decimals: int = 8) -> str:
+    """NumPy's way of printing: ``decimals`` places, trailing zeros dropped (0.1141952)."""
+    s = f"{float(x):.{decimals}f}"
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def _rows_with_gaps(row_ids):
+    """(position, sample index) pairs, with ``(None, None)`` where samples are skipped."""
+    prev = -1
+    for pos, i in enumerate(row_ids):
+        i = int(i)
+        if i != prev + 1:
+            yield None, None
+        yield pos, i
+        prev = i
+
+
+def _shown_classes(c: int) -> list[int | None]:
+    if c <= MAX_CLASSES:
+        return list(range(c))
+    return list(range(MAX_CLASSES - 1)) + [None]
+
+
+def _new_table(title: str | None, caption: str | None = None):
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAVY, title_justify="left", caption_justify="left",
+        min_width=len(title or "") + 2,  # a title never wraps
+    )
+
+
+def _number_column(table, header: str) -> None:
+    table.add_column(header, justify="right", overflow="fold")
+
+
+def _elision_note(n: int, c: int) -> str | None:
+    notes = []
+    if n > MAX_ROWS:
+        notes.append(f"{n - MAX_ROWS} of {n} rows not shown")
+    if c > MAX_CLASSES:
+        notes.append(f"{c - MAX_CLASSES + 1} of {c} classes not shown")
+    return "; ".join(notes) + " (--format csv shows all)" if notes else None
+
+
+def matrix_table(
+    title: str,
+    rows: np.ndarray,
+    row_ids: np.ndarray,
+    n: int,
+    names: Sequence[str],
+    *,
+    precision: int | None = None,
+    number=None,
+):
+    """One row per sample, one column per class (softmax, gradients).
+
+    ``rows`` holds the samples ``row_ids`` (from :func:`shown_rows`) of ``n``.
+    """
+    number = number or (lambda x: fmt(x, precision))
+    c = rows.shape[1]
+    table = _new_table(title, _elision_note(n, c))
+    table.add_column("#", justify="right", style="dim")
+    cols = _shown_classes(c)
+    for j in cols:
+        _number_column(table, "…" if j is None else names[j])
+    for pos, i in _rows_with_gaps(row_ids):
+        if pos is None:
+            table.add_row("⋮", *["⋮"] * len(cols))
+            continue
+        table.add_row(str(i + 1), *("…" if j is None else number(rows[pos, j]) for j in cols))
+    return table
+
+
+def _label_text(label, names: Sequence[str], precision: int | None) -> str:
+    if np.ndim(label) == 0:
+        k = int(label)
+        return names[k] if 0 <= k < len(names) else str(k)
+    vals = [fmt(v, precision) for v in np.asarray(label)[:MAX_CLASSES]]
+    more = ", …" if np.size(label) > MAX_CLASSES else ""
+    return "[" + ", ".join(vals) + more + "]"
+
+
+def loss_table(
+    title: str,
+    row_ids: np.ndarray,
+    n: int,
+    labels: np.ndarray,
+    probs: np.ndarray,
+    losses: np.ndarray,
+    names: Sequence[str],
+    *,
+    loss_header: str = "loss",
+    ignored: np.ndarray | None = None,
+    precision: int | None = None,
+):
+    """One row per sample: its label, the predicted probabilities, its loss.
+
+    ``labels``, ``probs``, ``losses`` and ``ignored`` hold the samples
+    ``row_ids`` (from :func:`shown_rows`) of ``n``.
+    """
+    c = probs.shape[1]
+    table = _new_table(title, _elision_note(n, c))
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("label", overflow="fold")
+    cols = _shown_classes(c)
+    for j in cols:
+        _number_column(table, "…" if j is None else f"p({names[j]})")
+    _number_column(table, loss_header)
+    for pos, i in _rows_with_gaps(row_ids):
+        if pos is None:
+            table.add_row("⋮", "⋮", *["⋮"] * len(cols), "⋮")
+            continue
+        label = _label_text(labels[pos], names, precision)
+        if ignored is not None and ignored[pos]:
+            label += " (ignored)"
+        cells = ("…" if j is None else fmt(probs[pos, j], precision) for j in cols)
+        table.add_row(str(i + 1), label, *cells, fmt(losses[pos], precision))
+    return table
+
+
+def single_sample_table(
+    title: str,
+    label: np.ndarray,
+    probs: np.ndarray,
+    loss_text: str,
+    names: Sequence[str],
+    *,
+    loss_header: str = "loss",
+    precision: int | None = None,
+    number=None,
+):
+    """The reference document's layout for one sample: classes as columns, rows ``label`` and ``pred``, then the loss."""
+    number = number or (lambda x: fmt(x, precision))
+    c = probs.shape[-1]
+    table = _new_table(title, _elision_note(1, c))
+    table.add_column("", style="bold")
+    cols = _shown_classes(c)
+    for j in cols:
+        _number_column(table, "…" if j is None else names[j])
+    if np.ndim(label) == 0:
+        label = np.eye(c)[int(label)]
+    table.add_row("label", *("…" if j is None else number(label[j]) for j in cols))
+    table.add_row("pred", *("…" if j is None else number(probs[j]) for j in cols))
+    table.add_section()
+    table.add_row(loss_header, loss_text, *[""] * (len(cols) - 1))
+    return table
+
+
+def summary(items: Sequence[tuple[str, str]]):
+    """A two-column footer: name, value."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(justify="left")
+    for k, v in items:
+        grid.add_row(k, v)
+    return grid
+
+
+def render(renderables: Sequence, out: BinaryIO, *, terminal: bool) -> None:
+    """Print ``renderables`` to a terminal (colour, its width) or as plain text of the width they need.
+
+    Off a terminal nothing is truncated to ``…`` and no ANSI codes are written;
+    ``NO_COLOR`` is honoured by rich on a terminal.
+    """
+    from rich.console import Console, Group
+
+    group = Group(*renderables)
+    if terminal:
+        Console(highlight=False).print(group)
+        return
+    probe = Console(file=io.StringIO(), width=100_000, color_system=None)
+    width = max(40, max(probe.measure(r).maximum for r in renderables))
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False).print(group)
+    text = "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
+    out.write(text.encode())

@@ -1,0 +1,198 @@
+"""Machine-readable output (csv, tsv, json, npy) and atomic ``--output`` files.
+
+Writers take a binary stream. :func:`open_output` gives either stdout or a
+temp file beside the target that replaces it only when the run succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .errors import CallError
+
+__all__ = [
+    "FORMATS",
+    "resolve_format",
+    "format_number",
+    "write_delimited",
+    "write_json",
+    "write_npy",
+    "open_output",
+    "Result",
+    "emit",
+]
+
+FORMATS = ("table", "csv", "tsv", "json", "npy")
+_EXTENSION_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".json": "json", ".npy": "npy"}
+
+
+def resolve_format(fmt: str | None, output: str | None, stdout_is_terminal: bool) -> str:
+    """``--format`` if given; else the ``--output`` extension (csv if unknown); else table on a terminal, csv otherwise."""
+    if fmt:
+        return fmt
+    if output:
+        return _EXTENSION_FORMATS.get(os.path.splitext(output)[1].lower(), "csv")
+    return "table" if stdout_is_terminal else "csv"
+
+
+def format_number(x: float, precision: int | None = None) -> str:
+    """``repr`` of the float64 (round-trips), or ``precision`` significant digits.
+
+    Non-finite values print as ``inf``, ``-inf`` and ``nan``.
+
+    >>> format_number(0.4972954548475541), format_number(0.4972954548475541, 4)
+    ('0.4972954548475541', '0.4973')
+    """
+    x = float(x)
+    if not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return repr(x) if precision is None else f"{x:.{precision}g}"
+
+
+def write_delimited(
+    out: BinaryIO,
+    values,
+    *,
+    delimiter: str = ",",
+    precision: int | None = None,
+    header: list[str] | None = None,
+) -> None:
+    """Numbers only: a scalar on one line, a vector one value per line, a matrix one row per line."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1, 1)
+    elif a.ndim == 1:
+        a = a.reshape(-1, 1)
+    fmt = repr if precision is None else (lambda x: f"{x:.{precision}g}")
+    lines = [] if header is None else [delimiter.join(header)]
+    finite = bool(np.isfinite(a).all())
+    for row in a.tolist():
+        cells = map(fmt, row) if finite else (format_number(x, precision) for x in row)
+        lines.append(delimiter.join(cells))
+        if len(lines) >= 4096:
+            out.write(("\n".join(lines) + "\n").encode())
+            lines = []
+    if lines:
+        out.write(("\n".join(lines) + "\n").encode())
+
+
+def _json_ready(obj, precision: int | None):
+    """Floats as JSON numbers (rounded to ``precision``); inf and nan as strings."""
+    if isinstance(obj, dict):
+        return {k: _json_ready(v, precision) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return _json_ready(obj.tolist(), precision)
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v, precision) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if not math.isfinite(x):
+            return format_number(x)
+        return x if precision is None else float(f"{x:.{precision}g}")
+    return obj
+
+
+def write_json(out: BinaryIO, obj: dict, *, precision: int | None = None) -> None:
+    """One JSON object on one line (floats round-trip: Python's float repr)."""
+    out.write((json.dumps(_json_ready(obj, precision), allow_nan=False) + "\n").encode())
+
+
+def write_npy(out: BinaryIO, values) -> None:
+    """The same array the csv output holds, as NPY bytes (float64)."""
+    np.save(out, np.asarray(values, dtype=np.float64), allow_pickle=False)
+
+
+@contextmanager
+def open_output(path: str | None) -> Iterator[BinaryIO]:
+    """Yield stdout's byte stream, or a temp file that atomically becomes ``path``.
+
+    The temp file is made in the target's folder (so ``os.replace`` is an
+    atomic rename on the same file system) and removed if anything fails:
+    an existing ``path`` is then left exactly as it was.
+    """
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = os.path.abspath(path)
+    folder = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise CallError(f"--output {path}: is a directory, expected a file name")
+    if not os.path.isdir(folder):
+        raise CallError(f"--output {path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    except OSError as e:
+        raise CallError(f"--output {path}: cannot write in {folder}: {e.strerror or e}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(target))
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _mode_for(target: str) -> int:
+    """Keep an existing file's permissions; give a new one the umask's (mkstemp makes 0600)."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+class Result:
+    """What a command computed, ready for any output format.
+
+    Args:
+      array: the csv/tsv/npy payload: a scalar, a per-sample vector or a matrix.
+      json: the JSON object of SPEC §3.
+      header: the csv/tsv header line's names (with ``--header``).
+      tables: ``precision -> list of rich renderables``, called only for tables.
+    """
+
+    def __init__(self, array, json: dict, header: list[str], tables):
+        self.array = array
+        self.json = json
+        self.header = header
+        self.tables = tables
+
+
+def emit(result: Result, *, fmt: str | None, output: str | None, precision: int | None, header: bool) -> None:
+    """Write ``result`` in the chosen format to stdout or atomically to ``output``."""
+    terminal = output is None and sys.stdout.isatty()
+    fmt = resolve_format(fmt, output, terminal)
+    with open_output(output) as out:
+        if fmt == "table":
+            from .tables import render  # rich is imported only for tables
+
+            render(result.tables(precision), out, terminal=terminal)
+        elif fmt in ("csv", "tsv"):
+            write_delimited(
+                out, result.array, delimiter="," if fmt == "csv" else "\t",
+                precision=precision, header=result.header if header else None,
+            )
+        elif fmt == "json":
+            write_json(out, result.json, precision=precision)
+        else:
+            write_npy(out, result.array)
