@@ -15,7 +15,7 @@ import numpy as np
 
 from . import __version__, core, options
 from .engine import map_rows
-from .errors import XentError
+from .errors import PipeClosed, XentError
 from .inputs import base_label, check_stdin, class_names, load_labels, load_predictions, load_weights, warn
 from .writers import Result, emit
 
@@ -40,7 +40,7 @@ class XentGroup(click.Group):
             if debug:
                 raise
             _fail(str(e), e.exit_code)
-        except BrokenPipeError:
+        except (PipeClosed, BrokenPipeError):
             _quiet_broken_pipe()
         except (click.Abort, KeyboardInterrupt):
             click.echo("Error: interrupted", err=True)
@@ -198,9 +198,11 @@ def _warn_infinite(per: np.ndarray, label_matrix) -> None:
     inf = np.isinf(per)
     if inf.any():
         r = int(np.argmax(inf))
+        count = int(inf.sum())
         warn(
-            f"{label_matrix.locate(r)}: the loss is inf because a class the target needs has "
-            f"probability 0 (a -inf logit or a zero probability); {int(inf.sum())} such sample(s)"
+            f"{label_matrix.locate(r)}: row {r + 1}: the loss is inf because a class its target needs has "
+            f"probability 0 (a -inf logit or a zero probability)"
+            + (f"; {count} samples in all" if count > 1 else "")
         )
 
 

@@ -24,3 +24,11 @@ class CallError(XentError):
     """A wrong call: bad or conflicting options, missing file, malformed inline value (exit 2)."""
 
     exit_code = 2
+
+
+class PipeClosed(Exception):
+    """stdout was closed by its reader (``| head``): end quietly.
+
+    Raised instead of ``BrokenPipeError`` because click would swallow that
+    one and exit with 1, the code of bad data.
+    """

@@ -118,7 +118,7 @@ def _renormalized(rows: np.ndarray) -> np.ndarray:
     bad = ~(np.isfinite(rows) & (rows >= 0))
     if bad.any():
         r, c = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        raise core.RowError(f"row {r + 1}, class {c + 1}: {rows[r, c]!r} is not a non-negative number", int(r))
+        raise core.RowError(f"row {r + 1}, class {c + 1}: {float(rows[r, c])!r} is not a non-negative number", int(r))
     sums = rows.sum(axis=1, keepdims=True)
     if (sums <= 0).any():
         r = int(np.argmax(sums[:, 0] <= 0))

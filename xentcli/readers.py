@@ -48,12 +48,13 @@ class Matrix:
     lines: list[int] | None = field(default=None, repr=False)
 
     def locate(self, row: int | None) -> str:
-        """``where`` plus the row (and its text line) of a semantic problem."""
-        if row is None:
-            return self.where
-        if self.lines is not None and row < len(self.lines):
-            return f"{self.where}, row {row + 1} (line {self.lines[row]})"
-        return f"{self.where}, row {row + 1}"
+        """``where``, plus the text line of ``row`` (0-based) when the input was text.
+
+        The core's message names the row itself; this adds the file's line.
+        """
+        if row is not None and self.lines is not None and row < len(self.lines):
+            return f"{self.where} line {self.lines[row]}"
+        return self.where
 
 
 def read_matrix(spec: str, option: str, *, stdin=None) -> Matrix:

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .errors import CallError
+from .errors import CallError, PipeClosed
 
 __all__ = [
     "FORMATS",
@@ -182,6 +182,13 @@ def emit(result: Result, *, fmt: str | None, output: str | None, precision: int 
     """Write ``result`` in the chosen format to stdout or atomically to ``output``."""
     terminal = output is None and sys.stdout.isatty()
     fmt = resolve_format(fmt, output, terminal)
+    try:
+        _write(result, fmt, output, precision, header, terminal)
+    except BrokenPipeError as e:
+        raise PipeClosed() from e
+
+
+def _write(result: Result, fmt: str, output: str | None, precision: int | None, header: bool, terminal: bool) -> None:
     with open_output(output) as out:
         if fmt == "table":
             from .tables import render  # rich is imported only for tables

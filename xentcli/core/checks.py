@@ -63,7 +63,7 @@ def check_logits(logits) -> None:
     if bad.any():
         r, c = _first(bad)
         raise RowError(
-            f"row {r + 1}, class {c + 1}: logit is {z[r, c]!r}; expected a finite number or -inf",
+            f"row {r + 1}, class {c + 1}: logit is {float(z[r, c])!r}; expected a finite number or -inf",
             r, c,
         )
     if z.shape[-1] and (~np.isfinite(z)).any():
@@ -87,7 +87,7 @@ def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SU
     if bad.any():
         r, c = _first(bad)
         raise RowError(
-            f"row {r + 1}, class {c + 1}: probability {p[r, c]!r} is outside [0, 1]", r, c
+            f"row {r + 1}, class {c + 1}: probability {float(p[r, c])!r} is outside [0, 1]", r, c
         )
     if normalized:
         _check_sums(p, "probabilities", tolerance)
@@ -100,7 +100,7 @@ def check_label_distribution(labels, *, normalized: bool = True, tolerance: floa
     if bad.any():
         r, c = _first(bad)
         raise RowError(
-            f"row {r + 1}, class {c + 1}: label {y[r, c]!r} is not a non-negative number", r, c
+            f"row {r + 1}, class {c + 1}: label {float(y[r, c])!r} is not a non-negative number", r, c
         )
     if normalized:
         _check_sums(y, "labels", tolerance)
@@ -112,7 +112,7 @@ def _check_sums(p: np.ndarray, what: str, tolerance: float) -> None:
     if off.any():
         r = int(np.argmax(off))
         raise RowError(
-            f"row {r + 1}: {what} sum to {sums[r]!r}, expected 1 within {tolerance:g}", r
+            f"row {r + 1}: {what} sum to {float(sums[r])!r}, expected 1 within {tolerance:g}", r
         )
 
 
@@ -143,7 +143,7 @@ def check_weights(weights, num_classes: int) -> np.ndarray:
     bad = ~np.isfinite(w)
     if bad.any():
         c = int(np.argmax(bad))
-        raise RowError(f"weight {c + 1} is {w[c]!r}; expected a finite number", None, c)
+        raise RowError(f"weight {c + 1} is {float(w[c])!r}; expected a finite number", None, c)
     return w
 
 

@@ -239,9 +239,9 @@ def cross_entropy_grad(
             a = a * w
     grad = (softmax(z) * np.sum(a, axis=-1, keepdims=True) - a) / temperature
     if reduction == "mean":
-        grad = grad / cross_entropy_denominator(
-            labels, weights=weights, ignore_index=ignore_index, axis=axis
-        )
+        d = cross_entropy_denominator(labels, weights=weights, ignore_index=ignore_index, axis=axis)
+        # Every sample ignored: the gradient is all zeros, as PyTorch's nll_loss backward gives.
+        grad = grad / d if d != 0 else grad
     elif reduction not in ("none", "sum"):
         raise ValueError(f"reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
     return np.moveaxis(grad, -1, axis)

@@ -24,9 +24,9 @@ def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
 
     * labels of exactly the predictions' shape are distributions (one-hot or
       soft); so is a 1-D vector of length ``C`` when ``N == 1``;
-    * otherwise ``N`` integer-valued entries shaped as the samples
-      (``(N,)``, ``(N, 1)``, ``(1, N)`` or the predictions' leading shape)
-      are class indices;
+    * otherwise ``N`` integer-valued entries are class indices, whatever
+      their shape (``(N,)``, ``(N, 1)``, ``(1, N)``, or ``(B, T)`` targets of
+      ``(B, T, V)`` or of flattened ``(B·T, V)`` logits), read in C order;
     * anything else is an error naming both shapes.
 
     Returns:
@@ -44,11 +44,11 @@ def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
     n = math.prod(lead)
     if y.shape == shape or (y.ndim == 1 and n == 1 and y.size == num_classes):
         return np.asarray(y, dtype=np.float64).reshape(shape)
-    if y.size == n and y.shape in {lead, lead + (1,), (n,), (n, 1), (1, n)}:
+    if y.size == n:
         return _as_indices(y).reshape(lead)
     raise RowError(
-        f"labels of shape {_fmt(y.shape)} fit predictions of shape {_fmt(shape)} neither as "
-        f"distributions (shape {_fmt(shape)}) nor as class indices ({n} entries)"
+        f"labels of shape {y.shape} fit predictions of shape {shape} neither as distributions "
+        f"(shape {shape}) nor as class indices ({n} integer{'s' if n != 1 else ''}, one per sample)"
     )
 
 
@@ -59,9 +59,5 @@ def _as_indices(y: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(flat) | (flat != np.round(flat))
     if bad.any():
         r = int(np.argmax(bad))
-        raise RowError(f"row {r + 1}: label {flat[r]!r} is not an integer class index", r)
+        raise RowError(f"row {r + 1}: label {float(flat[r])!r} is not an integer class index", r)
     return flat.astype(np.int64).reshape(y.shape)
-
-
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"

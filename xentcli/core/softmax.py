@@ -32,13 +32,36 @@ def max_and_log_sum(z: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, np.nd
     The shared first step of log-sum-exp and log-softmax. ``log_softmax`` is
     then ``(z - m) - log_sum`` in that order, as PyTorch's CPU kernel
     computes it, so the last digits agree with PyTorch.
+
+    Where one class dominates, the sum ``s = 1 + t`` is within ``2**-10`` of
+    1 and ``log(s)`` keeps only the digits of ``t`` that survived rounding
+    (log-softmax of ``[0, -16]`` would be off by 1e-9 relative). Those rows
+    get ``log1p(t)`` with ``t`` summed without the maximum's exact 1, as
+    ``scipy.special.logsumexp`` does.
     """
     m = np.max(z, axis=axis, keepdims=True)
     # An all -inf slice has max -inf; shifting by it would give -inf - -inf = nan.
     m = np.where(np.isfinite(m), m, 0.0)
     s = np.sum(np.exp(z - m), axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
-        return m, np.log(s)
+        log_sum = np.log(s)
+    close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
+    if close.any():
+        log_sum = _log1p_fixup(z, m, close, log_sum, axis)
+    return m, log_sum
+
+
+def _log1p_fixup(z, m, close, log_sum, axis):
+    """``log1p(Σ_{z_c < m} exp(z_c - m) + (#{z_c = m} - 1))`` on the ``close`` slices."""
+    zc = np.moveaxis(z, axis, -1)
+    mc = np.moveaxis(m, axis, -1)
+    rows = np.moveaxis(close, axis, -1)[..., 0]
+    zr, mr = zc[rows], mc[rows]
+    at_max = zr == mr
+    t = np.sum(np.where(at_max, 0.0, np.exp(zr - mr)), axis=-1) + (np.sum(at_max, axis=-1) - 1)
+    out = np.moveaxis(log_sum.copy(), axis, -1)
+    out[rows, 0] = np.log1p(t)
+    return np.moveaxis(out, -1, axis)
 
 
 def logsumexp(logits, *, axis: int = -1, keepdims: bool = False) -> np.ndarray:

@@ -1,0 +1,44 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xentcli.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def xent():
+    """Run ``xent ARGS`` in-process; returns click's Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        result = runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+        # No command may ever let a traceback reach the user.
+        assert "Traceback" not in result.stderr
+        return result
+
+    return run
+
+
+def run_process(*args, input=None, env=None):
+    """Run ``python -m xentcli ARGS`` as a real process (pipes, stdin, exit codes)."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "xentcli", *map(str, args)],
+        input=input, capture_output=True, env=full_env, timeout=120,
+    )
+
+
+@pytest.fixture(scope="session")
+def torch_cases():
+    """PyTorch 2.13's own numbers (see tests/data/make_torch_reference.py)."""
+    with open(DATA / "torch_reference.json") as f:
+        return json.load(f)["cases"]
