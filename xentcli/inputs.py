@@ -104,14 +104,23 @@ def load_predictions(
         else:
             core.check_probabilities(rows, normalized=normalized)
     except core.RowError as e:
-        hint = "; pass --renormalize to rescale rows" if kind == "probs" and "sum to" in str(e) else ""
-        raise DataError(f"{m.locate(e.row)}: {e}{hint}") from e
+        raise DataError(f"{m.locate(e.row)}: {e}{_renormalize_hint(kind, rows, e)}") from e
     if rows.shape[1] == 1:
         warn(f"--{kind} has a single class: its softmax is 1 and every cross-entropy is 0")
     if kind == "logits" and core.looks_like_probabilities(rows):
         warn("--logits rows look like probabilities (in [0, 1], summing to 1); "
              "softmax would be applied twice. Did you mean --probs?")
     return Predictions(rows, kind, tuple(np.shape(m.values)) or (1,), m)
+
+
+def _renormalize_hint(kind: str, rows: np.ndarray, error: core.RowError) -> str:
+    """Suggest --renormalize where rescaling would fix the offending row."""
+    if kind == "logits" or error.row is None:
+        return ""
+    row = np.asarray(rows[error.row], dtype=np.float64)
+    if np.all(np.isfinite(row) & (row >= 0)) and row.sum() > 0:
+        return "; pass --renormalize to rescale rows"
+    return ""
 
 
 def _renormalized(rows: np.ndarray) -> np.ndarray:
@@ -164,8 +173,7 @@ def load_labels(
         else:
             core.check_label_distribution(y, normalized=normalized)
     except core.RowError as e:
-        hint = "; pass --renormalize to rescale rows" if "sum to" in str(e) else ""
-        raise DataError(f"{m.locate(e.row)}: {e}{hint}") from e
+        raise DataError(f"{m.locate(e.row)}: {e}{_renormalize_hint('labels', y, e)}") from e
     return y, m
 
 

@@ -341,7 +341,7 @@ def parse_inline(spec: str, option: str) -> np.ndarray:
             )
         rows.append(row)
     values = np.array(rows, dtype=np.float64)
-    return values[0] if len(parts) == 1 else values
+    return values if ";" in s else values[0]
 
 
 def _parse_nested(s: str, spec: str, option: str) -> np.ndarray:

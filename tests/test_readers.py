@@ -1,0 +1,165 @@
+"""Every input form of SPEC §1, and how each fails."""
+
+import io
+
+import numpy as np
+import pytest
+
+from xentcli.errors import CallError, DataError
+from xentcli.readers import parse_inline, parse_text, read_matrix
+
+
+def values(data: bytes):
+    return parse_text(data, "--logits f")[0].tolist()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"1,2,3\n4,5,6\n",
+        b"1\t2\t3\n4\t5\t6\n",
+        b"1;2;3\n4;5;6\n",
+        b"1 2 3\n4   5 6\n",
+        b"  1, 2 ,3  \n4,5,6",  # spaces around cells, no final newline
+        b"# comment\n\n1,2,3\r\n\r\n# another\r\n4,5,6\r\n",  # comments, blanks, CRLF
+        b"\xef\xbb\xbf1,2,3\n4,5,6\n",  # UTF-8 BOM
+    ],
+)
+def test_delimited_text_forms(data):
+    assert values(data) == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_header_row_gives_class_names_and_lines_are_physical():
+    v, names, lines = parse_text(b"# c\ncat,dog,man\n\n0.7,0.2,0.1\n", "x")
+    assert names == ["cat", "dog", "man"] and v.tolist() == [[0.7, 0.2, 0.1]] and lines == [4]
+
+
+def test_special_values_and_single_column():
+    assert values(b"inf,-inf,nan\n")[0][:2] == [float("inf"), float("-inf")]
+    assert values(b"0\n2\n1\n") == [[0], [2], [1]]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"1,2,3\n4,5\n", "line 2: found 2 values, expected 3 as on line 1"),
+        (b"1,2\n3,x\n", "line 2, column 2: expected a number, found 'x'"),
+        (b"1,,3\n", "line 1, column 2: empty cell"),
+        (b"1,2,\n3,4,\n", "line 1, column 3: empty cell, expected a number (a trailing delimiter?)"),
+        (b"1,2\n\xff,3\n", "line 2: byte 0xff is not UTF-8"),
+        (b"1,2\n3,4\x00\n", "line 2: binary data"),
+        (b"", "no numbers found (empty input)"),
+        (b"# only comments\n\n", "no numbers found"),
+        (b"cat,dog\n", "only a header row"),
+    ],
+)
+def test_bad_text_names_line_and_column(data, message):
+    with pytest.raises(DataError) as e:
+        parse_text(data, "--logits z.csv")
+    assert e.value.exit_code == 1
+    assert str(e.value).startswith("--logits z.csv: ")
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("4,2,1;0,5,1", [[4, 2, 1], [0, 5, 1]]),
+        ("0.7 0.2 0.1", [0.7, 0.2, 0.1]),
+        ("[[4,2,1],[0,5,1]]", [[4, 2, 1], [0, 5, 1]]),
+        ("[0, -inf, 1]", [0, float("-inf"), 1]),
+        ("1,2;", [[1, 2]]),
+        ("3", [3]),
+        ("-1e3, 2.5E-1", [-1000, 0.25]),
+    ],
+)
+def test_inline_forms(spec, expected):
+    assert parse_inline(spec, "--logits").tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("1,x,3", "row 1, position 2: expected a number, found 'x'"),
+        ("1,,3", "found an empty value"),
+        ("1,2;3", "row 2 has 1 values, row 1 has 2"),
+        ("[[1,2],[3]]", "rows of different lengths"),
+        ("[1,2", "malformed inline value"),
+    ],
+)
+def test_malformed_inline_is_a_wrong_call(spec, message):
+    with pytest.raises(CallError) as e:
+        read_matrix(spec, "--logits")
+    assert e.value.exit_code == 2 and message in str(e.value)
+
+
+def test_files_by_extension_and_sniffing(tmp_path):
+    z = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.save(tmp_path / "z.npy", z)
+    (tmp_path / "z.tsv").write_text("0\t1\t2\n3\t4\t5\n")
+    (tmp_path / "z.dat").write_text("0 1 2\n3 4 5\n")
+    np.save(tmp_path / "raw", z)  # writes raw.npy
+    (tmp_path / "raw.npy").rename(tmp_path / "noext_npy")
+    (tmp_path / "noext_text").write_text("0,1,2\n3,4,5\n")
+    for name in ("z.npy", "z.tsv", "z.dat", "noext_npy", "noext_text"):
+        m = read_matrix(str(tmp_path / name), "--logits")
+        assert np.asarray(m.values).tolist() == z.tolist(), name
+
+
+def test_npy_is_memory_mapped_not_copied(tmp_path):
+    np.save(tmp_path / "z.npy", np.ones((4, 3), dtype=np.float32))
+    m = read_matrix(str(tmp_path / "z.npy"), "--logits")
+    assert isinstance(m.values, np.memmap) and m.values.dtype == np.float32
+
+
+def test_npz_keys(tmp_path):
+    np.savez(tmp_path / "d.npz", logits=np.ones((2, 3)), targets=np.array([0, 2]))
+    np.savez(tmp_path / "one.npz", np.ones((2, 3)))
+    assert read_matrix(f"{tmp_path}/d.npz:targets", "--labels").values.tolist() == [0, 2]
+    assert read_matrix(f"{tmp_path}/one.npz", "--logits").values.shape == (2, 3)
+    with pytest.raises(CallError, match="holds 2 arrays"):
+        read_matrix(f"{tmp_path}/d.npz", "--logits")
+    with pytest.raises(CallError, match="no array 'x'"):
+        read_matrix(f"{tmp_path}/d.npz:x", "--logits")
+
+
+def test_stdin_text_and_npy():
+    assert read_matrix("-", "--logits", stdin=io.BytesIO(b"1,2\n3,4\n")).values.tolist() == [[1, 2], [3, 4]]
+    buf = io.BytesIO()
+    np.save(buf, np.array([[1.5, 2.5]]))
+    assert read_matrix("-", "--probs", stdin=io.BytesIO(buf.getvalue())).values.tolist() == [[1.5, 2.5]]
+    with pytest.raises(DataError, match=r"--logits \(stdin\): no numbers found"):
+        read_matrix("-", "--logits", stdin=io.BytesIO(b""))
+
+
+def test_bad_npy_files_never_unpickle(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "str.npy", np.array(["a"]))
+    (tmp_path / "fake.npy").write_bytes(b"1,2,3\n")
+    np.save(tmp_path / "ok.npy", np.ones((3, 3)))
+    (tmp_path / "trunc.npy").write_bytes((tmp_path / "ok.npy").read_bytes()[:-8])
+    np.save(tmp_path / "empty.npy", np.ones((0, 3)))
+    for name, message in [
+        ("obj.npy", "not numeric (object arrays are never unpickled)"),
+        ("str.npy", "not numeric"),
+        ("fake.npy", "not an NPY file"),
+        ("trunc.npy", "truncated NPY file: expected 72 bytes of data, found 64"),
+        ("empty.npy", "empty"),
+    ]:
+        with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            read_matrix(str(tmp_path / name), "--logits")
+
+
+def test_wrong_calls_for_paths(tmp_path):
+    with pytest.raises(CallError, match="file not found: nope.csv"):
+        read_matrix("nope.csv", "--labels")
+    (tmp_path / "z.json").write_text("[]")
+    with pytest.raises(CallError, match=r"unsupported extension '.json'; expected one of .csv .tsv"):
+        read_matrix(str(tmp_path / "z.json"), "--logits")
+    with pytest.raises(CallError, match="is a directory"):
+        read_matrix(str(tmp_path), "--logits")
+
+
+def test_text_rows_know_their_lines():
+    m = read_matrix("-", "--probs", stdin=io.BytesIO(b"# c\n0.5,0.5\n\n0.2,0.9\n"))
+    assert m.locate(1) == "--probs (stdin) line 4"
