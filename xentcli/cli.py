@@ -216,4 +216,4 @@ def example():
     from .example import worked_example
     from .tables import render
 
-    render(worked_example(), click.get_binary_stream("stdout"), terminal=sys.stdout.isatty())
+    render(worked_example(), sys.stdout.buffer, terminal=sys.stdout.isatty())

@@ -6,6 +6,7 @@ the line it came from, and where warnings are written (stderr, never stdout).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import click
@@ -31,7 +32,7 @@ def check_stdin(**values: str | None) -> None:
 
 
 def _stdin():
-    return click.get_binary_stream("stdin")
+    return sys.stdin.buffer
 
 
 def _read(spec: str, option: str) -> Matrix:
