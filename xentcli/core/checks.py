@@ -44,10 +44,14 @@ def _rows(x) -> np.ndarray:
     return x.reshape(1, -1) if x.ndim < 2 else x.reshape(-1, x.shape[-1])
 
 
-def _first(mask: np.ndarray) -> tuple[int, int]:
-    """(row, column) of the first True entry of a 2-D mask."""
-    r, c = np.unravel_index(int(np.argmax(mask)), mask.shape)
-    return int(r), int(c)
+def _raise_first(bad: np.ndarray, x: np.ndarray, problem: str) -> None:
+    """Raise for the first True entry of the 2-D mask ``bad``, if any.
+
+    ``problem`` is formatted with ``value``, the offending entry as a float.
+    """
+    if bad.any():
+        r, c = (int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise RowError(f"row {r + 1}, class {c + 1}: " + problem.format(value=float(x[r, c])), r, c)
 
 
 def check_logits(logits) -> None:
@@ -59,13 +63,7 @@ def check_logits(logits) -> None:
     z = _rows(logits)
     if z.size == 0:
         raise RowError("the matrix is empty")
-    bad = np.isnan(z) | (z == np.inf)
-    if bad.any():
-        r, c = _first(bad)
-        raise RowError(
-            f"row {r + 1}, class {c + 1}: logit is {float(z[r, c])!r}; expected a finite number or -inf",
-            r, c,
-        )
+    _raise_first(np.isnan(z) | (z == np.inf), z, "logit is {value!r}; expected a finite number or -inf")
     if z.shape[-1] and (~np.isfinite(z)).any():
         dead = np.all(z == -np.inf, axis=1)
         if dead.any():
@@ -83,12 +81,8 @@ def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SU
     p = _rows(probs)
     if p.size == 0:
         raise RowError("the matrix is empty")
-    bad = ~((p >= 0) & (p <= 1))  # also catches NaN
-    if bad.any():
-        r, c = _first(bad)
-        raise RowError(
-            f"row {r + 1}, class {c + 1}: probability {float(p[r, c])!r} is outside [0, 1]", r, c
-        )
+    # The negation also catches NaN.
+    _raise_first(~((p >= 0) & (p <= 1)), p, "probability {value!r} is outside [0, 1]")
     if normalized:
         _check_sums(p, "probabilities", tolerance)
 
@@ -96,12 +90,7 @@ def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SU
 def check_label_distribution(labels, *, normalized: bool = True, tolerance: float = SUM_TOLERANCE) -> None:
     """Raise unless label rows are finite, non-negative and (if ``normalized``) sum to 1."""
     y = _rows(labels)
-    bad = ~(np.isfinite(y) & (y >= 0))
-    if bad.any():
-        r, c = _first(bad)
-        raise RowError(
-            f"row {r + 1}, class {c + 1}: label {float(y[r, c])!r} is not a non-negative number", r, c
-        )
+    _raise_first(~(np.isfinite(y) & (y >= 0)), y, "label {value!r} is not a non-negative number")
     if normalized:
         _check_sums(y, "labels", tolerance)
 

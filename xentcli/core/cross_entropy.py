@@ -153,14 +153,7 @@ def cross_entropy_from_log_probs(
             uniform = np.full(num_classes, smoothing / num_classes) if w is None else w * (smoothing / num_classes)
             loss = loss + _neg_dot(uniform, logq)
         return np.where(keep, loss, 0.0)
-    y = as_float64(labels)
-    if y.shape != logq.shape:
-        raise RowError(f"labels of shape {y.shape} do not match predictions of shape {logq.shape}")
-    if ignore_index is not None:
-        raise ValueError("ignore_index applies to class-index labels only, not to distributions")
-    if smoothing:
-        y = (1.0 - smoothing) * y + smoothing / num_classes
-    return _neg_dot(y if w is None else y * w, logq)
+    return _neg_dot(_distribution_targets(labels, logq.shape, w, smoothing, ignore_index), logq)
 
 
 def cross_entropy_denominator(
@@ -229,14 +222,7 @@ def cross_entropy_grad(
             a += (smoothing / num_classes) * (1.0 if w is None else w)
         a *= keep[..., None]
     else:
-        if ignore_index is not None:
-            raise ValueError("ignore_index applies to class-index labels only, not to distributions")
-        y = np.moveaxis(as_float64(labels), axis, -1)
-        if y.shape != z.shape:
-            raise RowError(f"labels of shape {y.shape} do not match logits of shape {z.shape}")
-        a = (1.0 - smoothing) * y + smoothing / num_classes if smoothing else y
-        if w is not None:
-            a = a * w
+        a = _distribution_targets(np.moveaxis(as_float64(labels), axis, -1), z.shape, w, smoothing, ignore_index)
     grad = (softmax(z) * np.sum(a, axis=-1, keepdims=True) - a) / temperature
     if reduction == "mean":
         d = cross_entropy_denominator(labels, weights=weights, ignore_index=ignore_index, axis=axis)
@@ -258,6 +244,18 @@ def _smoothing(label_smoothing: float) -> float:
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
     return float(label_smoothing)
+
+
+def _distribution_targets(labels, prediction_shape, w, smoothing: float, ignore_index) -> np.ndarray:
+    """``w ⊙ ((1-ε) y + ε/C)``: each class's coefficient of ``-log q`` for distribution labels."""
+    if ignore_index is not None:
+        raise ValueError("ignore_index applies to class-index labels only, not to distributions")
+    y = as_float64(labels)
+    if y.shape != tuple(prediction_shape):
+        raise RowError(f"labels of shape {y.shape} do not match predictions of shape {tuple(prediction_shape)}")
+    if smoothing:
+        y = (1.0 - smoothing) * y + smoothing / prediction_shape[-1]
+    return y if w is None else y * w
 
 
 def _split_ignored(labels, prediction_shape, ignore_index):
