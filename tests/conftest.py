@@ -38,7 +38,13 @@ def run_process(*args, input=None, env=None):
 
 
 @pytest.fixture(scope="session")
-def torch_cases():
-    """PyTorch 2.13's own numbers (see tests/data/make_torch_reference.py)."""
+def reference():
+    """PyTorch 2.13's and SciPy 1.17's own numbers (see tests/data/make_torch_reference.py)."""
     with open(DATA / "torch_reference.json") as f:
-        return json.load(f)["cases"]
+        return json.load(f)
+
+
+@pytest.fixture(scope="session")
+def torch_cases(reference):
+    """The cross-entropy cases of the reference."""
+    return reference["cases"]

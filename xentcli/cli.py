@@ -15,12 +15,17 @@ import numpy as np
 
 from . import __version__, core, options
 from .engine import map_rows
-from .errors import PipeClosed, XentError
-from .inputs import base_label, check_stdin, class_names, load_labels, load_predictions, load_weights, warn
-from .writers import Result, emit
+from .errors import CallError, DataError, PipeClosed, XentError
+from .inputs import Predictions, check_stdin, class_names, load_labels, load_predictions, load_weights, warn
+from .report import LossReport, base_label
+from .writers import Result, emit, resolve_format
 
 # Exit status when stdout is a pipe closed early (`| head`): 128 + SIGPIPE, as coreutils.
 EXIT_BROKEN_PIPE = 141
+
+# grad --check differentiates every entry: 2C evaluations of N rows. Past this many
+# row-evaluations it checks the first rows only, and says so.
+GRADCHECK_BUDGET = 20_000_000
 
 
 class XentGroup(click.Group):
@@ -82,6 +87,23 @@ def main():
     """
 
 
+def _probabilities(pred: Predictions, ids, temperature: float = 1.0, *, binary: bool = False) -> np.ndarray:
+    """The predicted probabilities of the samples ``ids`` (for tables only)."""
+    rows = np.asarray(pred.values[np.asarray(ids)], dtype=np.float64)
+    if pred.kind != "logits":
+        return rows
+    return core.sigmoid(rows) if binary else core.softmax(rows, temperature=temperature)
+
+
+def _warn_infinite(per: np.ndarray, where, why: str) -> None:
+    inf = np.isinf(per)
+    if inf.any():
+        r = int(np.argmax(inf))
+        count = int(inf.sum())
+        warn(f"{where.locate(r)}: row {r + 1}: the value is inf because {why}"
+             + (f"; {count} samples in all" if count > 1 else ""))
+
+
 # -- softmax ---------------------------------------------------------------
 
 
@@ -138,72 +160,300 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
         per = map_rows(lambda z, t: core.cross_entropy(z, t, temperature=temperature, **settings), pred.values, y)
     else:
         per = map_rows(lambda p, t: core.cross_entropy_with_probs(p, t, **settings), pred.values, y)
-
-    ignored = (y == ignore_index) if core.is_index_labels(y) and ignore_index is not None else None
+    _warn_infinite(per, label_matrix, "a class its target needs has probability 0 (a -inf logit or a zero probability)")
     denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
-    mean_nats = core.reduce(per, "mean", denominator=denominator)
-    _warn_infinite(per, label_matrix)
     if denominator == 0:
         warn("the mean's denominator is 0 (every sample ignored or weighted 0): the mean is nan")
-
-    scale = core.log_base(base)
-    per_b = per / scale
-    mean_b, sum_b = mean_nats / scale, core.reduce(per, "sum") / scale
-    ppl = core.perplexity(mean_nats)
-    value = {"mean": mean_b, "sum": sum_b, "none": per_b}[reduction]
-    doc = {
-        "command": "ce", "n": len(per), "base": base, "reduction": reduction,
-        "mean": mean_b, "sum": sum_b, "denominator": denominator,
-    }
-    if reduction == "none":
-        doc["per_sample"] = per_b
-    doc["perplexity"] = ppl
+    report = LossReport.of("ce", per, base=base, reduction=reduction, denominator=denominator)
+    ignored = (y == ignore_index) if core.is_index_labels(y) and ignore_index is not None else None
 
     def tables(p):
         from . import tables as t
 
         loss_header = f"loss ({base_label(base)})"
         if len(per) == 1:
-            probs_row = _probabilities(pred, [0], temperature)[0]
             main_table = t.single_sample_table(
-                "cross-entropy", y[0], probs_row, t.fmt(per_b[0], p), names, loss_header=loss_header, precision=p
+                "cross-entropy", y[0], _probabilities(pred, [0], temperature)[0], t.fmt(report.per[0], p), names,
+                loss_header=loss_header, precision=p,
             )
         else:
             ids = t.shown_rows(len(per))
             main_table = t.loss_table(
-                "cross-entropy", ids, len(per), y[ids], _probabilities(pred, ids, temperature), per_b[ids], names,
+                "cross-entropy", ids, len(per), y[ids], _probabilities(pred, ids, temperature), report.per[ids], names,
                 loss_header=loss_header, ignored=None if ignored is None else ignored[ids], precision=p,
             )
-        footer = [
-            ("reduction", reduction),
-            ("denominator", t.fmt(denominator, p)),
-            ("mean" if reduction != "sum" else "sum", t.fmt(mean_b if reduction != "sum" else sum_b, p)),
-            ("perplexity", t.fmt(ppl, p)),
-        ]
+        footer = report.footer(lambda x: t.fmt(x, p), perplexity=True)
         if eps is not None:
             footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))
         return [main_table, t.summary(footer)]
 
-    header_names = ["loss"] if reduction == "none" else [reduction]
-    emit(Result(value, doc, header_names, tables), fmt=fmt, output=output, precision=precision, header=header)
+    emit(Result(report.value, report.json(perplexity=True), report.header, tables),
+         fmt=fmt, output=output, precision=precision, header=header)
 
 
-def _probabilities(pred, ids, temperature: float) -> np.ndarray:
-    """The predicted probabilities of the samples ``ids`` (for tables only)."""
-    rows = np.asarray(pred.values[np.asarray(ids)], dtype=np.float64)
-    return core.softmax(rows, temperature=temperature) if pred.kind == "logits" else rows
+# -- bce -------------------------------------------------------------------
 
 
-def _warn_infinite(per: np.ndarray, label_matrix) -> None:
-    inf = np.isinf(per)
-    if inf.any():
-        r = int(np.argmax(inf))
-        count = int(inf.sum())
-        warn(
-            f"{label_matrix.locate(r)}: row {r + 1}: the loss is inf because a class its target needs has "
-            f"probability 0 (a -inf logit or a zero probability)"
-            + (f"; {count} samples in all" if count > 1 else "")
+@main.command()
+@options.compose(options.logits_option, options.probs_option, options.classes_option)
+@options.labels
+@options.bce_options
+@options.reduction_options
+@options.output_options
+@options.debug_option
+def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base, fmt, output, precision, header):
+    """Binary / multi-label cross-entropy: each entry its own probability.
+
+    Per sample it sums -[y·log σ(z) + (1-y)·log(1-σ(z))] over classes (the
+    document's formula); --class-mean averages instead, so --reduction mean
+    then equals PyTorch's BCEWithLogitsLoss(reduction='mean').
+    """
+    check_stdin(logits=logits, probs=probs, labels=labels, pos_weight=pos_weight)
+    pred = load_predictions(logits, probs, normalized=False)
+    y, label_matrix = load_labels(labels, pred, kind="bce")
+    pw = load_weights(pos_weight, pred.num_classes, option="--pos-weight")
+    names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
+    elementwise = core.binary_cross_entropy_with_logits if pred.kind == "logits" else core.binary_cross_entropy
+    per = map_rows(lambda x, t: core.per_sample(elementwise(x, t, pos_weight=pw), class_mean=class_mean),
+                   pred.values, y)
+    _warn_infinite(per, label_matrix, "a target needs a probability of 0 or 1 that the prediction rules out")
+    report = LossReport.of("bce", per, base=base, reduction=reduction)
+
+    def tables(p):
+        from . import tables as t
+
+        ids = t.shown_rows(len(per))
+        title = "binary cross-entropy" + (" (mean over classes)" if class_mean else " (sum over classes)")
+        main_table = t.loss_table(
+            title, ids, len(per), y[ids], _probabilities(pred, ids, binary=True), report.per[ids], names,
+            loss_header=f"loss ({base_label(base)})", precision=p,
         )
+        return [main_table, t.summary(report.footer(lambda x: t.fmt(x, p)))]
+
+    emit(Result(report.value, report.json(), report.header, tables),
+         fmt=fmt, output=output, precision=precision, header=header)
+
+
+# -- kl and entropy ----------------------------------------------------------
+
+
+def _distribution(probs: str | None, logits: str | None, renormalize: bool, names: tuple[str, str]):
+    """(Predictions, p, log p) for one distribution given as probabilities or logits."""
+    pred = load_predictions(logits, probs, renormalize=renormalize, options=names)
+    values = np.asarray(pred.values, dtype=np.float64)
+    p, logp = core.log_probs_of(probs=values) if pred.kind == "probs" else core.log_probs_of(logits=values)
+    return pred, p, logp
+
+
+@main.command()
+@click.option("--p", "p_probs", metavar="MATRIX", help="P as probabilities (rows summing to 1).")
+@click.option("--q", "q_probs", metavar="MATRIX", help="Q as probabilities.")
+@click.option("--p-logits", metavar="MATRIX", help="P as logits (softmax applied in log space).")
+@click.option("--q-logits", metavar="MATRIX", help="Q as logits.")
+@options.renormalize_option
+@options.reduction_options
+@options.output_options
+@options.debug_option
+def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, output, precision, header):
+    """KL divergence D_KL(P‖Q) = Σ p·(log p - log q) per row.
+
+    Terms with p = 0 are 0; q = 0 where p > 0 gives inf. The table shows
+    KL = H(P,Q) - H(P): cross-entropy and entropy beside the divergence.
+    """
+    check_stdin(p=p_probs, q=q_probs, p_logits=p_logits, q_logits=q_logits)
+    pp, p, logp = _distribution(p_probs, p_logits, renormalize, ("--p-logits", "--p"))
+    qq, _, logq = _distribution(q_probs, q_logits, renormalize, ("--q-logits", "--q"))
+    if logp.shape != logq.shape:
+        raise DataError(f"P {pp.matrix.where} has shape {logp.shape} but Q {qq.matrix.where} has shape {logq.shape}")
+    per = core.kl_divergence(p, logp, logq)
+    _warn_infinite(per, qq.matrix, "Q gives probability 0 to a class P gives probability > 0")
+    report = LossReport.of("kl", per, base=base, reduction=reduction)
+
+    def tables(pr):
+        from . import tables as t
+
+        ids = t.shown_rows(len(per))
+        scale = core.log_base(base)
+        cols = np.column_stack([
+            core.cross_entropy_of_distributions(p[ids], logq[ids]) / scale,
+            core.entropy(p[ids], logp[ids]) / scale,
+            report.per[ids],
+        ])
+        unit = base_label(base)
+        main_table = t.matrix_table(
+            "KL(P‖Q) = H(P,Q) - H(P)", cols, ids, len(per),
+            [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"], precision=pr,
+        )
+        return [main_table, t.summary(report.footer(lambda x: t.fmt(x, pr)))]
+
+    emit(Result(report.value, report.json(), report.header, tables),
+         fmt=fmt, output=output, precision=precision, header=header)
+
+
+@main.command()
+@options.compose(options.probs_option, options.logits_option, options.temperature_option,
+                 options.renormalize_option, options.classes_option)
+@options.reduction_options
+@options.output_options
+@options.debug_option
+def entropy(probs, logits, temperature, renormalize, classes, reduction, base, fmt, output, precision, header):
+    """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
+    pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
+    names = class_names(classes, pred.num_classes, pred.matrix)
+    values = np.asarray(pred.values, dtype=np.float64)
+    if pred.kind == "probs":
+        p, logp = core.log_probs_of(probs=values)
+    else:
+        p, logp = core.log_probs_of(logits=values, temperature=temperature)
+    report = LossReport.of("entropy", core.entropy(p, logp), base=base, reduction=reduction)
+
+    def tables(pr):
+        from . import tables as t
+
+        ids = t.shown_rows(len(p))
+        main_table = t.loss_table("entropy", ids, len(p), None, p[ids], report.per[ids], names,
+                                  loss_header=f"H(P) ({base_label(base)})", precision=pr)
+        return [main_table, t.summary(report.footer(lambda x: t.fmt(x, pr)))]
+
+    emit(Result(report.value, report.json(), report.header, tables),
+         fmt=fmt, output=output, precision=precision, header=header)
+
+
+# -- ppl -------------------------------------------------------------------
+
+
+@main.command()
+@options.compose(options.logits_option, options.temperature_option)
+@click.option("--targets", metavar="VECTOR", required=True, help="The true token ids: one class index per row of --logits.")
+@options.ignore_index_option
+@options.base_option
+@options.output_options
+@options.debug_option
+def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision, header):
+    """Perplexity of --targets under --logits (tokens × vocabulary, or (batch, seq, vocab) NPY).
+
+    perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
+    number in every base. --ignore-index skips padding tokens.
+    """
+    check_stdin(logits=logits, targets=targets)
+    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
+    t, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
+    per = map_rows(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index),
+                   pred.values, t)
+    _warn_infinite(per, target_matrix, "the target token has probability 0 (a -inf logit)")
+    counted = core.cross_entropy_denominator(t, ignore_index=ignore_index)
+    if counted == 0:
+        warn("every token is ignored: the mean and the perplexity are nan")
+    report = LossReport.of("ppl", per, base=base, reduction="mean", denominator=counted)
+    doc = {"command": "ppl", "n": int(counted), "base": base, "mean": report.mean, "perplexity": report.perplexity}
+
+    def tables(pr):
+        from . import tables as t
+
+        rows = [("tokens", f"{int(counted):,}")]
+        if ignore_index is not None:
+            rows.append(("ignored", f"{len(t) - int(counted):,} (index {ignore_index})"))
+        rows += [(f"mean CE ({base_label(base)})", t.fmt(report.mean, pr)), ("perplexity", t.fmt(report.perplexity, pr))]
+        return [t.summary(rows, title="perplexity")]
+
+    emit(Result(report.perplexity, doc, ["perplexity"], tables),
+         fmt=fmt, output=output, precision=precision, header=header)
+
+
+# -- grad ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--loss", type=click.Choice(["ce", "bce"]), default="ce", show_default=True, help="Which loss to differentiate.")
+@options.compose(options.logits_option, options.temperature_option, options.classes_option)
+@options.labels
+@options.compose(options.weights_option, options.ignore_index_option, options.smoothing_option)
+@options.bce_options
+@click.option("--reduction", type=click.Choice(core.REDUCTIONS), default="mean", show_default=True,
+              help="none/sum: each sample's gradient of its own loss; mean: divided by the mean's denominator.")
+@click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
+@options.output_options
+@options.debug_option
+def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
+         pos_weight, class_mean, reduction, check, fmt, output, precision, header):
+    """Gradient of the loss with respect to --logits: softmax - labels for CE, σ(z) - y for BCE.
+
+    CE: (softmax - smoothed labels), with class weights, divided by T; BCE:
+    σ(z)·(pw·y + 1 - y) - pw·y. Exactly what PyTorch autograd gives for the
+    same reduction.
+    """
+    check_stdin(logits=logits, labels=labels, weights=weights, pos_weight=pos_weight)
+    wrong = [opt for opt, used in (
+        ("--weights", weights is not None), ("--ignore-index", ignore_index is not None),
+        ("--label-smoothing", label_smoothing != 0), ("--temperature", temperature != 1.0),
+    ) if used and loss == "bce"] + [opt for opt, used in (
+        ("--pos-weight", pos_weight is not None), ("--class-mean", class_mean),
+    ) if used and loss == "ce"]
+    if wrong:
+        raise CallError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to --loss {loss}")
+    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False, normalized=loss == "ce")
+    y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index)
+    names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
+    n = len(pred)
+    if loss == "ce":
+        w = load_weights(weights, pred.num_classes)
+        settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, temperature=temperature)
+        g = map_rows(lambda z, t: core.cross_entropy_grad(z, t, **settings), pred.values, y)
+        denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
+
+        def per_row_loss(z, t):
+            return core.cross_entropy(z, t, **settings)
+    else:
+        pw = load_weights(pos_weight, pred.num_classes, option="--pos-weight")
+        g = map_rows(lambda z, t: core.binary_cross_entropy_grad(z, t, pos_weight=pw, class_mean=class_mean),
+                     pred.values, y)
+        denominator = float(n)
+
+        def per_row_loss(z, t):
+            return core.per_sample(core.binary_cross_entropy_with_logits(z, t, pos_weight=pw), class_mean=class_mean)
+    scale = 1.0 / denominator if reduction == "mean" and denominator != 0 else 1.0
+    g = g * scale
+
+    doc = {"command": "grad", "shape": list(g.shape), "loss": loss, "reduction": reduction, "grad": g}
+    checked_rows = n
+    if check:
+        checked_rows = max(1, min(n, GRADCHECK_BUDGET // (2 * pred.num_classes * pred.num_classes)))
+        z = np.asarray(pred.values[:checked_rows], dtype=np.float64)
+        yc = y[:checked_rows]
+        numeric = core.central_differences(lambda zz: per_row_loss(zz, yc), z) * scale
+        diff = float(np.max(np.abs(numeric - g[:checked_rows])))
+        doc["max_abs_diff"] = diff
+        if checked_rows < n:
+            warn(f"--check compared the first {checked_rows:,} of {n:,} rows (finite differences cost 2C passes)")
+        if not diff <= 1e-6:
+            warn(f"the analytic gradient and central differences differ by {diff:.3g}")
+
+    def tables(pr):
+        from . import tables as t
+
+        ids = t.shown_rows(n)
+        predicted = _probabilities(pred, ids, temperature, binary=loss == "bce")
+        target = y[ids]
+        if target.ndim == 1:  # class indices: show them one-hot, as the derivation ŷ - y does
+            target = np.where(target[:, None] == np.arange(pred.num_classes), 1.0, 0.0)
+        title = ("∂loss/∂logits = (softmax - y)" if loss == "ce" else "∂loss/∂logits = (σ(z) - y)") + {
+            "mean": f" / {t.fmt(denominator, pr)}", "sum": "", "none": " (each sample's own loss)"}[reduction]
+        main_table = t.derivation_table(
+            title, ids, n, predicted, target, g[ids], names,
+            predicted_name="softmax" if loss == "ce" else "σ(z)", precision=pr,
+        )
+        rows = [("loss", loss), ("reduction", reduction)]
+        if reduction == "mean":
+            rows.append(("denominator", t.fmt(denominator, pr)))
+        if check:
+            rows.append(("max |analytic - numeric|", f"{doc['max_abs_diff']:.3g} (central differences"
+                         + (f", first {checked_rows:,} rows)" if checked_rows < n else ")")))
+        return [main_table, t.summary(rows)]
+
+    if check and resolve_format(fmt, output, output is None and sys.stdout.isatty()) not in ("table", "json"):
+        # csv/tsv/npy carry only the matrix; the check's result goes beside it.
+        click.echo(f"max_abs_diff: {doc['max_abs_diff']!r}", err=True)
+    emit(Result(g, doc, names, tables), fmt=fmt, output=output, precision=precision, header=header)
 
 
 # -- example ---------------------------------------------------------------

@@ -82,20 +82,24 @@ def load_predictions(
     renormalize: bool = False,
     normalized: bool = True,
     allow_probs: bool = True,
+    options: tuple[str, str] = ("--logits", "--probs"),
 ) -> Predictions:
-    """Read exactly one of ``--logits`` / ``--probs`` and validate it.
+    """Read exactly one of logits / probabilities and validate it.
 
     Args:
-      normalized: probability rows must sum to 1 (``ce``, ``kl``, ``entropy``).
+      normalized: probability rows must sum to 1 (``ce``, ``kl``, ``entropy``;
+        not ``bce``, where each entry is its own probability).
+      options: the two options' names, for messages (``--p-logits``, ``--p``).
     """
+    logits_opt, probs_opt = options
     if logits is not None and probs is not None:
-        raise CallError("give either --logits or --probs, not both")
+        raise CallError(f"give either {logits_opt} or {probs_opt}, not both")
     if logits is None and (probs is None or not allow_probs):
-        raise CallError("missing --logits" + (" (or --probs)" if allow_probs else ""))
+        raise CallError(f"missing {logits_opt}" + (f" (or {probs_opt})" if allow_probs else ""))
     if probs is not None and temperature != 1.0:
-        raise CallError("--temperature divides logits; it does not apply to --probs")
-    kind, spec = ("logits", logits) if logits is not None else ("probs", probs)
-    m = _read(spec, f"--{kind}")
+        raise CallError(f"--temperature divides logits; it does not apply to {probs_opt}")
+    kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
+    m = _read(spec, option)
     rows = _as_rows(m.values)
     try:
         if kind == "logits":
@@ -105,12 +109,13 @@ def load_predictions(
         else:
             core.check_probabilities(rows, normalized=normalized)
     except core.RowError as e:
-        raise DataError(f"{m.locate(e.row)}: {e}{_renormalize_hint(kind, rows, e)}") from e
-    if rows.shape[1] == 1:
-        warn(f"--{kind} has a single class: its softmax is 1 and every cross-entropy is 0")
-    if kind == "logits" and core.looks_like_probabilities(rows):
-        warn("--logits rows look like probabilities (in [0, 1], summing to 1); "
-             "softmax would be applied twice. Did you mean --probs?")
+        hint = _renormalize_hint(kind, rows, e) if normalized else ""
+        raise DataError(f"{m.locate(e.row)}: {e}{hint}") from e
+    if rows.shape[1] == 1 and normalized:
+        warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
+    if kind == "logits" and normalized and core.looks_like_probabilities(rows):
+        warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
+             f"softmax would be applied twice. Did you mean {probs_opt}?")
     return Predictions(rows, kind, tuple(np.shape(m.values)) or (1,), m)
 
 
@@ -140,49 +145,61 @@ def load_labels(
     spec: str,
     pred: Predictions,
     *,
+    kind: str = "ce",
     ignore_index: int | None = None,
     renormalize: bool = False,
-    normalized: bool = True,
+    option: str = "--labels",
 ) -> tuple[np.ndarray, Matrix]:
-    """Labels as int64 indices ``(N,)`` or float64 distributions ``(N, C)``, by the shape rule.
+    """Labels as int64 indices ``(N,)`` or float64 rows ``(N, C)``, by the shape rule of SPEC §1.
 
-    Indices must be in ``[0, C)`` or equal ``ignore_index``; distributions
-    must be non-negative and, if ``normalized``, rows must sum to 1 (or are
-    rescaled with ``renormalize``). ``--ignore-index`` with distributions is
-    a wrong call, as in PyTorch. Returns the labels and the matrix they were
-    read from (for locating later errors).
+    Args:
+      kind: ``"ce"``: class indices in ``[0, C)`` (or ``ignore_index``), or
+        distributions, non-negative and summing to 1 per row (rescaled with
+        ``renormalize``); ``"bce"``: targets of the predictions' shape, each
+        in ``[0, 1]``; ``"indices"``: class indices only (``ppl``).
+
+    ``ignore_index`` with distributions is a wrong call, as in PyTorch.
+    Returns the labels and the matrix they were read from (for locating
+    later errors).
     """
-    m = _read(spec, "--labels")
+    m = _read(spec, option)
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     try:
         y = core.interpret_labels(m.values, shape)
     except core.RowError as e:
         raise located(m, e) from e
     if core.is_index_labels(y):
+        if kind == "bce":
+            raise DataError(f"{m.where}: binary targets need the predictions' shape {shape}, found {np.shape(m.values)}")
         y = y.reshape(-1)
         try:
             core.check_class_indices(y, pred.num_classes, ignore_index=ignore_index)
         except core.RowError as e:
             raise located(m, e) from e
         return y, m
+    if kind == "indices":
+        raise DataError(f"{m.where}: expected one class index per sample, found a matrix of the logits' shape {shape}")
     if ignore_index is not None:
         raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
     y = y.reshape(-1, pred.num_classes)
     try:
-        if renormalize:
+        if kind == "bce":
+            core.check_binary_targets(y)
+        elif renormalize:
             y = _renormalized(y)
         else:
-            core.check_label_distribution(y, normalized=normalized)
+            core.check_label_distribution(y)
     except core.RowError as e:
-        raise DataError(f"{m.locate(e.row)}: {e}{_renormalize_hint('labels', y, e)}") from e
+        hint = _renormalize_hint("labels", y, e) if kind == "ce" else ""
+        raise DataError(f"{m.locate(e.row)}: {e}{hint}") from e
     return y, m
 
 
-def load_weights(spec: str | None, num_classes: int) -> np.ndarray | None:
-    """``--weights``: one finite weight per class."""
+def load_weights(spec: str | None, num_classes: int, option: str = "--weights") -> np.ndarray | None:
+    """``--weights`` (or ``--pos-weight``): one finite weight per class."""
     if spec is None:
         return None
-    m = _read(spec, "--weights")
+    m = _read(spec, option)
     try:
         return core.check_weights(m.values, num_classes)
     except core.RowError as e:
@@ -200,8 +217,3 @@ def class_names(classes: str | None, num_classes: int, *matrices: Matrix) -> lis
         if m is not None and m.names and len(m.names) == num_classes:
             return m.names
     return [str(c) for c in range(num_classes)]
-
-
-def base_label(base) -> str:
-    """How a log base is shown in a column header."""
-    return {"e": "nats", 2: "bits", 10: "bans"}.get(base, f"base {base}")

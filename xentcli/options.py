@@ -14,9 +14,17 @@ __all__ = [
     "logits_option",
     "temperature_option",
     "classes_option",
+    "probs_option",
+    "renormalize_option",
     "predictions",
     "labels",
+    "weights_option",
+    "ignore_index_option",
+    "smoothing_option",
+    "eps_option",
     "ce_options",
+    "bce_options",
+    "base_option",
     "reduction_options",
     "output_options",
     "debug_option",
@@ -68,15 +76,15 @@ temperature_option = click.option(
 classes_option = click.option("--classes", metavar="NAMES", help="Class names for tables, comma-separated: cat,dog,man.")
 
 
+probs_option = click.option("--probs", metavar="MATRIX", help="Probabilities N×C instead of logits.")
+renormalize_option = click.option(
+    "--renormalize", is_flag=True, help="Rescale probability and label rows to sum to 1 instead of rejecting them."
+)
+
+
 def predictions(f):
     """--logits / --probs (exactly one), --temperature, --renormalize, --classes."""
-    return compose(
-        logits_option,
-        click.option("--probs", metavar="MATRIX", help="Probabilities N×C instead of logits (rows in [0,1] summing to 1)."),
-        temperature_option,
-        click.option("--renormalize", is_flag=True, help="Rescale probability and label rows to sum to 1 instead of rejecting them."),
-        classes_option,
-    )(f)
+    return compose(logits_option, probs_option, temperature_option, renormalize_option, classes_option)(f)
 
 
 def labels(f):
@@ -87,21 +95,41 @@ def labels(f):
     )(f)
 
 
+weights_option = click.option("--weights", metavar="VECTOR", help="One weight per class (PyTorch's weight=).")
+ignore_index_option = click.option(
+    "--ignore-index", type=int, default=None, help="Skip samples whose class index is K (index labels only). Default: none."
+)
+smoothing_option = click.option(
+    "--label-smoothing", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+    help="Mix labels with the uniform distribution: (1-ε)·y + ε/C.",
+)
+eps_option = click.option(
+    "--eps", type=click.FloatRange(min=0.0, max=math.inf, max_open=True), default=None,
+    help="Use the naive -Σ y·log(p + EPS) of the reference document. Default: exact.",
+)
+
+
 def ce_options(f):
     """The options of torch.nn.functional.cross_entropy, plus the document's --eps."""
+    return compose(weights_option, ignore_index_option, smoothing_option, eps_option)(f)
+
+
+def bce_options(f):
+    """--pos-weight and --class-mean."""
     return compose(
-        click.option("--weights", metavar="VECTOR", help="One weight per class (PyTorch's weight=)."),
-        click.option("--ignore-index", type=int, default=None, help="Skip samples whose class index is K (index labels only). Default: none."),
-        click.option("--label-smoothing", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, help="Mix labels with the uniform distribution: (1-ε)·y + ε/C."),
-        click.option("--eps", type=click.FloatRange(min=0.0, max=math.inf, max_open=True), default=None, help="Use the naive -Σ y·log(p + EPS) of the reference document. Default: exact."),
+        click.option("--pos-weight", metavar="VECTOR", help="One weight per class for the positive term (PyTorch's pos_weight=)."),
+        click.option("--class-mean", is_flag=True, help="Average over classes instead of summing (the Keras/PyTorch 'mean' convention)."),
     )(f)
+
+
+base_option = click.option("--base", type=BASE, default="e", show_default=True, help="Log base: e (nats), 2 (bits), 10.")
 
 
 def reduction_options(f):
     """--reduction and --base."""
     return compose(
         click.option("--reduction", type=click.Choice(REDUCTIONS), default="mean", show_default=True, help="How to combine per-sample values."),
-        click.option("--base", type=BASE, default="e", show_default=True, help="Log base: e (nats), 2 (bits), 10."),
+        base_option,
     )(f)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "matrix_table",
     "loss_table",
     "single_sample_table",
+    "derivation_table",
     "summary",
     "render",
 ]
@@ -147,26 +148,29 @@ def loss_table(
 ):
     """One row per sample: its label, the predicted probabilities, its loss.
 
-    ``labels``, ``probs``, ``losses`` and ``ignored`` hold the samples
-    ``row_ids`` (from :func:`shown_rows`) of ``n``.
+    ``labels`` (or None for no label column), ``probs``, ``losses`` and
+    ``ignored`` hold the samples ``row_ids`` (from :func:`shown_rows`) of ``n``.
     """
     c = probs.shape[1]
     table = _new_table(title, _elision_note(n, c))
     table.add_column("#", justify="right", style="dim")
-    table.add_column("label", overflow="fold")
+    lead = 1 if labels is None else 2
+    if labels is not None:
+        table.add_column("label", overflow="fold")
     cols = _shown_classes(c)
     for j in cols:
         _number_column(table, "…" if j is None else f"p({names[j]})")
     _number_column(table, loss_header)
     for pos, i in _rows_with_gaps(row_ids):
         if pos is None:
-            table.add_row("⋮", "⋮", *["⋮"] * len(cols), "⋮")
+            table.add_row(*["⋮"] * (lead + len(cols) + 1))
             continue
-        label = _label_text(labels[pos], names, precision)
-        if ignored is not None and ignored[pos]:
-            label += " (ignored)"
+        first = [str(i + 1)]
+        if labels is not None:
+            label = _label_text(labels[pos], names, precision)
+            first.append(label + (" (ignored)" if ignored is not None and ignored[pos] else ""))
         cells = ("…" if j is None else fmt(probs[pos, j], precision) for j in cols)
-        table.add_row(str(i + 1), label, *cells, fmt(losses[pos], precision))
+        table.add_row(*first, *cells, fmt(losses[pos], precision))
     return table
 
 
@@ -198,11 +202,48 @@ def single_sample_table(
     return table
 
 
-def summary(items: Sequence[tuple[str, str]]):
-    """A two-column footer: name, value."""
+def derivation_table(
+    title: str,
+    row_ids: np.ndarray,
+    n: int,
+    predicted: np.ndarray,
+    target: np.ndarray,
+    grad: np.ndarray,
+    names: Sequence[str],
+    *,
+    predicted_name: str = "softmax",
+    precision: int | None = None,
+):
+    """The document's derivation ŷ - y: per sample, rows of predictions, targets and gradient; classes as columns."""
+    c = grad.shape[1]
+    table = _new_table(title, _elision_note(n, c))
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("", style="bold")
+    cols = _shown_classes(c)
+    for j in cols:
+        _number_column(table, "…" if j is None else names[j])
+    first = True
+    for pos, i in _rows_with_gaps(row_ids):
+        if pos is None:
+            table.add_row("⋮", "", *["⋮"] * len(cols))
+            continue
+        if not first:
+            table.add_section()
+        first = False
+        for label, matrix in ((predicted_name, predicted), ("y", target), ("gradient", grad)):
+            cells = ("…" if j is None else fmt(matrix[pos, j], precision) for j in cols)
+            table.add_row(str(i + 1) if label == predicted_name else "", label, *cells)
+    return table
+
+
+def summary(items: Sequence[tuple[str, str]], *, title: str | None = None):
+    """A two-column footer: name, value (with an optional title line)."""
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
+    if title:
+        grid.title = title
+        grid.title_justify = "left"
     grid.add_column(style="bold")
     grid.add_column(justify="left")
     for k, v in items:

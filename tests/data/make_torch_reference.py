@@ -1,4 +1,4 @@
-"""Regenerate torch_reference.json: PyTorch's own numbers for cross-entropy cases.
+"""Regenerate torch_reference.json: PyTorch's and SciPy's own numbers for every command.
 
 Not run by the test suite (torch is not a dependency). Run it by hand with
 PyTorch installed to refresh the reference:
@@ -60,6 +60,54 @@ def case(rng, n, c, index, weights, ignore, smoothing, temperature, reduction):
     }
 
 
+def bce_case(rng, n, c, pos_weight, class_mean, reduction, extreme):
+    z = rng.normal(scale=4.0, size=(n, c))
+    if extreme:
+        z[0, 0], z[-1, -1] = 1e4, -1e4
+    y = rng.random((n, c))
+    y = np.where(rng.random((n, c)) < 0.5, np.round(y), y)
+    pw = rng.uniform(0.3, 4.0, size=c) if pos_weight else None
+    zt = torch.tensor(z, requires_grad=True)
+    el = F.binary_cross_entropy_with_logits(zt, torch.tensor(y), pos_weight=None if pw is None else torch.tensor(pw), reduction="none")
+    per = el.mean(-1) if class_mean else el.sum(-1)
+    loss = {"none": per, "mean": per.mean(), "sum": per.sum()}[reduction]
+    (loss.sum() if reduction == "none" else loss).backward()
+    return {"logits": z.tolist(), "targets": y.tolist(), "pos_weight": None if pw is None else pw.tolist(),
+            "class_mean": class_mean, "reduction": reduction, "loss": loss.detach().tolist(), "grad": zt.grad.tolist()}
+
+
+def divergence_cases(rng):
+    from scipy import special, stats
+
+    out = []
+    for n, c in ((1, 3), (4, 5), (3, 2)):
+        p = rng.dirichlet(np.ones(c) * 0.7, size=n)
+        q = rng.dirichlet(np.ones(c) * 0.7, size=n)
+        p[0, 0] = 0.0
+        p[0] /= p[0].sum()
+        a, b = rng.normal(scale=2, size=(n, c)), rng.normal(scale=2, size=(n, c))
+        out.append({
+            "p": p.tolist(), "q": q.tolist(), "p_logits": a.tolist(), "q_logits": b.tolist(),
+            "kl_probs": special.rel_entr(p, q).sum(axis=1).tolist(),
+            "kl_logits": F.kl_div(F.log_softmax(torch.tensor(b), -1), F.log_softmax(torch.tensor(a), -1),
+                                  log_target=True, reduction="none").sum(-1).tolist(),
+            "entropy_probs": stats.entropy(p, axis=1).tolist(),
+            "entropy_logits": stats.entropy(special.softmax(a, axis=1), axis=1).tolist(),
+        })
+    return out
+
+
+def ppl_case(rng, ignore):
+    z = rng.normal(scale=2.0, size=(3, 7, 11)).astype(np.float32)
+    t = rng.integers(0, 11, size=(3, 7))
+    if ignore is not None:
+        t[:, -2:] = ignore
+    kw = {} if ignore is None else {"ignore_index": ignore}
+    mean = F.cross_entropy(torch.tensor(z, dtype=torch.float64).reshape(-1, 11), torch.tensor(t).reshape(-1), **kw)
+    return {"logits": z.tolist(), "targets": t.tolist(), "ignore_index": ignore, "mean": mean.item(),
+            "perplexity": torch.exp(mean).item(), "n": int((t != ignore).sum()) if ignore is not None else t.size}
+
+
 def main():
     rng = np.random.default_rng(20261124)
     cases = []
@@ -70,7 +118,16 @@ def main():
         for ignore in ignores:
             n, c = int(rng.integers(1, 7)), int(rng.integers(2, 6))
             cases.append(case(rng, n, c, index, weights, ignore, smoothing, temperature, reduction))
-    json.dump({"torch": torch.__version__, "cases": cases}, sys.stdout, indent=None)
+    bce = [
+        bce_case(rng, int(rng.integers(1, 6)), int(rng.integers(1, 5)), pw, cm, red, extreme)
+        for pw, cm, red, extreme in itertools.product((False, True), (False, True), ("none", "mean", "sum"), (False, True))
+    ]
+    import scipy
+
+    json.dump({
+        "torch": torch.__version__, "scipy": scipy.__version__, "cases": cases, "bce": bce,
+        "divergence": divergence_cases(rng), "ppl": [ppl_case(rng, None), ppl_case(rng, -100), ppl_case(rng, 0)],
+    }, sys.stdout, indent=None)
     sys.stdout.write("\n")
 
 

@@ -4,9 +4,18 @@ Per-sample functions return one value per sample; reductions are separate
 (:func:`reduce`), as in optax.
 """
 
+from .binary import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits,
+    per_sample,
+    sigmoid,
+    softplus,
+)
 from .checks import (
     SUM_TOLERANCE,
     RowError,
+    check_binary_targets,
     check_class_indices,
     check_label_distribution,
     check_logits,
@@ -21,11 +30,16 @@ from .cross_entropy import (
     cross_entropy_grad,
     cross_entropy_with_probs,
 )
+from .divergence import cross_entropy_of_distributions, entropy, kl_divergence, log_probs_of
+from .gradcheck import central_differences
 from .labels import interpret_labels, is_index_labels
 from .reductions import REDUCTIONS, in_base, log_base, perplexity, reduce
 from .softmax import log_softmax, logsumexp, softmax
 
 __all__ = [
+    "binary_cross_entropy", "binary_cross_entropy_grad", "binary_cross_entropy_with_logits",
+    "per_sample", "sigmoid", "softplus", "check_binary_targets",
+    "cross_entropy_of_distributions", "entropy", "kl_divergence", "log_probs_of", "central_differences",
     "SUM_TOLERANCE", "RowError", "check_class_indices", "check_label_distribution",
     "check_logits", "check_probabilities", "check_weights", "looks_like_probabilities",
     "cross_entropy", "cross_entropy_denominator", "cross_entropy_from_log_probs",

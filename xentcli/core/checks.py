@@ -15,6 +15,7 @@ __all__ = [
     "check_logits",
     "check_probabilities",
     "check_label_distribution",
+    "check_binary_targets",
     "check_class_indices",
     "check_weights",
     "looks_like_probabilities",
@@ -93,6 +94,12 @@ def check_label_distribution(labels, *, normalized: bool = True, tolerance: floa
     _raise_first(~(np.isfinite(y) & (y >= 0)), y, "label {value!r} is not a non-negative number")
     if normalized:
         _check_sums(y, "labels", tolerance)
+
+
+def check_binary_targets(targets) -> None:
+    """Raise unless every target is in [0, 1] (each entry is its own Bernoulli probability)."""
+    y = _rows(targets)
+    _raise_first(~((y >= 0) & (y <= 1)), y, "target {value!r} is outside [0, 1]")
 
 
 def _check_sums(p: np.ndarray, what: str, tolerance: float) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._xlogy import mul0, negate
 from .checks import RowError, check_class_indices, check_weights
 from .labels import is_index_labels
 from .softmax import _scaled, as_float64, log_softmax, max_and_log_sum, softmax
@@ -148,7 +149,7 @@ def cross_entropy_from_log_probs(
     if is_index_labels(labels):
         k, keep = _split_ignored(labels, logq.shape, ignore_index)
         picked = np.take_along_axis(logq, k[..., None], axis=-1)[..., 0]
-        loss = _mul0(1.0 - smoothing, _index_nll(picked, k, w))
+        loss = mul0(1.0 - smoothing, _index_nll(picked, k, w))
         if smoothing:
             uniform = np.full(num_classes, smoothing / num_classes) if w is None else w * (smoothing / num_classes)
             loss = loss + _neg_dot(uniform, logq)
@@ -273,15 +274,9 @@ def _split_ignored(labels, prediction_shape, ignore_index):
 
 
 def _index_nll(picked: np.ndarray, k: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    return -picked if w is None else -_mul0(w[k], picked)
-
-
-def _mul0(a, b):
-    """``a * b`` with ``0 * ±inf = 0`` (the xlogy convention)."""
-    with np.errstate(invalid="ignore"):  # 0 * inf is nan before the where
-        return np.where(np.asarray(a) == 0, 0.0, np.multiply(a, b))
+    return negate(picked if w is None else mul0(w[k], picked))
 
 
 def _neg_dot(coef, logq: np.ndarray) -> np.ndarray:
     """``-Σ_c coef_c log q_c`` along the last axis, 0·log 0 = 0."""
-    return -np.sum(_mul0(coef, logq), axis=-1)
+    return negate(np.sum(mul0(coef, logq), axis=-1))
