@@ -369,8 +369,7 @@ def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision
 @options.labels
 @options.compose(options.weights_option, options.ignore_index_option, options.smoothing_option)
 @options.bce_options
-@click.option("--reduction", type=click.Choice(core.REDUCTIONS), default="mean", show_default=True,
-              help="none/sum: each sample's gradient of its own loss; mean: divided by the mean's denominator.")
+@options.reduction_option
 @click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
 @options.output_options
 @options.debug_option

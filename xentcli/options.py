@@ -25,6 +25,7 @@ __all__ = [
     "ce_options",
     "bce_options",
     "base_option",
+    "reduction_option",
     "reduction_options",
     "output_options",
     "debug_option",
@@ -123,14 +124,15 @@ def bce_options(f):
 
 
 base_option = click.option("--base", type=BASE, default="e", show_default=True, help="Log base: e (nats), 2 (bits), 10.")
+reduction_option = click.option(
+    "--reduction", type=click.Choice(REDUCTIONS), default="mean", show_default=True,
+    help="How to combine per-sample values (grad: none/sum give each sample's own gradient, mean divides by the denominator).",
+)
 
 
 def reduction_options(f):
     """--reduction and --base."""
-    return compose(
-        click.option("--reduction", type=click.Choice(REDUCTIONS), default="mean", show_default=True, help="How to combine per-sample values."),
-        base_option,
-    )(f)
+    return compose(reduction_option, base_option)(f)
 
 
 def output_options(f):
