@@ -164,6 +164,15 @@ def test_ppl_against_pytorch_on_batch_seq_vocab(xent, reference, tmp_path):
         assert float(xent(*csv_args).stdout) == doc["perplexity"]  # csv prints the perplexity
 
 
+def test_ppl_table_reports_tokens_ignored_and_perplexity(xent):
+    r = xent("ppl", "--logits", "0,0,0,0;0,0,0,0;1,2,3,4", "--targets", "1,3,-100", "--ignore-index", "-100",
+             "--base", "2", "--format", "table")
+    assert r.exit_code == 0, r.stderr
+    lines = [line.split() for line in r.stdout.splitlines()]
+    assert ["tokens", "2"] in lines and ["ignored", "1", "(index", "-100)"] in lines
+    assert ["mean", "CE", "(bits)", "2"] in lines and ["perplexity", "4"] in lines
+
+
 def test_ppl_of_uniform_logits_is_the_vocabulary_size(xent):
     assert float(xent("ppl", "--logits", "0,0,0,0;0,0,0,0", "--targets", "1,3").stdout) == pytest.approx(4.0, rel=1e-15)
     r = xent("ppl", "--logits", "0,0;0,0", "--targets", "1,0;0,1")

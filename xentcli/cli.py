@@ -122,11 +122,11 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
     if temperature != 1.0:
         title += f" (T = {temperature:g})"
 
-    def tables(p):
-        from . import tables as t
+    def tables(digits):
+        from . import tables as tbl
 
-        ids = t.shown_rows(len(out))
-        return [t.matrix_table(title, out[ids], ids, len(out), names, precision=p)]
+        ids = tbl.shown_rows(len(out))
+        return [tbl.matrix_table(title, out[ids], ids, len(out), names, precision=digits)]
 
     result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, tables)
     emit(result, fmt=fmt, output=output, precision=precision, header=header)
@@ -167,25 +167,25 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     report = LossReport.of("ce", per, base=base, reduction=reduction, denominator=denominator)
     ignored = (y == ignore_index) if core.is_index_labels(y) and ignore_index is not None else None
 
-    def tables(p):
-        from . import tables as t
+    def tables(digits):
+        from . import tables as tbl
 
         loss_header = f"loss ({base_label(base)})"
         if len(per) == 1:
-            main_table = t.single_sample_table(
-                "cross-entropy", y[0], _probabilities(pred, [0], temperature)[0], t.fmt(report.per[0], p), names,
-                loss_header=loss_header, precision=p,
+            main_table = tbl.single_sample_table(
+                "cross-entropy", y[0], _probabilities(pred, [0], temperature)[0], tbl.fmt(report.per[0], digits), names,
+                loss_header=loss_header, precision=digits,
             )
         else:
-            ids = t.shown_rows(len(per))
-            main_table = t.loss_table(
+            ids = tbl.shown_rows(len(per))
+            main_table = tbl.loss_table(
                 "cross-entropy", ids, len(per), y[ids], _probabilities(pred, ids, temperature), report.per[ids], names,
-                loss_header=loss_header, ignored=None if ignored is None else ignored[ids], precision=p,
+                loss_header=loss_header, ignored=None if ignored is None else ignored[ids], precision=digits,
             )
-        footer = report.footer(lambda x: t.fmt(x, p), perplexity=True)
+        footer = report.footer(lambda x: tbl.fmt(x, digits), perplexity=True)
         if eps is not None:
             footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))
-        return [main_table, t.summary(footer)]
+        return [main_table, tbl.summary(footer)]
 
     emit(Result(report.value, report.json(perplexity=True), report.header, tables),
          fmt=fmt, output=output, precision=precision, header=header)
@@ -219,16 +219,16 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
     _warn_infinite(per, label_matrix, "a target needs a probability of 0 or 1 that the prediction rules out")
     report = LossReport.of("bce", per, base=base, reduction=reduction)
 
-    def tables(p):
-        from . import tables as t
+    def tables(digits):
+        from . import tables as tbl
 
-        ids = t.shown_rows(len(per))
+        ids = tbl.shown_rows(len(per))
         title = "binary cross-entropy" + (" (mean over classes)" if class_mean else " (sum over classes)")
-        main_table = t.loss_table(
+        main_table = tbl.loss_table(
             title, ids, len(per), y[ids], _probabilities(pred, ids, binary=True), report.per[ids], names,
-            loss_header=f"loss ({base_label(base)})", precision=p,
+            loss_header=f"loss ({base_label(base)})", precision=digits,
         )
-        return [main_table, t.summary(report.footer(lambda x: t.fmt(x, p)))]
+        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
 
     emit(Result(report.value, report.json(), report.header, tables),
          fmt=fmt, output=output, precision=precision, header=header)
@@ -269,10 +269,10 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
     _warn_infinite(per, qq.matrix, "Q gives probability 0 to a class P gives probability > 0")
     report = LossReport.of("kl", per, base=base, reduction=reduction)
 
-    def tables(pr):
-        from . import tables as t
+    def tables(digits):
+        from . import tables as tbl
 
-        ids = t.shown_rows(len(per))
+        ids = tbl.shown_rows(len(per))
         scale = core.log_base(base)
         cols = np.column_stack([
             core.cross_entropy_of_distributions(p[ids], logq[ids]) / scale,
@@ -280,11 +280,11 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
             report.per[ids],
         ])
         unit = base_label(base)
-        main_table = t.matrix_table(
+        main_table = tbl.matrix_table(
             "KL(P‖Q) = H(P,Q) - H(P)", cols, ids, len(per),
-            [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"], precision=pr,
+            [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"], precision=digits,
         )
-        return [main_table, t.summary(report.footer(lambda x: t.fmt(x, pr)))]
+        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
 
     emit(Result(report.value, report.json(), report.header, tables),
          fmt=fmt, output=output, precision=precision, header=header)
@@ -307,13 +307,13 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
         p, logp = core.log_probs_of(logits=values, temperature=temperature)
     report = LossReport.of("entropy", core.entropy(p, logp), base=base, reduction=reduction)
 
-    def tables(pr):
-        from . import tables as t
+    def tables(digits):
+        from . import tables as tbl
 
-        ids = t.shown_rows(len(p))
-        main_table = t.loss_table("entropy", ids, len(p), None, p[ids], report.per[ids], names,
-                                  loss_header=f"H(P) ({base_label(base)})", precision=pr)
-        return [main_table, t.summary(report.footer(lambda x: t.fmt(x, pr)))]
+        ids = tbl.shown_rows(len(p))
+        main_table = tbl.loss_table("entropy", ids, len(p), None, p[ids], report.per[ids], names,
+                                  loss_header=f"H(P) ({base_label(base)})", precision=digits)
+        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
 
     emit(Result(report.value, report.json(), report.header, tables),
          fmt=fmt, output=output, precision=precision, header=header)
@@ -337,24 +337,24 @@ def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision
     """
     check_stdin(logits=logits, targets=targets)
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
-    t, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
+    tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
     per = map_rows(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index),
-                   pred.values, t)
+                   pred.values, tokens)
     _warn_infinite(per, target_matrix, "the target token has probability 0 (a -inf logit)")
-    counted = core.cross_entropy_denominator(t, ignore_index=ignore_index)
+    counted = core.cross_entropy_denominator(tokens, ignore_index=ignore_index)
     if counted == 0:
         warn("every token is ignored: the mean and the perplexity are nan")
     report = LossReport.of("ppl", per, base=base, reduction="mean", denominator=counted)
     doc = {"command": "ppl", "n": int(counted), "base": base, "mean": report.mean, "perplexity": report.perplexity}
 
-    def tables(pr):
-        from . import tables as t
+    def tables(digits):
+        from . import tables as tbl
 
         rows = [("tokens", f"{int(counted):,}")]
         if ignore_index is not None:
-            rows.append(("ignored", f"{len(t) - int(counted):,} (index {ignore_index})"))
-        rows += [(f"mean CE ({base_label(base)})", t.fmt(report.mean, pr)), ("perplexity", t.fmt(report.perplexity, pr))]
-        return [t.summary(rows, title="perplexity")]
+            rows.append(("ignored", f"{len(tokens) - int(counted):,} (index {ignore_index})"))
+        rows += [(f"mean CE ({base_label(base)})", tbl.fmt(report.mean, digits)), ("perplexity", tbl.fmt(report.perplexity, digits))]
+        return [tbl.summary(rows, title="perplexity")]
 
     emit(Result(report.perplexity, doc, ["perplexity"], tables),
          fmt=fmt, output=output, precision=precision, header=header)
@@ -427,27 +427,27 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         if not diff <= 1e-6:
             warn(f"the analytic gradient and central differences differ by {diff:.3g}")
 
-    def tables(pr):
-        from . import tables as t
+    def tables(digits):
+        from . import tables as tbl
 
-        ids = t.shown_rows(n)
+        ids = tbl.shown_rows(n)
         predicted = _probabilities(pred, ids, temperature, binary=loss == "bce")
         target = y[ids]
         if target.ndim == 1:  # class indices: show them one-hot, as the derivation ŷ - y does
             target = np.where(target[:, None] == np.arange(pred.num_classes), 1.0, 0.0)
         title = ("∂loss/∂logits = (softmax - y)" if loss == "ce" else "∂loss/∂logits = (σ(z) - y)") + {
-            "mean": f" / {t.fmt(denominator, pr)}", "sum": "", "none": " (each sample's own loss)"}[reduction]
-        main_table = t.derivation_table(
+            "mean": f" / {tbl.fmt(denominator, digits)}", "sum": "", "none": " (each sample's own loss)"}[reduction]
+        main_table = tbl.derivation_table(
             title, ids, n, predicted, target, g[ids], names,
-            predicted_name="softmax" if loss == "ce" else "σ(z)", precision=pr,
+            predicted_name="softmax" if loss == "ce" else "σ(z)", precision=digits,
         )
         rows = [("loss", loss), ("reduction", reduction)]
         if reduction == "mean":
-            rows.append(("denominator", t.fmt(denominator, pr)))
+            rows.append(("denominator", tbl.fmt(denominator, digits)))
         if check:
             rows.append(("max |analytic - numeric|", f"{doc['max_abs_diff']:.3g} (central differences"
                          + (f", first {checked_rows:,} rows)" if checked_rows < n else ")")))
-        return [main_table, t.summary(rows)]
+        return [main_table, tbl.summary(rows)]
 
     if check and resolve_format(fmt, output, output is None and sys.stdout.isatty()) not in ("table", "json"):
         # csv/tsv/npy carry only the matrix; the check's result goes beside it.
