@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 import numpy as np
@@ -34,6 +35,8 @@ class XentGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or bool(os.environ.get("XENT_DEBUG"))
+        if not debug:
+            warnings.showwarning = _show_warning
         try:
             rv = super().main(args=args, prog_name=prog_name or "xent", standalone_mode=False, **extra)
             sys.stdout.flush()
@@ -59,6 +62,11 @@ class XentGroup(click.Group):
                 raise
             _fail(f"internal error ({type(e).__name__}: {e}); run again with --debug for a traceback", 1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    # A library warning nobody anticipated: one line on stderr like ours, not a source dump.
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _fail(message: str, code: int):

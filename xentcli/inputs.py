@@ -101,11 +101,12 @@ def load_predictions(
     kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
     m = _read(spec, option)
     rows = _as_rows(m.values)
+    _warn_float16_overflow(rows, m)
     try:
         if kind == "logits":
             core.check_logits(rows)
         elif renormalize:
-            rows = _renormalized(np.asarray(rows, dtype=np.float64))
+            rows = _renormalized(np.asarray(rows, dtype=np.float64), m.where)
         else:
             core.check_probabilities(rows, normalized=normalized)
     except core.RowError as e:
@@ -129,7 +130,8 @@ def _renormalize_hint(kind: str, rows: np.ndarray, error: core.RowError) -> str:
     return ""
 
 
-def _renormalized(rows: np.ndarray) -> np.ndarray:
+def _renormalized(rows: np.ndarray, where: str) -> np.ndarray:
+    """Rows divided by their sums (``--renormalize``), saying how many were off."""
     bad = ~(np.isfinite(rows) & (rows >= 0))
     if bad.any():
         r, c = np.unravel_index(int(np.argmax(bad)), bad.shape)
@@ -138,7 +140,23 @@ def _renormalized(rows: np.ndarray) -> np.ndarray:
     if (sums <= 0).any():
         r = int(np.argmax(sums[:, 0] <= 0))
         raise core.RowError(f"row {r + 1} sums to 0 and cannot be renormalized", r)
+    off = np.abs(sums[:, 0] - 1.0) > core.SUM_TOLERANCE
+    if off.any():
+        r = int(np.argmax(off))
+        warn(f"{where}: rescaled {int(off.sum())} row(s) that did not sum to 1 (the first, row {r + 1}, "
+             f"summed to {float(sums[r, 0])!r})")
     return rows / sums
+
+
+def _warn_float16_overflow(rows: np.ndarray, m: Matrix) -> None:
+    """float16 saturates at ±65504 and overflows to ±inf: such values were probably clipped when saved."""
+    if rows.dtype != np.float16:
+        return
+    top = np.finfo(np.float16).max
+    hit = np.isinf(rows) | (np.abs(rows) >= top)
+    if hit.any():
+        warn(f"{m.where}: float16 input holds {int(hit.sum())} value(s) at ±{float(top):g} or ±inf, "
+             "the float16 limit: they may have overflowed when saved (xent computes in float64)")
 
 
 def load_labels(
@@ -186,7 +204,7 @@ def load_labels(
         if kind == "bce":
             core.check_binary_targets(y)
         elif renormalize:
-            y = _renormalized(y)
+            y = _renormalized(y, m.where)
         else:
             core.check_label_distribution(y)
     except core.RowError as e:

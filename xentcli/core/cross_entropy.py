@@ -23,7 +23,7 @@ import numpy as np
 from ._xlogy import mul0, negate
 from .checks import RowError, check_class_indices, check_weights
 from .labels import is_index_labels
-from .softmax import _scaled, as_float64, log_softmax, max_and_log_sum, softmax
+from .softmax import _shifted, as_float64, log_softmax, max_and_log_sum, softmax
 
 __all__ = [
     "cross_entropy",
@@ -77,23 +77,23 @@ def cross_entropy(
     >>> cross_entropy([[4.0, 2.0, 1.0]], np.array([0])).round(8).tolist()
     [0.16984602]
     """
-    z = np.moveaxis(_scaled(logits, temperature), axis, -1)
+    z = np.moveaxis(as_float64(logits), axis, -1)
     if eps is not None:
         return cross_entropy_with_probs(
-            softmax(z), labels, weights=weights, ignore_index=ignore_index,
+            softmax(z, temperature=temperature), labels, weights=weights, ignore_index=ignore_index,
             label_smoothing=label_smoothing, eps=eps,
         )
     if is_index_labels(labels) and label_smoothing == 0:
-        # Only the target's log-probability is needed, (z_k - m) - log Σ exp(z - m):
+        # Only the target's log-probability is needed, (z_k - m)/T - log Σ exp((z - m)/T):
         # the log-softmax entry PyTorch computes, without the (N, C) matrix.
         k, keep = _split_ignored(labels, z.shape, ignore_index)
         w = _weights(weights, z.shape[-1])
-        m, log_sum = max_and_log_sum(z)
-        picked = (np.take_along_axis(z, k[..., None], axis=-1) - m - log_sum)[..., 0]
+        m, log_sum = max_and_log_sum(z, temperature=temperature)
+        picked = (_shifted(np.take_along_axis(z, k[..., None], axis=-1), m, temperature) - log_sum)[..., 0]
         return np.where(keep, _index_nll(picked, k, w), 0.0)
     labels = labels if is_index_labels(labels) else np.moveaxis(as_float64(labels), axis, -1)
     return cross_entropy_from_log_probs(
-        log_softmax(z), labels, weights=weights, ignore_index=ignore_index,
+        log_softmax(z, temperature=temperature), labels, weights=weights, ignore_index=ignore_index,
         label_smoothing=label_smoothing,
     )
 
@@ -210,7 +210,7 @@ def cross_entropy_grad(
     >>> cross_entropy_grad([[0.0, 0.0]], np.array([1])).tolist()
     [[0.5, -0.5]]
     """
-    z = np.moveaxis(_scaled(logits, temperature), axis, -1)
+    z = np.moveaxis(as_float64(logits), axis, -1)
     num_classes = z.shape[-1]
     w = _weights(weights, num_classes)
     smoothing = _smoothing(label_smoothing)
@@ -224,7 +224,7 @@ def cross_entropy_grad(
         a *= keep[..., None]
     else:
         a = _distribution_targets(np.moveaxis(as_float64(labels), axis, -1), z.shape, w, smoothing, ignore_index)
-    grad = (softmax(z) * np.sum(a, axis=-1, keepdims=True) - a) / temperature
+    grad = (softmax(z, temperature=temperature) * np.sum(a, axis=-1, keepdims=True) - a) / temperature
     if reduction == "mean":
         d = cross_entropy_denominator(labels, weights=weights, ignore_index=ignore_index, axis=axis)
         # Every sample ignored: the gradient is all zeros, as PyTorch's nll_loss backward gives.

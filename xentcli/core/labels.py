@@ -56,7 +56,8 @@ def _as_indices(y: np.ndarray) -> np.ndarray:
     if np.issubdtype(y.dtype, np.integer):
         return y.astype(np.int64, copy=False)
     flat = np.asarray(y, dtype=np.float64).reshape(-1)
-    bad = ~np.isfinite(flat) | (flat != np.round(flat))
+    # Beyond 2**53 floats are all integers, and past 2**63 the cast to int64 would wrap.
+    bad = ~np.isfinite(flat) | (flat != np.round(flat)) | (np.abs(flat) > 2.0**53)
     if bad.any():
         r = int(np.argmax(bad))
         raise RowError(f"row {r + 1}: label {float(flat[r])!r} is not an integer class index", r)

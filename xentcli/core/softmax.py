@@ -17,21 +17,30 @@ def as_float64(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _scaled(logits, temperature: float) -> np.ndarray:
-    z = as_float64(logits)
-    if temperature != 1.0:
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        z = z / temperature
-    return z
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
 
 
-def max_and_log_sum(z: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """``(m, log Σ_c exp(z_c - m))`` with ``m = max_c z_c``, both with ``axis`` kept.
+def _shifted(z: np.ndarray, m: np.ndarray, temperature: float) -> np.ndarray:
+    """``(z - m) / T``: shift first, so that huge logits and a small T never overflow upwards.
 
-    The shared first step of log-sum-exp and log-softmax. ``log_softmax`` is
-    then ``(z - m) - log_sum`` in that order, as PyTorch's CPU kernel
-    computes it, so the last digits agree with PyTorch.
+    Below, ``-1e308 - 1e308`` or a division by a small ``T`` may reach
+    ``-inf``: a probability of exactly 0, which is what it is in float64.
+    """
+    with np.errstate(over="ignore"):
+        d = z - m
+        return d if temperature == 1.0 else d / temperature
+
+
+def max_and_log_sum(z: np.ndarray, *, axis: int = -1, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, log Σ_c exp((z_c - m) / T))`` with ``m = max_c z_c``, both with ``axis`` kept.
+
+    The shared first step of log-sum-exp, softmax and log-softmax.
+    ``log_softmax(z / T)`` is then ``(z - m)/T - log_sum`` in that order, as
+    PyTorch's CPU kernel computes it for ``T = 1``, so the last digits agree
+    with PyTorch. Shifting before dividing by ``T`` keeps ``[1e308, 0]`` at
+    ``T = 0.5`` finite, where ``z / T`` would overflow.
 
     Where one class dominates, the sum ``s = 1 + t`` is within ``2**-10`` of
     1 and ``log(s)`` keeps only the digits of ``t`` that survived rounding
@@ -39,26 +48,27 @@ def max_and_log_sum(z: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, np.nd
     get ``log1p(t)`` with ``t`` summed without the maximum's exact 1, as
     ``scipy.special.logsumexp`` does.
     """
+    _check_temperature(temperature)
     m = np.max(z, axis=axis, keepdims=True)
     # An all -inf slice has max -inf; shifting by it would give -inf - -inf = nan.
     m = np.where(np.isfinite(m), m, 0.0)
-    s = np.sum(np.exp(z - m), axis=axis, keepdims=True)
+    s = np.sum(np.exp(_shifted(z, m, temperature)), axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
         log_sum = np.log(s)
     close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
     if close.any():
-        log_sum = _log1p_fixup(z, m, close, log_sum, axis)
+        log_sum = _log1p_fixup(z, m, close, log_sum, axis, temperature)
     return m, log_sum
 
 
-def _log1p_fixup(z, m, close, log_sum, axis):
-    """``log1p(Σ_{z_c < m} exp(z_c - m) + (#{z_c = m} - 1))`` on the ``close`` slices."""
+def _log1p_fixup(z, m, close, log_sum, axis, temperature):
+    """``log1p(Σ_{z_c < m} exp((z_c - m)/T) + (#{z_c = m} - 1))`` on the ``close`` slices."""
     zc = np.moveaxis(z, axis, -1)
     mc = np.moveaxis(m, axis, -1)
     rows = np.moveaxis(close, axis, -1)[..., 0]
     zr, mr = zc[rows], mc[rows]
     at_max = zr == mr
-    t = np.sum(np.where(at_max, 0.0, np.exp(zr - mr)), axis=-1) + (np.sum(at_max, axis=-1) - 1)
+    t = np.sum(np.where(at_max, 0.0, np.exp(_shifted(zr, mr, temperature))), axis=-1) + (np.sum(at_max, axis=-1) - 1)
     out = np.moveaxis(log_sum.copy(), axis, -1)
     out[rows, 0] = np.log1p(t)
     return np.moveaxis(out, -1, axis)
@@ -110,9 +120,9 @@ def log_softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarr
     >>> log_softmax([0.0, 0.0]).tolist()
     [-0.6931471805599453, -0.6931471805599453]
     """
-    z = _scaled(logits, temperature)
-    m, log_sum = max_and_log_sum(z, axis=axis)
-    return (z - m) - log_sum
+    z = as_float64(logits)
+    m, log_sum = max_and_log_sum(z, axis=axis, temperature=temperature)
+    return _shifted(z, m, temperature) - log_sum
 
 
 def softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
@@ -133,8 +143,9 @@ def softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     >>> softmax([3.0, 1.0, -3.0]).round(8).tolist()
     [0.87887824, 0.11894324, 0.00217852]
     """
-    z = _scaled(logits, temperature)
+    _check_temperature(temperature)
+    z = as_float64(logits)
     m = np.max(z, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
-    e = np.exp(z - m)
+    e = np.exp(_shifted(z, m, temperature))
     return e / np.sum(e, axis=axis, keepdims=True)

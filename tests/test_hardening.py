@@ -1,0 +1,317 @@
+"""SPEC §4: every bad input fails cleanly, nothing is lost, numbers stay exact at the extremes."""
+
+import io
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mpmath as mp
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from xentcli import core
+from xentcli.cli import main
+from xentcli.errors import XentError
+from xentcli.readers import parse_text, read_matrix
+
+mp.mp.dps = 50
+
+
+def _installed_xent() -> list[str]:
+    """The real console script of this environment (else ``python -m xentcli``)."""
+    script = Path(sys.executable).with_name("xent")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("xent")
+    return [found] if found else [sys.executable, "-m", "xentcli"]
+
+
+def _npy_bytes(array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+_ok_npy = _npy_bytes(np.ones((2, 3)))
+
+# name: (files {name: bytes}, args ({d} is the folder), stdin, exit code, substrings of the one-line message)
+BAD_INPUTS = {
+    "missing file": ({}, ["ce", "--labels", "{d}/nope.csv", "--logits", "1,2"], None, 2, ["--labels", "nope.csv", "not found"]),
+    "directory": ({}, ["softmax", "--logits", "{d}"], None, 2, ["--logits", "directory"]),
+    "unknown extension": ({"z.xlsx": b"1,2"}, ["softmax", "--logits", "{d}/z.xlsx"], None, 2, ["z.xlsx", "'.xlsx'", ".csv", ".npz"]),
+    "empty file": ({"z.csv": b""}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["--logits", "z.csv", "empty"]),
+    "empty stdin": ({}, ["softmax", "--logits", "-"], b"", 1, ["--logits", "stdin", "empty"]),
+    "header only": ({"z.csv": b"cat,dog\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["z.csv", "header"]),
+    "ragged rows": ({"z.csv": b"1,2,3\n4,5\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 2", "2 values", "expected 3"]),
+    "non-numeric cell": ({"z.csv": b"1,2\n3,abc\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 2, column 2", "'abc'"]),
+    "empty cell": ({"z.csv": b"1,,2\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 1, column 2", "empty cell"]),
+    "trailing delimiter": ({"z.csv": b"1,2,\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 1, column 3", "trailing delimiter"]),
+    "non-UTF-8 bytes": ({"z.csv": b"1,2\n3,4\n\xe9,5\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 3", "0xe9", "UTF-8"]),
+    "binary bytes": ({"z.csv": b"1,2\n\x00\x01\x02"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 2", "binary"]),
+    "binary on stdin": ({}, ["softmax", "--logits", "-"], b"\x00\x01garbage", 1, ["stdin", "binary"]),
+    "truncated npy": ({"z.npy": _ok_npy[:-5]}, ["softmax", "--logits", "{d}/z.npy"], None, 1, ["z.npy", "truncated"]),
+    "fake npy": ({"z.npy": b"not numpy at all"}, ["softmax", "--logits", "{d}/z.npy"], None, 1, ["z.npy", "not an NPY file"]),
+    "truncated npy on stdin": ({}, ["softmax", "--logits", "-"], _ok_npy[:-5], 1, ["stdin", "NPY"]),
+    "object npy": ({"z.npy": b""}, ["softmax", "--logits", "{d}/obj.npy"], None, 1, ["obj.npy", "not numeric", "never unpickled"]),
+    "string npy": ({"s.npy": _npy_bytes(np.array(["a", "b"]))}, ["softmax", "--logits", "{d}/s.npy"], None, 1, ["s.npy", "not numeric"]),
+    "npz key missing": ({}, ["softmax", "--logits", "{d}/d.npz:nope"], None, 2, ["d.npz", "'nope'", "logits", "targets"]),
+    "npz ambiguous": ({}, ["softmax", "--logits", "{d}/d.npz"], None, 2, ["d.npz", "2 arrays", "KEY"]),
+    "NaN logit": ({"z.csv": b"1,2\n3,nan\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["z.csv", "row 2", "nan"]),
+    "+inf logit": ({"z.csv": b"1,inf\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["row 1", "inf"]),
+    "row of only -inf": ({"z.csv": b"1,2\n-inf,-inf\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["z.csv line 2", "row 2", "-inf"]),
+    "shape mismatch": ({}, ["ce", "--labels", "1,0,0;0,1,0;0,0,1", "--logits", "1,2,3;4,5,6"], None, 1, ["(3, 3)", "(2, 3)"]),
+    "index out of range": ({"y.csv": b"0\n3\n"}, ["ce", "--labels", "{d}/y.csv", "--logits", "1,2,3;4,5,6"], None, 1, ["y.csv line 2", "row 2", "class index 3", "3 classes"]),
+    "negative index": ({}, ["ce", "--labels", "-1,0", "--logits", "1,2,3;4,5,6"], None, 1, ["row 1", "class index -1"]),
+    "fractional index": ({}, ["ce", "--labels", "0.5,1", "--logits", "1,2,3;4,5,6"], None, 1, ["row 1", "0.5", "integer"]),
+    "negative label": ({}, ["ce", "--labels", "1.5,-0.5", "--logits", "1,2"], None, 1, ["--labels", "row 1", "-0.5"]),
+    "probs outside [0,1]": ({}, ["ce", "--labels", "0", "--probs", "1.5,-0.5"], None, 1, ["--probs", "row 1", "outside [0, 1]"]),
+    "probs not summing": ({"p.csv": b"0.5,0.5\n0.5,0.7\n"}, ["ce", "--labels", "0,1", "--probs", "{d}/p.csv"], None, 1, ["p.csv line 2", "row 2", "1.2", "--renormalize"]),
+    "labels not summing": ({}, ["ce", "--labels", "0.5,0.7", "--logits", "1,2"], None, 1, ["--labels", "row 1", "--renormalize"]),
+    "weights wrong length": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--weights", "1,2,3"], None, 1, ["--weights", "(2)", "(3,)"]),
+    "smoothing out of range": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--label-smoothing", "1.5"], None, 2, ["--label-smoothing", "1.5"]),
+    "base 1": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--base", "1"], None, 2, ["--base"]),
+    "base 0": ({}, ["entropy", "--probs", "1,0", "--base", "0"], None, 2, ["--base"]),
+    "base negative": ({}, ["kl", "--p", "1,0", "--q", "1,0", "--base", "-2"], None, 2, ["--base"]),
+    "base word": ({}, ["kl", "--p", "1,0", "--q", "1,0", "--base", "ten"], None, 2, ["--base", "'ten'"]),
+    "temperature 0": ({}, ["softmax", "--logits", "1,2", "--temperature", "0"], None, 2, ["--temperature"]),
+    "temperature negative": ({}, ["ppl", "--logits", "1,2", "--targets", "0", "--temperature", "-1"], None, 2, ["--temperature"]),
+    "logits and probs": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--probs", "0.5,0.5"], None, 2, ["--logits", "--probs", "not both"]),
+    "two stdin readers": ({}, ["ce", "--labels", "-", "--logits", "-"], b"1,2", 2, ["stdin", "--labels", "--logits"]),
+    "malformed inline": ({}, ["ce", "--labels", "0", "--logits", "1,2;3"], None, 2, ["--logits", "malformed", "row 2"]),
+    "malformed inline json": ({}, ["ce", "--labels", "0", "--logits", "[[1,2],[3"], None, 2, ["--logits", "malformed"]),
+    "unknown option": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--colour"], None, 2, ["--colour"]),
+    "precision out of range": ({}, ["softmax", "--logits", "1,2", "--precision", "40"], None, 2, ["--precision"]),
+}
+
+
+def _setup(tmp_path: Path, files: dict):
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "d.npz", logits=np.ones((2, 3)), targets=np.array([0, 1]))
+
+
+def _check_message(code, stdout, stderr, expected_code, needles):
+    assert code == expected_code, stderr
+    assert stdout == ""
+    assert stderr.startswith("Error: ") and stderr.count("\n") == 1 and "Traceback" not in stderr
+    for needle in needles:
+        assert needle in stderr, (needle, stderr)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_in_process(name, tmp_path):
+    files, args, stdin, code, needles = BAD_INPUTS[name]
+    _setup(tmp_path, files)
+    result = CliRunner().invoke(main, [a.format(d=tmp_path) for a in args], input=stdin, catch_exceptions=False)
+    _check_message(result.exit_code, result.stdout, result.stderr, code, needles)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_installed_command(name, tmp_path):
+    files, args, stdin, code, needles = BAD_INPUTS[name]
+    _setup(tmp_path, files)
+    p = subprocess.run(_installed_xent() + [a.format(d=tmp_path) for a in args], input=stdin or b"",
+                       capture_output=True, timeout=60)
+    _check_message(p.returncode, p.stdout.decode(), p.stderr.decode(), code, needles)
+
+
+def test_unreadable_file_is_bad_data(tmp_path):
+    if not os.path.exists("/proc/self/mem"):
+        pytest.skip("needs Linux /proc")
+    r = CliRunner().invoke(main, ["softmax", "--logits", "/proc/self/mem"], catch_exceptions=False)
+    _check_message(r.exit_code, r.stdout, r.stderr, 1, ["/proc/self/mem", "cannot read"])
+
+
+def test_debug_shows_a_traceback(tmp_path):
+    p = subprocess.run(_installed_xent() + ["softmax", "--logits", "1,nan", "--debug"], capture_output=True, timeout=60)
+    assert p.returncode != 0 and b"Traceback" in p.stderr
+
+
+def test_failed_output_keeps_old_file_even_on_late_failure(tmp_path):
+    # The error comes after reading and computing: only the writing is atomic.
+    target = tmp_path / "out.json"
+    target.write_text("keep me")
+    r = CliRunner().invoke(main, ["ce", "--labels", "0,5", "--logits", "1,2;3,4", "-o", str(target)])
+    assert r.exit_code == 1 and target.read_text() == "keep me"
+    assert os.listdir(tmp_path) == ["out.json"]
+
+
+# -- warnings: stderr, exit 0 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["ce", "--labels", "0", "--logits", "0.7,0.2,0.1"], "--probs"),
+        (["ce", "--labels", "1", "--logits", "0,-inf"], "inf"),
+        (["ce", "--labels", "0", "--probs", "2,1,1", "--renormalize"], "rescaled 1 row"),
+        (["softmax", "--logits", "1;2"], "single class"),
+        (["ppl", "--logits", "0,0", "--targets", "-1", "--ignore-index", "-1"], "every token is ignored"),
+    ],
+)
+def test_warnings_go_to_stderr_with_exit_0(xent, args, needle):
+    r = xent(*args)
+    assert r.exit_code == 0 and r.stdout != ""
+    assert r.stderr.startswith("Warning: ") and needle in r.stderr
+
+
+def test_float16_overflow_warns(xent, tmp_path):
+    np.save(tmp_path / "h.npy", np.array([[60000, -65504, 1]], dtype=np.float16))
+    r = xent("softmax", "--logits", tmp_path / "h.npy")
+    assert r.exit_code == 0 and "float16" in r.stderr and "65504" in r.stderr
+
+
+# -- properties: nothing escapes the CLI, and the results keep their invariants --------
+
+extreme = st.one_of(
+    st.floats(-50, 50), st.sampled_from([1e4, -1e4, 1e300, -1e300, 3e38, -3e38, 0.0, -np.inf, np.inf, np.nan]),
+)
+matrices = hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 5)), elements=extreme)
+
+
+def _inline(m) -> str:
+    return ";".join(",".join(repr(float(v)) for v in row) for row in m) + ";"
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(matrices, st.data())
+def test_no_traceback_and_invariants_hold(z, data):
+    n, c = z.shape
+    k = data.draw(st.lists(st.integers(-1, c), min_size=n, max_size=n))
+    runner = CliRunner()
+
+    def run(*args):
+        r = runner.invoke(main, list(args))
+        assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+        assert r.exit_code in (0, 1, 2)
+        assert "Traceback" not in r.stderr
+        if r.exit_code:  # warnings may come first; the error is the last line
+            assert r.stderr.splitlines()[-1].startswith("Error: ")
+        return r
+
+    sm = run("softmax", "--logits", _inline(z), "--format", "json")
+    if sm.exit_code == 0:
+        import json
+
+        p = np.array(json.loads(sm.stdout)["probs"], dtype=float)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    ce = run("ce", "--logits", _inline(z), "--labels", ",".join(map(str, k)), "--reduction", "none")
+    if ce.exit_code == 0:
+        assert all(float(v) >= 0 for v in ce.stdout.split())
+    run("bce", "--logits", _inline(z), "--labels", _inline(np.clip(np.nan_to_num(z), 0, 1)))
+    run("kl", "--p-logits", _inline(z), "--q-logits", _inline(z[::-1]))
+    run("grad", "--logits", _inline(z), "--labels", ",".join(map(str, k)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 5)), elements=st.floats(-30, 30)),
+       hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 5)), elements=st.floats(-30, 30)))
+def test_cross_entropy_is_entropy_plus_kl(a, b):
+    b = np.resize(b, a.shape)
+    p, logp = core.log_probs_of(logits=a)
+    _, logq = core.log_probs_of(logits=b)
+    ce = core.cross_entropy(b, p)  # soft labels P under logits of Q
+    assert np.all(ce >= 0)
+    kl = core.kl_divergence(p, logp, logq)
+    assert np.all(kl >= -1e-15)
+    np.testing.assert_allclose(ce, core.entropy(p, logp) + kl, rtol=1e-10, atol=1e-10)
+
+
+# -- fuzz: random bytes and near-CSV text give a result or a clean error --------------
+
+near_csv = st.text(alphabet="0123456789.,;-+eE \t\r\n#infa\x00\xe9[]", max_size=200)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.binary(max_size=300), near_csv.map(lambda s: s.encode("utf-8"))))
+def test_fuzz_readers(data):
+    try:
+        values, _, _ = parse_text(data, "--logits f")
+        assert values.ndim == 2 and values.dtype == np.float64
+    except XentError as e:
+        assert str(e).startswith("--logits f")
+    try:
+        m = read_matrix("-", "--logits", stdin=io.BytesIO(b"\x93NUMPY" + data))
+        assert m.values.size > 0
+    except XentError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(near_csv)
+def test_fuzz_inline_values(text):
+    try:
+        read_matrix(text, "--logits", stdin=io.BytesIO(text.encode("utf-8", "surrogatepass")))
+    except XentError as e:
+        assert e.exit_code in (1, 2)
+
+
+# -- accuracy against mpmath at 50 digits -------------------------------------------------
+
+
+def _mp_log_softmax(row):
+    terms = [mp.mpf(float(v)) for v in row]
+    lse = mp.log(mp.fsum(mp.exp(t) for t in terms))
+    return [t - lse for t in terms]
+
+
+def _close(got, exact, rel=1e-13):
+    exact = mp.mpf(exact)
+    if abs(exact) < 1e-300:  # at and below float64's subnormals only an absolute error means anything
+        return abs(mp.mpf(float(got)) - exact) < 1e-300
+    return abs((mp.mpf(float(got)) - exact) / exact) <= rel
+
+
+EXTREME_ROWS = [
+    [1e4, -1e4, 0.0], [1e300, -1e300, 0.0], [3e38, -3e38, 1.0], [700.0, 699.0, -700.0],
+    [-745.0, -746.0, -744.5], [0.0, 1e-300, -1e-300], [1e-10, 2e-10, 3e-10], [30.0, 0.0, -30.0],
+]
+
+
+@pytest.mark.parametrize("row", EXTREME_ROWS + np.random.default_rng(7).normal(scale=20, size=(12, 5)).tolist())
+def test_accuracy_against_mpmath(row):
+    exact = _mp_log_softmax(row)
+    got = core.log_softmax(row)
+    for j in range(len(row)):
+        if exact[j] < -1e300:  # beyond float64: -inf is right
+            assert got[j] == -np.inf or _close(got[j], exact[j])
+        else:
+            assert _close(got[j], exact[j]), (j, got[j], exact[j])
+    for k in range(len(row)):
+        ce = core.cross_entropy([row], np.array([k]))[0]
+        assert np.isfinite(ce) and _close(ce, -exact[k]), (k, ce)
+    p = [mp.exp(e) for e in exact]
+    h = -mp.fsum(pi * e for pi, e in zip(p, exact) if pi > 0)
+    q, logq = core.log_probs_of(logits=[row])
+    assert _close(core.entropy(q, logq)[0], h, rel=1e-12)
+
+
+@pytest.mark.parametrize("z", [-1e4, -745.0, -30.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 30.0, 745.0, 1e4])
+@pytest.mark.parametrize("y", [0.0, 0.3, 1.0])
+def test_bce_accuracy_against_mpmath(z, y):
+    zz = mp.mpf(z)
+    log_sig = -mp.log1p(mp.exp(-zz))
+    log_one_minus = -mp.log1p(mp.exp(zz))
+    exact = -(y * log_sig + (1 - mp.mpf(y)) * log_one_minus)
+    got = core.binary_cross_entropy_with_logits([[z]], [[y]])[0, 0]
+    assert _close(got, exact), (got, exact)
+
+
+def test_shift_invariance_and_float32_accumulation():
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(50, 40))
+    k = rng.integers(0, 40, 50)
+    base = core.cross_entropy(z, k)
+    for shift in (-1e3, 1e3, 12345.678):
+        np.testing.assert_allclose(core.cross_entropy(z + shift, k), base, rtol=1e-10)
+    z32 = z.astype(np.float32)
+    np.testing.assert_allclose(core.cross_entropy(z32, k), core.cross_entropy(z32.astype(np.float64), k), rtol=0, atol=0)
+    assert math.isclose(core.softmax(np.array([1000.0, 0.0, 0.0]))[0], 1.0) and core.softmax([1000.0, 0, 0])[1] == 0.0
