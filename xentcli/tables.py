@@ -8,7 +8,8 @@ machine formats (csv, tsv, json, npy) always carry everything.
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Sequence
+from contextvars import ContextVar
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
@@ -23,11 +24,15 @@ __all__ = [
     "single_sample_table",
     "derivation_table",
     "summary",
+    "fit",
+    "terminal_width",
     "render",
 ]
 
 MAX_ROWS = 40
 MAX_CLASSES = 10
+# How many class columns the tables being built may show; :func:`fit` lowers it for a narrow terminal.
+_class_limit: ContextVar[int] = ContextVar("class_limit", default=MAX_CLASSES)
 TABLE_DIGITS = 8  # significant digits in tables unless --precision says otherwise
 
 
@@ -67,9 +72,10 @@ def _rows_with_gaps(row_ids):
 
 
 def _shown_classes(c: int) -> list[int | None]:
-    if c <= MAX_CLASSES:
+    limit = _class_limit.get()
+    if c <= limit:
         return list(range(c))
-    return list(range(MAX_CLASSES - 1)) + [None]
+    return list(range(limit - 1)) + [None]
 
 
 def _new_table(title: str | None, caption: str | None = None):
@@ -88,10 +94,11 @@ def _number_column(table, header: str) -> None:
 
 def _elision_note(n: int, c: int) -> str | None:
     notes = []
+    limit = _class_limit.get()
     if n > MAX_ROWS:
         notes.append(f"{n - MAX_ROWS} of {n} rows not shown")
-    if c > MAX_CLASSES:
-        notes.append(f"{c - MAX_CLASSES + 1} of {c} classes not shown")
+    if c > limit:
+        notes.append(f"{c - limit + 1} of {c} classes not shown")
     return "; ".join(notes) + " (--format csv shows all)" if notes else None
 
 
@@ -251,20 +258,50 @@ def summary(items: Sequence[tuple[str, str]], *, title: str | None = None):
     return grid
 
 
-def render(renderables: Sequence, out: BinaryIO, *, terminal: bool) -> None:
-    """Print ``renderables`` to a terminal (colour, its width) or as plain text of the width they need.
+def _needed_width(renderables: Sequence) -> int:
+    from rich.console import Console
 
-    Off a terminal nothing is truncated to ``…`` and no ANSI codes are written;
-    ``NO_COLOR`` is honoured by rich on a terminal.
+    probe = Console(file=io.StringIO(), width=100_000, color_system=None)
+    return max(40, max(probe.measure(r).maximum for r in renderables))
+
+
+def fit(build: Callable[[], Sequence], width: int | None) -> Sequence:
+    """Build the tables, with fewer class columns until they fit ``width`` (None: no limit)."""
+    renderables = build()
+    limit = MAX_CLASSES
+    while width is not None and limit > 2 and _needed_width(renderables) > width:
+        limit -= 1
+        token = _class_limit.set(limit)
+        try:
+            renderables = build()
+        finally:
+            _class_limit.reset(token)
+    return renderables
+
+
+def terminal_width() -> int:
+    from rich.console import Console
+
+    return Console().width
+
+
+def render(renderables: Sequence, out: BinaryIO, *, terminal: bool) -> None:
+    """Print ``renderables`` to a terminal (colour) or as plain text, at the width they need.
+
+    Numbers are never folded across lines nor truncated to ``…``: a table
+    wider than the terminal is drawn at its own width. Off a terminal no ANSI
+    codes are written; ``NO_COLOR`` is honoured by rich on a terminal.
     """
     from rich.console import Console, Group
 
     group = Group(*renderables)
+    width = _needed_width(renderables)
     if terminal:
-        Console(highlight=False).print(group)
+        console = Console(highlight=False)
+        if width > console.width:
+            console = Console(highlight=False, width=width)
+        console.print(group)
         return
-    probe = Console(file=io.StringIO(), width=100_000, color_system=None)
-    width = max(40, max(probe.measure(r).maximum for r in renderables))
     buf = io.StringIO()
     Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False).print(group)
     text = "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))

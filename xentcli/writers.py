@@ -191,9 +191,11 @@ def emit(result: Result, *, fmt: str | None, output: str | None, precision: int 
 def _write(result: Result, fmt: str, output: str | None, precision: int | None, header: bool, terminal: bool) -> None:
     with open_output(output) as out:
         if fmt == "table":
-            from .tables import render  # rich is imported only for tables
+            from .tables import fit, render, terminal_width  # rich is imported only for tables
 
-            render(result.tables(precision), out, terminal=terminal)
+            # On a terminal, fewer class columns rather than folded numbers; elsewhere, everything.
+            renderables = fit(lambda: result.tables(precision), terminal_width() if terminal else None)
+            render(renderables, out, terminal=terminal)
         elif fmt in ("csv", "tsv"):
             write_delimited(
                 out, result.array, delimiter="," if fmt == "csv" else "\t",
