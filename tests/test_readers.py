@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xentcli.errors import CallError, DataError
-from xentcli.readers import parse_inline, parse_text, read_matrix
+from xentcli.readers import NpyFile, parse_inline, parse_text, read_matrix
 
 
 def values(data: bytes):
@@ -106,10 +106,20 @@ def test_files_by_extension_and_sniffing(tmp_path):
         assert np.asarray(m.values).tolist() == z.tolist(), name
 
 
-def test_npy_is_memory_mapped_not_copied(tmp_path):
-    np.save(tmp_path / "z.npy", np.ones((4, 3), dtype=np.float32))
+def test_npy_is_read_lazily_by_rows(tmp_path):
+    z = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    np.save(tmp_path / "z.npy", z)
     m = read_matrix(str(tmp_path / "z.npy"), "--logits")
-    assert isinstance(m.values, np.memmap) and m.values.dtype == np.float32
+    assert isinstance(m.values, NpyFile) and m.values.shape == (2, 3, 4) and m.values.dtype == np.float32
+    rows = m.values.as_rows()
+    assert rows.shape == (6, 4)
+    np.testing.assert_array_equal(rows.rows(2, 5), z.reshape(6, 4)[2:5])
+    np.testing.assert_array_equal(rows[np.array([5, 0])], z.reshape(6, 4)[[5, 0]])
+    np.testing.assert_array_equal(rows[:2], z.reshape(6, 4)[:2])
+    np.testing.assert_array_equal(np.asarray(m.values), z)
+    # Fortran order has no contiguous rows on disk: read whole, same values.
+    np.save(tmp_path / "f.npy", np.asfortranarray(z.reshape(6, 4)))
+    np.testing.assert_array_equal(np.asarray(read_matrix(str(tmp_path / "f.npy"), "--logits").values), z.reshape(6, 4))
 
 
 def test_npz_keys(tmp_path):

@@ -15,7 +15,6 @@ import click
 import numpy as np
 
 from . import __version__, core, options
-from .engine import map_rows
 from .errors import CallError, DataError, PipeClosed, XentError
 from .inputs import Predictions, check_stdin, class_names, load_labels, load_predictions, load_weights, warn
 from .report import LossReport, base_label
@@ -97,7 +96,7 @@ def main():
 
 def _probabilities(pred: Predictions, ids, temperature: float = 1.0, *, binary: bool = False) -> np.ndarray:
     """The predicted probabilities of the samples ``ids`` (for tables only)."""
-    rows = np.asarray(pred.values[np.asarray(ids)], dtype=np.float64)
+    rows = np.asarray(pred.check(pred.values[np.asarray(ids)]), dtype=np.float64)
     if pred.kind != "logits":
         return rows
     return core.sigmoid(rows) if binary else core.softmax(rows, temperature=temperature)
@@ -125,7 +124,7 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
     names = class_names(classes, pred.num_classes, pred.matrix)
     fn = core.log_softmax if log_space else core.softmax
-    out = map_rows(lambda z: fn(z, temperature=temperature), pred.values)
+    out = pred.map(lambda z: fn(z, temperature=temperature))
     key, title = ("log_probs", "log-softmax") if log_space else ("probs", "softmax")
     if temperature != 1.0:
         title += f" (T = {temperature:g})"
@@ -165,9 +164,9 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps)
     if pred.kind == "logits":
-        per = map_rows(lambda z, t: core.cross_entropy(z, t, temperature=temperature, **settings), pred.values, y)
+        per = pred.map(lambda z, t: core.cross_entropy(z, t, temperature=temperature, **settings), y)
     else:
-        per = map_rows(lambda p, t: core.cross_entropy_with_probs(p, t, **settings), pred.values, y)
+        per = pred.map(lambda p, t: core.cross_entropy_with_probs(p, t, **settings), y)
     _warn_infinite(per, label_matrix, "a class its target needs has probability 0 (a -inf logit or a zero probability)")
     denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
     if denominator == 0:
@@ -222,8 +221,7 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
     pw = load_weights(pos_weight, pred.num_classes, option="--pos-weight")
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     elementwise = core.binary_cross_entropy_with_logits if pred.kind == "logits" else core.binary_cross_entropy
-    per = map_rows(lambda x, t: core.per_sample(elementwise(x, t, pos_weight=pw), class_mean=class_mean),
-                   pred.values, y)
+    per = pred.map(lambda x, t: core.per_sample(elementwise(x, t, pos_weight=pw), class_mean=class_mean), y)
     _warn_infinite(per, label_matrix, "a target needs a probability of 0 or 1 that the prediction rules out")
     report = LossReport.of("bce", per, base=base, reduction=reduction)
 
@@ -245,12 +243,12 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
 # -- kl and entropy ----------------------------------------------------------
 
 
-def _distribution(probs: str | None, logits: str | None, renormalize: bool, names: tuple[str, str]):
-    """(Predictions, p, log p) for one distribution given as probabilities or logits."""
-    pred = load_predictions(logits, probs, renormalize=renormalize, options=names)
-    values = np.asarray(pred.values, dtype=np.float64)
-    p, logp = core.log_probs_of(probs=values) if pred.kind == "probs" else core.log_probs_of(logits=values)
-    return pred, p, logp
+def _log_probs(pred: Predictions, rows: np.ndarray, temperature: float = 1.0):
+    """(p, log p) of checked rows: log-softmax for logits, log for probabilities."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if pred.kind == "probs":
+        return core.log_probs_of(probs=rows)
+    return core.log_probs_of(logits=rows, temperature=temperature)
 
 
 @main.command()
@@ -269,11 +267,21 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
     KL = H(P,Q) - H(P): cross-entropy and entropy beside the divergence.
     """
     check_stdin(p=p_probs, q=q_probs, p_logits=p_logits, q_logits=q_logits)
-    pp, p, logp = _distribution(p_probs, p_logits, renormalize, ("--p-logits", "--p"))
-    qq, _, logq = _distribution(q_probs, q_logits, renormalize, ("--q-logits", "--q"))
-    if logp.shape != logq.shape:
-        raise DataError(f"P {pp.matrix.where} has shape {logp.shape} but Q {qq.matrix.where} has shape {logq.shape}")
-    per = core.kl_divergence(p, logp, logq)
+    pp = load_predictions(p_logits, p_probs, renormalize=renormalize, options=("--p-logits", "--p"))
+    qq = load_predictions(q_logits, q_probs, renormalize=renormalize, options=("--q-logits", "--q"))
+    if pp.values.shape != qq.values.shape:
+        raise DataError(f"P {pp.matrix.where} has shape {pp.values.shape} but Q {qq.matrix.where} "
+                        f"has shape {qq.values.shape}")
+
+    def divergence(p_rows, q_rows):
+        p, logp = _log_probs(pp, p_rows)
+        _, logq = _log_probs(qq, qq.check(q_rows))
+        return np.column_stack([
+            core.kl_divergence(p, logp, logq), core.cross_entropy_of_distributions(p, logq), core.entropy(p, logp),
+        ])
+
+    columns = pp.map(divergence, qq.values)  # KL, H(P,Q), H(P) per row
+    per = columns[:, 0]
     _warn_infinite(per, qq.matrix, "Q gives probability 0 to a class P gives probability > 0")
     report = LossReport.of("kl", per, base=base, reduction=reduction)
 
@@ -281,12 +289,7 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
         from . import tables as tbl
 
         ids = tbl.shown_rows(len(per))
-        scale = core.log_base(base)
-        cols = np.column_stack([
-            core.cross_entropy_of_distributions(p[ids], logq[ids]) / scale,
-            core.entropy(p[ids], logp[ids]) / scale,
-            report.per[ids],
-        ])
+        cols = columns[ids][:, [1, 2, 0]] / core.log_base(base)
         unit = base_label(base)
         main_table = tbl.matrix_table(
             "KL(P‖Q) = H(P,Q) - H(P)", cols, ids, len(per),
@@ -308,18 +311,15 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
     """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
     pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
     names = class_names(classes, pred.num_classes, pred.matrix)
-    values = np.asarray(pred.values, dtype=np.float64)
-    if pred.kind == "probs":
-        p, logp = core.log_probs_of(probs=values)
-    else:
-        p, logp = core.log_probs_of(logits=values, temperature=temperature)
-    report = LossReport.of("entropy", core.entropy(p, logp), base=base, reduction=reduction)
+    per = pred.map(lambda rows: core.entropy(*_log_probs(pred, rows, temperature)))
+    report = LossReport.of("entropy", per, base=base, reduction=reduction)
 
     def tables(digits):
         from . import tables as tbl
 
-        ids = tbl.shown_rows(len(p))
-        main_table = tbl.loss_table("entropy", ids, len(p), None, p[ids], report.per[ids], names,
+        ids = tbl.shown_rows(len(per))
+        probs_shown = _log_probs(pred, pred.check(pred.values[ids]), temperature)[0]
+        main_table = tbl.loss_table("entropy", ids, len(per), None, probs_shown, report.per[ids], names,
                                   loss_header=f"H(P) ({base_label(base)})", precision=digits)
         return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
 
@@ -346,8 +346,7 @@ def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision
     check_stdin(logits=logits, targets=targets)
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
     tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
-    per = map_rows(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index),
-                   pred.values, tokens)
+    per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index), tokens)
     _warn_infinite(per, target_matrix, "the target token has probability 0 (a -inf logit)")
     counted = core.cross_entropy_denominator(tokens, ignore_index=ignore_index)
     if counted == 0:
@@ -405,15 +404,14 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     if loss == "ce":
         w = load_weights(weights, pred.num_classes)
         settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, temperature=temperature)
-        g = map_rows(lambda z, t: core.cross_entropy_grad(z, t, **settings), pred.values, y)
+        g = pred.map(lambda z, t: core.cross_entropy_grad(z, t, **settings), y)
         denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
 
         def per_row_loss(z, t):
             return core.cross_entropy(z, t, **settings)
     else:
         pw = load_weights(pos_weight, pred.num_classes, option="--pos-weight")
-        g = map_rows(lambda z, t: core.binary_cross_entropy_grad(z, t, pos_weight=pw, class_mean=class_mean),
-                     pred.values, y)
+        g = pred.map(lambda z, t: core.binary_cross_entropy_grad(z, t, pos_weight=pw, class_mean=class_mean), y)
         denominator = float(n)
 
         def per_row_loss(z, t):
@@ -425,7 +423,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     checked_rows = n
     if check:
         checked_rows = max(1, min(n, GRADCHECK_BUDGET // (2 * pred.num_classes * pred.num_classes)))
-        z = np.asarray(pred.values[:checked_rows], dtype=np.float64)
+        z = np.asarray(pred.check(pred.values[:checked_rows]), dtype=np.float64)
         yc = y[:checked_rows]
         numeric = core.central_differences(lambda zz: per_row_loss(zz, yc), z) * scale
         diff = float(np.max(np.abs(numeric - g[:checked_rows])))

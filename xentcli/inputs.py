@@ -7,12 +7,13 @@ the line it came from, and where warnings are written (stderr, never stdout).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+import threading
 
 import click
 import numpy as np
 
 from . import core
+from .engine import map_rows
 from .errors import CallError, DataError
 from .readers import Matrix, read_matrix
 
@@ -44,19 +45,23 @@ def located(matrix: Matrix, error: ValueError) -> DataError:
     return DataError(f"{matrix.locate(getattr(error, 'row', None))}: {error}")
 
 
-@dataclass
 class Predictions:
-    """Logits or probabilities as rows ``(N, C)``.
+    """Logits or probabilities as rows ``(N, C)``, validated block by block.
 
-    ``values`` keeps the stored dtype (a memory map for ``.npy``): the core
-    converts blocks to float64 as it goes. ``shape`` is the input's shape
-    before leading axes were flattened (labels are matched against it).
+    ``values`` keeps the stored dtype and may be lazy (an ``.npy`` file read
+    by rows): :meth:`map` runs a per-row function over row blocks on the
+    engine's threads, checking each block first (:meth:`check`), so even a
+    multi-GB file is read once, in bounded memory. ``shape`` is the input's
+    shape before leading axes were flattened (labels are matched against it).
     """
 
-    values: np.ndarray
-    kind: str  # "logits" or "probs"
-    shape: tuple[int, ...]
-    matrix: Matrix
+    def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, option: str, *,
+                 renormalize: bool = False, normalized: bool = True):
+        self.values, self.kind, self.shape, self.matrix, self.option = values, kind, shape, matrix, option
+        self.renormalize, self.normalized = renormalize, normalized
+        self._lock = threading.Lock()
+        self._rescaled = 0  # rows --renormalize changed
+        self._float16_hits = 0
 
     @property
     def num_classes(self) -> int:
@@ -65,13 +70,69 @@ class Predictions:
     def __len__(self) -> int:
         return self.values.shape[0]
 
+    def check(self, rows) -> np.ndarray:
+        """One block, validated (``RowError`` rows count from the block's start); rescaled with --renormalize."""
+        rows = np.asarray(rows)
+        try:
+            if rows.dtype == np.float16:
+                self._count_float16(rows)
+            if self.kind == "logits":
+                core.check_logits(rows)
+                return rows
+            if self.renormalize:
+                rows, changed = _renormalized(np.asarray(rows, dtype=np.float64))
+                if changed:
+                    with self._lock:
+                        self._rescaled += changed
+                return rows
+            core.check_probabilities(rows, normalized=self.normalized)
+            return rows
+        except core.RowError as e:
+            e.source = self
+            raise
 
-def _as_rows(values: np.ndarray) -> np.ndarray:
+    def map(self, fn, *others, **engine_options) -> np.ndarray:
+        """``fn(checked rows, *rows of others)`` over row blocks, as :func:`~xentcli.engine.map_rows`."""
+        try:
+            out = map_rows(lambda rows, *rest: fn(self.check(rows), *rest), self.values, *others, **engine_options)
+        except core.RowError as e:
+            source = e.source or self
+            raise DataError(f"{source.matrix.locate(e.row)}: {e}{source.hint(e)}") from None
+        self._report()
+        return out
+
+    def hint(self, error: core.RowError) -> str:
+        if error.row is None or not self.normalized:
+            return ""
+        return _renormalize_hint(self.kind, np.asarray(self.values[error.row : error.row + 1]), error.shifted(-error.row))
+
+    def _count_float16(self, rows: np.ndarray) -> None:
+        top = np.finfo(np.float16).max
+        hits = int(np.count_nonzero(np.isinf(rows) | (np.abs(rows) >= top)))
+        if hits:
+            with self._lock:
+                self._float16_hits += hits
+
+    def _report(self) -> None:
+        if self._float16_hits:
+            warn(f"{self.matrix.where}: float16 input holds {self._float16_hits} value(s) at ±65504 or ±inf, "
+                 "the float16 limit: they may have overflowed when saved (xent computes in float64)")
+        if self._rescaled:
+            warn(f"{self.matrix.where}: --renormalize rescaled {self._rescaled} row(s) that did not sum to 1")
+
+
+def _as_rows(values):
+    if hasattr(values, "as_rows"):
+        return values.as_rows()
     if values.ndim == 0:
         return values.reshape(1, 1)
     if values.ndim == 1:
         return values.reshape(1, -1)
     return values.reshape(-1, values.shape[-1])
+
+
+#: How many leading rows decide whether logits "look like probabilities".
+PROBABILITY_LOOK_ROWS = 1000
 
 
 def load_predictions(
@@ -84,7 +145,7 @@ def load_predictions(
     allow_probs: bool = True,
     options: tuple[str, str] = ("--logits", "--probs"),
 ) -> Predictions:
-    """Read exactly one of logits / probabilities and validate it.
+    """Read exactly one of logits / probabilities (validated later, block by block).
 
     Args:
       normalized: probability rows must sum to 1 (``ce``, ``kl``, ``entropy``;
@@ -100,24 +161,16 @@ def load_predictions(
         raise CallError(f"--temperature divides logits; it does not apply to {probs_opt}")
     kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
     m = _read(spec, option)
-    rows = _as_rows(m.values)
-    _warn_float16_overflow(rows, m)
-    try:
-        if kind == "logits":
-            core.check_logits(rows)
-        elif renormalize:
-            rows = _renormalized(np.asarray(rows, dtype=np.float64), m.where)
-        else:
-            core.check_probabilities(rows, normalized=normalized)
-    except core.RowError as e:
-        hint = _renormalize_hint(kind, rows, e) if normalized else ""
-        raise DataError(f"{m.locate(e.row)}: {e}{hint}") from e
-    if rows.shape[1] == 1 and normalized:
+    pred = Predictions(_as_rows(m.values), kind, tuple(np.shape(m.values)) or (1,), m, option,
+                       renormalize=renormalize and kind == "probs", normalized=normalized)
+    if pred.num_classes == 1 and normalized:
         warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
-    if kind == "logits" and normalized and core.looks_like_probabilities(rows):
-        warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
-             f"softmax would be applied twice. Did you mean {probs_opt}?")
-    return Predictions(rows, kind, tuple(np.shape(m.values)) or (1,), m)
+    if kind == "logits" and normalized:
+        head = np.asarray(pred.values[:PROBABILITY_LOOK_ROWS])
+        if np.isfinite(head).all() and core.looks_like_probabilities(head):
+            warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
+                 f"softmax would be applied twice. Did you mean {probs_opt}?")
+    return pred
 
 
 def _renormalize_hint(kind: str, rows: np.ndarray, error: core.RowError) -> str:
@@ -130,33 +183,17 @@ def _renormalize_hint(kind: str, rows: np.ndarray, error: core.RowError) -> str:
     return ""
 
 
-def _renormalized(rows: np.ndarray, where: str) -> np.ndarray:
-    """Rows divided by their sums (``--renormalize``), saying how many were off."""
+def _renormalized(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rows divided by their sums (``--renormalize``), and how many did not sum to 1."""
     bad = ~(np.isfinite(rows) & (rows >= 0))
     if bad.any():
         r, c = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        raise core.RowError(f"row {r + 1}, class {c + 1}: {float(rows[r, c])!r} is not a non-negative number", int(r))
+        raise core.RowError(f"{float(rows[r, c])!r} is not a non-negative number", int(r), int(c))
     sums = rows.sum(axis=1, keepdims=True)
     if (sums <= 0).any():
         r = int(np.argmax(sums[:, 0] <= 0))
-        raise core.RowError(f"row {r + 1} sums to 0 and cannot be renormalized", r)
-    off = np.abs(sums[:, 0] - 1.0) > core.SUM_TOLERANCE
-    if off.any():
-        r = int(np.argmax(off))
-        warn(f"{where}: rescaled {int(off.sum())} row(s) that did not sum to 1 (the first, row {r + 1}, "
-             f"summed to {float(sums[r, 0])!r})")
-    return rows / sums
-
-
-def _warn_float16_overflow(rows: np.ndarray, m: Matrix) -> None:
-    """float16 saturates at ±65504 and overflows to ±inf: such values were probably clipped when saved."""
-    if rows.dtype != np.float16:
-        return
-    top = np.finfo(np.float16).max
-    hit = np.isinf(rows) | (np.abs(rows) >= top)
-    if hit.any():
-        warn(f"{m.where}: float16 input holds {int(hit.sum())} value(s) at ±{float(top):g} or ±inf, "
-             "the float16 limit: they may have overflowed when saved (xent computes in float64)")
+        raise core.RowError("sums to 0 and cannot be renormalized", r)
+    return rows / sums, int(np.count_nonzero(np.abs(sums[:, 0] - 1.0) > core.SUM_TOLERANCE))
 
 
 def load_labels(
@@ -204,7 +241,9 @@ def load_labels(
         if kind == "bce":
             core.check_binary_targets(y)
         elif renormalize:
-            y = _renormalized(y, m.where)
+            y, changed = _renormalized(y)
+            if changed:
+                warn(f"{m.where}: --renormalize rescaled {changed} row(s) that did not sum to 1")
         else:
             core.check_label_distribution(y)
     except core.RowError as e:

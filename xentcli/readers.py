@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import CallError, DataError
 
-__all__ = ["Matrix", "read_matrix", "parse_text", "parse_inline", "TEXT_EXTENSIONS", "SUPPORTED_EXTENSIONS"]
+__all__ = ["Matrix", "NpyFile", "NpyRows", "read_matrix", "parse_text", "parse_inline", "TEXT_EXTENSIONS", "SUPPORTED_EXTENSIONS"]
 
 TEXT_EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS + (".npy", ".npz")
@@ -140,8 +140,8 @@ def _read_bytes(data: bytes, where: str) -> Matrix:
 # -- NPY / NPZ ---------------------------------------------------------------
 
 
-def _read_npy_file(path: str, where: str) -> np.ndarray:
-    """Map a ``.npy`` file read-only after checking its header, size and dtype."""
+def _read_npy_file(path: str, where: str) -> "NpyFile | np.ndarray":
+    """Check a ``.npy`` file's header, size and dtype; its data is read later, by rows."""
     with open(path, "rb") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
             raise DataError(f"{where}: not an NPY file (it does not start with the NPY magic bytes)")
@@ -164,8 +164,77 @@ def _read_npy_file(path: str, where: str) -> np.ndarray:
         raise DataError(f"{where}: truncated NPY file: expected {expected} bytes of data, found {found}")
     if count == 0:
         raise DataError(f"{where}: the array is empty (shape {tuple(shape)})")
-    order = "F" if fortran_order else "C"
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order=order)
+    if fortran_order and len(shape) > 1:  # rows are not contiguous on disk: read it whole
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order="F").copy(order="C")
+    return NpyFile(path, offset, tuple(shape), dtype)
+
+
+class NpyFile:
+    """A C-order ``.npy`` file whose data is read only when asked, with ``os.pread``.
+
+    Nothing is memory-mapped, so pages already used never count toward the
+    process's resident memory; :meth:`rows` reads just the rows asked for.
+    ``np.asarray(f)`` reads it whole (for small inputs such as targets).
+    """
+
+    def __init__(self, path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype):
+        self.path, self.offset, self.shape, self.dtype = path, offset, shape, np.dtype(dtype)
+        self.ndim = len(shape)
+        self.size = int(np.prod(shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 1
+
+    def __array__(self, dtype=None, copy=None):
+        rows = self.as_rows()
+        a = rows.rows(0, len(rows)).reshape(self.shape)
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def as_rows(self) -> "NpyRows":
+        """The data as ``(N, C)`` rows: leading axes flattened, C the last axis."""
+        c = self.shape[-1] if self.shape else 1
+        return NpyRows(self.path, self.offset, (self.size // c if c else 0, c), self.dtype)
+
+
+class NpyRows:
+    """Rows of a ``.npy`` file, read on demand: ``rows(start, stop)`` and ``[index]``."""
+
+    def __init__(self, path: str, offset: int, shape: tuple[int, int], dtype: np.dtype):
+        self.path, self.offset, self.shape, self.dtype = path, offset, shape, dtype
+        self.ndim = 2
+        self._row_bytes = shape[1] * dtype.itemsize
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __del__(self):
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as a new array (``os.pread``: safe from several threads)."""
+        start, stop = max(0, start), min(len(self), stop)
+        out = np.empty((max(0, stop - start), self.shape[1]), dtype=self.dtype)
+        view = memoryview(out).cast("B")
+        pos, done = self.offset + start * self._row_bytes, 0
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], pos + done)
+            if got <= 0:
+                raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
+            done += got
+        return out
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            return self.rows(start, stop)[::step]
+        idx = np.asarray(index)
+        if idx.ndim == 0:
+            return self.rows(int(idx), int(idx) + 1)[0]
+        return np.concatenate([self.rows(int(i), int(i) + 1) for i in idx.reshape(-1)]) if idx.size else \
+            np.empty((0, self.shape[1]), self.dtype)
 
 
 def _read_npz(path: str, key: str | None, where: str) -> np.ndarray:

@@ -26,18 +26,31 @@ SUM_TOLERANCE = 1e-6
 
 
 class RowError(ValueError):
-    """A problem in one row (sample) of a matrix.
+    """A problem in one row (sample) of a matrix; reads ``row R, class C: <detail>``.
 
     Attributes:
+      detail: the problem itself.
       row: 0-based index of the first offending row (after flattening
         leading axes), or ``None`` when the problem is not tied to a row.
       column: 0-based class index of the offending entry, or ``None``.
     """
 
-    def __init__(self, message: str, row: int | None = None, column: int | None = None):
-        super().__init__(message)
-        self.row = row
-        self.column = column
+    def __init__(self, detail: str, row: int | None = None, column: int | None = None):
+        self.detail, self.row, self.column = detail, row, column
+        self.source = None  # which input it came from, where a caller needs to tell
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.row is None:
+            return self.detail
+        where = f"row {self.row + 1}" + ("" if self.column is None else f", class {self.column + 1}")
+        return f"{where}: {self.detail}"
+
+    def shifted(self, offset: int) -> "RowError":
+        """The same error for a block that starts ``offset`` rows into the input."""
+        err = RowError(self.detail, None if self.row is None else self.row + offset, self.column)
+        err.source = self.source
+        return err
 
 
 def _rows(x) -> np.ndarray:
@@ -52,7 +65,7 @@ def _raise_first(bad: np.ndarray, x: np.ndarray, problem: str) -> None:
     """
     if bad.any():
         r, c = (int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
-        raise RowError(f"row {r + 1}, class {c + 1}: " + problem.format(value=float(x[r, c])), r, c)
+        raise RowError(problem.format(value=float(x[r, c])), r, c)
 
 
 def check_logits(logits) -> None:
@@ -69,7 +82,7 @@ def check_logits(logits) -> None:
         dead = np.all(z == -np.inf, axis=1)
         if dead.any():
             r = int(np.argmax(dead))
-            raise RowError(f"row {r + 1}: every logit is -inf, so no class has any probability", r)
+            raise RowError("every logit is -inf, so no class has any probability", r)
 
 
 def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SUM_TOLERANCE) -> None:
@@ -107,9 +120,7 @@ def _check_sums(p: np.ndarray, what: str, tolerance: float) -> None:
     off = np.abs(sums - 1.0) > tolerance
     if off.any():
         r = int(np.argmax(off))
-        raise RowError(
-            f"row {r + 1}: {what} sum to {float(sums[r])!r}, expected 1 within {tolerance:g}", r
-        )
+        raise RowError(f"{what} sum to {float(sums[r])!r}, expected 1 within {tolerance:g}", r)
 
 
 def check_class_indices(indices, num_classes: int, *, ignore_index: int | None = None) -> None:
@@ -121,9 +132,7 @@ def check_class_indices(indices, num_classes: int, *, ignore_index: int | None =
     if bad.any():
         r = int(np.argmax(bad))
         raise RowError(
-            f"row {r + 1}: class index {int(y[r])} is out of range for {num_classes} classes "
-            f"(expected 0 to {num_classes - 1})",
-            r,
+            f"class index {int(y[r])} is out of range for {num_classes} classes (expected 0 to {num_classes - 1})", r
         )
 
 
@@ -139,7 +148,7 @@ def check_weights(weights, num_classes: int) -> np.ndarray:
     bad = ~np.isfinite(w)
     if bad.any():
         c = int(np.argmax(bad))
-        raise RowError(f"weight {c + 1} is {float(w[c])!r}; expected a finite number", None, c)
+        raise RowError(f"weight {c + 1} is {float(w[c])!r}; expected a finite number")
     return w
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "cross_entropy_from_log_probs",
     "cross_entropy_denominator",
     "cross_entropy_grad",
+    "target_log_probs",
 ]
 
 
@@ -77,25 +78,72 @@ def cross_entropy(
     >>> cross_entropy([[4.0, 2.0, 1.0]], np.array([0])).round(8).tolist()
     [0.16984602]
     """
-    z = np.moveaxis(as_float64(logits), axis, -1)
+    z = np.moveaxis(np.asarray(logits), axis, -1)
+    if not np.issubdtype(z.dtype, np.floating):
+        z = as_float64(z)
     if eps is not None:
         return cross_entropy_with_probs(
             softmax(z, temperature=temperature), labels, weights=weights, ignore_index=ignore_index,
             label_smoothing=label_smoothing, eps=eps,
         )
     if is_index_labels(labels) and label_smoothing == 0:
-        # Only the target's log-probability is needed, (z_k - m)/T - log Σ exp((z - m)/T):
-        # the log-softmax entry PyTorch computes, without the (N, C) matrix.
         k, keep = _split_ignored(labels, z.shape, ignore_index)
         w = _weights(weights, z.shape[-1])
-        m, log_sum = max_and_log_sum(z, temperature=temperature)
-        picked = (_shifted(np.take_along_axis(z, k[..., None], axis=-1), m, temperature) - log_sum)[..., 0]
+        picked = target_log_probs(z, k, temperature=temperature)
         return np.where(keep, _index_nll(picked, k, w), 0.0)
     labels = labels if is_index_labels(labels) else np.moveaxis(as_float64(labels), axis, -1)
     return cross_entropy_from_log_probs(
         log_softmax(z, temperature=temperature), labels, weights=weights, ignore_index=ignore_index,
         label_smoothing=label_smoothing,
     )
+
+
+#: From this many classes on, :func:`target_log_probs` sums ``exp(z)`` without shifting first
+#: (one pass fewer over the block). Smaller rows keep PyTorch's exact operation order.
+UNSHIFTED_MIN_CLASSES = 32
+# exp(z) is finite and its row sum too (C < e^100) while |max z| stays below this.
+_UNSHIFTED_MAX = 600.0
+
+
+def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray:
+    r"""``log softmax(z / T)[k]`` for each row's target ``k``, without the ``(N, C)`` log-softmax.
+
+    ``(z_k - m)/T - log Σ_c exp((z_c - m)/T)`` with ``m = max z``, as PyTorch
+    computes it. For rows of at least :data:`UNSHIFTED_MIN_CLASSES` classes
+    with ``|m| <= 600`` and ``T = 1``, the sum is taken as
+    ``e^{-m} Σ_c exp(z_c)``: the same value to rounding (each term gets one
+    more rounding, about 1e-16 relative) without a pass that subtracts ``m``,
+    which is a third of the work on a model's logits. Every row decides by
+    itself, so the result does not depend on how rows are grouped in blocks.
+
+    Args:
+      logits: ``(..., C)`` of any float dtype (float32 is widened per block).
+      targets: int ``(...)``, valid class indices.
+
+    Returns:
+      float64 ``(...)``.
+    """
+    z = np.asarray(logits)
+    k = np.asarray(targets)[..., None]
+    num_classes = z.shape[-1]
+    if temperature != 1.0 or num_classes < UNSHIFTED_MIN_CLASSES or z.ndim != 2:
+        z = as_float64(z)
+        m, log_sum = max_and_log_sum(z, temperature=temperature)
+        return (_shifted(np.take_along_axis(z, k, axis=-1), m, temperature) - log_sum)[..., 0]
+    m = np.max(z, axis=-1).astype(np.float64)
+    e = np.exp(z, dtype=np.float64)
+    s = np.add.reduce(e, axis=-1)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # rows outside the range are redone below
+        ratio = s * np.exp(-m)  # Σ exp(z - m), at least 1
+        log_sum = np.log(ratio)
+    picked = (np.take_along_axis(z, k, axis=-1)[..., 0].astype(np.float64) - m) - log_sum
+    # Rows the fast form does not serve: huge logits, and one dominant class (log1p needed).
+    redo = ~((np.abs(m) <= _UNSHIFTED_MAX) & (ratio >= 1.0 + 2.0**-10))
+    if redo.any():
+        zr = as_float64(z[redo])
+        mr, lr = max_and_log_sum(zr)
+        picked[redo] = ((np.take_along_axis(zr, k[redo], axis=-1) - mr) - lr)[..., 0]
+    return picked
 
 
 def cross_entropy_with_probs(

@@ -60,5 +60,5 @@ def _as_indices(y: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(flat) | (flat != np.round(flat)) | (np.abs(flat) > 2.0**53)
     if bad.any():
         r = int(np.argmax(bad))
-        raise RowError(f"row {r + 1}: label {float(flat[r])!r} is not an integer class index", r)
+        raise RowError(f"label {float(flat[r])!r} is not an integer class index", r)
     return flat.astype(np.int64).reshape(y.shape)

@@ -1,0 +1,70 @@
+"""The block engine: same numbers whatever the blocks and threads; errors located in the whole input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xentcli import core
+from xentcli.engine import block_rows, blocks, map_rows
+
+
+@pytest.fixture(scope="module")
+def lm():
+    rng = np.random.default_rng(11)
+    z = (rng.standard_normal((3001, 257)) * 4).astype(np.float32)
+    z[5, 3] = 900.0  # a row outside the unshifted fast path's range
+    z[7, 0] = 60.0  # a dominant class: log1p path
+    return z, rng.integers(0, 257, size=3001)
+
+
+def test_identical_whatever_block_size_and_threads(lm):
+    z, y = lm
+    reference = map_rows(lambda a, b: core.cross_entropy(a, b), z, y, rows_per_block=len(z), threads=1)
+    for rows, threads in [(1, 1), (7, 2), (64, 2), (1000, 2), (3001, 2), (13, 3)]:
+        got = map_rows(lambda a, b: core.cross_entropy(a, b), z, y, rows_per_block=rows, threads=threads)
+        np.testing.assert_array_equal(got, reference)
+        assert float(np.sum(got)) == float(np.sum(reference))
+
+
+def test_fast_path_agrees_with_the_shifted_formula(lm):
+    z, y = lm
+    z64 = z.astype(np.float64)
+    m = z64.max(axis=1, keepdims=True)
+    shifted = -(((z64 - m) - np.log(np.exp(z64 - m).sum(axis=1, keepdims=True)))[np.arange(len(y)), y])
+    np.testing.assert_allclose(core.cross_entropy(z, y), shifted, rtol=1e-13)
+
+
+def test_blocks_are_in_order_and_cover_every_row():
+    seen = [(s, e) for s, e, _ in blocks(lambda a: a[:, 0], np.zeros((103, 4)), rows_per_block=10, threads=2)]
+    assert seen == [(s, min(103, s + 10)) for s in range(0, 103, 10)]
+    assert block_rows(1000) >= 1 and block_rows(10**9) == 1
+
+
+def test_an_error_in_a_later_block_names_the_row_of_the_input(tmp_path):
+    z = np.zeros((5000, 8))
+    z[4321, 2] = np.nan
+    np.save(tmp_path / "z.npy", z)
+    from click.testing import CliRunner
+
+    from xentcli.cli import main
+
+    r = CliRunner().invoke(main, ["softmax", "--logits", str(tmp_path / "z.npy"), "--format", "json"],
+                           env={"XENT_THREADS": "2"})
+    assert r.exit_code == 1 and "row 4322, class 3" in r.stderr
+
+
+def test_cli_same_numbers_with_one_or_two_threads(tmp_path):
+    from click.testing import CliRunner
+
+    from xentcli.cli import main
+
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "z.npy", rng.normal(size=(20000, 50)).astype(np.float32))
+    np.save(tmp_path / "y.npy", rng.integers(0, 50, 20000))
+    docs = [
+        json.loads(CliRunner().invoke(main, ["ce", "--logits", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy"),
+                                            "--format", "json"], env={"XENT_THREADS": t}).stdout)
+        for t in ("1", "2")
+    ]
+    assert docs[0] == docs[1]
