@@ -68,3 +68,33 @@ def test_cli_same_numbers_with_one_or_two_threads(tmp_path):
         for t in ("1", "2")
     ]
     assert docs[0] == docs[1]
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    pty = pytest.importorskip("pty")
+    import os
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "z.npy", np.zeros((300_000, 8), dtype=np.float32))
+    np.save(tmp_path / "y.npy", np.zeros(300_000, dtype=np.int64))
+    args = [sys.executable, "-m", "xentcli", "ce", "--logits", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy")]
+    out = tmp_path / "tty.out"
+    code = (
+        "import os, pty, sys\n"
+        "pid, fd = pty.fork()\n"
+        "if pid == 0:\n"
+        f"    os.execvpe(sys.executable, {args!r}, dict(os.environ, XENT_PROGRESS_AFTER='0', XENT_THREADS='1'))\n"
+        "data = b''\n"
+        "while True:\n"
+        "    try: chunk = os.read(fd, 65536)\n"
+        "    except OSError: break\n"
+        "    if not chunk: break\n"
+        "    data += chunk\n"
+        f"open({str(out)!r}, 'wb').write(data)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], timeout=120, check=True)
+    assert b"GB/s" in out.read_bytes() and b"rows" in out.read_bytes()
+    # Off a terminal: nothing but the result.
+    p = subprocess.run(args, capture_output=True, env=dict(os.environ, XENT_PROGRESS_AFTER="0"), timeout=120)
+    assert p.stderr == b"" and float(p.stdout) == pytest.approx(np.log(8), rel=1e-15)

@@ -124,7 +124,7 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
     names = class_names(classes, pred.num_classes, pred.matrix)
     fn = core.log_softmax if log_space else core.softmax
-    out = pred.map(lambda z: fn(z, temperature=temperature))
+    out = pred.stream(lambda z: fn(z, temperature=temperature))
     key, title = ("log_probs", "log-softmax") if log_space else ("probs", "softmax")
     if temperature != 1.0:
         title += f" (T = {temperature:g})"
@@ -132,8 +132,9 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
     def tables(digits):
         from . import tables as tbl
 
-        ids = tbl.shown_rows(len(out))
-        return [tbl.matrix_table(title, out[ids], ids, len(out), names, precision=digits)]
+        ids = tbl.shown_rows(len(pred))
+        shown = fn(pred.check(pred.values[ids]), temperature=temperature)
+        return [tbl.matrix_table(title, shown, ids, len(pred), names, precision=digits)]
 
     result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, tables)
     emit(result, fmt=fmt, output=output, precision=precision, header=header)
@@ -404,29 +405,37 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     if loss == "ce":
         w = load_weights(weights, pred.num_classes)
         settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, temperature=temperature)
-        g = pred.map(lambda z, t: core.cross_entropy_grad(z, t, **settings), y)
         denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
+
+        def gradient(z, t):
+            return core.cross_entropy_grad(z, t, **settings)
 
         def per_row_loss(z, t):
             return core.cross_entropy(z, t, **settings)
     else:
         pw = load_weights(pos_weight, pred.num_classes, option="--pos-weight")
-        g = pred.map(lambda z, t: core.binary_cross_entropy_grad(z, t, pos_weight=pw, class_mean=class_mean), y)
         denominator = float(n)
+
+        def gradient(z, t):
+            return core.binary_cross_entropy_grad(z, t, pos_weight=pw, class_mean=class_mean)
 
         def per_row_loss(z, t):
             return core.per_sample(core.binary_cross_entropy_with_logits(z, t, pos_weight=pw), class_mean=class_mean)
     scale = 1.0 / denominator if reduction == "mean" and denominator != 0 else 1.0
-    g = g * scale
 
-    doc = {"command": "grad", "shape": list(g.shape), "loss": loss, "reduction": reduction, "grad": g}
+    def rows_gradient(ids):
+        """The gradient of a few rows, for the check and the table (the output streams)."""
+        return gradient(np.asarray(pred.check(pred.values[ids]), dtype=np.float64), y[ids]) * scale
+
+    g = pred.stream(lambda z, t: gradient(z, t) * scale, y)
+    doc = {"command": "grad", "shape": [n, pred.num_classes], "loss": loss, "reduction": reduction, "grad": g}
     checked_rows = n
     if check:
         checked_rows = max(1, min(n, GRADCHECK_BUDGET // (2 * pred.num_classes * pred.num_classes)))
+        first = np.arange(checked_rows)
         z = np.asarray(pred.check(pred.values[:checked_rows]), dtype=np.float64)
-        yc = y[:checked_rows]
-        numeric = core.central_differences(lambda zz: per_row_loss(zz, yc), z) * scale
-        diff = float(np.max(np.abs(numeric - g[:checked_rows])))
+        numeric = core.central_differences(lambda zz: per_row_loss(zz, y[first]), z) * scale
+        diff = float(np.max(np.abs(numeric - rows_gradient(first))))
         doc["max_abs_diff"] = diff
         if checked_rows < n:
             warn(f"--check compared the first {checked_rows:,} of {n:,} rows (finite differences cost 2C passes)")
@@ -444,7 +453,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         title = ("∂loss/∂logits = (softmax - y)" if loss == "ce" else "∂loss/∂logits = (σ(z) - y)") + {
             "mean": f" / {tbl.fmt(denominator, digits)}", "sum": "", "none": " (each sample's own loss)"}[reduction]
         main_table = tbl.derivation_table(
-            title, ids, n, predicted, target, g[ids], names,
+            title, ids, n, predicted, target, rows_gradient(ids), names,
             predicted_name="softmax" if loss == "ce" else "σ(z)", precision=digits,
         )
         rows = [("loss", loss), ("reduction", reduction)]

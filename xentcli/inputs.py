@@ -13,9 +13,11 @@ import click
 import numpy as np
 
 from . import core
-from .engine import map_rows
+from .engine import blocks, map_rows
 from .errors import CallError, DataError
+from .progress import Progress
 from .readers import Matrix, read_matrix
+from .writers import RowBlocks
 
 __all__ = ["Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "class_names"]
 
@@ -93,13 +95,36 @@ class Predictions:
 
     def map(self, fn, *others, **engine_options) -> np.ndarray:
         """``fn(checked rows, *rows of others)`` over row blocks, as :func:`~xentcli.engine.map_rows`."""
-        try:
-            out = map_rows(lambda rows, *rest: fn(self.check(rows), *rest), self.values, *others, **engine_options)
-        except core.RowError as e:
-            source = e.source or self
-            raise DataError(f"{source.matrix.locate(e.row)}: {e}{source.hint(e)}") from None
+        with self._progress() as bar:
+            try:
+                out = map_rows(lambda rows, *rest: fn(self.check(rows), *rest), self.values, *others,
+                               progress=bar.update, **engine_options)
+            except core.RowError as e:
+                raise self._located(e) from None
         self._report()
         return out
+
+    def stream(self, fn, *others) -> RowBlocks:
+        """Like :meth:`map` for a matrix result, computed block by block as it is written."""
+
+        def generate():
+            with self._progress() as bar:
+                try:
+                    for _, stop, part in blocks(lambda rows, *rest: fn(self.check(rows), *rest), self.values, *others):
+                        yield part
+                        bar.update(stop)
+                except core.RowError as e:
+                    raise self._located(e) from None
+            self._report()
+
+        return RowBlocks((len(self), self.num_classes), generate())
+
+    def _progress(self) -> Progress:
+        return Progress(len(self), self.num_classes * self.values.dtype.itemsize, self.matrix.where)
+
+    def _located(self, e: core.RowError) -> DataError:
+        source = e.source or self
+        return DataError(f"{source.matrix.locate(e.row)}: {e}{source.hint(e)}")
 
     def hint(self, error: core.RowError) -> str:
         if error.row is None or not self.normalized:

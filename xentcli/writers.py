@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -26,6 +26,7 @@ __all__ = [
     "write_json",
     "write_npy",
     "open_output",
+    "RowBlocks",
     "Result",
     "emit",
 ]
@@ -57,6 +58,29 @@ def format_number(x: float, precision: int | None = None) -> str:
     return repr(x) if precision is None else f"{x:.{precision}g}"
 
 
+class RowBlocks:
+    """A matrix computed block by block while it is written: its shape and its row blocks, in order.
+
+    It can be iterated once; the writers below stream it, so a matrix output
+    (softmax, grad) of a multi-GB input is never held whole.
+    """
+
+    def __init__(self, shape: tuple[int, int], blocks: Iterable[np.ndarray]):
+        self.shape = tuple(shape)
+        self._blocks = blocks
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        yield from self._blocks
+
+
+def _as_row_blocks(values) -> Iterator[np.ndarray]:
+    if isinstance(values, RowBlocks):
+        yield from values
+        return
+    a = np.asarray(values, dtype=np.float64)
+    yield a.reshape(1, 1) if a.ndim == 0 else (a.reshape(-1, 1) if a.ndim == 1 else a)
+
+
 def write_delimited(
     out: BinaryIO,
     values,
@@ -66,22 +90,18 @@ def write_delimited(
     header: list[str] | None = None,
 ) -> None:
     """Numbers only: a scalar on one line, a vector one value per line, a matrix one row per line."""
-    a = np.asarray(values, dtype=np.float64)
-    if a.ndim == 0:
-        a = a.reshape(1, 1)
-    elif a.ndim == 1:
-        a = a.reshape(-1, 1)
     fmt = repr if precision is None else (lambda x: f"{x:.{precision}g}")
-    lines = [] if header is None else [delimiter.join(header)]
-    finite = bool(np.isfinite(a).all())
-    for row in a.tolist():
-        cells = map(fmt, row) if finite else (format_number(x, precision) for x in row)
-        lines.append(delimiter.join(cells))
-        if len(lines) >= 4096:
+    if header is not None:
+        out.write((delimiter.join(header) + "\n").encode())
+    for block in _as_row_blocks(values):
+        block = np.asarray(block, dtype=np.float64)
+        finite = bool(np.isfinite(block).all())
+        lines = []
+        for row in block.tolist():
+            cells = map(fmt, row) if finite else (format_number(x, precision) for x in row)
+            lines.append(delimiter.join(cells))
+        if lines:
             out.write(("\n".join(lines) + "\n").encode())
-            lines = []
-    if lines:
-        out.write(("\n".join(lines) + "\n").encode())
 
 
 def _json_ready(obj, precision: int | None):
@@ -105,13 +125,33 @@ def _json_ready(obj, precision: int | None):
 
 
 def write_json(out: BinaryIO, obj: dict, *, precision: int | None = None) -> None:
-    """One JSON object on one line (floats round-trip: Python's float repr)."""
-    out.write((json.dumps(_json_ready(obj, precision), allow_nan=False) + "\n").encode())
+    """One JSON object on one line (floats round-trip: Python's float repr); a RowBlocks value streams."""
+    out.write(b"{")
+    for i, (key, value) in enumerate(obj.items()):
+        out.write(((", " if i else "") + json.dumps(key) + ": ").encode())
+        if isinstance(value, RowBlocks):
+            out.write(b"[")
+            first = True
+            for block in value:
+                text = ", ".join(json.dumps(row, allow_nan=False) for row in _json_ready(block, precision))
+                if text:
+                    out.write(((", " if not first else "") + text).encode())
+                    first = False
+            out.write(b"]")
+        else:
+            out.write(json.dumps(_json_ready(value, precision), allow_nan=False).encode())
+    out.write(b"}\n")
 
 
 def write_npy(out: BinaryIO, values) -> None:
-    """The same array the csv output holds, as NPY bytes (float64)."""
-    np.save(out, np.asarray(values, dtype=np.float64), allow_pickle=False)
+    """The same array the csv output holds, as NPY bytes (float64); a RowBlocks matrix streams."""
+    if not isinstance(values, RowBlocks):
+        np.save(out, np.asarray(values, dtype=np.float64), allow_pickle=False)
+        return
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f8")), "fortran_order": False, "shape": values.shape}
+    np.lib.format.write_array_header_1_0(out, header)
+    for block in values:
+        out.write(np.ascontiguousarray(block, dtype="<f8").tobytes())
 
 
 @contextmanager
@@ -193,6 +233,9 @@ def _write(result: Result, fmt: str, output: str | None, precision: int | None, 
         if fmt == "table":
             from .tables import fit, render, terminal_width  # rich is imported only for tables
 
+            if isinstance(result.array, RowBlocks):
+                for _ in result.array:  # a table shows some rows, but every row is still checked
+                    pass
             # On a terminal, fewer class columns rather than folded numbers; elsewhere, everything.
             renderables = fit(lambda: result.tables(precision), terminal_width() if terminal else None)
             render(renderables, out, terminal=terminal)

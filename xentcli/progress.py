@@ -1,0 +1,63 @@
+"""A progress bar on stderr for long runs: rows done, GB/s, time left.
+
+It appears only when stderr is a terminal and the work has taken more than
+:data:`DELAY` seconds, so short calls never import rich for it and piped or
+logged stderr stays clean.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+__all__ = ["DELAY", "Progress"]
+
+#: Seconds before the bar appears (``XENT_PROGRESS_AFTER`` overrides, for tests).
+DELAY = 1.0
+
+
+class Progress:
+    """Call :meth:`update` with the rows done so far, then :meth:`close` (or use ``with``)."""
+
+    def __init__(self, total_rows: int, bytes_per_row: int, label: str):
+        self.total, self.bytes_per_row, self.label = total_rows, bytes_per_row, label
+        self.enabled = sys.stderr.isatty()
+        self.delay = float(os.environ.get("XENT_PROGRESS_AFTER", DELAY))
+        self.start = time.monotonic()
+        self._bar = None
+        self._task = None
+
+    def update(self, rows_done: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.start
+        if self._bar is None:
+            if elapsed < self.delay or rows_done >= self.total:
+                return
+            self._open()
+        rate = rows_done * self.bytes_per_row / max(elapsed, 1e-9) / 1e9
+        self._bar.update(self._task, completed=rows_done, rate=f"{rate:.2f} GB/s")
+
+    def _open(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+        self._bar = Bar(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        )
+        self._task = self._bar.add_task(self.label, total=self.total, rate="")
+        self._bar.start()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
