@@ -42,10 +42,13 @@ class Progress:
     def _open(self) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+        from rich.table import Column
 
+        # The description (a file path) gives way first, so the numbers always fit.
         self._bar = Bar(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            TextColumn("{task.description}", table_column=Column(max_width=24, no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=20), MofNCompleteColumn(), TextColumn("rows"),
+            TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)), TimeRemainingColumn(),
             console=Console(stderr=True), transient=True,
         )
         self._task = self._bar.add_task(self.label, total=self.total, rate="")
