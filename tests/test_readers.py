@@ -173,3 +173,29 @@ def test_wrong_calls_for_paths(tmp_path):
 def test_text_rows_know_their_lines():
     m = read_matrix("-", "--probs", stdin=io.BytesIO(b"# c\n0.5,0.5\n\n0.2,0.9\n"))
     assert m.locate(1) == "--probs (stdin) line 4"
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from xentcli import readers  # noqa: E402
+
+_cells = st.floats(allow_nan=False, width=64).map(repr) | st.integers(-10**6, 10**6).map(str)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 5), st.sampled_from([",", "\t", ";", " "]), st.booleans(), st.data())
+def test_chunked_reader_agrees_with_the_exact_reader(rows, cols, delimiter, header, data):
+    table = [[data.draw(_cells) for _ in range(cols)] for _ in range(rows)]
+    lines = ([delimiter.join(f"c{j}" for j in range(cols))] if header else []) + ["# a comment", ""]
+    lines += [delimiter.join(r) for r in table]
+    text = "\r\n".join(lines).encode() if data.draw(st.booleans()) else "\n".join(lines).encode()
+    exact, exact_names, exact_lines = readers._parse_exact(text.decode(), "x")
+    old = readers.TEXT_CHUNK
+    try:
+        readers.TEXT_CHUNK = data.draw(st.integers(1, 64))  # rows straddle chunk boundaries
+        values, names, lines_ = parse_text(text, "x")
+    finally:
+        readers.TEXT_CHUNK = old
+    np.testing.assert_array_equal(values, exact)
+    assert names == exact_names and list(lines_) == exact_lines

@@ -45,7 +45,7 @@ class Matrix:
     values: np.ndarray
     where: str
     names: list[str] | None = None
-    lines: list[int] | None = field(default=None, repr=False)
+    lines: "DataLines | list[int] | None" = field(default=None, repr=False)
 
     def locate(self, row: int | None) -> str:
         """``where``, plus the text line of ``row`` (0-based) when the input was text.
@@ -278,17 +278,25 @@ def _text_matrix(data: bytes, where: str) -> Matrix:
     return Matrix(values, where, names, lines)
 
 
-def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, list[int]]:
+#: Bytes of text parsed per chunk by NumPy's C reader.
+TEXT_CHUNK = 8 << 20
+
+
+def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, "DataLines"]:
     """Parse delimited text into a 2-D float64 array.
 
     The delimiter (tab, comma, semicolon, else runs of whitespace) is taken
-    from the first data line. ``#`` comment lines and blank lines are
-    skipped, CRLF and a UTF-8 BOM accepted. A first row whose every cell is
+    from the first data line. ``#`` comments and blank lines are skipped,
+    CRLF and a UTF-8 BOM accepted. A first row whose every cell is
     non-numeric is a header of class names.
 
+    The bulk is parsed in chunks of :data:`TEXT_CHUNK` bytes by
+    ``numpy.loadtxt``'s C reader; if it refuses anything, the whole text goes
+    through the exact reader below, which names the line and column.
+
     Returns:
-      (values of shape (rows, columns), header names or None, 1-based
-      physical line of each row).
+      (values of shape (rows, columns), header names or None, the 1-based
+      physical line of each row — worked out only when asked for).
     """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -296,27 +304,95 @@ def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, l
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
         raise DataError(f"{where}: line {line}: binary data (a NUL byte), expected delimited text")
+    fast = _parse_chunks(data)
+    if fast is None:
+        values, names, lines = _parse_exact(_decode(data, where), where)
+        return values, names, DataLines(data, lines)
+    values, names = fast
+    return values, names, DataLines(data)
+
+
+def _decode(data: bytes, where: str) -> str:
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise DataError(
             f"{where}: line {line}: byte 0x{data[e.start]:02x} is not UTF-8 text; expected delimited numbers"
         ) from e
 
+
+def _content(raw: str) -> str:
+    """A line without its ``#`` comment and surrounding blanks."""
+    return raw.split("#", 1)[0].strip()
+
+
+def _split(raw: str, delimiter: str) -> list[str]:
+    # Split the line itself, not its stripped form: a trailing tab is an empty cell.
+    line = raw.split("#", 1)[0]
+    return line.split() if delimiter == " " else [c.strip() for c in line.rstrip("\r\n ").split(delimiter)]
+
+
+def _parse_chunks(data: bytes):
+    """``(values, names)`` by NumPy's C reader in chunks, or None to let the exact reader explain."""
+    import io
+
+    pos, names, delimiter, width = 0, None, None, 0
+    while pos < len(data):  # the head: delimiter, header, width
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end + 1
+        try:
+            raw = data[pos:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        s = _content(raw)
+        if s:
+            if delimiter is None:
+                delimiter = next((d for d in ("\t", ",", ";") if d in s), " ")
+            cells = _split(raw, delimiter)
+            if names is None and not any(_is_number(c) for c in cells if c):
+                names, width = cells, len(cells)
+            else:
+                width = width or len(cells)
+                break
+        pos = end
+    if delimiter is None or pos >= len(data):
+        return None
+    parts = []
+    while pos < len(data):
+        end = data.find(b"\n", min(len(data), pos + TEXT_CHUNK))
+        end = len(data) if end < 0 else end + 1
+        # A text wrapper over the bytes: as fast as loadtxt on a path, decoding as it goes.
+        chunk = io.TextIOWrapper(io.BytesIO(data[pos:end]), encoding="utf-8", newline=None)
+        try:
+            block = np.loadtxt(chunk, delimiter=None if delimiter == " " else delimiter,
+                               comments="#", dtype=np.float64, ndmin=2)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if block.size and block.shape[1] != width:
+            return None
+        if block.size:
+            parts.append(block)
+        pos = end
+    if not parts:
+        return None
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), names
+
+
+def _parse_exact(text: str, where: str) -> tuple[np.ndarray, list[str] | None, list[int]]:
+    """Line by line, naming the line and column of the first problem."""
     delimiter: str | None = None
     names: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
     width = 0
     for lineno, raw in enumerate(text.split("\n"), start=1):
-        s = raw.strip()
-        if not s or s.startswith("#"):
+        s = _content(raw)
+        if not s:
             continue
         if delimiter is None:
             delimiter = next((d for d in ("\t", ",", ";") if d in s), " ")
-        # Split the line itself, not its stripped form: a trailing tab is an empty cell.
-        cells = s.split() if delimiter == " " else [c.strip() for c in raw.rstrip("\r").split(delimiter)]
+        cells = _split(raw, delimiter)
         if not rows and names is None and not any(_is_number(c) for c in cells if c):
             names = cells
             width = len(cells)
@@ -342,14 +418,43 @@ def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, l
     return values.reshape(len(rows), width), names, lines
 
 
+class DataLines:
+    """The 1-based physical line of each data row, found on first use (most runs never ask)."""
+
+    def __init__(self, data: bytes, lines: list[int] | None = None):
+        self._data, self._lines = data, lines
+
+    def _all(self) -> list[int]:
+        if self._lines is None:
+            found, header_seen = [], False
+            for lineno, raw in enumerate(self._data.decode("utf-8", "replace").split("\n"), start=1):
+                s = _content(raw)
+                if not s:
+                    continue
+                if not found and not header_seen and not any(_is_number(c) for c in re.split(r"[,;\s]+", s) if c):
+                    header_seen = True
+                    continue
+                found.append(lineno)
+            self._lines = found
+        return self._lines
+
+    def __getitem__(self, row: int) -> int:
+        return self._all()[row]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other) -> bool:
+        return list(self._all()) == list(other)
+
+
 def _values(n: int) -> str:
     return f"{n} value" if n == 1 else f"{n} values"
 
 
 def _header_line(text: str) -> int:
     for lineno, raw in enumerate(text.split("\n"), start=1):
-        s = raw.strip()
-        if s and not s.startswith("#"):
+        if _content(raw):
             return lineno
     return 1
 
