@@ -1,19 +1,21 @@
-"""Side-by-side timings of xent against what a user would otherwise run.
+"""Side-by-side timings of xent against what a user would otherwise run, in one run.
 
-    python benchmarks/bench_ce.py [--rows 100000] [--classes 1000] [--repeat 3]
+    python benchmarks/bench_ce.py [--rows 100000] [--classes 1000] [--repeat 5] [--big-gb 4]
 
 Generates its inputs on the fly in a temp folder (deleted afterwards) and
-prints, in one run, each measurement beside its alternative and the ratio:
+prints each measurement beside its alternative with the ratio:
 
-* CE kernel (index labels, float32 logits, mean): xent's core over row
-  blocks vs the reference document's naive NumPy (softmax, then log) vs
-  PyTorch CPU ``F.cross_entropy`` (skipped with a note if torch is absent);
-* whole process ``xent ce`` on an .npy vs the same job as a ``python -c``
-  NumPy script (and a torch script when torch is present);
-* start-up of a tiny ``xent ce`` call vs ``python -c "import numpy"``;
-* CSV ingest (MB/s) of xent's reader vs ``numpy.loadtxt``.
+1. CE kernel (index labels, float32 logits, mean), in memory: xent's block
+   engine vs PyTorch CPU ``F.cross_entropy`` at the same thread count, and vs
+   the reference document's naive NumPy (softmax, then log);
+2. the whole ``xent ce`` process on an ``.npy`` vs the same job as a
+   ``python -c`` torch script and a NumPy script;
+3. start-up of a tiny inline call vs ``python -c "import numpy"``;
+4. peak RSS and GB/s of ``xent ce`` on a multi-GB ``.npy`` (``--big-gb``; 0 skips);
+5. CSV ingest in MB/s: xent's reader vs ``numpy.loadtxt``.
 
-Timings are the best of ``--repeat`` runs (wall clock).
+Times are the best of ``--repeat`` runs (wall clock). PyTorch is optional:
+without it its rows say so and are skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,7 +32,7 @@ import time
 import numpy as np
 
 from xentcli import core
-from xentcli.engine import map_rows
+from xentcli.engine import default_threads, map_rows
 from xentcli.readers import parse_text
 
 
@@ -42,11 +45,13 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
-def row(name: str, ours: float, theirs: float | None, unit: str = "s", other: str = "") -> None:
+def row(name: str, ours: float, theirs: float | None, unit: str = "s", other: str = "", higher_is_better=False) -> None:
     if theirs is None:
-        print(f"  {name:<44} xent {ours:9.4f} {unit}   ({other})")
-    else:
-        print(f"  {name:<44} xent {ours:9.4f} {unit}   {other} {theirs:9.4f} {unit}   ratio {ours / theirs:6.2f}x")
+        print(f"  {name:<46} xent {ours:10.4f} {unit:<5} ({other})")
+        return
+    ratio = ours / theirs
+    note = f"{ratio:.2f}x" + (f" ({1 / ratio:.2f}x as fast)" if not higher_is_better and ratio < 1 else "")
+    print(f"  {name:<46} xent {ours:10.4f} {unit:<5} {other:>8} {theirs:10.4f} {unit:<5} ratio {note}")
 
 
 def naive_numpy_ce(z: np.ndarray, y: np.ndarray) -> float:
@@ -56,38 +61,68 @@ def naive_numpy_ce(z: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(p[np.arange(len(y)), y] + 1e-12)))
 
 
-def xent_ce(z: np.ndarray, y: np.ndarray) -> float:
-    per = map_rows(lambda zb, yb: core.cross_entropy(zb, yb), z, y)
-    return core.reduce(per)
+def xent_ce(z: np.ndarray, y: np.ndarray, threads: int) -> float:
+    return core.reduce(map_rows(lambda zb, yb: core.cross_entropy(zb, yb), z, y, threads=threads))
+
+
+def run_rss(cmd: list[str]) -> tuple[float, int]:
+    """(seconds, peak RSS in bytes) of a command, from a fresh child so the peak is its own."""
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter();"
+        f"subprocess.run({cmd!r}, check=True, stdout=subprocess.DEVNULL);"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), int(out[1]) * 1024
+
+
+def write_big_npy(path: str, rows: int, classes: int) -> None:
+    rng = np.random.default_rng(1)
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (rows, classes)})
+        for start in range(0, rows, 50_000):
+            f.write((rng.standard_normal((min(50_000, rows - start), classes), dtype=np.float32) * 3).tobytes())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--classes", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--big-gb", type=float, default=4.0, help="size of the multi-GB .npy for RSS (0 skips)")
     args = ap.parse_args()
     n, c, rep = args.rows, args.classes, args.repeat
+    threads = default_threads()
+    try:
+        import torch
+        import torch.nn.functional as F
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}")
+        torch.set_num_threads(threads)
+    except ImportError:
+        torch = None
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"NumPy {np.__version__}, torch {torch.__version__ if torch else 'absent'}; xent threads {threads}")
     print(f"input: {n} x {c} float32 logits ({n * c * 4 / 1e6:.0f} MB), int64 targets; best of {rep}\n")
     rng = np.random.default_rng(0)
     z = rng.standard_normal((n, c), dtype=np.float32) * 3
     y = rng.integers(0, c, size=n)
 
-    print("CE kernel (in memory, mean over rows)")
-    ours = best(lambda: xent_ce(z, y), rep)
-    row("xent core vs naive NumPy (document)", ours, best(lambda: naive_numpy_ce(z, y), rep), other="numpy")
-    try:
-        import torch
-        import torch.nn.functional as F
-
+    print("1. CE kernel (in memory, mean over rows)")
+    ours = best(lambda: xent_ce(z, y, threads), rep)
+    if torch is not None:
         zt, yt = torch.from_numpy(z), torch.from_numpy(y)
-        row(f"xent core vs torch F.cross_entropy ({torch.get_num_threads()} thr)", ours,
-            best(lambda: F.cross_entropy(zt, yt).item(), rep), other="torch")
-        assert abs(xent_ce(z, y) - F.cross_entropy(zt.double(), yt).item()) < 1e-9
-    except ImportError:
+        theirs = best(lambda: F.cross_entropy(zt, yt).item(), rep)
+        row(f"xent vs torch F.cross_entropy ({threads} threads)", ours, theirs, other="torch")
+        print(f"  {'':<46} throughput: xent {theirs / ours:.2f}x torch's")
+        exact = F.cross_entropy(zt.double(), yt).item()
+        print(f"  {'':<46} |xent - torch float64| = {abs(xent_ce(z, y, threads) - exact):.1e}, "
+              f"|torch float32 - torch float64| = {abs(F.cross_entropy(zt, yt).item() - exact):.1e}")
+    else:
         row("torch F.cross_entropy", ours, None, other="torch not installed: skipped")
+    row("xent vs naive NumPy of the document", ours, best(lambda: naive_numpy_ce(z, y), rep), other="numpy")
+    same = xent_ce(z, y, 1) == xent_ce(z, y, threads)
+    print(f"  {'':<46} 1 thread and {threads} threads give the same mean: {same}")
 
     with tempfile.TemporaryDirectory() as tmp:
         zp, yp = os.path.join(tmp, "z.npy"), os.path.join(tmp, "y.npy")
@@ -99,37 +134,48 @@ def main() -> None:
             "m=z.max(1,keepdims=True); ls=(z-m)-np.log(np.exp(z-m).sum(1,keepdims=True));"
             "print(-ls[np.arange(len(y)),y].mean())" % (zp, yp)
         )
-        print("\nwhole process on .npy files")
-        ours = best(lambda: subprocess.run(xent_cmd, check=True, capture_output=True), rep)
-        row("xent ce vs python -c numpy script", ours,
-            best(lambda: subprocess.run([sys.executable, "-c", numpy_script], check=True, capture_output=True), rep),
-            other="numpy")
         torch_script = (
             "import numpy as np, torch, torch.nn.functional as F;"
             "print(F.cross_entropy(torch.from_numpy(np.load(%r)), torch.from_numpy(np.load(%r))).item())" % (zp, yp)
         )
-        if subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0:
+        print(f"\n2. whole process on a {n * c * 4 / 1e6:.0f} MB .npy")
+        ours = best(lambda: subprocess.run(xent_cmd, check=True, capture_output=True), rep)
+        if torch is not None:
             row("xent ce vs python -c torch script", ours,
                 best(lambda: subprocess.run([sys.executable, "-c", torch_script], check=True, capture_output=True), rep),
                 other="torch")
-        else:
-            row("python -c torch script", ours, None, other="torch not installed: skipped")
+        row("xent ce vs python -c NumPy script", ours,
+            best(lambda: subprocess.run([sys.executable, "-c", numpy_script], check=True, capture_output=True), rep),
+            other="numpy")
 
-        print("\nstart-up (tiny call)")
+        print("\n3. start-up (tiny inline call)")
         tiny = [sys.executable, "-m", "xentcli", "ce", "--labels", "1,0,0", "--probs", "0.7,0.2,0.1", "--format", "json"]
-        row("xent ce (inline) vs python -c 'import numpy'", best(lambda: subprocess.run(tiny, check=True, capture_output=True), max(rep, 5)),
-            best(lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=True), max(rep, 5)), other="numpy")
+        row("xent ce vs python -c 'import numpy'", best(lambda: subprocess.run(tiny, check=True, capture_output=True), max(rep, 7)),
+            best(lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=True), max(rep, 7)), other="numpy")
 
-        print("\nCSV ingest")
+        if args.big_gb > 0:
+            big_rows = int(args.big_gb * 1e9 / (4 * c))
+            bz, by = os.path.join(tmp, "big.npy"), os.path.join(tmp, "big_y.npy")
+            write_big_npy(bz, big_rows, c)
+            np.save(by, np.random.default_rng(2).integers(0, c, big_rows))
+            size = os.path.getsize(bz)
+            print(f"\n4. a {size / 1e9:.1f} GB .npy ({big_rows} x {c} float32)")
+            cmd = [sys.executable, "-m", "xentcli", "ce", "--logits", bz, "--labels", by, "--format", "json"]
+            run_rss(cmd)  # once to bring the file into the page cache, as for the alternatives above
+            secs, rss = min((run_rss(cmd) for _ in range(max(1, rep // 2))), key=lambda r: r[0])
+            print(f"  {'xent ce':<46} {secs:.2f} s, {size / secs / 1e9:.2f} GB/s, peak RSS {rss / 1e6:.0f} MB")
+            os.remove(bz)
+
+        print("\n5. CSV ingest")
         m = min(n, 20_000)
         csv = os.path.join(tmp, "z.csv")
         np.savetxt(csv, z[:m, :100], delimiter=",", fmt="%.7g")
         mb = os.path.getsize(csv) / 1e6
         with open(csv, "rb") as f:
             data = f.read()
-        ours = best(lambda: parse_text(data, "csv"), rep)
-        theirs = best(lambda: np.loadtxt(csv, delimiter=","), rep)
-        row(f"parse {mb:.1f} MB: MB/s, xent vs numpy.loadtxt", mb / ours, mb / theirs, unit="MB/s", other="loadtxt")
+        row(f"parse {mb:.1f} MB (MB/s): xent vs numpy.loadtxt", mb / best(lambda: parse_text(data, "csv"), rep),
+            mb / best(lambda: np.loadtxt(csv, delimiter=","), rep), unit="MB/s", other="loadtxt", higher_is_better=True)
+    print(f"\npeak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
 
 
 if __name__ == "__main__":
