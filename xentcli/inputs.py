@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from . import core
-from .engine import blocks, map_rows
+from .engine import blocks
 from .errors import CallError, DataError
 from .progress import Progress
 from .readers import Matrix, read_matrix
@@ -57,9 +57,9 @@ class Predictions:
     shape before leading axes were flattened (labels are matched against it).
     """
 
-    def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, option: str, *,
+    def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, *,
                  renormalize: bool = False, normalized: bool = True):
-        self.values, self.kind, self.shape, self.matrix, self.option = values, kind, shape, matrix, option
+        self.values, self.kind, self.shape, self.matrix = values, kind, shape, matrix
         self.renormalize, self.normalized = renormalize, normalized
         self._lock = threading.Lock()
         self._rescaled = 0  # rows --renormalize changed
@@ -93,31 +93,30 @@ class Predictions:
             e.source = self
             raise
 
-    def map(self, fn, *others, **engine_options) -> np.ndarray:
-        """``fn(checked rows, *rows of others)`` over row blocks, as :func:`~xentcli.engine.map_rows`."""
+    def _computed(self, fn, *others, **engine_options):
+        """``(start, stop, fn(checked rows, *rows of others))`` per block, with progress and located errors."""
         with self._progress() as bar:
             try:
-                out = map_rows(lambda rows, *rest: fn(self.check(rows), *rest), self.values, *others,
-                               progress=bar.update, **engine_options)
+                for start, stop, part in blocks(lambda rows, *rest: fn(self.check(rows), *rest),
+                                                self.values, *others, **engine_options):
+                    yield start, stop, part
+                    bar.update(stop)
             except core.RowError as e:
                 raise self._located(e) from None
         self._report()
+
+    def map(self, fn, *others, **engine_options) -> np.ndarray:
+        """``fn(checked rows, *rows of others)`` over row blocks, as one float64 array (per-row values)."""
+        out = None
+        for start, stop, part in self._computed(fn, *others, **engine_options):
+            if out is None:
+                out = np.empty((len(self),) + np.shape(part)[1:], dtype=np.float64)
+            out[start:stop] = part
         return out
 
     def stream(self, fn, *others) -> RowBlocks:
         """Like :meth:`map` for a matrix result, computed block by block as it is written."""
-
-        def generate():
-            with self._progress() as bar:
-                try:
-                    for _, stop, part in blocks(lambda rows, *rest: fn(self.check(rows), *rest), self.values, *others):
-                        yield part
-                        bar.update(stop)
-                except core.RowError as e:
-                    raise self._located(e) from None
-            self._report()
-
-        return RowBlocks((len(self), self.num_classes), generate())
+        return RowBlocks((len(self), self.num_classes), (part for _, _, part in self._computed(fn, *others)))
 
     def _progress(self) -> Progress:
         return Progress(len(self), self.num_classes * self.values.dtype.itemsize, self.matrix.where)
@@ -127,9 +126,9 @@ class Predictions:
         return DataError(f"{source.matrix.locate(e.row)}: {e}{source.hint(e)}")
 
     def hint(self, error: core.RowError) -> str:
-        if error.row is None or not self.normalized:
+        if error.row is None or not self.normalized or self.kind == "logits":
             return ""
-        return _renormalize_hint(self.kind, np.asarray(self.values[error.row : error.row + 1]), error.shifted(-error.row))
+        return _renormalize_hint(self.values[error.row])
 
     def _count_float16(self, rows: np.ndarray) -> None:
         top = np.finfo(np.float16).max
@@ -186,7 +185,7 @@ def load_predictions(
         raise CallError(f"--temperature divides logits; it does not apply to {probs_opt}")
     kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
     m = _read(spec, option)
-    pred = Predictions(_as_rows(m.values), kind, tuple(np.shape(m.values)) or (1,), m, option,
+    pred = Predictions(_as_rows(m.values), kind, tuple(np.shape(m.values)) or (1,), m,
                        renormalize=renormalize and kind == "probs", normalized=normalized)
     if pred.num_classes == 1 and normalized:
         warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
@@ -198,11 +197,9 @@ def load_predictions(
     return pred
 
 
-def _renormalize_hint(kind: str, rows: np.ndarray, error: core.RowError) -> str:
+def _renormalize_hint(row) -> str:
     """Suggest --renormalize where rescaling would fix the offending row."""
-    if kind == "logits" or error.row is None:
-        return ""
-    row = np.asarray(rows[error.row], dtype=np.float64)
+    row = np.asarray(row, dtype=np.float64)
     if np.all(np.isfinite(row) & (row >= 0)) and row.sum() > 0:
         return "; pass --renormalize to rescale rows"
     return ""
@@ -272,7 +269,7 @@ def load_labels(
         else:
             core.check_label_distribution(y)
     except core.RowError as e:
-        hint = _renormalize_hint("labels", y, e) if kind == "ce" else ""
+        hint = _renormalize_hint(y[e.row]) if kind == "ce" and e.row is not None else ""
         raise DataError(f"{m.locate(e.row)}: {e}{hint}") from e
     return y, m
 
