@@ -91,11 +91,13 @@ def test_batch_table_rows_footer_and_header_names(xent):
 
 
 def test_table_on_a_pipe_is_never_truncated_and_has_no_ansi(xent):
-    names = ",".join(f"a_rather_long_class_name_{i}" for i in range(9))
-    z = ",".join(str(i) for i in range(9))
+    names = ",".join(f"a_rather_long_class_name_{i}" for i in range(20))
+    z = ",".join(str(i) for i in range(20))
     r = xent("softmax", "--logits", z, "--classes", names, "--format", "table")
-    assert "…" not in r.stdout and "\x1b[" not in r.stdout
-    assert "a_rather_long_class_name_8" in r.stdout
+    assert "…" not in r.stdout and "⋯" not in r.stdout and "\x1b[" not in r.stdout
+    assert all(f"a_rather_long_class_name_{i}" in r.stdout for i in range(20))  # every class, full width
+    r = xent("softmax", "--logits", ",".join(["0"] * 100), "--format", "table")
+    assert "…" not in r.stdout and "⋯" in r.stdout and "37 of 100 classes not shown" in r.stdout
 
 
 def test_no_color_terminal_table(tmp_path):

@@ -1,8 +1,9 @@
 """Rich tables for people. ``rich`` is imported here only, and only when a table is drawn.
 
 Tables show at most :data:`MAX_ROWS` samples (the first and the last ones,
-with a ``⋮`` row between) and :data:`MAX_CLASSES` class columns; the
-machine formats (csv, tsv, json, npy) always carry everything.
+with a ``⋮`` row between) and :data:`MAX_CLASSES` class columns on a
+terminal (:data:`PIPE_MAX_CLASSES` on a pipe), with a ``⋯`` column for the
+rest; the machine formats (csv, tsv, json, npy) always carry everything.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ __all__ = [
 ]
 
 MAX_ROWS = 40
-MAX_CLASSES = 10
+MAX_CLASSES = 10  # on a terminal; fewer if it is narrow
+PIPE_MAX_CLASSES = 64  # on a pipe or in a file, where the table takes the width it needs
+GAP = "⋯"  # stands for class columns left out (never "…", which would read as truncated text)
 # How many class columns the tables being built may show; :func:`fit` lowers it for a narrow terminal.
 _class_limit: ContextVar[int] = ContextVar("class_limit", default=MAX_CLASSES)
 TABLE_DIGITS = 8  # significant digits in tables unless --precision says otherwise
@@ -122,12 +125,12 @@ def matrix_table(
     table.add_column("#", justify="right", style="dim")
     cols = _shown_classes(c)
     for j in cols:
-        _number_column(table, "…" if j is None else names[j])
+        _number_column(table, GAP if j is None else names[j])
     for pos, i in _rows_with_gaps(row_ids):
         if pos is None:
             table.add_row("⋮", *["⋮"] * len(cols))
             continue
-        table.add_row(str(i + 1), *("…" if j is None else number(rows[pos, j]) for j in cols))
+        table.add_row(str(i + 1), *(GAP if j is None else number(rows[pos, j]) for j in cols))
     return table
 
 
@@ -166,7 +169,7 @@ def loss_table(
         table.add_column("label", overflow="fold")
     cols = _shown_classes(c)
     for j in cols:
-        _number_column(table, "…" if j is None else f"p({names[j]})")
+        _number_column(table, GAP if j is None else f"p({names[j]})")
     _number_column(table, loss_header)
     for pos, i in _rows_with_gaps(row_ids):
         if pos is None:
@@ -176,7 +179,7 @@ def loss_table(
         if labels is not None:
             label = _label_text(labels[pos], names, precision)
             first.append(label + (" (ignored)" if ignored is not None and ignored[pos] else ""))
-        cells = ("…" if j is None else fmt(probs[pos, j], precision) for j in cols)
+        cells = (GAP if j is None else fmt(probs[pos, j], precision) for j in cols)
         table.add_row(*first, *cells, fmt(losses[pos], precision))
     return table
 
@@ -199,11 +202,11 @@ def single_sample_table(
     table.add_column("", style="bold")
     cols = _shown_classes(c)
     for j in cols:
-        _number_column(table, "…" if j is None else names[j])
+        _number_column(table, GAP if j is None else names[j])
     if np.ndim(label) == 0:
         label = np.eye(c)[int(label)]
-    table.add_row("label", *("…" if j is None else number(label[j]) for j in cols))
-    table.add_row("pred", *("…" if j is None else number(probs[j]) for j in cols))
+    table.add_row("label", *(GAP if j is None else number(label[j]) for j in cols))
+    table.add_row("pred", *(GAP if j is None else number(probs[j]) for j in cols))
     table.add_section()
     table.add_row(loss_header, loss_text, *[""] * (len(cols) - 1))
     return table
@@ -228,7 +231,7 @@ def derivation_table(
     table.add_column("", style="bold")
     cols = _shown_classes(c)
     for j in cols:
-        _number_column(table, "…" if j is None else names[j])
+        _number_column(table, GAP if j is None else names[j])
     first = True
     for pos, i in _rows_with_gaps(row_ids):
         if pos is None:
@@ -238,7 +241,7 @@ def derivation_table(
             table.add_section()
         first = False
         for label, matrix in ((predicted_name, predicted), ("y", target), ("gradient", grad)):
-            cells = ("…" if j is None else fmt(matrix[pos, j], precision) for j in cols)
+            cells = (GAP if j is None else fmt(matrix[pos, j], precision) for j in cols)
             table.add_row(str(i + 1) if label == predicted_name else "", label, *cells)
     return table
 
@@ -266,7 +269,13 @@ def _needed_width(renderables: Sequence) -> int:
 
 
 def fit(build: Callable[[], Sequence], width: int | None) -> Sequence:
-    """Build the tables, with fewer class columns until they fit ``width`` (None: no limit)."""
+    """Build the tables, with fewer class columns until they fit ``width`` (None: any width)."""
+    if width is None:
+        token = _class_limit.set(PIPE_MAX_CLASSES)
+        try:
+            return build()
+        finally:
+            _class_limit.reset(token)
     renderables = build()
     limit = MAX_CLASSES
     while width is not None and limit > 2 and _needed_width(renderables) > width:
