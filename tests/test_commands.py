@@ -52,6 +52,16 @@ def test_bce_is_stable_at_extreme_and_infinite_logits():
     np.testing.assert_array_equal(g, [[0, 0, 1, -1, 0, 0, 1, -1]])
 
 
+def test_bce_cli_accepts_infinite_logits_and_rejects_nan(xent):
+    doc = as_json(xent("bce", "--labels", "1,0,1,0", "--logits", "inf,-inf,-inf,inf", "--reduction", "none", "--format", "json"))
+    assert doc["per_sample"] == ["inf"]  # the last two terms are certain and wrong
+    assert float(xent("bce", "--labels", "1,0", "--logits", "inf,-inf").stdout) == 0.0
+    r = xent("grad", "--loss", "bce", "--labels", "1,0", "--logits", "inf,-inf", "--format", "json", "--check")
+    assert as_json(r)["grad"] == [[0.0, 0.0]] and r.stderr == ""
+    r = xent("bce", "--labels", "1,0", "--logits", "nan,0")
+    assert r.exit_code == 1 and "row 1, class 1" in r.stderr and "nan" in r.stderr
+
+
 def test_bce_from_probabilities_is_the_formula():
     p, y = np.array([[0.7, 0.2, 0.0]]), np.array([[1.0, 0.5, 0.0]])
     expected = -(math.log(0.7) + 0.5 * math.log(0.2) + 0.5 * math.log(0.8))

@@ -217,7 +217,7 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
     then equals PyTorch's BCEWithLogitsLoss(reduction='mean').
     """
     check_stdin(logits=logits, probs=probs, labels=labels, pos_weight=pos_weight)
-    pred = load_predictions(logits, probs, normalized=False)
+    pred = load_predictions(logits, probs, normalized=False, binary=True)
     y, label_matrix = load_labels(labels, pred, kind="bce")
     pw = load_weights(pos_weight, pred.num_classes, option="--pos-weight")
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
@@ -398,7 +398,8 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     ) if used and loss == "ce"]
     if wrong:
         raise CallError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to --loss {loss}")
-    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False, normalized=loss == "ce")
+    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
+                            normalized=loss == "ce", binary=loss == "bce")
     y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     n = len(pred)

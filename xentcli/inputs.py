@@ -58,9 +58,9 @@ class Predictions:
     """
 
     def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, *,
-                 renormalize: bool = False, normalized: bool = True):
+                 renormalize: bool = False, normalized: bool = True, binary: bool = False):
         self.values, self.kind, self.shape, self.matrix = values, kind, shape, matrix
-        self.renormalize, self.normalized = renormalize, normalized
+        self.renormalize, self.normalized, self.binary = renormalize, normalized, binary
         self._lock = threading.Lock()
         self._rescaled = 0  # rows --renormalize changed
         self._float16_hits = 0
@@ -79,7 +79,7 @@ class Predictions:
             if rows.dtype == np.float16:
                 self._count_float16(rows)
             if self.kind == "logits":
-                core.check_logits(rows)
+                (core.check_binary_logits if self.binary else core.check_logits)(rows)
                 return rows
             if self.renormalize:
                 rows, changed = _renormalized(np.asarray(rows, dtype=np.float64))
@@ -166,6 +166,7 @@ def load_predictions(
     temperature: float = 1.0,
     renormalize: bool = False,
     normalized: bool = True,
+    binary: bool = False,
     allow_probs: bool = True,
     options: tuple[str, str] = ("--logits", "--probs"),
 ) -> Predictions:
@@ -174,6 +175,7 @@ def load_predictions(
     Args:
       normalized: probability rows must sum to 1 (``ce``, ``kl``, ``entropy``;
         not ``bce``, where each entry is its own probability).
+      binary: each logit is its own Bernoulli logit (``bce``): ``±inf`` allowed.
       options: the two options' names, for messages (``--p-logits``, ``--p``).
     """
     logits_opt, probs_opt = options
@@ -186,7 +188,7 @@ def load_predictions(
     kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
     m = _read(spec, option)
     pred = Predictions(_as_rows(m.values), kind, tuple(np.shape(m.values)) or (1,), m,
-                       renormalize=renormalize and kind == "probs", normalized=normalized)
+                       renormalize=renormalize and kind == "probs", normalized=normalized, binary=binary)
     if pred.num_classes == 1 and normalized:
         warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
     if kind == "logits" and normalized:

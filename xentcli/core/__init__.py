@@ -15,6 +15,7 @@ from .binary import (
 from .checks import (
     SUM_TOLERANCE,
     RowError,
+    check_binary_logits,
     check_binary_targets,
     check_class_indices,
     check_label_distribution,
@@ -38,7 +39,7 @@ from .softmax import log_softmax, logsumexp, softmax
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_grad", "binary_cross_entropy_with_logits",
-    "per_sample", "sigmoid", "softplus", "check_binary_targets",
+    "per_sample", "sigmoid", "softplus", "check_binary_logits", "check_binary_targets",
     "cross_entropy_of_distributions", "entropy", "kl_divergence", "log_probs_of", "central_differences",
     "SUM_TOLERANCE", "RowError", "check_class_indices", "check_label_distribution",
     "check_logits", "check_probabilities", "check_weights", "looks_like_probabilities",

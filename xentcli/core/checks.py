@@ -13,6 +13,7 @@ __all__ = [
     "RowError",
     "SUM_TOLERANCE",
     "check_logits",
+    "check_binary_logits",
     "check_probabilities",
     "check_label_distribution",
     "check_binary_targets",
@@ -83,6 +84,14 @@ def check_logits(logits) -> None:
         if dead.any():
             r = int(np.argmax(dead))
             raise RowError("every logit is -inf, so no class has any probability", r)
+
+
+def check_binary_logits(logits) -> None:
+    """Raise for NaN; ``±inf`` are allowed (a Bernoulli logit of ``+inf`` is certainty, p = 1)."""
+    z = _rows(logits)
+    if z.size == 0:
+        raise RowError("the matrix is empty")
+    _raise_first(np.isnan(z), z, "logit is {value!r}; expected a number or ±inf")
 
 
 def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SUM_TOLERANCE) -> None:

@@ -41,8 +41,8 @@ def central_differences(per_row_loss: Callable[[np.ndarray], np.ndarray], logits
         up, down = z.copy(), z.copy()
         up[:, c] += h[:, c]
         down[:, c] -= h[:, c]
-        step = up[:, c] - down[:, c]  # the representable step, not 2h
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # inf - inf at an infinite logit, whose derivative is set to 0
+            step = up[:, c] - down[:, c]  # the representable step, not 2h
             d = (per_row_loss(up) - per_row_loss(down)) / step
         out[:, c] = np.where(finite[:, c], d, 0.0)
     return out
