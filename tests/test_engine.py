@@ -98,3 +98,9 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     # Off a terminal: nothing but the result.
     p = subprocess.run(args, capture_output=True, env=dict(os.environ, XENT_PROGRESS_AFTER="0"), timeout=120)
     assert p.stderr == b"" and float(p.stdout) == pytest.approx(np.log(8), rel=1e-15)
+
+
+def test_huge_logits_in_wide_rows_are_exact_and_quiet(xent):
+    row = ",".join(["1000"] + ["0"] * 40)  # C >= 32: the fast kernel overflows, the row is redone exactly
+    r = xent("ce", "--labels", "1", "--logits", row)
+    assert r.exit_code == 0 and r.stderr == "" and float(r.stdout) == 1000.0

@@ -131,9 +131,8 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
         m, log_sum = max_and_log_sum(z, temperature=temperature)
         return (_shifted(np.take_along_axis(z, k, axis=-1), m, temperature) - log_sum)[..., 0]
     m = np.max(z, axis=-1).astype(np.float64)
-    e = np.exp(z, dtype=np.float64)
-    s = np.add.reduce(e, axis=-1)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # rows outside the range are redone below
+        s = np.add.reduce(np.exp(z, dtype=np.float64), axis=-1)
         ratio = s * np.exp(-m)  # Σ exp(z - m), at least 1
         log_sum = np.log(ratio)
     picked = (np.take_along_axis(z, k, axis=-1)[..., 0].astype(np.float64) - m) - log_sum
