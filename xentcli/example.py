@@ -32,6 +32,7 @@ def _all_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 def worked_example() -> list:
     """The rich renderables of the worked example, top to bottom."""
+    from rich import box
     from rich.rule import Rule
     from rich.table import Table
     from rich.text import Text
@@ -51,10 +52,10 @@ def worked_example() -> list:
     out.append(matrix_table("logits z  (sample_data/logits.csv)", *_all_rows(z), names, number=fixed))
     out.append(matrix_table("softmax(z)", *_all_rows(probs), names, number=fixed))
 
-    losses = Table(title="cross-entropy per sample, -Σ y·log softmax(z)", title_justify="left")
+    losses = Table(title="cross-entropy per sample, -Σ y·log softmax(z)", title_justify="left", box=box.SIMPLE_HEAVY)
     losses.add_column("sample", justify="right")
-    losses.add_column("exact (TensorFlow softmax_cross_entropy_with_logits)", justify="right")
-    losses.add_column(f"eps = {DOCUMENT_EPS:g} (the document's NumPy)", justify="right")
+    losses.add_column("exact\n(TensorFlow's softmax_\ncross_entropy_with_logits)", justify="right")
+    losses.add_column(f"eps = {DOCUMENT_EPS:g}\n(the document's\nNumPy code)", justify="right")
     for i in range(len(exact)):
         losses.add_row(str(i + 1), fixed(exact[i]), fixed(naive[i]))
     losses.add_section()
