@@ -49,8 +49,9 @@ def cross_entropy(
     r"""Per-sample categorical cross-entropy of ``labels`` under ``softmax(logits / T)``.
 
     With log-probabilities ``log q = log_softmax(z / T)`` (computed as
-    ``z/T - logsumexp(z/T)``, never ``log(softmax)``), class weights ``w``
-    (default 1) and smoothing ``ε``:
+    ``(z - m)/T - log Σ exp((z - m)/T)`` with ``m = max z``, never as
+    ``log(softmax)``; see :func:`target_log_probs` for index labels), class
+    weights ``w`` (default 1) and smoothing ``ε``:
 
     * distribution labels ``y``: ``loss = -Σ_c w_c y'_c log q_c`` with
       ``y' = (1-ε) y + ε/C``;
