@@ -327,6 +327,16 @@ def _content(raw: str) -> str:
     return raw.split("#", 1)[0].strip()
 
 
+def _delimiter(content: str) -> str:
+    """The delimiter of a file, from its first data line: tab, comma, semicolon, else whitespace (" ")."""
+    return next((d for d in ("\t", ",", ";") if d in content), " ")
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first row whose every (non-empty) cell is non-numeric names the classes."""
+    return not any(_is_number(c) for c in cells if c)
+
+
 def _split(raw: str, delimiter: str) -> list[str]:
     # Split the line itself, not its stripped form: a trailing tab is an empty cell.
     line = raw.split("#", 1)[0]
@@ -348,9 +358,9 @@ def _parse_chunks(data: bytes):
         s = _content(raw)
         if s:
             if delimiter is None:
-                delimiter = next((d for d in ("\t", ",", ";") if d in s), " ")
+                delimiter = _delimiter(s)
             cells = _split(raw, delimiter)
-            if names is None and not any(_is_number(c) for c in cells if c):
+            if names is None and _is_header(cells):
                 names, width = cells, len(cells)
             else:
                 width = width or len(cells)
@@ -391,9 +401,9 @@ def _parse_exact(text: str, where: str) -> tuple[np.ndarray, list[str] | None, l
         if not s:
             continue
         if delimiter is None:
-            delimiter = next((d for d in ("\t", ",", ";") if d in s), " ")
+            delimiter = _delimiter(s)
         cells = _split(raw, delimiter)
-        if not rows and names is None and not any(_is_number(c) for c in cells if c):
+        if not rows and names is None and _is_header(cells):
             names = cells
             width = len(cells)
             continue
@@ -426,14 +436,15 @@ class DataLines:
 
     def _all(self) -> list[int]:
         if self._lines is None:
-            found, header_seen = [], False
+            found, first = [], True
             for lineno, raw in enumerate(self._data.decode("utf-8", "replace").split("\n"), start=1):
                 s = _content(raw)
                 if not s:
                     continue
-                if not found and not header_seen and not any(_is_number(c) for c in re.split(r"[,;\s]+", s) if c):
-                    header_seen = True
+                if first and _is_header(_split(raw, _delimiter(s))):
+                    first = False
                     continue
+                first = False
                 found.append(lineno)
             self._lines = found
         return self._lines
