@@ -104,3 +104,15 @@ def test_huge_logits_in_wide_rows_are_exact_and_quiet(xent):
     row = ",".join(["1000"] + ["0"] * 40)  # C >= 32: the fast kernel overflows, the row is redone exactly
     r = xent("ce", "--labels", "1", "--logits", row)
     assert r.exit_code == 0 and r.stderr == "" and float(r.stdout) == 1000.0
+
+
+def test_float16_input_gives_the_numbers_of_its_exact_float32_values(xent, tmp_path):
+    rng = np.random.default_rng(8)
+    z16 = (rng.standard_normal((3, 40, 600)) * 4).astype(np.float16)
+    t = rng.integers(0, 600, (3, 40))
+    np.save(tmp_path / "h.npy", z16)
+    np.save(tmp_path / "f.npy", z16.astype(np.float32))
+    np.save(tmp_path / "t.npy", t)
+    runs = [json.loads(xent("ppl", "--logits", tmp_path / name, "--targets", tmp_path / "t.npy", "--format", "json").stdout)
+            for name in ("h.npy", "f.npy")]
+    assert runs[0] == runs[1]

@@ -77,6 +77,8 @@ class Predictions:
         rows = np.asarray(rows)
         try:
             if rows.dtype == np.float16:
+                # Exact, and NumPy's float16 loops are scalar: max alone is 45x slower than in float32.
+                rows = rows.astype(np.float32)
                 self._count_float16(rows)
             if self.kind == "logits":
                 (core.check_binary_logits if self.binary else core.check_logits)(rows)
@@ -131,6 +133,7 @@ class Predictions:
         return _renormalize_hint(self.values[error.row])
 
     def _count_float16(self, rows: np.ndarray) -> None:
+        """Count values at float16's limit (``rows`` already widened to float32)."""
         top = np.finfo(np.float16).max
         hits = int(np.count_nonzero(np.isinf(rows) | (np.abs(rows) >= top)))
         if hits:
@@ -155,8 +158,10 @@ def _as_rows(values):
     return values.reshape(-1, values.shape[-1])
 
 
-#: How many leading rows decide whether logits "look like probabilities".
+#: At most how many leading rows, and about how many values, decide whether logits
+#: "look like probabilities" (a wide vocabulary needs fewer rows to tell).
 PROBABILITY_LOOK_ROWS = 1000
+PROBABILITY_LOOK_VALUES = 1 << 20
 
 
 def load_predictions(
@@ -192,7 +197,8 @@ def load_predictions(
     if pred.num_classes == 1 and normalized:
         warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
     if kind == "logits" and normalized:
-        head = np.asarray(pred.values[:PROBABILITY_LOOK_ROWS])
+        rows = max(1, min(PROBABILITY_LOOK_ROWS, PROBABILITY_LOOK_VALUES // pred.num_classes))
+        head = np.asarray(pred.values[:rows], dtype=np.float64)
         if np.isfinite(head).all() and core.looks_like_probabilities(head):
             warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
                  f"softmax would be applied twice. Did you mean {probs_opt}?")
