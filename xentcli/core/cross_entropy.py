@@ -92,9 +92,9 @@ def cross_entropy(
         w = _weights(weights, z.shape[-1])
         picked = target_log_probs(z, k, temperature=temperature)
         return np.where(keep, _index_nll(picked, k, w), 0.0)
-    labels = labels if is_index_labels(labels) else np.moveaxis(as_float64(labels), axis, -1)
     return cross_entropy_from_log_probs(
-        log_softmax(z, temperature=temperature), labels, weights=weights, ignore_index=ignore_index,
+        log_softmax(z, temperature=temperature), _class_axis_last(labels, axis), weights=weights,
+        ignore_index=ignore_index,
         label_smoothing=label_smoothing,
     )
 
@@ -128,9 +128,7 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
     k = np.asarray(targets)[..., None]
     num_classes = z.shape[-1]
     if temperature != 1.0 or num_classes < UNSHIFTED_MIN_CLASSES or z.ndim != 2:
-        z = as_float64(z)
-        m, log_sum = max_and_log_sum(z, temperature=temperature)
-        return (_shifted(np.take_along_axis(z, k, axis=-1), m, temperature) - log_sum)[..., 0]
+        return _shifted_target_log_probs(z, k, temperature)
     m = np.max(z, axis=-1).astype(np.float64)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # rows outside the range are redone below
         s = np.add.reduce(np.exp(z, dtype=np.float64), axis=-1)
@@ -140,10 +138,15 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
     # Rows the fast form does not serve: huge logits, and one dominant class (log1p needed).
     redo = ~((np.abs(m) <= _UNSHIFTED_MAX) & (ratio >= 1.0 + 2.0**-10))
     if redo.any():
-        zr = as_float64(z[redo])
-        mr, lr = max_and_log_sum(zr)
-        picked[redo] = ((np.take_along_axis(zr, k[redo], axis=-1) - mr) - lr)[..., 0]
+        picked[redo] = _shifted_target_log_probs(z[redo], k[redo], 1.0)
     return picked
+
+
+def _shifted_target_log_probs(z, k, temperature: float) -> np.ndarray:
+    """``(z_k - m)/T - log Σ exp((z - m)/T)``, PyTorch's order, with the log1p fix; ``k`` has a trailing 1."""
+    z = as_float64(z)
+    m, log_sum = max_and_log_sum(z, temperature=temperature)
+    return (_shifted(np.take_along_axis(z, k, axis=-1), m, temperature) - log_sum)[..., 0]
 
 
 def cross_entropy_with_probs(
@@ -171,9 +174,9 @@ def cross_entropy_with_probs(
         p = p + eps
     with np.errstate(divide="ignore"):  # log 0 = -inf: a class with no probability
         logq = np.log(p)
-    labels = labels if is_index_labels(labels) else np.moveaxis(as_float64(labels), axis, -1)
     return cross_entropy_from_log_probs(
-        logq, labels, weights=weights, ignore_index=ignore_index, label_smoothing=label_smoothing
+        logq, _class_axis_last(labels, axis), weights=weights, ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
     )
 
 
@@ -283,6 +286,11 @@ def cross_entropy_grad(
 
 
 # -- helpers ---------------------------------------------------------------
+
+
+def _class_axis_last(labels, axis: int):
+    """Class indices as they are; distributions as float64 with the class axis last."""
+    return labels if is_index_labels(labels) else np.moveaxis(as_float64(labels), axis, -1)
 
 
 def _weights(weights, num_classes: int) -> np.ndarray | None:

@@ -33,6 +33,15 @@ def _shifted(z: np.ndarray, m: np.ndarray, temperature: float) -> np.ndarray:
         return d if temperature == 1.0 else d / temperature
 
 
+def _row_max(z: np.ndarray, axis: int) -> np.ndarray:
+    """``max z`` along ``axis`` (kept), with 0 for a slice of only -inf.
+
+    Shifting by a max of ``-inf`` would give ``-inf - -inf = nan``.
+    """
+    m = np.max(z, axis=axis, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
 def max_and_log_sum(z: np.ndarray, *, axis: int = -1, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """``(m, log Σ_c exp((z_c - m) / T))`` with ``m = max_c z_c``, both with ``axis`` kept.
 
@@ -49,9 +58,7 @@ def max_and_log_sum(z: np.ndarray, *, axis: int = -1, temperature: float = 1.0) 
     ``scipy.special.logsumexp`` does.
     """
     _check_temperature(temperature)
-    m = np.max(z, axis=axis, keepdims=True)
-    # An all -inf slice has max -inf; shifting by it would give -inf - -inf = nan.
-    m = np.where(np.isfinite(m), m, 0.0)
+    m = _row_max(z, axis)
     s = np.sum(np.exp(_shifted(z, m, temperature)), axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
         log_sum = np.log(s)
@@ -145,7 +152,5 @@ def softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     """
     _check_temperature(temperature)
     z = as_float64(logits)
-    m = np.max(z, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    e = np.exp(_shifted(z, m, temperature))
+    e = np.exp(_shifted(z, _row_max(z, axis), temperature))
     return e / np.sum(e, axis=axis, keepdims=True)
