@@ -96,7 +96,7 @@ def main():
 
 def _probabilities(pred: Predictions, ids, temperature: float = 1.0, *, binary: bool = False) -> np.ndarray:
     """The predicted probabilities of the samples ``ids`` (for tables only)."""
-    rows = np.asarray(pred.check(pred.values[np.asarray(ids)]), dtype=np.float64)
+    rows = pred.rows(np.asarray(ids))
     if pred.kind != "logits":
         return rows
     return core.sigmoid(rows) if binary else core.softmax(rows, temperature=temperature)
@@ -133,7 +133,7 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
         from . import tables as tbl
 
         ids = tbl.shown_rows(len(pred))
-        shown = fn(pred.check(pred.values[ids]), temperature=temperature)
+        shown = fn(pred.rows(ids), temperature=temperature)
         return [tbl.matrix_table(title, shown, ids, len(pred), names, precision=digits)]
 
     result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, tables)
@@ -319,7 +319,7 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
         from . import tables as tbl
 
         ids = tbl.shown_rows(len(per))
-        probs_shown = _log_probs(pred, pred.check(pred.values[ids]), temperature)[0]
+        probs_shown = _log_probs(pred, pred.rows(ids), temperature)[0]
         main_table = tbl.loss_table("entropy", ids, len(per), None, probs_shown, report.per[ids], names,
                                   loss_header=f"H(P) ({base_label(base)})", precision=digits)
         return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
@@ -426,7 +426,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
 
     def rows_gradient(ids):
         """The gradient of a few rows, for the check and the table (the output streams)."""
-        return gradient(np.asarray(pred.check(pred.values[ids]), dtype=np.float64), y[ids]) * scale
+        return gradient(pred.rows(ids), y[ids]) * scale
 
     g = pred.stream(lambda z, t: gradient(z, t) * scale, y)
     doc = {"command": "grad", "shape": [n, pred.num_classes], "loss": loss, "reduction": reduction, "grad": g}
@@ -434,7 +434,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     if check:
         checked_rows = max(1, min(n, GRADCHECK_BUDGET // (2 * pred.num_classes * pred.num_classes)))
         first = np.arange(checked_rows)
-        z = np.asarray(pred.check(pred.values[:checked_rows]), dtype=np.float64)
+        z = pred.rows(slice(0, checked_rows))
         numeric = core.central_differences(lambda zz: per_row_loss(zz, y[first]), z) * scale
         diff = float(np.max(np.abs(numeric - rows_gradient(first))))
         doc["max_abs_diff"] = diff

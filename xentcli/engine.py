@@ -23,7 +23,7 @@ import numpy as np
 
 from .core.checks import RowError
 
-__all__ = ["BLOCK_ELEMENTS", "block_rows", "default_threads", "read_rows", "blocks", "map_rows"]
+__all__ = ["BLOCK_ELEMENTS", "block_rows", "default_threads", "read_rows", "blocks", "map_rows", "collect"]
 
 #: Values per block: 512 Ki (4 MiB as float64). Large enough that the per-block Python work (with
 #: the GIL held) stays small beside the NumPy loops that run in parallel; measured best here.
@@ -110,9 +110,14 @@ def map_rows(
     ``fn`` returns one value per row (``(rows,)``) or one row per row
     (``(rows, C)``). ``progress(rows_done)`` is called after each block.
     """
-    n = len(sources[0])
+    parts = blocks(fn, *sources, rows_per_block=rows_per_block, threads=threads)
+    return collect(parts, len(sources[0]), progress=progress)
+
+
+def collect(parts, n: int, *, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """The ``(start, stop, values)`` blocks of :func:`blocks` as one float64 array of ``n`` rows."""
     out = None
-    for start, stop, part in blocks(fn, *sources, rows_per_block=rows_per_block, threads=threads):
+    for start, stop, part in parts:
         if out is None:
             out = np.empty((n,) + np.shape(part)[1:], dtype=np.float64)
         out[start:stop] = part

@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from . import core
-from .engine import blocks
+from .engine import blocks, collect
 from .errors import CallError, DataError
 from .progress import Progress
 from .readers import Matrix, read_matrix
@@ -95,6 +95,10 @@ class Predictions:
             e.source = self
             raise
 
+    def rows(self, ids) -> np.ndarray:
+        """The rows ``ids`` (an index array or a slice), checked, as float64: for tables and checks."""
+        return np.asarray(self.check(self.values[ids]), dtype=np.float64)
+
     def _computed(self, fn, *others, **engine_options):
         """``(start, stop, fn(checked rows, *rows of others))`` per block, with progress and located errors."""
         with self._progress() as bar:
@@ -109,12 +113,7 @@ class Predictions:
 
     def map(self, fn, *others, **engine_options) -> np.ndarray:
         """``fn(checked rows, *rows of others)`` over row blocks, as one float64 array (per-row values)."""
-        out = None
-        for start, stop, part in self._computed(fn, *others, **engine_options):
-            if out is None:
-                out = np.empty((len(self),) + np.shape(part)[1:], dtype=np.float64)
-            out[start:stop] = part
-        return out
+        return collect(self._computed(fn, *others, **engine_options), len(self))
 
     def stream(self, fn, *others) -> RowBlocks:
         """Like :meth:`map` for a matrix result, computed block by block as it is written."""

@@ -36,7 +36,8 @@ class Matrix:
 
     Attributes:
       values: the array as read: float64 from text, the stored dtype from NPY
-        (a read-only memory map for ``.npy`` files, so nothing is copied whole).
+        (an :class:`NpyFile` for ``.npy`` files, read by rows later, so nothing
+        is mapped or copied whole).
       where: how to name the source in a message, e.g. ``"--logits z.csv"``.
       names: column names from a header row, if there was one.
       lines: for text, the 1-based physical line of each data row.

@@ -14,6 +14,8 @@ from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
+from .writers import format_number
+
 __all__ = [
     "shown_rows",
     "fixed",
@@ -41,12 +43,7 @@ TABLE_DIGITS = 8  # significant digits in tables unless --precision says otherwi
 
 def fmt(x, precision: int | None = None) -> str:
     """A number for a table: 8 significant digits by default."""
-    x = float(x)
-    if np.isnan(x):
-        return "nan"
-    if np.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.{precision or TABLE_DIGITS}g}"
+    return format_number(x, precision or TABLE_DIGITS)
 
 
 def shown_rows(n: int) -> np.ndarray:
