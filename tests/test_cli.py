@@ -291,8 +291,9 @@ def test_npy_through_stdin():
     assert json.loads(ce.stdout)["mean"] == pytest.approx(0.4972954548475541, rel=1e-14)
 
 
-def test_closed_pipe_ends_quietly(tmp_path):
-    np.save(tmp_path / "big.npy", np.zeros((200_000, 8)))
+@pytest.mark.parametrize("rows", [200_000, 60_000])  # many blocks; one block written in one 3 MB call
+def test_closed_pipe_ends_quietly(tmp_path, rows):
+    np.save(tmp_path / "big.npy", np.zeros((rows, 8)))
     import subprocess, sys
     p = subprocess.Popen([sys.executable, "-m", "xentcli", "softmax", "--logits", str(tmp_path / "big.npy")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -171,6 +171,71 @@ def test_cross_entropy_against_mpmath():
         assert rel_err(hard[i], -ls[k[i]]) < 1e-13
 
 
+def _wide_rows():
+    """Rows of >= 32 classes, which index-label CE sums in one pass: each case names what it probes."""
+    rng = np.random.default_rng(11)
+    base = rng.normal(scale=3, size=64)
+    rows = {
+        "model-like float32": (rng.normal(scale=3, size=1000).astype(np.float32), 17),
+        "peaky LM row": (rng.normal(scale=12, size=200), 5),
+        "target dominant (log1p redo)": (np.r_[40.0, base[1:]], 0),
+        "target near-dominant": (np.r_[9.0, base[1:]], 0),
+        "other class dominant": (np.r_[40.0, base[1:]], 3),
+        "exp overflows (redo)": (base + 705.0, 2),
+        # Σ exp(z) at float64's bottom, made of subnormal terms that each lost digits (1.5e-12 off unless redone).
+        "subnormal terms matter (redo)": (np.r_[-709.0, -723.5 + rng.uniform(-0.5, 0.5, size=4000)], 0),
+        "all terms below float64's range": (base - 760.0, 2),
+        "masked classes": (np.where(np.arange(64) % 3 == 0, -np.inf, base), 1),
+        "float32 near its max": (np.r_[np.float32(3e38), np.zeros(40, np.float32)], 7),
+        "ties at the max": (np.r_[5.0, 5.0, base[2:]], 1),
+    }
+    return rows
+
+
+@pytest.mark.parametrize("name", list(_wide_rows()))
+def test_one_pass_target_log_probs_against_mpmath(name):
+    row, k = _wide_rows()[name]
+    exact = -mp_log_softmax(row)[k]
+    got = core.cross_entropy(row[None, :], np.array([k]))[0]
+    assert rel_err(got, exact) < 1e-12, (got, exact)
+    # The same through the shifted form (T = 1 as a float that is not 1.0 would change nothing).
+    assert rel_err(core.target_log_probs(row[None, :], np.array([k]))[0], -exact) < 1e-12
+
+
+def test_masked_target_in_a_wide_row_costs_inf():
+    row = np.zeros((1, 50))
+    row[0, 4] = -np.inf
+    assert core.cross_entropy(row, np.array([4]))[0] == np.inf
+    assert core.cross_entropy(row, np.array([3]))[0] == pytest.approx(math.log(49), rel=1e-15)
+
+
+@pytest.mark.parametrize("classes", [3, 40])  # the shifted path and the one-pass path
+@pytest.mark.parametrize("bad", ["nan", "+inf", "all -inf"])
+def test_rows_that_are_no_distribution_give_nan_and_only_they(classes, bad):
+    z = np.zeros((4, classes))
+    z[1, -1] = -np.inf  # valid: a masked class
+    z[3, 0] = -np.inf  # valid, and row 3's target is masked: inf, not nan
+    if bad == "nan":
+        z[2, 1] = np.nan
+    elif bad == "+inf":
+        z[2, 1] = np.inf
+    else:
+        z[2] = -np.inf
+    k = np.array([0, 0, 0, 0])
+    picked = core.target_log_probs(z, k)
+    assert np.isnan(picked).tolist() == [False, False, True, False]
+    assert picked[3] == -np.inf
+    # Ignored or weighted 0, a bad row still shows as nan (so it can be caught afterwards) ...
+    assert np.isnan(core.cross_entropy(z, np.array([0, 0, -100, 0]), ignore_index=-100)[2])
+    w = np.ones(classes)
+    w[0] = 0.0
+    per = core.cross_entropy(z, k, weights=w)
+    assert np.isnan(per[2])
+    # ... while a good row keeps 0 * inf = 0.
+    assert per[3] == 0.0
+    assert core.picks_target_log_probs(k) and not core.picks_target_log_probs(k, label_smoothing=0.1)
+
+
 def test_base_and_perplexity():
     assert core.log_base(2) == math.log(2)
     assert core.in_base(np.array([math.log(8.0)]), 2)[0] == pytest.approx(3.0, rel=1e-15)

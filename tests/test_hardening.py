@@ -123,6 +123,34 @@ def test_bad_input_installed_command(name, tmp_path):
     _check_message(p.returncode, p.stdout.decode(), p.stderr.decode(), code, needles)
 
 
+@pytest.mark.parametrize("classes", [5, 64])  # the shifted path and the one-pass path
+@pytest.mark.parametrize("bad", ["nan", "+inf", "all -inf"])
+def test_index_ce_checks_after_computing_yet_reports_as_before(classes, bad, tmp_path):
+    # ce and ppl with index targets check only the rows that came out NaN: the error must name
+    # the same first bad row as the up-front check of softmax, across blocks, ignored or not.
+    z = np.random.default_rng(0).normal(size=(20000, classes)).astype(np.float32)
+    z[9000, 1] = -np.inf  # valid: a masked class
+    z[19000, 2] = np.nan  # a later bad row must not be the one reported
+    if bad == "nan":
+        z[12345, 3] = np.nan
+    elif bad == "+inf":
+        z[12345, 3] = np.inf
+    else:
+        z[12345] = -np.inf
+    y = np.zeros(20000, dtype=np.int64)
+    y[12345] = -100
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    zf, yf = str(tmp_path / "z.npy"), str(tmp_path / "y.npy")
+    runner = CliRunner()
+    expected = runner.invoke(main, ["softmax", "--logits", zf, "--format", "npy", "-o", str(tmp_path / "p.npy")])
+    assert expected.exit_code == 1 and "row 12346" in expected.stderr
+    for args in (["ce", "--labels", yf, "--ignore-index", "-100"], ["ppl", "--targets", yf, "--ignore-index", "-100"],
+                 ["ce", "--labels", yf, "--ignore-index", "-100", "--weights", ",".join(["0"] + ["1"] * (classes - 1))]):
+        got = runner.invoke(main, args + ["--logits", zf])
+        assert (got.exit_code, got.stderr) == (1, expected.stderr), args
+
+
 def test_unreadable_file_is_bad_data(tmp_path):
     if not os.path.exists("/proc/self/mem"):
         pytest.skip("needs Linux /proc")
@@ -164,9 +192,19 @@ def test_warnings_go_to_stderr_with_exit_0(xent, args, needle):
 
 
 def test_float16_overflow_warns(xent, tmp_path):
-    np.save(tmp_path / "h.npy", np.array([[60000, -65504, 1]], dtype=np.float16))
-    r = xent("softmax", "--logits", tmp_path / "h.npy")
-    assert r.exit_code == 0 and "float16" in r.stderr and "65504" in r.stderr
+    # 60000 is not at the limit; 65504, -65504 and -inf are (3 values). ce and ppl read float16 unwidened.
+    z = np.zeros((2, 40), dtype=np.float16)
+    z[0, :3] = [60000, -65504, 1]
+    z[1, :2] = [65504, -np.inf]
+    np.save(tmp_path / "h.npy", z)
+    np.save(tmp_path / "t.npy", np.array([2, 3]))
+    for args in (["softmax"], ["ce", "--labels", tmp_path / "t.npy"], ["ppl", "--targets", tmp_path / "t.npy"]):
+        r = xent(*args, "--logits", tmp_path / "h.npy")
+        assert r.exit_code == 0 and "float16 input holds 3 value(s)" in r.stderr and "65504" in r.stderr, args
+    z[1, 5] = np.nan
+    np.save(tmp_path / "h.npy", z)
+    r = xent("ppl", "--targets", tmp_path / "t.npy", "--logits", tmp_path / "h.npy")
+    assert r.exit_code == 1 and "row 2, class 6: logit is nan" in r.stderr
 
 
 # -- properties: nothing escapes the CLI, and the results keep their invariants --------

@@ -15,6 +15,7 @@ import click
 import numpy as np
 
 from . import __version__, core, options
+from .engine import LEAN_BLOCK_ELEMENTS
 from .errors import CallError, DataError, PipeClosed, XentError
 from .inputs import Predictions, check_stdin, class_names, load_labels, load_predictions, load_weights, warn
 from .report import LossReport, base_label
@@ -22,6 +23,11 @@ from .writers import Result, emit, resolve_format
 
 # Exit status when stdout is a pipe closed early (`| head`): 128 + SIGPIPE, as coreutils.
 EXIT_BROKEN_PIPE = 141
+
+#: How ``ce`` and ``ppl`` run index targets, which go through ``core.target_log_probs``: a bad
+#: logits row comes out NaN, so only those rows are checked (after computing, one read of a clean
+#: block instead of two), and the kernel keeps no block-sized temporaries, so blocks can be larger.
+ONE_PASS = dict(screened=True, block_elements=LEAN_BLOCK_ELEMENTS)
 
 # grad --check differentiates every entry: 2C evaluations of N rows. Past this many
 # row-evaluations it checks the first rows only, and says so.
@@ -165,7 +171,9 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps)
     if pred.kind == "logits":
-        per = pred.map(lambda z, t: core.cross_entropy(z, t, temperature=temperature, **settings), y)
+        one_pass = core.picks_target_log_probs(y, label_smoothing=label_smoothing, eps=eps)
+        per = pred.map(lambda z, t: core.cross_entropy(z, t, temperature=temperature, **settings), y,
+                       **(ONE_PASS if one_pass else {}))
     else:
         per = pred.map(lambda p, t: core.cross_entropy_with_probs(p, t, **settings), y)
     _warn_infinite(per, label_matrix, "a class its target needs has probability 0 (a -inf logit or a zero probability)")
@@ -347,7 +355,8 @@ def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision
     check_stdin(logits=logits, targets=targets)
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
     tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
-    per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index), tokens)
+    per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index), tokens,
+                   **ONE_PASS)
     _warn_infinite(per, target_matrix, "the target token has probability 0 (a -inf logit)")
     counted = core.cross_entropy_denominator(tokens, ignore_index=ignore_index)
     if counted == 0:

@@ -74,12 +74,8 @@ class Predictions:
 
     def check(self, rows) -> np.ndarray:
         """One block, validated (``RowError`` rows count from the block's start); rescaled with --renormalize."""
-        rows = np.asarray(rows)
+        rows = self._widened(rows)
         try:
-            if rows.dtype == np.float16:
-                # Exact, and NumPy's float16 loops are scalar: max alone is 45x slower than in float32.
-                rows = rows.astype(np.float32)
-                self._count_float16(rows)
             if self.kind == "logits":
                 (core.check_binary_logits if self.binary else core.check_logits)(rows)
                 return rows
@@ -95,25 +91,62 @@ class Predictions:
             e.source = self
             raise
 
+    def _widened(self, rows) -> np.ndarray:
+        rows = np.asarray(rows)
+        if rows.dtype == np.float16:
+            self._count_float16(rows)
+            # Exact, and NumPy's float16 loops are scalar: max alone is 45x slower than in float32.
+            rows = rows.astype(np.float32)
+        return rows
+
+    def _screened(self, fn, rows, *rest) -> np.ndarray:
+        """``fn(rows, *rest)`` computed first, then only the rows it gave NaN are checked.
+
+        For a ``fn`` that gives NaN on exactly the rows :meth:`check` rejects
+        (:func:`core.target_log_probs` and the index-label cross-entropy built
+        on it): clean blocks are then read once, not twice. A NaN row the check
+        lets through (none should) keeps its NaN.
+        """
+        rows = np.asarray(rows)
+        if rows.dtype == np.float16:  # not widened: the kernel's exp reads float16 into float64 itself
+            self._count_float16(rows)
+        values = fn(rows, *rest)
+        bad = np.flatnonzero(np.isnan(values))
+        if bad.size:
+            try:
+                self.check(rows[bad])
+            except core.RowError as e:
+                raise e.within(bad) from None
+        return values
     def rows(self, ids) -> np.ndarray:
         """The rows ``ids`` (an index array or a slice), checked, as float64: for tables and checks."""
         return np.asarray(self.check(self.values[ids]), dtype=np.float64)
 
-    def _computed(self, fn, *others, **engine_options):
+    def _computed(self, fn, *others, screened: bool = False, **engine_options):
         """``(start, stop, fn(checked rows, *rows of others))`` per block, with progress and located errors."""
+        if screened and self.kind == "logits" and not self.binary:
+            def run(rows, *rest):
+                return self._screened(fn, rows, *rest)
+        else:
+            def run(rows, *rest):
+                return fn(self.check(rows), *rest)
         with self._progress() as bar:
             try:
-                for start, stop, part in blocks(lambda rows, *rest: fn(self.check(rows), *rest),
-                                                self.values, *others, **engine_options):
+                for start, stop, part in blocks(run, self.values, *others, **engine_options):
                     yield start, stop, part
                     bar.update(stop)
             except core.RowError as e:
                 raise self._located(e) from None
         self._report()
 
-    def map(self, fn, *others, **engine_options) -> np.ndarray:
-        """``fn(checked rows, *rows of others)`` over row blocks, as one float64 array (per-row values)."""
-        return collect(self._computed(fn, *others, **engine_options), len(self))
+    def map(self, fn, *others, screened: bool = False, **engine_options) -> np.ndarray:
+        """``fn(checked rows, *rows of others)`` over row blocks, as one float64 array (per-row values).
+
+        ``screened=True`` (logits only): ``fn`` gives NaN on every row the
+        check would reject and on no other, so it runs first and only its NaN
+        rows are checked (see :meth:`_screened`).
+        """
+        return collect(self._computed(fn, *others, screened=screened, **engine_options), len(self))
 
     def stream(self, fn, *others) -> RowBlocks:
         """Like :meth:`map` for a matrix result, computed block by block as it is written."""
@@ -132,9 +165,13 @@ class Predictions:
         return _renormalize_hint(self.values[error.row])
 
     def _count_float16(self, rows: np.ndarray) -> None:
-        """Count values at float16's limit (``rows`` already widened to float32)."""
-        top = np.finfo(np.float16).max
-        hits = int(np.count_nonzero(np.isinf(rows) | (np.abs(rows) >= top)))
+        """Count float16 values at the format's limit: ±65504 or ±inf, not NaN.
+
+        On the bits, which NumPy handles at integer speed: without the sign,
+        65504 is 0x7bff and inf 0x7c00 (NaN is above).
+        """
+        magnitude = rows.view(np.uint16) & np.uint16(0x7FFF)
+        hits = int(np.count_nonzero(magnitude - np.uint16(0x7BFF) <= 1))
         if hits:
             with self._lock:
                 self._float16_hits += hits

@@ -154,6 +154,28 @@ def write_npy(out: BinaryIO, values) -> None:
         out.write(np.ascontiguousarray(block, dtype="<f8").tobytes())
 
 
+class _WholeWrites:
+    """A byte stream whose ``write`` writes everything or raises.
+
+    ``BufferedWriter.write`` on a pipe can return a short count instead of
+    raising (seen: the reader of ``| head -1`` left during a 10 MB write; 64 KiB
+    went out, the rest was dropped and xent exited 0). Writing the rest makes
+    the next call raise ``BrokenPipeError``, which becomes exit 141.
+    """
+
+    def __init__(self, out: BinaryIO):
+        self._out = out
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[self._out.write(view) or 0 :]
+        return len(data)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
 @contextmanager
 def open_output(path: str | None) -> Iterator[BinaryIO]:
     """Yield stdout's byte stream, or a temp file that atomically becomes ``path``.
@@ -163,7 +185,7 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
     an existing ``path`` is then left exactly as it was.
     """
     if path is None:
-        yield sys.stdout.buffer
+        yield _WholeWrites(sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
     target = os.path.abspath(path)

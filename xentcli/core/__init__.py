@@ -30,6 +30,8 @@ from .cross_entropy import (
     cross_entropy_from_log_probs,
     cross_entropy_grad,
     cross_entropy_with_probs,
+    picks_target_log_probs,
+    target_log_probs,
 )
 from .divergence import cross_entropy_of_distributions, entropy, kl_divergence, log_probs_of
 from .gradcheck import central_differences
@@ -45,6 +47,7 @@ __all__ = [
     "check_logits", "check_probabilities", "check_weights", "looks_like_probabilities",
     "cross_entropy", "cross_entropy_denominator", "cross_entropy_from_log_probs",
     "cross_entropy_grad", "cross_entropy_with_probs", "interpret_labels", "is_index_labels",
+    "picks_target_log_probs", "target_log_probs",
     "REDUCTIONS", "in_base", "log_base", "perplexity", "reduce",
     "log_softmax", "logsumexp", "softmax",
 ]

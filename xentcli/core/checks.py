@@ -49,7 +49,14 @@ class RowError(ValueError):
 
     def shifted(self, offset: int) -> "RowError":
         """The same error for a block that starts ``offset`` rows into the input."""
-        err = RowError(self.detail, None if self.row is None else self.row + offset, self.column)
+        return self._moved(lambda r: r + offset)
+
+    def within(self, rows) -> "RowError":
+        """The same error for a check that ran on ``x[rows]`` (``rows`` ascending indices into ``x``)."""
+        return self._moved(lambda r: int(rows[r]))
+
+    def _moved(self, where) -> "RowError":
+        err = RowError(self.detail, None if self.row is None else where(self.row), self.column)
         err.source = self.source
         return err
 
@@ -59,14 +66,15 @@ def _rows(x) -> np.ndarray:
     return x.reshape(1, -1) if x.ndim < 2 else x.reshape(-1, x.shape[-1])
 
 
-def _raise_first(bad: np.ndarray, x: np.ndarray, problem: str) -> None:
+def _raise_first(bad: np.ndarray, x: np.ndarray, problem: str, *, row: int = 0) -> None:
     """Raise for the first True entry of the 2-D mask ``bad``, if any.
 
-    ``problem`` is formatted with ``value``, the offending entry as a float.
+    ``problem`` is formatted with ``value``, the offending entry as a float;
+    ``row`` is the row number of ``x``'s first row.
     """
     if bad.any():
         r, c = (int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
-        raise RowError(problem.format(value=float(x[r, c])), r, c)
+        raise RowError(problem.format(value=float(x[r, c])), row + r, c)
 
 
 def check_logits(logits) -> None:
@@ -80,14 +88,13 @@ def check_logits(logits) -> None:
         raise RowError("the matrix is empty")
     # One pass decides the common case: a row's max is NaN if it holds a NaN, +inf if it
     # holds +inf, and -inf only if every entry is -inf. The detailed scans run on failure.
-    if np.isfinite(np.max(z, axis=1)).all():
+    top = np.max(z, axis=1)
+    if np.isfinite(top).all():
         return
-    _raise_first(np.isnan(z) | (z == np.inf), z, "logit is {value!r}; expected a finite number or -inf")
-    if z.shape[-1] and (~np.isfinite(z)).any():
-        dead = np.all(z == -np.inf, axis=1)
-        if dead.any():
-            r = int(np.argmax(dead))
-            raise RowError("every logit is -inf, so no class has any probability", r)
+    r = int(np.argmax(~np.isfinite(top)))  # the first bad row, whatever its fault, so blocks do not matter
+    _raise_first(np.isnan(z[r : r + 1]) | (z[r : r + 1] == np.inf), z[r : r + 1],
+                 "logit is {value!r}; expected a finite number or -inf", row=r)
+    raise RowError("every logit is -inf, so no class has any probability", r)
 
 
 def check_binary_logits(logits) -> None:
