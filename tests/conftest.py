@@ -13,6 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 DATA = Path(__file__).resolve().parent / "data"
 
+#: The three ways a row of logits is no distribution (SPEC §4).
+BAD_ROWS = ["nan", "+inf", "all -inf"]
+
+
+def spoil(z, row: int, bad: str) -> None:
+    """Make ``z[row]`` a bad logits row of the kind ``bad`` (one of :data:`BAD_ROWS`), in place."""
+    if bad == "all -inf":
+        z[row] = float("-inf")
+    else:
+        z[row, 1 if z.shape[1] > 1 else 0] = float("nan") if bad == "nan" else float("inf")
+
 
 @pytest.fixture
 def xent():

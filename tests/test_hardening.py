@@ -21,6 +21,8 @@ from xentcli.cli import main
 from xentcli.errors import XentError
 from xentcli.readers import parse_text, read_matrix
 
+from .conftest import BAD_ROWS, spoil
+
 mp.mp.dps = 50
 
 
@@ -124,19 +126,14 @@ def test_bad_input_installed_command(name, tmp_path):
 
 
 @pytest.mark.parametrize("classes", [5, 64])  # the shifted path and the one-pass path
-@pytest.mark.parametrize("bad", ["nan", "+inf", "all -inf"])
+@pytest.mark.parametrize("bad", BAD_ROWS)
 def test_index_ce_checks_after_computing_yet_reports_as_before(classes, bad, tmp_path):
     # ce and ppl with index targets check only the rows that came out NaN: the error must name
     # the same first bad row as the up-front check of softmax, across blocks, ignored or not.
     z = np.random.default_rng(0).normal(size=(20000, classes)).astype(np.float32)
     z[9000, 1] = -np.inf  # valid: a masked class
     z[19000, 2] = np.nan  # a later bad row must not be the one reported
-    if bad == "nan":
-        z[12345, 3] = np.nan
-    elif bad == "+inf":
-        z[12345, 3] = np.inf
-    else:
-        z[12345] = -np.inf
+    spoil(z, 12345, bad)
     y = np.zeros(20000, dtype=np.int64)
     y[12345] = -100
     np.save(tmp_path / "z.npy", z)
