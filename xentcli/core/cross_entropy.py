@@ -134,16 +134,19 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
     (no maximum), and as exact (each term is within an ulp; the result,
     at least ``log(1 + 2^-10)``, within 5e-13 relative). Rows that form does
     not serve are redone the shifted way: an exponential out of float64's
-    range (``|z| > ~700``), and a dominant target (``Σ_c exp(z_c - z_k) <
-    1 + 2^-10``), which needs ``log1p``. Every row decides by itself, so the
-    result does not depend on how rows are grouped in blocks.
+    range (``|z| > ~700``), a sum made of subnormal terms (below ``2^-960``),
+    and a dominant target (``Σ_c exp(z_c - z_k) < 1 + 2^-10``), which needs
+    ``log1p``. Every row decides by itself, so the result does not depend on
+    how rows are grouped in blocks. Temporaries are per row or per L2-sized
+    chunk of rows, never block-sized.
 
     Rows that are not logits of any distribution — holding NaN or ``+inf``,
     or only ``-inf`` — give NaN, and valid rows never do (a masked target
     gives ``-inf``): a caller may check just the NaN rows, after the fact.
 
     Args:
-      logits: ``(..., C)`` of any float dtype (float32 is widened per block).
+      logits: ``(..., C)`` of any float dtype (float16 and float32 are read
+        into float64 by the ``exp`` itself, chunk by chunk).
       targets: int ``(...)``, valid class indices.
 
     Returns:
