@@ -12,7 +12,8 @@ prints each measurement beside its alternative with the ratio:
    ``python -c`` torch script and a NumPy script;
 3. start-up of a tiny inline call vs ``python -c "import numpy"``;
 4. peak RSS and GB/s of ``xent ce`` on a multi-GB ``.npy`` (``--big-gb``; 0 skips);
-5. CSV ingest in MB/s: xent's reader vs ``numpy.loadtxt``.
+5. CSV ingest in MB/s: xent's reader vs ``numpy.loadtxt``, and peak RSS of ``xent ce`` on a
+   large CSV (``--csv-mb``; 0 skips) vs a ``numpy.loadtxt`` script.
 
 Times are the best of ``--repeat`` runs (wall clock). PyTorch is optional:
 without it its rows say so and are skipped.
@@ -97,12 +98,23 @@ def write_big_npy(path: str, rows: int, classes: int) -> None:
             f.write((rng.standard_normal((min(50_000, rows - start), classes), dtype=np.float32) * 3).tobytes())
 
 
+def write_big_csv(path: str, rows: np.ndarray, size: float) -> int:
+    """A CSV of about ``size`` bytes: ``rows`` formatted once and written again and again; returns its rows."""
+    lines = "".join(",".join(f"{v:.7g}" for v in r) + "\n" for r in rows.tolist()).encode()
+    copies = max(1, int(size // len(lines)))
+    with open(path, "wb") as f:
+        for _ in range(copies):
+            f.write(lines)
+    return copies * len(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--big-gb", type=float, default=4.0, help="size of the multi-GB .npy for RSS (0 skips)")
+    ap.add_argument("--csv-mb", type=float, default=400.0, help="size of the large CSV for RSS (0 skips)")
     args = ap.parse_args()
     n, c, rep = args.rows, args.classes, args.repeat
     threads = default_threads()
@@ -189,6 +201,18 @@ def main() -> None:
             data = f.read()
         row(f"parse {mb:.1f} MB (MB/s): xent vs numpy.loadtxt", mb / best(lambda: parse_text(data, "csv"), rep),
             mb / best(lambda: np.loadtxt(csv, delimiter=","), rep), unit="MB/s", other="loadtxt", higher_is_better=True)
+        if args.csv_mb > 0:
+            big_csv, big_y = os.path.join(tmp, "big.csv"), os.path.join(tmp, "big_y.csv")
+            rows_csv = write_big_csv(big_csv, z[:2000], args.csv_mb * 1e6)
+            np.savetxt(big_y, np.resize(y, rows_csv), fmt="%d")
+            size = os.path.getsize(big_csv)
+            cmd = [sys.executable, "-m", "xentcli", "ce", "--logits", big_csv, "--labels", big_y, "--format", "json"]
+            script = ("import numpy as np; z=np.loadtxt(%r, delimiter=','); y=np.loadtxt(%r, dtype=np.int64);"
+                      "m=z.max(1,keepdims=True); ls=(z-m)-np.log(np.exp(z-m).sum(1,keepdims=True));"
+                      "print(-ls[np.arange(len(y)),y].mean())" % (big_csv, big_y))
+            ours, theirs = run_rss(cmd), run_rss([sys.executable, "-c", script])
+            print(f"  {f'xent ce on a {size / 1e6:.0f} MB CSV':<46} {ours[0]:.2f} s, peak RSS {ours[1] / 1e6:.0f} MB;"
+                  f" numpy.loadtxt script {theirs[0]:.2f} s, peak RSS {theirs[1] / 1e6:.0f} MB")
     print(f"\npeak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
 
 

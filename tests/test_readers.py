@@ -199,3 +199,64 @@ def test_chunked_reader_agrees_with_the_exact_reader(rows, cols, delimiter, head
         readers.TEXT_CHUNK = old
     np.testing.assert_array_equal(values, exact)
     assert names == exact_names and list(lines_) == exact_lines
+
+
+# -- large text files: checked and counted in a first pass, parsed again by rows ---------------
+
+_STREAM_CASES = {
+    "plain": b"1,2,3\n4,5,6\n7,8,9.5\n-1,0,1e-3\n",
+    "header, comments, blanks, CRLF, BOM": b"\xef\xbb\xbf# top\r\ncat,dog,man\r\n\r\n1,2,3\r\n# mid\r\n4,5,6\r\n\r\n7,8,9\r\n",
+    "whitespace, no final newline": b"1 2  3\n4 5 6\n7 8 9",
+    "NaN logit in a later chunk": b"1,2,3\n# c\n4,5,6\n\n7,nan,9\n",
+    "a word in a later chunk": b"1,2,3\n4,5,6\n7,x,9\n",
+    "ragged row": b"1,2,3\n4,5,6\n7,8\n",
+    "a NUL byte": b"1,2,3\n4,5,6\n7,8\x00,9\n",
+    "non-UTF-8": b"1,2,3\n4,5,6\n\xe9,8,9\n",
+    "only a header": b"a,b,c\n",
+}
+
+
+@pytest.mark.parametrize("name", list(_STREAM_CASES))
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])  # rows straddling chunks, or one chunk
+def test_streamed_text_gives_what_the_whole_file_gives(name, chunk, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from xentcli.cli import main
+
+    path = tmp_path / "z.csv"
+    path.write_bytes(_STREAM_CASES[name])
+    (tmp_path / "y.csv").write_bytes(b"0\n2\n1\n0\n")
+    commands = [
+        ["softmax", "--logits", str(path)],
+        ["softmax", "--logits", str(path), "--format", "table"],
+        ["entropy", "--logits", str(path), "--format", "json"],
+        ["kl", "--p-logits", str(path), "--q-logits", str(path)],
+    ]
+    if name in ("plain", "header, comments, blanks, CRLF, BOM", "whitespace, no final newline"):
+        rows = 4 if name == "plain" else 3
+        (tmp_path / "y.csv").write_bytes(b"0\n2\n1\n0\n"[: 2 * rows])
+        commands += [["ce", "--logits", str(path), "--labels", str(tmp_path / "y.csv"), "--format", "json"],
+                     ["ppl", "--logits", str(path), "--targets", str(tmp_path / "y.csv")]]
+    whole = [CliRunner().invoke(main, args) for args in commands]
+    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
+    monkeypatch.setattr(readers, "TEXT_CHUNK", chunk)
+    if name in ("plain", "header, comments, blanks, CRLF, BOM", "whitespace, no final newline", "NaN logit in a later chunk"):
+        assert isinstance(read_matrix(str(path), "--logits").values, readers.TextRows)  # really streamed
+    for args, before in zip(commands, whole):
+        after = CliRunner().invoke(main, args)
+        assert (after.exit_code, after.stdout, after.stderr) == (before.exit_code, before.stdout, before.stderr), args
+
+
+def test_streamed_text_rows_and_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
+    monkeypatch.setattr(readers, "TEXT_CHUNK", 16)
+    text = "# head\ncat,dog\n" + "".join(f"{i},{-i}\n" + ("# note\n\n" if i % 3 == 0 else "") for i in range(50))
+    (tmp_path / "z.csv").write_text(text)
+    m = read_matrix(str(tmp_path / "z.csv"), "--logits")
+    assert isinstance(m.values, readers.TextRows) and m.names == ["cat", "dog"]
+    expected = np.array([[i, -i] for i in range(50)], dtype=float)
+    np.testing.assert_array_equal(np.asarray(m.values), expected)
+    np.testing.assert_array_equal(m.values.rows(5, 44), expected[5:44])
+    np.testing.assert_array_equal(m.values[[49, 0, 17]], expected[[49, 0, 17]])
+    exact_lines = readers._parse_exact(text, "x")[2]
+    assert [m.lines[r] for r in range(50)] == exact_lines

@@ -8,18 +8,22 @@ column (the column is the field's position in its row).
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import os
 import re
 import sys
+import threading
+import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import CallError, DataError
 
-__all__ = ["Matrix", "NpyFile", "NpyRows", "read_matrix", "parse_text", "parse_inline", "TEXT_EXTENSIONS", "SUPPORTED_EXTENSIONS"]
+__all__ = ["Matrix", "NpyFile", "NpyRows", "TextRows", "read_matrix", "parse_text", "parse_inline", "TEXT_EXTENSIONS", "SUPPORTED_EXTENSIONS"]
 
 TEXT_EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS + (".npy", ".npz")
@@ -91,13 +95,14 @@ def read_matrix(spec: str, option: str, *, stdin=None) -> Matrix:
             return Matrix(_read_npz(path, key, where), where)
         if ext == ".npy":
             return Matrix(_read_npy_file(path, where), where)
-        if ext in TEXT_EXTENSIONS:
-            with open(path, "rb") as f:
-                return _text_matrix(f.read(), where)
-        with open(path, "rb") as f:  # no extension: sniff
-            head = f.read(len(NPY_MAGIC))
-        if head == NPY_MAGIC:
-            return Matrix(_read_npy_file(path, where), where)
+        if ext not in TEXT_EXTENSIONS:
+            with open(path, "rb") as f:  # no extension: sniff
+                head = f.read(len(NPY_MAGIC))
+            if head == NPY_MAGIC:
+                return Matrix(_read_npy_file(path, where), where)
+        streamed = _stream_text(path, where) if os.path.getsize(path) > STREAM_TEXT_BYTES else None
+        if streamed is not None:
+            return streamed
         with open(path, "rb") as f:
             return _text_matrix(f.read(), where)
     except OSError as e:
@@ -170,6 +175,20 @@ def _read_npy_file(path: str, where: str) -> "NpyFile | np.ndarray":
     return NpyFile(path, offset, tuple(shape), dtype)
 
 
+class _RowIndexing:
+    """``[index]`` (an int, a slice or an index array) for a lazy source with ``rows(start, stop)``."""
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            return self.rows(start, stop)[::step]
+        idx = np.asarray(index)
+        if idx.ndim == 0:
+            return self.rows(int(idx), int(idx) + 1)[0]
+        return np.concatenate([self.rows(int(i), int(i) + 1) for i in idx.reshape(-1)]) if idx.size else \
+            np.empty((0, self.shape[1]), self.dtype)
+
+
 class NpyFile:
     """A C-order ``.npy`` file whose data is read only when asked, with ``os.pread``.
 
@@ -197,7 +216,7 @@ class NpyFile:
         return NpyRows(self.path, self.offset, (self.size // c if c else 0, c), self.dtype)
 
 
-class NpyRows:
+class NpyRows(_RowIndexing):
     """Rows of a ``.npy`` file, read on demand: ``rows(start, stop)`` and ``[index]``."""
 
     def __init__(self, path: str, offset: int, shape: tuple[int, int], dtype: np.dtype):
@@ -226,17 +245,6 @@ class NpyRows:
                 raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
             done += got
         return out
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            return self.rows(start, stop)[::step]
-        idx = np.asarray(index)
-        if idx.ndim == 0:
-            return self.rows(int(idx), int(idx) + 1)[0]
-        return np.concatenate([self.rows(int(i), int(i) + 1) for i in idx.reshape(-1)]) if idx.size else \
-            np.empty((0, self.shape[1]), self.dtype)
-
 
 def _read_npz(path: str, key: str | None, where: str) -> np.ndarray:
     try:
@@ -344,12 +352,11 @@ def _split(raw: str, delimiter: str) -> list[str]:
     return line.split() if delimiter == " " else [c.strip() for c in line.rstrip("\r\n ").split(delimiter)]
 
 
-def _parse_chunks(data: bytes):
-    """``(values, names)`` by NumPy's C reader in chunks, or None to let the exact reader explain."""
-    import io
-
-    pos, names, delimiter, width = 0, None, None, 0
-    while pos < len(data):  # the head: delimiter, header, width
+def _text_head(data: bytes):
+    """``(offset of the first data row, header names, delimiter, width)``, or None if no data row
+    starts in ``data`` or a line before it is not UTF-8 (the exact reader then explains)."""
+    pos, names, delimiter = 0, None, None
+    while pos < len(data):
         end = data.find(b"\n", pos)
         end = len(data) if end < 0 else end + 1
         try:
@@ -362,32 +369,210 @@ def _parse_chunks(data: bytes):
                 delimiter = _delimiter(s)
             cells = _split(raw, delimiter)
             if names is None and _is_header(cells):
-                names, width = cells, len(cells)
+                names = cells
             else:
-                width = width or len(cells)
-                break
+                return pos, names, delimiter, len(names) if names else len(cells)
         pos = end
-    if delimiter is None or pos >= len(data):
+    return None
+
+
+def _parse_block(data: bytes, delimiter: str, width: int) -> np.ndarray | None:
+    """Whole lines of data rows by NumPy's C reader: ``(rows, width)``, or None if it refuses anything."""
+    try:
+        with warnings.catch_warnings():  # a chunk of comments only is fine: no "input contained no data"
+            warnings.simplefilter("ignore", UserWarning)
+            block = _loadtxt(data, delimiter)
+    except (ValueError, UnicodeDecodeError):
         return None
+    if not block.size:
+        return np.empty((0, width))
+    return block if block.shape[1] == width else None
+
+
+def _loadtxt(data: bytes, delimiter: str) -> np.ndarray:
+    # A text wrapper over the bytes: as fast as loadtxt on a path, decoding as it goes.
+    chunk = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None)
+    return np.loadtxt(chunk, delimiter=None if delimiter == " " else delimiter, comments="#",
+                      dtype=np.float64, ndmin=2)
+
+
+def _parse_chunks(data: bytes):
+    """``(values, names)`` by NumPy's C reader in chunks, or None to let the exact reader explain."""
+    head = _text_head(data)
+    if head is None:
+        return None
+    pos, names, delimiter, width = head
     parts = []
     while pos < len(data):
         end = data.find(b"\n", min(len(data), pos + TEXT_CHUNK))
         end = len(data) if end < 0 else end + 1
-        # A text wrapper over the bytes: as fast as loadtxt on a path, decoding as it goes.
-        chunk = io.TextIOWrapper(io.BytesIO(data[pos:end]), encoding="utf-8", newline=None)
-        try:
-            block = np.loadtxt(chunk, delimiter=None if delimiter == " " else delimiter,
-                               comments="#", dtype=np.float64, ndmin=2)
-        except (ValueError, UnicodeDecodeError):
+        block = _parse_block(data[pos:end], delimiter, width)
+        if block is None:
             return None
-        if block.size and block.shape[1] != width:
-            return None
-        if block.size:
+        if len(block):
             parts.append(block)
         pos = end
     if not parts:
         return None
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), names
+
+
+#: Text files larger than this are not held in memory: see :class:`TextRows`.
+STREAM_TEXT_BYTES = 64 << 20
+
+
+def _stream_text(path: str, where: str) -> "Matrix | None":
+    """A large text file as a :class:`Matrix` of :class:`TextRows`, or None to read it whole.
+
+    A first pass parses the file chunk by chunk (every value checked, rows
+    counted, each chunk's place kept, the values dropped). Anything the C
+    reader refuses sends the file down the whole-file path, whose exact reader
+    names the line and column.
+    """
+    spans, row = [], 0
+    with open(path, "rb") as f:
+        first = f.read(TEXT_CHUNK) + f.readline()
+        bom = 3 if first.startswith(b"\xef\xbb\xbf") else 0
+        while (head := _text_head(first[bom:])) is None:  # comments and a header may be long
+            more = f.readline()
+            if not more or len(first) > TEXT_CHUNK + (1 << 20):
+                return None
+            first += more
+        pos, names, delimiter, width = head
+        offset = bom + pos
+        line = first.count(b"\n", 0, offset) + 1
+        f.seek(offset)
+        while True:
+            data = f.read(TEXT_CHUNK)
+            if not data:
+                break
+            if not data.endswith(b"\n"):
+                data += f.readline()
+            if b"\x00" in data:
+                return None
+            block = _parse_block(data, delimiter, width)
+            if block is None:
+                return None
+            if len(block):
+                spans.append(_Span(offset, len(data), row, len(block), line))
+            row += len(block)
+            offset += len(data)
+            line += data.count(b"\n")
+    if not row:
+        return None
+    values = TextRows(path, spans, width, delimiter)
+    return Matrix(values, where, names, TextLines(values))
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Where one chunk of a :class:`TextRows` file lies: bytes, rows, and its first physical line."""
+
+    offset: int
+    length: int
+    first_row: int
+    rows: int
+    first_line: int
+
+
+class TextRows(_RowIndexing):
+    """Rows of a large delimited text file, parsed again when asked: ``rows(start, stop)`` and ``[index]``.
+
+    Memory stays at a few chunks (:data:`TEXT_CHUNK` bytes of text each)
+    whatever the file's size; the price is parsing each chunk twice (once to
+    check and count, once when used). The last few parsed chunks are kept, as
+    consecutive blocks of the engine share them. ``os.pread``: safe from
+    several threads.
+    """
+
+    #: Parsed chunks kept for the next blocks (a block often ends inside a chunk).
+    KEEP = 4
+
+    def __init__(self, path: str, spans: list[_Span], width: int, delimiter: str):
+        self.path, self._spans, self._delimiter = path, spans, delimiter
+        self._starts = [s.first_row for s in spans]
+        n = spans[-1].first_row + spans[-1].rows
+        self.shape, self.ndim, self.dtype, self.size = (n, width), 2, np.dtype(np.float64), n * width
+        self._fd = os.open(path, os.O_RDONLY)
+        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __del__(self):
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.rows(0, len(self))
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def as_rows(self) -> "TextRows":
+        return self
+
+    def chunk_of(self, row: int) -> int:
+        """Index of the chunk holding ``row``."""
+        return bisect.bisect_right(self._starts, row) - 1
+
+    def text(self, i: int) -> bytes:
+        """The bytes of chunk ``i``."""
+        span = self._spans[i]
+        data = os.pread(self._fd, span.length, span.offset)
+        if len(data) != span.length:
+            raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
+        return data
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(0, start), min(len(self), stop)
+        parts, i = [], self.chunk_of(start)
+        while start < stop:
+            span = self._spans[i]
+            block = self._parsed(i)
+            parts.append(block[start - span.first_row : stop - span.first_row])
+            start = span.first_row + span.rows
+            i += 1
+        if not parts:
+            return np.empty((0, self.shape[1]))
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+
+    def _parsed(self, i: int) -> np.ndarray:
+        with self._lock:
+            block = self._kept.get(i)
+        if block is None:
+            try:
+                block = _loadtxt(self.text(i), self._delimiter)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise DataError(f"{self.path}: the file changed while being read ({e})") from e
+            if block.shape != (self._spans[i].rows, self.shape[1]):
+                raise DataError(f"{self.path}: the file changed while being read")
+            with self._lock:
+                self._kept[i] = block
+                while len(self._kept) > self.KEEP:
+                    self._kept.popitem(last=False)
+        return block
+
+
+class TextLines:
+    """The 1-based physical line of each row of a :class:`TextRows`, found by scanning one chunk."""
+
+    def __init__(self, rows: TextRows):
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, row: int) -> int:
+        i = self._rows.chunk_of(row)
+        span = self._rows._spans[i]
+        left = row - span.first_row
+        for k, raw in enumerate(self._rows.text(i).decode("utf-8", "replace").split("\n")):
+            if _content(raw):
+                if not left:
+                    return span.first_line + k
+                left -= 1
+        raise IndexError(row)
 
 
 def _parse_exact(text: str, where: str) -> tuple[np.ndarray, list[str] | None, list[int]]:
