@@ -260,3 +260,27 @@ def test_streamed_text_rows_and_lines(tmp_path, monkeypatch):
     np.testing.assert_array_equal(m.values[[49, 0, 17]], expected[[49, 0, 17]])
     exact_lines = readers._parse_exact(text, "x")[2]
     assert [m.lines[r] for r in range(50)] == exact_lines
+
+
+def test_every_input_may_be_a_streamed_text_file(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from xentcli.cli import main
+
+    rng = np.random.default_rng(0)
+    files = {"z": rng.normal(size=(50, 5)), "y": rng.dirichlet(np.ones(5), size=50), "w": np.arange(1.0, 6.0)[None]}
+    for name, a in files.items():
+        np.savetxt(tmp_path / f"{name}.csv", a, delimiter=",")
+    np.savetxt(tmp_path / "k.csv", rng.integers(0, 5, 50), fmt="%d")
+    z, y, k, w = (str(tmp_path / f"{n}.csv") for n in "zykw")
+    commands = [["ce", "--logits", z, "--labels", y, "--format", "json"],
+                ["ce", "--logits", z, "--labels", k, "--weights", w, "--format", "table"],
+                ["kl", "--p", y, "--q-logits", z, "--format", "json"],
+                ["grad", "--logits", z, "--labels", k, "--check"],
+                ["bce", "--logits", z, "--labels", y]]
+    whole = [CliRunner().invoke(main, args) for args in commands]
+    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
+    monkeypatch.setattr(readers, "TEXT_CHUNK", 100)
+    for args, before in zip(commands, whole):
+        after = CliRunner().invoke(main, args)
+        assert before.exit_code == 0 and (after.exit_code, after.stdout, after.stderr) == (0, before.stdout, before.stderr)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .core.checks import RowError
 
-__all__ = ["BLOCK_ELEMENTS", "LEAN_BLOCK_ELEMENTS", "block_rows", "default_threads", "read_rows", "blocks", "map_rows", "collect"]
+__all__ = ["BLOCK_ELEMENTS", "LEAN_BLOCK_ELEMENTS", "block_rows", "default_threads", "read_rows", "blocks", "ordered_map", "map_rows", "collect"]
 
 #: Values per block: 512 Ki (4 MiB as float64). Large enough that the per-block Python work (with
 #: the GIL held) stays small beside the NumPy loops that run in parallel; measured best here for
@@ -77,7 +77,6 @@ def blocks(
     n = len(sources[0])
     step = rows_per_block or block_rows(np.shape(sources[0])[-1] if np.ndim(sources[0]) > 1 else 1, block_elements)
     spans = [(s, min(n, s + step)) for s in range(0, n, step)]
-    threads = threads or default_threads()
 
     def run(span):
         s, e = span
@@ -86,24 +85,38 @@ def blocks(
         except RowError as err:
             raise err.shifted(s) from None
 
-    if threads == 1 or len(spans) <= 1:
-        yield from map(run, spans)
+    yield from ordered_map(run, spans, threads=1 if len(spans) <= 1 else threads)
+
+
+_END = object()
+
+
+def ordered_map(fn: Callable, items, *, threads: int | None = None) -> Iterator:
+    """``fn(item)`` for each item on a thread pool, yielded in the items' order.
+
+    ``items`` is consumed on the calling thread, at most ``2 × threads``
+    ahead of what was yielded, so neither inputs nor results pile up. An
+    error or an early stop cancels what has not started.
+    """
+    threads = threads or default_threads()
+    items = iter(items)
+    if threads == 1:
+        yield from map(fn, items)
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xent") as pool:
         pending: deque = deque()
-        todo = iter(spans)
-        for span in todo:
-            pending.append(pool.submit(run, span))
+        for item in items:
+            pending.append(pool.submit(fn, item))
             if len(pending) >= 2 * threads:
                 break
         try:
             while pending:
                 yield pending.popleft().result()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append(pool.submit(run, nxt))
+                nxt = next(items, _END)
+                if nxt is not _END:
+                    pending.append(pool.submit(fn, nxt))
         finally:
-            for f in pending:  # an error or an early stop: do not run the rest
+            for f in pending:
                 f.cancel()
 
 

@@ -376,12 +376,15 @@ def _text_head(data: bytes):
     return None
 
 
+# A chunk of comments only is fine. (A filter set once: catch_warnings is not safe across threads,
+# and blocks of a streamed file are parsed on the engine's.)
+warnings.filterwarnings("ignore", message="loadtxt: input contained no data", category=UserWarning)
+
+
 def _parse_block(data: bytes, delimiter: str, width: int) -> np.ndarray | None:
     """Whole lines of data rows by NumPy's C reader: ``(rows, width)``, or None if it refuses anything."""
     try:
-        with warnings.catch_warnings():  # a chunk of comments only is fine: no "input contained no data"
-            warnings.simplefilter("ignore", UserWarning)
-            block = _loadtxt(data, delimiter)
+        block = _loadtxt(data, delimiter)
     except (ValueError, UnicodeDecodeError):
         return None
     if not block.size:
@@ -429,7 +432,6 @@ def _stream_text(path: str, where: str) -> "Matrix | None":
     reader refuses sends the file down the whole-file path, whose exact reader
     names the line and column.
     """
-    spans, row = [], 0
     with open(path, "rb") as f:
         first = f.read(TEXT_CHUNK) + f.readline()
         bom = 3 if first.startswith(b"\xef\xbb\xbf") else 0
@@ -441,27 +443,34 @@ def _stream_text(path: str, where: str) -> "Matrix | None":
         pos, names, delimiter, width = head
         offset = bom + pos
         line = first.count(b"\n", 0, offset) + 1
-        f.seek(offset)
-        while True:
-            data = f.read(TEXT_CHUNK)
-            if not data:
-                break
-            if not data.endswith(b"\n"):
-                data += f.readline()
-            if b"\x00" in data:
-                return None
-            block = _parse_block(data, delimiter, width)
+
+        spans, row = [], 0
+        for at, data in _line_chunks(f, offset):
+            # Sequential: NumPy's text reader holds the GIL, so threads would not parse faster here.
+            block = None if b"\x00" in data else _parse_block(data, delimiter, width)
             if block is None:
                 return None
             if len(block):
-                spans.append(_Span(offset, len(data), row, len(block), line))
+                spans.append(_Span(at, len(data), row, len(block), line))
             row += len(block)
-            offset += len(data)
             line += data.count(b"\n")
     if not row:
         return None
     values = TextRows(path, spans, width, delimiter)
     return Matrix(values, where, names, TextLines(values))
+
+
+def _line_chunks(f, offset: int):
+    """``(offset, bytes)`` of consecutive pieces of ``f`` from ``offset``: about :data:`TEXT_CHUNK` bytes, whole lines."""
+    f.seek(offset)
+    while True:
+        data = f.read(TEXT_CHUNK)
+        if not data:
+            return
+        if not data.endswith(b"\n"):
+            data += f.readline()
+        yield offset, data
+        offset += len(data)
 
 
 @dataclass(frozen=True)
