@@ -213,6 +213,10 @@ _STREAM_CASES = {
     "a NUL byte": b"1,2,3\n4,5,6\n7,8\x00,9\n",
     "non-UTF-8": b"1,2,3\n4,5,6\n\xe9,8,9\n",
     "only a header": b"a,b,c\n",
+    "header, first row ragged": b"a,b,c\n1,2\n3,4,5\n",
+    "header, later row ragged": b"a,b,c\n1,2,3\n3,4,5\n6,7\n",
+    "blank-looking lines": b"1,2,3\n   \n4,5,6\n\t\r\n7,8,9\n\xc2\xa0\n",
+    "trailing delimiter later": b"1,2,3\n4,5,6\n7,8,\n",
 }
 
 
@@ -284,3 +288,11 @@ def test_every_input_may_be_a_streamed_text_file(tmp_path, monkeypatch):
     for args, before in zip(commands, whole):
         after = CliRunner().invoke(main, args)
         assert before.exit_code == 0 and (after.exit_code, after.stdout, after.stderr) == (0, before.stdout, before.stderr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="12,. \t\r\n#\f\v\xa0x", max_size=80))
+def test_row_count_of_a_chunk_follows_the_exact_readers_rule(text):
+    data = text.encode()
+    expected = sum(1 for raw in text.split("\n") if readers._content(raw))
+    assert readers._count_rows(data) == (expected, data.count(b"\n"))

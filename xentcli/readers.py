@@ -17,6 +17,7 @@ import sys
 import threading
 import warnings
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -321,11 +322,11 @@ def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, "
     return values, names, DataLines(data)
 
 
-def _decode(data: bytes, where: str) -> str:
+def _decode(data: bytes, where: str, first_line: int = 1) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + first_line
         raise DataError(
             f"{where}: line {line}: byte 0x{data[e.start]:02x} is not UTF-8 text; expected delimited numbers"
         ) from e
@@ -352,10 +353,21 @@ def _split(raw: str, delimiter: str) -> list[str]:
     return line.split() if delimiter == " " else [c.strip() for c in line.rstrip("\r\n ").split(delimiter)]
 
 
-def _text_head(data: bytes):
-    """``(offset of the first data row, header names, delimiter, width)``, or None if no data row
-    starts in ``data`` or a line before it is not UTF-8 (the exact reader then explains)."""
-    pos, names, delimiter = 0, None, None
+@dataclass(frozen=True)
+class _TextForm:
+    """What a text file's head decides for every row: delimiter, width, header; and where rows start."""
+
+    delimiter: str
+    width: int
+    names: list[str] | None
+    header_line: int | None
+    first_data_line: int
+
+
+def _text_head(data: bytes) -> tuple[int, _TextForm] | None:
+    """``(offset of the first data row, form)``, or None if no data row starts in ``data`` or a
+    line before it is not UTF-8 (the exact reader then explains)."""
+    pos, lineno, names, header_line, delimiter = 0, 1, None, None, None
     while pos < len(data):
         end = data.find(b"\n", pos)
         end = len(data) if end < 0 else end + 1
@@ -369,10 +381,10 @@ def _text_head(data: bytes):
                 delimiter = _delimiter(s)
             cells = _split(raw, delimiter)
             if names is None and _is_header(cells):
-                names = cells
+                names, header_line = cells, lineno
             else:
-                return pos, names, delimiter, len(names) if names else len(cells)
-        pos = end
+                return pos, _TextForm(delimiter, len(names) if names else len(cells), names, header_line, lineno)
+        pos, lineno = end, lineno + 1
     return None
 
 
@@ -404,7 +416,8 @@ def _parse_chunks(data: bytes):
     head = _text_head(data)
     if head is None:
         return None
-    pos, names, delimiter, width = head
+    pos, form = head
+    names, delimiter, width = form.names, form.delimiter, form.width
     parts = []
     while pos < len(data):
         end = data.find(b"\n", min(len(data), pos + TEXT_CHUNK))
@@ -427,10 +440,10 @@ STREAM_TEXT_BYTES = 64 << 20
 def _stream_text(path: str, where: str) -> "Matrix | None":
     """A large text file as a :class:`Matrix` of :class:`TextRows`, or None to read it whole.
 
-    A first pass parses the file chunk by chunk (every value checked, rows
-    counted, each chunk's place kept, the values dropped). Anything the C
-    reader refuses sends the file down the whole-file path, whose exact reader
-    names the line and column.
+    A first pass reads the file in chunks of whole lines, only to count each
+    chunk's data rows (a byte scan where a chunk is plain ASCII without
+    comments or blank lines, else by the exact reader's own rule) and to keep
+    where it lies. The values are parsed later, a block's chunks at a time.
     """
     with open(path, "rb") as f:
         first = f.read(TEXT_CHUNK) + f.readline()
@@ -440,24 +453,33 @@ def _stream_text(path: str, where: str) -> "Matrix | None":
             if not more or len(first) > TEXT_CHUNK + (1 << 20):
                 return None
             first += more
-        pos, names, delimiter, width = head
-        offset = bom + pos
-        line = first.count(b"\n", 0, offset) + 1
+        pos, form = head
+        spans, row, line = [], 0, form.first_data_line
+        for at, data in _line_chunks(f, bom + pos):
+            rows, newlines = _count_rows(data)
+            if rows:
+                spans.append(_Span(at, len(data), row, rows, line))
+            row += rows
+            line += newlines
+    values = TextRows(path, where, spans, form)
+    return Matrix(values, where, form.names, TextLines(values))
 
-        spans, row = [], 0
-        for at, data in _line_chunks(f, offset):
-            # Sequential: NumPy's text reader holds the GIL, so threads would not parse faster here.
-            block = None if b"\x00" in data else _parse_block(data, delimiter, width)
-            if block is None:
-                return None
-            if len(block):
-                spans.append(_Span(at, len(data), row, len(block), line))
-            row += len(block)
-            line += data.count(b"\n")
-    if not row:
-        return None
-    values = TextRows(path, spans, width, delimiter)
-    return Matrix(values, where, names, TextLines(values))
+
+def _count_rows(data: bytes) -> tuple[int, int]:
+    """``(data rows, newlines)`` of whole lines ``data``; a data row is neither blank nor only a ``#`` comment."""
+    newlines = data.count(b"\n")
+    body = data[:-1] if data.endswith(b"\n") else data
+    if body.isascii() and b"#" not in body:
+        # Without its blanks a blank line is an empty one: byte operations only, and most files
+        # (no spaces, tabs or CRs) need not even be copied.
+        dense = body.translate(None, _BLANKS) if any(b in body for b in _BLANKS_EACH) else body
+        if dense and b"\n\n" not in dense and not dense.startswith(b"\n") and not dense.endswith(b"\n"):
+            return newlines - (body is not data) + 1, newlines
+    return sum(1 for raw in data.decode("utf-8", "replace").split("\n") if _content(raw)), newlines
+
+
+_BLANKS = b" \t\r\f\v"
+_BLANKS_EACH = [bytes([b]) for b in _BLANKS]
 
 
 def _line_chunks(f, offset: int):
@@ -485,25 +507,26 @@ class _Span:
 
 
 class TextRows(_RowIndexing):
-    """Rows of a large delimited text file, parsed again when asked: ``rows(start, stop)`` and ``[index]``.
+    """Rows of a large delimited text file, parsed when asked: ``rows(start, stop)`` and ``[index]``.
 
     Memory stays at a few chunks (:data:`TEXT_CHUNK` bytes of text each)
-    whatever the file's size; the price is parsing each chunk twice (once to
-    check and count, once when used). The last few parsed chunks are kept, as
-    consecutive blocks of the engine share them. ``os.pread``: safe from
-    several threads.
+    whatever the file's size. A chunk is parsed by NumPy's C reader; if that
+    refuses it, the exact reader parses it with the file's form and line
+    numbers, so an error reads as for the whole file (it is raised when its
+    block is reached). The last few parsed chunks are kept: consecutive
+    blocks of the engine share them. ``os.pread``: safe from several threads.
     """
 
     #: Parsed chunks kept for the next blocks (a block often ends inside a chunk).
     KEEP = 4
 
-    def __init__(self, path: str, spans: list[_Span], width: int, delimiter: str):
-        self.path, self._spans, self._delimiter = path, spans, delimiter
+    def __init__(self, path: str, where: str, spans: list[_Span], form: _TextForm):
+        self.path, self.where, self._spans, self._form = path, where, spans, form
         self._starts = [s.first_row for s in spans]
-        n = spans[-1].first_row + spans[-1].rows
-        self.shape, self.ndim, self.dtype, self.size = (n, width), 2, np.dtype(np.float64), n * width
+        n = spans[-1].first_row + spans[-1].rows if spans else 0
+        self.shape, self.ndim, self.dtype, self.size = (n, form.width), 2, np.dtype(np.float64), n * form.width
         self._fd = os.open(path, os.O_RDONLY)
-        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._kept: OrderedDict[int, Future] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -525,12 +548,15 @@ class TextRows(_RowIndexing):
         """Index of the chunk holding ``row``."""
         return bisect.bisect_right(self._starts, row) - 1
 
+    def span(self, i: int) -> _Span:
+        return self._spans[i]
+
     def text(self, i: int) -> bytes:
         """The bytes of chunk ``i``."""
         span = self._spans[i]
         data = os.pread(self._fd, span.length, span.offset)
         if len(data) != span.length:
-            raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
+            raise DataError(f"{self.where}: the file ended early (was it changed while being read?)")
         return data
 
     def rows(self, start: int, stop: int) -> np.ndarray:
@@ -547,19 +573,33 @@ class TextRows(_RowIndexing):
         return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
     def _parsed(self, i: int) -> np.ndarray:
+        # Two blocks on two threads often need the same chunk at once: one parses, the other waits.
         with self._lock:
-            block = self._kept.get(i)
-        if block is None:
-            try:
-                block = _loadtxt(self.text(i), self._delimiter)
-            except (ValueError, UnicodeDecodeError) as e:
-                raise DataError(f"{self.path}: the file changed while being read ({e})") from e
-            if block.shape != (self._spans[i].rows, self.shape[1]):
-                raise DataError(f"{self.path}: the file changed while being read")
-            with self._lock:
-                self._kept[i] = block
+            promise = self._kept.get(i)
+            mine = promise is None
+            if mine:
+                promise = self._kept[i] = Future()
                 while len(self._kept) > self.KEEP:
                     self._kept.popitem(last=False)
+        if mine:
+            try:
+                promise.set_result(self._parse(i))
+            except BaseException as e:
+                promise.set_exception(e)
+        return promise.result()
+
+    def _parse(self, i: int) -> np.ndarray:
+        data, span, form = self.text(i), self._spans[i], self._form
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            line = span.first_line + data.count(b"\n", 0, nul)
+            raise DataError(f"{self.where}: line {line}: binary data (a NUL byte), expected delimited text")
+        block = _parse_block(data, form.delimiter, form.width)
+        if block is None or len(block) != span.rows:
+            text = _decode(data, self.where, span.first_line)
+            block = _parse_exact(text, self.where, first_line=span.first_line, form=form)[0]
+            if len(block) != span.rows:
+                raise DataError(f"{self.where}: the file changed while being read")
         return block
 
 
@@ -574,7 +614,7 @@ class TextLines:
 
     def __getitem__(self, row: int) -> int:
         i = self._rows.chunk_of(row)
-        span = self._rows._spans[i]
+        span = self._rows.span(i)
         left = row - span.first_row
         for k, raw in enumerate(self._rows.text(i).decode("utf-8", "replace").split("\n")):
             if _content(raw):
@@ -584,28 +624,36 @@ class TextLines:
         raise IndexError(row)
 
 
-def _parse_exact(text: str, where: str) -> tuple[np.ndarray, list[str] | None, list[int]]:
-    """Line by line, naming the line and column of the first problem."""
-    delimiter: str | None = None
-    names: list[str] | None = None
+def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm | None = None
+                 ) -> tuple[np.ndarray, list[str] | None, list[int]]:
+    """Line by line, naming the line and column of the first problem.
+
+    ``form`` (with ``first_line``, the line number of ``text``'s first line)
+    parses a piece of a file whose head was read before: its delimiter,
+    width and header hold, and messages read as for the whole file.
+    """
+    delimiter = form.delimiter if form else None
+    names = form.names if form else None
+    width = form.width if form else 0
+    header_line = form.header_line if form else None
+    first_data = form.first_data_line if form else None
     rows: list[list[str]] = []
     lines: list[int] = []
-    width = 0
-    for lineno, raw in enumerate(text.split("\n"), start=1):
+    for lineno, raw in enumerate(text.split("\n"), start=first_line):
         s = _content(raw)
         if not s:
             continue
         if delimiter is None:
             delimiter = _delimiter(s)
         cells = _split(raw, delimiter)
-        if not rows and names is None and _is_header(cells):
-            names = cells
-            width = len(cells)
+        if form is None and not rows and names is None and _is_header(cells):
+            names, width, header_line = cells, len(cells), lineno
             continue
+        first_data = first_data or lineno
         if not width:
             width = len(cells)
         elif len(cells) != width:
-            first = f"the header on line {_header_line(text)}" if not rows else f"line {lines[0]}"
+            first = f"the header on line {header_line}" if names and lineno == first_data else f"line {first_data}"
             raise DataError(
                 f"{where}: line {lineno}: found {_values(len(cells))}, expected {width} as on {first}"
                 + (" (a trailing delimiter?)" if cells[-1] == "" else "")
@@ -656,13 +704,6 @@ class DataLines:
 
 def _values(n: int) -> str:
     return f"{n} value" if n == 1 else f"{n} values"
-
-
-def _header_line(text: str) -> int:
-    for lineno, raw in enumerate(text.split("\n"), start=1):
-        if _content(raw):
-            return lineno
-    return 1
 
 
 def _is_number(cell: str) -> bool:
