@@ -29,6 +29,34 @@ def test_identical_whatever_block_size_and_threads(lm):
         assert float(np.sum(got)) == float(np.sum(reference))
 
 
+def _two_hot(y, c):
+    t = np.zeros((len(y), c))
+    t[np.arange(len(y)), y] = 1.0
+    t[np.arange(len(y)), (y * 7) % c] = 1.0
+    return t
+
+
+KERNELS = {
+    "softmax": lambda z, y: core.softmax(z),
+    "log_softmax": lambda z, y: core.log_softmax(z),
+    "entropy": lambda z, y: core.entropy(*core.log_probs_of(logits=z)),
+    "kl": lambda z, y: core.kl_divergence(*core.log_probs_of(logits=z), core.log_probs_of(logits=z[:, ::-1])[1]),
+    "ce at T=2 (shifted, chunked)": lambda z, y: core.cross_entropy(z, y, temperature=2.0),
+    "ce with smoothing": lambda z, y: core.cross_entropy(z, y, label_smoothing=0.1),
+    "gradient": lambda z, y: core.cross_entropy_grad(z, y),
+    "bce": lambda z, y: core.per_sample(core.binary_cross_entropy_with_logits(z, _two_hot(y, z.shape[1]))),
+}
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_every_kernel_is_identical_whatever_block_size_and_threads(lm, name):
+    z, y = lm
+    kernel = KERNELS[name]
+    reference = map_rows(kernel, z, y, rows_per_block=len(z), threads=1)
+    for rows, threads in [(1, 1), (7, 2), (640, 2), (13, 3)]:
+        np.testing.assert_array_equal(map_rows(kernel, z, y, rows_per_block=rows, threads=threads), reference)
+
+
 def test_fast_path_agrees_with_the_shifted_formula(lm):
     z, y = lm
     z64 = z.astype(np.float64)

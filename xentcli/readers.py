@@ -19,6 +19,7 @@ import warnings
 from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -353,8 +354,7 @@ def _split(raw: str, delimiter: str) -> list[str]:
     return line.split() if delimiter == " " else [c.strip() for c in line.rstrip("\r\n ").split(delimiter)]
 
 
-@dataclass(frozen=True)
-class _TextForm:
+class _TextForm(NamedTuple):
     """What a text file's head decides for every row: delimiter, width, header; and where rows start."""
 
     delimiter: str
@@ -495,8 +495,7 @@ def _line_chunks(f, offset: int):
         offset += len(data)
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
     """Where one chunk of a :class:`TextRows` file lies: bytes, rows, and its first physical line."""
 
     offset: int
