@@ -177,8 +177,17 @@ def _read_npy_file(path: str, where: str) -> "NpyFile | np.ndarray":
     return NpyFile(path, offset, tuple(shape), dtype)
 
 
-class _RowIndexing:
-    """``[index]`` (an int, a slice or an index array) for a lazy source with ``rows(start, stop)``."""
+class _FileRows:
+    """Rows of a file read on demand through ``self._fd``: ``len``, ``rows(start, stop)`` (in the
+    subclass) and ``[index]`` (an int, a slice or an index array)."""
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __del__(self):
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -218,7 +227,7 @@ class NpyFile:
         return NpyRows(self.path, self.offset, (self.size // c if c else 0, c), self.dtype)
 
 
-class NpyRows(_RowIndexing):
+class NpyRows(_FileRows):
     """Rows of a ``.npy`` file, read on demand: ``rows(start, stop)`` and ``[index]``."""
 
     def __init__(self, path: str, offset: int, shape: tuple[int, int], dtype: np.dtype):
@@ -226,14 +235,6 @@ class NpyRows(_RowIndexing):
         self.ndim = 2
         self._row_bytes = shape[1] * dtype.itemsize
         self._fd = os.open(path, os.O_RDONLY)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __del__(self):
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` as a new array (``os.pread``: safe from several threads)."""
@@ -505,7 +506,7 @@ class _Span(NamedTuple):
     first_line: int
 
 
-class TextRows(_RowIndexing):
+class TextRows(_FileRows):
     """Rows of a large delimited text file, parsed when asked: ``rows(start, stop)`` and ``[index]``.
 
     Memory stays at a few chunks (:data:`TEXT_CHUNK` bytes of text each)
@@ -527,14 +528,6 @@ class TextRows(_RowIndexing):
         self._fd = os.open(path, os.O_RDONLY)
         self._kept: OrderedDict[int, Future] = OrderedDict()
         self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __del__(self):
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
 
     def __array__(self, dtype=None, copy=None):
         a = self.rows(0, len(self))
