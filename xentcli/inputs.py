@@ -91,12 +91,13 @@ class Predictions:
             e.source = self
             raise
 
-    def _widened(self, rows) -> np.ndarray:
+    def _widened(self, rows, *, widen: bool = True) -> np.ndarray:
+        """``rows`` as an array; float16 counted at its limit and (if ``widen``) made float32."""
         rows = np.asarray(rows)
         if rows.dtype == np.float16:
             self._count_float16(rows)
-            # Exact, and NumPy's float16 loops are scalar: max alone is 45x slower than in float32.
-            rows = rows.astype(np.float32)
+            if widen:  # exact, and NumPy's float16 loops are scalar: max alone is 45x slower than in float32
+                rows = rows.astype(np.float32)
         return rows
 
     def _screened(self, fn, rows, *rest) -> np.ndarray:
@@ -107,9 +108,7 @@ class Predictions:
         on it): clean blocks are then read once, not twice. A NaN row the check
         lets through (none should) keeps its NaN.
         """
-        rows = np.asarray(rows)
-        if rows.dtype == np.float16:  # not widened: the kernel's exp reads float16 into float64 itself
-            self._count_float16(rows)
+        rows = self._widened(rows, widen=False)  # the kernel's exp reads float16 into float64 itself
         values = fn(rows, *rest)
         bad = np.flatnonzero(np.isnan(values))
         if bad.size:
@@ -118,6 +117,7 @@ class Predictions:
             except core.RowError as e:
                 raise e.within(bad) from None
         return values
+
     def rows(self, ids) -> np.ndarray:
         """The rows ``ids`` (an index array or a slice), checked, as float64: for tables and checks."""
         return np.asarray(self.check(self.values[ids]), dtype=np.float64)
