@@ -236,3 +236,61 @@ def test_grad_rejects_options_of_the_other_loss(xent):
     assert r.exit_code == 2 and "--pos-weight does not apply to --loss ce" in r.stderr
     r = xent("grad", "--loss", "bce", "--logits", "0,1", "--labels", "1,0", "--label-smoothing", "0.1")
     assert r.exit_code == 2 and "--label-smoothing" in r.stderr
+
+
+# -- labels of the predictions' shape in a file are read block by block ----------------------
+
+
+def test_label_files_stream_and_give_the_numbers_of_labels_in_memory(xent, tmp_path):
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(30000, 40))  # several blocks of 512 Ki values
+    y = rng.dirichlet(np.ones(40), size=30000)
+    t = (rng.random((30000, 40)) < 0.3).astype(np.float64)
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "t.npy", t)
+    # The same labels held in memory: an .npz array is read whole.
+    np.savez(tmp_path / "mem.npz", y=y, t=t)
+    zf = str(tmp_path / "z.npy")
+    for streamed, whole, extra in [(tmp_path / "y.npy", f"{tmp_path}/mem.npz:y", []),
+                                   (tmp_path / "y.npy", f"{tmp_path}/mem.npz:y", ["--label-smoothing", "0.1"])]:
+        a = json.loads(xent("ce", "--logits", zf, "--labels", streamed, "--format", "json", *extra).stdout)
+        b = json.loads(xent("ce", "--logits", zf, "--labels", whole, "--format", "json", *extra).stdout)
+        assert a == b
+    a = xent("bce", "--logits", zf, "--labels", tmp_path / "t.npy", "--reduction", "none").stdout
+    assert a == xent("bce", "--logits", zf, "--labels", f"{tmp_path}/mem.npz:t", "--reduction", "none").stdout
+    g1 = xent("grad", "--logits", zf, "--labels", tmp_path / "y.npy", "--format", "npy", "--check")
+    g2 = xent("grad", "--logits", zf, "--labels", f"{tmp_path}/mem.npz:y", "--format", "npy", "--check")
+    assert g1.stdout_bytes == g2.stdout_bytes and g1.stderr == g2.stderr
+    assert xent("ce", "--logits", zf, "--labels", tmp_path / "y.npy", "--format", "table").exit_code == 0
+
+
+def test_streamed_label_errors_name_the_row_and_file(xent, tmp_path):
+    rng = np.random.default_rng(6)
+    z = rng.normal(size=(30000, 40))
+    y = rng.dirichlet(np.ones(40), size=30000)
+    y[25000] *= 2.0  # sums to 2, in a later block: --renormalize would fix it
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    r = xent("ce", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "y.npy")
+    assert r.exit_code == 1 and "y.npy: row 25001" in r.stderr and "--renormalize" in r.stderr
+    r = xent("ce", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "--renormalize", "--format", "json")
+    assert r.exit_code == 0 and "rescaled 1 row(s)" in r.stderr
+    r = xent("ce", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "--ignore-index", "0")
+    assert r.exit_code == 2 and "--ignore-index applies to class-index labels only" in r.stderr
+    t = (rng.random((30000, 40)) < 0.3).astype(np.float64)
+    t[29999, 39] = 1.5
+    np.save(tmp_path / "t.npy", t)
+    r = xent("bce", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "t.npy")
+    assert r.exit_code == 1 and "t.npy: row 30000, class 40" in r.stderr
+
+
+def test_label_files_are_not_read_whole(tmp_path):
+    from xentcli.inputs import LabelRows, load_labels, load_predictions
+
+    np.save(tmp_path / "z.npy", np.zeros((10, 4)))
+    np.save(tmp_path / "y.npy", np.full((10, 4), 0.25))
+    pred = load_predictions(str(tmp_path / "z.npy"), None)
+    y, _ = load_labels(str(tmp_path / "y.npy"), pred)
+    assert isinstance(y, LabelRows) and not core.is_index_labels(y)
+    assert core.cross_entropy_denominator(y) == 10.0

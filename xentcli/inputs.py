@@ -13,13 +13,13 @@ import click
 import numpy as np
 
 from . import core
-from .engine import blocks, collect
+from .engine import blocks, collect, read_rows
 from .errors import CallError, DataError
 from .progress import Progress
 from .readers import Matrix, read_matrix
 from .writers import RowBlocks
 
-__all__ = ["Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "class_names"]
+__all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "class_names"]
 
 
 def warn(message: str) -> None:
@@ -47,7 +47,88 @@ def located(matrix: Matrix, error: ValueError) -> DataError:
     return DataError(f"{matrix.locate(getattr(error, 'row', None))}: {error}")
 
 
-class Predictions:
+class CheckedRows:
+    """Rows ``(N, C)`` of one input, read lazily (``values`` may be a file read by rows) and
+    validated a block at a time by :meth:`check`, which subclasses define.
+
+    What is shared: ``--renormalize`` (rows rescaled, counted, reported once
+    at the end) and errors located in the input they came from.
+    """
+
+    def __init__(self, values, matrix: Matrix, *, renormalize: bool = False):
+        self.values, self.matrix, self.renormalize = values, matrix, renormalize
+        self._lock = threading.Lock()
+        self._rescaled = 0  # rows --renormalize changed
+
+    @property
+    def num_classes(self) -> int:
+        return self.values.shape[1]
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def check(self, rows) -> np.ndarray:
+        raise NotImplementedError
+
+    def _rescale(self, rows) -> np.ndarray:
+        rows, changed = _renormalized(np.asarray(rows, dtype=np.float64))
+        if changed:
+            with self._lock:
+                self._rescaled += changed
+        return rows
+
+    def _located(self, e: core.RowError) -> DataError:
+        source = e.source or self
+        return DataError(f"{source.matrix.locate(e.row)}: {e}{source.hint(e)}")
+
+    def hint(self, error: core.RowError) -> str:
+        return ""
+
+    def _report(self) -> None:
+        if self._rescaled:
+            warn(f"{self.matrix.where}: --renormalize rescaled {self._rescaled} row(s) that did not sum to 1")
+
+
+class LabelRows(CheckedRows):
+    """Distribution labels (``ce``, ``grad``) or binary targets (``bce``) of the predictions' shape,
+    as float64 rows ``(N, C)`` checked a block at a time: a multi-GB label file streams like
+    the predictions. ``rows(start, stop)`` is what the engine reads; ``[index]`` serves tables."""
+
+    def __init__(self, values, matrix: Matrix, *, kind: str, renormalize: bool = False):
+        super().__init__(values, matrix, renormalize=renormalize)
+        self.kind = kind
+        self.shape, self.ndim, self.dtype = tuple(values.shape), 2, np.dtype(np.float64)
+
+    def check(self, rows) -> np.ndarray:
+        y = np.asarray(rows, dtype=np.float64)
+        try:
+            if self.kind == "bce":
+                core.check_binary_targets(y)
+            elif self.renormalize:
+                y = self._rescale(y)
+            else:
+                core.check_label_distribution(y)
+        except core.RowError as e:
+            e.source = self
+            raise
+        return y
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return self.check(read_rows(self.values, start, stop))
+
+    def __getitem__(self, index) -> np.ndarray:
+        try:
+            return self.check(self.values[index])
+        except core.RowError as e:  # outside the engine: count the row in the whole input
+            raise self._located(e.within(np.arange(len(self))[index].reshape(-1))) from None
+
+    def hint(self, error: core.RowError) -> str:
+        if error.row is None or self.kind != "ce":
+            return ""
+        return _renormalize_hint(self.values[error.row])
+
+
+class Predictions(CheckedRows):
     """Logits or probabilities as rows ``(N, C)``, validated block by block.
 
     ``values`` keeps the stored dtype and may be lazy (an ``.npy`` file read
@@ -59,18 +140,9 @@ class Predictions:
 
     def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, *,
                  renormalize: bool = False, normalized: bool = True, binary: bool = False):
-        self.values, self.kind, self.shape, self.matrix = values, kind, shape, matrix
-        self.renormalize, self.normalized, self.binary = renormalize, normalized, binary
-        self._lock = threading.Lock()
-        self._rescaled = 0  # rows --renormalize changed
+        super().__init__(values, matrix, renormalize=renormalize)
+        self.kind, self.shape, self.normalized, self.binary = kind, shape, normalized, binary
         self._float16_hits = 0
-
-    @property
-    def num_classes(self) -> int:
-        return self.values.shape[1]
-
-    def __len__(self) -> int:
-        return self.values.shape[0]
 
     def check(self, rows) -> np.ndarray:
         """One block, validated (``RowError`` rows count from the block's start); rescaled with --renormalize."""
@@ -80,11 +152,7 @@ class Predictions:
                 (core.check_binary_logits if self.binary else core.check_logits)(rows)
                 return rows
             if self.renormalize:
-                rows, changed = _renormalized(np.asarray(rows, dtype=np.float64))
-                if changed:
-                    with self._lock:
-                        self._rescaled += changed
-                return rows
+                return self._rescale(rows)
             core.check_probabilities(rows, normalized=self.normalized)
             return rows
         except core.RowError as e:
@@ -137,7 +205,9 @@ class Predictions:
                     bar.update(stop)
             except core.RowError as e:
                 raise self._located(e) from None
-        self._report()
+        for source in (self, *others):
+            if isinstance(source, CheckedRows):
+                source._report()
 
     def map(self, fn, *others, screened: bool = False, **engine_options) -> np.ndarray:
         """``fn(checked rows, *rows of others)`` over row blocks, as one float64 array (per-row values).
@@ -154,10 +224,6 @@ class Predictions:
 
     def _progress(self) -> Progress:
         return Progress(len(self), self.num_classes * self.values.dtype.itemsize, self.matrix.where)
-
-    def _located(self, e: core.RowError) -> DataError:
-        source = e.source or self
-        return DataError(f"{source.matrix.locate(e.row)}: {e}{source.hint(e)}")
 
     def hint(self, error: core.RowError) -> str:
         if error.row is None or not self.normalized or self.kind == "logits":
@@ -180,8 +246,7 @@ class Predictions:
         if self._float16_hits:
             warn(f"{self.matrix.where}: float16 input holds {self._float16_hits} value(s) at ±65504 or ±inf, "
                  "the float16 limit: they may have overflowed when saved (xent computes in float64)")
-        if self._rescaled:
-            warn(f"{self.matrix.where}: --renormalize rescaled {self._rescaled} row(s) that did not sum to 1")
+        super()._report()
 
 
 def _as_rows(values):
@@ -270,7 +335,7 @@ def load_labels(
     ignore_index: int | None = None,
     renormalize: bool = False,
     option: str = "--labels",
-) -> tuple[np.ndarray, Matrix]:
+) -> tuple["np.ndarray | LabelRows", Matrix]:
     """Labels as int64 indices ``(N,)`` or float64 rows ``(N, C)``, by the shape rule of SPEC §1.
 
     Args:
@@ -281,10 +346,17 @@ def load_labels(
 
     ``ignore_index`` with distributions is a wrong call, as in PyTorch.
     Returns the labels and the matrix they were read from (for locating
-    later errors).
+    later errors). Distributions or targets in a file (``.npy``, large text)
+    come as :class:`LabelRows`, checked block by block as they are used;
+    the rest is read and checked here.
     """
     m = _read(spec, option)
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
+    if kind != "indices" and hasattr(m.values, "as_rows") and tuple(m.values.shape) == shape:
+        # A file of the predictions' shape (distributions, by the shape rule) is read by blocks.
+        if ignore_index is not None:
+            raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
+        return LabelRows(m.values.as_rows(), m, kind=kind, renormalize=renormalize), m
     try:
         y = core.interpret_labels(m.values, shape)
     except core.RowError as e:

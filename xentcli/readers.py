@@ -196,8 +196,14 @@ class _FileRows:
         idx = np.asarray(index)
         if idx.ndim == 0:
             return self.rows(int(idx), int(idx) + 1)[0]
-        return np.concatenate([self.rows(int(i), int(i) + 1) for i in idx.reshape(-1)]) if idx.size else \
-            np.empty((0, self.shape[1]), self.dtype)
+        idx = idx.reshape(-1)
+        idx = np.where(idx < 0, idx + len(self), idx)
+        if not idx.size:
+            return np.empty((0, self.shape[1]), self.dtype)
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        if hi - lo <= 4 * idx.size:  # dense (the first rows, a table's rows of a short input): one read
+            return self.rows(lo, hi)[idx - lo]
+        return np.concatenate([self.rows(int(i), int(i) + 1) for i in idx])
 
 
 class NpyFile:

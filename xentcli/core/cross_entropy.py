@@ -18,6 +18,8 @@ masked (``-inf``) class has target 0; here it contributes 0.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._xlogy import mul0, negate
@@ -291,8 +293,8 @@ def cross_entropy_denominator(
             return float(np.count_nonzero(keep))
         w = as_float64(weights)
         return float(np.sum(w[np.where(keep, k, 0)][keep]))
-    y = np.asarray(labels)
-    return float(y.size // y.shape[axis]) if y.ndim else 1.0
+    shape = np.shape(labels)  # the shape only: lazily read rows stay unread
+    return float(math.prod(shape) // shape[axis]) if shape else 1.0
 
 
 def cross_entropy_grad(

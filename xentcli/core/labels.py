@@ -12,8 +12,12 @@ __all__ = ["interpret_labels", "is_index_labels"]
 
 
 def is_index_labels(labels) -> bool:
-    """True for an integer array (class indices), False for a float one (distributions)."""
-    return np.issubdtype(np.asarray(labels).dtype, np.integer)
+    """True for an integer array (class indices), False for a float one (distributions).
+
+    Decided by ``labels.dtype`` where it has one, so rows read lazily are not read for it.
+    """
+    dtype = getattr(labels, "dtype", None)
+    return np.issubdtype(np.asarray(labels).dtype if dtype is None else dtype, np.integer)
 
 
 def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
