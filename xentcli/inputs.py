@@ -346,22 +346,22 @@ def load_labels(
 
     ``ignore_index`` with distributions is a wrong call, as in PyTorch.
     Returns the labels and the matrix they were read from (for locating
-    later errors). Distributions or targets in a file (``.npy``, large text)
-    come as :class:`LabelRows`, checked block by block as they are used;
-    the rest is read and checked here.
+    later errors). Distributions and targets come as :class:`LabelRows`,
+    checked block by block as they are used (a file of them is not read
+    here); class indices are read and checked here.
     """
     m = _read(spec, option)
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     if kind != "indices" and hasattr(m.values, "as_rows") and tuple(m.values.shape) == shape:
-        # A file of the predictions' shape (distributions, by the shape rule) is read by blocks.
-        if ignore_index is not None:
-            raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
-        return LabelRows(m.values.as_rows(), m, kind=kind, renormalize=renormalize), m
-    try:
-        y = core.interpret_labels(m.values, shape)
-    except core.RowError as e:
-        raise located(m, e) from e
-    if core.is_index_labels(y):
+        # A file of the predictions' shape holds distributions (the shape rule): not read here.
+        rows = m.values.as_rows()
+    else:
+        try:
+            y = core.interpret_labels(m.values, shape)
+        except core.RowError as e:
+            raise located(m, e) from e
+        rows = None if core.is_index_labels(y) else y.reshape(-1, pred.num_classes)
+    if rows is None:
         if kind == "bce":
             raise DataError(f"{m.where}: binary targets need the predictions' shape {shape}, found {np.shape(m.values)}")
         y = y.reshape(-1)
@@ -374,20 +374,7 @@ def load_labels(
         raise DataError(f"{m.where}: expected one class index per sample, found a matrix of the logits' shape {shape}")
     if ignore_index is not None:
         raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
-    y = y.reshape(-1, pred.num_classes)
-    try:
-        if kind == "bce":
-            core.check_binary_targets(y)
-        elif renormalize:
-            y, changed = _renormalized(y)
-            if changed:
-                warn(f"{m.where}: --renormalize rescaled {changed} row(s) that did not sum to 1")
-        else:
-            core.check_label_distribution(y)
-    except core.RowError as e:
-        hint = _renormalize_hint(y[e.row]) if kind == "ce" and e.row is not None else ""
-        raise DataError(f"{m.locate(e.row)}: {e}{hint}") from e
-    return y, m
+    return LabelRows(rows, m, kind=kind, renormalize=renormalize), m
 
 
 def load_weights(spec: str | None, num_classes: int, option: str = "--weights") -> np.ndarray | None:
