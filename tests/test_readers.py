@@ -296,3 +296,29 @@ def test_row_count_of_a_chunk_follows_the_exact_readers_rule(text):
     data = text.encode()
     expected = sum(1 for raw in text.split("\n") if readers._content(raw))
     assert readers._count_rows(data) == (expected, data.count(b"\n"))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789.,-e x#\t\r", max_size=12), min_size=1, max_size=12),
+       st.integers(1, 40), st.booleans())
+def test_streamed_text_fuzz_matches_the_whole_file(tmp_path_factory, lines, chunk, header):
+    # No nan/inf in the alphabet, so the only errors are the reader's: they must read the same.
+    from click.testing import CliRunner
+
+    from xentcli.cli import main
+
+    path = tmp_path_factory.mktemp("fuzz") / "z.csv"
+    path.write_bytes((("a,b\n" if header else "") + "\n".join(lines) + "\n").encode())
+    args = ["softmax", "--logits", str(path), "--format", "csv"]
+    whole = CliRunner().invoke(main, args)
+    old = readers.STREAM_TEXT_BYTES, readers.TEXT_CHUNK
+    readers.STREAM_TEXT_BYTES, readers.TEXT_CHUNK = 0, chunk
+    try:
+        streamed = CliRunner().invoke(main, args)
+    finally:
+        readers.STREAM_TEXT_BYTES, readers.TEXT_CHUNK = old
+    assert (streamed.exit_code, streamed.stdout) == (whole.exit_code, whole.stdout)
+    # A streamed file's reader error comes when its block is reached: warnings about the
+    # input's head (a single class, say) may come first. The error itself reads the same.
+    errors = [line for line in streamed.stderr.splitlines() if not line.startswith("Warning: ")]
+    assert errors == [line for line in whole.stderr.splitlines() if not line.startswith("Warning: ")]

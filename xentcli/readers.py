@@ -402,6 +402,8 @@ warnings.filterwarnings("ignore", message="loadtxt: input contained no data", ca
 
 def _parse_block(data: bytes, delimiter: str, width: int) -> np.ndarray | None:
     """Whole lines of data rows by NumPy's C reader: ``(rows, width)``, or None if it refuses anything."""
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None  # a lone CR would end a line there, not for the exact reader (lines end at LF)
     try:
         block = _loadtxt(data, delimiter)
     except (ValueError, UnicodeDecodeError):
@@ -624,7 +626,7 @@ class TextLines:
 
 def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm | None = None
                  ) -> tuple[np.ndarray, list[str] | None, list[int]]:
-    """Line by line, naming the line and column of the first problem.
+    """Line by line, naming the line and column of the first problem (in line order).
 
     ``form`` (with ``first_line``, the line number of ``text``'s first line)
     parses a piece of a file whose head was read before: its delimiter,
@@ -651,6 +653,7 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
         if not width:
             width = len(cells)
         elif len(cells) != width:
+            _raise_first_bad_cell(rows, lines, where)  # the first problem in line order, whatever it is
             first = f"the header on line {header_line}" if names and lineno == first_data else f"line {first_data}"
             raise DataError(
                 f"{where}: line {lineno}: found {_values(len(cells))}, expected {width} as on {first}"
