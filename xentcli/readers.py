@@ -318,16 +318,21 @@ def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, "
     """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise DataError(f"{where}: line {line}: binary data (a NUL byte), expected delimited text")
+    _refuse_binary(data, where)
     fast = _parse_chunks(data)
     if fast is None:
         values, names, lines = _parse_exact(_decode(data, where), where)
         return values, names, DataLines(data, lines)
     values, names = fast
     return values, names, DataLines(data)
+
+
+def _refuse_binary(data: bytes, where: str, first_line: int = 1) -> None:
+    """Raise, naming the line, if ``data`` (text from line ``first_line`` on) holds a NUL byte."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + first_line
+        raise DataError(f"{where}: line {line}: binary data (a NUL byte), expected delimited text")
 
 
 def _decode(data: bytes, where: str, first_line: int = 1) -> str:
@@ -428,15 +433,12 @@ def _parse_chunks(data: bytes):
     pos, form = head
     names, delimiter, width = form.names, form.delimiter, form.width
     parts = []
-    while pos < len(data):
-        end = data.find(b"\n", min(len(data), pos + TEXT_CHUNK))
-        end = len(data) if end < 0 else end + 1
-        block = _parse_block(data[pos:end], delimiter, width)
+    for _, piece in _line_chunks(io.BytesIO(data), pos):
+        block = _parse_block(piece, delimiter, width)
         if block is None:
             return None
         if len(block):
             parts.append(block)
-        pos = end
     if not parts:
         return None
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), names
@@ -590,10 +592,7 @@ class TextRows(_FileRows):
 
     def _parse(self, i: int) -> np.ndarray:
         data, span, form = self.text(i), self._spans[i], self._form
-        nul = data.find(b"\x00")
-        if nul >= 0:
-            line = span.first_line + data.count(b"\n", 0, nul)
-            raise DataError(f"{self.where}: line {line}: binary data (a NUL byte), expected delimited text")
+        _refuse_binary(data, self.where, span.first_line)
         block = _parse_block(data, form.delimiter, form.width)
         if block is None or len(block) != span.rows:
             text = _decode(data, self.where, span.first_line)
