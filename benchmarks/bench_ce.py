@@ -34,7 +34,7 @@ import numpy as np
 
 from xentcli import core
 from xentcli.engine import LEAN_BLOCK_ELEMENTS, default_threads, map_rows
-from xentcli.readers import parse_text
+from xentcli.readers.text import parse_text
 
 
 def best(fn, repeat: int) -> float:

@@ -19,7 +19,8 @@ from hypothesis.extra import numpy as hnp
 from xentcli import core
 from xentcli.cli import main
 from xentcli.errors import XentError
-from xentcli.readers import parse_text, read_matrix
+from xentcli.readers import read_matrix
+from xentcli.readers.text import parse_text
 
 from .conftest import BAD_ROWS, spoil
 

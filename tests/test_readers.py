@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from xentcli.errors import CallError, DataError
-from xentcli.readers import NpyFile, parse_inline, parse_text, read_matrix
+from xentcli.readers import parse_inline, read_matrix
+from xentcli.readers.npy import NpyFile
+from xentcli.readers.text import parse_text
 
 
 def values(data: bytes):
@@ -178,7 +180,7 @@ def test_text_rows_know_their_lines():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from xentcli import readers  # noqa: E402
+from xentcli.readers import text as readers  # noqa: E402
 
 _cells = st.floats(allow_nan=False, width=64).map(repr) | st.integers(-10**6, 10**6).map(str)
 

@@ -4,7 +4,7 @@ A per-row core function is applied to blocks of rows sized to stay in cache
 (:data:`BLOCK_ELEMENTS` values). Blocks run on a thread pool — NumPy
 releases the GIL inside its loops, so the cores work in parallel — and come
 back in order. Inputs are read a block at a time (:meth:`rows` of a lazy
-source such as :class:`~xentcli.readers.NpyRows`, or a slice of an array),
+source such as :class:`~xentcli.readers.npy.NpyRows`, or a slice of an array),
 so memory stays near ``threads × window × block`` whatever the input size.
 
 Each row's value depends on that row alone, so results are identical

@@ -1,297 +1,44 @@
-"""Reading matrix options: delimited text, NPY/NPZ files, stdin and inline values.
+"""Delimited text: comma, tab, semicolon or whitespace; comments, a header of class names.
 
-Every reader returns a :class:`Matrix` and raises :class:`~xentcli.errors.DataError`
-(exit 1) or :class:`~xentcli.errors.CallError` (exit 2) whose message already
-names the option, the source and, for text, the 1-based physical line and
-column (the column is the field's position in its row).
+Small files are parsed whole (NumPy's C reader in chunks, the exact reader below to name
+the line and column of a problem); files over :data:`STREAM_TEXT_BYTES` are streamed
+(:class:`TextRows`).
 """
 
 from __future__ import annotations
 
 import bisect
 import io
-import json
 import os
-import re
-import sys
 import threading
 import warnings
 from collections import OrderedDict
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from .errors import CallError, DataError
+from ..errors import DataError
+from .source import FileRows, Matrix, no_selector
 
-__all__ = ["Matrix", "NpyFile", "NpyRows", "TextRows", "read_matrix", "parse_text", "parse_inline", "TEXT_EXTENSIONS", "SUPPORTED_EXTENSIONS"]
+__all__ = ["EXTENSIONS", "read", "read_bytes", "parse_text", "is_number", "TextRows", "TEXT_CHUNK", "STREAM_TEXT_BYTES"]
 
-TEXT_EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
-SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS + (".npy", ".npz")
-NPY_MAGIC = b"\x93NUMPY"
-_NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
-
-# What an inline value may consist of: numbers (inf/nan included), separators, brackets.
-_INLINE_CHARS = re.compile(r"^[\s\d.,;+\-eE\[\]infatyINFATY_]*$")
+EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
 
 
-@dataclass
-class Matrix:
-    """A numeric array read from one option, with where it came from.
-
-    Attributes:
-      values: the array as read: float64 from text, the stored dtype from NPY
-        (an :class:`NpyFile` for ``.npy`` files, read by rows later, so nothing
-        is mapped or copied whole).
-      where: how to name the source in a message, e.g. ``"--logits z.csv"``.
-      names: column names from a header row, if there was one.
-      lines: for text, the 1-based physical line of each data row.
-    """
-
-    values: np.ndarray
-    where: str
-    names: list[str] | None = None
-    lines: "DataLines | list[int] | None" = field(default=None, repr=False)
-
-    def locate(self, row: int | None) -> str:
-        """``where``, plus the text line of ``row`` (0-based) when the input was text.
-
-        The core's message names the row itself; this adds the file's line.
-        """
-        if row is not None and self.lines is not None and row < len(self.lines):
-            return f"{self.where} line {self.lines[row]}"
-        return self.where
-
-
-def read_matrix(spec: str, option: str, *, stdin=None) -> Matrix:
-    """Read the value of a matrix option: ``-``, a file path, or an inline value.
-
-    A value is a file when it exists, has a supported extension, or contains a
-    path separator; otherwise a value made only of numbers, separators and
-    brackets is inline. ``path.npz:key`` names one array of an ``.npz``.
-    """
-    if spec == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read()
-        if isinstance(data, str):
-            data = data.encode()
-        return _read_bytes(data, f"{option} (stdin)")
-    path, key = _split_npz_key(spec)
-    ext = os.path.splitext(path)[1].lower()
-    if not os.path.exists(path):
-        if _looks_inline(spec, ext):
-            return Matrix(parse_inline(spec, option), f"{option} inline value")
-        if ext and ext not in SUPPORTED_EXTENSIONS:
-            raise CallError(_unsupported(option, path, ext))
-        raise CallError(f"{option}: file not found: {path}")
-    where = f"{option} {path}"
-    if os.path.isdir(path):
-        raise CallError(f"{where}: is a directory, expected a file")
-    if ext and ext not in SUPPORTED_EXTENSIONS:
-        raise CallError(_unsupported(option, path, ext))
-    if key is not None and ext != ".npz":
-        raise CallError(f"{where}: a ':key' suffix applies to .npz files only")
-    try:
-        if ext == ".npz":
-            return Matrix(_read_npz(path, key, where), where)
-        if ext == ".npy":
-            return Matrix(_read_npy_file(path, where), where)
-        if ext not in TEXT_EXTENSIONS:
-            with open(path, "rb") as f:  # no extension: sniff
-                head = f.read(len(NPY_MAGIC))
-            if head == NPY_MAGIC:
-                return Matrix(_read_npy_file(path, where), where)
-        streamed = _stream_text(path, where) if os.path.getsize(path) > STREAM_TEXT_BYTES else None
+def read(path: str, where: str, selector: str | None = None) -> Matrix:
+    """A text file: streamed when large, else parsed whole."""
+    no_selector(where, selector, "one matrix")
+    if os.path.getsize(path) > STREAM_TEXT_BYTES:
+        streamed = _stream_text(path, where)
         if streamed is not None:
             return streamed
-        with open(path, "rb") as f:
-            return _text_matrix(f.read(), where)
-    except OSError as e:
-        raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
-
-
-def _looks_inline(spec: str, ext: str) -> bool:
-    """A value that is not an existing file: inline unless it looks like a path."""
-    if ext in SUPPORTED_EXTENSIONS or "/" in spec or os.sep in spec or not spec.strip():
-        return False
-    if _INLINE_CHARS.match(spec) and re.search(r"(?i)\d|inf|nan", spec):
-        return True
-    return any(c in spec for c in ",;[")  # meant as inline, but malformed
-
-
-def _unsupported(option: str, path: str, ext: str) -> str:
-    return (
-        f"{option} {path}: unsupported extension '{ext}'; "
-        f"expected one of {' '.join(SUPPORTED_EXTENSIONS)} (or '-' for stdin)"
-    )
-
-
-def _split_npz_key(spec: str) -> tuple[str, str | None]:
-    if ":" in spec and not os.path.exists(spec):
-        path, key = spec.rsplit(":", 1)
-        if path.lower().endswith(".npz"):
-            return path, key
-    return spec, None
-
-
-def _read_bytes(data: bytes, where: str) -> Matrix:
-    if data.startswith(NPY_MAGIC):
-        try:
-            values = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise DataError(f"{where}: not a readable NPY array: {e}") from e
-        return Matrix(_numeric(values, where), where)
-    return _text_matrix(data, where)
-
-
-# -- NPY / NPZ ---------------------------------------------------------------
-
-
-def _read_npy_file(path: str, where: str) -> "NpyFile | np.ndarray":
-    """Check a ``.npy`` file's header, size and dtype; its data is read later, by rows."""
     with open(path, "rb") as f:
-        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            raise DataError(f"{where}: not an NPY file (it does not start with the NPY magic bytes)")
-        f.seek(0)
-        try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
-        except (ValueError, OSError, EOFError, SyntaxError) as e:
-            raise DataError(f"{where}: damaged NPY header: {e}") from e
-        offset = f.tell()
-    if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields:
-        raise DataError(f"{where}: NPY dtype {dtype} is not numeric (object arrays are never unpickled)")
-    count = int(np.prod(shape, dtype=np.int64))
-    expected = count * dtype.itemsize
-    found = os.path.getsize(path) - offset
-    if found < expected:
-        raise DataError(f"{where}: truncated NPY file: expected {expected} bytes of data, found {found}")
-    if count == 0:
-        raise DataError(f"{where}: the array is empty (shape {tuple(shape)})")
-    if fortran_order and len(shape) > 1:  # rows are not contiguous on disk: read it whole
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order="F").copy(order="C")
-    return NpyFile(path, offset, tuple(shape), dtype)
+        return read_bytes(f.read(), where)
 
 
-class _FileRows:
-    """Rows of a file read on demand through ``self._fd``: ``len``, ``rows(start, stop)`` (in the
-    subclass) and ``[index]`` (an int, a slice or an index array)."""
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __del__(self):
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            return self.rows(start, stop)[::step]
-        idx = np.asarray(index)
-        if idx.ndim == 0:
-            return self.rows(int(idx), int(idx) + 1)[0]
-        idx = idx.reshape(-1)
-        idx = np.where(idx < 0, idx + len(self), idx)
-        if not idx.size:
-            return np.empty((0, self.shape[1]), self.dtype)
-        lo, hi = int(idx.min()), int(idx.max()) + 1
-        if hi - lo <= 4 * idx.size:  # dense (the first rows, a table's rows of a short input): one read
-            return self.rows(lo, hi)[idx - lo]
-        return np.concatenate([self.rows(int(i), int(i) + 1) for i in idx])
-
-
-class NpyFile:
-    """A C-order ``.npy`` file whose data is read only when asked, with ``os.pread``.
-
-    Nothing is memory-mapped, so pages already used never count toward the
-    process's resident memory; :meth:`rows` reads just the rows asked for.
-    ``np.asarray(f)`` reads it whole (for small inputs such as targets).
-    """
-
-    def __init__(self, path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype):
-        self.path, self.offset, self.shape, self.dtype = path, offset, shape, np.dtype(dtype)
-        self.ndim = len(shape)
-        self.size = int(np.prod(shape, dtype=np.int64))
-
-    def __len__(self) -> int:
-        return self.shape[0] if self.shape else 1
-
-    def __array__(self, dtype=None, copy=None):
-        rows = self.as_rows()
-        a = rows.rows(0, len(rows)).reshape(self.shape)
-        return a if dtype is None else a.astype(dtype, copy=False)
-
-    def as_rows(self) -> "NpyRows":
-        """The data as ``(N, C)`` rows: leading axes flattened, C the last axis."""
-        c = self.shape[-1] if self.shape else 1
-        return NpyRows(self.path, self.offset, (self.size // c if c else 0, c), self.dtype)
-
-
-class NpyRows(_FileRows):
-    """Rows of a ``.npy`` file, read on demand: ``rows(start, stop)`` and ``[index]``."""
-
-    def __init__(self, path: str, offset: int, shape: tuple[int, int], dtype: np.dtype):
-        self.path, self.offset, self.shape, self.dtype = path, offset, shape, dtype
-        self.ndim = 2
-        self._row_bytes = shape[1] * dtype.itemsize
-        self._fd = os.open(path, os.O_RDONLY)
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` as a new array (``os.pread``: safe from several threads)."""
-        start, stop = max(0, start), min(len(self), stop)
-        out = np.empty((max(0, stop - start), self.shape[1]), dtype=self.dtype)
-        view = memoryview(out).cast("B")
-        pos, done = self.offset + start * self._row_bytes, 0
-        while done < len(view):
-            got = os.preadv(self._fd, [view[done:]], pos + done)
-            if got <= 0:
-                raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
-            done += got
-        return out
-
-def _read_npz(path: str, key: str | None, where: str) -> np.ndarray:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{where}: not a readable NPZ archive: {e}") from e
-    if not hasattr(archive, "files"):
-        raise DataError(f"{where}: not an NPZ archive")
-    with archive:
-        keys = list(archive.files)
-        if key is None:
-            if len(keys) != 1:
-                raise CallError(
-                    f"{where}: the archive holds {len(keys)} arrays ({', '.join(keys) or 'none'}); "
-                    f"name one as {path}:KEY"
-                )
-            key = keys[0]
-        if key not in keys:
-            raise CallError(f"{where}: no array '{key}' in the archive; it holds {', '.join(keys) or 'none'}")
-        try:
-            values = archive[key]
-        except (ValueError, OSError, EOFError) as e:
-            raise DataError(f"{where}:{key}: cannot read the array: {e}") from e
-    return _numeric(values, f"{where}:{key}")
-
-
-def _numeric(values: np.ndarray, where: str) -> np.ndarray:
-    if values.dtype.hasobject or values.dtype.kind not in _NUMERIC_KINDS or values.dtype.fields:
-        raise DataError(f"{where}: dtype {values.dtype} is not numeric")
-    if values.size == 0:
-        raise DataError(f"{where}: the array is empty (shape {values.shape})")
-    return values
-
-
-# -- delimited text ----------------------------------------------------------
-
-
-def _text_matrix(data: bytes, where: str) -> Matrix:
+def read_bytes(data: bytes, where: str) -> Matrix:
+    """Text held in memory (stdin, a small file)."""
     values, names, lines = parse_text(data, where)
     return Matrix(values, where, names, lines)
 
@@ -357,7 +104,7 @@ def _delimiter(content: str) -> str:
 
 def _is_header(cells: list[str]) -> bool:
     """A first row whose every (non-empty) cell is non-numeric names the classes."""
-    return not any(_is_number(c) for c in cells if c)
+    return not any(is_number(c) for c in cells if c)
 
 
 def _split(raw: str, delimiter: str) -> list[str]:
@@ -516,7 +263,7 @@ class _Span(NamedTuple):
     first_line: int
 
 
-class TextRows(_FileRows):
+class TextRows(FileRows):
     """Rows of a large delimited text file, parsed when asked: ``rows(start, stop)`` and ``[index]``.
 
     Memory stays at a few chunks (:data:`TEXT_CHUNK` bytes of text each)
@@ -706,7 +453,7 @@ def _values(n: int) -> str:
     return f"{n} value" if n == 1 else f"{n} values"
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:
@@ -720,63 +467,6 @@ def _raise_first_bad_cell(rows: list[list[str]], lines: list[int], where: str) -
             if cell == "":
                 hint = " (a trailing delimiter?)" if col == len(cells) else ""
                 raise DataError(f"{where}: line {lineno}, column {col}: empty cell, expected a number{hint}")
-            if not _is_number(cell):
+            if not is_number(cell):
                 raise DataError(f"{where}: line {lineno}, column {col}: expected a number, found {cell!r}")
 
-
-# -- inline values ---------------------------------------------------------
-
-
-_JSON_SPECIALS = re.compile(r"(?i)(?<![\w.])(-?)(?:inf(?:inity)?)(?![\w.])|(?<![\w.])nan(?![\w.])")
-
-
-def parse_inline(spec: str, option: str) -> np.ndarray:
-    """Parse an inline matrix: ``"4,2,1;0,5,1"``, ``"0.7 0.2 0.1"``, ``"[[4,2,1],[0,5,1]]"``.
-
-    Rows are split by ``;`` (2-D result) or given by JSON nesting; values by
-    ``,`` or whitespace. A single row without ``;`` is 1-D.
-    """
-    s = spec.strip()
-    if s.startswith("["):
-        return _parse_nested(s, spec, option)
-    parts = s.split(";")
-    if parts and parts[-1].strip() == "" and len(parts) > 1:
-        parts = parts[:-1]  # a trailing ';'
-    rows = []
-    for r, part in enumerate(parts, start=1):
-        part = part.strip()
-        cells = [c.strip() for c in part.split(",")] if "," in part else part.split()
-        if not cells:
-            raise CallError(f"{option}: malformed inline value {spec!r}: row {r} is empty")
-        row = []
-        for c, cell in enumerate(cells, start=1):
-            if not _is_number(cell):
-                found = "an empty value" if cell == "" else repr(cell)
-                raise CallError(
-                    f"{option}: malformed inline value {spec!r}: row {r}, position {c}: expected a number, found {found}"
-                )
-            row.append(float(cell))
-        if rows and len(row) != len(rows[0]):
-            raise CallError(
-                f"{option}: malformed inline value {spec!r}: row {r} has {len(row)} values, row 1 has {len(rows[0])}"
-            )
-        rows.append(row)
-    values = np.array(rows, dtype=np.float64)
-    return values if ";" in s else values[0]
-
-
-def _parse_nested(s: str, spec: str, option: str) -> np.ndarray:
-    def special(m: re.Match) -> str:
-        return "NaN" if m.group(0).lower() == "nan" else f"{m.group(1)}Infinity"
-
-    try:
-        obj = json.loads(_JSON_SPECIALS.sub(special, s))
-    except json.JSONDecodeError as e:
-        raise CallError(f"{option}: malformed inline value {spec!r}: {e.msg} at position {e.pos + 1}") from e
-    try:
-        values = np.array(obj, dtype=np.float64)
-    except (ValueError, TypeError) as e:
-        raise CallError(f"{option}: malformed inline value {spec!r}: rows of different lengths or non-numbers") from e
-    if values.size == 0:
-        raise CallError(f"{option}: malformed inline value {spec!r}: no numbers")
-    return values

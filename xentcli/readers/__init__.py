@@ -1,0 +1,154 @@
+"""Reading matrix options: one module per input format, one registry, one entry point.
+
+:func:`read_matrix` turns an option's value — a path (``FILE`` or ``FILE:SELECTOR``),
+``-`` for stdin, or an inline value — into a :class:`Matrix`. The file's extension picks
+the reader from :data:`FORMATS`; a path without one is sniffed (NPY magic bytes, else
+text). Readers raise :class:`~xentcli.errors.DataError` (exit 1) or
+:class:`~xentcli.errors.CallError` (exit 2) whose message already names the option, the
+source and, for text, the 1-based physical line and column.
+
+Adding a format: a module here with ``read(path, where, selector) -> Matrix`` and one
+line in :data:`FORMATS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import stat
+import sys
+from typing import NamedTuple
+
+from ..errors import CallError, DataError
+from .inline import looks_inline, parse_inline
+from .npy import NPY_MAGIC
+from .source import Matrix
+
+__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "parse_inline"]
+
+
+class Format(NamedTuple):
+    """Where the reader of one extension lives, and what it needs beyond xent's own dependencies."""
+
+    module: str
+    extra: str | None = None  # the pip extra that installs what it imports
+    package: str | None = None  # the module it imports, looked up (not imported) before reading
+
+
+FORMATS: dict[str, Format] = {
+    ".csv": Format("text"),
+    ".tsv": Format("text"),
+    ".txt": Format("text"),
+    ".dat": Format("text"),
+    ".npy": Format("npy"),
+    ".npz": Format("npz"),
+}
+TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
+SUPPORTED_EXTENSIONS = tuple(FORMATS)
+
+#: stdin and other streams (pipes, ``<(…)``) are held in memory up to this size, else spooled
+#: to a temporary file, which is then read like any file (streamed, in bounded memory).
+SPOOL_BYTES = 64 << 20
+
+
+def read_matrix(spec: str, option: str, *, stdin=None) -> Matrix:
+    """Read the value of a matrix option: ``-``, a path (``FILE[:SELECTOR]``), or an inline value.
+
+    A value is a path when it exists, has a supported extension, or contains a
+    path separator; otherwise a value made only of numbers, separators and
+    brackets is inline. A path that is not a regular file (a pipe, ``<(…)``,
+    ``/dev/fd/N``) is read exactly once, like ``-``.
+    """
+    if spec == "-":
+        return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "")
+    path, selector = _split_selector(spec)
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.exists(path):
+        if not (ext in FORMATS or "/" in spec or os.sep in spec or not spec.strip()) and looks_inline(spec):
+            return Matrix(parse_inline(spec, option), f"{option} inline value")
+        if ext and ext not in FORMATS:
+            raise CallError(_unsupported(option, path, ext))
+        raise CallError(f"{option}: file not found: {path}")
+    where = f"{option} {path}"
+    if os.path.isdir(path):
+        raise CallError(f"{where}: is a directory, expected a file")
+    if ext and ext not in FORMATS:
+        raise CallError(_unsupported(option, path, ext))
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            if selector is not None:
+                raise CallError(f"{where}: a ':{selector}' selector needs a regular file, not a pipe")
+            with open(path, "rb") as f:
+                return _read_stream(f, where, ext)
+        if not ext:  # no extension: sniff
+            with open(path, "rb") as f:
+                ext = ".npy" if f.read(len(NPY_MAGIC)) == NPY_MAGIC else ".txt"
+        return _reader(FORMATS[ext], where).read(path, where, selector)
+    except OSError as e:
+        raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
+
+
+def _reader(fmt: Format, where: str):
+    """The reader module of ``fmt``, imported on first use; a missing optional package is a wrong call."""
+    if fmt.package is not None and importlib.util.find_spec(fmt.package) is None:  # looked up, not imported
+        raise CallError(f"{where}: reading this format needs {fmt.package}: pip install 'xentcli[{fmt.extra}]'")
+    return importlib.import_module(f"{__name__}.{fmt.module}")
+
+
+def _unsupported(option: str, path: str, ext: str) -> str:
+    return (
+        f"{option} {path}: unsupported extension '{ext}'; "
+        f"expected one of {' '.join(SUPPORTED_EXTENSIONS)} (or '-' for stdin)"
+    )
+
+
+def _split_selector(spec: str) -> tuple[str, str | None]:
+    """``FILE:SELECTOR`` → (FILE, SELECTOR); an existing path that contains ``:`` is a path."""
+    if ":" in spec and not os.path.exists(spec):
+        path, selector = spec.rsplit(":", 1)
+        if os.path.exists(path) or os.path.splitext(path)[1].lower() in FORMATS:
+            return path, selector
+    return spec, None
+
+
+def _read_stream(stream, where: str, ext: str) -> Matrix:
+    """Read a stream once: held in memory when small, else spooled to a temporary file.
+
+    The format is the extension's, else sniffed from the bytes already read.
+    """
+    data = stream.read(SPOOL_BYTES + 1)
+    if isinstance(data, str):
+        data = data.encode()
+    if not ext:
+        ext = ".npy" if data.startswith(NPY_MAGIC) else ".txt"
+    if ext not in (".npy", *TEXT_EXTENSIONS):
+        raise CallError(f"{where}: a {ext} file cannot be read from a pipe; give it as a file")
+    if len(data) <= SPOOL_BYTES:
+        if ext == ".npy":
+            from . import npy
+
+            if not data.startswith(NPY_MAGIC):
+                raise DataError(f"{where}: not an NPY file (it does not start with the NPY magic bytes)")
+            return npy.read_bytes(data, where)
+        from . import text
+
+        return text.read_bytes(data, where)
+    import atexit
+    import shutil
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix="xent-spool-", suffix=ext)
+    atexit.register(_remove, tmp)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        del data
+        shutil.copyfileobj(stream, f, 1 << 20)
+    return _reader(FORMATS[ext], where).read(tmp, where, None)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
