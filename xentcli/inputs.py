@@ -15,6 +15,7 @@ import numpy as np
 from . import core
 from .engine import blocks, collect, read_rows
 from .errors import CallError, DataError
+from .options import INPUT_HEADER
 from .progress import Progress
 from .readers import Matrix, read_matrix
 from .writers import RowBlocks
@@ -38,8 +39,17 @@ def _stdin():
     return sys.stdin.buffer
 
 
+def _input_header() -> str:
+    """``--input-header`` of the running command (auto outside one)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(INPUT_HEADER, "auto") if ctx is not None else "auto"
+
+
 def _read(spec: str, option: str) -> Matrix:
-    return read_matrix(spec, option, stdin=_stdin())
+    m = read_matrix(spec, option, stdin=_stdin(), header=_input_header())
+    for note in m.notes:
+        warn(note)
+    return m
 
 
 def located(matrix: Matrix, error: ValueError) -> DataError:
@@ -350,7 +360,7 @@ def load_labels(
     checked block by block as they are used (a file of them is not read
     here); class indices are read and checked here.
     """
-    m = _read(spec, option)
+    m = _label_file_header(_read(spec, option), len(pred))
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     if kind != "indices" and hasattr(m.values, "as_rows") and tuple(m.values.shape) == shape:
         # A file of the predictions' shape holds distributions (the shape rule): not read here.
@@ -375,6 +385,22 @@ def load_labels(
     if ignore_index is not None:
         raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
     return LabelRows(rows, m, kind=kind, renormalize=renormalize), m
+
+
+def _label_file_header(m: Matrix, n: int) -> Matrix:
+    """pandas heads a label file with its default names: ``0`` over a Series of class indices,
+    ``0,1,…`` over a DataFrame of integers. Such a first line over one row more than the ``n``
+    predictions is a header (said once on stderr; ``--input-header no`` keeps it as data)."""
+    if _input_header() != "auto" or m.names is not None or m.lines is None or np.shape(m.values)[:1] != (n + 1,):
+        return m
+    first = np.asarray(m.values[0], dtype=np.float64).reshape(-1)
+    c = first.size
+    if not (c == 1 and first[0] == 0) and not (c >= 2 and first[0] in (0, 1) and (np.diff(first) == 1).all()):
+        return m
+    names = [str(int(v)) for v in first]
+    warn(f"{m.where}: line {m.lines[0]} ({','.join(names)}) is read as a header, as pandas writes one: the file has "
+         f"one line more than the {n} predictions; --input-header no reads it as data")
+    return m.without_first_row(names)
 
 
 def load_weights(spec: str | None, num_classes: int, option: str = "--weights") -> np.ndarray | None:

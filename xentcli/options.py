@@ -7,6 +7,7 @@ import math
 import click
 
 from .core.reductions import REDUCTIONS
+from .readers.text import HEADER_MODES
 from .writers import FORMATS
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "output_options",
     "debug_option",
     "compose",
+    "input_header_option",
+    "INPUT_HEADER",
 ]
 
 
@@ -77,6 +80,20 @@ temperature_option = click.option(
 classes_option = click.option("--classes", metavar="NAMES", help="Class names for tables, comma-separated: cat,dog,man.")
 
 
+def _remember_input_header(ctx, param, value):
+    ctx.meta[INPUT_HEADER] = value  # read where inputs are read (xentcli.inputs)
+    return value
+
+
+#: The key of ``--input-header`` in the click context's ``meta``.
+INPUT_HEADER = "xent.input_header"
+input_header_option = click.option(
+    "--input-header", type=click.Choice(HEADER_MODES), default="auto", show_default=True, expose_value=False,
+    callback=_remember_input_header,
+    help="A first line of numbers in a text input: auto takes column numbers (0,1,2 over rows not all "
+         "integers; a lone 0 over a label file one line longer than the predictions) as a header, "
+         "as pandas writes them; yes: always a header; no: always data.",
+)
 probs_option = click.option("--probs", metavar="MATRIX", help="Probabilities N×C instead of logits.")
 renormalize_option = click.option(
     "--renormalize", is_flag=True, help="Rescale probability and label rows to sum to 1 instead of rejecting them."
@@ -136,10 +153,19 @@ def reduction_options(f):
 
 
 def output_options(f):
-    """--format, --output, --precision, --header."""
+    """--format, --output, --precision, --header (--output is checked as soon as it is parsed)."""
     return compose(
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Output format. Default: table on a terminal, csv otherwise, or the --output extension."),
-        click.option("--output", "-o", metavar="FILE", help="Write here (atomically) instead of stdout; .csv .tsv .json .npy (.txt is csv)."),
+        click.option(
+            "--format", "fmt", type=click.Choice(FORMATS), default=None, callback=_check_output_call,
+            help="Output format. Default: table on a terminal, csv otherwise, or the --output extension. "
+                 "Given, it wins over the extension.",
+        ),
+        click.option(
+            "--output", "-o", metavar="FILE", callback=_check_output_call,
+            help="Write here (atomically) instead of stdout, in the format of its extension: "
+                 ".csv .tsv .json .npy .parquet (needs pyarrow: pip install 'xentcli[arrow]'); "
+                 ".txt and no extension are csv; other extensions are refused.",
+        ),
         click.option("--precision", type=click.IntRange(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
         click.option("--header", is_flag=True, help="Start csv/tsv output with a header line."),
     )(f)
@@ -148,3 +174,20 @@ def output_options(f):
 def debug_option(f):
     """--debug: show a traceback for an unexpected error (read by xentcli.cli.main before parsing)."""
     return click.option("--debug", is_flag=True, expose_value=False, help="Show a Python traceback for unexpected errors.")(f)
+
+
+def _check_output_call(ctx: click.Context, param: click.Parameter, value):
+    """Callback of --format and --output: refuse an --output xent would not write while parsing.
+
+    Click processes parameters in command-line order, so whichever of the two
+    comes second sees the other in ``ctx.params`` and runs
+    :func:`xentcli.writers.check_output` (an unknown extension, ``.parquet``
+    without pyarrow, a missing folder): exit 2 before anything is read or created.
+    """
+    from .writers import check_output
+
+    other = "output" if param.name == "fmt" else "fmt"
+    if not ctx.resilient_parsing and other in ctx.params:
+        output, fmt = (ctx.params[other], value) if param.name == "fmt" else (value, ctx.params[other])
+        check_output(output, fmt)
+    return value

@@ -1,11 +1,15 @@
-"""Machine-readable output (csv, tsv, json, npy) and atomic ``--output`` files.
+"""Machine-readable output (csv, tsv, json, npy, parquet) and atomic ``--output`` files.
 
 Writers take a binary stream. :func:`open_output` gives either stdout or a
 temp file beside the target that replaces it only when the run succeeds.
+:func:`check_output` rejects, before anything is read, an ``--output`` whose
+format xent would not write (an unknown extension, or ``.parquet`` without
+pyarrow), so a file's extension never lies about its format.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -20,11 +24,14 @@ from .errors import CallError, PipeClosed
 
 __all__ = [
     "FORMATS",
+    "OUTPUT_EXTENSIONS",
+    "check_output",
     "resolve_format",
     "format_number",
     "write_delimited",
     "write_json",
     "write_npy",
+    "write_parquet",
     "open_output",
     "RowBlocks",
     "Result",
@@ -32,15 +39,56 @@ __all__ = [
 ]
 
 FORMATS = ("table", "csv", "tsv", "json", "npy")
-_EXTENSION_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".json": "json", ".npy": "npy"}
+_EXTENSION_FORMATS = {
+    ".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".json": "json", ".npy": "npy", ".parquet": "parquet",
+}
+#: The ``--output`` extensions xent writes (a name without an extension is written as csv).
+OUTPUT_EXTENSIONS = tuple(_EXTENSION_FORMATS)
+ARROW_HINT = "pip install 'xentcli[arrow]'"
+
+
+def _extension_format(output: str) -> str:
+    """The format ``output``'s extension names: csv without an extension; CallError for one xent does not write."""
+    ext = os.path.splitext(output)[1].lower()
+    if not ext:
+        return "csv"
+    try:
+        return _EXTENSION_FORMATS[ext]
+    except KeyError:
+        raise CallError(
+            f"--output {output}: xent does not write {ext!r} files; use {' '.join(OUTPUT_EXTENSIONS)}"
+        ) from None
+
+
+def check_output(output: str | None, fmt: str | None = None) -> None:
+    """Reject an ``--output`` xent would not write, before anything is read (CallError, exit 2).
+
+    The extension must be one of :data:`OUTPUT_EXTENSIONS` (or none: csv) even
+    with ``fmt`` (an explicit ``--format``, which then wins over it: a name never
+    claims a format the file does not have unless asked), and ``.parquet`` needs
+    pyarrow. The file name must be a file in an existing folder. Nothing is created.
+    """
+    if output is None:
+        return
+    if output == "":
+        raise CallError("--output: expected a file name, got ''")
+    if _extension_format(output) == "parquet" and fmt is None and importlib.util.find_spec("pyarrow") is None:
+        raise CallError(f"--output {output}: writing Parquet needs pyarrow: {ARROW_HINT}")
+    target = os.path.abspath(output)
+    if os.path.isdir(target):
+        raise CallError(f"--output {output}: is a directory, expected a file name")
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise CallError(f"--output {output}: folder {folder} does not exist")
 
 
 def resolve_format(fmt: str | None, output: str | None, stdout_is_terminal: bool) -> str:
-    """``--format`` if given; else the ``--output`` extension (csv if unknown); else table on a terminal, csv otherwise."""
+    """``--format`` if given; else ``--output``'s extension (csv without one, CallError for one xent
+    does not write); else table on a terminal, csv otherwise."""
     if fmt:
         return fmt
     if output:
-        return _EXTENSION_FORMATS.get(os.path.splitext(output)[1].lower(), "csv")
+        return _extension_format(output)
     return "table" if stdout_is_terminal else "csv"
 
 
@@ -63,11 +111,26 @@ class RowBlocks:
 
     It can be iterated once; the writers below stream it, so a matrix output
     (softmax, grad) of a multi-GB input is never held whole.
+
+    Args:
+      shape: ``(N, C)``, the matrix the blocks (``(rows, C)`` each) stack into.
+      blocks: the row blocks, in order.
+      array_shape: the input's full shape, such as ``(B, T, C)`` with
+        ``N = B·T``; the npy output keeps it (the same bytes in C order).
+        Default: ``shape``.
     """
 
-    def __init__(self, shape: tuple[int, int], blocks: Iterable[np.ndarray]):
-        self.shape = tuple(shape)
+    def __init__(self, shape: tuple[int, int], blocks: Iterable[np.ndarray], array_shape: tuple[int, ...] | None = None):
+        self.shape = tuple(int(d) for d in shape)
         self._blocks = blocks
+        if array_shape is None:
+            self.array_shape = self.shape
+        else:
+            self.array_shape = tuple(int(d) for d in array_shape)
+            n, c = self.shape
+            if (len(self.array_shape) < 1 or self.array_shape[-1] != c
+                    or math.prod(self.array_shape[:-1]) != n):
+                raise ValueError(f"array_shape {self.array_shape} does not hold the {n}×{c} rows")
 
     def __iter__(self) -> Iterator[np.ndarray]:
         yield from self._blocks
@@ -144,14 +207,61 @@ def write_json(out: BinaryIO, obj: dict, *, precision: int | None = None) -> Non
 
 
 def write_npy(out: BinaryIO, values) -> None:
-    """The same array the csv output holds, as NPY bytes (float64); a RowBlocks matrix streams."""
+    """The same array the csv output holds, as NPY bytes (float64); a RowBlocks matrix streams.
+
+    A RowBlocks matrix gets its ``array_shape`` (the input's leading dimensions).
+    """
     if not isinstance(values, RowBlocks):
         np.save(out, np.asarray(values, dtype=np.float64), allow_pickle=False)
         return
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f8")), "fortran_order": False, "shape": values.shape}
+    shape = values.array_shape  # the input's leading dimensions, e.g. (B, T, C); the bytes are the same
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f8")), "fortran_order": False, "shape": shape}
     np.lib.format.write_array_header_1_0(out, header)
     for block in values:
         out.write(np.ascontiguousarray(block, dtype="<f8").tobytes())
+
+
+def _column_names(header: list[str] | None, count: int) -> list[str]:
+    """The csv ``--header`` names when there is one per column, else ``0, 1, …`` (or ``value``)."""
+    if header is not None and len(header) == count:
+        return [str(h) for h in header]
+    return ["value"] if count == 1 else [str(j) for j in range(count)]
+
+
+def write_parquet(out: BinaryIO, values, header: list[str] | None = None) -> None:
+    """The csv payload as a Parquet file, one float64 column per csv column (pyarrow is imported here).
+
+    Columns are named by ``header`` (what ``--header`` prints: ``mean``, ``loss``,
+    or the class names). A RowBlocks matrix streams: one record batch per block.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as e:  # checked when --output is parsed; this is for other callers
+        raise CallError(f"writing Parquet needs pyarrow: {ARROW_HINT}") from e
+
+    if isinstance(values, RowBlocks):
+        count = values.shape[1]
+        blocks: Iterable[np.ndarray] = values
+    else:
+        a = np.asarray(values, dtype=np.float64)
+        a = a.reshape(1, 1) if a.ndim == 0 else (a.reshape(-1, 1) if a.ndim == 1 else a.reshape(len(a), -1))
+        count = a.shape[1]
+        blocks = [a]
+    schema = pa.schema([pa.field(name, pa.float64()) for name in _column_names(header, count)])
+    writer = pq.ParquetWriter(out, schema)
+    try:
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float64).reshape(-1, count)
+            columns = np.ascontiguousarray(block.T)  # one contiguous row per column
+            writer.write_batch(pa.RecordBatch.from_arrays([pa.array(col) for col in columns], schema=schema))
+    except BaseException:
+        try:  # the temp file is removed anyway; close so pyarrow does not write to it later
+            writer.close()
+        except Exception:
+            pass
+        raise
+    writer.close()
 
 
 class _WholeWrites:
@@ -227,9 +337,9 @@ class Result:
     """What a command computed, ready for any output format.
 
     Args:
-      array: the csv/tsv/npy payload: a scalar, a per-sample vector or a matrix.
+      array: the csv/tsv/npy/parquet payload: a scalar, a per-sample vector or a matrix.
       json: the JSON object of SPEC §3.
-      header: the csv/tsv header line's names (with ``--header``).
+      header: the csv/tsv header line's names (with ``--header``), and the Parquet column names.
       tables: ``precision -> list of rich renderables``, called only for tables.
     """
 
@@ -243,6 +353,7 @@ class Result:
 def emit(result: Result, *, fmt: str | None, output: str | None, precision: int | None, header: bool) -> None:
     """Write ``result`` in the chosen format to stdout or atomically to ``output``."""
     terminal = output is None and sys.stdout.isatty()
+    check_output(output, fmt)  # also checked when --output is parsed; nothing is created if it fails
     fmt = resolve_format(fmt, output, terminal)
     try:
         _write(result, fmt, output, precision, header, terminal)
@@ -268,5 +379,7 @@ def _write(result: Result, fmt: str, output: str | None, precision: int | None, 
             )
         elif fmt == "json":
             write_json(out, result.json, precision=precision)
+        elif fmt == "parquet":
+            write_parquet(out, result.array, result.header)
         else:
             write_npy(out, result.array)

@@ -34,15 +34,19 @@ class Format(NamedTuple):
     module: str
     extra: str | None = None  # the pip extra that installs what it imports
     package: str | None = None  # the module it imports, looked up (not imported) before reading
+    takes: tuple[str, ...] = ()  # which of read_matrix's reading options its read() accepts
 
 
+_TEXT = Format("text", takes=("header",))
 FORMATS: dict[str, Format] = {
-    ".csv": Format("text"),
-    ".tsv": Format("text"),
-    ".txt": Format("text"),
-    ".dat": Format("text"),
+    ".csv": _TEXT,
+    ".tsv": _TEXT,
+    ".txt": _TEXT,
+    ".dat": _TEXT,
     ".npy": Format("npy"),
     ".npz": Format("npz"),
+    ".safetensors": Format("safetensors"),
+    ".kld": Format("kld"),
 }
 TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
 SUPPORTED_EXTENSIONS = tuple(FORMATS)
@@ -52,16 +56,18 @@ SUPPORTED_EXTENSIONS = tuple(FORMATS)
 SPOOL_BYTES = 64 << 20
 
 
-def read_matrix(spec: str, option: str, *, stdin=None) -> Matrix:
+def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto") -> Matrix:
     """Read the value of a matrix option: ``-``, a path (``FILE[:SELECTOR]``), or an inline value.
 
     A value is a path when it exists, has a supported extension, or contains a
     path separator; otherwise a value made only of numbers, separators and
     brackets is inline. A path that is not a regular file (a pipe, ``<(…)``,
-    ``/dev/fd/N``) is read exactly once, like ``-``.
+    ``/dev/fd/N``) is read exactly once, like ``-``. ``header`` says how
+    text reads a first line of numbers (:data:`text.HEADER_MODES`).
     """
+    options = {"header": header}
     if spec == "-":
-        return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "")
+        return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "", options)
     path, selector = _split_selector(spec)
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
@@ -80,13 +86,17 @@ def read_matrix(spec: str, option: str, *, stdin=None) -> Matrix:
             if selector is not None:
                 raise CallError(f"{where}: a ':{selector}' selector needs a regular file, not a pipe")
             with open(path, "rb") as f:
-                return _read_stream(f, where, ext)
+                return _read_stream(f, where, ext, options)
         if not ext:  # no extension: sniff
             with open(path, "rb") as f:
                 ext = ".npy" if f.read(len(NPY_MAGIC)) == NPY_MAGIC else ".txt"
-        return _reader(FORMATS[ext], where).read(path, where, selector)
+        return _read_file(FORMATS[ext], path, where, selector, options)
     except OSError as e:
         raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
+
+
+def _read_file(fmt: Format, path: str, where: str, selector: str | None, options: dict) -> Matrix:
+    return _reader(fmt, where).read(path, where, selector, **{k: v for k, v in options.items() if k in fmt.takes})
 
 
 def _reader(fmt: Format, where: str):
@@ -112,7 +122,7 @@ def _split_selector(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def _read_stream(stream, where: str, ext: str) -> Matrix:
+def _read_stream(stream, where: str, ext: str, options: dict) -> Matrix:
     """Read a stream once: held in memory when small, else spooled to a temporary file.
 
     The format is the extension's, else sniffed from the bytes already read.
@@ -133,7 +143,7 @@ def _read_stream(stream, where: str, ext: str) -> Matrix:
             return npy.read_bytes(data, where)
         from . import text
 
-        return text.read_bytes(data, where)
+        return text.read_bytes(data, where, header=options["header"])
     import atexit
     import shutil
     import tempfile
@@ -144,7 +154,7 @@ def _read_stream(stream, where: str, ext: str) -> Matrix:
         f.write(data)
         del data
         shutil.copyfileobj(stream, f, 1 << 20)
-    return _reader(FORMATS[ext], where).read(tmp, where, None)
+    return _read_file(FORMATS[ext], tmp, where, None, options)
 
 
 def _remove(path: str) -> None:

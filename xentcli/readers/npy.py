@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from ..errors import DataError
-from .source import NUMERIC_KINDS, FileRows, Matrix, no_selector, numeric
+from .source import NUMERIC_KINDS, Matrix, RawFile, RawRows, no_selector, numeric
 
 __all__ = ["NPY_MAGIC", "read", "read_bytes", "NpyFile", "NpyRows"]
 
@@ -61,8 +61,9 @@ def _read_npy_file(path: str, where: str) -> "NpyFile | np.ndarray":
 
 
 
-class NpyFile:
-    """A C-order ``.npy`` file whose data is read only when asked, with ``os.pread``.
+class NpyFile(RawFile):
+    """A C-order ``.npy`` file whose data is read only when asked, with ``os.pread``
+    (a :class:`~xentcli.readers.source.RawFile` whose values are stored as they are read).
 
     Nothing is memory-mapped, so pages already used never count toward the
     process's resident memory; :meth:`rows` reads just the rows asked for.
@@ -70,17 +71,7 @@ class NpyFile:
     """
 
     def __init__(self, path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype):
-        self.path, self.offset, self.shape, self.dtype = path, offset, shape, np.dtype(dtype)
-        self.ndim = len(shape)
-        self.size = int(np.prod(shape, dtype=np.int64))
-
-    def __len__(self) -> int:
-        return self.shape[0] if self.shape else 1
-
-    def __array__(self, dtype=None, copy=None):
-        rows = self.as_rows()
-        a = rows.rows(0, len(rows)).reshape(self.shape)
-        return a if dtype is None else a.astype(dtype, copy=False)
+        super().__init__(path, offset, shape, dtype)
 
     def as_rows(self) -> "NpyRows":
         """The data as ``(N, C)`` rows: leading axes flattened, C the last axis."""
@@ -88,24 +79,8 @@ class NpyFile:
         return NpyRows(self.path, self.offset, (self.size // c if c else 0, c), self.dtype)
 
 
-class NpyRows(FileRows):
+class NpyRows(RawRows):
     """Rows of a ``.npy`` file, read on demand: ``rows(start, stop)`` and ``[index]``."""
 
     def __init__(self, path: str, offset: int, shape: tuple[int, int], dtype: np.dtype):
-        self.path, self.offset, self.shape, self.dtype = path, offset, shape, dtype
-        self.ndim = 2
-        self._row_bytes = shape[1] * dtype.itemsize
-        self._fd = os.open(path, os.O_RDONLY)
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` as a new array (``os.pread``: safe from several threads)."""
-        start, stop = max(0, start), min(len(self), stop)
-        out = np.empty((max(0, stop - start), self.shape[1]), dtype=self.dtype)
-        view = memoryview(out).cast("B")
-        pos, done = self.offset + start * self._row_bytes, 0
-        while done < len(view):
-            got = os.preadv(self._fd, [view[done:]], pos + done)
-            if got <= 0:
-                raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
-            done += got
-        return out
+        super().__init__(path, offset, shape, dtype)

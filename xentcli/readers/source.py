@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import CallError, DataError
 
-__all__ = ["Matrix", "FileRows", "numeric", "no_selector", "NUMERIC_KINDS"]
+__all__ = ["Matrix", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS"]
 
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
 
@@ -30,12 +30,20 @@ class Matrix:
       where: how to name the source in a message, e.g. ``"--logits z.csv"``.
       names: column names from a header row, if there was one.
       lines: for text, the 1-based physical line of each data row.
+      notes: what the reader decided that the user should hear of (one
+        ``Warning:`` line each), e.g. a line of column numbers read as a header.
     """
 
     values: np.ndarray
     where: str
     names: list[str] | None = None
     lines: "Sequence[int] | None" = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    def without_first_row(self, names) -> "Matrix":
+        """The matrix with its first row taken as a header after all (it is read whole)."""
+        lines = None if self.lines is None else _Shifted(self.lines)
+        return Matrix(np.asarray(self.values)[1:], self.where, names, lines)
 
     def locate(self, row: int | None) -> str:
         """``where``, plus the text line of ``row`` (0-based) when the input was text.
@@ -45,6 +53,19 @@ class Matrix:
         if row is not None and self.lines is not None and row < len(self.lines):
             return f"{self.where} line {self.lines[row]}"
         return self.where
+
+
+class _Shifted:
+    """Row lines one row on: the first row became a header."""
+
+    def __init__(self, lines):
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return len(self._lines) - 1
+
+    def __getitem__(self, row: int) -> int:
+        return self._lines[row + 1]
 
 
 class FileRows:
@@ -75,6 +96,77 @@ class FileRows:
             return self.rows(lo, hi)[idx - lo]
         return np.concatenate([self.rows(int(i), int(i) + 1) for i in idx])
 
+
+class RawFile:
+    """An array stored raw in a file (C order, rows of fixed size), read only when asked, by ``os.pread``.
+
+    Nothing is memory-mapped, so pages already used never count toward the
+    process's resident memory; :meth:`as_rows` gives the ``(N, C)`` rows
+    (leading axes flattened, C the last axis), read block by block.
+    ``np.asarray(f)`` reads it whole (for small inputs such as targets).
+
+    Args:
+      offset: where the first row starts.
+      shape, dtype: the array as xent sees it (after ``decode``).
+      row_bytes: bytes of one stored row of C values (default ``C × dtype.itemsize``).
+      decode: turns a block of stored rows, a ``(n, row_bytes)`` uint8 array,
+        into the ``(n, C)`` rows of ``dtype``; ``None``: stored as ``dtype``
+        already (read straight into the result).
+    """
+
+    def __init__(self, path: str, offset: int, shape: tuple[int, ...], dtype, *,
+                 row_bytes: int | None = None, decode=None):
+        self.path, self.offset, self.shape, self.dtype = path, offset, tuple(shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+        self.row_bytes, self.decode = row_bytes, decode
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 1
+
+    def __array__(self, dtype=None, copy=None):
+        rows = self.as_rows()
+        a = rows.rows(0, len(rows)).reshape(self.shape)
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def as_rows(self) -> "RawRows":
+        """The data as ``(N, C)`` rows: leading axes flattened, C the last axis."""
+        c = self.shape[-1] if self.shape else 1
+        return RawRows(self.path, self.offset, (self.size // c if c else 0, c), self.dtype,
+                       row_bytes=self.row_bytes, decode=self.decode)
+
+
+class RawRows(FileRows):
+    """``(N, C)`` rows stored raw in a file, read on demand: ``rows(start, stop)`` and ``[index]``."""
+
+    def __init__(self, path: str, offset: int, shape: tuple[int, int], dtype, *,
+                 row_bytes: int | None = None, decode=None):
+        self.path, self.offset, self.shape, self.dtype = path, offset, tuple(shape), np.dtype(dtype)
+        self.ndim = 2
+        self.decode = decode
+        self._row_bytes = shape[1] * self.dtype.itemsize if row_bytes is None else row_bytes
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as a new array (``os.pread``: safe from several threads)."""
+        start, stop = max(0, start), min(len(self), stop)
+        n = max(0, stop - start)
+        if self.decode is None:
+            out = np.empty((n, self.shape[1]), dtype=self.dtype)
+            self._read_into(out, start)
+            return out
+        raw = np.empty((n, self._row_bytes), dtype=np.uint8)
+        self._read_into(raw, start)
+        return self.decode(raw)
+
+    def _read_into(self, out: np.ndarray, start: int) -> None:
+        view = memoryview(out).cast("B")
+        pos, done = self.offset + start * self._row_bytes, 0
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], pos + done)
+            if got <= 0:
+                raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
+            done += got
 
 
 def numeric(values: np.ndarray, where: str) -> np.ndarray:

@@ -8,8 +8,10 @@ the line and column of a problem); files over :data:`STREAM_TEXT_BYTES` are stre
 from __future__ import annotations
 
 import bisect
+import csv
 import io
 import os
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -21,39 +23,63 @@ import numpy as np
 from ..errors import DataError
 from .source import FileRows, Matrix, no_selector
 
-__all__ = ["EXTENSIONS", "read", "read_bytes", "parse_text", "is_number", "TextRows", "TEXT_CHUNK", "STREAM_TEXT_BYTES"]
+__all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "TextRows",
+           "TEXT_CHUNK", "STREAM_TEXT_BYTES"]
 
 EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
+#: How a first line of numbers is read: ``auto`` (column numbers over rows not written as
+#: integers are a header), ``yes`` (the first line is a header), ``no`` (numbers are data).
+HEADER_MODES = ("auto", "yes", "no")
 
 
-def read(path: str, where: str, selector: str | None = None) -> Matrix:
+class Header(list):
+    """The names of a header row, with its physical line; ``numbered`` when they are column
+    numbers (``0,1,2``: pandas' and ``xent --header``'s names for an unnamed matrix)."""
+
+    def __init__(self, names, line: int, numbered: bool = False):
+        super().__init__(names)
+        self.line, self.numbered = line, numbered
+
+
+def read(path: str, where: str, selector: str | None = None, *, header: str = "auto") -> Matrix:
     """A text file: streamed when large, else parsed whole."""
     no_selector(where, selector, "one matrix")
     if os.path.getsize(path) > STREAM_TEXT_BYTES:
-        streamed = _stream_text(path, where)
+        streamed = _stream_text(path, where, header)
         if streamed is not None:
             return streamed
     with open(path, "rb") as f:
-        return read_bytes(f.read(), where)
+        return read_bytes(f.read(), where, header=header)
 
 
-def read_bytes(data: bytes, where: str) -> Matrix:
+def read_bytes(data: bytes, where: str, *, header: str = "auto") -> Matrix:
     """Text held in memory (stdin, a small file)."""
-    values, names, lines = parse_text(data, where)
-    return Matrix(values, where, names, lines)
+    values, names, lines = parse_text(data, where, header=header)
+    return _matrix(values, where, names, lines)
+
+
+def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
+    notes = []
+    if names is not None and names.numbered:
+        notes.append(f"{where}: line {names.line} ({','.join(names)}) is read as a header of column numbers, "
+                     "as pandas and 'xent --header' write; --input-header no reads it as data")
+    return Matrix(values, where, names, lines, notes=notes)
 
 
 #: Bytes of text parsed per chunk by NumPy's C reader.
 TEXT_CHUNK = 8 << 20
 
 
-def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, "DataLines"]:
+def parse_text(data: bytes, where: str, *, header: str = "auto") -> tuple[np.ndarray, Header | None, "DataLines"]:
     """Parse delimited text into a 2-D float64 array.
 
     The delimiter (tab, comma, semicolon, else runs of whitespace) is taken
     from the first data line. ``#`` comments and blank lines are skipped,
-    CRLF and a UTF-8 BOM accepted. A first row whose every cell is
-    non-numeric is a header of class names.
+    CRLF and a UTF-8 BOM accepted; fields may be quoted as CSV quotes them. A
+    first row whose every cell is non-numeric is a header of class names; so
+    is a first row of column numbers written as integers (``0,1,…,C-1`` or
+    ``1,…,C``, C ≥ 2) over a row that is not all integers. ``header``
+    (:data:`HEADER_MODES`) forces either reading of a numeric first row.
 
     The bulk is parsed in chunks of :data:`TEXT_CHUNK` bytes by
     ``numpy.loadtxt``'s C reader; if it refuses anything, the whole text goes
@@ -66,12 +92,12 @@ def parse_text(data: bytes, where: str) -> tuple[np.ndarray, list[str] | None, "
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     _refuse_binary(data, where)
-    fast = _parse_chunks(data)
+    fast = _parse_chunks(data, header)
     if fast is None:
-        values, names, lines = _parse_exact(_decode(data, where), where)
+        values, names, lines = _parse_exact(_decode(data, where), where, header=header)
         return values, names, DataLines(data, lines)
     values, names = fast
-    return values, names, DataLines(data)
+    return values, names, DataLines(data, skip=names.line if names else None)
 
 
 def _refuse_binary(data: bytes, where: str, first_line: int = 1) -> None:
@@ -107,10 +133,45 @@ def _is_header(cells: list[str]) -> bool:
     return not any(is_number(c) for c in cells if c)
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _integers(cells: list[str]) -> bool:
+    return all(_INTEGER.fullmatch(c) for c in cells)
+
+
+def _column_numbers(cells: list[str]) -> bool:
+    """``0,1,…,C-1`` or ``1,…,C`` written as integers, C ≥ 2."""
+    if len(cells) < 2 or not _integers(cells):
+        return False
+    numbers = [int(c) for c in cells]
+    return numbers[0] in (0, 1) and numbers == list(range(numbers[0], numbers[0] + len(cells)))
+
+
+def _takes_header(first: list[str], second: list[str] | None, mode: str) -> bool:
+    """Whether the first row is a header, given the row after it (None: there is none).
+
+    Names always are (they cannot be data). Column numbers are a header over a row
+    with no cell written as an integer (pandas' ``to_csv(index=False)`` of floats and
+    ``xent --header`` write every float with a point), never over integers: a
+    hand-written ``1,2,3`` over ``4,5,6`` stays data.
+    """
+    if mode == "yes" or _is_header(first):
+        return True
+    if mode == "no" or second is None:
+        return False
+    return _column_numbers(first) and len(second) == len(first) and not any(_INTEGER.fullmatch(c) for c in second)
+
+
 def _split(raw: str, delimiter: str) -> list[str]:
     # Split the line itself, not its stripped form: a trailing tab is an empty cell.
     line = raw.split("#", 1)[0]
-    return line.split() if delimiter == " " else [c.strip() for c in line.rstrip("\r\n ").split(delimiter)]
+    if delimiter == " ":
+        return line.split()
+    line = line.rstrip("\r\n ")
+    if '"' in line:  # quoted fields, as CSV writes names that hold a delimiter (or every name)
+        return [c.strip() for c in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
+    return [c.strip() for c in line.split(delimiter)]
 
 
 class _TextForm(NamedTuple):
@@ -118,16 +179,16 @@ class _TextForm(NamedTuple):
 
     delimiter: str
     width: int
-    names: list[str] | None
+    names: Header | None
     header_line: int | None
     first_data_line: int
 
 
-def _text_head(data: bytes) -> tuple[int, _TextForm] | None:
+def _text_head(data: bytes, header: str = "auto") -> tuple[int, _TextForm] | None:
     """``(offset of the first data row, form)``, or None if no data row starts in ``data`` or a
     line before it is not UTF-8 (the exact reader then explains)."""
-    pos, lineno, names, header_line, delimiter = 0, 1, None, None, None
-    while pos < len(data):
+    pos, lineno, delimiter, rows = 0, 1, None, []  # rows: (offset, line, cells) of the first two rows
+    while pos < len(data) and len(rows) < 2:
         end = data.find(b"\n", pos)
         end = len(data) if end < 0 else end + 1
         try:
@@ -138,13 +199,17 @@ def _text_head(data: bytes) -> tuple[int, _TextForm] | None:
         if s:
             if delimiter is None:
                 delimiter = _delimiter(s)
-            cells = _split(raw, delimiter)
-            if names is None and _is_header(cells):
-                names, header_line = cells, lineno
-            else:
-                return pos, _TextForm(delimiter, len(names) if names else len(cells), names, header_line, lineno)
+            rows.append((pos, lineno, _split(raw, delimiter)))
         pos, lineno = end, lineno + 1
-    return None
+    if not rows:
+        return None
+    (first_pos, first_line, first), second = rows[0], (rows[1] if len(rows) > 1 else None)
+    if not _takes_header(first, second and second[2], header):
+        return first_pos, _TextForm(delimiter, len(first), None, None, first_line)
+    if second is None:
+        return None
+    names = Header(first, first_line, numbered=not _is_header(first))
+    return second[0], _TextForm(delimiter, len(names), names, first_line, second[1])
 
 
 # A chunk of comments only is fine. (A filter set once: catch_warnings is not safe across threads,
@@ -168,13 +233,14 @@ def _parse_block(data: bytes, delimiter: str, width: int) -> np.ndarray | None:
 def _loadtxt(data: bytes, delimiter: str) -> np.ndarray:
     # A text wrapper over the bytes: as fast as loadtxt on a path, decoding as it goes.
     chunk = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None)
-    return np.loadtxt(chunk, delimiter=None if delimiter == " " else delimiter, comments="#",
-                      dtype=np.float64, ndmin=2)
+    if delimiter == " ":
+        return np.loadtxt(chunk, comments="#", dtype=np.float64, ndmin=2)
+    return np.loadtxt(chunk, delimiter=delimiter, comments="#", quotechar='"', dtype=np.float64, ndmin=2)
 
 
-def _parse_chunks(data: bytes):
+def _parse_chunks(data: bytes, header: str = "auto"):
     """``(values, names)`` by NumPy's C reader in chunks, or None to let the exact reader explain."""
-    head = _text_head(data)
+    head = _text_head(data, header)
     if head is None:
         return None
     pos, form = head
@@ -195,7 +261,7 @@ def _parse_chunks(data: bytes):
 STREAM_TEXT_BYTES = 64 << 20
 
 
-def _stream_text(path: str, where: str) -> "Matrix | None":
+def _stream_text(path: str, where: str, header: str = "auto") -> "Matrix | None":
     """A large text file as a :class:`Matrix` of :class:`TextRows`, or None to read it whole.
 
     A first pass reads the file in chunks of whole lines, only to count each
@@ -206,7 +272,7 @@ def _stream_text(path: str, where: str) -> "Matrix | None":
     with open(path, "rb") as f:
         first = f.read(TEXT_CHUNK) + f.readline()
         bom = 3 if first.startswith(b"\xef\xbb\xbf") else 0
-        while (head := _text_head(first[bom:])) is None:  # comments and a header may be long
+        while (head := _text_head(first[bom:], header)) is None:  # comments and a header may be long
             more = f.readline()
             if not more or len(first) > TEXT_CHUNK + (1 << 20):
                 return None
@@ -220,7 +286,7 @@ def _stream_text(path: str, where: str) -> "Matrix | None":
             row += rows
             line += newlines
     values = TextRows(path, where, spans, form)
-    return Matrix(values, where, form.names, TextLines(values))
+    return _matrix(values, where, form.names, TextLines(values))
 
 
 def _count_rows(data: bytes) -> tuple[int, int]:
@@ -370,14 +436,20 @@ class TextLines:
         raise IndexError(row)
 
 
-def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm | None = None
-                 ) -> tuple[np.ndarray, list[str] | None, list[int]]:
+def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm | None = None, header: str = "auto"
+                 ) -> tuple[np.ndarray, Header | None, list[int]]:
     """Line by line, naming the line and column of the first problem (in line order).
 
     ``form`` (with ``first_line``, the line number of ``text``'s first line)
     parses a piece of a file whose head was read before: its delimiter,
     width and header hold, and messages read as for the whole file.
     """
+    if form is None:
+        data = text.encode("utf-8")
+        head = _text_head(data, header)
+        if head is not None:  # the rows after the head, with its form
+            pos, form = head
+            text, first_line = data[pos:].decode("utf-8"), form.first_data_line
     delimiter = form.delimiter if form else None
     names = form.names if form else None
     width = form.width if form else 0
@@ -392,8 +464,8 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
         if delimiter is None:
             delimiter = _delimiter(s)
         cells = _split(raw, delimiter)
-        if form is None and not rows and names is None and _is_header(cells):
-            names, width, header_line = cells, len(cells), lineno
+        if form is None and not rows and names is None and (_is_header(cells) or header == "yes"):
+            names, width, header_line = Header(cells, lineno), len(cells), lineno
             continue
         first_data = first_data or lineno
         if not width:
@@ -421,22 +493,13 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
 class DataLines:
     """The 1-based physical line of each data row, found on first use (most runs never ask)."""
 
-    def __init__(self, data: bytes, lines: list[int] | None = None):
-        self._data, self._lines = data, lines
+    def __init__(self, data: bytes, lines: list[int] | None = None, *, skip: int | None = None):
+        self._data, self._lines, self._skip = data, lines, skip  # skip: the header's line
 
     def _all(self) -> list[int]:
         if self._lines is None:
-            found, first = [], True
-            for lineno, raw in enumerate(self._data.decode("utf-8", "replace").split("\n"), start=1):
-                s = _content(raw)
-                if not s:
-                    continue
-                if first and _is_header(_split(raw, _delimiter(s))):
-                    first = False
-                    continue
-                first = False
-                found.append(lineno)
-            self._lines = found
+            self._lines = [lineno for lineno, raw in enumerate(self._data.decode("utf-8", "replace").split("\n"), start=1)
+                           if _content(raw) and lineno != self._skip]
         return self._lines
 
     def __getitem__(self, row: int) -> int:

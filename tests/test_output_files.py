@@ -1,0 +1,321 @@
+"""``--output FILE`` never lies about its format: the extension decides it, an
+extension xent does not write is refused before anything is read, ``.parquet``
+is real Parquet (pyarrow), and npy keeps an input's leading dimensions."""
+
+import importlib.util
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from xentcli import core
+from xentcli.cli import main
+from xentcli.errors import CallError, DataError
+from xentcli.writers import RowBlocks, Result, check_output, emit, write_npy, write_parquet
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+pd = pytest.importorskip("pandas")
+
+LOGITS = "4,2,1;0,5,1"
+LABELS = "0,1"
+ALL_EXTENSIONS = ".csv .tsv .txt .json .npy .parquet"
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def csv_numbers(*args) -> np.ndarray:
+    """The csv output of ``xent ARGS`` as a 2-D float array (one row per line)."""
+    result = run(*args, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    return np.array([[float(x) for x in line.split(",")] for line in result.stdout.splitlines()])
+
+
+def csv_header(*args) -> list[str]:
+    result = run(*args, "--format", "csv", "--header")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()[0].split(",")
+
+
+def listing(folder) -> set[str]:
+    return set(os.listdir(folder))
+
+
+# -- refused at parse time ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["res.xlsx", "res.XLSX", "res.h5", "res.csv.gz", "res."])
+def test_unknown_extension_is_a_wrong_call_and_creates_nothing(tmp_path, name):
+    target = tmp_path / name
+    result = run("softmax", "--logits", LOGITS, "-o", target)
+    assert result.exit_code == 2
+    ext = os.path.splitext(name)[1].lower()
+    assert result.stderr == (
+        f"Error: --output {target}: xent does not write {ext!r} files; use {ALL_EXTENSIONS}\n"
+    )
+    assert "Usage:" not in result.stderr
+    assert result.stdout == ""
+    assert listing(tmp_path) == set()  # no file, no temp file
+
+
+def test_unknown_extension_is_refused_before_any_input_is_read(tmp_path):
+    # The --logits file does not exist: the --output error comes first, whatever the option order.
+    for args in (["-o", tmp_path / "r.xlsx", "--logits", tmp_path / "missing.csv"],
+                 ["--logits", tmp_path / "missing.csv", "-o", tmp_path / "r.xlsx"]):
+        result = run("softmax", *args)
+        assert result.exit_code == 2
+        assert "xent does not write '.xlsx' files" in result.stderr
+        assert "missing.csv" not in result.stderr
+    assert listing(tmp_path) == set()
+
+
+def test_unknown_extension_leaves_an_existing_file_untouched(tmp_path):
+    target = tmp_path / "old.xlsx"
+    target.write_bytes(b"PK\x03\x04 not yours")
+    os.chmod(target, 0o640)
+    result = run("ce", "--labels", LABELS, "--logits", LOGITS, "-o", target)
+    assert result.exit_code == 2
+    assert target.read_bytes() == b"PK\x03\x04 not yours"
+    assert os.stat(target).st_mode & 0o777 == 0o640
+    assert listing(tmp_path) == {"old.xlsx"}
+
+
+@pytest.fixture
+def no_pyarrow(monkeypatch):
+    """pyarrow as if not installed: find_spec finds nothing and importing it fails."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a, **k: None if name.split(".")[0] == "pyarrow" else real_find_spec(name, *a, **k),
+    )
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+
+
+def test_parquet_without_pyarrow_is_a_wrong_call_naming_the_extra(tmp_path, no_pyarrow):
+    existing = tmp_path / "kept.parquet"
+    existing.write_bytes(b"old bytes")
+    for target in (tmp_path / "new.parquet", existing):
+        result = run("softmax", "--logits", LOGITS, "-o", target)
+        assert result.exit_code == 2
+        assert result.stderr.startswith(f"Error: --output {target}: ")
+        assert "pip install 'xentcli[arrow]'" in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert listing(tmp_path) == {"kept.parquet"}
+    assert existing.read_bytes() == b"old bytes"
+
+
+def test_parquet_without_pyarrow_is_refused_before_reading(tmp_path, no_pyarrow):
+    result = run("softmax", "--logits", tmp_path / "missing.csv", "-o", tmp_path / "x.parquet")
+    assert result.exit_code == 2
+    assert "pip install 'xentcli[arrow]'" in result.stderr
+    assert listing(tmp_path) == set()
+
+
+def test_write_parquet_without_pyarrow_raises_a_call_error(no_pyarrow):
+    with pytest.raises(CallError, match=r"pip install 'xentcli\[arrow\]'"):
+        write_parquet(io.BytesIO(), np.ones((2, 2)), ["a", "b"])
+
+
+def test_check_output_refuses_at_the_writer_level_too(tmp_path):
+    with pytest.raises(CallError, match="does not write '.xlsx'"):
+        check_output(str(tmp_path / "a.xlsx"))
+    with pytest.raises(CallError, match="is a directory"):
+        check_output(str(tmp_path))
+    with pytest.raises(CallError, match="does not exist"):
+        check_output(str(tmp_path / "no" / "a.csv"))
+    with pytest.raises(CallError):  # emit checks before it opens anything
+        emit(Result(1.0, {}, ["mean"], None), fmt=None, output=str(tmp_path / "a.xlsx"), precision=None, header=False)
+    with pytest.raises(CallError, match="does not write '.xlsx'"):  # not even with an explicit --format
+        check_output(str(tmp_path / "a.xlsx"), "csv")
+    check_output(None)
+    assert listing(tmp_path) == set()
+
+
+def test_output_folder_problems_are_refused_before_reading(tmp_path):
+    missing = tmp_path / "missing.csv"
+    result = run("softmax", "--logits", missing, "-o", tmp_path / "nowhere" / "x.csv")
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr and "missing.csv" not in result.stderr
+    result = run("softmax", "--logits", missing, "-o", tmp_path)
+    assert result.exit_code == 2
+    assert "is a directory" in result.stderr and "missing.csv" not in result.stderr
+
+
+# -- what each extension writes ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["result", "result.txt", "RESULT.CSV"])
+def test_no_extension_and_txt_are_csv(tmp_path, name):
+    target = tmp_path / name
+    result = run("softmax", "--logits", LOGITS, "-o", target)
+    assert result.exit_code == 0, result.stderr
+    assert target.read_text() == run("softmax", "--logits", LOGITS, "--format", "csv").stdout
+    assert listing(tmp_path) == {name}
+
+
+def test_explicit_format_wins_over_the_extension(tmp_path):
+    result = run("softmax", "--format", "json", "--logits", LOGITS, "-o", tmp_path / "x.csv")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "x.csv").read_text())["command"] == "softmax"
+    # --format after -o works the same (click parses in command-line order).
+    result = run("softmax", "--logits", LOGITS, "-o", tmp_path / "x.txt", "--format", "tsv")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "x.txt").read_text() == run("softmax", "--logits", LOGITS, "--format", "tsv").stdout
+    # An extension xent never writes stays a wrong call, --format or not.
+    result = run("softmax", "--logits", LOGITS, "-o", tmp_path / "x.xlsx", "--format", "csv")
+    assert result.exit_code == 2 and not (tmp_path / "x.xlsx").exists()
+
+
+def test_output_help_lists_the_extensions():
+    text = run("softmax", "--help").stdout
+    for word in (".parquet", ".txt", "no extension", "xentcli[arrow]", "wins over the extension", "refused"):
+        assert word in " ".join(text.split())
+
+
+# -- parquet ------------------------------------------------------------------
+
+
+def read_back(path):
+    """The Parquet file read with pyarrow and with pandas: (names, matrix) from each."""
+    table = pq.read_table(path)
+    frame = pd.read_parquet(path)
+    assert all(t == pa.float64() for t in table.schema.types)
+    from_arrow = np.column_stack([table.column(i).to_numpy() for i in range(table.num_columns)])
+    return table.column_names, from_arrow, list(frame.columns), frame.to_numpy(dtype=np.float64)
+
+
+def assert_parquet_matches_csv(path, args):
+    names, from_arrow, frame_names, from_pandas = read_back(path)
+    expected = csv_numbers(*args)
+    assert names == frame_names == csv_header(*args)
+    np.testing.assert_array_equal(from_arrow, expected)  # bit for bit: csv is round-trip precision
+    np.testing.assert_array_equal(from_pandas, expected)
+
+
+def test_softmax_parquet_matches_csv(tmp_path):
+    args = ["softmax", "--logits", LOGITS]
+    result = run(*args, "-o", tmp_path / "x.parquet")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert_parquet_matches_csv(tmp_path / "x.parquet", args)
+    names, matrix, _, _ = read_back(tmp_path / "x.parquet")
+    assert names == ["0", "1", "2"] and matrix.shape == (2, 3)
+    assert listing(tmp_path) == {"x.parquet"}
+
+
+def test_softmax_parquet_columns_are_the_class_names(tmp_path):
+    args = ["softmax", "--logits", LOGITS, "--classes", "cat,dog,man"]
+    assert run(*args, "-o", tmp_path / "x.PARQUET").exit_code == 0
+    assert_parquet_matches_csv(tmp_path / "x.PARQUET", args)
+    assert pq.read_table(tmp_path / "x.PARQUET").column_names == ["cat", "dog", "man"]
+
+
+def test_per_sample_ce_parquet_is_one_loss_column(tmp_path):
+    args = ["ce", "--labels", LABELS, "--logits", LOGITS, "--reduction", "none"]
+    assert run(*args, "-o", tmp_path / "x.parquet").exit_code == 0
+    assert_parquet_matches_csv(tmp_path / "x.parquet", args)
+    assert pq.read_table(tmp_path / "x.parquet").column_names == ["loss"]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_scalar_parquet_is_one_row_named_like_the_csv_header(tmp_path, reduction):
+    args = ["ce", "--labels", LABELS, "--logits", LOGITS, "--reduction", reduction]
+    assert run(*args, "-o", tmp_path / "x.parquet").exit_code == 0
+    assert_parquet_matches_csv(tmp_path / "x.parquet", args)
+    table = pq.read_table(tmp_path / "x.parquet")
+    assert table.column_names == [reduction] and table.num_rows == 1
+
+
+def test_grad_parquet_matches_csv(tmp_path):
+    args = ["grad", "--labels", LABELS, "--logits", LOGITS]
+    assert run(*args, "-o", tmp_path / "g.parquet").exit_code == 0
+    assert_parquet_matches_csv(tmp_path / "g.parquet", args)
+
+
+def test_parquet_replaces_an_existing_file_atomically(tmp_path):
+    target = tmp_path / "x.parquet"
+    target.write_bytes(b"stale")
+    assert run("softmax", "--logits", LOGITS, "-o", target).exit_code == 0
+    assert pq.read_table(target).num_rows == 2
+    assert listing(tmp_path) == {"x.parquet"}
+
+
+def test_parquet_streams_one_record_batch_per_block():
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(n, 3)) for n in (4, 1, 5)]
+    out = io.BytesIO()
+    write_parquet(out, RowBlocks((10, 3), iter(blocks)), ["a", "b", "c"])
+    f = pq.ParquetFile(io.BytesIO(out.getvalue()))
+    assert f.metadata.num_row_groups == 3  # each block was written as it came
+    assert [f.metadata.row_group(i).num_rows for i in range(3)] == [4, 1, 5]
+    table = f.read()
+    assert table.column_names == ["a", "b", "c"]
+    np.testing.assert_array_equal(table.to_pandas().to_numpy(), np.vstack(blocks))
+
+
+def test_parquet_keeps_non_finite_values_and_empty_matrices():
+    out = io.BytesIO()
+    write_parquet(out, np.array([[np.inf, -np.inf, np.nan]]), ["x", "y", "z"])
+    row = pq.read_table(io.BytesIO(out.getvalue())).to_pandas().to_numpy()[0]
+    assert row[0] == np.inf and row[1] == -np.inf and np.isnan(row[2])
+    out = io.BytesIO()
+    write_parquet(out, RowBlocks((0, 2), iter([])), ["a", "b"])
+    table = pq.read_table(io.BytesIO(out.getvalue()))
+    assert table.num_rows == 0 and table.column_names == ["a", "b"]
+
+
+def test_parquet_failing_half_way_leaves_nothing(tmp_path):
+    target = tmp_path / "x.parquet"
+    target.write_bytes(b"previous run")
+
+    def blocks():
+        yield np.ones((2, 2))
+        raise DataError("row 3: bad logits")
+
+    result = Result(RowBlocks((4, 2), blocks()), {}, ["a", "b"], None)
+    with pytest.raises(DataError):
+        emit(result, fmt=None, output=str(target), precision=None, header=False)
+    assert target.read_bytes() == b"previous run"
+    assert listing(tmp_path) == {"x.parquet"}
+
+
+# -- npy keeps leading dimensions ------------------------------------------------
+
+
+def test_npy_keeps_the_input_leading_dimensions(tmp_path):
+    logits = np.random.default_rng(1).normal(size=(2, 3, 4))
+    np.save(tmp_path / "logits.npy", logits)
+    z = np.load(tmp_path / "logits.npy").reshape(-1, 4)
+    blocks = (core.softmax(z[i:i + 4]) for i in range(0, len(z), 4))  # blocks of 4, 2 rows
+    values = RowBlocks((6, 4), blocks, array_shape=(2, 3, 4))
+    assert values.shape == (6, 4) and values.array_shape == (2, 3, 4)
+    emit(Result(values, {}, ["0", "1", "2", "3"], None), fmt=None, output=str(tmp_path / "p.npy"),
+         precision=None, header=False)
+    p = np.load(tmp_path / "p.npy")
+    assert p.shape == (2, 3, 4) and p.dtype == np.float64
+    expected = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(p, expected, rtol=1e-13, atol=0)
+    np.testing.assert_array_equal(p.reshape(6, 4), core.softmax(z))
+
+
+def test_npy_without_array_shape_is_the_matrix():
+    values = RowBlocks((3, 2), iter([np.arange(6.0).reshape(3, 2)]))
+    assert values.array_shape == (3, 2)
+    out = io.BytesIO()
+    write_npy(out, values)
+    assert np.load(io.BytesIO(out.getvalue())).shape == (3, 2)
+
+
+@pytest.mark.parametrize("array_shape", [(2, 4, 4), (2, 3, 5), (24,)])
+def test_row_blocks_refuse_an_array_shape_that_does_not_hold_the_rows(array_shape):
+    with pytest.raises(ValueError, match="array_shape"):
+        RowBlocks((6, 4), iter([]), array_shape=array_shape)

@@ -1,0 +1,120 @@
+"""llama.cpp's ``.kld`` files (``llama-perplexity --kl-divergence-base FILE``): the base model's
+log-probabilities, ``FILE.kld[:logprobs]``, and the tokens they score, ``:targets`` / ``:tokens``.
+
+The layout, as written by ``perplexity()`` and ``process_logits(std::ostream &, …)`` and read
+back by ``kl_divergence()`` and ``log_softmax(…, const uint16_t * base_log_prob, …)`` in
+llama.cpp's ``tools/perplexity/perplexity.cpp`` (ggml-org/llama.cpp, commit 050fc7f):
+
+* 8 bytes ``_logits_``; int32 ``n_ctx``; int32 ``n_vocab``; int32 ``n_chunk``;
+* ``n_ctx × n_chunk`` int32 tokens (the chunks, one after the other);
+* per chunk, its scored rows: the positions ``first = n_ctx/2`` … ``n_ctx - 2`` (``n_ctx - 1 - first``
+  rows), row ``j`` predicting the token ``tokens[c·n_ctx + first + j + 1]``. Each row is
+  ``nv = 2·((n_vocab + 1)/2) + 4`` uint16: float32 ``scale``, float32 ``min_log_prob``, then
+  ``n_vocab`` uint16 codes padded to an even count.
+
+A code decodes to the log-probability ``scale·code + min_log_prob``, in float32 as llama.cpp
+does (``const float p_log_base = scale*base_log_prob[i] + min_log_prob``): xent computes the
+product and the sum in float32, each rounded once. Rows are read by ``os.pread`` in blocks and
+decoded per block, so a file of any size is read in bounded memory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import CallError, DataError
+from .source import Matrix, RawFile
+
+__all__ = ["read", "MAGIC", "SELECTORS", "KldFile"]
+
+MAGIC = b"_logits_"
+HEADER_BYTES = len(MAGIC) + 3 * 4
+SELECTORS = ("logprobs", "targets", "tokens")
+
+
+class KldFile(RawFile):
+    """The scored rows' log-probabilities, ``(n_chunk·(n_ctx - 1 - n_ctx/2), n_vocab)`` float32,
+    decoded block by block as they are read; ``n_ctx``, ``n_vocab``, ``n_chunk`` from the header."""
+
+    def __init__(self, path: str, n_ctx: int, n_vocab: int, n_chunk: int):
+        self.n_ctx, self.n_vocab, self.n_chunk = n_ctx, n_vocab, n_chunk
+        self.padded = n_vocab + n_vocab % 2
+        record = np.dtype([("scale", "<f4"), ("min_log_prob", "<f4"), ("codes", "<u2", (self.padded,))])
+        self.record = record
+
+        def decode(raw: np.ndarray) -> np.ndarray:
+            rec = raw.view(record)[:, 0]
+            out = rec["codes"][:, :n_vocab].astype(np.float32)
+            out *= rec["scale"].astype(np.float32)[:, None]
+            out += rec["min_log_prob"].astype(np.float32)[:, None]
+            return out
+
+        super().__init__(path, tokens_offset(n_ctx, n_chunk), (scored_rows(n_ctx) * n_chunk, n_vocab),
+                         np.float32, row_bytes=record.itemsize, decode=decode)
+
+
+def scored_rows(n_ctx: int) -> int:
+    """Rows scored per chunk: the second half of the context, but for its last position."""
+    return n_ctx - 1 - n_ctx // 2
+
+
+def tokens_offset(n_ctx: int, n_chunk: int) -> int:
+    """Where the rows start: after the header and the tokens."""
+    return HEADER_BYTES + 4 * n_ctx * n_chunk
+
+
+def read(path: str, where: str, selector: str | None = None) -> Matrix:
+    """``logprobs`` (the default) lazily; ``targets`` and ``tokens`` as int64 arrays."""
+    if selector is not None and selector not in SELECTORS:
+        raise CallError(f"{where}: nothing named '{selector}' to select; a .kld file holds {', '.join(SELECTORS)}")
+    n_ctx, n_vocab, n_chunk = _read_header(path, where)
+    if selector == "tokens":
+        return Matrix(_read_tokens(path, n_ctx, n_chunk), where)
+    if scored_rows(n_ctx) <= 0:
+        raise DataError(f"{where}: the file scores no rows (n_ctx={n_ctx}: empty)")
+    if selector == "targets":
+        tokens = _read_tokens(path, n_ctx, n_chunk).reshape(n_chunk, n_ctx)
+        return Matrix(np.ascontiguousarray(tokens[:, n_ctx // 2 + 1:]).reshape(-1), where)
+    return Matrix(KldFile(path, n_ctx, n_vocab, n_chunk), where)
+
+
+def _read_header(path: str, where: str) -> tuple[int, int, int]:
+    """``n_ctx, n_vocab, n_chunk``, checked, and the file's size checked against them."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(HEADER_BYTES)
+    if head[: len(MAGIC)] != MAGIC and not MAGIC.startswith(head):  # a prefix of the magic: truncated
+        raise DataError(f"{where}: not a llama.cpp .kld file (it does not start with '_logits_')")
+    if len(head) < HEADER_BYTES:
+        raise DataError(f"{where}: truncated .kld file: {size} bytes, the header alone takes {HEADER_BYTES}")
+    n_ctx, n_vocab, n_chunk = (int(v) for v in np.frombuffer(head, "<i4", 3, len(MAGIC)))
+    for name, value in (("n_ctx", n_ctx), ("n_vocab", n_vocab), ("n_chunk", n_chunk)):
+        if value <= 0:
+            raise DataError(f"{where}: damaged .kld header: {name} is {value}")
+    row_bytes = 8 + 2 * (n_vocab + n_vocab % 2)
+    expected = tokens_offset(n_ctx, n_chunk) + n_chunk * scored_rows(n_ctx) * row_bytes
+    if size < expected:
+        raise DataError(
+            f"{where}: truncated .kld file: n_ctx={n_ctx}, n_vocab={n_vocab}, n_chunk={n_chunk} "
+            f"take {expected} bytes, found {size}"
+        )
+    return n_ctx, n_vocab, n_chunk
+
+
+def _read_tokens(path: str, n_ctx: int, n_chunk: int) -> np.ndarray:
+    count = n_ctx * n_chunk
+    tokens = np.empty(count, dtype="<i4")
+    view = memoryview(tokens).cast("B")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        done = 0
+        while done < len(view):
+            got = os.preadv(fd, [view[done:]], HEADER_BYTES + done)
+            if got <= 0:
+                raise DataError(f"{path}: the file ended early (was it changed while being read?)")
+            done += got
+    finally:
+        os.close(fd)
+    return tokens.astype(np.int64)
