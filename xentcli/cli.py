@@ -39,6 +39,8 @@ class XentGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
+        if not args:  # bare `xent`: the command list, as `xent --help` prints it
+            args = ["--help"]
         debug = "--debug" in args or bool(os.environ.get("XENT_DEBUG"))
         if not debug:
             warnings.showwarning = _show_warning
@@ -91,6 +93,7 @@ def _quiet_broken_pipe():
 
 @click.group(cls=XentGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="xent")
+@options.input_header_option
 @options.debug_option
 def main():
     """Softmax, cross-entropy, KL, entropy, perplexity and gradients from the command line.
@@ -124,6 +127,7 @@ def _warn_infinite(per: np.ndarray, where, why: str) -> None:
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
 @click.option("--log", "log_space", is_flag=True, help="Print log-softmax (computed exactly, not as log of softmax).")
 @options.output_options
+@options.input_header_option
 @options.debug_option
 def softmax(logits, temperature, classes, log_space, fmt, output, precision, header):
     """Softmax (or --log log-softmax) of each row of --logits."""
@@ -151,10 +155,11 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
 
 @main.command()
 @options.predictions
-@options.labels
+@options.labels()
 @options.ce_options
-@options.reduction_options
+@options.reduction_options("per-sample losses", "the sum of the counted targets' weights, or N")
 @options.output_options
+@options.input_header_option
 @options.debug_option
 def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore_index,
        label_smoothing, eps, reduction, base, fmt, output, precision, header):
@@ -187,7 +192,15 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
         from . import tables as tbl
 
         loss_header = f"loss ({base_label(base)})"
-        if len(per) == 1:
+        if pred.num_classes > tbl.MAX_CLASSES:  # a vocabulary: what matters per row, not p(0)…p(8)
+            ids = tbl.shown_rows(len(per))
+            target = y[ids] if core.is_index_labels(y) else np.argmax(y[ids], axis=1)
+            main_table = tbl.target_table(
+                "cross-entropy", ids, len(per), target, _probabilities(pred, ids, temperature), report.per[ids], names,
+                label_header="label" if core.is_index_labels(y) else "label (largest)", loss_header=loss_header,
+                ignored=None if ignored is None else ignored[ids], precision=digits,
+            )
+        elif len(per) == 1:
             main_table = tbl.single_sample_table(
                 "cross-entropy", y[0], _probabilities(pred, [0], temperature)[0], tbl.fmt(report.per[0], digits), names,
                 loss_header=loss_header, precision=digits,
@@ -212,10 +225,11 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
 
 @main.command()
 @options.compose(options.logits_option, options.probs_option, options.classes_option)
-@options.labels
+@options.labels("Targets of the predictions' shape, each in [0, 1] (one-hot, multi-hot or soft).")
 @options.bce_options
-@options.reduction_options
+@options.reduction_options("per-sample losses")
 @options.output_options
+@options.input_header_option
 @options.debug_option
 def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base, fmt, output, precision, header):
     """Binary / multi-label cross-entropy: each entry its own probability.
@@ -265,9 +279,10 @@ def _log_probs(pred: Predictions, rows: np.ndarray, temperature: float = 1.0):
 @click.option("--q", "q_probs", metavar="MATRIX", help="Q as probabilities.")
 @click.option("--p-logits", metavar="MATRIX", help="P as logits (softmax applied in log space).")
 @click.option("--q-logits", metavar="MATRIX", help="Q as logits.")
-@options.renormalize_option
-@options.reduction_options
+@options.renormalize_option("P and Q rows")
+@options.reduction_options("per-row divergences", "the number of rows")
 @options.output_options
+@options.input_header_option
 @options.debug_option
 def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, output, precision, header):
     """KL divergence D_KL(P‖Q) = Σ p·(log p - log q) per row.
@@ -283,10 +298,15 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
                         f"has shape {qq.values.shape}")
 
     def divergence(p_rows, q_rows):
+        q_rows = qq.check(q_rows)
         p, logp = _log_probs(pp, p_rows)
-        _, logq = _log_probs(qq, qq.check(q_rows))
+        _, logq = _log_probs(qq, q_rows)
+        # KL from its own cancellation-free kernels, not H(P,Q) - H(P) nor Σ p·(log p - log q):
+        # both lose every digit when P is close to Q (and can go negative).
+        sides = {("p" if pp.kind == "probs" else "p_logits"): np.asarray(p_rows, dtype=np.float64),
+                 ("q" if qq.kind == "probs" else "q_logits"): np.asarray(q_rows, dtype=np.float64)}
         return np.column_stack([
-            core.kl_divergence(p, logp, logq), core.cross_entropy_of_distributions(p, logq), core.entropy(p, logp),
+            core.kl_divergence_of(**sides), core.cross_entropy_of_distributions(p, logq), core.entropy(p, logp),
         ])
 
     columns = pp.map(divergence, qq.values)  # KL, H(P,Q), H(P) per row
@@ -312,9 +332,10 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
 
 @main.command()
 @options.compose(options.probs_option, options.logits_option, options.temperature_option,
-                 options.renormalize_option, options.classes_option)
-@options.reduction_options
+                 options.renormalize_option("probability rows"), options.classes_option)
+@options.reduction_options("per-row entropies", "the number of rows")
 @options.output_options
+@options.input_header_option
 @options.debug_option
 def entropy(probs, logits, temperature, renormalize, classes, reduction, base, fmt, output, precision, header):
     """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
@@ -345,6 +366,7 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
 @options.ignore_index_option
 @options.base_option
 @options.output_options
+@options.input_header_option
 @options.debug_option
 def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision, header):
     """Perplexity of --targets under --logits (tokens × vocabulary, or (batch, seq, vocab) NPY).
@@ -367,11 +389,17 @@ def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision
     def tables(digits):
         from . import tables as tbl
 
+        ids = tbl.shown_rows(len(tokens))
+        per_token = tbl.target_table(
+            "tokens", ids, len(tokens), tokens[ids], _probabilities(pred, ids, temperature), report.per[ids],
+            [str(c) for c in range(pred.num_classes)], label_header="target", loss_header=f"CE ({base_label(base)})",
+            ignored=None if ignore_index is None else tokens[ids] == ignore_index, precision=digits,
+        )
         rows = [("tokens", f"{int(counted):,}")]
         if ignore_index is not None:
             rows.append(("ignored", f"{len(tokens) - int(counted):,} (index {ignore_index})"))
         rows += [(f"mean CE ({base_label(base)})", tbl.fmt(report.mean, digits)), ("perplexity", tbl.fmt(report.perplexity, digits))]
-        return [tbl.summary(rows, title="perplexity")]
+        return [per_token, tbl.summary(rows, title="perplexity")]
 
     emit(Result(report.perplexity, doc, ["perplexity"], tables),
          fmt=fmt, output=output, precision=precision, header=header)
@@ -383,12 +411,14 @@ def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision
 @main.command()
 @click.option("--loss", type=click.Choice(["ce", "bce"]), default="ce", show_default=True, help="Which loss to differentiate.")
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
-@options.labels
+@options.labels("Labels: for ce, distributions of the logits' shape or N class indices; for bce, targets in [0, 1].")
 @options.compose(options.weights_option, options.ignore_index_option, options.smoothing_option)
 @options.bce_options
-@options.reduction_option
+@options.reduction_option("Which loss to differentiate: mean divides each sample's gradient by the mean's "
+                          "denominator; sum and none give each sample's gradient of its own loss.")
 @click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
 @options.output_options
+@options.input_header_option
 @options.debug_option
 def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
          pos_weight, class_mean, reduction, check, fmt, output, precision, header):

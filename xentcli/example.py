@@ -19,6 +19,15 @@ __all__ = ["worked_example", "DOCUMENT_EPS"]
 
 #: The epsilon of the document's NumPy code: -sum(y * log(p + 1e-6)).
 DOCUMENT_EPS = 1e-6
+TITLE = "xent example: the reference document's worked example"
+TRY = "try"
+#: Commands to copy: inline values, so they work from any folder.
+TRY_LINES = (
+    'xent ce --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1"',
+    'xent ce --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1" --eps 1e-6',
+    'xent softmax --logits "3,1,-3" | xent ce --labels 0 --probs -',
+    'xent grad --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1"',
+)
 
 
 def _read(name: str, option: str):
@@ -46,7 +55,7 @@ def worked_example() -> list:
     grad = core.cross_entropy_grad(z, y)
     grad_mean = core.cross_entropy_grad(z, y, reduction="mean")
 
-    out: list = [Rule("xent example: the reference document's worked example"),
+    out: list = [Text(TITLE, style="bold"), Rule(characters="─", style="dim"),
                  Text("Labels y (one-hot, then soft) and logits z of two samples:")]
     out.append(matrix_table("labels y  (sample_data/labels.csv)", *_all_rows(y), names, number=fixed))
     out.append(matrix_table("logits z  (sample_data/logits.csv)", *_all_rows(z), names, number=fixed))
@@ -75,8 +84,5 @@ def worked_example() -> list:
 
     z3 = _read("softmax_logits.csv", "--logits").values
     out.append(matrix_table("softmax(3, 1, -3)", *_all_rows(core.softmax(z3)), ["3", "1", "-3"], number=fixed))
-    out.append(summary([
-        ("try", "xent ce --labels sample_data/labels.csv --logits sample_data/logits.csv"),
-        ("", "xent softmax --logits sample_data/logits.csv | xent ce --labels sample_data/labels.csv --probs -"),
-    ]))
+    out.append(summary([(TRY if i == 0 else "", line) for i, line in enumerate(TRY_LINES)]))
     return out

@@ -94,6 +94,10 @@ class CheckedRows:
     def hint(self, error: core.RowError) -> str:
         return ""
 
+    def _forget(self) -> None:
+        """Drop the counts of a validation pass: the pass that computes counts again and reports."""
+        self._rescaled = 0
+
     def _report(self) -> None:
         if self._rescaled:
             warn(f"{self.matrix.where}: --renormalize rescaled {self._rescaled} row(s) that did not sum to 1")
@@ -153,6 +157,8 @@ class Predictions(CheckedRows):
         super().__init__(values, matrix, renormalize=renormalize)
         self.kind, self.shape, self.normalized, self.binary = kind, shape, normalized, binary
         self._float16_hits = 0
+        self._validated = False
+        self.logits_option = "--logits"  # named in hints about probabilities that look like logits
 
     def check(self, rows) -> np.ndarray:
         """One block, validated (``RowError`` rows count from the block's start); rescaled with --renormalize."""
@@ -200,11 +206,14 @@ class Predictions(CheckedRows):
         """The rows ``ids`` (an index array or a slice), checked, as float64: for tables and checks."""
         return np.asarray(self.check(self.values[ids]), dtype=np.float64)
 
-    def _computed(self, fn, *others, screened: bool = False, **engine_options):
+    def _computed(self, fn, *others, screened: bool = False, report: bool = True, **engine_options):
         """``(start, stop, fn(checked rows, *rows of others))`` per block, with progress and located errors."""
         if screened and self.kind == "logits" and not self.binary:
             def run(rows, *rest):
                 return self._screened(fn, rows, *rest)
+        elif self._validated and self.kind == "logits":
+            def run(rows, *rest):  # checked by validate(); logits come out of the check unchanged
+                return fn(self._widened(rows), *rest)
         else:
             def run(rows, *rest):
                 return fn(self.check(rows), *rest)
@@ -217,7 +226,7 @@ class Predictions(CheckedRows):
                 raise self._located(e) from None
         for source in (self, *others):
             if isinstance(source, CheckedRows):
-                source._report()
+                source._report() if report else source._forget()
 
     def map(self, fn, *others, screened: bool = False, **engine_options) -> np.ndarray:
         """``fn(checked rows, *rows of others)`` over row blocks, as one float64 array (per-row values).
@@ -229,16 +238,39 @@ class Predictions(CheckedRows):
         return collect(self._computed(fn, *others, screened=screened, **engine_options), len(self))
 
     def stream(self, fn, *others) -> RowBlocks:
-        """Like :meth:`map` for a matrix result, computed block by block as it is written."""
-        return RowBlocks((len(self), self.num_classes), (part for _, _, part in self._computed(fn, *others)))
+        """Like :meth:`map` for a matrix result, computed block by block as it is written.
+
+        It keeps the input's leading dimensions (``(B, T, V)`` in, ``(B, T, V)`` out in npy)
+        and can :meth:`validate` every row before anything is written.
+        """
+        return RowBlocks((len(self), self.num_classes), (part for _, _, part in self._computed(fn, *others)),
+                         array_shape=self.shape if len(self.shape) > 1 else None,
+                         validate=lambda: self.validate(*others))
+
+    def validate(self, *others) -> None:
+        """Check every row of these predictions and of ``others`` (labels), computing nothing.
+
+        A pass at read speed (the engine's threads), for outputs that cannot take back what
+        they printed: a bad row anywhere fails the run before its first byte.
+        """
+        for _ in self._computed(lambda rows, *rest: None, *others, report=False):
+            pass
+        self._validated = True
 
     def _progress(self) -> Progress:
         return Progress(len(self), self.num_classes * self.values.dtype.itemsize, self.matrix.where)
 
     def hint(self, error: core.RowError) -> str:
-        if error.row is None or not self.normalized or self.kind == "logits":
+        if error.row is None or self.kind == "logits":
             return ""
-        return _renormalize_hint(self.values[error.row])
+        head = np.asarray(self.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
+        row = np.asarray(self.values[error.row], dtype=np.float64)
+        logits = f"; these look like logits: did you mean {self.logits_option}?"
+        if (row < 0).any() or (head < 0).any() or (not self.normalized and (row > 1).any()):
+            return logits  # plainly not probabilities, and rescaling would not make them so
+        if self.normalized and np.all(np.abs(head.sum(axis=1) - 1) > 0.01):  # no row sums to 1: logits, or counts
+            return logits + f" (or {_renormalize_hint(row)[2:]}, if they are counts)"
+        return _renormalize_hint(row) if self.normalized else ""
 
     def _count_float16(self, rows: np.ndarray) -> None:
         """Count float16 values at the format's limit: ±65504 or ±inf, not NaN.
@@ -251,6 +283,10 @@ class Predictions(CheckedRows):
         if hits:
             with self._lock:
                 self._float16_hits += hits
+
+    def _forget(self) -> None:
+        self._float16_hits = 0
+        super()._forget()
 
     def _report(self) -> None:
         if self._float16_hits:
@@ -305,6 +341,7 @@ def load_predictions(
     m = _read(spec, option)
     pred = Predictions(_as_rows(m.values), kind, tuple(np.shape(m.values)) or (1,), m,
                        renormalize=renormalize and kind == "probs", normalized=normalized, binary=binary)
+    pred.logits_option = logits_opt
     if pred.num_classes == 1 and normalized:
         warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
     if kind == "logits" and normalized:
@@ -369,7 +406,7 @@ def load_labels(
         try:
             y = core.interpret_labels(m.values, shape)
         except core.RowError as e:
-            raise located(m, e) from e
+            raise DataError(f"{located(m, e)}{_swapped_hint(m, pred)}") from e
         rows = None if core.is_index_labels(y) else y.reshape(-1, pred.num_classes)
     if rows is None:
         if kind == "bce":
@@ -378,13 +415,35 @@ def load_labels(
         try:
             core.check_class_indices(y, pred.num_classes, ignore_index=ignore_index)
         except core.RowError as e:
-            raise located(m, e) from e
+            raise DataError(f"{located(m, e)}{_index_hint(y, pred.num_classes, ignore_index)}") from e
         return y, m
     if kind == "indices":
         raise DataError(f"{m.where}: expected one class index per sample, found a matrix of the logits' shape {shape}")
     if ignore_index is not None:
         raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
     return LabelRows(rows, m, kind=kind, renormalize=renormalize), m
+
+
+def _index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> str:
+    """What to do about class indices out of range, where the cause is plain."""
+    if ignore_index is None and (y == -100).any():
+        return "; -100 is the padding label of PyTorch and Hugging Face: pass --ignore-index -100 to skip those samples"
+    counted = y if ignore_index is None else y[y != ignore_index]
+    if counted.size and counted.min() >= 1 and counted.max() == num_classes:
+        return (f"; the labels look 1-based (1 to {num_classes}, no 0): xent counts classes from 0, "
+                "so subtract 1 from each (e.g. awk '{print $1 - 1}')")
+    return ""
+
+
+def _swapped_hint(labels: Matrix, pred: "Predictions") -> str:
+    """Labels and predictions that look swapped: a matrix of non-integers as labels, one column of integers as logits."""
+    y = np.asarray(labels.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
+    if pred.num_classes != 1 or y.ndim < 2 or y.shape[-1] < 2 or np.all(y == np.round(y)):
+        return ""
+    head = np.asarray(pred.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
+    if not np.all(np.isfinite(head) & (head == np.round(head))):
+        return ""
+    return f"; {labels.where.split()[0]} and {pred.matrix.where.split()[0]} look swapped (labels are the integers)"
 
 
 def _label_file_header(m: Matrix, n: int) -> Matrix:

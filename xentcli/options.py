@@ -39,7 +39,7 @@ __all__ = [
 class BaseType(click.ParamType):
     """``e`` or a finite number > 0 other than 1 (2 gives bits, 10 gives bans)."""
 
-    name = "e|2|10"
+    name = "B"
 
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)) or value != "e":
@@ -70,9 +70,16 @@ def compose(*decorators):
     return apply
 
 
+def _extensions() -> str:
+    from .readers import FORMATS
+
+    return " ".join(FORMATS)
+
+
 logits_option = click.option(
     "--logits", metavar="MATRIX",
-    help="Logits N×C: a file (.csv .tsv .txt .dat .npy .npz[:key]), '-' for stdin, or inline '4,2,1;0,5,1'.",
+    help=f"Logits N×C (or (…, C)): a file ({_extensions()}; FILE:NAME picks an array), '-' for stdin, "
+         "or inline '4,2,1;0,5,1'.",
 )
 temperature_option = click.option(
     "--temperature", type=_POSITIVE, default=1.0, show_default=True, help="Divide logits by T before the softmax."
@@ -95,22 +102,22 @@ input_header_option = click.option(
          "as pandas writes them; yes: always a header; no: always data.",
 )
 probs_option = click.option("--probs", metavar="MATRIX", help="Probabilities N×C instead of logits.")
-renormalize_option = click.option(
-    "--renormalize", is_flag=True, help="Rescale probability and label rows to sum to 1 instead of rejecting them."
-)
+def renormalize_option(rows: str):
+    """--renormalize, saying which rows it rescales."""
+    return click.option(
+        "--renormalize", is_flag=True, help=f"Rescale {rows} to sum to 1 instead of rejecting those that do not."
+    )
 
 
 def predictions(f):
     """--logits / --probs (exactly one), --temperature, --renormalize, --classes."""
-    return compose(logits_option, probs_option, temperature_option, renormalize_option, classes_option)(f)
+    return compose(logits_option, probs_option, temperature_option,
+                   renormalize_option("probability and label rows"), classes_option)(f)
 
 
-def labels(f):
-    """--labels: distributions N×C or N class indices."""
-    return click.option(
-        "--labels", metavar="MATRIX", required=True,
-        help="Labels: distributions (one-hot or soft) of the predictions' shape, or N class indices.",
-    )(f)
+def labels(help: str = "Labels: distributions (one-hot or soft) of the predictions' shape, or N class indices."):
+    """--labels, with what they are for this command."""
+    return click.option("--labels", metavar="MATRIX", required=True, help=help)
 
 
 weights_option = click.option("--weights", metavar="VECTOR", help="One weight per class (PyTorch's weight=).")
@@ -140,16 +147,22 @@ def bce_options(f):
     )(f)
 
 
-base_option = click.option("--base", type=BASE, default="e", show_default=True, help="Log base: e (nats), 2 (bits), 10.")
-reduction_option = click.option(
-    "--reduction", type=click.Choice(REDUCTIONS), default="mean", show_default=True,
-    help="How to combine per-sample values (grad: none/sum give each sample's own gradient, mean divides by the denominator).",
+base_option = click.option(
+    "--base", type=BASE, default="e", show_default=True,
+    help="Log base of every loss, entropy and KL: e (nats), 2 (bits), 10, or any B > 0 other than 1.",
 )
 
 
-def reduction_options(f):
-    """--reduction and --base."""
-    return compose(reduction_option, base_option)(f)
+def reduction_option(help: str):
+    """--reduction mean|sum|none, saying what it does for this command."""
+    return click.option("--reduction", type=click.Choice(REDUCTIONS), default="mean", show_default=True, help=help)
+
+
+def reduction_options(what: str = "per-sample values", denominator: str = "the number of samples"):
+    """--reduction (with what is reduced and the mean's denominator) and --base."""
+    return compose(reduction_option(
+        f"How to combine the {what}: mean (the sum divided by {denominator}), sum, or none (one value per sample)."
+    ), base_option)
 
 
 def output_options(f):

@@ -26,6 +26,7 @@ __all__ = [
     "loss_table",
     "single_sample_table",
     "derivation_table",
+    "target_table",
     "summary",
     "fit",
     "terminal_width",
@@ -178,6 +179,47 @@ def loss_table(
             first.append(label + (" (ignored)" if ignored is not None and ignored[pos] else ""))
         cells = (GAP if j is None else fmt(probs[pos, j], precision) for j in cols)
         table.add_row(*first, *cells, fmt(losses[pos], precision))
+    return table
+
+
+def target_table(
+    title: str,
+    row_ids: np.ndarray,
+    n: int,
+    target: np.ndarray,
+    probs: np.ndarray,
+    losses: np.ndarray,
+    names: Sequence[str],
+    *,
+    label_header: str = "label",
+    loss_header: str = "loss",
+    ignored: np.ndarray | None = None,
+    precision: int | None = None,
+):
+    """One row per sample for a wide vocabulary: its label, p(label), the top class and its probability, the loss.
+
+    ``target`` holds class indices of the samples ``row_ids`` (from :func:`shown_rows`) of
+    ``n``; ``probs`` their predicted probabilities over all classes.
+    """
+    table = _new_table(title, f"{n - MAX_ROWS} of {n} rows not shown (--format csv shows all)" if n > MAX_ROWS else None)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column(label_header, overflow="fold")
+    _number_column(table, f"p({label_header})")
+    table.add_column("top class", overflow="fold")
+    _number_column(table, "p(top)")
+    _number_column(table, loss_header)
+    for pos, i in _rows_with_gaps(row_ids):
+        if pos is None:
+            table.add_row(*["⋮"] * 6)
+            continue
+        k, top = int(target[pos]), int(np.argmax(probs[pos]))
+        label = names[k] if 0 <= k < len(names) else str(k)
+        if ignored is not None and ignored[pos]:
+            table.add_row(str(i + 1), f"{label} (ignored)", "", names[top], fmt(probs[pos, top], precision),
+                          fmt(losses[pos], precision))
+            continue
+        table.add_row(str(i + 1), label, fmt(probs[pos, k], precision), names[top], fmt(probs[pos, top], precision),
+                      fmt(losses[pos], precision))
     return table
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 from contextlib import contextmanager
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -118,11 +118,15 @@ class RowBlocks:
       array_shape: the input's full shape, such as ``(B, T, C)`` with
         ``N = B·T``; the npy output keeps it (the same bytes in C order).
         Default: ``shape``.
+      validate: checks every input row without computing (raises on a bad
+        one); called before the first byte goes where it cannot be taken back.
     """
 
-    def __init__(self, shape: tuple[int, int], blocks: Iterable[np.ndarray], array_shape: tuple[int, ...] | None = None):
+    def __init__(self, shape: tuple[int, int], blocks: Iterable[np.ndarray], array_shape: tuple[int, ...] | None = None,
+                 validate: Callable[[], None] | None = None):
         self.shape = tuple(int(d) for d in shape)
         self._blocks = blocks
+        self.validate = validate or (lambda: None)
         if array_shape is None:
             self.array_shape = self.shape
         else:
@@ -362,6 +366,10 @@ def emit(result: Result, *, fmt: str | None, output: str | None, precision: int 
 
 
 def _write(result: Result, fmt: str, output: str | None, precision: int | None, header: bool, terminal: bool) -> None:
+    if output is None and fmt != "table" and isinstance(result.array, RowBlocks):
+        # stdout cannot take back a half-written matrix: every row is checked before the first byte
+        # (--output needs no such pass: its temp file is dropped on failure; a table is drawn at the end).
+        result.array.validate()
     with open_output(output) as out:
         if fmt == "table":
             from .tables import fit, render, terminal_width  # rich is imported only for tables

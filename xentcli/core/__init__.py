@@ -33,7 +33,15 @@ from .cross_entropy import (
     picks_target_log_probs,
     target_log_probs,
 )
-from .divergence import cross_entropy_of_distributions, entropy, kl_divergence, log_probs_of
+from .divergence import (
+    cross_entropy_of_distributions,
+    entropy,
+    kl_divergence,
+    kl_divergence_of,
+    kl_divergence_with_logits,
+    log_probs_of,
+    rel_entr,
+)
 from .gradcheck import central_differences
 from .labels import interpret_labels, is_index_labels
 from .reductions import REDUCTIONS, in_base, log_base, perplexity, reduce
@@ -43,6 +51,7 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_grad", "binary_cross_entropy_with_logits",
     "per_sample", "sigmoid", "softplus", "check_binary_logits", "check_binary_targets",
     "cross_entropy_of_distributions", "entropy", "kl_divergence", "log_probs_of", "central_differences",
+    "kl_divergence_of", "kl_divergence_with_logits", "rel_entr",
     "SUM_TOLERANCE", "RowError", "check_class_indices", "check_label_distribution",
     "check_logits", "check_probabilities", "check_weights", "looks_like_probabilities",
     "cross_entropy", "cross_entropy_denominator", "cross_entropy_from_log_probs",

@@ -1,0 +1,242 @@
+"""Files as pandas, NumPy and xent itself write them, and inputs as the shell hands them over.
+
+Every expected number here comes from NumPy/SciPy-free hand evaluation of the same
+arrays (log-sum-exp in float64 on the array pandas was given), never from xent.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xentcli.readers import read_matrix
+
+
+def ce_reference(z, y) -> float:
+    """Mean CE of class indices ``y`` under logits ``z`` (max-shifted log-sum-exp)."""
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(lse - z[np.arange(len(z)), y]))
+
+
+@pytest.fixture
+def pandas_files(tmp_path):
+    rng = np.random.default_rng(15)
+    z, y = rng.normal(size=(7, 3)), rng.integers(0, 3, 7)
+    y[0] = 2  # the first label is not 0, so the header line "0" cannot pass for a label
+    pd.DataFrame(z).to_csv(tmp_path / "z.csv", index=False)  # header line 0,1,2
+    pd.Series(y).to_csv(tmp_path / "y.csv", index=False)  # header line 0
+    pd.DataFrame(np.eye(3, dtype=int)[y]).to_csv(tmp_path / "onehot.csv", index=False)  # 0,1,2 over integers
+    return tmp_path, z, y
+
+
+def test_gh_pandas_headers_are_not_data(xent, pandas_files):
+    d, z, y = pandas_files
+    for labels in ("y.csv", "onehot.csv"):
+        r = xent("ce", "--labels", d / labels, "--logits", d / "z.csv", "--format", "json")
+        assert r.exit_code == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["n"] == 7
+        assert doc["mean"] == pytest.approx(ce_reference(z, y), rel=1e-15)
+        # Said once per file, with the way to force the other reading.
+        assert r.stderr.count("z.csv: line 1 (0,1,2) is read as a header") == 1
+        assert r.stderr.count(f"{labels}: line 1") == 1 and "--input-header no" in r.stderr
+
+
+def test_input_header_forces_either_reading(xent, pandas_files):
+    d, z, y = pandas_files
+    r = xent("softmax", "--logits", d / "z.csv", "--input-header", "no", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["shape"] == [8, 3] and "header" not in r.stderr
+    r = xent("softmax", "--logits", "-", "--input-header", "yes", "--format", "json", input="5,6,7\n1,2,3\n")
+    assert json.loads(r.stdout)["shape"] == [1, 3]
+    # Labels forced as data: 8 labels for 7 predictions is a shape error, not a silent answer.
+    np.save(d / "z.npy", z)
+    r = xent("ce", "--labels", d / "y.csv", "--logits", d / "z.npy", "--input-header", "no")
+    assert r.exit_code == 1 and "(8, 1)" in r.stderr
+
+
+@pytest.mark.parametrize("text, rows", [
+    ("1,2,3\n4,5,6\n", 2),  # integers under integers: hand-written data, never a header
+    ("0,1\n1,0\n", 2),  # one-hot rows
+    ("1,2\n3,nan\n", 2),
+    ("0,1,2\n", 1),  # nothing below it
+    ("0,1,2\n0.5,0.25,0.25\n", 1),
+    ("1,2,3\n-inf,0.5,1e-3\n", 1),  # 1-based column numbers
+    ("0\t1\n0.5\t0.5\n", 1),
+])
+def test_column_number_header_rule(tmp_path, text, rows):
+    f = tmp_path / "m.csv"
+    f.write_text(text)
+    m = read_matrix(str(f), "--logits")
+    assert np.asarray(m.values).shape[0] == rows
+    assert bool(m.notes) == (rows == 1 and "\n" in text.strip())
+
+
+def test_everything_xent_writes_reads_back(xent, tmp_path):
+    z = "[[4,2,1],[0,5,1],[1,1,1]]"
+    plain = json.loads(xent("softmax", "--logits", z, "--format", "json").stdout)["probs"]
+    for args in (["--format", "csv"], ["--format", "csv", "--header"], ["--format", "tsv", "--header"],
+                 ["--format", "tsv"]):
+        out = xent("softmax", "--logits", z, *args).stdout
+        f = tmp_path / ("p.tsv" if "tsv" in args else "p.csv")
+        f.write_text(out)
+        back = json.loads(xent("entropy", "--probs", f, "--reduction", "none", "--format", "json").stdout)
+        assert back["n"] == 3, args
+    r = xent("softmax", "--logits", z, "-o", tmp_path / "p.npy")
+    assert r.exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), np.array(plain))
+
+
+def test_quoted_header_names(xent, tmp_path):
+    f = tmp_path / "p.csv"
+    pd.DataFrame([[0.7, 0.2, 0.1]], columns=["setosa", "versicolor", "virginica"]).to_csv(
+        f, index=False, quoting=1)  # csv.QUOTE_ALL: every field quoted, numbers too
+    m = read_matrix(str(f), "--probs")
+    assert m.names == ["setosa", "versicolor", "virginica"]
+    np.testing.assert_array_equal(np.asarray(m.values), [[0.7, 0.2, 0.1]])
+    r = xent("ce", "--labels", "0", "--probs", f, "--format", "table")
+    assert "setosa" in r.stdout and '"' not in r.stdout
+
+
+def test_npy_output_keeps_leading_dimensions(xent, tmp_path):
+    z = np.random.default_rng(3).normal(size=(2, 3, 4))
+    np.save(tmp_path / "z.npy", z)
+    for args in (["softmax"], ["grad", "--labels", "0,1,2,3,0,1"]):
+        assert xent(*args, "--logits", tmp_path / "z.npy", "-o", tmp_path / "o.npy").exit_code == 0
+        assert np.load(tmp_path / "o.npy").shape == (2, 3, 4)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    xent("softmax", "--logits", tmp_path / "z.npy", "-o", tmp_path / "o.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), e / e.sum(axis=-1, keepdims=True), rtol=1e-15)
+
+
+# -- nothing on stdout when the command fails --------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "tsv", "npy"])
+@pytest.mark.parametrize("command", ["softmax", "grad"])
+def test_gh_bad_row_past_the_first_block_leaves_stdout_empty(tmp_path, fmt, command):
+    z = np.random.default_rng(0).normal(size=(400_000, 4))
+    z[390_000] = -np.inf  # far beyond the first block of 131 072 rows
+    np.save(tmp_path / "bad.npy", z)
+    args = [command, "--logits", tmp_path / "bad.npy", "--format", fmt]
+    if command == "grad":
+        args += ["--labels", "-"]
+    r = subprocess.run([sys.executable, "-m", "xentcli", *map(str, args)], capture_output=True, timeout=120,
+                       input=b"0\n" * 400_000 if command == "grad" else None)
+    assert r.returncode == 1
+    assert r.stdout == b""
+    assert b"row 390001" in r.stderr
+
+
+def test_bad_label_row_past_the_first_block_leaves_stdout_empty(tmp_path):
+    y = np.zeros((300_000, 2))
+    y[:, 0] = 1
+    y[250_000] = [0.5, 0.6]
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "z.npy", np.zeros((300_000, 2)))
+    r = subprocess.run([sys.executable, "-m", "xentcli", "grad", "--labels", str(tmp_path / "y.npy"),
+                        "--logits", str(tmp_path / "z.npy"), "--format", "csv"], capture_output=True, timeout=120)
+    assert r.returncode == 1 and r.stdout == b"" and b"row 250001" in r.stderr
+
+
+# -- inputs the shell hands over -----------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_gh_process_substitution_and_named_pipes(tmp_path):
+    (tmp_path / "data.csv").write_text("0,4,2,1\n1,0,5,1\n")
+    np.save(tmp_path / "z.npy", np.array([[4.0, 2, 1], [0, 5, 1]]))
+    xent = f"{sys.executable} -m xentcli"
+    expected = ce_reference([[4, 2, 1], [0, 5, 1]], np.array([0, 1]))
+    for script in (
+        f"{xent} ce --labels <(cut -d, -f1 data.csv) --logits <(cut -d, -f2- data.csv) --format json",
+        f"{xent} ce --labels <(cut -d, -f1 data.csv) --logits <(cat z.npy) --format json",
+        f"mkfifo f.npy; (cat z.npy > f.npy &); {xent} ce --labels 0,1 --logits f.npy --format json",
+    ):
+        r = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, timeout=120)
+        assert r.returncode == 0, (script, r.stderr)
+        assert json.loads(r.stdout)["mean"] == pytest.approx(expected, rel=1e-15)
+
+
+def test_large_stdin_is_spooled_and_streamed(tmp_path, monkeypatch):
+    from xentcli import readers
+
+    monkeypatch.setattr(readers, "SPOOL_BYTES", 100)
+    z = np.random.default_rng(1).normal(size=(50, 3))
+    np.save(tmp_path / "z.npy", z)
+    with open(tmp_path / "z.npy", "rb") as f:
+        m = read_matrix("-", "--logits", stdin=f)
+    np.testing.assert_array_equal(np.asarray(m.values), z)
+    m = read_matrix("-", "--logits", stdin=open(tmp_path / "z.npy", "rb"))
+    assert not isinstance(m.values, np.ndarray)  # a file read by rows, not bytes in memory
+
+
+# -- errors that say what to do -------------------------------------------------
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["ce", "--labels", "0,-100,2", "--logits", "1,2,3;4,5,6;7,8,9"], "--ignore-index -100"),
+    (["ppl", "--targets", "0,-100", "--logits", "1,2,3;4,5,6"], "--ignore-index -100"),
+    (["ce", "--labels", "1,2,3", "--logits", "1,2,3;4,5,6;7,8,9"], "look 1-based"),
+    (["ce", "--labels", "0.2,0.8;0.5,0.5", "--logits", "1;0"], "look swapped"),
+    (["ce", "--labels", "0,1", "--probs", "1,-2,3;4,5,6"], "did you mean --logits?"),
+    (["kl", "--p", "1,-2,3", "--q", "0.2,0.2,0.6"], "did you mean --p-logits?"),
+    (["bce", "--labels", "1,0", "--probs", "2,-1"], "did you mean --logits?"),
+])
+def test_errors_say_what_to_do(xent, args, hint):
+    r = xent(*args)
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.splitlines()[-1].startswith("Error: ") and hint in r.stderr
+
+
+def test_renormalize_hint_only_where_it_is_the_cure(xent):
+    r = xent("ce", "--labels", "0,1", "--probs", "0.5,0.6,0;0.2,0.2,0.6")
+    assert "--renormalize" in r.stderr and "--logits" not in r.stderr
+    r = xent("ce", "--labels", "0,1", "--probs", "1,-2,3;4,5,6")
+    assert "--renormalize" not in r.stderr
+
+
+def test_bare_xent_prints_the_command_list():
+    r = subprocess.run([sys.executable, "-m", "xentcli"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Error" not in r.stderr + r.stdout
+    assert "Commands:" in r.stdout and "softmax" in r.stdout
+
+
+def test_help_lines_are_true_for_their_command(xent):
+    bce = " ".join(xent("bce", "--help").stdout.split())
+    assert "class indices" not in bce and "[0, 1]" in bce
+    assert "grad" not in " ".join(xent("ce", "--help").stdout.split()).split("--reduction")[1].split("--base")[0]
+    kl = " ".join(xent("kl", "--help").stdout.split())
+    assert "label rows" not in kl and "P and Q rows" in kl
+    assert "--base B" in xent("ce", "--help").stdout
+    r = xent("ce", "--labels", "0", "--probs", "0.7,0.2,0.1", "--base", "3", "--format", "json")
+    assert json.loads(r.stdout)["mean"] == pytest.approx(-np.log(0.7) / np.log(3), rel=1e-15)
+
+
+def test_example_fits_80_columns_and_its_commands_run_anywhere(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xentcli", "example"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    tries = [line.split("xent ", 1)[1] for line in r.stdout.splitlines() if "xent " in line and "--" in line]
+    assert len(tries) >= 3
+    for line in tries:  # from an empty folder
+        script = " | ".join(f"{sys.executable} -m xentcli {part.strip().removeprefix('xent ')}"
+                            for part in ("xent " + line).split("|"))
+        done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (line, done.stderr)
+
+
+def test_wide_vocabulary_table_shows_label_and_top_class(xent, tmp_path):
+    z = np.full((3, 1000), -5.0)
+    z[:, 7] = 5.0  # top class 7
+    np.save(tmp_path / "z.npy", z)
+    out = xent("ce", "--labels", "7,1,2", "--logits", tmp_path / "z.npy", "--format", "table").stdout
+    assert "p(label)" in out and "top class" in out and "p(0)" not in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("2 "))
+    p_top = np.exp(5.0) / (np.exp(5.0) + 999 * np.exp(-5.0))
+    assert f"{p_top:.8g}" in row and row.split()[1] == "1"
