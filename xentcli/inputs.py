@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from . import core
-from .engine import blocks, collect, read_rows
+from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, read_rows
 from .errors import CallError, DataError
 from .options import INPUT_HEADER
 from .progress import Progress
@@ -253,7 +253,8 @@ class Predictions(CheckedRows):
         A pass at read speed (the engine's threads), for outputs that cannot take back what
         they printed: a bad row anywhere fails the run before its first byte.
         """
-        for _ in self._computed(lambda rows, *rest: None, *others, report=False):
+        # Checks keep no block-sized temporaries: large blocks cut the per-block hand-off.
+        for _ in self._computed(lambda rows, *rest: None, *others, report=False, block_elements=LEAN_BLOCK_ELEMENTS):
             pass
         self._validated = True
 
