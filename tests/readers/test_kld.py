@@ -4,7 +4,6 @@ int32 tokens, then per chunk n_ctx - 1 - n_ctx/2 rows of float32 scale, float32 
 n_vocab uint16 codes padded to an even count."""
 
 import json
-import os
 import struct
 
 import numpy as np
@@ -124,17 +123,10 @@ def test_ppl_of_the_base_model(tmp_path):
     assert json.loads(ce.stdout)["per_sample"] == pytest.approx(nll.tolist(), rel=1e-12)
 
 
-def test_rows_are_read_by_blocks_only_where_asked(tmp_path, monkeypatch):
+def test_rows_are_read_by_blocks_only_where_asked(tmp_path, preads):
     n_ctx, n_vocab, n_chunk = 8, 5, 3
     path, (tokens, scale, minimum, codes) = write(tmp_path, n_ctx, n_vocab, n_chunk)
-    reads = []
-    real = os.preadv
-
-    def spy(fd, buffers, offset):
-        reads.append((offset, sum(len(b) for b in buffers)))
-        return real(fd, buffers, offset)
-
-    monkeypatch.setattr(os, "preadv", spy)
+    reads = preads
     rows = read_matrix(str(path), "--logits").values.as_rows()
     assert reads == []
     row_bytes = 8 + 2 * (n_vocab + 1)

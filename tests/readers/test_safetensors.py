@@ -146,18 +146,11 @@ def test_a_scalar_and_a_vector(tmp_path):
     assert v.shape == (4,) and np.asarray(v).tolist() == [0, 1, 2, 3] and v.as_rows().shape == (1, 4)
 
 
-def test_reading_touches_only_the_header_then_only_the_asked_rows(tmp_path, monkeypatch):
+def test_reading_touches_only_the_header_then_only_the_asked_rows(tmp_path, preads):
     """Streamed like .npy: opening reads no data; ``rows(a, b)`` reads exactly those rows' bytes."""
     z = rng.standard_normal((50, 7)).astype(np.float32)
     path = write(tmp_path / "big.safetensors", {"pad": tensor(np.zeros(3, np.int8)), "z": tensor(z)})
-    reads = []
-    real = os.preadv
-
-    def spy(fd, buffers, offset):
-        reads.append((offset, sum(len(b) for b in buffers)))
-        return real(fd, buffers, offset)
-
-    monkeypatch.setattr(os, "preadv", spy)
+    reads = preads
     values = read_matrix(f"{path}:z", "--logits").values
     assert reads == []
     rows = values.as_rows()

@@ -110,9 +110,12 @@ def _rows_2d(x: np.ndarray, axis: int) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1))
 
 
-def _check_same_shape(p: np.ndarray, q: np.ndarray) -> None:
+def _paired_rows(p: np.ndarray, q: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """P and Q as :func:`_rows_2d` rows, and the shape of one value per row; they must match."""
     if p.shape != q.shape:
         raise RowError(f"P of shape {p.shape} and Q of shape {q.shape} differ")
+    out_shape = np.moveaxis(p, axis, -1).shape[:-1] if p.ndim else ()
+    return _rows_2d(p, axis), _rows_2d(q, axis), out_shape
 
 
 def kl_divergence(p, q, *, axis: int = -1) -> np.ndarray:
@@ -142,9 +145,7 @@ def kl_divergence(p, q, *, axis: int = -1) -> np.ndarray:
     '8.463263450129e-28'
     """
     p, q = as_float64(p), as_float64(q)
-    _check_same_shape(p, q)
-    out_shape = np.moveaxis(p, axis, -1).shape[:-1] if p.ndim else ()
-    p2, q2 = _rows_2d(p, axis), _rows_2d(q, axis)
+    p2, q2, out_shape = _paired_rows(p, q, axis)
     terms = rel_entr(p2, q2)
     total = np.sum(terms, axis=-1)
     with np.errstate(invalid="ignore"):  # |nan| rows compare False and keep their NaN
@@ -316,9 +317,7 @@ def kl_divergence_with_logits(p_logits, q_logits, *, axis: int = -1) -> np.ndarr
     '1.250000000000e-19'
     """
     zp, zq = as_float64(p_logits), as_float64(q_logits)
-    _check_same_shape(zp, zq)
-    out_shape = np.moveaxis(zp, axis, -1).shape[:-1] if zp.ndim else ()
-    zp, zq = _rows_2d(zp, axis), _rows_2d(zq, axis)
+    zp, zq, out_shape = _paired_rows(zp, zq, axis)
     mp, sp = max_and_log_sum(zp)
     mq, sq = max_and_log_sum(zq)
     with np.errstate(invalid="ignore", over="ignore"):  # -inf - -inf for a class masked in both, inf - inf for bad rows: set below
