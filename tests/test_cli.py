@@ -233,7 +233,7 @@ def test_masked_target_warns_and_gives_inf(xent):
         (["ce", "--labels", LABELS, "--logits", LOGITS, "--probs", LOGITS], 2, ["--logits", "--probs"]),
         (["ce", "--labels", "-", "--logits", "-"], 2, ["stdin", "--labels", "--logits"]),
         (["ce", "--labels", "nope.csv", "--logits", LOGITS], 2, ["--labels", "nope.csv", "not found"]),
-        (["ce", "--labels", LABELS, "--logits", "z.parquet"], 2, ["z.parquet", ".csv", ".npy"]),
+        (["ce", "--labels", LABELS, "--logits", "z.xlsx"], 2, ["z.xlsx", ".csv", ".npy"]),
         (["ce", "--labels", "1,x", "--logits", LOGITS], 2, ["--labels", "malformed", "'x'"]),
         (["ce", "--labels", LABELS, "--logits", LOGITS, "--ignore-index", "0"], 2, ["--ignore-index", "distributions"]),
         (["ce", "--labels", "0", "--probs", "0.5,0.5", "--temperature", "2"], 2, ["--temperature", "--probs"]),

@@ -165,9 +165,9 @@ def test_bad_npy_files_never_unpickle(tmp_path):
 def test_wrong_calls_for_paths(tmp_path):
     with pytest.raises(CallError, match="file not found: nope.csv"):
         read_matrix("nope.csv", "--labels")
-    (tmp_path / "z.json").write_text("[]")
-    with pytest.raises(CallError, match=r"unsupported extension '.json'; expected one of .csv .tsv"):
-        read_matrix(str(tmp_path / "z.json"), "--logits")
+    (tmp_path / "z.xlsx").write_text("[]")
+    with pytest.raises(CallError, match=r"unsupported extension '.xlsx'; expected one of .csv .tsv"):
+        read_matrix(str(tmp_path / "z.xlsx"), "--logits")
     with pytest.raises(CallError, match="is a directory"):
         read_matrix(str(tmp_path), "--logits")
 

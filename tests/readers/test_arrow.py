@@ -1,0 +1,244 @@
+"""``.parquet`` / ``.feather`` / ``.arrow``: files written by pandas and pyarrow, read like ``.npy``."""
+
+import importlib.util
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from xentcli.cli import main
+from xentcli.errors import CallError, DataError
+from xentcli.readers import arrow, read_matrix
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+feather = pytest.importorskip("pyarrow.feather")
+pd = pytest.importorskip("pandas")
+
+rng = np.random.default_rng(11)
+SPECIES = ["setosa", "versicolor", "virginica"]
+
+
+def xent(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def cli_json(*args):
+    result = xent(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def write_ipc(path, table, *, stream=False, chunk=None):
+    with pa.OSFile(str(path), "wb") as f:
+        writer = (pa.ipc.new_stream if stream else pa.ipc.new_file)(f, table.schema)
+        writer.write_table(table, max_chunksize=chunk)
+        writer.close()
+    return path
+
+
+@pytest.fixture
+def iris(tmp_path):
+    z = rng.standard_normal((6, 3))
+    df = pd.DataFrame({"id": np.arange(6), **{f"p_{s}": z[:, i] for i, s in enumerate(SPECIES)},
+                       "species": [SPECIES[i % 3] for i in range(6)]})
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", np.arange(6) % 3)
+    df.to_parquet(tmp_path / "p.parquet")
+    df.to_feather(tmp_path / "p.feather")
+    return tmp_path, z
+
+
+# --- through the CLI: the numbers of .npy ---------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["p.parquet", "p.feather"])
+def test_pandas_files_give_the_numbers_of_npy(iris, name):
+    d, z = iris
+    ref = cli_json("ce", "--labels", d / "y.npy", "--logits", d / "z.npy", "--reduction", "none")
+    assert cli_json("ce", "--labels", d / "y.npy", "--logits", f"{d / name}:p_*", "--reduction", "none") == ref
+    df = pd.read_parquet(d / "p.parquet")
+    df["y"] = np.arange(6) % 3
+    both = d / f"y{name}"
+    df.to_parquet(both) if name.endswith(".parquet") else df.to_feather(both)
+    assert cli_json("ce", "--labels", f"{both}:y", "--logits", f"{both}:p_*", "--reduction", "none") == ref
+
+
+def test_labels_out_of_range_from_a_column_are_bad_data(iris):
+    d, _ = iris
+    r = xent("ce", "--labels", f"{d}/p.parquet:id", "--logits", f"{d}/p.parquet:p_*")
+    assert r.exit_code == 1
+
+
+def test_glob_parts_name_the_classes_in_tables(iris):
+    d, _ = iris
+    r = xent("softmax", "--logits", f"{d}/p.parquet:p_*", "--format", "table")
+    assert r.exit_code == 0, r.output
+    assert "setosa" in r.output and "virginica" in r.output and "p_setosa" not in r.output
+
+
+def test_no_selector_reads_the_numeric_columns_and_says_what_it_skipped(iris):
+    d, z = iris
+    m = read_matrix(str(d / "p.parquet"), "--logits")
+    assert m.names == ["id", *(f"p_{s}" for s in SPECIES)]
+    assert np.array_equal(np.asarray(m.values)[:, 1:], z) and m.values.dtype == np.float64
+    assert len(m.notes) == 1 and "species" in m.notes[0]
+
+
+def test_pandas_index_columns_are_not_data(tmp_path):
+    df = pd.DataFrame({"a": [1.0, 2, 3], "b": [4.0, 5, 6]}, index=[10, 20, 30])
+    df.to_parquet(tmp_path / "i.parquet")
+    m = read_matrix(str(tmp_path / "i.parquet"), "--x")
+    assert m.names == ["a", "b"] and m.notes == []
+    with pytest.raises(CallError, match="2 columns: a, b$"):
+        read_matrix(f"{tmp_path}/i.parquet:c", "--x")
+
+
+@pytest.mark.parametrize("kind", ["list", "fixed", "large"])
+@pytest.mark.parametrize("fmt", ["parquet", "feather", "arrow-file", "arrow-stream"])
+def test_list_columns_are_one_row_per_cell(tmp_path, kind, fmt):
+    z = rng.standard_normal((9, 4)).astype(np.float32)
+    typ = {"list": pa.list_(pa.float32()), "fixed": pa.list_(pa.float32(), 4), "large": pa.large_list(pa.float32())}[kind]
+    table = pa.table({"logits": pa.array(list(z), typ)})
+    if fmt == "parquet":
+        path = tmp_path / "l.parquet"
+        pq.write_table(table, path, row_group_size=4)
+    elif fmt == "feather":
+        path = tmp_path / "l.feather"
+        feather.write_feather(table, path, chunksize=4)
+    else:
+        path = write_ipc(tmp_path / "l.arrow", table, stream=fmt == "arrow-stream", chunk=4)
+    for spec in (str(path), f"{path}:logits", f"{path}:1"):
+        m = read_matrix(spec, "--logits")
+        assert m.values.shape == (9, 4) and m.values.dtype == np.float32 and m.names is None
+        assert np.array_equal(np.asarray(m.values), z)
+    np.save(tmp_path / "z.npy", z)
+    y = ",".join(str(i % 4) for i in range(9))
+    assert cli_json("ce", "--labels", y, "--logits", path) == cli_json("ce", "--labels", y, "--logits", tmp_path / "z.npy")
+
+
+def test_a_hugging_face_like_table(tmp_path):
+    z = rng.standard_normal((5, 3))
+    table = pa.table({"input_ids": pa.array([[1, 2, 3], [4], [5, 6], [7, 8, 9, 10], [11]]),
+                      "logits": pa.array(list(z), pa.list_(pa.float64())),
+                      "label": pa.array([0, 2, 1, 1, 0])})
+    pq.write_table(table, tmp_path / "hf.parquet")
+    np.save(tmp_path / "z.npy", z)
+    path = tmp_path / "hf.parquet"
+    assert (cli_json("ce", "--labels", f"{path}:label", "--logits", f"{path}:logits", "--reduction", "none")
+            == cli_json("ce", "--labels", "0,2,1,1,0", "--logits", tmp_path / "z.npy", "--reduction", "none"))
+    r = xent("ce", "--labels", f"{path}:label", "--logits", path)  # which column? a wrong call
+    assert r.exit_code == 2 and "input_ids, logits, label" in r.output
+    r = xent("ce", "--labels", f"{path}:label", "--logits", f"{path}:input_ids")  # ragged
+    assert r.exit_code == 1 and "column 'input_ids' row 2" in r.output and "--logits" in r.output
+    r = xent("ce", "--labels", f"{path}:label", "--logits", f"{path}:logits,label")
+    assert r.exit_code == 2 and "selected alone" in r.output
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+def test_selector_errors_exit_2_listing_columns(iris):
+    d, _ = iris
+    r = xent("softmax", "--logits", f"{d}/p.feather:q_*")
+    assert r.exit_code == 2
+    assert "--logits" in r.output and "p.feather" in r.output
+    assert "id, p_setosa, p_versicolor, p_virginica, species" in r.output
+
+
+def test_string_columns_are_bad_data_for_now(iris):
+    d, _ = iris
+    r = xent("ce", "--labels", f"{d}/p.parquet:species", "--logits", f"{d}/p.parquet:p_*")
+    assert r.exit_code == 1 and "'species'" in r.output and "class names" in r.output
+
+
+def test_nothing_numeric_is_a_wrong_call(tmp_path):
+    pd.DataFrame({"s": ["a", "b"]}).to_parquet(tmp_path / "s.parquet")
+    r = xent("softmax", "--logits", tmp_path / "s.parquet")
+    assert r.exit_code == 2 and "s (string)" in r.output
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "feather"])
+def test_nulls_are_bad_data_naming_column_and_row(tmp_path, fmt):
+    table = pa.table({"a": pa.array([1.0, 2.0, 3.0]), "b": pa.array([1.0, None, 3.0]),
+                      "l": pa.array([[1.0, 2.0], [3.0, None], [5.0, 6.0]]),
+                      "m": pa.array([[1.0, 2.0], None, [5.0, 6.0]])})
+    path = tmp_path / f"n.{fmt}"
+    (pq.write_table if fmt == "parquet" else feather.write_feather)(table, path)
+    for sel, where in (("a,b", "column 'b' row 2"), ("l", "column 'l' row 2"), ("m", "column 'm' row 2")):
+        r = xent("softmax", "--logits", f"{path}:{sel}")
+        assert r.exit_code == 1 and where in r.output and f"--logits {path}" in r.output, r.output
+
+
+def test_not_a_parquet_file_is_bad_data(tmp_path):
+    (tmp_path / "x.parquet").write_bytes(b"not parquet at all")
+    r = xent("softmax", "--logits", tmp_path / "x.parquet")
+    assert r.exit_code == 1 and "Parquet" in r.output
+
+
+def test_missing_pyarrow_says_how_to_install(iris, monkeypatch):
+    d, _ = iris
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a))
+    for name in ("p.parquet", "p.feather"):
+        r = xent("softmax", "--logits", d / name)
+        assert r.exit_code == 2 and "pip install 'xentcli[arrow]'" in r.output
+
+
+# --- streaming -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def many(tmp_path, monkeypatch):
+    """A table of many small row groups / batches, read in batches smaller still."""
+    monkeypatch.setattr(arrow, "BATCH_VALUES", 15)  # 5 rows of 3 per decoded batch
+    z = rng.standard_normal((203, 3))
+    table = pa.table({"a": z[:, 0], "b": z[:, 1].astype(np.float32), "c": (z[:, 2] > 0),
+                      "l": pa.array(list(z), pa.list_(pa.float64(), 3))})
+    ref = np.column_stack([z[:, 0], z[:, 1].astype(np.float32), z[:, 2] > 0])
+    pq.write_table(table, tmp_path / "m.parquet", row_group_size=13)
+    write_ipc(tmp_path / "m.arrow", table, chunk=7)
+    write_ipc(tmp_path / "s.arrow", table, stream=True, chunk=11)
+    return tmp_path, z, ref
+
+
+@pytest.mark.parametrize("name", ["m.parquet", "m.arrow", "s.arrow"])
+def test_rows_across_batch_boundaries(many, name):
+    d, z, ref = many
+    values = read_matrix(f"{d / name}:a,b,c", "--x").values
+    assert values.shape == (203, 3) and values.dtype == np.float64 and values.as_rows() is values
+    assert np.array_equal(np.asarray(values), ref)
+    for start, stop in [(0, 1), (12, 14), (200, 203), (3, 90), (50, 51), (0, 203), (190, 500), (7, 7)]:
+        assert np.array_equal(values.rows(start, stop), ref[start:stop])
+    assert np.array_equal(values[[202, 0, 13]], ref[[202, 0, 13]]) and np.array_equal(values[5], ref[5])
+    assert np.array_equal(values[10:40:3], ref[10:40:3])
+    lists = read_matrix(f"{d / name}:l", "--x").values
+    assert np.array_equal(lists.rows(11, 60), z[11:60])
+
+
+@pytest.mark.parametrize("name", ["m.parquet", "m.arrow", "s.arrow"])
+def test_two_threads_read_the_right_rows(many, name, monkeypatch):
+    d, z, _ = many
+    monkeypatch.setattr(arrow, "CACHE_BYTES", 200)  # evict often: readers restart behind the cursor
+    values = read_matrix(f"{d / name}:l", "--x").values
+    spans = [(s, min(203, s + 9)) for s in range(0, 203, 9)] * 3
+    order = rng.permutation(len(spans))
+    barrier = threading.Barrier(2)
+
+    def read(i):
+        if i < 2:
+            barrier.wait()
+        s, e = spans[order[i]]
+        return np.array_equal(values.rows(s, e), z[s:e])
+
+    with ThreadPoolExecutor(2) as pool:
+        assert all(pool.map(read, range(len(spans))))
+
+
+def test_the_engine_reads_a_parquet_file_in_blocks_on_threads(many, monkeypatch):
+    d, z, _ = many
+    monkeypatch.setenv("XENT_THREADS", "2")
+    np.save(d / "z.npy", z)
+    y = ",".join(str(i % 3) for i in range(203))
+    ref = cli_json("ce", "--labels", y, "--logits", d / "z.npy", "--reduction", "none")
+    assert cli_json("ce", "--labels", y, "--logits", f"{d}/m.parquet:l", "--reduction", "none") == ref

@@ -1,0 +1,399 @@
+"""``.parquet``, ``.feather`` and ``.arrow`` (Arrow IPC file or stream) tables, read through pyarrow.
+
+``FILE:SELECTOR`` picks columns (:mod:`.selector`: names, ``*`` globs, 1-based numbers).
+What forms the matrix:
+
+* numeric columns (integers, floats, bools): one matrix column each, named by its column
+  (or by the part a glob matched: ``:p_*`` on ``p_setosa`` → ``setosa``);
+* one list or fixed-size-list column of numbers (how Hugging Face datasets store logits):
+  one matrix row per cell, ``(N, C)``; every cell must hold C values (ragged lists are bad data).
+  A list column is selected alone.
+
+Without a selector: every numeric column; non-numeric ones (strings, dates, …) are skipped
+(said once on stderr) and pandas' unnamed index columns (``__index_level_0__``) are never
+data. When the table holds list columns of numbers, the only numeric column is read, and
+more than one numeric column (``input_ids`` and ``logits``) must be named. Nothing numeric
+left is a wrong call listing the columns.
+
+Strings and categoricals hold class names, which xent cannot map to class indices yet:
+selecting one is bad data saying so. A null in a selected column is bad data naming the
+column and the 1-based row.
+
+Nothing is read whole: :class:`ArrowRows` reads a row range from the record batches
+(Parquet: ``iter_batches`` from the row group that holds it; IPC files: ``get_batch``;
+IPC streams: from the start), keeps the last decoded batches in a small cache, and
+serialises pyarrow reads with a lock (the engine reads from several threads).
+pyarrow is imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ..errors import CallError, DataError
+from .selector import describe_columns, select_columns
+from .source import FileRows, Matrix
+
+__all__ = ["read", "ArrowRows", "BATCH_VALUES", "CACHE_BYTES"]
+
+#: Values decoded per Parquet batch (rows = this // classes, at least 1).
+BATCH_VALUES = 256 * 1024
+#: Decoded batches kept for rows asked again or out of order (threads), in bytes; at least 2 batches.
+CACHE_BYTES = 64 << 20
+#: Parquet column chunks are read through a buffer of this size, never whole.
+PARQUET_BUFFER = 1 << 20
+
+_NUMBER, _LIST, _STRING, _NESTED, _OTHER = "number", "list", "string", "nested", "other"
+
+
+def read(path: str, where: str, selector: str | None = None) -> Matrix:
+    """The selected columns of the table as a :class:`Matrix` of a lazy :class:`ArrowRows`."""
+    import pyarrow as pa
+
+    try:
+        source = _open(path, where)
+        schema = source.schema
+        hidden = _pandas_hidden(schema)
+        positions = [i for i, f in enumerate(schema) if f.name not in hidden]
+        columns = [schema.field(i).name for i in positions]
+        kinds = [_kind(schema.field(i).type) for i in positions]
+        notes: list[str] = []
+        if selector is None:
+            chosen = _default(columns, kinds, _pandas_index_names(schema), where, path, notes)
+            names = [columns[i] for i in chosen]
+        else:
+            chosen, names = select_columns(selector, columns, len(columns), where)
+        fields = [schema.field(positions[i]) for i in chosen]
+        for f, k in zip(fields, (kinds[i] for i in chosen)):
+            _check_kind(f, k, where)
+        is_list = kinds[chosen[0]] == _LIST
+        if is_list and len(chosen) > 1:
+            listed = ", ".join(f"'{f.name}'" for f in fields if _kind(f.type) == _LIST)
+            raise CallError(f"{where}: a list column holds a whole row of classes and is selected alone; "
+                            f"the selector chose {len(chosen)} columns with the list column {listed}")
+        rows = ArrowRows(source, [positions[i] for i in chosen], fields, where, is_list)
+    except pa.ArrowException as e:
+        raise DataError(f"{where}: cannot read the file as {_FORMAT_NAMES[_ext(path)]}: {e}") from e
+    return Matrix(rows, where, None if is_list else names, notes=notes)
+
+
+_FORMAT_NAMES = {".parquet": "Parquet", ".feather": "Feather (Arrow IPC)", ".arrow": "Arrow IPC"}
+
+
+def _ext(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    return ext if ext in _FORMAT_NAMES else ".arrow"
+
+
+def _kind(t) -> str:
+    import pyarrow as pa
+
+    types = pa.types
+    if types.is_integer(t) or types.is_floating(t) or types.is_boolean(t):
+        return _NUMBER
+    if types.is_list(t) or types.is_large_list(t) or types.is_fixed_size_list(t) or _is_list_view(t):
+        inner = t.value_type
+        if types.is_integer(inner) or types.is_floating(inner) or types.is_boolean(inner):
+            return _LIST
+        return _NESTED
+    if (types.is_string(t) or types.is_large_string(t) or getattr(types, "is_string_view", lambda _: False)(t)
+            or types.is_dictionary(t)):
+        return _STRING
+    return _OTHER
+
+
+def _is_list_view(t) -> bool:
+    import pyarrow as pa
+
+    return getattr(pa.types, "is_list_view", lambda _: False)(t) or getattr(pa.types, "is_large_list_view", lambda _: False)(t)
+
+
+def _check_kind(field, kind: str, where: str) -> None:
+    if kind == _STRING:
+        raise DataError(f"{where}: column '{field.name}' holds strings ({field.type}): class names, which xent "
+                        "cannot map to class indices yet; give labels as class indices (0 to C-1)")
+    if kind == _NESTED:
+        raise DataError(f"{where}: column '{field.name}' is a {field.type}: xent reads a list column of numbers "
+                        "(one row of classes per cell), not lists of other values")
+    if kind == _OTHER:
+        raise DataError(f"{where}: column '{field.name}' is not numeric ({field.type}); xent reads integer, "
+                        "float and bool columns, or one list column of numbers")
+
+
+def _default(columns: list[str], kinds: list[str], index_names: set[str], where: str, path: str,
+             notes: list[str]) -> list[int]:
+    """The columns read without a selector (see the module's docstring)."""
+    numeric = [i for i, k in enumerate(kinds) if k in (_NUMBER, _LIST) and columns[i] not in index_names]
+    if not numeric:
+        raise CallError(f"{where}: no numeric column to read; the file holds "
+                        f"{_typed(columns, kinds)}; select one as {path}:NAME")
+    if any(kinds[i] == _LIST for i in numeric) and len(numeric) > 1:
+        raise CallError(f"{where}: the file holds list columns; name the column(s) to read, as {path}:NAME "
+                        f"(it holds {describe_columns(columns, len(columns))})")
+    skipped = [columns[i] for i in range(len(columns)) if i not in numeric and columns[i] not in index_names]
+    if skipped:
+        notes.append(f"{where}: non-numeric column{'s' if len(skipped) > 1 else ''} "
+                     f"{', '.join(skipped[:10])}{' …' if len(skipped) > 10 else ''} skipped; "
+                     f"select columns as {path}:NAME,…")
+    return numeric
+
+
+def _typed(columns, kinds) -> str:
+    return describe_columns([f"{c} ({k})" for c, k in zip(columns, kinds)], len(columns))
+
+
+def _pandas_meta(schema) -> dict:
+    try:
+        return schema.pandas_metadata or {}
+    except Exception:  # malformed metadata: not pandas'
+        return {}
+
+
+def _pandas_hidden(schema) -> set[str]:
+    """pandas' unnamed index columns (``__index_level_0__``): never data, never listed."""
+    return {c for c in _pandas_meta(schema).get("index_columns", [])
+            if isinstance(c, str) and c.startswith("__index_level_")}
+
+
+def _pandas_index_names(schema) -> set[str]:
+    """pandas' named index columns: not read without a selector (they can be named)."""
+    return {c for c in _pandas_meta(schema).get("index_columns", []) if isinstance(c, str)}
+
+
+# --- the three kinds of file --------------------------------------------------------------------
+
+def _open(path: str, where: str):
+    ext = _ext(path)
+    if ext == ".parquet":
+        return _Parquet(path)
+    try:
+        return _IpcFile(path)
+    except Exception as e:  # not the IPC file format: maybe the stream format (Hugging Face's .arrow)
+        import pyarrow as pa
+
+        if not isinstance(e, pa.ArrowException):
+            raise
+        try:
+            return _IpcStream(path)
+        except pa.ArrowException:
+            raise e from None
+
+
+class _Parquet:
+    def __init__(self, path: str):
+        import pyarrow.parquet as pq
+
+        self.file = pq.ParquetFile(path, buffer_size=PARQUET_BUFFER, pre_buffer=False)
+        self.schema = self.file.schema_arrow
+        meta = self.file.metadata
+        self.starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+
+    def count(self, positions) -> int:
+        return int(self.starts[-1])
+
+    def batches_from(self, row: int, positions, batch_rows: int):
+        """``(first row, iterator of record batches of the columns)`` from the row group holding ``row``."""
+        g = max(0, int(np.searchsorted(self.starts, row, side="right")) - 1)
+        groups = list(range(g, len(self.starts) - 1))
+        names = [self.schema.field(i).name for i in positions]
+        return int(self.starts[g]), self.file.iter_batches(batch_size=batch_rows, row_groups=groups, columns=names,
+                                                           use_threads=False)
+
+
+class _IpcFile:
+    def __init__(self, path: str):
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        self.path = path
+        reader = ipc.open_file(pa.OSFile(path))
+        self.schema = reader.schema
+        self.starts = None
+
+    def _reader(self, positions):
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        return ipc.open_file(pa.OSFile(self.path), options=ipc.IpcReadOptions(included_fields=list(positions)))
+
+    def count(self, positions) -> int:
+        reader = self._reader(positions[:1])  # each batch's length: the first column decoded only
+        self.starts = np.cumsum([0] + [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)])
+        return int(self.starts[-1])
+
+    def batches_from(self, row: int, positions, batch_rows: int):
+        reader = self._reader(positions)
+        b = max(0, int(np.searchsorted(self.starts, row, side="right")) - 1)
+        return int(self.starts[b]), (reader.get_batch(i) for i in range(b, reader.num_record_batches))
+
+
+class _IpcStream:
+    def __init__(self, path: str):
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        self.path = path
+        self.schema = ipc.open_stream(pa.OSFile(path)).schema
+
+    def _reader(self, positions):
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        return ipc.open_stream(pa.OSFile(self.path), options=ipc.IpcReadOptions(included_fields=list(positions)))
+
+    def count(self, positions) -> int:
+        return sum(batch.num_rows for batch in self._reader(positions[:1]))
+
+    def batches_from(self, row: int, positions, batch_rows: int):
+        return 0, iter(self._reader(positions))
+
+
+# --- the rows -------------------------------------------------------------------------------------
+
+class ArrowRows(FileRows):
+    """``(N, C)`` rows of selected table columns, decoded a record batch at a time on demand.
+
+    ``rows(start, stop)`` (safe from several threads), ``[index]``, ``np.asarray`` (reads it
+    whole), ``as_rows()`` (itself). A list column gives C = its cells' length; scalar columns
+    give C = their number.
+    """
+
+    def __init__(self, source, positions: list[int], fields, where: str, is_list: bool):
+        import pyarrow as pa
+
+        self._source, self._positions, self._fields, self.where = source, positions, fields, where
+        self._is_list = is_list
+        self.names = [f.name for f in fields]
+        n = source.count(positions)
+        if is_list:
+            t = fields[0].type
+            self.dtype = np.dtype(t.value_type.to_pandas_dtype())
+            if pa.types.is_fixed_size_list(t):
+                c = t.list_size
+            else:
+                c = self._first_length(n)
+        else:
+            self.dtype = np.result_type(*(np.dtype(f.type.to_pandas_dtype()) for f in fields))
+            c = len(fields)
+        if n == 0:
+            raise DataError(f"{where}: the table has no rows")
+        if c == 0:
+            raise DataError(f"{where}: column '{fields[0].name}' holds empty lists (no classes)")
+        self.shape, self.ndim, self.size = (n, c), 2, n * c
+        self._batch_rows = max(1, BATCH_VALUES // c)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
+        self._cached_bytes = 0
+        self._iter, self._next_row = None, 0
+
+    def _first_length(self, n: int) -> int:
+        """The length of the first non-empty batch's first cell (before the shape is known)."""
+        import pyarrow.compute as pc
+
+        if n == 0:
+            return 0
+        _, batches = self._source.batches_from(0, self._positions, 1)
+        for batch in batches:
+            if batch.num_rows:
+                col = batch.column(0)
+                if not col[0].is_valid:
+                    raise DataError(f"{self.where}: column '{self.names[0]}' row 1: missing value (null); "
+                                    "xent needs a list of numbers in every row")
+                return int(pc.list_value_length(col.slice(0, 1))[0].as_py())
+        return 0
+
+    def as_rows(self) -> "ArrowRows":
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.rows(0, len(self))
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as a new ``(rows, C)`` array."""
+        start, stop = max(0, start), min(len(self), stop)
+        out = np.empty((max(0, stop - start), self.shape[1]), self.dtype)
+        pos = start
+        while pos < stop:
+            with self._lock:
+                b0, arr = self._batch_at(pos)
+            take = min(stop, b0 + len(arr)) - pos
+            out[pos - start:pos - start + take] = arr[pos - b0:pos - b0 + take]
+            pos += take
+        return out
+
+    def _batch_at(self, pos: int) -> tuple[int, np.ndarray]:
+        """The decoded batch holding row ``pos``: cached, else read on from the cursor (restarted when behind)."""
+        import pyarrow as pa
+
+        for b0, (_, arr) in reversed(self._cache.items()):
+            if b0 <= pos < b0 + len(arr):
+                self._cache.move_to_end(b0)
+                return b0, arr
+        try:
+            if self._iter is None or pos < self._next_row:
+                self._next_row, self._iter = self._source.batches_from(pos, self._positions, self._batch_rows)
+            reach = max(2 * self._batch_rows, CACHE_BYTES // max(1, self.shape[1] * self.dtype.itemsize))
+            for batch in self._iter:
+                b0 = self._next_row
+                b1 = self._next_row = b0 + batch.num_rows
+                if b1 <= pos and pos - b1 > reach:  # far behind the row asked: not decoded
+                    continue
+                if batch.num_rows == 0:
+                    continue
+                arr = self._decode(batch, b0)
+                self._remember(b0, arr)
+                if b0 <= pos < b1:
+                    return b0, arr
+        except pa.ArrowException as e:
+            self._iter = None
+            raise DataError(f"{self.where}: cannot read rows from row {pos + 1}: {e}") from e
+        self._iter = None
+        raise DataError(f"{self.where}: the file ended before row {pos + 1} (was it changed while being read?)")
+
+    def _remember(self, b0: int, arr: np.ndarray) -> None:
+        self._cache[b0] = (b0, arr)
+        self._cached_bytes += arr.nbytes
+        while len(self._cache) > 2 and self._cached_bytes > CACHE_BYTES:
+            _, (_, old) = self._cache.popitem(last=False)
+            self._cached_bytes -= old.nbytes
+
+    def _decode(self, batch, b0: int) -> np.ndarray:
+        """A record batch as ``(rows, C)`` values, checked: no nulls, every list of C values."""
+        n, c = batch.num_rows, self.shape[1]
+        if self._is_list:
+            return self._decode_list(batch.column(0), b0)
+        out = np.empty((n, c), self.dtype)
+        for j in range(c):
+            col = batch.column(j)
+            self._no_nulls(col, j, b0)
+            out[:, j] = col.to_numpy(zero_copy_only=False)
+        return out
+
+    def _decode_list(self, col, b0: int) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        name, c = self.names[0], self.shape[1]
+        self._no_nulls(col, 0, b0, "a list of numbers")
+        lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(lengths != c)
+        if bad.size:
+            r = int(bad[0])
+            raise DataError(f"{self.where}: column '{name}' row {b0 + r + 1}: a list of {int(lengths[r])} values, "
+                            f"but the first row holds {c}: every row needs one value per class (ragged lists)")
+        values = col.flatten()
+        if values.null_count:
+            v = int(np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{self.where}: column '{name}' row {b0 + v // c + 1}: missing value (null) at "
+                            f"position {v % c + 1} of the list; xent needs a number for every class")
+        return values.to_numpy(zero_copy_only=False).astype(self.dtype, copy=False).reshape(len(col), c)
+
+    def _no_nulls(self, col, j: int, b0: int, what: str = "a number") -> None:
+        if col.null_count:
+            r = int(np.flatnonzero(~col.is_valid().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{self.where}: column '{self.names[j]}' row {b0 + r + 1}: missing value (null); "
+                            f"xent needs {what} in every row")
