@@ -47,6 +47,12 @@ FORMATS: dict[str, Format] = {
     ".npz": Format("npz"),
     ".safetensors": Format("safetensors"),
     ".kld": Format("kld"),
+    ".parquet": Format("arrow", extra="arrow", package="pyarrow"),
+    ".feather": Format("arrow", extra="arrow", package="pyarrow"),
+    ".arrow": Format("arrow", extra="arrow", package="pyarrow"),
+    ".json": Format("jsonfile"),
+    ".pt": Format("pytorch"),  # PyTorch is never a dependency: pytorch.read says how to get it
+    ".pth": Format("pytorch"),
 }
 TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
 SUPPORTED_EXTENSIONS = tuple(FORMATS)

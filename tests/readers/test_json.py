@@ -1,0 +1,235 @@
+""".json inputs: files written by json.dump and by pandas, xent's own --format json read back,
+the same numbers as .npy, and bad data (exit 1) / wrong calls (exit 2) naming the file."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from xentcli.cli import main
+from xentcli.errors import CallError, DataError
+from xentcli.readers import read_matrix
+
+rng = np.random.default_rng(11)
+
+
+def xent(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def cli_json(*args):
+    result = xent(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def dump(path, obj, **kwargs):
+    with open(path, "w") as f:
+        json.dump(obj, f, **kwargs)
+    return path
+
+
+def values(spec):
+    return np.asarray(read_matrix(str(spec), "--logits").values)
+
+
+def error(*args, code):
+    result = xent(*args)
+    assert result.exit_code == code, result.output
+    assert result.output.startswith("Error:") and "Traceback" not in result.output
+    return result.output
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def test_nested_lists_of_json_dump_read_as_float64(tmp_path):
+    z = rng.standard_normal((4, 5))
+    got = values(dump(tmp_path / "z.json", z.tolist()))
+    assert got.dtype == np.float64 and got.shape == (4, 5) and np.array_equal(got, z)  # repr round-trips
+
+
+def test_ints_stay_ints_booleans_are_0_and_1_and_a_float_makes_all_floats(tmp_path):
+    ints = values(dump(tmp_path / "i.json", [3, 0, 2, 1]))
+    assert ints.dtype == np.int64 and ints.tolist() == [3, 0, 2, 1]
+    bools = values(dump(tmp_path / "b.json", [[True, False], [False, True]]))
+    assert bools.dtype == np.int64 and bools.tolist() == [[1, 0], [0, 1]]
+    mixed = values(dump(tmp_path / "m.json", [[1, True], [2.5, 0]]))
+    assert mixed.dtype == np.float64 and mixed.tolist() == [[1.0, 1.0], [2.5, 0.0]]
+
+
+def test_three_axes_and_a_scalar(tmp_path):
+    z = rng.standard_normal((2, 3, 4))
+    got = values(dump(tmp_path / "z.json", z.tolist()))
+    assert got.shape == (2, 3, 4) and np.array_equal(got, z)
+    assert values(dump(tmp_path / "s.json", 2.5)).shape == ()
+
+
+def test_non_finite_literals_and_xents_strings(tmp_path):
+    path = tmp_path / "nf.json"
+    path.write_text('[[NaN, Infinity, -Infinity], ["nan", "inf", "-inf"], ["NaN", "Infinity", " -INF "]]')
+    got = values(path)
+    assert got.dtype == np.float64
+    for row in got:
+        assert math.isnan(row[0]) and row[1] == math.inf and row[2] == -math.inf
+    ints_and_inf = values(dump(tmp_path / "ii.json", [[1, "-inf"], [2, 3]]))
+    assert ints_and_inf.dtype == np.float64 and ints_and_inf.tolist() == [[1.0, -math.inf], [2.0, 3.0]]
+
+
+def test_object_key_optional_when_it_holds_one_list(tmp_path):
+    z = rng.standard_normal((3, 2))
+    path = dump(tmp_path / "d.json", {"name": "run 7", "step": 3, "logits": z.tolist()})
+    assert np.array_equal(values(path), z)
+    assert np.array_equal(values(f"{path}:logits"), z)
+
+
+def test_dotted_keys_name_nested_fields_and_a_literal_dotted_key_wins(tmp_path):
+    z = rng.standard_normal((2, 3))
+    path = dump(tmp_path / "n.json", {"out": {"logits": z.tolist(), "note": "x"}, "a.b": [[1.0, 2.0]], "a": {"b": [[9.0]]}})
+    assert np.array_equal(values(f"{path}:out.logits"), z)
+    assert np.array_equal(values(f"{path}:out"), z)  # an object: its only list
+    assert values(f"{path}:a.b").tolist() == [[1.0, 2.0]]
+
+
+def test_pandas_to_json_values(tmp_path):
+    pd = pytest.importorskip("pandas")
+    z = rng.standard_normal((5, 3))
+    df = pd.DataFrame(z, columns=["a", "b", "c"])
+    path = tmp_path / "df.json"
+    df.to_json(path, orient="values", double_precision=15)
+    assert np.allclose(values(path), z, rtol=1e-12, atol=0)
+    labels = tmp_path / "y.json"
+    pd.Series([2, 0, 1, 1, 0]).to_json(labels, orient="values")
+    y = np.asarray(read_matrix(str(labels), "--labels").values)
+    assert y.dtype == np.int64 and y.tolist() == [2, 0, 1, 1, 0]
+    # pandas writes NaN as null: bad data, said with where and why
+    df.iloc[1, 2] = np.nan
+    df.to_json(path, orient="values")
+    with pytest.raises(DataError, match=r"df\.json: row 2, position 3: null is not a number \(pandas"):
+        read_matrix(str(path), "--logits")
+
+
+# --- through the CLI -----------------------------------------------------------------------------
+
+def test_cli_gives_the_numbers_of_npy(tmp_path):
+    z = rng.standard_normal((6, 7))
+    y = rng.integers(0, 7, 6)
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    zj = dump(tmp_path / "z.json", z.tolist())
+    yj = dump(tmp_path / "y.json", y.tolist())
+    for labels in (yj, tmp_path / "y.npy"):
+        assert (cli_json("ce", "--labels", labels, "--logits", zj, "--reduction", "none")
+                == cli_json("ce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy", "--reduction", "none"))
+    both = dump(tmp_path / "both.json", {"logits": z.tolist(), "labels": y.tolist()})
+    assert (cli_json("ce", "--labels", f"{both}:labels", "--logits", f"{both}:logits")
+            == cli_json("ce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy"))
+
+
+def test_ppl_of_three_axes_matches_npy(tmp_path):
+    z = rng.standard_normal((2, 3, 5))
+    t = rng.integers(0, 5, (2, 3))
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "t.npy", t)
+    path = dump(tmp_path / "lm.json", {"logits": z.tolist(), "targets": t.tolist()})
+    assert (cli_json("ppl", "--targets", f"{path}:targets", "--logits", f"{path}:logits")
+            == cli_json("ppl", "--targets", tmp_path / "t.npy", "--logits", tmp_path / "z.npy"))
+
+
+def test_xents_own_json_reads_back(tmp_path):
+    z = rng.standard_normal((4, 6))
+    np.save(tmp_path / "z.npy", z)
+    probs = tmp_path / "probs.json"
+    probs.write_text(xent("softmax", "--logits", tmp_path / "z.npy", "--format", "json").stdout)
+    assert json.loads(probs.read_text())["command"] == "softmax"
+    np.save(tmp_path / "p.npy", np.array(json.loads(probs.read_text())["probs"]))
+    assert (cli_json("entropy", "--probs", f"{probs}:probs")
+            == cli_json("entropy", "--probs", tmp_path / "p.npy"))
+    assert np.array_equal(values(f"{probs}:probs"), np.load(tmp_path / "p.npy"))
+    # several lists (shape, probs) and no key: a wrong call listing the keys
+    out = error("entropy", "--probs", probs, code=2)
+    assert str(probs) in out and "probs (a list 4×6)" in out and "shape (a list 2)" in out and ":KEY" in out
+
+
+def test_xents_non_finite_strings_read_back(tmp_path):
+    """``softmax --log`` writes log(0) as the string "-inf"; read back as logits it is -inf again."""
+    z = np.array([[0.5, -np.inf, 1.5], [2.0, 1.0, 0.0]])
+    np.save(tmp_path / "z.npy", z)
+    lp = tmp_path / "lp.json"
+    result = xent("softmax", "--log", "--logits", tmp_path / "z.npy", "--format", "json")
+    assert result.exit_code == 0 and '"-inf"' in result.stdout
+    lp.write_text(result.stdout)
+    got = values(f"{lp}:log_probs")
+    assert got[0, 1] == -np.inf
+    ref = np.exp(z - z.max(axis=1, keepdims=True))
+    ref /= ref.sum(axis=1, keepdims=True)
+    back = cli_json("softmax", "--logits", f"{lp}:log_probs")["probs"]
+    assert np.allclose(np.array(back, dtype=float), ref, rtol=1e-12, atol=0)
+
+
+# --- bad data (exit 1) and wrong calls (exit 2) ---------------------------------------------------
+
+def test_ragged_lists_name_the_first_row_of_another_length(tmp_path):
+    path = dump(tmp_path / "r.json", [[1, 2, 3], [4, 5, 6], [7, 8], [9]])
+    out = error("softmax", "--logits", path, code=1)
+    assert str(path) in out and "row 3 has 2 values, but row 1 has 3" in out
+    deep = dump(tmp_path / "r3.json", [[[1, 2], [3, 4]], [[5, 6], [7]]])
+    assert "row 4 (at [1][1]) has 1 value, but row 1 (at [0][0]) has 2" in error("softmax", "--logits", deep, code=1)
+    flat = dump(tmp_path / "rf.json", [[1, 2], 3])
+    assert "row 2: a number where a list of 2 values was expected" in error("softmax", "--logits", flat, code=1)
+
+
+@pytest.mark.parametrize("bad, shown", [('"x"', '"x" is not a number'), ("null", "null is not a number"),
+                                         ('{"a": 1}', "an object of 1 key is not a number"),
+                                         ("[1, 2]", "a list where a number was expected")])
+def test_a_non_number_names_row_and_position(tmp_path, bad, shown):
+    path = tmp_path / "bad.json"
+    path.write_text(f"[[1, 2, 3], [4, 5, {bad}]]")
+    out = error("softmax", "--logits", path, code=1)
+    assert f"{path}: row 2, position 3: {shown}" in out
+
+
+@pytest.mark.parametrize("text", ["[]", "[[], []]", '{"logits": []}', "  \n"])
+def test_empty_is_bad_data(tmp_path, text):
+    path = tmp_path / "e.json"
+    path.write_text(text)
+    out = error("softmax", "--logits", path, code=1)
+    assert str(path) in out and "empty" in out
+
+
+@pytest.mark.parametrize("text, shown", [('{"x": [1, 2', "not valid JSON"), ("[1, 2]]", "not valid JSON"),
+                                         ('"logits"', '"logits" is not a number'),
+                                         ('{"n": 3, "s": "x"}', "holds no list of numbers")])
+def test_not_a_list_of_numbers_is_bad_data(tmp_path, text, shown):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    out = error("softmax", "--logits", path, code=1)
+    assert str(path) in out and shown in out
+
+
+def test_invalid_json_says_where(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('[[1, 2],\n [3 4]]')
+    assert "line 2 column 5" in error("softmax", "--logits", path, code=1)
+    path.write_bytes(b"[[1, \xff]]")
+    assert "not UTF-8" in error("softmax", "--logits", path, code=1)
+
+
+def test_a_key_naming_nothing_is_a_wrong_call_listing_the_keys(tmp_path):
+    path = dump(tmp_path / "d.json", {"logits": [[1.0, 2.0]], "labels": [1], "meta": {"run": "a"}})
+    out = error("softmax", "--logits", f"{path}:nope", code=2)
+    for part in (str(path), "'nope'", "logits (a list 1×2)", "labels (a list 1)", "meta (an object of 1 key)"):
+        assert part in out
+    out = error("softmax", "--logits", path, code=2)
+    assert "holds 2 lists" in out and "logits" in out and "labels" in out and f"{path}:KEY" in out
+    assert "'meta' has no key 'x'; it holds run (a string)" in error("softmax", "--logits", f"{path}:meta.x", code=2)
+    assert "'logits' is a list 1×2, not an object" in error("softmax", "--logits", f"{path}:logits.x", code=2)
+    with pytest.raises(CallError, match="holds a list 1×2, not an object with keys"):
+        read_matrix(f"{dump(tmp_path / 'l.json', [[1, 2]])}:logits", "x")
+
+
+def test_a_key_naming_a_string_is_bad_data(tmp_path):
+    path = dump(tmp_path / "d.json", {"command": "softmax", "probs": [[0.5, 0.5]]})
+    out = error("entropy", "--probs", f"{path}:command", code=1)
+    assert f"{path}:command" in out and '"softmax" is not a number' in out

@@ -1,0 +1,240 @@
+"""``.json`` files: a nested list of numbers, or an object whose ``FILE:KEY`` is one; read whole.
+
+What is read:
+
+* a nested list of numbers (``[[1, 2], [3, 4]]``, any depth; a bare number is a scalar);
+  ``NaN``, ``Infinity`` and ``-Infinity`` as Python's ``json`` reads them, and the strings
+  ``"inf"``, ``"-inf"`` and ``"nan"`` (what xent writes for non-finite numbers; any case,
+  ``"infinity"`` too) as those floats;
+* an object: ``FILE:KEY`` names the list (optional when the object holds exactly one list);
+  ``FILE:a.b`` names the field ``b`` of the object ``a`` when there is no key ``"a.b"``; a
+  key naming an object takes that object's only list. So xent's own ``--format json``
+  output reads back: ``probs.json:probs``.
+
+Integers (and booleans, as 0 and 1) stay int64 when every value is one (class labels);
+any float makes the whole array float64. Ragged lists, ``null`` (pandas writes NaN and
+±inf as ``null``), strings and objects among the numbers are bad data naming the row and
+position; a key naming nothing, or several lists and no key, is a wrong call listing the keys.
+
+JSON is not streamable cheaply: the file is parsed whole, then converted in one go by NumPy
+(a slow per-value walk runs only to place an error or to read the strings above).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..errors import CallError, DataError
+from .source import Matrix, numeric
+
+__all__ = ["read", "to_array"]
+
+#: Strings read as non-finite floats (lower-cased, stripped): xent writes ``inf``, ``-inf``, ``nan``.
+SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")}
+#: At most this many keys are listed in a message.
+MAX_LISTED = 20
+_INT64 = np.iinfo(np.int64)
+
+
+def read(path: str, where: str, selector: str | None = None) -> Matrix:
+    """The list of numbers the file holds (or its ``selector`` field) as an array, read whole."""
+    data = _load(path, where)
+    value, name = _pick(data, selector, path, where)
+    values = to_array(value, name)
+    if values.size == 0:
+        raise DataError(f"{name}: the list is empty (shape {values.shape})")
+    return Matrix(numeric(values, name), where)
+
+
+def _load(path: str, where: str):
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.strip():
+        raise DataError(f"{where}: the file is empty")
+    try:
+        return json.loads(raw)  # UTF-8, -16 or -32, detected as the JSON spec says
+    except UnicodeDecodeError as e:
+        raise DataError(f"{where}: not JSON text: not UTF-8 ({e.reason} at byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    except RecursionError as e:
+        raise DataError(f"{where}: not readable JSON: nested too deeply") from e
+
+
+# --- picking the list ---------------------------------------------------------------------------
+
+def _pick(data, selector: str | None, path: str, where: str):
+    """The value ``selector`` names (or the only list) and how to name it in messages."""
+    if not isinstance(data, dict):
+        if selector is not None:
+            raise CallError(f"{where}: nothing named '{selector}' to select; the file holds "
+                            f"{_describe(data)}, not an object with keys")
+        return data, where
+    if selector is None:
+        return _only_list(data, path, where, "the object", ""), where
+    value, name = data, None
+    if selector in data:
+        value, name = data[selector], selector
+    else:
+        for part in selector.split("."):
+            if not isinstance(value, dict):
+                raise CallError(f"{where}: no key '{selector}': '{name}' is {_describe(value)}, not an object")
+            if part not in value:
+                inside = "in the object" if name is None else f"'{selector}': '{name}' has no key '{part}'"
+                raise CallError(f"{where}: no key {inside if name else repr(selector) + ' ' + inside}; "
+                                f"it holds {_listed(value)}")
+            value, name = value[part], part if name is None else f"{name}.{part}"
+    if isinstance(value, dict):
+        return _only_list(value, path, where, f"'{selector}'", f"{selector}."), f"{where}:{selector}"
+    return value, f"{where}:{selector}"
+
+
+def _only_list(obj: dict, path: str, where: str, what: str, prefix: str):
+    """The one list among ``obj``'s values; several are a wrong call, none is bad data."""
+    lists = [k for k, v in obj.items() if isinstance(v, list)]
+    if len(lists) == 1:
+        return obj[lists[0]]
+    if not lists:
+        raise DataError(f"{where}: {what} holds no list of numbers"
+                        + (f"; it holds {_listed(obj)}" if obj else " (it is empty)"))
+    raise CallError(f"{where}: {what} holds {len(lists)} lists ({_listed({k: obj[k] for k in lists})}); "
+                    f"name one as {path}:{prefix}KEY")
+
+
+def _listed(obj: dict) -> str:
+    if not obj:
+        return "no keys"
+    shown = ", ".join(f"{k} ({_describe(v)})" for k, v in list(obj.items())[:MAX_LISTED])
+    return shown + (f", … and {len(obj) - MAX_LISTED} more" if len(obj) > MAX_LISTED else "")
+
+
+def _describe(value) -> str:
+    if isinstance(value, list):
+        dims = []
+        while isinstance(value, list):
+            dims.append(len(value))
+            if not value:
+                break
+            value = value[0]
+        return "an empty list" if dims == [0] else f"a list {'×'.join(map(str, dims))}"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} key{'s' if len(value) != 1 else ''}"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "null"
+
+
+# --- converting ---------------------------------------------------------------------------------
+
+def to_array(value, where: str) -> np.ndarray:
+    """A nested list of numbers (or one number) as an int64 / float64 array; bad data says where."""
+    if isinstance(value, list):
+        try:
+            a = np.array(value)
+        except (ValueError, TypeError, OverflowError):
+            a = None  # ragged (or worse): the walk below says where
+        if a is not None and not a.dtype.hasobject and a.dtype.kind in "biuf":
+            return _typed(a)
+    return _walk(value, where)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun if n != 1 else noun[:-1]}"
+
+
+def _typed(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind == "b":
+        return a.astype(np.int64)
+    if a.dtype.kind == "f":
+        return a.astype(np.float64, copy=False)
+    return a
+
+
+def _walk(value, where: str) -> np.ndarray:
+    """The slow path: every value checked in order, so the first bad one is the one named."""
+    shape = []
+    probe = value
+    while isinstance(probe, list):
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+    flat: list = []
+    floats = False
+    ndim = len(shape)
+
+    def place(index: tuple[int, ...]) -> str:
+        """``row R, position P`` (1-based; rows counted after flattening leading axes, as the core
+        counts them), plus the JSON index ``[i][j][k]`` (0-based) when there are more than two axes."""
+        if not index:
+            return "the value"
+        at = "".join(f"[{i}]" for i in index)
+        if len(index) < ndim - 1:  # a list of rows, deeper than a matrix
+            return at
+        row = 0
+        for i, n in zip(index[:ndim - 1], shape[:ndim - 1]):
+            row = row * n + i
+        text = f"row {row + 1}" if ndim > 1 else ""
+        if len(index) == ndim:
+            text += (", " if text else "") + f"position {index[-1] + 1}"
+        return text + (f" (at {at})" if ndim > 2 else "")
+
+    def rows_at(index: tuple[int, ...]) -> str:
+        """What the list at ``index`` holds: values (a row) or lists."""
+        return "values" if len(index) == ndim - 1 else "lists"
+
+    def visit(item, index: tuple[int, ...]) -> None:
+        nonlocal floats
+        depth = len(index)
+        if depth < ndim:
+            if not isinstance(item, list):
+                raise DataError(f"{where}: {place(index)}: {_describe(item)} where a list of "
+                                f"{_count(shape[depth], rows_at(index))} was expected")
+            if len(item) != shape[depth]:
+                first = place((0,) * depth)
+                raise DataError(f"{where}: {place(index)} has {_count(len(item), rows_at(index))}, but {first} "
+                                f"has {shape[depth]} (the lists are ragged)")
+            for i, x in enumerate(item):
+                visit(x, index + (i,))
+            return
+        if isinstance(item, bool):
+            flat.append(int(item))
+        elif isinstance(item, int):
+            if not _INT64.min <= item <= _INT64.max:
+                floats = True
+            flat.append(item)
+        elif isinstance(item, float):
+            floats = True
+            flat.append(item)
+        elif isinstance(item, str) and item.strip().lower() in SPECIAL:
+            floats = True
+            flat.append(SPECIAL[item.strip().lower()])
+        else:
+            if item is None:
+                what = "null is not a number (pandas writes NaN and ±inf as null: save as .npy to keep them)"
+            elif isinstance(item, str):
+                what = f"{json.dumps(item)[:40]} is not a number"
+            elif isinstance(item, list):
+                what = "a list where a number was expected (the lists nest deeper here than in the first row)"
+            else:
+                what = f"{_describe(item)} is not a number"
+            raise DataError(f"{where}: {place(index)}: {what}")
+
+    try:
+        visit(value, ())
+    except RecursionError as e:
+        raise DataError(f"{where}: the lists nest too deeply") from e
+    if floats:
+        try:
+            a = np.array([float(x) for x in flat], dtype=np.float64)
+        except OverflowError:  # an integer beyond float64 (above 1.8e308)
+            raise DataError(f"{where}: an integer too large for float64") from None
+    else:
+        a = np.array(flat, dtype=np.int64)
+    return a.reshape(shape)
