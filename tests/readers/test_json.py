@@ -147,9 +147,13 @@ def test_xents_own_json_reads_back(tmp_path):
     assert (cli_json("entropy", "--probs", f"{probs}:probs")
             == cli_json("entropy", "--probs", tmp_path / "p.npy"))
     assert np.array_equal(values(f"{probs}:probs"), np.load(tmp_path / "p.npy"))
-    # several lists (shape, probs) and no key: a wrong call listing the keys
-    out = error("entropy", "--probs", probs, code=2)
-    assert str(probs) in out and "probs (a list 4×6)" in out and "shape (a list 2)" in out and ":KEY" in out
+    # no key: xent's own output gives its payload (not "shape"), so a pipe of JSON works too
+    assert cli_json("entropy", "--probs", probs) == cli_json("entropy", "--probs", tmp_path / "p.npy")
+    # another object with several lists and no key: a wrong call listing the keys
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"shape": [4, 6], "probs": json.loads(probs.read_text())["probs"]}))
+    out = error("entropy", "--probs", other, code=2)
+    assert str(other) in out and "probs (a list 4×6)" in out and "shape (a list 2)" in out and ":KEY" in out
 
 
 def test_xents_non_finite_strings_read_back(tmp_path):

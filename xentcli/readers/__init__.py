@@ -73,7 +73,7 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto") -> 
     """
     options = {"header": header}
     if spec == "-":
-        return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "", options)
+        return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "", None, options)
     path, selector = _split_selector(spec)
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
@@ -89,13 +89,11 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto") -> 
         raise CallError(_unsupported(option, path, ext))
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
-            if selector is not None:
-                raise CallError(f"{where}: a ':{selector}' selector needs a regular file, not a pipe")
             with open(path, "rb") as f:
-                return _read_stream(f, where, ext, options)
+                return _read_stream(f, where, ext, selector, options)
         if not ext:  # no extension: sniff
             with open(path, "rb") as f:
-                ext = ".npy" if f.read(len(NPY_MAGIC)) == NPY_MAGIC else ".txt"
+                ext = _sniff(f.read(64))
         return _read_file(FORMATS[ext], path, where, selector, options)
     except OSError as e:
         raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
@@ -128,19 +126,32 @@ def _split_selector(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def _read_stream(stream, where: str, ext: str, options: dict) -> Matrix:
-    """Read a stream once: held in memory when small, else spooled to a temporary file.
+#: Magic bytes of the formats that have them, for a path without an extension and for stdin.
+_MAGIC = ((NPY_MAGIC, ".npy"), (b"_logits_", ".kld"), (b"PK\x03\x04", ".pt"), (b"PAR1", ".parquet"),
+          (b"ARROW1", ".arrow"))
+
+
+def _sniff(head: bytes) -> str:
+    """The extension the first bytes of a file or stream say: magic bytes, a JSON opening, else text."""
+    for magic, ext in _MAGIC:
+        if head.startswith(magic):
+            return ext
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (100 << 20):
+        return ".safetensors"  # an 8-byte little-endian header length, then the JSON header
+    return ".json" if head.lstrip()[:1] in (b"{", b"[") else ".txt"
+
+
+def _read_stream(stream, where: str, ext: str, selector: str | None, options: dict) -> Matrix:
+    """Read a stream once: held in memory when small text or NPY, else spooled to a temporary file,
+    which is then read like any file of its format.
 
     The format is the extension's, else sniffed from the bytes already read.
     """
     data = stream.read(SPOOL_BYTES + 1)
     if isinstance(data, str):
         data = data.encode()
-    if not ext:
-        ext = ".npy" if data.startswith(NPY_MAGIC) else ".txt"
-    if ext not in (".npy", *TEXT_EXTENSIONS):
-        raise CallError(f"{where}: a {ext} file cannot be read from a pipe; give it as a file")
-    if len(data) <= SPOOL_BYTES:
+    ext = ext or _sniff(data[:64])
+    if len(data) <= SPOOL_BYTES and selector is None and ext in (".npy", *TEXT_EXTENSIONS):
         if ext == ".npy":
             from . import npy
 
@@ -160,7 +171,7 @@ def _read_stream(stream, where: str, ext: str, options: dict) -> Matrix:
         f.write(data)
         del data
         shutil.copyfileobj(stream, f, 1 << 20)
-    return _read_file(FORMATS[ext], tmp, where, None, options)
+    return _read_file(FORMATS[ext], tmp, where, selector, options)
 
 
 def _remove(path: str) -> None:

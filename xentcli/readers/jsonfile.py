@@ -65,6 +65,10 @@ def _load(path: str, where: str):
 
 # --- picking the list ---------------------------------------------------------------------------
 
+#: The keys of xent's own JSON output that hold its numbers (the other lists are metadata such as "shape").
+XENT_PAYLOADS = ("probs", "log_probs", "grad", "per_sample")
+
+
 def _pick(data, selector: str | None, path: str, where: str):
     """The value ``selector`` names (or the only list) and how to name it in messages."""
     if not isinstance(data, dict):
@@ -73,6 +77,9 @@ def _pick(data, selector: str | None, path: str, where: str):
                             f"{_describe(data)}, not an object with keys")
         return data, where
     if selector is None:
+        own = [k for k in XENT_PAYLOADS if isinstance(data.get(k), list)] if "command" in data else []
+        if len(own) == 1:  # xent's own JSON output: its one matrix or per-sample list, not its "shape"
+            return data[own[0]], f"{where}:{own[0]}"
         return _only_list(data, path, where, "the object", ""), where
     value, name = data, None
     if selector in data:
@@ -100,7 +107,13 @@ def _only_list(obj: dict, path: str, where: str, what: str, prefix: str):
         raise DataError(f"{where}: {what} holds no list of numbers"
                         + (f"; it holds {_listed(obj)}" if obj else " (it is empty)"))
     raise CallError(f"{where}: {what} holds {len(lists)} lists ({_listed({k: obj[k] for k in lists})}); "
-                    f"name one as {path}:{prefix}KEY")
+                    f"name one as {_shown_path(where)}:{prefix}KEY")
+
+
+def _shown_path(where: str) -> str:
+    """The path as the user gave it (``where`` is "OPTION PATH"; a spooled pipe's temp file is not it)."""
+    shown = where.split(" ", 1)[-1]
+    return "FILE" if shown.startswith("(") else shown
 
 
 def _listed(obj: dict) -> str:
