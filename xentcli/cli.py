@@ -171,7 +171,7 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     """
     check_stdin(logits=logits, probs=probs, labels=labels, weights=weights)
     pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
-    y, label_matrix = load_labels(labels, pred, ignore_index=ignore_index, renormalize=renormalize)
+    y, label_matrix = load_labels(labels, pred, ignore_index=ignore_index, renormalize=renormalize, classes=classes)
     w = load_weights(weights, pred.num_classes)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps)
@@ -439,7 +439,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         raise CallError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to --loss {loss}")
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
                             normalized=loss == "ce", binary=loss == "bce")
-    y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index)
+    y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     n = len(pred)
     if loss == "ce":

@@ -45,8 +45,8 @@ def _input_header() -> str:
     return ctx.meta.get(INPUT_HEADER, "auto") if ctx is not None else "auto"
 
 
-def _read(spec: str, option: str) -> Matrix:
-    m = read_matrix(spec, option, stdin=_stdin(), header=_input_header())
+def _read(spec: str, option: str, *, names: bool = False) -> Matrix:
+    m = read_matrix(spec, option, stdin=_stdin(), header=_input_header(), names=names)
     for note in m.notes:
         warn(note)
     return m
@@ -339,7 +339,7 @@ def load_predictions(
     if probs is not None and temperature != 1.0:
         raise CallError(f"--temperature divides logits; it does not apply to {probs_opt}")
     kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
-    m = _read(spec, option)
+    m = _numbers(_read(spec, option))
     pred = Predictions(_as_rows(m.values), kind, tuple(np.shape(m.values)) or (1,), m,
                        renormalize=renormalize and kind == "probs", normalized=normalized, binary=binary)
     pred.logits_option = logits_opt
@@ -383,6 +383,7 @@ def load_labels(
     ignore_index: int | None = None,
     renormalize: bool = False,
     option: str = "--labels",
+    classes: str | None = None,
 ) -> tuple["np.ndarray | LabelRows", Matrix]:
     """Labels as int64 indices ``(N,)`` or float64 rows ``(N, C)``, by the shape rule of SPEC §1.
 
@@ -392,13 +393,20 @@ def load_labels(
         ``renormalize``); ``"bce"``: targets of the predictions' shape, each
         in ``[0, 1]``; ``"indices"``: class indices only (``ppl``).
 
-    ``ignore_index`` with distributions is a wrong call, as in PyTorch.
+    ``ignore_index`` with distributions is a wrong call, as in PyTorch. Labels
+    written as class names map to class indices through ``classes``
+    (``--classes``), else the predictions' column names.
     Returns the labels and the matrix they were read from (for locating
     later errors). Distributions and targets come as :class:`LabelRows`,
     checked block by block as they are used (a file of them is not read
     here); class indices are read and checked here.
     """
-    m = _label_file_header(_read(spec, option), len(pred))
+    m = _read(spec, option, names=kind == "ce")
+    if _holds_names(m):
+        if kind != "ce":  # binary targets and token ids are numbers
+            _numbers(m)
+        m = _named_labels(m, pred, classes)
+    m = _label_file_header(m, len(pred))
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     if kind != "indices" and hasattr(m.values, "as_rows") and tuple(m.values.shape) == shape:
         # A file of the predictions' shape holds distributions (the shape rule): not read here.
@@ -451,7 +459,7 @@ def _label_file_header(m: Matrix, n: int) -> Matrix:
     """pandas heads a label file with its default names: ``0`` over a Series of class indices,
     ``0,1,…`` over a DataFrame of integers. Such a first line over one row more than the ``n``
     predictions is a header (said once on stderr; ``--input-header no`` keeps it as data)."""
-    if _input_header() != "auto" or m.names is not None or m.lines is None or np.shape(m.values)[:1] != (n + 1,):
+    if _input_header() != "auto" or not m.text or m.names is not None or np.shape(m.values)[:1] != (n + 1,):
         return m
     first = np.asarray(m.values[0], dtype=np.float64).reshape(-1)
     c = first.size
@@ -467,20 +475,71 @@ def load_weights(spec: str | None, num_classes: int, option: str = "--weights") 
     """``--weights`` (or ``--pos-weight``): one finite weight per class."""
     if spec is None:
         return None
-    m = _read(spec, option)
+    m = _numbers(_read(spec, option))
     try:
         return core.check_weights(m.values, num_classes)
     except core.RowError as e:
         raise DataError(f"{m.where}: {e}") from e
 
 
+def _holds_names(m: Matrix) -> bool:
+    return isinstance(m.values, np.ndarray) and m.values.dtype.kind in "US"
+
+
+def _numbers(m: Matrix) -> Matrix:
+    """``m``, unless it holds names where numbers are needed (names are class labels only)."""
+    if _holds_names(m):
+        cells = m.values.reshape(len(m.values), -1)
+        r = next((i for i, row in enumerate(cells) if not all(_is_number(c) for c in row)), 0)
+        bad = next((c for c in cells[r] if not _is_number(c)), cells[r][0])
+        raise DataError(f"{m.locate(r)}: row {r + 1}: expected a number, found {str(bad)!r}")
+    return m
+
+
+def _is_number(cell) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix:
+    """Labels written as class names, as class indices: through ``--classes``, else the predictions'
+    column names. A one-column label file whose first line is a known class name has no header."""
+    known = _class_list(classes, pred.num_classes) if classes is not None else pred.matrix.names
+    cells = [str(c) for c in m.values.reshape(-1)]
+    if not known or len(known) != pred.num_classes:
+        raise CallError(f"{m.where}: the labels are class names ({cells[0]!r}, …) but no class names are known: "
+                        f"pass --classes with the predictions' {pred.num_classes} classes in column order")
+    lines = m.lines
+    if m.names is not None and len(m.names) == 1 and m.names[0] in known:  # that "header" was the first label
+        cells = [m.names[0], *cells]
+        line = getattr(m.names, "line", None)
+        lines = None if lines is None or line is None else [line, *(lines[i] for i in range(len(lines)))]
+    index = {name: k for k, name in enumerate(known)}
+    ids = np.empty(len(cells), dtype=np.int64)
+    for r, name in enumerate(cells):
+        k = index.get(name)
+        if k is None:
+            where = m.where if lines is None else f"{m.where} line {lines[r]}"
+            raise DataError(f"{where}: row {r + 1}: class name {name!r} is not one of the classes: "
+                            f"{', '.join(known)}")
+        ids[r] = k
+    return Matrix(ids, m.where, None, lines)
+
+
+def _class_list(classes: str, num_classes: int) -> list[str]:
+    names = [c.strip() for c in classes.split(",")]
+    if len(names) != num_classes:
+        raise CallError(f"--classes names {len(names)} classes, but the predictions have {num_classes}")
+    return names
+
+
 def class_names(classes: str | None, num_classes: int, *matrices: Matrix) -> list[str]:
     """``--classes``, else the first header row of the given inputs, else 0 … C-1."""
     if classes is not None:
-        names = [c.strip() for c in classes.split(",")]
-        if len(names) != num_classes:
-            raise CallError(f"--classes names {len(names)} classes, but the predictions have {num_classes}")
-        return names
+        return _class_list(classes, num_classes)
     for m in matrices:
         if m is not None and m.names and len(m.names) == num_classes:
             return m.names

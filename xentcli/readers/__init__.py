@@ -37,7 +37,7 @@ class Format(NamedTuple):
     takes: tuple[str, ...] = ()  # which of read_matrix's reading options its read() accepts
 
 
-_TEXT = Format("text", takes=("header",))
+_TEXT = Format("text", takes=("header", "names"))
 FORMATS: dict[str, Format] = {
     ".csv": _TEXT,
     ".tsv": _TEXT,
@@ -53,6 +53,7 @@ FORMATS: dict[str, Format] = {
     ".json": Format("jsonfile"),
     ".pt": Format("pytorch"),  # PyTorch is never a dependency: pytorch.read says how to get it
     ".pth": Format("pytorch"),
+    ".jsonl": Format("jsonl"),
 }
 TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
 SUPPORTED_EXTENSIONS = tuple(FORMATS)
@@ -62,16 +63,17 @@ SUPPORTED_EXTENSIONS = tuple(FORMATS)
 SPOOL_BYTES = 64 << 20
 
 
-def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto") -> Matrix:
+def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", names: bool = False) -> Matrix:
     """Read the value of a matrix option: ``-``, a path (``FILE[:SELECTOR]``), or an inline value.
 
     A value is a path when it exists, has a supported extension, or contains a
     path separator; otherwise a value made only of numbers, separators and
     brackets is inline. A path that is not a regular file (a pipe, ``<(…)``,
     ``/dev/fd/N``) is read exactly once, like ``-``. ``header`` says how
-    text reads a first line of numbers (:data:`text.HEADER_MODES`).
+    text reads a first line of numbers (:data:`text.HEADER_MODES`); ``names``
+    lets it read one column of class names (labels) instead of refusing it.
     """
-    options = {"header": header}
+    options = {"header": header, "names": names}
     if spec == "-":
         return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "", None, options)
     path, selector = _split_selector(spec)
@@ -160,7 +162,7 @@ def _read_stream(stream, where: str, ext: str, selector: str | None, options: di
             return npy.read_bytes(data, where)
         from . import text
 
-        return text.read_bytes(data, where, header=options["header"])
+        return text.read_bytes(data, where, header=options["header"], names=options["names"])
     import atexit
     import shutil
     import tempfile

@@ -33,6 +33,7 @@ class Matrix:
       lines: for text, the 1-based physical line of each data row.
       notes: what the reader decided that the user should hear of (one
         ``Warning:`` line each), e.g. a line of column numbers read as a header.
+      text: whether it was delimited text (the header rules apply to text only).
     """
 
     values: np.ndarray
@@ -40,11 +41,12 @@ class Matrix:
     names: list[str] | None = None
     lines: "Sequence[int] | None" = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
+    text: bool = False  # read from delimited text, where a header row is a guess
 
     def without_first_row(self, names) -> "Matrix":
         """The matrix with its first row taken as a header after all (it is read whole)."""
         lines = None if self.lines is None else _Shifted(self.lines)
-        return Matrix(np.asarray(self.values)[1:], self.where, names, lines)
+        return Matrix(np.asarray(self.values)[1:], self.where, names, lines, text=self.text)
 
     def locate(self, row: int | None) -> str:
         """``where``, plus the text line of ``row`` (0-based) when the input was text.

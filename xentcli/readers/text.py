@@ -21,7 +21,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
-from .source import FileRows, Matrix, no_selector
+from .selector import select_columns
+from .source import FileRows, Matrix
 
 __all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "TextRows",
            "TEXT_CHUNK", "STREAM_TEXT_BYTES"]
@@ -41,45 +42,57 @@ class Header(list):
         self.line, self.numbered = line, numbered
 
 
-def read(path: str, where: str, selector: str | None = None, *, header: str = "auto") -> Matrix:
-    """A text file: streamed when large, else parsed whole."""
-    no_selector(where, selector, "one matrix")
+def read(path: str, where: str, selector: str | None = None, *, header: str = "auto", names: bool = False) -> Matrix:
+    """A text file (``FILE:COLUMNS`` selects columns): streamed when large, else parsed whole.
+
+    ``names``: one column of class names is read as ``str`` (labels), not refused."""
     if os.path.getsize(path) > STREAM_TEXT_BYTES:
-        streamed = _stream_text(path, where, header)
+        streamed = _stream_text(path, where, header, selector)
         if streamed is not None:
             return streamed
     with open(path, "rb") as f:
-        return read_bytes(f.read(), where, header=header)
+        return read_bytes(f.read(), where, header=header, selector=selector, names=names)
 
 
-def read_bytes(data: bytes, where: str, *, header: str = "auto") -> Matrix:
+def read_bytes(data: bytes, where: str, *, header: str = "auto", selector: str | None = None,
+               names: bool = False) -> Matrix:
     """Text held in memory (stdin, a small file)."""
-    values, names, lines = parse_text(data, where, header=header)
-    return _matrix(values, where, names, lines)
+    values, header_names, lines = parse_text(data, where, header=header, selector=selector, names=names)
+    return _matrix(values, where, header_names, lines)
 
 
 def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
+    """A text matrix, with a note where a line of numbers was taken as a header."""
     notes = []
     if names is not None and names.numbered:
         notes.append(f"{where}: line {names.line} ({','.join(names)}) is read as a header of column numbers, "
                      "as pandas and 'xent --header' write; --input-header no reads it as data")
-    return Matrix(values, where, names, lines, notes=notes)
+    return Matrix(values, where, names, lines, notes=notes, text=True)
 
 
 #: Bytes of text parsed per chunk by NumPy's C reader.
 TEXT_CHUNK = 8 << 20
 
 
-def parse_text(data: bytes, where: str, *, header: str = "auto") -> tuple[np.ndarray, Header | None, "DataLines"]:
+def parse_text(data: bytes, where: str, *, header: str = "auto", selector: str | None = None, names: bool = False
+               ) -> tuple[np.ndarray, Header | None, "DataLines"]:
     """Parse delimited text into a 2-D float64 array.
 
     The delimiter (tab, comma, semicolon, else runs of whitespace) is taken
-    from the first data line. ``#`` comments and blank lines are skipped,
-    CRLF and a UTF-8 BOM accepted; fields may be quoted as CSV quotes them. A
-    first row whose every cell is non-numeric is a header of class names; so
-    is a first row of column numbers written as integers (``0,1,…,C-1`` or
-    ``1,…,C``, C ≥ 2) over a row that is not all integers. ``header``
-    (:data:`HEADER_MODES`) forces either reading of a numeric first row.
+    from the first data line; a line whose tab-separated fields hold spaces is
+    whitespace-separated (any run of spaces and tabs separates). A
+    ``;``-separated file whose numbers use ``,`` as the decimal mark (as
+    spreadsheets write in many locales) is read as such; mixing both marks is
+    bad data. ``#`` comments and blank lines are skipped, CRLF and a UTF-8 BOM
+    accepted; fields may be quoted as CSV quotes them. A first row whose every
+    cell is non-numeric is a header of class names; so is a first row of column
+    numbers written as integers (``0,1,…,C-1`` or ``1,…,C``, C ≥ 2) over a row
+    that is not all integers. ``header`` (:data:`HEADER_MODES`) forces either
+    reading of a numeric first row. A header whose first cell is empty is
+    pandas' ``to_csv`` with its index: that column is row ids, not a class.
+    ``selector`` picks columns (:func:`~xentcli.readers.selector.select_columns`);
+    ``True``/``False`` read as 1/0; with ``names``, one column of class names
+    is read as ``str`` (labels).
 
     The bulk is parsed in chunks of :data:`TEXT_CHUNK` bytes by
     ``numpy.loadtxt``'s C reader; if it refuses anything, the whole text goes
@@ -92,12 +105,13 @@ def parse_text(data: bytes, where: str, *, header: str = "auto") -> tuple[np.nda
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     _refuse_binary(data, where)
-    fast = _parse_chunks(data, header)
+    fast = _parse_chunks(data, header, selector, where)
     if fast is None:
-        values, names, lines = _parse_exact(_decode(data, where), where, header=header)
-        return values, names, DataLines(data, lines)
-    values, names = fast
-    return values, names, DataLines(data, skip=names.line if names else None)
+        values, header_names, lines = _parse_exact(_decode(data, where), where, header=header, selector=selector,
+                                                   names=names)
+        return values, header_names, DataLines(data, lines)
+    values, header_names = fast
+    return values, header_names, DataLines(data, skip=header_names.line if header_names else None)
 
 
 def _refuse_binary(data: bytes, where: str, first_line: int = 1) -> None:
@@ -124,13 +138,25 @@ def _content(raw: str) -> str:
 
 
 def _delimiter(content: str) -> str:
-    """The delimiter of a file, from its first data line: tab, comma, semicolon, else whitespace (" ")."""
+    """The delimiter of a file, from its first data line: tab, comma, semicolon, else whitespace (" ").
+
+    Tabs between fields that hold spaces are whitespace, not a TSV (``0.7 0.2\t0.1``)."""
+    if "\t" in content and any(len(c.split()) > 1 for c in content.split("\t")):
+        return " "
     return next((d for d in ("\t", ",", ";") if d in content), " ")
 
 
+_BOOLEANS = {"true": "1", "false": "0"}
+
+
+def _is_value(cell: str) -> bool:
+    """A number, or a boolean as pandas and Python write it (``True`` is 1)."""
+    return is_number(cell) or cell.lower() in _BOOLEANS
+
+
 def _is_header(cells: list[str]) -> bool:
-    """A first row whose every (non-empty) cell is non-numeric names the classes."""
-    return not any(is_number(c) for c in cells if c)
+    """A first row whose every (non-empty) cell is not a value names the classes."""
+    return not any(_is_value(c) for c in cells if c)
 
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -175,13 +201,19 @@ def _split(raw: str, delimiter: str) -> list[str]:
 
 
 class _TextForm(NamedTuple):
-    """What a text file's head decides for every row: delimiter, width, header; and where rows start."""
+    """What a text file's head decides for every row: delimiter, width, header; and where rows start.
+
+    ``usecols``: the columns read (None: all); ``names`` are theirs. ``decimal_comma``: ``,`` is
+    the decimal mark of a ``;``-separated file.
+    """
 
     delimiter: str
     width: int
     names: Header | None
     header_line: int | None
     first_data_line: int
+    usecols: tuple[int, ...] | None = None
+    decimal_comma: bool = False
 
 
 def _text_head(data: bytes, header: str = "auto") -> tuple[int, _TextForm] | None:
@@ -204,12 +236,37 @@ def _text_head(data: bytes, header: str = "auto") -> tuple[int, _TextForm] | Non
     if not rows:
         return None
     (first_pos, first_line, first), second = rows[0], (rows[1] if len(rows) > 1 else None)
-    if not _takes_header(first, second and second[2], header):
-        return first_pos, _TextForm(delimiter, len(first), None, None, first_line)
+    indexed = len(first) > 1 and first[0] == "" and (second is None or len(second[2]) == len(first))
+    if not _takes_header(first[indexed:], second and second[2][indexed:], header):
+        cells = first
+        return first_pos, _TextForm(delimiter, len(first), None, None, first_line,
+                                    decimal_comma=_decimal_comma(delimiter, cells))
     if second is None:
         return None
-    names = Header(first, first_line, numbered=not _is_header(first))
-    return second[0], _TextForm(delimiter, len(names), names, first_line, second[1])
+    names = Header(first, first_line, numbered=not _is_header(first[indexed:]))
+    # pandas' index column: an empty header cell over row ids, which are no class.
+    usecols = tuple(range(1, len(first))) if indexed else None
+    return second[0], _TextForm(delimiter, len(names), names, first_line, second[1], usecols,
+                                _decimal_comma(delimiter, second[2]))
+
+
+def _decimal_comma(delimiter: str, cells: list[str]) -> bool:
+    """Whether a data row's numbers use ``,`` as the decimal mark (a ``;``-separated spreadsheet export)."""
+    return delimiter == ";" and any("," in c for c in cells)
+
+
+def _selected(form: _TextForm, selector: str | None, where: str) -> _TextForm:
+    """``form`` with the columns ``selector`` picks (and their names); none: all but pandas' index."""
+    if selector is None:
+        if form.usecols is None or form.names is None:
+            return form
+        return form._replace(names=Header([form.names[i] for i in form.usecols], form.names.line, form.names.numbered))
+    columns = list(form.usecols) if form.usecols is not None else list(range(form.width))
+    names = [form.names[i] for i in columns] if form.names is not None else None
+    chosen = select_columns(selector, names, len(columns), where)
+    usecols = tuple(columns[i] for i in chosen.indices)
+    header = None if form.names is None else Header(chosen.names, form.names.line, form.names.numbered)
+    return form._replace(usecols=usecols, names=header)
 
 
 # A chunk of comments only is fine. (A filter set once: catch_warnings is not safe across threads,
@@ -217,37 +274,52 @@ def _text_head(data: bytes, header: str = "auto") -> tuple[int, _TextForm] | Non
 warnings.filterwarnings("ignore", message="loadtxt: input contained no data", category=UserWarning)
 
 
-def _parse_block(data: bytes, delimiter: str, width: int) -> np.ndarray | None:
-    """Whole lines of data rows by NumPy's C reader: ``(rows, width)``, or None if it refuses anything."""
+def _parse_block(data: bytes, form: _TextForm) -> np.ndarray | None:
+    """Whole lines of data rows by NumPy's C reader: ``(rows, columns read)``, or None if it refuses
+    anything or cannot tell a row of the wrong width (the exact reader then decides and explains)."""
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # a lone CR would end a line there, not for the exact reader (lines end at LF)
+    delimiter, width, usecols = form.delimiter, form.width, form.usecols
+    if form.decimal_comma:
+        if b"." in data:
+            return None  # both decimal marks, or a dot in a comment: the exact reader tells which
+        data = data.replace(b",", b".")
+    if usecols is not None and (delimiter == " " or b'"' in data or b"#" in data):
+        return None  # the C reader checks only the columns it reads: widths are counted below, not here
     try:
-        block = _loadtxt(data, delimiter)
+        block = _loadtxt(data, delimiter, usecols)
     except (ValueError, UnicodeDecodeError):
         return None
+    columns = width if usecols is None else len(usecols)
     if not block.size:
-        return np.empty((0, width))
-    return block if block.shape[1] == width else None
+        return np.empty((0, columns))
+    if block.shape[1] != columns:
+        return None
+    if usecols is not None and data.count(delimiter.encode()) != len(block) * (width - 1):
+        return None  # a row of another width
+    return block
 
 
-def _loadtxt(data: bytes, delimiter: str) -> np.ndarray:
+def _loadtxt(data: bytes, delimiter: str, usecols=None) -> np.ndarray:
     # A text wrapper over the bytes: as fast as loadtxt on a path, decoding as it goes.
     chunk = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None)
     if delimiter == " ":
-        return np.loadtxt(chunk, comments="#", dtype=np.float64, ndmin=2)
-    return np.loadtxt(chunk, delimiter=delimiter, comments="#", quotechar='"', dtype=np.float64, ndmin=2)
+        return np.loadtxt(chunk, comments="#", dtype=np.float64, ndmin=2, usecols=usecols)
+    return np.loadtxt(chunk, delimiter=delimiter, comments="#", quotechar='"', dtype=np.float64, ndmin=2,
+                      usecols=usecols)
 
 
-def _parse_chunks(data: bytes, header: str = "auto"):
+def _parse_chunks(data: bytes, header: str = "auto", selector: str | None = None, where: str = ""):
     """``(values, names)`` by NumPy's C reader in chunks, or None to let the exact reader explain."""
     head = _text_head(data, header)
     if head is None:
         return None
     pos, form = head
-    names, delimiter, width = form.names, form.delimiter, form.width
+    form = _selected(form, selector, where)
+    names = form.names
     parts = []
     for _, piece in _line_chunks(io.BytesIO(data), pos):
-        block = _parse_block(piece, delimiter, width)
+        block = _parse_block(piece, form)
         if block is None:
             return None
         if len(block):
@@ -261,7 +333,7 @@ def _parse_chunks(data: bytes, header: str = "auto"):
 STREAM_TEXT_BYTES = 64 << 20
 
 
-def _stream_text(path: str, where: str, header: str = "auto") -> "Matrix | None":
+def _stream_text(path: str, where: str, header: str = "auto", selector: str | None = None) -> "Matrix | None":
     """A large text file as a :class:`Matrix` of :class:`TextRows`, or None to read it whole.
 
     A first pass reads the file in chunks of whole lines, only to count each
@@ -278,6 +350,7 @@ def _stream_text(path: str, where: str, header: str = "auto") -> "Matrix | None"
                 return None
             first += more
         pos, form = head
+        form = _selected(form, selector, where)
         spans, row, line = [], 0, form.first_data_line
         for at, data in _line_chunks(f, bom + pos):
             rows, newlines = _count_rows(data)
@@ -347,7 +420,8 @@ class TextRows(FileRows):
         self.path, self.where, self._spans, self._form = path, where, spans, form
         self._starts = [s.first_row for s in spans]
         n = spans[-1].first_row + spans[-1].rows if spans else 0
-        self.shape, self.ndim, self.dtype, self.size = (n, form.width), 2, np.dtype(np.float64), n * form.width
+        c = form.width if form.usecols is None else len(form.usecols)
+        self.shape, self.ndim, self.dtype, self.size = (n, c), 2, np.dtype(np.float64), n * c
         self._fd = os.open(path, os.O_RDONLY)
         self._kept: OrderedDict[int, Future] = OrderedDict()
         self._lock = threading.Lock()
@@ -406,7 +480,7 @@ class TextRows(FileRows):
     def _parse(self, i: int) -> np.ndarray:
         data, span, form = self.text(i), self._spans[i], self._form
         _refuse_binary(data, self.where, span.first_line)
-        block = _parse_block(data, form.delimiter, form.width)
+        block = _parse_block(data, form)
         if block is None or len(block) != span.rows:
             text = _decode(data, self.where, span.first_line)
             block = _parse_exact(text, self.where, first_line=span.first_line, form=form)[0]
@@ -436,19 +510,22 @@ class TextLines:
         raise IndexError(row)
 
 
-def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm | None = None, header: str = "auto"
-                 ) -> tuple[np.ndarray, Header | None, list[int]]:
+def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm | None = None, header: str = "auto",
+                 selector: str | None = None, names: bool = False) -> tuple[np.ndarray, Header | None, list[int]]:
     """Line by line, naming the line and column of the first problem (in line order).
 
     ``form`` (with ``first_line``, the line number of ``text``'s first line)
     parses a piece of a file whose head was read before: its delimiter,
     width and header hold, and messages read as for the whole file.
+    ``names``: one column of class names may be read as ``str``.
     """
+    allow_names = names
     if form is None:
         data = text.encode("utf-8")
         head = _text_head(data, header)
         if head is not None:  # the rows after the head, with its form
             pos, form = head
+            form = _selected(form, selector, where)
             text, first_line = data[pos:].decode("utf-8"), form.first_data_line
     delimiter = form.delimiter if form else None
     names = form.names if form else None
@@ -471,7 +548,9 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
         if not width:
             width = len(cells)
         elif len(cells) != width:
-            _raise_first_bad_cell(rows, lines, where)  # the first problem in line order, whatever it is
+            columns = _read_columns(form, width)
+            if len(columns) > 1 or not allow_names:  # the first problem in line order (one column may be names)
+                _raise_first_bad_cell(rows, lines, where, columns)
             first = f"the header on line {header_line}" if names and lineno == first_data else f"line {first_data}"
             raise DataError(
                 f"{where}: line {lineno}: found {_values(len(cells))}, expected {width} as on {first}"
@@ -481,13 +560,34 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
         lines.append(lineno)
     if not rows:
         raise DataError(f"{where}: no numbers found" + (" (only a header row)" if names else " (empty input)"))
-    flat = [c for r in rows for c in r]
+    columns = _read_columns(form, width)
+    return _values_of(rows, lines, where, columns, form is not None and form.decimal_comma, allow_names), names, lines
+
+
+def _read_columns(form: _TextForm | None, width: int) -> list[int]:
+    return list(form.usecols) if form is not None and form.usecols is not None else list(range(width))
+
+
+def _values_of(rows: list[list[str]], lines: list[int], where: str, columns: list[int], decimal_comma: bool,
+               names: bool = False):
+    """The cells of ``columns`` as float64 ``(rows, columns)``: booleans are 1/0, decimal commas points;
+    one column of names is ``str`` (class-name labels, mapped to classes where they are used)."""
+    picked = [[r[i] for i in columns] for r in rows]
+    if decimal_comma:
+        for cells, lineno in zip(picked, lines):
+            for k, cell in enumerate(cells):
+                if "." in cell and is_number(cell):
+                    raise DataError(f"{where}: line {lineno}, column {columns[k] + 1}: {cell!r} has a decimal point, "
+                                    "but this file's numbers use ',' as the decimal mark: mixed marks")
+        picked = [[c.replace(",", ".") for c in cells] for cells in picked]
+    flat = [_BOOLEANS.get(c.lower(), c) for cells in picked for c in cells]
     try:
-        values = np.array(flat, dtype=np.float64)
+        return np.array(flat, dtype=np.float64).reshape(len(rows), len(columns))
     except ValueError:
-        _raise_first_bad_cell(rows, lines, where)
+        if names and len(columns) == 1 and all(flat):
+            return np.array(flat, dtype=str).reshape(len(rows), 1)
+        _raise_first_bad_cell(rows, lines, where, columns, decimal_comma)
         raise
-    return values.reshape(len(rows), width), names, lines
 
 
 class DataLines:
@@ -524,12 +624,14 @@ def is_number(cell: str) -> bool:
     return True
 
 
-def _raise_first_bad_cell(rows: list[list[str]], lines: list[int], where: str) -> None:
+def _raise_first_bad_cell(rows: list[list[str]], lines: list[int], where: str, columns: list[int] | None = None,
+                          decimal_comma: bool = False) -> None:
     for cells, lineno in zip(rows, lines):
-        for col, cell in enumerate(cells, start=1):
+        for i in (range(len(cells)) if columns is None else columns):
+            cell, col = cells[i], i + 1
             if cell == "":
                 hint = " (a trailing delimiter?)" if col == len(cells) else ""
                 raise DataError(f"{where}: line {lineno}, column {col}: empty cell, expected a number{hint}")
-            if not is_number(cell):
+            if not _is_value(cell.replace(",", ".") if decimal_comma else cell):
                 raise DataError(f"{where}: line {lineno}, column {col}: expected a number, found {cell!r}")
 

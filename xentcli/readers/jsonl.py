@@ -1,0 +1,362 @@
+"""``.jsonl`` (JSON Lines) files: one JSON record a line, read line by line.
+
+Every non-blank line is one record (lines of only whitespace are skipped), and every record
+of a file is of the kind of the first:
+
+* a number → the file is an ``(N,)`` vector (class labels, targets);
+* a list of numbers → one row, ``(N, C)``; every list holds C values;
+* an object → ``FILE:SELECTOR`` picks its fields with the column selector of every table-like
+  format (:mod:`.selector`: names, ``*`` globs whose matched part names the class, 1-based
+  numbers); the fields of the first record, in their order, are the columns, and every
+  record must hold every selected field. What the selected fields give:
+
+  - one field holding a list of numbers (``{"logits": [...], "label": 2}`` with ``:logits``):
+    the rows, ``(N, C)``; a list field is selected alone;
+  - fields holding numbers: one column each, ``(N, k)``, named by the field (or by the part a
+    glob matched: ``:p_*`` on ``p_setosa`` → ``setosa``); one such field is a number per
+    record, read as a file of numbers reads: an ``(N,)`` vector (``:label``);
+  - one field holding strings: class-name labels, returned as an ``(N,)`` array of ``str``
+    (mapped to class indices later); a string field is selected alone.
+
+  Without a selector, a record of one field reads that field; a record of several fields is
+  a wrong call listing them (with what each holds), even when only one of them is a list:
+  a file holding ``logits`` and ``label`` is read twice, as ``--logits FILE:logits`` and
+  ``--labels FILE:label``, and guessing would read the wrong field for one of them.
+  A selector on records that are numbers or lists is a wrong call: there is nothing to select.
+
+Values: integers stay int64 when every value is one (booleans are 0 and 1); any float makes
+the whole array float64 (an integer beyond int64 too). ``NaN``, ``Infinity`` and
+``-Infinity`` as Python's ``json`` reads them, and the strings ``"inf"``, ``"-inf"``,
+``"nan"`` where a number is expected (what xent writes for non-finite numbers; any case,
+``"infinity"`` too), are floats. A list inside a record's list (2-D records), ``null``
+(pandas writes NaN and ±inf as ``null``), strings and objects among the numbers, ragged
+lists, a record of another kind, a missing field and a line that is not JSON are bad data
+naming the 1-based physical line. :attr:`Matrix.lines` holds the physical line of every
+record, so later errors (a class index out of range at row 5) name the line too.
+
+The file is read a line at a time and converted to NumPy by chunks of about
+:data:`CHUNK_VALUES` values, so neither the text nor Python's parsed values are held whole
+(the resulting array is in memory, as for ``.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+
+import numpy as np
+
+from ..errors import CallError, DataError
+from .selector import describe_columns, select_columns
+from .source import Matrix
+
+__all__ = ["read", "CHUNK_VALUES"]
+
+#: Parsed values held as Python objects before a chunk is converted to NumPy.
+CHUNK_VALUES = 1 << 18
+#: Strings read as non-finite floats (lower-cased, stripped): xent writes ``inf``, ``-inf``, ``nan``.
+SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")}
+_INT64 = np.iinfo(np.int64)
+_BOM = "\ufeff"
+
+_NUMBER, _LIST, _STRING = "number", "list", "string"
+
+
+def read(path: str, where: str, selector: str | None = None) -> Matrix:
+    """The records of a JSON Lines file (or the fields ``selector`` picks) as a :class:`Matrix`."""
+    sink = None
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            record = _parse(raw, lineno, where)
+            if record is _BLANK:
+                continue
+            if sink is None:
+                sink = _sink(record, lineno, selector, path, where)
+            sink.add(record, lineno)
+    if sink is None:
+        raise DataError(f"{where}: the file is empty (no JSON records)")
+    return sink.matrix()
+
+
+_BLANK = object()
+
+
+def _parse(raw: bytes, lineno: int, where: str):
+    """One line's record, or ``_BLANK`` for a line of only whitespace."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{where}: line {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    if lineno == 1 and text.startswith(_BOM):
+        text = text[1:]
+    if not text.strip():
+        return _BLANK
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: line {lineno}: not JSON: {e.msg} (column {e.colno})") from e
+    except RecursionError as e:
+        raise DataError(f"{where}: line {lineno}: not readable JSON: nested too deeply") from e
+
+
+# --- what the records are -----------------------------------------------------------------------
+
+def _is_number(value) -> bool:
+    t = type(value)
+    return t is int or t is float or t is bool or (t is str and value.strip().lower() in SPECIAL)
+
+
+def _describe(value) -> str:
+    if isinstance(value, list):
+        return "an empty list" if not value else f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} field{'s' if len(value) != 1 else ''}"
+    if isinstance(value, bool):
+        return "a boolean"
+    if _is_number(value):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "null"
+
+
+def _record_kind(record) -> str:
+    if isinstance(record, dict):
+        return "objects"
+    if isinstance(record, list):
+        return "lists"
+    return "numbers"
+
+
+def _sink(record, lineno: int, selector: str | None, path: str, where: str) -> "_Sink":
+    """How every record is read, decided by the first (on line ``lineno``)."""
+    if isinstance(record, dict):
+        return _object_sink(record, lineno, selector, path, where)
+    if selector is not None:
+        kind = _record_kind(record)
+        raise CallError(f"{where}: the records are {kind}; nothing to select (a ':{selector}' selector picks "
+                        f"fields of records that are objects)")
+    if isinstance(record, list):
+        if not record:
+            raise DataError(f"{where}: line {lineno}: an empty list (no classes)")
+        rows = _Rows(where, len(record), lambda j: f"position {j + 1}: ", lists=True)
+        return _Sink(where, rows, _whole_record("lists"))
+    if not _is_number(record):
+        raise DataError(f"{where}: line {lineno}: {_not_number(record)}; a record is a number, a list of "
+                        "numbers or an object")
+    return _Sink(where, _Rows(where, None, lambda j: ""), _whole_record("numbers"))
+
+
+def _whole_record(kind: str):
+    def pick(record, lineno: int, first: int, where: str):
+        if _record_kind(record) != kind:
+            raise DataError(f"{where}: line {lineno}: {_describe(record)}, but the records are {kind} "
+                            f"(line {first} holds one): every line holds one kind of record")
+        return record
+    return pick
+
+
+def _object_sink(record: dict, lineno: int, selector: str | None, path: str, where: str) -> "_Sink":
+    fields = list(record)
+    if not fields:
+        raise DataError(f"{where}: line {lineno}: an empty object (no fields to read)")
+    if selector is None:
+        if len(fields) > 1:
+            raise CallError(f"{where}: the records hold {_fields(record)}; name the field(s) to read, as "
+                            f"{path}:FIELD (or several: {path}:a,b or {path}:p_*)")
+        chosen, names = [0], [fields[0]]
+    else:
+        chosen, names = select_columns(selector, fields, len(fields), f"{where} line {lineno}")
+    picked = [fields[i] for i in chosen]
+    kinds = []
+    for name in picked:
+        value = record[name]
+        if isinstance(value, list):
+            kinds.append(_LIST)
+        elif _is_number(value):
+            kinds.append(_NUMBER)
+        elif isinstance(value, str):
+            kinds.append(_STRING)
+        elif value is None:
+            raise DataError(f"{where}: line {lineno}: field '{name}' is null, not a number (pandas writes NaN "
+                            "and ±inf as null: save as .npy to keep them)")
+        else:
+            raise DataError(f"{where}: line {lineno}: field '{name}' holds {_describe(value)}; xent reads fields "
+                            "holding numbers, lists of numbers, or strings (class names)")
+    for kind, what in ((_LIST, "a list field holds a whole row of classes"),
+                       (_STRING, "a string field holds class names")):
+        if kind in kinds and len(picked) > 1:
+            listed = ", ".join(f"'{n}'" for n, k in zip(picked, kinds) if k == kind)
+            raise CallError(f"{where}: {what} and is selected alone; the selector chose {len(picked)} fields "
+                            f"with {listed} ({', '.join(picked)})")
+    if kinds[0] == _LIST:
+        name = picked[0]
+        if not record[name]:
+            raise DataError(f"{where}: line {lineno}: field '{name}' holds an empty list (no classes)")
+        rows = _Rows(where, len(record[name]), lambda j: f"field '{name}' position {j + 1}: ",
+                     lists=True, field=name)
+        return _Sink(where, rows, _fields_of(picked, fields, _LIST))
+    if kinds[0] == _STRING:
+        return _Sink(where, _Strings(where, picked[0]), _fields_of(picked, fields, _STRING))
+    if len(picked) == 1:  # a number per record, as a file of numbers reads: (N,)
+        return _Sink(where, _Rows(where, None, lambda j: f"field '{picked[0]}': "), _fields_of(picked, fields, _NUMBER))
+    rows = _Rows(where, len(picked), lambda j: f"field '{picked[j]}': ")
+    return _Sink(where, rows, _fields_of(picked, fields, _NUMBER), names=names)
+
+
+def _fields(record: dict) -> str:
+    return describe_columns([f"{k} ({_describe(v)})" for k, v in record.items()], len(record)).replace(
+        "column", "field")
+
+
+def _fields_of(picked: list[str], fields: list[str], kind: str):
+    """The selected values of an object record: one value (a list or a string) or a tuple of numbers."""
+    one = picked[0]
+
+    def pick(record, lineno: int, first: int, where: str):
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: line {lineno}: {_describe(record)}, but the records are objects "
+                            f"(line {first} holds one): every line holds one kind of record")
+        try:
+            if kind == _NUMBER and len(picked) > 1:
+                return tuple(record[name] for name in picked)
+            return record[one]
+        except KeyError:
+            missing = next(name for name in picked if name not in record)
+            raise DataError(f"{where}: line {lineno}: no field '{missing}' (line {first} has it; every record "
+                            f"needs the selected fields; this one holds {', '.join(record) or 'none'})") from None
+    return pick
+
+
+# --- collecting and converting --------------------------------------------------------------------
+
+class _Sink:
+    """The records of a file, picked and collected: ``add(record, line)``, then ``matrix()``."""
+
+    def __init__(self, where: str, rows, pick, names: list[str] | None = None):
+        self.where, self.rows, self.pick, self.names = where, rows, pick, names
+        self.lines = array("q")
+        self.first: int | None = None
+
+    def add(self, record, lineno: int) -> None:
+        if self.first is None:
+            self.first = lineno
+        self.rows.add(self.pick(record, lineno, self.first, self.where), lineno, self.first)
+        self.lines.append(lineno)
+
+    def matrix(self) -> Matrix:
+        return Matrix(self.rows.result(), self.where, self.names, self.lines)
+
+
+class _Rows:
+    """Numbers, or rows of ``width`` numbers, converted to NumPy a chunk at a time.
+
+    ``label(j)`` names the ``j``-th value of a row in messages (``"position 3: "``).
+    ``lists``: the rows are JSON lists (checked: one of ``width`` values each), not tuples of fields;
+    ``field``: they are the lists of this field.
+    """
+
+    def __init__(self, where: str, width: int | None, label, *, lists: bool = False, field: str | None = None):
+        self.where, self.width, self.label, self.lists, self.field = where, width, label, lists, field
+        self.pending: list = []
+        self.pending_lines: list[int] = []
+        self.chunks: list[np.ndarray] = []
+        self.flush_at = max(1, CHUNK_VALUES // (width or 1))
+
+    def add(self, value, lineno: int, first: int) -> None:
+        if self.lists:
+            if not isinstance(value, list):  # a list field (list records are lists already)
+                raise DataError(f"{self.where}: line {lineno}: field '{self.field}' holds {_describe(value)}, but "
+                                f"on line {first} a list of {self.width} numbers")
+            if len(value) != self.width:
+                what = f"field '{self.field}' holds" if self.field else "a list of"
+                raise DataError(f"{self.where}: line {lineno}: {what} {len(value)} values, but line {first} holds "
+                                f"{self.width}: every record needs one value per class")
+        self.pending.append(value)
+        self.pending_lines.append(lineno)
+        if len(self.pending) >= self.flush_at:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.chunks.append(self._convert(self.pending, self.pending_lines))
+            self.pending, self.pending_lines = [], []
+
+    def result(self) -> np.ndarray:
+        self._flush()
+        chunks, self.chunks = self.chunks, []
+        if len(chunks) == 1:
+            return chunks[0]
+        return np.concatenate(chunks)  # int64 and float64 chunks: float64
+
+    def _convert(self, rows: list, lines: list[int]) -> np.ndarray:
+        """``rows`` as int64 (every value an integer) or float64; the slow walk says where a bad value is."""
+        shape = (len(rows),) if self.width is None else (len(rows), self.width)
+        try:
+            a = np.array(rows)
+        except (ValueError, TypeError, OverflowError):
+            a = None  # nested or worse: the walk below says where
+        if a is not None and a.shape == shape and not a.dtype.hasobject:
+            if a.dtype.kind in "bi":
+                return a.astype(np.int64, copy=False)
+            if a.dtype.kind == "f":
+                return a.astype(np.float64, copy=False)
+            # "u" (an integer beyond int64) and strings ("inf", or not numbers): the walk decides
+        return self._walk(rows, lines, shape)
+
+    def _walk(self, rows: list, lines: list[int], shape: tuple[int, ...]) -> np.ndarray:
+        flat: list = []
+        floats = False
+        for i, row in enumerate(rows):
+            for j, v in enumerate((row,) if self.width is None else row):
+                t = type(v)
+                if t is int:
+                    if not _INT64.min <= v <= _INT64.max:
+                        floats = True
+                    flat.append(v)
+                elif t is float:
+                    floats = True
+                    flat.append(v)
+                elif t is bool:
+                    flat.append(int(v))
+                elif t is str and v.strip().lower() in SPECIAL:
+                    floats = True
+                    flat.append(SPECIAL[v.strip().lower()])
+                else:
+                    raise DataError(f"{self.where}: line {lines[i]}: {self.label(j)}{_not_number(v)}")
+        if floats:
+            try:
+                a = np.array([float(x) for x in flat], dtype=np.float64)
+            except OverflowError:  # an integer beyond float64 (above 1.8e308)
+                raise DataError(f"{self.where}: line {lines[0]} or after: an integer too large for float64") from None
+        else:
+            a = np.array(flat, dtype=np.int64)
+        return a.reshape(shape)
+
+
+class _Strings:
+    """The values of a string field (class names), as an ``(N,)`` array of ``str``."""
+
+    def __init__(self, where: str, field: str):
+        self.where, self.field = where, field
+        self.values: list[str] = []
+
+    def add(self, value, lineno: int, first: int) -> None:
+        if type(value) is not str:
+            raise DataError(f"{self.where}: line {lineno}: field '{self.field}' holds {_describe(value)}, but on "
+                            f"line {first} a string (a class name): every record needs a class name")
+        self.values.append(value)
+
+    def result(self) -> np.ndarray:
+        return np.array(self.values, dtype=str)
+
+
+def _not_number(v) -> str:
+    if v is None:
+        return "null is not a number (pandas writes NaN and ±inf as null: save as .npy to keep them)"
+    if isinstance(v, str):
+        return f"{json.dumps(v)[:40]} is not a number"
+    if isinstance(v, list):
+        return ("a list where a number was expected (a record's list must be 1-D: one row of classes; "
+                "2-D records are not read)")
+    return f"{_describe(v)} where a number was expected"
