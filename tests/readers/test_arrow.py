@@ -147,10 +147,20 @@ def test_selector_errors_exit_2_listing_columns(iris):
     assert "id, p_setosa, p_versicolor, p_virginica, species" in r.output
 
 
-def test_string_columns_are_bad_data_for_now(iris):
+@pytest.mark.parametrize("name", ["p.parquet", "p.feather", "c.parquet"])
+def test_string_and_categorical_columns_are_class_name_labels(iris, name):
     d, _ = iris
-    r = xent("ce", "--labels", f"{d}/p.parquet:species", "--logits", f"{d}/p.parquet:p_*")
+    df = pd.read_parquet(d / "p.parquet")
+    df["species"] = df["species"].astype("category")
+    df.to_parquet(d / "c.parquet")
+    ref = cli_json("ce", "--labels", d / "y.npy", "--logits", d / "z.npy", "--reduction", "none")
+    got = cli_json("ce", "--labels", f"{d}/{name}:species", "--logits", f"{d}/{name}:p_*", "--reduction", "none")
+    assert got == ref
+    # among numeric columns, or where numbers are needed, names are bad data
+    r = xent("ce", "--labels", f"{d}/p.parquet:species,id", "--logits", f"{d}/p.parquet:p_*")
     assert r.exit_code == 1 and "'species'" in r.output and "class names" in r.output
+    r = xent("softmax", "--logits", f"{d}/p.parquet:species")
+    assert r.exit_code == 1 and "expected a number, found 'setosa'" in r.output
 
 
 def test_nothing_numeric_is_a_wrong_call(tmp_path):

@@ -15,9 +15,10 @@ data. When the table holds list columns of numbers, the only numeric column is r
 more than one numeric column (``input_ids`` and ``logits``) must be named. Nothing numeric
 left is a wrong call listing the columns.
 
-Strings and categoricals hold class names, which xent cannot map to class indices yet:
-selecting one is bad data saying so. A null in a selected column is bad data naming the
-column and the 1-based row.
+A string or categorical column holds class names: selected alone it is read whole as
+``str`` values (labels, mapped to class indices where they are used); among other
+columns it is bad data. A null in a selected column is bad data naming the column and
+the 1-based row.
 
 Nothing is read whole: :class:`ArrowRows` reads a row range from the record batches
 (Parquet: ``iter_batches`` from the row group that holds it; IPC files: ``get_batch``;
@@ -68,6 +69,8 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         else:
             chosen, names = select_columns(selector, columns, len(columns), where)
         fields = [schema.field(positions[i]) for i in chosen]
+        if len(chosen) == 1 and kinds[chosen[0]] == _STRING:
+            return Matrix(_class_names(path, fields[0].name, where), where, notes=notes)
         for f, k in zip(fields, (kinds[i] for i in chosen)):
             _check_kind(f, k, where)
         is_list = kinds[chosen[0]] == _LIST
@@ -112,10 +115,35 @@ def _is_list_view(t) -> bool:
     return getattr(pa.types, "is_list_view", lambda _: False)(t) or getattr(pa.types, "is_large_list_view", lambda _: False)(t)
 
 
+def _class_names(path: str, name: str, where: str) -> np.ndarray:
+    """A string or categorical column, read whole, as ``str`` values (class-name labels)."""
+    import pyarrow as pa
+
+    if _ext(path) == ".parquet":
+        import pyarrow.parquet as pq
+
+        column = pq.read_table(path, columns=[name]).column(name)
+    else:
+        try:
+            import pyarrow.feather as feather
+
+            column = feather.read_table(path, columns=[name]).column(name)
+        except pa.ArrowInvalid:  # the IPC stream format
+            with pa.OSFile(path) as f:
+                column = pa.ipc.open_stream(f).read_all().column(name)
+    values = column.cast(pa.string()).to_pylist()
+    if column.null_count:
+        r = values.index(None)
+        raise DataError(f"{where}: column '{name}', row {r + 1}: empty (null), expected a class name")
+    if not values:
+        raise DataError(f"{where}: column '{name}' is empty")
+    return np.array(values, dtype=str)
+
+
 def _check_kind(field, kind: str, where: str) -> None:
     if kind == _STRING:
-        raise DataError(f"{where}: column '{field.name}' holds strings ({field.type}): class names, which xent "
-                        "cannot map to class indices yet; give labels as class indices (0 to C-1)")
+        raise DataError(f"{where}: column '{field.name}' holds strings ({field.type}), class names: select it "
+                        "alone, as labels")
     if kind == _NESTED:
         raise DataError(f"{where}: column '{field.name}' is a {field.type}: xent reads a list column of numbers "
                         "(one row of classes per cell), not lists of other values")

@@ -138,12 +138,13 @@ def _content(raw: str) -> str:
 
 
 def _delimiter(content: str) -> str:
-    """The delimiter of a file, from its first data line: tab, comma, semicolon, else whitespace (" ").
+    """The delimiter of a file, from its first data line: tab, semicolon, comma, else whitespace (" ").
 
     Tabs between fields that hold spaces are whitespace, not a TSV (``0.7 0.2\t0.1``)."""
     if "\t" in content and any(len(c.split()) > 1 for c in content.split("\t")):
         return " "
-    return next((d for d in ("\t", ",", ";") if d in content), " ")
+    # ";" before ",": a ;-separated spreadsheet export writes "," as its decimal mark.
+    return next((d for d in ("\t", ";", ",") if d in content), " ")
 
 
 _BOOLEANS = {"true": "1", "false": "0"}
@@ -237,7 +238,9 @@ def _text_head(data: bytes, header: str = "auto") -> tuple[int, _TextForm] | Non
         return None
     (first_pos, first_line, first), second = rows[0], (rows[1] if len(rows) > 1 else None)
     indexed = len(first) > 1 and first[0] == "" and (second is None or len(second[2]) == len(first))
-    if not _takes_header(first[indexed:], second and second[2][indexed:], header):
+    # In a ;-separated file "0,7" is a number with a decimal comma, not a name.
+    seen = (lambda cells: [c.replace(",", ".") for c in cells]) if delimiter == ";" else (lambda cells: cells)
+    if not _takes_header(seen(first[indexed:]), second and seen(second[2][indexed:]), header):
         cells = first
         return first_pos, _TextForm(delimiter, len(first), None, None, first_line,
                                     decimal_comma=_decimal_comma(delimiter, cells))

@@ -1,0 +1,153 @@
+"""Text tables as tools write them: column selection, pandas' index, class-name labels,
+decimal commas, mixed whitespace, booleans. Every expected number is computed here from
+the array given to the writer (NumPy, float64), never by xent."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from xentcli.cli import main
+from xentcli.readers import read_matrix
+
+SPECIES = ["setosa", "versicolor", "virginica"]
+
+
+def xent(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def cli_json(*args):
+    r = xent(*args, "--format", "json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def ce_of_probs(p, y):
+    return float(np.mean(-np.log(np.asarray(p)[np.arange(len(y)), y])))
+
+
+@pytest.fixture
+def iris(tmp_path):
+    rng = np.random.default_rng(9)
+    p = rng.dirichlet(np.ones(3), size=8)
+    y = np.arange(8) % 3
+    df = pd.DataFrame({"id": 100 + np.arange(8), "label": [SPECIES[k] for k in y],
+                       **{f"p_{s}": p[:, i] for i, s in enumerate(SPECIES)}})
+    df.to_csv(tmp_path / "preds.csv", index=False)
+    return tmp_path, df, p, y
+
+
+def test_one_file_id_label_and_probability_columns(iris):
+    d, df, p, y = iris
+    f = d / "preds.csv"
+    # pandas writes floats to 17 significant digits: the file holds exactly p
+    doc = cli_json("ce", "--labels", f"{f}:label", "--probs", f"{f}:p_*")
+    assert doc["mean"] == pytest.approx(ce_of_probs(p, y), rel=1e-15)
+    table = xent("ce", "--labels", f"{f}:label", "--probs", f"{f}:p_*", "--format", "table").stdout
+    assert "p(setosa)" in table and "virginica" in table
+    # the same columns by name or by 1-based numbers: those names are the column names,
+    # so the class names of the labels come from --classes
+    classes = ("--classes", ",".join(SPECIES))
+    assert cli_json("ce", "--labels", f"{f}:label", "--probs", f"{f}:p_setosa,p_versicolor,p_virginica",
+                    *classes) == doc
+    assert cli_json("ce", "--labels", f"{f}:label", "--probs", f"{f}:3-5", *classes) == doc
+    r = xent("ce", "--labels", f"{f}:label", "--probs", f"{f}:3-5")
+    assert r.exit_code == 1 and "not one of the classes: p_setosa, p_versicolor, p_virginica" in r.output
+
+
+def test_selector_naming_nothing_lists_the_columns(iris):
+    d, *_ = iris
+    r = xent("ce", "--labels", f"{d}/preds.csv:lable", "--probs", f"{d}/preds.csv:p_*")
+    assert r.exit_code == 2 and "id, label, p_setosa" in r.output
+
+
+def test_headerless_file_by_column_ranges(tmp_path):
+    z = np.random.default_rng(2).normal(size=(5, 4))
+    np.savetxt(tmp_path / "z.csv", np.column_stack([np.arange(5) % 3, z]), delimiter=",", fmt="%.17g")
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", np.arange(5) % 3)
+    ref = cli_json("ce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy")
+    assert cli_json("ce", "--labels", f"{tmp_path}/z.csv:1", "--logits", f"{tmp_path}/z.csv:2-5") == ref
+
+
+def test_pandas_index_column_is_not_a_class(tmp_path):
+    p = np.random.default_rng(4).dirichlet(np.ones(3), size=6)
+    pd.DataFrame(p, columns=SPECIES).to_csv(tmp_path / "proba.csv")  # default: an index column
+    pd.DataFrame(p).to_csv(tmp_path / "numbered.csv")  # index, and column numbers 0,1,2
+    for name in ("proba.csv", "numbered.csv"):
+        m = read_matrix(str(tmp_path / name), "--probs")
+        np.testing.assert_array_equal(np.asarray(m.values), p)
+    doc = cli_json("entropy", "--probs", tmp_path / "proba.csv", "--reduction", "none")
+    np.testing.assert_allclose(doc["per_sample"], -(p * np.log(p)).sum(axis=1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("labels", ["names.txt", "names_header.txt"])
+def test_class_name_labels(tmp_path, labels):
+    p = np.random.default_rng(5).dirichlet(np.ones(3), size=4)
+    y = [2, 0, 1, 2]
+    pd.DataFrame(p, columns=SPECIES).to_csv(tmp_path / "p.csv", index=False)
+    names = "\n".join(SPECIES[k] for k in y) + "\n"
+    (tmp_path / "names.txt").write_text(names)  # its first line is a class: no header
+    (tmp_path / "names_header.txt").write_text("species\n" + names)
+    doc = cli_json("ce", "--labels", tmp_path / labels, "--probs", tmp_path / "p.csv")
+    assert doc["mean"] == pytest.approx(ce_of_probs(p, y), rel=1e-15)
+
+
+def test_class_names_from_classes_option_and_errors(tmp_path):
+    (tmp_path / "y.txt").write_text("cat\ndog\n")
+    doc = cli_json("ce", "--labels", tmp_path / "y.txt", "--probs", "0.7,0.2,0.1;0.1,0.8,0.1",
+                   "--classes", "cat,dog,man")
+    assert doc["mean"] == pytest.approx(-(np.log(0.7) + np.log(0.8)) / 2, rel=1e-15)
+    r = xent("ce", "--labels", tmp_path / "y.txt", "--probs", "0.7,0.2,0.1;0.1,0.8,0.1")
+    assert r.exit_code == 2 and "--classes" in r.output
+    (tmp_path / "bad.txt").write_text("cat\nbird\n")
+    r = xent("ce", "--labels", tmp_path / "bad.txt", "--probs", "0.7,0.2,0.1;0.1,0.8,0.1", "--classes", "cat,dog,man")
+    assert r.exit_code == 1 and "line 2" in r.output and "'bird'" in r.output and "cat, dog, man" in r.output
+    # names are labels, never logits
+    r = xent("softmax", "--logits", tmp_path / "y.txt")
+    assert r.exit_code == 1 and "expected a number, found 'dog'" in r.output
+
+
+def test_boolean_integer_and_float_label_columns(tmp_path):
+    z = np.random.default_rng(6).normal(size=(4, 2))
+    t = np.array([[True, False], [False, True], [True, True], [False, False]])
+    df = pd.DataFrame({"a": t[:, 0], "b": t[:, 1]})
+    df.to_csv(tmp_path / "bool.csv", index=False)  # True/False
+    df.astype(int).to_csv(tmp_path / "int.csv", index=False)
+    df.astype(float).to_csv(tmp_path / "float.csv", index=False)
+    sig = 1 / (1 + np.exp(-z))
+    expected = np.mean(-(t * np.log(sig) + (1 - t) * np.log(1 - sig)).sum(axis=1))
+    zs = ";".join(",".join(repr(float(v)) for v in row) for row in z)
+    for name in ("bool.csv", "int.csv", "float.csv"):
+        doc = cli_json("bce", "--labels", tmp_path / name, "--logits", zs)
+        assert doc["mean"] == pytest.approx(expected, rel=1e-13), name
+
+
+def test_decimal_commas(tmp_path):
+    (tmp_path / "p.csv").write_text("0,7;0,2;0,1\n0,25;0,5;0,25\n")
+    m = read_matrix(str(tmp_path / "p.csv"), "--probs")
+    np.testing.assert_array_equal(np.asarray(m.values), [[0.7, 0.2, 0.1], [0.25, 0.5, 0.25]])
+    doc = cli_json("ce", "--labels", "0,1", "--probs", tmp_path / "p.csv")
+    assert doc["mean"] == pytest.approx(-(np.log(0.7) + np.log(0.5)) / 2, rel=1e-15)
+    (tmp_path / "mixed.csv").write_text("0,7;0,2;0,1\n0.25;0,5;0,25\n")
+    r = xent("ce", "--labels", "0,1", "--probs", tmp_path / "mixed.csv")
+    assert r.exit_code == 1 and "line 2, column 1" in r.output and "decimal" in r.output
+
+
+def test_whitespace_runs_of_spaces_and_tabs(tmp_path):
+    (tmp_path / "z.txt").write_text("4 2\t1\n0\t 5   1\n")
+    np.testing.assert_array_equal(np.asarray(read_matrix(str(tmp_path / "z.txt"), "--logits").values),
+                                  [[4, 2, 1], [0, 5, 1]])
+    # a real TSV keeps its empty cells
+    (tmp_path / "t.tsv").write_text("1\t\t3\n")
+    r = xent("softmax", "--logits", tmp_path / "t.tsv")
+    assert r.exit_code == 1 and "column 2: empty cell" in r.output
+
+
+def test_ragged_rows_are_found_with_a_selector(tmp_path):
+    (tmp_path / "z.csv").write_text("a,b,c\n1,2,3\n4,5,6,7\n")
+    r = xent("softmax", "--logits", f"{tmp_path}/z.csv:a,b")
+    assert r.exit_code == 1 and "line 3" in r.output and "found 4 values, expected 3" in r.output
