@@ -240,3 +240,43 @@ def test_wide_vocabulary_table_shows_label_and_top_class(xent, tmp_path):
     row = next(line for line in out.splitlines() if line.strip().startswith("2 "))
     p_top = np.exp(5.0) / (np.exp(5.0) + 999 * np.exp(-5.0))
     assert f"{p_top:.8g}" in row and row.split()[1] == "1"
+
+
+# -- --shift: next-token alignment --------------------------------------------
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_shift_against_pytorchs_shifted_cross_entropy(xent, tmp_path, reference, k):
+    case = reference["shift"][k]
+    np.save(tmp_path / "z.npy", np.array(case["logits"]))
+    np.save(tmp_path / "t.npy", np.array(case["targets"]))
+    ignore = [] if case["ignore_index"] is None else ["--ignore-index", case["ignore_index"]]
+    ppl = json.loads(xent("ppl", "--logits", tmp_path / "z.npy", "--targets", tmp_path / "t.npy", "--shift",
+                          *ignore, "--format", "json").stdout)
+    assert ppl["n"] == case["n"]
+    assert ppl["mean"] == pytest.approx(case["mean"], rel=1e-13)
+    assert ppl["perplexity"] == pytest.approx(case["perplexity"], rel=1e-13)
+    ce = json.loads(xent("ce", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "t.npy", "--shift",
+                         *ignore, "--reduction", "none", "--format", "json").stdout)
+    assert ce["mean"] == pytest.approx(case["mean"], rel=1e-13)
+    np.testing.assert_allclose(ce["per_sample"], case["per_sample"], rtol=1e-13, atol=1e-300)
+
+
+def test_shift_streams_across_blocks_and_names_input_rows(xent, tmp_path):
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(40, 1001, 4)).astype(np.float32)  # 40 040 rows: several blocks
+    t = rng.integers(0, 4, size=(40, 1001))
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "t.npy", t)
+    zs, ts = z[:, :-1].reshape(-1, 4).astype(np.float64), t[:, 1:].reshape(-1)
+    m = zs.max(axis=1, keepdims=True)
+    expected = np.mean(m[:, 0] + np.log(np.exp(zs - m).sum(axis=1)) - zs[np.arange(len(ts)), ts])
+    doc = json.loads(xent("ppl", "--logits", tmp_path / "z.npy", "--targets", tmp_path / "t.npy", "--shift",
+                          "--format", "json").stdout)
+    assert doc["n"] == 40 * 1000 and doc["mean"] == pytest.approx(expected, rel=1e-12)
+    z[30, 500, 2] = np.nan  # input row 30·1001 + 500 + 1 (1-based)
+    np.save(tmp_path / "z.npy", z)
+    r = xent("ppl", "--logits", tmp_path / "z.npy", "--targets", tmp_path / "t.npy", "--shift")
+    assert r.exit_code == 1 and f"row {30 * 1001 + 501}" in r.stderr
+    r = xent("ce", "--probs", "0.5,0.5;0.5,0.5", "--labels", "0,1", "--shift")
+    assert r.exit_code == 2

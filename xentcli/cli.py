@@ -157,12 +157,13 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
 @options.predictions
 @options.labels()
 @options.ce_options
+@options.shift_option
 @options.reduction_options("per-sample losses", "the sum of the counted targets' weights, or N")
 @options.output_options
 @options.input_header_option
 @options.debug_option
 def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore_index,
-       label_smoothing, eps, reduction, base, fmt, output, precision, header):
+       label_smoothing, eps, shift, reduction, base, fmt, output, precision, header):
     """Categorical cross-entropy of --labels under --logits or --probs.
 
     Labels are distributions (one-hot or soft, the predictions' shape) or N
@@ -171,6 +172,8 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     """
     check_stdin(logits=logits, probs=probs, labels=labels, weights=weights)
     pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
+    if shift:
+        pred.shift()
     y, label_matrix = load_labels(labels, pred, ignore_index=ignore_index, renormalize=renormalize, classes=classes)
     w = load_weights(weights, pred.num_classes)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
@@ -364,11 +367,12 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
 @options.compose(options.logits_option, options.temperature_option)
 @click.option("--targets", metavar="VECTOR", required=True, help="The true token ids: one class index per row of --logits.")
 @options.ignore_index_option
+@options.shift_option
 @options.base_option
 @options.output_options
 @options.input_header_option
 @options.debug_option
-def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision, header):
+def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, precision, header):
     """Perplexity of --targets under --logits (tokens × vocabulary, or (batch, seq, vocab) NPY).
 
     perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
@@ -376,6 +380,8 @@ def ppl(logits, temperature, targets, ignore_index, base, fmt, output, precision
     """
     check_stdin(logits=logits, targets=targets)
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
+    if shift:
+        pred.shift()
     tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
     per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index), tokens,
                    **ONE_PASS)

@@ -89,6 +89,8 @@ class CheckedRows:
 
     def _located(self, e: core.RowError) -> DataError:
         source = e.source or self
+        if isinstance(source.values, ShiftedRows):  # name the row of the input, not of the scored positions
+            e = e.moved(source.values.original)
         return DataError(f"{source.matrix.locate(e.row)}: {e}{source.hint(e)}")
 
     def hint(self, error: core.RowError) -> str:
@@ -101,6 +103,42 @@ class CheckedRows:
     def _report(self) -> None:
         if self._rescaled:
             warn(f"{self.matrix.where}: --renormalize rescaled {self._rescaled} row(s) that did not sum to 1")
+
+
+class ShiftedRows:
+    """Next-token alignment (``--shift``): rows of ``(…, T, V)`` logits flattened to ``(N·T, V)``
+    without each sequence's last position, ``(N·(T-1), V)``, read on demand from ``rows``.
+
+    As Hugging Face's causal-LM loss does: the logits at position t score the token at t + 1.
+    """
+
+    def __init__(self, rows, seq_len: int):
+        self._rows, self._t = rows, seq_len
+        self.shape = (len(rows) // seq_len * (seq_len - 1), rows.shape[1])
+        self.ndim, self.dtype = 2, rows.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def original(self, row):
+        """The input row of scored row(s) ``row``."""
+        return (row // (self._t - 1)) * self._t + row % (self._t - 1)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(0, start), min(len(self), stop)
+        if start >= stop:
+            return np.empty((0, self.shape[1]), self.dtype)
+        first, last = self.original(start), self.original(stop - 1) + 1
+        block = read_rows(self._rows, first, last)
+        kept = np.arange(first, last)
+        return block[(kept % self._t != self._t - 1)]
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self._rows[self.original(np.arange(len(self))[index])]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.rows(0, len(self))
+        return a if dtype is None else a.astype(dtype, copy=False)
 
 
 class LabelRows(CheckedRows):
@@ -159,6 +197,7 @@ class Predictions(CheckedRows):
         self._float16_hits = 0
         self._validated = False
         self.logits_option = "--logits"  # named in hints about probabilities that look like logits
+        self.unshifted_shape = None  # the input's shape when shift() dropped each sequence's last position
 
     def check(self, rows) -> np.ndarray:
         """One block, validated (``RowError`` rows count from the block's start); rescaled with --renormalize."""
@@ -246,6 +285,22 @@ class Predictions(CheckedRows):
         return RowBlocks((len(self), self.num_classes), (part for _, _, part in self._computed(fn, *others)),
                          array_shape=self.shape if len(self.shape) > 1 else None,
                          validate=lambda: self.validate(*others))
+
+    def shift(self) -> None:
+        """Score each position against the next token (``--shift``): drop every sequence's last row.
+
+        The sequences are the input's second-to-last axis: ``(B, T, V)`` logits are B sequences
+        of T positions, ``(T, V)`` one. Labels read afterwards drop each sequence's first token.
+        """
+        if self.kind != "logits":
+            raise CallError("--shift aligns logits with the next token: it applies to --logits")
+        if len(self.shape) < 2 or self.shape[-2] < 2:
+            raise CallError(f"--shift needs sequences of at least 2 positions; {self.matrix.where} has shape "
+                            f"{self.shape}")
+        t = self.shape[-2]
+        self.unshifted_shape = self.shape
+        self.values = ShiftedRows(self.values, t)
+        self.shape = self.shape[:-2] + (t - 1, self.shape[-1])
 
     def validate(self, *others) -> None:
         """Check every row of these predictions and of ``others`` (labels), computing nothing.
@@ -406,6 +461,8 @@ def load_labels(
         if kind != "ce":  # binary targets and token ids are numbers
             _numbers(m)
         m = _named_labels(m, pred, classes)
+    if pred.unshifted_shape is not None:
+        return _next_tokens(m, pred, ignore_index)
     m = _label_file_header(m, len(pred))
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     if kind != "indices" and hasattr(m.values, "as_rows") and tuple(m.values.shape) == shape:
@@ -431,6 +488,26 @@ def load_labels(
     if ignore_index is not None:
         raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
     return LabelRows(rows, m, kind=kind, renormalize=renormalize), m
+
+
+def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tuple[np.ndarray, Matrix]:
+    """``--shift``: the token ids of the unshifted input without each sequence's first, ``ids[..., 1:]``."""
+    shape = pred.unshifted_shape
+    try:
+        y = core.interpret_labels(m.values, shape)
+    except core.RowError as e:
+        raise DataError(f"{located(m, e)} (before --shift)") from e
+    if not core.is_index_labels(y):
+        raise CallError(f"{m.where}: --shift scores each position against the next token: the labels must be "
+                        f"token ids (class indices), not distributions")
+    t = shape[-2]
+    y = y.reshape(-1, t)[:, 1:].reshape(-1)
+    try:
+        core.check_class_indices(y, pred.num_classes, ignore_index=ignore_index)
+    except core.RowError as e:
+        e = e.moved(lambda r: (r // (t - 1)) * t + r % (t - 1) + 1)  # the token's position in the input
+        raise DataError(f"{located(m, e)}{_index_hint(y, pred.num_classes, ignore_index)}") from e
+    return y, m
 
 
 def _index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "debug_option",
     "compose",
     "input_header_option",
+    "shift_option",
     "INPUT_HEADER",
 ]
 
@@ -123,6 +124,11 @@ def labels(help: str = "Labels: distributions (one-hot or soft) of the predictio
 weights_option = click.option("--weights", metavar="VECTOR", help="One weight per class (PyTorch's weight=).")
 ignore_index_option = click.option(
     "--ignore-index", type=int, default=None, help="Skip samples whose class index is K (index labels only). Default: none."
+)
+shift_option = click.option(
+    "--shift", is_flag=True,
+    help="Next-token alignment, as causal LMs are trained: the logits at position t score the token at t+1 "
+         "((B,T,V) logits and (B,T) ids use logits[:, :-1] and ids[:, 1:]).",
 )
 smoothing_option = click.option(
     "--label-smoothing", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,

@@ -108,8 +108,25 @@ def ppl_case(rng, ignore):
             "perplexity": torch.exp(mean).item(), "n": int((t != ignore).sum()) if ignore is not None else t.size}
 
 
+def shift_case(rng, ignore, shape):
+    """Hugging Face's causal-LM loss: logits[..., :-1, :] score labels[..., 1:]."""
+    z = rng.normal(scale=2.0, size=shape + (13,))
+    t = rng.integers(0, 13, size=shape)
+    if ignore is not None:
+        t[..., -2] = ignore
+    kw = {} if ignore is None else {"ignore_index": ignore}
+    zt, tt = torch.tensor(z), torch.tensor(t)
+    shifted_logits, shifted_labels = zt[..., :-1, :].reshape(-1, 13), tt[..., 1:].reshape(-1)
+    mean = F.cross_entropy(shifted_logits, shifted_labels, **kw)
+    per = F.cross_entropy(shifted_logits, shifted_labels, reduction="none", **kw)
+    return {"logits": z.tolist(), "targets": t.tolist(), "ignore_index": ignore, "mean": mean.item(),
+            "per_sample": per.tolist(), "perplexity": torch.exp(mean).item(),
+            "n": int((shifted_labels != ignore).sum()) if ignore is not None else shifted_labels.numel()}
+
+
 def main():
     rng = np.random.default_rng(20261124)
+    shift_rng = np.random.default_rng(20261130)
     cases = []
     for index, weights, smoothing, temperature, reduction in itertools.product(
         (True, False), (False, True), (0.0, 0.15), (1.0, 0.7), ("none", "mean", "sum")
@@ -127,6 +144,9 @@ def main():
     json.dump({
         "torch": torch.__version__, "scipy": scipy.__version__, "cases": cases, "bce": bce,
         "divergence": divergence_cases(rng), "ppl": [ppl_case(rng, None), ppl_case(rng, -100), ppl_case(rng, 0)],
+        # a generator of its own, so that adding these left every value above as it was
+        "shift": [shift_case(shift_rng, ignore, shape) for ignore, shape in (
+            (None, (2, 6)), (-100, (3, 5)), (None, (7,)), (-100, (9,)))],
     }, sys.stdout, indent=None)
     sys.stdout.write("\n")
 

@@ -49,13 +49,14 @@ class RowError(ValueError):
 
     def shifted(self, offset: int) -> "RowError":
         """The same error for a block that starts ``offset`` rows into the input."""
-        return self._moved(lambda r: r + offset)
+        return self.moved(lambda r: r + offset)
 
     def within(self, rows) -> "RowError":
         """The same error for a check that ran on ``x[rows]`` (``rows`` ascending indices into ``x``)."""
-        return self._moved(lambda r: int(rows[r]))
+        return self.moved(lambda r: int(rows[r]))
 
-    def _moved(self, where) -> "RowError":
+    def moved(self, where) -> "RowError":
+        """The same error with its row mapped by ``where`` (row → row)."""
         err = RowError(self.detail, None if self.row is None else where(self.row), self.column)
         err.source = self.source
         return err
