@@ -91,16 +91,14 @@ def _quiet_broken_pipe():
     sys.exit(EXIT_BROKEN_PIPE)
 
 
-@click.group(cls=XentGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=XentGroup, context_settings={"help_option_names": ["-h", "--help"]}, help=(
+    "Softmax, cross-entropy, KL, entropy, perplexity and gradients from the command line.\n\n"
+    f"Matrices come from files ({options.extensions()}; FILE:SELECTOR picks an array or columns), "
+    "'-' for stdin, or inline values such as \"4,2,1;0,5,1\". Try: xent example"))
 @click.version_option(__version__, prog_name="xent")
-@options.input_header_option
 @options.debug_option
 def main():
-    """Softmax, cross-entropy, KL, entropy, perplexity and gradients from the command line.
-
-    Matrices come from files (.csv .tsv .txt .dat .npy .npz[:key]), '-' for
-    stdin, or inline values such as "4,2,1;0,5,1". Try: xent example
-    """
+    pass
 
 
 def _probabilities(pred: Predictions, ids, temperature: float = 1.0, *, binary: bool = False) -> np.ndarray:
@@ -420,7 +418,7 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
 @options.labels("Labels: for ce, distributions of the logits' shape or N class indices; for bce, targets in [0, 1].")
 @options.compose(options.weights_option, options.ignore_index_option, options.smoothing_option)
 @options.bce_options
-@options.reduction_option("Which loss to differentiate: mean divides each sample's gradient by the mean's "
+@options.reduction_option("The loss's reduction: mean divides each sample's gradient by the mean's "
                           "denominator; sum and none give each sample's gradient of its own loss.")
 @click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
 @options.output_options

@@ -523,8 +523,10 @@ def _index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> st
 
 def _swapped_hint(labels: Matrix, pred: "Predictions") -> str:
     """Labels and predictions that look swapped: a matrix of non-integers as labels, one column of integers as logits."""
-    y = np.asarray(labels.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
-    if pred.num_classes != 1 or y.ndim < 2 or y.shape[-1] < 2 or np.all(y == np.round(y)):
+    if pred.num_classes != 1 or len(np.shape(labels.values)) < 2 or np.shape(labels.values)[-1] < 2:
+        return ""
+    y = read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS).astype(np.float64)
+    if np.all(y == np.round(y)):
         return ""
     head = np.asarray(pred.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
     if not np.all(np.isfinite(head) & (head == np.round(head))):
@@ -594,7 +596,8 @@ def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix
         cells = [m.names[0], *cells]
         line = getattr(m.names, "line", None)
         lines = None if lines is None or line is None else [line, *(lines[i] for i in range(len(lines)))]
-    index = {name: k for k, name in enumerate(known)}
+    index = {name: k for k, name in enumerate(getattr(known, "columns", ()))}  # a label may name the column
+    index.update({name: k for k, name in enumerate(known)})  # or the class, which wins
     ids = np.empty(len(cells), dtype=np.int64)
     for r, name in enumerate(cells):
         k = index.get(name)

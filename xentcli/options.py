@@ -71,7 +71,8 @@ def compose(*decorators):
     return apply
 
 
-def _extensions() -> str:
+def extensions() -> str:
+    """The input extensions xent reads, from the readers' registry (for help texts)."""
     from .readers import FORMATS
 
     return " ".join(FORMATS)
@@ -79,7 +80,7 @@ def _extensions() -> str:
 
 logits_option = click.option(
     "--logits", metavar="MATRIX",
-    help=f"Logits N×C (or (…, C)): a file ({_extensions()}; FILE:NAME picks an array), '-' for stdin, "
+    help=f"Logits N×C (or (…, C)): a file ({extensions()}; FILE:NAME picks an array or columns), '-' for stdin, "
          "or inline '4,2,1;0,5,1'.",
 )
 temperature_option = click.option(

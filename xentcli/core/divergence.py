@@ -285,6 +285,41 @@ def _phi_terms(p: np.ndarray, logq: np.ndarray, d: np.ndarray) -> np.ndarray:
     return out
 
 
+def logit_log_ratio(zp: np.ndarray, zq: np.ndarray, mp, sp, mq, sq) -> np.ndarray:
+    r"""``d = log p - log q`` elementwise, as ``(z_P - z_Q) - ((m_P - m_Q) + (s_P - s_Q))``.
+
+    ``m``, ``s`` are :func:`~xentcli.core.softmax.max_and_log_sum`'s outputs
+    (row maxima and shifted log-sums, axis kept), so ``lse = m + s``. Nearly
+    equal logits subtract exactly; the one rounding left, in the row constant,
+    moves :func:`kl_logit_terms`' sum only to second order (see
+    :func:`kl_divergence_with_logits`). A class masked (``-inf``) in both rows
+    gives NaN, masked in one only ``±inf``.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # -inf - -inf for a class masked in both, inf - inf for bad rows
+        # lse_P - lse_Q as (m_P - m_Q) + (s_P - s_Q): both differences are exact or tiny for close rows.
+        return (zp - zq) - ((mp - mq) + (sp - sq))
+
+
+def kl_logit_terms(p: np.ndarray, logq: np.ndarray, d: np.ndarray, p_masked: np.ndarray, q_masked: np.ndarray) -> np.ndarray:
+    r"""The terms ``p_c·φ(d_c) >= 0`` whose row sums are ``D_KL(P‖Q)`` (see :func:`kl_divergence_with_logits`).
+
+    Args:
+      p: ``P``'s probabilities; logq: ``Q``'s log-probabilities; d: :func:`logit_log_ratio`.
+      p_masked, q_masked: where the logits are ``-inf`` (boolean, same shape).
+
+    Returns:
+      a new float64 array of the same shape: the term of a class ``P`` masks is
+      ``q_c`` (0 where ``Q`` masks it too), of a class only ``Q`` masks ``inf``.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN d of classes masked in both: set below
+        terms = _phi_terms(p, logq, d)
+    # A class P masks adds 0 to Σ p·d but q to Σ p·φ(d) (the term is q - p + p·d): without it the
+    # φ sum would miss the 1 - Σ_{p>0} q that makes it equal Σ p·d.
+    _put(terms, p_masked, np.exp, logq)
+    terms[q_masked & ~p_masked] = np.inf
+    return terms
+
+
 def kl_divergence_with_logits(p_logits, q_logits, *, axis: int = -1) -> np.ndarray:
     r"""``D_KL(softmax(z_P)‖softmax(z_Q))`` per row, never negative.
 
@@ -320,17 +355,11 @@ def kl_divergence_with_logits(p_logits, q_logits, *, axis: int = -1) -> np.ndarr
     zp, zq, out_shape = _paired_rows(zp, zq, axis)
     mp, sp = max_and_log_sum(zp)
     mq, sq = max_and_log_sum(zq)
-    with np.errstate(invalid="ignore", over="ignore"):  # -inf - -inf for a class masked in both, inf - inf for bad rows: set below
-        # lse_P - lse_Q as (m_P - m_Q) + (s_P - s_Q): both differences are exact or tiny for close rows.
-        d = (zp - zq) - ((mp - mq) + (sp - sq))
+    d = logit_log_ratio(zp, zq, mp, sp, mq, sq)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf for bad rows: NaN, set below
         p = np.exp((zp - mp) - sp)
         logq = (zq - mq) - sq
-        terms = _phi_terms(p, logq, d)
-    # A class P masks adds 0 to Σ p·d but q to Σ p·φ(d) (the term is q - p + p·d): without it the
-    # φ sum would miss the 1 - Σ_{p>0} q that makes it equal Σ p·d.
-    p_masked, q_masked = zp == -np.inf, zq == -np.inf
-    _put(terms, p_masked, np.exp, logq)
-    terms[q_masked & ~p_masked] = np.inf
+    terms = kl_logit_terms(p, logq, d, zp == -np.inf, zq == -np.inf)
     total = np.sum(terms, axis=-1)
     total = np.where(np.isfinite(mp[:, 0] + sp[:, 0]), total, np.nan)
     return total.reshape(out_shape)

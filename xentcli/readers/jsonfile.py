@@ -39,13 +39,29 @@ _INT64 = np.iinfo(np.int64)
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
-    """The list of numbers the file holds (or its ``selector`` field) as an array, read whole."""
-    data = _load(path, where)
+    """The list of numbers the file holds (or its ``selector`` field) as an array, read whole.
+
+    A list of objects is records, as pandas' ``to_json(orient="records")`` writes them: the
+    selector picks their fields as columns (see :mod:`.jsonl`); a file of one JSON value a
+    line (``lines=True``) is read as JSON Lines.
+    """
+    from . import jsonl
+
+    try:
+        data = _load(path, where)
+    except _SeveralValues:
+        return jsonl.read(path, where, selector)
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return jsonl.read_records(((record, i) for i, record in enumerate(data, 1)), path, where, selector)
     value, name = _pick(data, selector, path, where)
     values = to_array(value, name)
     if values.size == 0:
         raise DataError(f"{name}: the list is empty (shape {values.shape})")
     return Matrix(numeric(values, name), where)
+
+
+class _SeveralValues(Exception):
+    """The file holds one JSON value a line, not one JSON value."""
 
 
 def _load(path: str, where: str):
@@ -58,6 +74,8 @@ def _load(path: str, where: str):
     except UnicodeDecodeError as e:
         raise DataError(f"{where}: not JSON text: not UTF-8 ({e.reason} at byte {e.start})") from e
     except json.JSONDecodeError as e:
+        if e.msg == "Extra data" and e.lineno > 1 and e.colno == 1:
+            raise _SeveralValues() from e  # one value a line: JSON Lines under a .json name
         raise DataError(f"{where}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise DataError(f"{where}: not readable JSON: nested too deeply") from e

@@ -64,15 +64,20 @@ _NUMBER, _LIST, _STRING = "number", "list", "string"
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
     """The records of a JSON Lines file (or the fields ``selector`` picks) as a :class:`Matrix`."""
-    sink = None
     with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            record = _parse(raw, lineno, where)
-            if record is _BLANK:
-                continue
-            if sink is None:
-                sink = _sink(record, lineno, selector, path, where)
-            sink.add(record, lineno)
+        lines = ((record, lineno) for lineno, raw in enumerate(f, 1)
+                 if (record := _parse(raw, lineno, where)) is not _BLANK)
+        return read_records(lines, path, where, selector)
+
+
+def read_records(records, path: str, where: str, selector: str | None = None) -> Matrix:
+    """``(record, line)`` pairs read as the lines of a JSON Lines file are (also a JSON list of
+    records, as pandas' ``to_json(orient="records")`` writes it)."""
+    sink = None
+    for record, lineno in records:
+        if sink is None:
+            sink = _sink(record, lineno, selector, path, where)
+        sink.add(record, lineno)
     if sink is None:
         raise DataError(f"{where}: the file is empty (no JSON records)")
     return sink.matrix()

@@ -40,6 +40,15 @@ _NUMBER = re.compile(r"\s*(\d+)\s*")
 _RANGE = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")
 
 
+class Names(list):
+    """Class names chosen by a selector; ``columns`` are the full column names behind them
+    (``setosa`` for ``p_setosa``), so that a label may name either."""
+
+    def __init__(self, names, columns):
+        super().__init__(names)
+        self.columns = list(columns)
+
+
 class Selection(NamedTuple):
     """What a selector chose: 0-based column ``indices`` in file order, and their class ``names``
     (``None`` when the file has no header)."""
@@ -92,10 +101,11 @@ def select_columns(selector: str | None, columns: list[str] | None, ncols: int, 
     if columns is None:
         return Selection(indices, None)
     parts = [chosen[i] for i in indices]
+    full = [columns[i] for i in indices]
     names = [columns[i] if p is None or p == "" else p for i, p in zip(indices, parts)]
     if len(set(names)) != len(names):
-        names = [columns[i] for i in indices]
-    return Selection(indices, names)
+        names = full
+    return Selection(indices, Names(names, full))
 
 
 def _select_item(item: str, columns: list[str] | None, ncols: int, where: str, holds: str) -> list[tuple[int, str | None]]:

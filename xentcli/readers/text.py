@@ -58,7 +58,34 @@ def read_bytes(data: bytes, where: str, *, header: str = "auto", selector: str |
                names: bool = False) -> Matrix:
     """Text held in memory (stdin, a small file)."""
     values, header_names, lines = parse_text(data, where, header=header, selector=selector, names=names)
-    return _matrix(values, where, header_names, lines)
+    notes = []
+    if selector is None and header_names is not None and not header_names.numbered:
+        values, header_names = _named_index(values, header_names, where, notes)
+    m = _matrix(values, where, header_names, lines)
+    m.notes.extend(notes)
+    return m
+
+
+def _named_index(values: np.ndarray, names: Header, where: str, notes: list[str]):
+    """pandas writes a named index (``df.rename_axis("id").to_csv()``) as a first column like any other.
+
+    A first column of row numbers (0…N-1 or 1…N) beside columns that are not all integers
+    is that index, not a class: it is dropped, and said. A first column of other integers
+    there is said to look like ids (it is kept: select the class columns to leave it out).
+    """
+    if values.dtype.kind != "f" or values.ndim != 2 or values.shape[1] < 2 or len(names) != values.shape[1]:
+        return values, names
+    first, rest = values[:, 0], values[:, 1:]
+    if not np.all(first == np.round(first)) or np.all(rest == np.round(rest)):
+        return values, names
+    n = len(first)
+    if np.array_equal(first, np.arange(n)) or np.array_equal(first, np.arange(1, n + 1)):
+        notes.append(f"{where}: column '{names[0]}' holds the row numbers {int(first[0])}…{int(first[-1])} "
+                     "(pandas' named index): it is not a class and is left out")
+        return values[:, 1:], Header(names[1:], names.line)
+    notes.append(f"{where}: column '{names[0]}' holds only integers while the others do not: if it is an id, "
+                 f"select the class columns, e.g. FILE:{names[1]},…")
+    return values, names
 
 
 def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
@@ -140,9 +167,15 @@ def _content(raw: str) -> str:
 def _delimiter(content: str) -> str:
     """The delimiter of a file, from its first data line: tab, semicolon, comma, else whitespace (" ").
 
-    Tabs between fields that hold spaces are whitespace, not a TSV (``0.7 0.2\t0.1``)."""
-    if "\t" in content and any(len(c.split()) > 1 for c in content.split("\t")):
-        return " "
+    A line mixing tabs and spaces between its fields is whitespace-separated, not a TSV
+    (``0.25 \t-0.26\t 1.28``, ``0.7 0.2\t0.1``); a TSV header keeps names that hold spaces."""
+    if "\t" in content:
+        fields = content.split("\t")
+        if any(f != f.strip(" ") for f in fields):
+            return " "
+        if any(len(f.split()) > 1 for f in fields):
+            return " " if all(_is_value(c) for c in content.split()) else "\t"
+        return "\t"
     # ";" before ",": a ;-separated spreadsheet export writes "," as its decimal mark.
     return next((d for d in ("\t", ";", ",") if d in content), " ")
 
@@ -269,6 +302,8 @@ def _selected(form: _TextForm, selector: str | None, where: str) -> _TextForm:
     chosen = select_columns(selector, names, len(columns), where)
     usecols = tuple(columns[i] for i in chosen.indices)
     header = None if form.names is None else Header(chosen.names, form.names.line, form.names.numbered)
+    if header is not None:
+        header.columns = chosen.names.columns
     return form._replace(usecols=usecols, names=header)
 
 
