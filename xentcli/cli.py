@@ -525,3 +525,8 @@ def example():
     from .tables import render
 
     render(worked_example(), sys.stdout.buffer, terminal=sys.stdout.isatty())
+
+
+from .commands.compare import compare  # noqa: E402  (commands import options and inputs, not cli)
+
+main.add_command(compare)

@@ -27,6 +27,7 @@ __all__ = [
     "single_sample_table",
     "derivation_table",
     "target_table",
+    "compare_tables",
     "summary",
     "fit",
     "terminal_width",
@@ -283,6 +284,39 @@ def derivation_table(
             cells = (GAP if j is None else fmt(matrix[pos, j], precision) for j in cols)
             table.add_row(str(i + 1) if label == predicted_name else "", label, *cells)
     return table
+
+
+def compare_tables(view: dict, precision: int | None = None, *, notes: Sequence[str] = ()) -> list:
+    """``xent compare``'s table from its view data: statistics as rows, one column per model and
+    test (``value ± se``), then a histogram of log10 KL per test and the worst tokens."""
+    table = _new_table("compare: the base against each test")
+    table.add_column("statistic", style="bold")
+    for name in view["columns"]:
+        _number_column(table, name)
+    for label, cells in view["rows"]:
+        table.add_row(label, *cells)
+    out = [table]
+    for name, bins in view["histograms"].items():
+        if not bins:
+            continue
+        hist = _new_table(f"{view['kl_label']}(base‖{name}) per token, log scale")
+        hist.add_column("from", justify="right")
+        hist.add_column("tokens", justify="right")
+        hist.add_column("", style="cyan")
+        for label, count, bar in bins:
+            hist.add_row(label, f"{count:,}", bar)
+        out.append(hist)
+    for name, items in view["worst"].items():
+        worst = _new_table(f"tokens of largest {view['kl_label']}: {name}")
+        keys = [k for k in ("index", "kl", "target", "p_target", "q_target") if k in items[0]]
+        for k in keys:
+            _number_column(worst, k)
+        for item in items:
+            worst.add_row(*(str(item[k]) if k in ("index", "target") else fmt(item[k], precision) for k in keys))
+        out.append(worst)
+    if notes:
+        out.append(summary([("", n) for n in notes]))
+    return out
 
 
 def summary(items: Sequence[tuple[str, str]], *, title: str | None = None):

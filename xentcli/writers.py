@@ -26,12 +26,15 @@ __all__ = [
     "FORMATS",
     "OUTPUT_EXTENSIONS",
     "check_output",
+    "check_file",
+    "check_parquet",
     "resolve_format",
     "format_number",
     "write_delimited",
     "write_json",
     "write_npy",
     "write_parquet",
+    "ColumnWriter",
     "open_output",
     "RowBlocks",
     "Result",
@@ -72,14 +75,27 @@ def check_output(output: str | None, fmt: str | None = None) -> None:
         return
     if output == "":
         raise CallError("--output: expected a file name, got ''")
-    if _extension_format(output) == "parquet" and fmt is None and importlib.util.find_spec("pyarrow") is None:
-        raise CallError(f"--output {output}: writing Parquet needs pyarrow: {ARROW_HINT}")
-    target = os.path.abspath(output)
+    if _extension_format(output) == "parquet" and fmt is None:
+        check_parquet(output)
+    check_file(output)
+
+
+def check_parquet(path: str, option: str = "--output") -> None:
+    """Writing Parquet needs pyarrow (looked up, not imported): a wrong call naming the extra otherwise."""
+    if importlib.util.find_spec("pyarrow") is None:
+        raise CallError(f"{option} {path}: writing Parquet needs pyarrow: {ARROW_HINT}")
+
+
+def check_file(path: str, option: str = "--output") -> None:
+    """A file xent is to write: a name, not a directory, in a folder that exists."""
+    if path == "":
+        raise CallError(f"{option}: expected a file name, got ''")
+    target = os.path.abspath(path)
     if os.path.isdir(target):
-        raise CallError(f"--output {output}: is a directory, expected a file name")
+        raise CallError(f"{option} {path}: is a directory, expected a file name")
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
-        raise CallError(f"--output {output}: folder {folder} does not exist")
+        raise CallError(f"{option} {path}: folder {folder} does not exist")
 
 
 def resolve_format(fmt: str | None, output: str | None, stdout_is_terminal: bool) -> str:
@@ -155,18 +171,21 @@ def write_delimited(
     delimiter: str = ",",
     precision: int | None = None,
     header: list[str] | None = None,
+    row_names: list[str] | None = None,
 ) -> None:
-    """Numbers only: a scalar on one line, a vector one value per line, a matrix one row per line."""
+    """Numbers only: a scalar on one line, a vector one value per line, a matrix one row per line
+    (with ``row_names``, each row starts with its name: ``compare``'s one line per test)."""
     fmt = repr if precision is None else (lambda x: f"{x:.{precision}g}")
     if header is not None:
         out.write((delimiter.join(header) + "\n").encode())
+    names = iter(row_names or ())
     for block in _as_row_blocks(values):
         block = np.asarray(block, dtype=np.float64)
         finite = bool(np.isfinite(block).all())
         lines = []
         for row in block.tolist():
             cells = map(fmt, row) if finite else (format_number(x, precision) for x in row)
-            lines.append(delimiter.join(cells))
+            lines.append(delimiter.join([next(names), *cells] if row_names else cells))
         if lines:
             out.write(("\n".join(lines) + "\n").encode())
 
@@ -268,6 +287,45 @@ def write_parquet(out: BinaryIO, values, header: list[str] | None = None) -> Non
     writer.close()
 
 
+class ColumnWriter:
+    """A table of named columns written block by block (``--per-token``): csv/tsv with a header
+    line, or Parquet (one record batch per block). Integer columns stay integers.
+
+    ``add(columns)`` takes one block: a list of 1-D arrays, one per name, of equal length.
+    """
+
+    def __init__(self, out: BinaryIO, fmt: str, names: list[str]):
+        self.out, self.fmt, self.names = out, fmt, list(names)
+        self._writer = None
+        if fmt in ("csv", "tsv"):
+            self._sep = "," if fmt == "csv" else "\t"
+            out.write((self._sep.join(self.names) + "\n").encode())
+        elif fmt != "parquet":
+            raise CallError(f"a per-token table is written as csv, tsv or parquet, not {fmt}")
+
+    def add(self, columns: list[np.ndarray]) -> None:
+        if self.fmt == "parquet":
+            self._add_parquet(columns)
+            return
+        cells = [c.tolist() if c.dtype.kind in "iub" else [format_number(x) for x in c.tolist()] for c in columns]
+        if cells and cells[0]:
+            lines = (self._sep.join(map(str, row)) for row in zip(*cells))
+            self.out.write(("\n".join(lines) + "\n").encode())
+
+    def _add_parquet(self, columns: list[np.ndarray]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrays = [pa.array(np.asarray(c)) for c in columns]
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.out, pa.schema([pa.field(n, a.type) for n, a in zip(self.names, arrays)]))
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, names=self.names))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
 class _WholeWrites:
     """A byte stream whose ``write`` writes everything or raises.
 
@@ -347,11 +405,12 @@ class Result:
       tables: ``precision -> list of rich renderables``, called only for tables.
     """
 
-    def __init__(self, array, json: dict, header: list[str], tables):
+    def __init__(self, array, json: dict, header: list[str], tables, row_names: list[str] | None = None):
         self.array = array
         self.json = json
         self.header = header
         self.tables = tables
+        self.row_names = row_names  # csv/tsv: a name before each row's numbers
 
 
 def emit(result: Result, *, fmt: str | None, output: str | None, precision: int | None, header: bool) -> None:
@@ -383,7 +442,7 @@ def _write(result: Result, fmt: str, output: str | None, precision: int | None, 
         elif fmt in ("csv", "tsv"):
             write_delimited(
                 out, result.array, delimiter="," if fmt == "csv" else "\t",
-                precision=precision, header=result.header if header else None,
+                precision=precision, header=result.header if header else None, row_names=result.row_names,
             )
         elif fmt == "json":
             write_json(out, result.json, precision=precision)

@@ -46,6 +46,8 @@ from .gradcheck import central_differences
 from .labels import interpret_labels, is_index_labels
 from .reductions import REDUCTIONS, in_base, log_base, perplexity, reduce
 from .softmax import log_softmax, logsumexp, softmax
+from .summary import block_bootstrap, mean_se, percentiles, ratio_stats, rms_se, share_se
+from .tokens import kld_token_stats, reference_token_stats, token_stats, topk_logprobs
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_grad", "binary_cross_entropy_with_logits",
@@ -59,4 +61,6 @@ __all__ = [
     "picks_target_log_probs", "target_log_probs",
     "REDUCTIONS", "in_base", "log_base", "perplexity", "reduce",
     "log_softmax", "logsumexp", "softmax",
+    "block_bootstrap", "mean_se", "percentiles", "ratio_stats", "rms_se", "share_se",
+    "kld_token_stats", "reference_token_stats", "token_stats", "topk_logprobs",
 ]

@@ -169,15 +169,18 @@ def _put(out: np.ndarray, where: np.ndarray, fn, *arrays: np.ndarray) -> None:
 
     Where most elements are selected (rows close to each other, the common case
     here), running ``fn`` over whole arrays and dropping the rest is cheaper than
-    gathering and scattering.
+    gathering and scattering; a few are gathered by flat index (``take``/``put``
+    are several times faster than boolean indexing).
     """
-    if where.all():
+    count = np.count_nonzero(where)
+    if count == where.size:
         out[...] = fn(*arrays)
-    elif where.mean() > 0.5:
+    elif 2 * count > where.size:
         with np.errstate(all="ignore"):  # the unselected elements are computed, then dropped
             np.copyto(out, fn(*arrays), where=where)
-    elif where.any():
-        out[where] = fn(*(a[where] for a in arrays))
+    elif count:
+        idx = np.flatnonzero(where)
+        np.put(out, idx, fn(*(np.take(a, idx) for a in arrays)))
 
 
 def _series(coeffs, abs_max: float):
@@ -203,12 +206,18 @@ def _put_series(out: np.ndarray, x: np.ndarray, coeffs, weight=None) -> np.ndarr
     ax = np.abs(x)
     with np.errstate(invalid="ignore"):  # NaN compares False: it keeps its closed-form NaN
         small = ax < _SERIES_BELOW
-    if small.any():
+    count = np.count_nonzero(small)
+    if 2 * count > small.size:
         series = _series(coeffs, float(np.max(ax, where=small, initial=0.0)))
         if weight is None:
             _put(out, small, series, x)
         else:
             _put(out, small, lambda xs, ws: series(xs) * ws, x, weight)
+    elif count:  # gathered once: the largest |x| of the few comes from them
+        idx = np.flatnonzero(small)
+        xs = np.take(x, idx)
+        series = _series(coeffs, float(np.max(np.abs(xs))))
+        np.put(out, idx, series(xs) if weight is None else series(xs) * np.take(weight, idx))
     return small
 
 
@@ -276,11 +285,15 @@ def _phi_terms(p: np.ndarray, logq: np.ndarray, d: np.ndarray) -> np.ndarray:
     ``q > e·p``, so it cancels at most 4x, and where ``e^{-d}`` would overflow or
     ``p`` has underflowed to 0 while ``q`` has not). ``q`` is exponentiated only there.
     """
-    out = np.empty_like(d)
-    small = _put_series(out, d, _PHI_SERIES, p)
+    # The middle branch everywhere first (the others overwrite their elements: no mask of it to build).
+    with np.errstate(all="ignore"):  # overflow of e^{-d} where d < -1, replaced below
+        out = np.negative(d)
+        np.expm1(out, out=out)
+        out += d
+        out *= p
+    _put_series(out, d, _PHI_SERIES, p)
     with np.errstate(invalid="ignore"):  # NaN compares False
         below = d < -1.0
-    _put(out, ~small & ~below, lambda ps, ds: ps * (np.expm1(-ds) + ds), p, d)
     _put(out, below, lambda ps, lq, ds: (np.exp(lq) - ps) + ps * ds, p, logq, d)
     return out
 

@@ -25,7 +25,7 @@ from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
 
-__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "parse_inline"]
+__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "parse_inline", "split_selector"]
 
 
 class Format(NamedTuple):
@@ -76,7 +76,7 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
     options = {"header": header, "names": names}
     if spec == "-":
         return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "", None, options)
-    path, selector = _split_selector(spec)
+    path, selector = split_selector(spec)
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
         if not (ext in FORMATS or "/" in spec or os.sep in spec or not spec.strip()) and looks_inline(spec):
@@ -119,7 +119,7 @@ def _unsupported(option: str, path: str, ext: str) -> str:
     )
 
 
-def _split_selector(spec: str) -> tuple[str, str | None]:
+def split_selector(spec: str) -> tuple[str, str | None]:
     """``FILE:SELECTOR`` → (FILE, SELECTOR); an existing path that contains ``:`` is a path."""
     if ":" in spec and not os.path.exists(spec):
         path, selector = spec.rsplit(":", 1)

@@ -1,0 +1,165 @@
+"""Summaries of per-token columns (xentcli/core/summary.py).
+
+Expected values are the formulas written out here (llama.cpp's running-sum
+forms from tools/perplexity/perplexity.cpp, function kl_divergence) or derived
+by hand; never the code under test.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from xentcli.core.summary import block_bootstrap, mean_se, percentiles, ratio_stats, rms_se, share_se
+
+
+def llama_mean_and_uncertainty(x):
+    """perplexity.cpp: ``f = sum/count; df = sum2/count - f*f; sqrt(df/(count-1))`` (without its count > 10 cut)."""
+    n = len(x)
+    f = math.fsum(x) / n
+    df = math.fsum(v * v for v in x) / n - f * f
+    return f, math.sqrt(df / (n - 1))
+
+
+def llama_covariance(a, b):
+    """perplexity.cpp: ``var = sumab/count - (suma/count)*(sumb/count); var /= count - 1``."""
+    n = len(a)
+    return (math.fsum(x * y for x, y in zip(a, b)) / n - (math.fsum(a) / n) * (math.fsum(b) / n)) / (n - 1)
+
+
+def test_mean_se_is_llama_cpp_mean_and_uncertainty():
+    x = np.random.default_rng(0).gamma(2.0, 1.5, 1000)
+    mean, se = mean_se(x)
+    f, df = llama_mean_and_uncertainty(x.tolist())
+    assert mean == pytest.approx(f, rel=1e-14) and se == pytest.approx(df, rel=1e-10)
+
+
+def test_mean_se_by_hand_and_small_n():
+    assert mean_se([2.0, 4.0]) == (3.0, 1.0)  # std(ddof=1) = √2, / √2
+    m, se = mean_se([5.0])
+    assert m == 5.0 and math.isnan(se)
+    assert all(math.isnan(v) for v in mean_se([]))
+    m, se = mean_se([1.0, np.inf])  # a token of infinite KL: the mean is inf, no SE, no warning
+    assert m == math.inf and math.isnan(se)
+
+
+def test_percentiles_are_numpy_linear_interpolation():
+    x = np.random.default_rng(1).normal(size=1001)
+    got = percentiles(x)
+    s = np.sort(x)
+    for q in (0.1, 1, 5, 10, 50, 90, 95, 99, 99.9):
+        pos = q / 100 * (len(x) - 1)
+        i = int(math.floor(pos))
+        expected = s[i] + (s[min(i + 1, len(s) - 1)] - s[i]) * (pos - i)
+        assert got[f"p{q:g}"] == pytest.approx(expected, rel=1e-14, abs=1e-15), q
+    assert got["min"] == s[0] and got["max"] == s[-1]
+    assert list(got) == ["min", "p0.1", "p1", "p5", "p10", "p50", "p90", "p95", "p99", "p99.9", "max"]
+
+
+def test_percentiles_with_infinities_and_empty():
+    got = percentiles([0.0, 1.0, 2.0, np.inf, np.inf])
+    assert got["p50"] == 2.0 and got["p90"] == math.inf and got["max"] == math.inf and got["p1"] == 0.04
+    got = percentiles([-np.inf, 0.0, 1.0])
+    assert got["p10"] == -math.inf and got["p50"] == 0.0
+    assert all(math.isnan(v) for v in percentiles([]).values())
+
+
+def test_ratio_stats_are_llama_cpp_formulas():
+    rng = np.random.default_rng(2)
+    b = rng.gamma(2.0, 1.0, 500)
+    t = b + rng.normal(0.05, 0.2, 500)
+    r = ratio_stats(b, t)
+    fb, sb = llama_mean_and_uncertainty(b.tolist())
+    ft, st = llama_mean_and_uncertainty(t.tolist())
+    cov = llama_covariance(t.tolist(), b.tolist())
+    # perplexity.cpp: log_ppl_ratio_unc = sqrt(log_ppl.second^2 + log_ppl_base.second^2 - 2.0*log_ppl_cov)
+    ln_ratio, ln_unc = ft - fb, math.sqrt(st * st + sb * sb - 2 * cov)
+    assert r["ln_ppl_ratio"][0] == pytest.approx(ln_ratio, rel=1e-12)
+    assert r["ln_ppl_ratio"][1] == pytest.approx(ln_unc, rel=1e-9)
+    assert r["ppl_ratio"] == pytest.approx((math.exp(ln_ratio), math.exp(ln_ratio) * ln_unc), rel=1e-9)
+    assert r["ppl_base"] == pytest.approx((math.exp(fb), math.exp(fb) * sb), rel=1e-10)
+    assert r["ppl_test"] == pytest.approx((math.exp(ft), math.exp(ft) * st), rel=1e-10)
+    # ppl_cov = ppl_val * ppl_base_val * log_ppl_cov; ppl_diff_unc = sqrt(ppl_unc^2 + ppl_base_unc^2 - 2.0*ppl_cov)
+    pt, pb = math.exp(ft), math.exp(fb)
+    diff_unc = math.sqrt((pt * st) ** 2 + (pb * sb) ** 2 - 2 * pt * pb * cov)
+    assert r["delta_ppl"] == pytest.approx((pt - pb, diff_unc), rel=1e-9)
+    # log_ppl_cor = log_ppl_cov / (log_ppl.second*log_ppl_base.second): Pearson's r
+    assert r["nll_correlation"] == pytest.approx(cov / (st * sb), rel=1e-9)
+    assert r["nll_correlation"] == pytest.approx(np.corrcoef(b, t)[0, 1], rel=1e-12)
+    assert r["nll_covariance"] == pytest.approx(cov, rel=1e-9)
+
+
+def test_ratio_stats_by_hand():
+    # b = (1, 3), t = (2, 3): d = (1, 0), mean 1/2, SE = std(ddof=1)/√2 = (1/√2)/√2 = 1/2.
+    r = ratio_stats([1.0, 3.0], [2.0, 3.0])
+    assert r["ln_ppl_ratio"] == (0.5, 0.5)
+    assert r["ppl_ratio"][0] == pytest.approx(math.exp(0.5), rel=1e-15)
+    assert r["ppl_base"][0] == pytest.approx(math.exp(2.0), rel=1e-15)
+    # cov(t, b) = ((1)(-1)·... ) : b - b̄ = (-1, 1), t - t̄ = (-1/2, 1/2): Σ = 1, /(n-1) = 1, /n = 1/2
+    assert r["nll_covariance"] == 0.5 and r["nll_correlation"] == pytest.approx(1.0, rel=1e-15)
+    with pytest.raises(ValueError):
+        ratio_stats([1.0], [1.0, 2.0])
+
+
+def test_rms_se_is_llama_cpp_rms():
+    d = np.random.default_rng(3).normal(0.01, 0.05, 800)
+    rms, se = rms_se(d)
+    # p_diff_mse = mean_and_uncertainty(sum_p_diff2, sum_p_diff4); rms = sqrt; unc = 0.5/rms * mse_unc
+    f, df = llama_mean_and_uncertainty((d * d).tolist())
+    assert rms == pytest.approx(math.sqrt(f), rel=1e-14) and se == pytest.approx(0.5 / math.sqrt(f) * df, rel=1e-9)
+    assert rms_se([0.0, 0.0, 0.0]) == (0.0, 0.0)
+
+
+def test_share_se_by_hand():
+    assert share_se([1.0, 0.0]) == (0.5, 0.5)  # √(0.25/1)
+    assert share_se([1.0] * 10) == (1.0, 0.0)
+    m, se = share_se([1.0])
+    assert m == 1.0 and math.isnan(se)
+
+
+def test_bootstrap_is_deterministic_and_seeded():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=2000)
+    groups = np.repeat(np.arange(100), 20)
+    stat = lambda m: m["x"]  # noqa: E731
+    a = block_bootstrap({"x": x}, groups, stat, n_boot=300, seed=7)
+    assert a == block_bootstrap({"x": x}, groups, stat, n_boot=300, seed=7)
+    assert a != block_bootstrap({"x": x}, groups, stat, n_boot=300, seed=8)
+    assert a[0] < x.mean() < a[1]
+
+
+def test_bootstrap_constant_groups_and_weighting():
+    # Every group has the same mean: every resample's mean is that value, whatever the group sizes.
+    x = np.array([1.0, 3.0, 2.0, 2.0, 2.0, 0.0, 4.0])
+    groups = np.array([5, 5, 9, 9, 9, 2, 2])
+    lo, hi = block_bootstrap({"x": x}, groups, lambda m: m["x"], n_boot=50, seed=0)
+    assert lo == pytest.approx(2.0, rel=1e-15) and hi == pytest.approx(2.0, rel=1e-15)
+
+
+def test_bootstrap_statistic_of_several_columns():
+    rng = np.random.default_rng(5)
+    b = rng.gamma(2.0, 1.0, 3000)
+    t = b + 0.1 + rng.normal(0, 0.3, 3000)
+    groups = np.repeat(np.arange(150), 20)
+    lo, hi = block_bootstrap({"nll_base": b, "nll_test": t}, groups,
+                             lambda m: np.exp(m["nll_test"] - m["nll_base"]), n_boot=500, seed=1)
+    assert lo < math.exp(np.mean(t - b)) < hi
+
+
+def test_bootstrap_coverage_of_clustered_data():
+    # Tokens correlated within sequences (a shared sequence effect): the block bootstrap's 95% interval
+    # should hold the true mean (0) in about 95% of simulations; a per-token bootstrap would not.
+    rng = np.random.default_rng(6)
+    n_groups, size, hits, sims = 40, 25, 0, 200
+    groups = np.repeat(np.arange(n_groups), size)
+    for i in range(sims):
+        x = np.repeat(rng.normal(0, 1, n_groups), size) + rng.normal(0, 1, n_groups * size)
+        lo, hi = block_bootstrap({"x": x}, groups, lambda m: m["x"], n_boot=400, seed=i)
+        hits += lo <= 0.0 <= hi
+    assert 0.85 <= hits / sims <= 1.0, hits
+
+
+def test_bootstrap_edge_cases():
+    assert all(math.isnan(v) for v in block_bootstrap({"x": np.array([])}, np.array([], int), lambda m: m["x"]))
+    with pytest.raises(ValueError):
+        block_bootstrap({"x": np.ones(3)}, np.zeros(4, int), lambda m: m["x"])

@@ -1,0 +1,277 @@
+"""``xent compare``: a model against a reference over the same tokens.
+
+Parses the options, loads the inputs (:mod:`xentcli.inputs`), runs the one streamed pass
+(:func:`xentcli.comparison.run`), summarises (:mod:`xentcli.comparison.statistics`) and hands
+the result to :func:`~xentcli.writers.emit` as data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from contextlib import ExitStack
+
+import click
+import numpy as np
+
+from .. import options
+from ..comparison import Test, run
+from ..comparison import statistics as stats
+from ..comparison.reference import Reference, ReferenceWriter, is_reference
+from ..errors import CallError
+from ..inputs import check_stdin, load_labels, load_predictions, warn
+from ..readers import split_selector
+from ..writers import ColumnWriter, Result, check_file, check_parquet, emit, open_output
+
+PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
+#: The .kld file stores each row's log-probabilities from its maximum down to this many nats below.
+KLD_FLOOR = 16
+
+
+@click.command()
+@click.option("--base", "base_spec", metavar="MATRIX", required=True,
+              help="The reference model: logits or log-probabilities (…, V) in any input form; a llama.cpp "
+                   ".kld base file (it brings its targets); or a reference saved by --save-base.")
+@click.option("--test", "test_specs", metavar="[NAME=]MATRIX", multiple=True,
+              help="A model to compare with the base, over the same tokens (repeatable). Its name is NAME, "
+                   "else the file name without its extension.")
+@click.option("--targets", metavar="VECTOR", help="The true next token of each row (token ids). Without them "
+              "the statistics that need targets (NLL, perplexity, accuracy, Δp) are absent.")
+@options.shift_option
+@options.ignore_index_option
+@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="K of topk_acc and topk_overlap, and how many log-probabilities --save-base keeps.")
+@click.option("--bytes", "n_bytes", type=click.IntRange(min=1), help="Total UTF-8 bytes of the text: adds bits_per_byte.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=1),
+              help="Resample whole sequences N times: a 95% interval (ci95) for kl, ln_ppl_ratio and same_top1.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --bootstrap (the same seed, the same interval).")
+@click.option("--block", "block_tokens", type=click.IntRange(min=1),
+              help="For --bootstrap: sequences of T tokens (default: the rows of (B,T,V) inputs, else each token).")
+@click.option("--per-token", "per_token", metavar="FILE",
+              help="Write one row per scored token (.csv .tsv .parquet), streamed, atomically.")
+@click.option("--worst", type=click.IntRange(min=0), default=0, help="List the N tokens of largest KL.")
+@click.option("--save-base", "save_base", metavar="FILE.safetensors",
+              help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs.")
+@options.output_options
+@options.input_header_option
+@options.debug_option
+def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes, n_boot, seed, block_tokens,
+            per_token, worst, save_base, fmt, output, precision, header):
+    """Compare models over the same tokens: KL, perplexity ratio, top-1 agreement and more.
+
+    The base B and each test T are logits (or log-probabilities) of the same
+    tokens, shape (…, V). Every input is read once, a block of rows at a time;
+    only a few numbers a token are kept. The statistics and their standard
+    errors are llama.cpp's `perplexity --kl-divergence` ones, so the two can
+    be set side by side.
+
+    \b
+    xent compare --base f16.npy --test q4=q4.npy --targets ids.npy
+    xent compare --base f16.safetensors --test q4.safetensors --test q8.safetensors --targets ids.npy --shift
+    xent compare --base base.kld --test q4.npy --per-token tokens.csv --worst 10
+    """
+    _check_files(per_token, save_base)
+    tests_named = _named_tests(test_specs)
+    if not tests_named and not save_base:
+        raise CallError("give at least one --test (or --save-base to save the base alone)")
+    check_stdin(base=base_spec, targets=targets, **{f"test_{i}": s for i, (_, s) in enumerate(tests_named)})
+    if n_boot is None and block_tokens is not None:
+        raise CallError("--block sets the sequences of --bootstrap; give --bootstrap N too")
+
+    base_path, base_selector = split_selector(base_spec)
+    kind = "logits"
+    if os.path.isfile(base_path) and is_reference(base_path):
+        kind = "reference"
+    elif base_path.lower().endswith(".kld") and base_selector in (None, "logprobs"):
+        kind = "kld"
+    if kind != "logits" and shift:
+        raise CallError(f"--shift: the rows of a {'.kld file' if kind == 'kld' else 'saved reference'} are "
+                        "already aligned with their next tokens")
+    if kind != "logits" and save_base:
+        raise CallError("--save-base saves a base given as logits or log-probabilities")
+
+    reference = Reference(base_path) if kind == "reference" else None
+    base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
+    base = load_predictions(base_rows, None, allow_probs=False, options=("--base", "--base"))
+    tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", "--test")))
+             for name, spec in tests_named]
+    if kind == "reference":
+        for t in tests:
+            if t.pred.num_classes != reference.vocab:
+                raise CallError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes}, but the saved "
+                                f"reference {base_path} was made for {reference.vocab}")
+    if shift:
+        for p in (base, *(t.pred for t in tests)):
+            p.shift()
+
+    y = _targets(targets, kind, base_path, base, tests, reference, ignore_index)
+    groups_of = _groups(base, block_tokens)
+
+    with ExitStack() as stack:
+        on_block = _writers(stack, per_token, save_base, base, tests, y, top_k, kind)
+        cols = run(base, tests, y, kind=kind, reference=reference, ignore_index=ignore_index, top_k=top_k,
+                   save_top_k=top_k if save_base else None, on_block=on_block)
+    if cols.n == 0:
+        raise CallError("no token is scored: every target is --ignore-index") if y is not None else \
+            CallError("no tokens to compare")
+
+    models, out_tests = stats.summarize(cols.base, cols.tests, bytes_=n_bytes)
+    if n_boot:
+        stats.bootstrap(cols.base, cols.tests, out_tests, groups_of(cols.rows), n_boot=n_boot, seed=seed)
+    kl_key = "kl_lower_bound" if kind == "reference" else "kl"
+    if worst:
+        for name, c in cols.tests.items():
+            out_tests[name]["worst"] = stats.worst_tokens(cols.rows, cols.target, cols.base, c, worst, kl_key)
+    for name, c in cols.tests.items():
+        if kl_key in c and np.isinf(c[kl_key]).any():
+            i = int(np.argmax(np.isinf(c[kl_key])))
+            warn(f"test {name}: token {int(cols.rows[i])}: KL is inf because the test gives probability 0 "
+                 f"(a -inf logit) to a class the base gives mass; {int(np.isinf(c[kl_key]).sum())} token(s) in all")
+    doc = {"command": "compare", "n": cols.n, "models": models, "tests": out_tests}
+    if len(tests) > 1:
+        doc["pairs"] = stats.pair_summary(cols.tests)
+
+    rows = [[_get(t, kl_key, "mean"), _get(t, kl_key, "se"), _get(t, "ln_ppl_ratio", "value"),
+             _get(t, "same_top1", "value")] for t in out_tests.values()]
+
+    def tables(digits):
+        from .. import tables as tbl
+
+        view = stats.table_view(doc, {name: c.get(kl_key) for name, c in cols.tests.items()}, digits or 6,
+                                kl_label="KL bound" if kind == "reference" else "KL")
+        return tbl.compare_tables(view, digits, notes=_notes(kind, cols, top_k))
+
+    emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), 4), doc, CSV_COLUMNS, tables,
+                row_names=list(out_tests)),
+         fmt=fmt, output=output, precision=precision, header=header)
+
+
+def _check_files(per_token: str | None, save_base: str | None) -> None:
+    """Wrong calls found before anything is read: extensions of the files compare writes."""
+    if per_token is not None:
+        ext = os.path.splitext(per_token)[1].lower()
+        if ext not in PER_TOKEN_FORMATS:
+            raise CallError(f"--per-token {per_token}: write it as {' '.join(PER_TOKEN_FORMATS)}")
+        check_file(per_token, "--per-token")
+        if ext == ".parquet":
+            check_parquet(per_token, "--per-token")
+    if save_base is not None:
+        if not save_base.lower().endswith(".safetensors"):
+            raise CallError(f"--save-base {save_base}: a reference is written as .safetensors")
+        check_file(save_base, "--save-base")
+
+
+def _named_tests(specs) -> list[tuple[str, str]]:
+    """``(name, spec)`` of each --test: ``NAME=T``, else the file name without its extension."""
+    named = []
+    for i, spec in enumerate(specs, start=1):
+        name, sep, rest = spec.partition("=")
+        if sep and name and not os.path.exists(spec) and "/" not in name:
+            named.append((name, rest))
+            continue
+        path = split_selector(spec)[0]
+        stem = os.path.splitext(os.path.basename(path))[0] if os.path.exists(path) else ""
+        named.append((stem or f"test{i}", spec))
+    seen = set()
+    for name, _ in named:
+        if name in seen or name == "base":
+            raise CallError(f"--test: two models are named '{name}'" if name in seen else
+                            "--test: 'base' names the base; give the test another NAME=")
+        seen.add(name)
+    return named
+
+
+def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
+    """The targets of the scored rows: --targets, else those the base brings (.kld, saved reference)."""
+    vocab_of = tests[0].pred if kind == "reference" and tests else base
+    if targets is None and kind == "kld":
+        targets = f"{base_path}:targets"
+    if targets is None and kind == "reference":
+        if reference.targets is None:
+            return None
+        from ..core import check_class_indices
+
+        check_class_indices(reference.targets, reference.vocab, ignore_index=ignore_index)
+        return reference.targets
+    if targets is None:
+        return None
+    y, _ = load_labels(targets, vocab_of if kind != "reference" else _vocab_only(base, vocab_of),
+                       kind="indices", ignore_index=ignore_index, option="--targets")
+    return y
+
+
+def _vocab_only(base, test):
+    """The base's rows and shape with the test's vocabulary (a saved reference keeps only K classes)."""
+    class View:
+        shape = base.shape[:-1] + (test.num_classes,)
+        num_classes = test.num_classes
+        unshifted_shape = None
+
+        def __len__(self):
+            return len(base)
+    return View()
+
+
+def _groups(base, block_tokens):
+    """The sequence of each scored row, for the block bootstrap."""
+    if block_tokens is not None:
+        return lambda rows: rows // block_tokens
+    if len(base.shape) >= 3:
+        t = base.shape[-2]
+        return lambda rows: rows // t
+    return lambda rows: rows
+
+
+def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind):
+    """The ``on_block`` of :func:`run` that streams --per-token and --save-base (atomic files)."""
+    table = reference = None
+    if per_token is not None:
+        fmt = PER_TOKEN_FORMATS[os.path.splitext(per_token)[1].lower()]
+        out = stack.enter_context(open_output(per_token))
+        kl = "kl_lower_bound" if kind == "reference" else "kl"
+        names = ["index"] + (["target", "nll_base"] if y is not None else [])
+        names += [f"nll_{t.name}" for t in tests] if y is not None else []
+        names += [f"{kl}_{t.name}" for t in tests]
+        names += [f"delta_p_{t.name}" for t in tests] if y is not None else []
+        names += (["top1_base"] + [f"top1_{t.name}" for t in tests]) if y is not None else []
+        table = ColumnWriter(out, fmt, names)
+        stack.callback(table.close)
+    if save_base is not None:
+        out = stack.enter_context(open_output(save_base))
+        reference = ReferenceWriter(out, len(base), base.num_classes, top_k, y is not None)
+
+    def on_block(start, rows, block):
+        if reference is not None:
+            reference.write(start, block.saved)
+        if table is not None:
+            columns = [rows]
+            if y is not None:
+                columns += [block.target, block.base["nll"]]
+                columns += [block.tests[t.name]["nll"] for t in tests]
+            columns += [block.tests[t.name].get("kl", block.tests[t.name].get("kl_lower_bound")) for t in tests]
+            if y is not None:
+                columns += [block.tests[t.name]["delta_p"] for t in tests]
+                columns += [block.base["top1_correct"]] + [block.tests[t.name]["top1_correct"] for t in tests]
+            table.add([np.asarray(c) for c in columns])
+
+    return on_block if (table is not None or reference is not None) else None
+
+
+def _get(test: dict, key: str, field: str) -> float:
+    value = test.get(key, {}).get(field)
+    return math.nan if value is None else value
+
+
+def _notes(kind: str, cols, top_k: int) -> list[str]:
+    notes = [f"{cols.n:,} scored tokens" + ("" if cols.target is not None else " (no targets: NLL, perplexity, "
+                                                                                "accuracy and Δp are absent)"),
+             f"top-k: K = {top_k}"]
+    if kind == "kld":
+        notes.append(f"base: a llama.cpp .kld file, read as llama.cpp reads it: its log-probabilities as stored (not "
+                     f"renormalised), KL over the entries above -{KLD_FLOOR}; the file floors log-probabilities "
+                     f"{KLD_FLOOR} nats below each row's maximum, which biases the base's perplexity")
+    if kind == "reference":
+        notes.append("base: a saved reference (top-K log-probabilities): KL is a lower bound (kl_lower_bound), "
+                     "over the top K and the rest as one outcome")
+    return notes

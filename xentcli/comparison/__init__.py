@@ -1,0 +1,184 @@
+"""``xent compare``: a model against a reference over the same tokens, in one streamed pass.
+
+:func:`run` reads the base and every test once, a row block at a time on the engine's
+threads, computes each token's values with :mod:`xentcli.core.tokens` and keeps only those
+(:class:`Columns`: a few numbers a token); :mod:`.statistics` summarises them, and
+:mod:`.reference` writes and reads the compact reference of ``--save-base``.
+
+Three kinds of base:
+
+* ``"logits"``: logits or log-probabilities of any input form (softmax renormalises them);
+* ``"kld"``: llama.cpp's ``--kl-divergence-base`` file, used as llama.cpp uses it;
+* ``"reference"``: a reference saved by ``--save-base`` (top-K log-probabilities per token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import core
+from ..errors import DataError
+from ..inputs import Predictions
+
+__all__ = ["Test", "Columns", "run", "BASE_COLUMNS", "TEST_COLUMNS"]
+
+#: Per-token values kept of the base and of each test (``None``: what needs targets is absent without them).
+BASE_COLUMNS = ("nll", "entropy", "top1_correct", "in_topk")
+TEST_COLUMNS = ("kl", "kl_reverse", "jsd", "nll", "delta_p", "entropy", "same_top1", "topk_overlap",
+                "top1_correct", "in_topk")
+#: Kept as 0/1 bytes rather than float64: they are shares.
+_FLAGS = {"top1_correct", "in_topk", "same_top1"}
+#: What each kernel key is called in the columns.
+_FROM_KERNEL = {"nll_base": "nll", "entropy_base": "entropy", "top1_correct_base": "top1_correct",
+                "in_topk_base": "in_topk"}
+_FROM_KERNEL_TEST = {"nll_test": "nll", "entropy_test": "entropy", "top1_correct_test": "top1_correct",
+                     "in_topk_test": "in_topk"}
+
+
+@dataclass
+class Test:
+    """One model compared with the base: its name (``NAME=`` or the file name) and its rows."""
+
+    name: str
+    pred: Predictions
+
+
+@dataclass
+class Columns:
+    """Per-token values of the scored tokens (ignored ones dropped), in input order.
+
+    Attributes:
+      rows: each scored token's row in the (shifted) input: its index for ``--worst`` and
+        ``--per-token``, and its sequence for the block bootstrap.
+      target: the target token of each, or None without targets.
+      base, tests: column name → 1-D array; ``tests`` by test name. A column that needs
+        targets is absent without them.
+    """
+
+    rows: np.ndarray
+    target: np.ndarray | None
+    base: dict[str, np.ndarray] = field(default_factory=dict)
+    tests: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+
+class _Checked:
+    """A test's rows for the engine: read a block, check it (errors name the test's file)."""
+
+    def __init__(self, pred: Predictions):
+        self.pred = pred
+        self.shape = (len(pred), pred.num_classes)
+
+    def __len__(self) -> int:
+        return len(self.pred)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        from ..engine import read_rows
+
+        return self.pred.check(read_rows(self.pred.values, start, stop))
+
+
+def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kind: str = "logits",
+        reference=None, ignore_index: int | None = None, top_k: int = 5, save_top_k: int | None = None,
+        on_block=None) -> Columns:
+    """One pass over ``base`` and every test: the per-token values of every scored token.
+
+    Args:
+      base: the base's rows (logits or log-probabilities; for ``kind="kld"`` the decoded
+        log-probabilities; for ``"reference"`` unused but for its length).
+      targets: one target token per row, or None (target statistics are then absent).
+      reference: for ``kind="reference"``, the :class:`~.reference.Reference` read from disk.
+      ignore_index: targets equal to it are not scored.
+      save_top_k: also compute each row's compact reference (``--save-base``), all rows.
+      on_block: called in order with each block's first row, its :class:`_Block` (the scored
+        tokens' columns, and the reference rows): ``--per-token`` and ``--save-base`` write there.
+    """
+    n = len(base)
+    for t in tests:
+        if t.pred.num_classes != base.num_classes and kind != "reference":
+            raise DataError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes} but "
+                            f"{base.matrix.where} of {base.num_classes}: the models must share one")
+        if len(t.pred) != n:
+            raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has shape "
+                            f"{base.shape}: the same tokens are needed in both")
+    sources = [_Checked(t.pred) for t in tests]
+    if targets is not None:
+        sources.append(targets)
+    if kind == "reference":
+        sources += reference.sources()
+
+    def per_block(b, *rest):
+        tests_rows = rest[:len(tests)]
+        tail = rest[len(tests):]
+        target = tail[0] if targets is not None else None
+        ref_rows = tail[1 if targets is not None else 0:]
+        keep = np.ones(len(b), dtype=bool) if target is None or ignore_index is None else target != ignore_index
+        safe = None if target is None else np.where(keep, target, 0)
+        base_cols: dict[str, np.ndarray] = {}
+        test_cols: dict[str, dict[str, np.ndarray]] = {}
+        for t, rows in zip(tests, tests_rows):
+            if kind == "kld":
+                stats = core.kld_token_stats(b, rows, safe, top_k=top_k)
+            elif kind == "reference":
+                stats = reference.token_stats(b, ref_rows, rows, safe, top_k=top_k)
+            else:
+                stats = core.token_stats(b, rows, safe, top_k=top_k)
+            cols = {}
+            for key, value in stats.items():
+                name = _FROM_KERNEL_TEST.get(key, key)
+                if key in _FROM_KERNEL:
+                    base_cols[_FROM_KERNEL[key]] = value[keep]
+                elif name in TEST_COLUMNS or name == "kl_lower_bound":
+                    cols[name] = (value[keep] != 0).astype(np.uint8) if name in _FLAGS else value[keep]
+            test_cols[t.name] = cols
+        if not tests and kind == "logits":  # --save-base alone: the base's own values
+            stats = core.token_stats(b, b, safe, top_k=top_k)
+            base_cols = {_FROM_KERNEL[k]: v[keep] for k, v in stats.items() if k in _FROM_KERNEL}
+        for k in list(base_cols):
+            if k in _FLAGS:
+                base_cols[k] = (base_cols[k] != 0).astype(np.uint8)
+        saved = None
+        if save_top_k is not None:
+            from .reference import ReferenceWriter
+
+            saved = ReferenceWriter.block(b, save_top_k, target)
+        return _Block(keep, None if target is None else target[keep], base_cols, test_cols, saved)
+
+    parts = []
+    for start, stop, block in base._computed(per_block, *sources):
+        rows = np.arange(start, stop)[block.keep]
+        if on_block is not None:
+            on_block(start, rows, block)
+        parts.append((rows, block.target, block.base, block.tests))
+    return _concatenate(parts, targets is not None, [t.name for t in tests])
+
+
+class _Block(NamedTuple):
+    """What one row block gives: which rows are scored, their targets and columns, and the
+    rows of the reference (``--save-base``, every row)."""
+
+    keep: np.ndarray
+    target: np.ndarray | None
+    base: dict
+    tests: dict
+    saved: dict | None
+
+
+def _concatenate(parts, with_targets: bool, names: list[str]) -> Columns:
+    def cat(arrays):
+        return np.concatenate(arrays) if arrays else np.empty(0)
+
+    cols = Columns(cat([p[0] for p in parts]).astype(np.int64),
+                   cat([p[1] for p in parts]).astype(np.int64) if with_targets else None)
+    keys = parts[0][2].keys() if parts else ()
+    cols.base = {k: cat([p[2][k] for p in parts]) for k in keys}
+    for name in names:
+        keys = parts[0][3][name].keys() if parts else ()
+        cols.tests[name] = {k: cat([p[3][name][k] for p in parts]) for k in keys}
+    return cols

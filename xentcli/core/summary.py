@@ -1,0 +1,245 @@
+r"""Summaries of per-token columns (float64 vectors of length ``n``): means with standard errors, percentiles, bootstrap.
+
+The standard errors are llama.cpp's (``tools/perplexity/perplexity.cpp``,
+function ``kl_divergence``: the lambdas ``mean_and_uncertainty`` and
+``covariance`` and the statistics printed after them), written as the
+textbook formulas they equal:
+
+* ``mean_and_uncertainty(sum, sum2, n)``: ``sqrt((sum2/n - f²)/(n - 1))`` =
+  ``std(x, ddof=1)/√n`` (the population variance over ``n - 1`` is the sample
+  variance over ``n``). llama.cpp reports 0 for ``n <= 10``; here it is the
+  formula's value for ``n >= 2`` and NaN below (the caller prints null).
+* ``covariance(a, b, ab, n)``: ``(ab/n - ā·b̄)/(n - 1)`` = ``cov(a, b, ddof=1)/n``,
+  the covariance of the two means.
+
+Non-finite values (a token with ``KL = inf``) give an ``inf`` or NaN mean and
+a NaN standard error, without warnings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+__all__ = ["mean_se", "percentiles", "ratio_stats", "rms_se", "share_se", "block_bootstrap", "PERCENTILES"]
+
+#: The percentiles :func:`percentiles` reports, besides ``min`` and ``max`` (llama.cpp's KLD list).
+PERCENTILES = (0.1, 1.0, 5.0, 10.0, 50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def _vector(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).reshape(-1)
+
+
+def mean_se(x) -> tuple[float, float]:
+    r"""``(mean, standard error of the mean)``: ``x̄`` and ``std(x, ddof=1)/√n``.
+
+    llama.cpp's ``mean_and_uncertainty`` (perplexity.cpp, ``kl_divergence``),
+    equal to ``sqrt((Σx²/n - x̄²)/(n - 1))``; computed here from the deviations,
+    which does not cancel when ``x̄`` is large.
+
+    Args:
+      x: ``n`` values.
+
+    Returns:
+      two floats; NaN standard error for ``n < 2`` (and NaN mean for ``n = 0``).
+
+    >>> mean_se([1.0, 2.0, 3.0, 4.0])  # std = √(5/3), / √4
+    (2.5, 0.6454972243679028)
+    """
+    x = _vector(x)
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan
+    with np.errstate(invalid="ignore", over="ignore"):  # inf tokens: inf - inf, inf²: the SE is NaN
+        mean = float(np.mean(x))
+        se = float(np.std(x, ddof=1) / math.sqrt(n)) if n >= 2 else math.nan
+    if not math.isfinite(mean):
+        se = math.nan
+    return mean, se
+
+
+def percentiles(x) -> dict[str, float]:
+    r"""``min``, ``p0.1``, ``p1``, ``p5``, ``p10``, ``p50``, ``p90``, ``p95``, ``p99``, ``p99.9``, ``max`` of ``x``.
+
+    NumPy's default (``method='linear'``) percentiles: at ``q``, the sorted
+    values interpolated at position ``q/100·(n - 1)`` (llama.cpp's ``percentile``
+    lambda in ``kl_divergence`` is the same rule, in float32). Where an
+    interpolation touches ``±inf`` (tokens of infinite KL), the result is that
+    infinity, not NaN.
+
+    Args:
+      x: ``n >= 1`` values (``n = 0``: all NaN).
+
+    >>> percentiles(np.arange(101.0))["p99.9"]  # 99.9/100·100 = 99.9
+    99.9
+    >>> percentiles([0.0, 1.0, np.inf])["p50"], percentiles([0.0, 1.0, np.inf])["p99"]
+    (1.0, inf)
+    """
+    x = _vector(x)
+    keys = ["min", *(f"p{q:g}" for q in PERCENTILES), "max"]
+    if x.size == 0:
+        return dict.fromkeys(keys, math.nan)
+    qs = np.array([0.0, *PERCENTILES, 100.0])
+    with np.errstate(invalid="ignore"):  # inf - inf while interpolating between infinities: fixed below
+        values = np.percentile(x, qs)
+    if np.isnan(values).any() and not np.isnan(x).any():
+        s = np.sort(x)
+        pos = qs / 100.0 * (x.size - 1)
+        i, j = np.floor(pos).astype(np.intp), np.ceil(pos).astype(np.intp)
+        lo, hi = s[i], s[j]
+        # At a data point, that point (NumPy computes a + (b - a)·0 = inf·0 there); strictly between
+        # two points, interpolating from -inf gives -inf and towards +inf gives +inf.
+        fixed = np.where(i == j, lo, np.where(lo == -np.inf, -np.inf, np.where(hi == np.inf, np.inf, np.nan)))
+        values = np.where(np.isnan(values), fixed, values)
+    return {key: float(v) for key, v in zip(keys, values)}
+
+
+def _cov_of_means(a: np.ndarray, b: np.ndarray) -> float:
+    """``cov(a, b, ddof=1)/n``: llama.cpp's ``covariance`` lambda (NaN for ``n < 2``)."""
+    n = a.size
+    if n < 2:
+        return math.nan
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite NLLs: NaN
+        return float(np.dot(a - a.mean(), b - b.mean()) / (n - 1) / n)
+
+
+def ratio_stats(nll_base, nll_test) -> dict[str, object]:
+    r"""Perplexity statistics of two models over the same tokens, paired, as llama.cpp's ``kl_divergence`` prints them.
+
+    With per-token NLLs ``b`` (base), ``t`` (test), ``n`` tokens, ``SE`` as
+    :func:`mean_se` and ``cov = cov(t, b, ddof=1)/n`` (the ``covariance`` lambda):
+
+    * ``ln_ppl_ratio = mean(t - b)`` ± ``SE(t - b)``; llama.cpp writes the SE as
+      ``sqrt(SE_t² + SE_b² - 2·cov)``, the same number, computed here from the
+      differences (no cancellation when the models are close).
+    * ``ppl_ratio = exp(ln_ppl_ratio)`` ± ``ppl_ratio·SE`` (first order).
+    * ``ppl_base = exp(b̄)`` ± ``ppl_base·SE_b``, ``ppl_test`` likewise.
+    * ``delta_ppl = ppl_test - ppl_base`` ±
+      ``sqrt(SE(ppl_t)² + SE(ppl_b)² - 2·ppl_t·ppl_b·cov)`` (``ppl_cov = ppl_val * ppl_base_val * log_ppl_cov``).
+    * ``nll_correlation = cov/(SE_t·SE_b)``: Pearson's r of the per-token NLLs
+      (llama.cpp's ``Cor(ln(PPL(Q)), ln(PPL(base)))``); ``nll_covariance = cov``.
+
+    Returns:
+      dict: ``(value, se)`` tuples for ``ln_ppl_ratio``, ``ppl_ratio``,
+      ``ppl_base``, ``ppl_test``, ``delta_ppl``; floats ``nll_correlation``,
+      ``nll_covariance``. SEs NaN for ``n < 2``.
+
+    >>> r = ratio_stats([1.0, 2.0, 3.0], [1.5, 2.5, 3.0])
+    >>> r["ln_ppl_ratio"]  # mean(0.5, 0.5, 0) = 1/3, SE = √(1/12)/√3 = 1/6
+    (0.3333333333333333, 0.16666666666666669)
+    >>> round(r["nll_correlation"], 12)  # Σ(b-b̄)(t-t̄) = 1.5 over √(Σ(b-b̄)²·Σ(t-t̄)²) = √(2·7/6)
+    0.981980506062
+    """
+    b, t = _vector(nll_base), _vector(nll_test)
+    if b.shape != t.shape:
+        raise ValueError(f"nll_base of shape {b.shape} and nll_test of shape {t.shape} differ")
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN
+        diff = t - b
+    mb, sb = mean_se(b)
+    mt, st = mean_se(t)
+    md, sd = mean_se(diff)
+    cov = _cov_of_means(t, b)
+    with np.errstate(over="ignore"):  # a huge mean NLL has perplexity inf
+        ppl_b, ppl_t, ratio = (float(np.exp(v)) for v in (mb, mt, md))
+    se_pb, se_pt = ppl_b * sb, ppl_t * st
+    with np.errstate(invalid="ignore", over="ignore"):
+        var = se_pt * se_pt + se_pb * se_pb - 2.0 * ppl_t * ppl_b * cov
+        se_delta = math.sqrt(max(var, 0.0)) if math.isfinite(var) else math.nan
+        corr = cov / (st * sb) if st > 0 and sb > 0 else math.nan
+    return {
+        "ln_ppl_ratio": (md, sd),
+        "ppl_ratio": (ratio, ratio * sd),
+        "ppl_base": (ppl_b, se_pb),
+        "ppl_test": (ppl_t, se_pt),
+        "delta_ppl": (ppl_t - ppl_b, se_delta),
+        "nll_correlation": float(corr),
+        "nll_covariance": cov,
+    }
+
+
+def rms_se(d) -> tuple[float, float]:
+    r"""``(rms, se)``: ``rms = √mean(d²)``, ``se = SE(d²)/(2·rms)`` (first order), llama.cpp's "RMS Δp".
+
+    perplexity.cpp: ``p_diff_mse = mean_and_uncertainty(sum_p_diff2, sum_p_diff4, count)``,
+    ``p_diff_rms_unc = 0.5/p_diff_rms_val * p_diff_mse.second``. All ``d = 0``
+    gives ``(0.0, 0.0)``.
+
+    >>> rms_se([3.0, -3.0, 3.0, -3.0])
+    (3.0, 0.0)
+    """
+    d = _vector(d)
+    with np.errstate(over="ignore"):  # d² of huge values: inf
+        ms, se_ms = mean_se(d * d)
+    rms = math.sqrt(ms) if ms >= 0 else math.nan
+    if rms == 0.0:  # every d is 0
+        return 0.0, 0.0
+    return rms, se_ms / (2.0 * rms)
+
+
+def share_se(s) -> tuple[float, float]:
+    r"""``(s̄, √(s̄(1 - s̄)/(n - 1)))`` of a 0/1 column: llama.cpp's "Same top p" and its uncertainty.
+
+    perplexity.cpp: ``p_top_unc = sqrt(p_top_val*(1 - p_top_val)/(kld.count - 1))``.
+    NaN SE for ``n < 2``.
+
+    >>> share_se([1.0, 1.0, 1.0, 0.0])  # √(0.75·0.25/3)
+    (0.75, 0.25)
+    """
+    s = _vector(s)
+    n = s.size
+    if n == 0:
+        return math.nan, math.nan
+    mean = float(np.mean(s))
+    return mean, math.sqrt(max(mean * (1.0 - mean), 0.0) / (n - 1)) if n >= 2 else math.nan
+
+
+def block_bootstrap(columns: Mapping[str, np.ndarray], groups, statistic: Callable[[dict[str, np.ndarray]], np.ndarray],
+                    *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    r"""Percentile confidence interval of ``statistic`` by resampling whole groups (sequences) with replacement.
+
+    Tokens of one sequence are correlated, so the sequences, not the tokens,
+    are the independent units (the block bootstrap; Efron & Tibshirani, *An
+    Introduction to the Bootstrap*, ch. 13, the percentile interval). One
+    resample draws ``G`` groups out of the ``G`` with replacement; each column's
+    resampled mean is ``Σ_g w_g·S_g / Σ_g w_g·N_g`` with ``w`` the multinomial
+    draw counts, ``S_g`` the group's sum and ``N_g`` its token count — computed
+    once, so a resample costs ``O(G)``, not ``O(n)``.
+
+    Args:
+      columns: name → per-token values ``(n,)``.
+      groups: an integer group id per token ``(n,)`` (e.g. the row of ``(B, T, V)`` inputs).
+      statistic: called once with a dict name → resampled means, arrays of shape
+        ``(n_boot,)``; returns the statistic per resample, shape ``(n_boot,)``
+        (vectorised: ``lambda m: m["nll_test"] - m["nll_base"]``).
+      n_boot: number of resamples; seed: ``np.random.default_rng(seed)``, so
+        the same seed gives the same interval.
+      level: the interval's coverage: percentiles ``(1 - level)/2`` and ``(1 + level)/2``.
+
+    Returns:
+      ``(lo, hi)`` floats; NaN for no tokens.
+
+    >>> x = np.arange(6.0)
+    >>> lo, hi = block_bootstrap({"x": x}, [0, 0, 1, 1, 2, 2], lambda m: m["x"], n_boot=200, seed=1)
+    >>> bool(0.5 <= lo <= 2.5 <= hi <= 4.5)
+    True
+    """
+    g = np.asarray(groups).reshape(-1)
+    cols = {name: _vector(c) for name, c in columns.items()}
+    if any(c.shape != g.shape for c in cols.values()):
+        raise ValueError(f"every column must have one value per group id ({g.size})")
+    if g.size == 0:
+        return math.nan, math.nan
+    _, inverse = np.unique(g, return_inverse=True)
+    n_groups = int(inverse.max()) + 1
+    counts = np.bincount(inverse, minlength=n_groups).astype(np.float64)
+    sums = np.stack([np.bincount(inverse, weights=c, minlength=n_groups) for c in cols.values()], axis=1)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf sums of inf tokens: inf or NaN means
+        means = (draws @ sums) / (draws @ counts)[:, None]
+        values = np.asarray(statistic(dict(zip(cols, means.T))), dtype=np.float64)
+        lo, hi = np.percentile(values, [50.0 * (1.0 - level), 50.0 * (1.0 + level)])
+    return float(lo), float(hi)
