@@ -150,13 +150,51 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
             saved = ReferenceWriter.block(b, save_top_k, target)
         return _Block(keep, None if target is None else target[keep], base_cols, test_cols, saved)
 
-    parts = []
+    store = _Store(n)
     for start, stop, block in base._computed(per_block, *sources):
         rows = np.arange(start, stop)[block.keep]
         if on_block is not None:
             on_block(start, rows, block)
-        parts.append((rows, block.target, block.base, block.tests))
-    return _concatenate(parts, targets is not None, [t.name for t in tests])
+        store.add(rows, block)
+    return store.columns(targets is not None)
+
+
+class _Store:
+    """The scored tokens' columns, filled block by block into arrays of the input's length (no
+    copy of the whole at the end: only the used part is viewed)."""
+
+    def __init__(self, n: int):
+        self.n, self.filled = n, 0
+        self.rows = np.empty(n, dtype=np.int64)
+        self.target = None
+        self.base: dict[str, np.ndarray] = {}
+        self.tests: dict[str, dict[str, np.ndarray]] = {}
+
+    def _put(self, into: dict, name: str, values: np.ndarray) -> None:
+        if name not in into:
+            into[name] = np.empty(self.n, dtype=values.dtype)
+        into[name][self.filled:self.filled + len(values)] = values
+
+    def add(self, rows: np.ndarray, block: "_Block") -> None:
+        self.rows[self.filled:self.filled + len(rows)] = rows
+        if block.target is not None:
+            if self.target is None:
+                self.target = np.empty(self.n, dtype=np.int64)
+            self.target[self.filled:self.filled + len(rows)] = block.target
+        for name, values in block.base.items():
+            self._put(self.base, name, values)
+        for test, cols in block.tests.items():
+            for name, values in cols.items():
+                self._put(self.tests.setdefault(test, {}), name, values)
+        self.filled += len(rows)
+
+    def columns(self, with_targets: bool) -> Columns:
+        k = self.filled
+        cols = Columns(self.rows[:k], self.target[:k] if with_targets and self.target is not None else
+                       (np.empty(0, dtype=np.int64) if with_targets else None))
+        cols.base = {name: v[:k] for name, v in self.base.items()}
+        cols.tests = {t: {name: v[:k] for name, v in c.items()} for t, c in self.tests.items()}
+        return cols
 
 
 class _Block(NamedTuple):
@@ -168,17 +206,3 @@ class _Block(NamedTuple):
     base: dict
     tests: dict
     saved: dict | None
-
-
-def _concatenate(parts, with_targets: bool, names: list[str]) -> Columns:
-    def cat(arrays):
-        return np.concatenate(arrays) if arrays else np.empty(0)
-
-    cols = Columns(cat([p[0] for p in parts]).astype(np.int64),
-                   cat([p[1] for p in parts]).astype(np.int64) if with_targets else None)
-    keys = parts[0][2].keys() if parts else ()
-    cols.base = {k: cat([p[2][k] for p in parts]) for k in keys}
-    for name in names:
-        keys = parts[0][3][name].keys() if parts else ()
-        cols.tests[name] = {k: cat([p[3][name][k] for p in parts]) for k in keys}
-    return cols
