@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from xentcli import core
 from xentcli.cli import main
 from xentcli.errors import CallError, DataError
-from xentcli.writers import RowBlocks, Result, check_output, emit, write_npy, write_parquet
+from xentcli.output import Result, emit
+from xentcli.writers import RowBlocks, check_output, write_npy, write_parquet
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

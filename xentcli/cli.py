@@ -2,7 +2,7 @@
 
 Each command reads its inputs (:mod:`xentcli.inputs`), computes with
 :mod:`xentcli.core` over row blocks (:mod:`xentcli.engine`) and hands a
-:class:`~xentcli.writers.Result` to :func:`~xentcli.writers.emit`.
+:class:`~xentcli.output.Result` to :func:`~xentcli.output.emit`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from .engine import LEAN_BLOCK_ELEMENTS
 from .errors import CallError, DataError, PipeClosed, XentError
 from .inputs import Predictions, check_stdin, class_names, load_labels, load_predictions, load_weights, warn
 from .report import LossReport, base_label
-from .writers import Result, emit, resolve_format
+from .output import Result, emit
+from .writers import resolve_format
+
+#: Commands in their own files, imported only when they run (start-up of the others stays small).
+LAZY_COMMANDS = {"compare": "xentcli.commands.compare:compare"}
 
 # Exit status when stdout is a pipe closed early (`| head`): 128 + SIGPIPE, as coreutils.
 EXIT_BROKEN_PIPE = 141
@@ -35,7 +39,21 @@ GRADCHECK_BUDGET = 20_000_000
 
 
 class XentGroup(click.Group):
-    """Runs a command and turns every failure into ``Error: …`` and an exit code (SPEC §4)."""
+    """Runs a command and turns every failure into ``Error: …`` and an exit code (SPEC §4).
+
+    Commands in :data:`LAZY_COMMANDS` (``commands/<name>.py``) are imported only when run or listed.
+    """
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
 
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
@@ -526,7 +544,3 @@ def example():
 
     render(worked_example(), sys.stdout.buffer, terminal=sys.stdout.isatty())
 
-
-from .commands.compare import compare  # noqa: E402  (commands import options and inputs, not cli)
-
-main.add_command(compare)

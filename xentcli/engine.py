@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import numpy as np
@@ -103,6 +102,8 @@ def ordered_map(fn: Callable, items, *, threads: int | None = None) -> Iterator:
     if threads == 1:
         yield from map(fn, items)
         return
+    from concurrent.futures import ThreadPoolExecutor  # a pool only for inputs of several blocks
+
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xent") as pool:
         pending: deque = deque()
         for item in items:

@@ -2,7 +2,7 @@
 
 Parses the options, loads the inputs (:mod:`xentcli.inputs`), runs the one streamed pass
 (:func:`xentcli.comparison.run`), summarises (:mod:`xentcli.comparison.statistics`) and hands
-the result to :func:`~xentcli.writers.emit` as data.
+the result to :func:`~xentcli.output.emit` as data.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from ..comparison.reference import Reference, ReferenceWriter, is_reference
 from ..errors import CallError
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..readers import split_selector
-from ..writers import ColumnWriter, Result, check_file, check_parquet, emit, open_output
+from ..output import Result, emit
+from ..writers import ColumnWriter, check_file, check_parquet, open_output
 
 PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]

@@ -15,7 +15,6 @@ import re
 import threading
 import warnings
 from collections import OrderedDict
-from concurrent.futures import Future
 from typing import NamedTuple
 
 import numpy as np
@@ -461,7 +460,7 @@ class TextRows(FileRows):
         c = form.width if form.usecols is None else len(form.usecols)
         self.shape, self.ndim, self.dtype, self.size = (n, c), 2, np.dtype(np.float64), n * c
         self._fd = os.open(path, os.O_RDONLY)
-        self._kept: OrderedDict[int, Future] = OrderedDict()
+        self._kept: OrderedDict = OrderedDict()  # chunk → concurrent.futures.Future of its parsed rows
         self._lock = threading.Lock()
 
     def __array__(self, dtype=None, copy=None):
@@ -505,6 +504,8 @@ class TextRows(FileRows):
             promise = self._kept.get(i)
             mine = promise is None
             if mine:
+                from concurrent.futures import Future  # streamed files only (start-up of the common path)
+
                 promise = self._kept[i] = Future()
                 while len(self._kept) > self.KEEP:
                     self._kept.popitem(last=False)

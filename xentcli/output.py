@@ -1,0 +1,73 @@
+"""The one place the output format is chosen: :class:`Result` (what a command computed, as data)
+and :func:`emit` (a table drawn by :mod:`xentcli.tables`, or csv/tsv/json/npy/parquet written by
+:mod:`xentcli.writers`, to stdout or atomically to ``--output``).
+
+Writers never import tables; tables import only :func:`~xentcli.writers.format_number`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .errors import PipeClosed
+from .writers import (RowBlocks, check_output, open_output, resolve_format, write_delimited, write_json, write_npy,
+                      write_parquet)
+
+__all__ = ["Result", "emit"]
+
+
+class Result:
+    """What a command computed, ready for any output format.
+
+    Args:
+      array: the csv/tsv/npy/parquet payload: a scalar, a per-sample vector or a matrix.
+      json: the JSON object of SPEC §3.
+      header: the csv/tsv header line's names (with ``--header``), and the Parquet column names.
+      tables: ``precision -> list of rich renderables``, called only for tables.
+    """
+
+    def __init__(self, array, json: dict, header: list[str], tables, row_names: list[str] | None = None):
+        self.array = array
+        self.json = json
+        self.header = header
+        self.tables = tables
+        self.row_names = row_names  # csv/tsv: a name before each row's numbers
+
+
+def emit(result: Result, *, fmt: str | None, output: str | None, precision: int | None, header: bool) -> None:
+    """Write ``result`` in the chosen format to stdout or atomically to ``output``."""
+    terminal = output is None and sys.stdout.isatty()
+    check_output(output, fmt)  # also checked when --output is parsed; nothing is created if it fails
+    fmt = resolve_format(fmt, output, terminal)
+    try:
+        _write(result, fmt, output, precision, header, terminal)
+    except BrokenPipeError as e:
+        raise PipeClosed() from e
+
+
+def _write(result: Result, fmt: str, output: str | None, precision: int | None, header: bool, terminal: bool) -> None:
+    if output is None and fmt != "table" and isinstance(result.array, RowBlocks):
+        # stdout cannot take back a half-written matrix: every row is checked before the first byte
+        # (--output needs no such pass: its temp file is dropped on failure; a table is drawn at the end).
+        result.array.validate()
+    with open_output(output) as out:
+        if fmt == "table":
+            from .tables import fit, render, terminal_width  # rich is imported only for tables
+
+            if isinstance(result.array, RowBlocks):
+                for _ in result.array:  # a table shows some rows, but every row is still checked
+                    pass
+            # On a terminal, fewer class columns rather than folded numbers; elsewhere, everything.
+            renderables = fit(lambda: result.tables(precision), terminal_width() if terminal else None)
+            render(renderables, out, terminal=terminal)
+        elif fmt in ("csv", "tsv"):
+            write_delimited(
+                out, result.array, delimiter="," if fmt == "csv" else "\t",
+                precision=precision, header=result.header if header else None, row_names=result.row_names,
+            )
+        elif fmt == "json":
+            write_json(out, result.json, precision=precision)
+        elif fmt == "parquet":
+            write_parquet(out, result.array, result.header)
+        else:
+            write_npy(out, result.array)
