@@ -139,7 +139,11 @@ def _warn_infinite(per: np.ndarray, where, why: str) -> None:
 # -- softmax ---------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=options.examples(
+    'xent softmax --logits "3,1,-3"',
+    'xent softmax --logits lm.npy --temperature 0.7 -o probs.npy',
+    'xent softmax --logits z.csv | xent ce --labels y.csv --probs -',
+))
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
 @click.option("--log", "log_space", is_flag=True, help="Print log-softmax (computed exactly, not as log of softmax).")
 @options.output_options
@@ -169,7 +173,11 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
 # -- ce --------------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=options.examples(
+    'xent ce --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1"',
+    "xent ce --labels preds.csv:label --probs 'preds.csv:p_*'",
+    'xent ce --labels ids.npy --logits lm.npy --ignore-index -100 --shift --format json',
+))
 @options.predictions
 @options.labels()
 @options.ce_options
@@ -242,7 +250,10 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
 # -- bce -------------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=options.examples(
+    'xent bce --labels "1,0,1;0,1,0" --logits "2,-1,0.5;-3,4,0"',
+    'xent bce --labels targets.csv --probs probs.csv --class-mean --format json',
+))
 @options.compose(options.logits_option, options.probs_option, options.classes_option)
 @options.labels("Targets of the predictions' shape, each in [0, 1] (one-hot, multi-hot or soft).")
 @options.bce_options
@@ -293,11 +304,14 @@ def _log_probs(pred: Predictions, rows: np.ndarray, temperature: float = 1.0):
     return core.log_probs_of(logits=rows, temperature=temperature)
 
 
-@main.command()
-@click.option("--p", "p_probs", metavar="MATRIX", help="P as probabilities (rows summing to 1).")
-@click.option("--q", "q_probs", metavar="MATRIX", help="Q as probabilities.")
-@click.option("--p-logits", metavar="MATRIX", help="P as logits (softmax applied in log space).")
-@click.option("--q-logits", metavar="MATRIX", help="Q as logits.")
+@main.command(epilog=options.examples(
+    'xent kl --p "0.5,0.5" --q "0.25,0.75"',
+    'xent kl --p-logits p.npy --q-logits q.npy --base 2 --reduction none',
+))
+@click.option("--p", "p_probs", metavar="MATRIX", shell_complete=options.complete_path, help="P as probabilities (rows summing to 1).")
+@click.option("--q", "q_probs", metavar="MATRIX", shell_complete=options.complete_path, help="Q as probabilities.")
+@click.option("--p-logits", metavar="MATRIX", shell_complete=options.complete_path, help="P as logits (softmax applied in log space).")
+@click.option("--q-logits", metavar="MATRIX", shell_complete=options.complete_path, help="Q as logits.")
 @options.renormalize_option("P and Q rows")
 @options.reduction_options("per-row divergences", "the number of rows")
 @options.output_options
@@ -349,7 +363,10 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
          fmt=fmt, output=output, precision=precision, header=header)
 
 
-@main.command()
+@main.command(epilog=options.examples(
+    'xent entropy --probs "0.25,0.25,0.5" --base 2',
+    'xent entropy --logits lm.npy --reduction none --format csv',
+))
 @options.compose(options.probs_option, options.logits_option, options.temperature_option,
                  options.renormalize_option("probability rows"), options.classes_option)
 @options.reduction_options("per-row entropies", "the number of rows")
@@ -379,9 +396,13 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
 # -- ppl -------------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=options.examples(
+    'xent ppl --logits lm.npy --targets ids.npy --ignore-index -100',
+    'xent ppl --logits lm.safetensors:logits --targets ids.npy --shift',
+    'xent ppl --logits base.kld --targets base.kld:targets',
+))
 @options.compose(options.logits_option, options.temperature_option)
-@click.option("--targets", metavar="VECTOR", required=True, help="The true token ids: one class index per row of --logits.")
+@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, required=True, help="The true token ids: one class index per row of --logits.")
 @options.ignore_index_option
 @options.shift_option
 @options.base_option
@@ -430,7 +451,10 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
 # -- grad ------------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=options.examples(
+    'xent grad --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1" --reduction mean',
+    'xent grad --loss bce --labels "1,0" --logits "2,-1" --check',
+))
 @click.option("--loss", type=click.Choice(["ce", "bce"]), default="ce", show_default=True, help="Which loss to differentiate.")
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
 @options.labels("Labels: for ce, distributions of the logits' shape or N class indices; for bce, targets in [0, 1].")
@@ -535,7 +559,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
 # -- example ---------------------------------------------------------------
 
 
-@main.command()
+@main.command(epilog=options.examples('xent example', 'xent example | less -R'))
 @options.debug_option
 def example():
     """Reproduce the reference document's worked example on the shipped sample data."""

@@ -31,10 +31,19 @@ __all__ = [
     "output_options",
     "debug_option",
     "compose",
+    "complete_path",
+    "examples",
     "input_header_option",
     "shift_option",
     "INPUT_HEADER",
 ]
+
+
+def complete_path(ctx, param, incomplete):
+    """Shell completion of a matrix or file option: the shell's own file names."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]
 
 
 class BaseType(click.ParamType):
@@ -53,11 +62,21 @@ class BaseType(click.ParamType):
             return int(b) if b.is_integer() else b
         return "e"
 
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(b) for b in ("e", "2", "10") if b.startswith(incomplete)]
+
 
 BASE = BaseType()
 
 # An option value that must be a positive, finite number.
 _POSITIVE = click.FloatRange(min=0, min_open=True, max=math.inf, max_open=True)
+
+
+def examples(*lines: str) -> str:
+    """A command's ``--help`` epilog: real commands to copy, one a line (click keeps them unwrapped)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def compose(*decorators):
@@ -79,7 +98,7 @@ def extensions() -> str:
 
 
 logits_option = click.option(
-    "--logits", metavar="MATRIX",
+    "--logits", metavar="MATRIX", shell_complete=complete_path,
     help=f"Logits N×C (or (…, C)): a file ({extensions()}; FILE:NAME picks an array or columns), '-' for stdin, "
          "or inline '4,2,1;0,5,1'.",
 )
@@ -103,7 +122,7 @@ input_header_option = click.option(
          "integers; a lone 0 over a label file one line longer than the predictions) as a header, "
          "as pandas writes them; yes: always a header; no: always data.",
 )
-probs_option = click.option("--probs", metavar="MATRIX", help="Probabilities N×C instead of logits.")
+probs_option = click.option("--probs", metavar="MATRIX", shell_complete=complete_path, help="Probabilities N×C instead of logits.")
 def renormalize_option(rows: str):
     """--renormalize, saying which rows it rescales."""
     return click.option(
@@ -119,10 +138,10 @@ def predictions(f):
 
 def labels(help: str = "Labels: distributions (one-hot or soft) of the predictions' shape, or N class indices."):
     """--labels, with what they are for this command."""
-    return click.option("--labels", metavar="MATRIX", required=True, help=help)
+    return click.option("--labels", metavar="MATRIX", shell_complete=complete_path, required=True, help=help)
 
 
-weights_option = click.option("--weights", metavar="VECTOR", help="One weight per class (PyTorch's weight=).")
+weights_option = click.option("--weights", metavar="VECTOR", shell_complete=complete_path, help="One weight per class (PyTorch's weight=).")
 ignore_index_option = click.option(
     "--ignore-index", type=int, default=None, help="Skip samples whose class index is K (index labels only). Default: none."
 )
@@ -149,7 +168,7 @@ def ce_options(f):
 def bce_options(f):
     """--pos-weight and --class-mean."""
     return compose(
-        click.option("--pos-weight", metavar="VECTOR", help="One weight per class for the positive term (PyTorch's pos_weight=)."),
+        click.option("--pos-weight", metavar="VECTOR", shell_complete=complete_path, help="One weight per class for the positive term (PyTorch's pos_weight=)."),
         click.option("--class-mean", is_flag=True, help="Average over classes instead of summing (the Keras/PyTorch 'mean' convention)."),
     )(f)
 
@@ -181,7 +200,7 @@ def output_options(f):
                  "Given, it wins over the extension.",
         ),
         click.option(
-            "--output", "-o", metavar="FILE", callback=_check_output_call,
+            "--output", "-o", metavar="FILE", shell_complete=complete_path, callback=_check_output_call,
             help="Write here (atomically) instead of stdout, in the format of its extension: "
                  ".csv .tsv .json .npy .parquet (needs pyarrow: pip install 'xentcli[arrow]'); "
                  ".txt and no extension are csv; other extensions are refused.",

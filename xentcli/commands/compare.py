@@ -30,14 +30,18 @@ CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
 KLD_FLOOR = 16
 
 
-@click.command()
-@click.option("--base", "base_spec", metavar="MATRIX", required=True,
+@click.command(epilog=options.examples(
+    "xent compare --base f16.npy --test q4=q4.npy --targets ids.npy",
+    "xent compare --base f16.safetensors --test q4.safetensors --test q8.safetensors --targets ids.npy --shift",
+    "xent compare --base base.kld --test q4.npy --per-token tokens.csv --worst 10",
+))
+@click.option("--base", "base_spec", metavar="MATRIX", shell_complete=options.complete_path, required=True,
               help="The reference model: logits or log-probabilities (…, V) in any input form; a llama.cpp "
                    ".kld base file (it brings its targets); or a reference saved by --save-base.")
-@click.option("--test", "test_specs", metavar="[NAME=]MATRIX", multiple=True,
+@click.option("--test", "test_specs", metavar="[NAME=]MATRIX", shell_complete=options.complete_path, multiple=True,
               help="A model to compare with the base, over the same tokens (repeatable). Its name is NAME, "
                    "else the file name without its extension.")
-@click.option("--targets", metavar="VECTOR", help="The true next token of each row (token ids). Without them "
+@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, help="The true next token of each row (token ids). Without them "
               "the statistics that need targets (NLL, perplexity, accuracy, Δp) are absent.")
 @options.shift_option
 @options.ignore_index_option
@@ -49,10 +53,10 @@ KLD_FLOOR = 16
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --bootstrap (the same seed, the same interval).")
 @click.option("--block", "block_tokens", type=click.IntRange(min=1),
               help="For --bootstrap: sequences of T tokens (default: the rows of (B,T,V) inputs, else each token).")
-@click.option("--per-token", "per_token", metavar="FILE",
+@click.option("--per-token", "per_token", metavar="FILE", shell_complete=options.complete_path,
               help="Write one row per scored token (.csv .tsv .parquet), streamed, atomically.")
 @click.option("--worst", type=click.IntRange(min=0), default=0, help="List the N tokens of largest KL.")
-@click.option("--save-base", "save_base", metavar="FILE.safetensors",
+@click.option("--save-base", "save_base", metavar="FILE.safetensors", shell_complete=options.complete_path,
               help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs.")
 @options.output_options
 @options.input_header_option
@@ -66,11 +70,6 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     only a few numbers a token are kept. The statistics and their standard
     errors are llama.cpp's `perplexity --kl-divergence` ones, so the two can
     be set side by side.
-
-    \b
-    xent compare --base f16.npy --test q4=q4.npy --targets ids.npy
-    xent compare --base f16.safetensors --test q4.safetensors --test q8.safetensors --targets ids.npy --shift
-    xent compare --base base.kld --test q4.npy --per-token tokens.csv --worst 10
     """
     _check_files(per_token, save_base)
     tests_named = _named_tests(test_specs)

@@ -1,0 +1,78 @@
+"""The reference page and the README's promises about the command line."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from xentcli.cli import XentGroup, main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def generator():
+    spec = importlib.util.spec_from_file_location("make_cli_md", os.path.join(ROOT, "docs", "make_cli_md.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_is_current():
+    with open(os.path.join(ROOT, "docs", "cli.md"), encoding="utf-8") as f:
+        assert f.read() == generator().render(), "docs/cli.md is stale: run python docs/make_cli_md.py"
+
+
+@pytest.mark.parametrize("command", XentGroup.list_commands(main, None))
+def test_every_help_ends_with_real_examples(command):
+    text = generator().help_text(command)
+    tail = text.rstrip().split("Examples:")[-1].strip().splitlines()
+    assert "Examples:" in text and 2 <= len(tail) <= 3
+    assert all(line.strip().startswith(f"xent {command}") for line in tail)
+
+
+def test_the_page_documents_every_option():
+    page = generator().render()
+    for name in XentGroup.list_commands(main, None):
+        command = XentGroup.get_command(main, None, name)
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and not getattr(param, "hidden", False):
+                    assert opt in page, (name, opt)
+
+
+def complete(words: str) -> list[str]:
+    """What bash completion offers for the command line ``words`` (click's protocol)."""
+    parts = words.split(" ")
+    env = dict(os.environ, _XENT_COMPLETE="bash_complete", COMP_WORDS=words, COMP_CWORD=str(len(parts) - 1))
+    r = subprocess.run([sys.executable, "-c", "from xentcli.cli import main; main()"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+def test_shell_completion_of_commands_options_choices_and_files(tmp_path):
+    assert "plain,compare" in complete("xent comp")
+    assert "plain,--reduction" in complete("xent ce --red")
+    assert {"plain,mean", "plain,sum", "plain,none"} <= set(complete("xent ce --reduction "))
+    assert {"plain,csv", "plain,json"} <= set(complete("xent softmax --format "))
+    assert {"plain,e", "plain,2", "plain,10"} <= set(complete("xent kl --base "))
+    assert {"plain,ce", "plain,bce"} <= set(complete("xent grad --loss "))
+    assert complete("xent ce --logits z") == ["file,z"] and complete("xent compare --base ") == ["file,"]
+
+
+def test_bash_completion_script_is_printed():
+    env = dict(os.environ, _XENT_COMPLETE="bash_source")
+    r = subprocess.run([sys.executable, "-c", "from xentcli.cli import main; main()"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "_XENT_COMPLETE" in r.stdout and "complete " in r.stdout
+
+
+def test_readme_shows_the_library_example_and_it_runs():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    block = re.search(r"## From Python\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    assert len(block.strip().splitlines()) <= 6
+    exec(compile(block, "README", "exec"), {})
