@@ -46,8 +46,23 @@ from .gradcheck import central_differences
 from .labels import interpret_labels, is_index_labels
 from .reductions import REDUCTIONS, in_base, log_base, perplexity, reduce
 from .softmax import log_softmax, logsumexp, softmax
-from .summary import block_bootstrap, mean_se, percentiles, ratio_stats, rms_se, share_se
-from .tokens import kld_token_stats, reference_token_stats, token_stats, topk_logprobs
+
+#: Names of ``compare``'s modules, imported on first use (PEP 562): the other commands start
+#: without them (``from xentcli.core import token_stats`` works all the same).
+_LAZY = {
+    **dict.fromkeys(("block_bootstrap", "mean_se", "percentiles", "ratio_stats", "rms_se", "share_se"), "summary"),
+    **dict.fromkeys(("kld_token_stats", "reference_token_stats", "token_stats", "topk_logprobs"), "tokens"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_grad", "binary_cross_entropy_with_logits",

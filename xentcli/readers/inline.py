@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -62,6 +61,8 @@ def parse_inline(spec: str, option: str) -> np.ndarray:
 
 
 def _parse_nested(s: str, spec: str, option: str) -> np.ndarray:
+    import json  # only for nested inline values
+
     def special(m: re.Match) -> str:
         return "NaN" if m.group(0).lower() == "nan" else f"{m.group(1)}Infinity"
 

@@ -8,7 +8,6 @@ block by block; ``[index]`` serves tables and checks, ``np.asarray`` reads it wh
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -20,7 +19,6 @@ __all__ = ["Matrix", "FileRows", "RawFile", "RawRows", "numeric", "no_selector",
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
 
 
-@dataclass
 class Matrix:
     """A numeric array read from one option, with where it came from.
 
@@ -36,12 +34,15 @@ class Matrix:
       text: whether it was delimited text (the header rules apply to text only).
     """
 
-    values: np.ndarray
-    where: str
-    names: list[str] | None = None
-    lines: "Sequence[int] | None" = field(default=None, repr=False)
-    notes: list[str] = field(default_factory=list)
-    text: bool = False  # read from delimited text, where a header row is a guess
+    # A plain class, not a dataclass: ``dataclasses`` costs every call's start-up a millisecond.
+    def __init__(self, values, where: str, names: "list[str] | None" = None, lines: "Sequence[int] | None" = None,
+                 notes: "list[str] | None" = None, text: bool = False):
+        self.values, self.where, self.names, self.lines = values, where, names, lines
+        self.notes = [] if notes is None else notes
+        self.text = text  # read from delimited text, where a header row is a guess
+
+    def __repr__(self) -> str:
+        return f"Matrix(where={self.where!r}, shape={tuple(np.shape(self.values))}, names={self.names!r})"
 
     def without_first_row(self, names) -> "Matrix":
         """The matrix with its first row taken as a header after all (it is read whole)."""

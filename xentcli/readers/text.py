@@ -8,7 +8,6 @@ the line and column of a problem); files over :data:`STREAM_TEXT_BYTES` are stre
 from __future__ import annotations
 
 import bisect
-import csv
 import io
 import os
 import re
@@ -20,7 +19,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
-from .selector import select_columns
 from .source import FileRows, Matrix
 
 __all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "TextRows",
@@ -229,6 +227,8 @@ def _split(raw: str, delimiter: str) -> list[str]:
         return line.split()
     line = line.rstrip("\r\n ")
     if '"' in line:  # quoted fields, as CSV writes names that hold a delimiter (or every name)
+        import csv  # only for quoted lines
+
         return [c.strip() for c in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
     return [c.strip() for c in line.split(delimiter)]
 
@@ -296,6 +296,8 @@ def _selected(form: _TextForm, selector: str | None, where: str) -> _TextForm:
         if form.usecols is None or form.names is None:
             return form
         return form._replace(names=Header([form.names[i] for i in form.usecols], form.names.line, form.names.numbered))
+    from .selector import select_columns  # only when columns are selected
+
     columns = list(form.usecols) if form.usecols is not None else list(range(form.width))
     names = [form.names[i] for i in columns] if form.names is not None else None
     chosen = select_columns(selector, names, len(columns), where)
