@@ -6,8 +6,6 @@ this is the one place they are assembled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import core
@@ -20,7 +18,6 @@ def base_label(base) -> str:
     return {"e": "nats", 2: "bits", 10: "bans"}.get(base, f"base {base}")
 
 
-@dataclass
 class LossReport:
     """Per-sample values reduced for one command.
 
@@ -30,14 +27,11 @@ class LossReport:
       perplexity: ``exp(mean in nats)``, the same in every base.
     """
 
-    command: str
-    base: object
-    reduction: str
-    per: np.ndarray
-    mean: float
-    sum: float
-    denominator: float
-    perplexity: float
+    # A plain class, not a dataclass: ``dataclasses`` costs every call's start-up a millisecond.
+    def __init__(self, command: str, base, reduction: str, per: np.ndarray, mean: float, sum: float,
+                 denominator: float, perplexity: float):
+        self.command, self.base, self.reduction, self.per = command, base, reduction, per
+        self.mean, self.sum, self.denominator, self.perplexity = mean, sum, denominator, perplexity
 
     @classmethod
     def of(cls, command: str, per_nats: np.ndarray, *, base, reduction: str, denominator: float | None = None):
