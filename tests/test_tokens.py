@@ -415,3 +415,51 @@ def test_reference_errors():
         reference_token_stats(v, i, tail, np.zeros((2, 5)), [0, 1])
     with pytest.raises(ValueError, match="ids"):
         reference_token_stats(v, i + 5, tail, np.zeros((2, 5)))
+
+
+# -- the fast kernel's series and fallbacks (xentcli/core/tokens.py _token_stats) ---------------------------
+
+@mpmath.workdps(60)
+@pytest.mark.parametrize("d", [2.0**-5, -(2.0**-5), 0.9 * 2.0**-5, -0.03, 1e-3, -1e-3, 1e-9, -1e-9])
+def test_small_d_series_against_mpmath(d):
+    # φ(d) = e^{-d} - 1 + d and 2·J(d) = (1 + e^{-d})·G(d/2), G(h) = h·tanh h - log cosh h, at the threshold and below.
+    from xentcli.core.tokens import _JSD2_C, _PHI_C, _SMALL_D, _horner
+    assert abs(d) <= _SMALL_D
+    x = mpmath.mpf(d)
+    phi = mpmath.exp(-x) - 1 + x
+    h = x / 2
+    jsd2 = (1 + mpmath.exp(-x)) * (h * mpmath.tanh(h) - mpmath.log(mpmath.cosh(h)))
+    xs = np.array([d])
+    for coeffs, exact in ((_PHI_C, phi), (_JSD2_C, jsd2)):
+        got = _horner(coeffs, xs, xs * xs)[0]
+        assert abs(mpmath.mpf(float(got)) - exact) <= 2.0**-50 * abs(exact), (d, float(got), float(exact))
+
+
+def test_rows_straddling_the_series_threshold_against_mpmath():
+    # |d| just below and above 1/32 (series / closed forms), and larger: both sides of every branch in one row.
+    rng = np.random.default_rng(41)
+    zb = rng.normal(0, 2, size=(6, 40))
+    offsets = np.array([2.0**-5 * (1 + s) for s in (-1e-3, 1e-3, -0.5, 0.5, 3.0, 30.0)])
+    signs = rng.choice([-1.0, 1.0], size=(6, 40))
+    zt = zb + signs * rng.choice(offsets, size=(6, 40))
+    k = rng.integers(0, 40, 6)
+    s = token_stats(zb, zt, k)
+    for r in range(6):
+        ex = exact_row(zb[r], zt[r], int(k[r]))
+        for key, value in ex.items():
+            assert_close(s[key][r], value, 1e-12, 1e-300, f"row {r} {key}")
+
+
+def test_rows_the_fast_kernel_hands_to_the_exact_one():
+    # A base class 800 below its row's maximum (p underflows, q does not), a reverse KL far below the forward one,
+    # and a class only one side masks, next to plain rows: each against mpmath, the plain rows unaffected.
+    zb = np.array([[0.0, -800.0, 1.0, 2.0], [30.0, 0.0, 0.0, 0.0], [0.0, -INF, 1.0, 2.0], [0.0, 0.5, 1.0, 2.0]])
+    zt = np.array([[0.0, 5.0, 1.0, 2.0], [0.0, 30.0, 30.0, 30.0], [0.0, 1.0, 1.0, 2.0], [0.5, 0.5, 1.0, 1.5]])
+    k = np.array([1, 0, 2, 3])
+    with np.errstate(divide="raise", over="raise", invalid="raise"):
+        s = token_stats(zb, zt, k)
+    for r in range(len(zb)):
+        ex = exact_row(zb[r], zt[r], int(k[r]))
+        for key, value in ex.items():
+            assert_close(s[key][r], value, 1e-12, 1e-300, f"row {r} {key}")
+        np.testing.assert_array_equal([s[key][r] for key in s], [v[0] for v in token_stats(zb[r:r + 1], zt[r:r + 1], k[r:r + 1]).values()])

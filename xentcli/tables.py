@@ -308,7 +308,7 @@ def compare_tables(view: dict, precision: int | None = None, *, notes: Sequence[
         out.append(hist)
     for name, items in view["worst"].items():
         worst = _new_table(f"tokens of largest {view['kl_label']}: {name}")
-        keys = [k for k in ("index", "kl", "target", "p_target", "q_target") if k in items[0]]
+        keys = [k for k in ("index", "kl", "kl_lower_bound", "target", "p_target", "q_target") if k in items[0]]
         for k in keys:
             _number_column(worst, k)
         for item in items:

@@ -18,7 +18,7 @@ from .. import options
 from ..comparison import Test, run
 from ..comparison import statistics as stats
 from ..comparison.reference import Reference, ReferenceWriter, is_reference
-from ..errors import CallError
+from ..errors import CallError, DataError
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..readers import split_selector
 from ..output import Result, emit
@@ -92,6 +92,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         raise CallError("--save-base saves a base given as logits or log-probabilities")
 
     reference = Reference(base_path) if kind == "reference" else None
+    if reference is not None:
+        top_k = reference.top_k  # a saved reference's K is the file's
     base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
     base = load_predictions(base_rows, None, allow_probs=False, options=("--base", "--base"))
     tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", "--test")))
@@ -99,7 +101,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     if kind == "reference":
         for t in tests:
             if t.pred.num_classes != reference.vocab:
-                raise CallError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes}, but the saved "
+                raise DataError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes}, but the saved "
                                 f"reference {base_path} was made for {reference.vocab}")
     if shift:
         for p in (base, *(t.pred for t in tests)):
@@ -192,7 +194,13 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
             return None
         from ..core import check_class_indices
 
-        check_class_indices(reference.targets, reference.vocab, ignore_index=ignore_index)
+        try:
+            check_class_indices(reference.targets, reference.vocab, ignore_index=ignore_index)
+        except ValueError as e:  # located: the file and its stored targets (SPEC §4)
+            from ..inputs import _index_hint
+
+            raise DataError(f"--base {base_path}: its stored targets: {e}"
+                            f"{_index_hint(reference.targets, reference.vocab, ignore_index)}") from e
         return reference.targets
     if targets is None:
         return None
@@ -241,11 +249,14 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
         out = stack.enter_context(open_output(save_base))
         reference = ReferenceWriter(out, len(base), base.num_classes, top_k, y is not None)
 
+    scored = [0]  # tokens scored so far: the 0-based scored-token index of each row written
+
     def on_block(start, rows, block):
         if reference is not None:
             reference.write(start, block.saved)
         if table is not None:
-            columns = [rows]
+            columns = [np.arange(scored[0], scored[0] + len(rows))]
+            scored[0] += len(rows)
             if y is not None:
                 columns += [block.target, block.base["nll"]]
                 columns += [block.tests[t.name]["nll"] for t in tests]

@@ -147,7 +147,11 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
         if save_top_k is not None:
             from .reference import ReferenceWriter
 
-            saved = ReferenceWriter.block(b, save_top_k, target)
+            saved = ReferenceWriter.block(b, save_top_k, safe)
+            if target is not None and not keep.all():
+                # ignored tokens keep their target (a later --ignore-index skips them) and have no log-probability
+                saved["target"] = target
+                saved["target_logprob"] = np.where(keep, saved["target_logprob"], np.nan)
         return _Block(keep, None if target is None else target[keep], base_cols, test_cols, saved)
 
     store = _Store(n)

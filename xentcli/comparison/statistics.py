@@ -37,7 +37,8 @@ class Statistic(NamedTuple):
 
 
 def _se(se: float, n: int):
-    return None if n < 2 else se
+    """``null`` whenever n < 2, and where none is defined (NaN: a mean that is inf or NaN)."""
+    return None if n < 2 or math.isnan(se) else se
 
 
 def _number(value: float, se: float, n: int) -> dict:
@@ -195,7 +196,7 @@ def worst_tokens(rows: np.ndarray, target, base: dict, cols: dict, count: int, k
     order = np.argsort(-kl, kind="stable")[:count]  # inf first; NaN last
     out = []
     for i in order:
-        item = {"index": int(rows[i]), "kl": float(kl[i])}
+        item = {"index": int(i), kl_key: float(kl[i])}  # the 0-based scored-token index, as --per-token's  # a saved reference's bound is never called kl
         if target is not None and "nll" in base and "nll" in cols:
             item["target"] = int(target[i])
             item["p_target"] = float(np.exp(-base["nll"][i]))

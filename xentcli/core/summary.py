@@ -155,7 +155,7 @@ def ratio_stats(nll_base, nll_test) -> dict[str, object]:
         "ppl_base": (ppl_b, se_pb),
         "ppl_test": (ppl_t, se_pt),
         "delta_ppl": (ppl_t - ppl_b, se_delta),
-        "nll_correlation": float(corr),
+        "nll_correlation": float(np.clip(corr, -1.0, 1.0)),  # rounding can overshoot ±1 by an ulp
         "nll_covariance": cov,
     }
 

@@ -29,6 +29,8 @@ in it, and the set does not depend on the sorting algorithm).
 from __future__ import annotations
 
 import math
+import threading
+from fractions import Fraction
 
 import numpy as np
 
@@ -86,7 +88,7 @@ def _check_top_k(top_k: int) -> None:
 
 #: Rows are processed in chunks of about this many values: a chunk's float64 temporaries (512 KiB each)
 #: then stay in the L2 cache, which makes a 512 Ki-value block 1.5x faster than in one piece.
-_CHUNK_VALUES = 2**17
+_CHUNK_VALUES = 2**16
 
 
 def _by_chunks(fn, n: int, v: int, *row_arrays) -> dict[str, np.ndarray]:
@@ -297,7 +299,249 @@ def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5) -> di
     return _by_chunks(lambda *a: _token_stats(*a, kk), n, v, zb, zt, k)
 
 
+# -- the fast kernel of token_stats ---------------------------------------------------------------
+
+def _bernoulli(m: int) -> list[Fraction]:
+    """Bernoulli numbers ``B_0 .. B_m`` (Akiyama–Tanigawa; ``B_1 = +1/2``, the even ones as usual)."""
+    a, out = [Fraction(0)] * (m + 1), []
+    for i in range(m + 1):
+        a[i] = Fraction(1, i + 1)
+        for j in range(i, 0, -1):
+            a[j - 1] = j * (a[j - 1] - a[j])
+        out.append(a[0])
+    return out
+
+
+def _small_d_coefficients(degree: int) -> tuple[list[Fraction], list[Fraction], list[Fraction]]:
+    r"""Exact Taylor coefficients of ``d^2 .. d^degree`` of the three per-class functions of ``d = log p - log q``.
+
+    Each statistic's term of a class is ``p`` times a function of ``d`` alone (``q = p·e^{-d}``):
+
+    * KL: ``p·φ(d)``, ``φ(d) = e^{-d} - 1 + d = Σ_{n>=2} (-1)^n d^n/n!``;
+    * reverse KL: ``q·φ(-d) = p·R(d)``, ``R(d) = e^{-d}(e^d - 1 - d) = 1 - (1 + d)e^{-d}``;
+      ``(1 + d)e^{-d} = Σ_n (-1)^n d^n/n! + Σ_n (-1)^n d^{n+1}/n!`` has ``d^n`` coefficient
+      ``(-1)^n/n! - (-1)^n/(n-1)! = (-1)^n (1 - n)/n!``, so ``R(d) = Σ_{n>=2} (-1)^n (n - 1)/n!·d^n``;
+    * JSD (nats): ``½(p + q)·G(d/2) = p·J(d)``, ``J(d) = ½(1 + e^{-d})·G(d/2)``, with
+      ``G(h) = h·tanh h - log cosh h``. From ``h·tanh h = Σ_{m>=1} 4^m(4^m - 1)B_{2m} h^{2m}/(2m)!``
+      and ``log cosh h`` the same series with each term divided by ``2m`` (its integral of ``tanh``),
+      ``G(h) = Σ_{m>=1} 4^m(4^m - 1)B_{2m}/(2m)!·(1 - 1/(2m))·h^{2m}`` (``h²/2 - h⁴/4 + …``);
+      at ``h = d/2`` the ``m``-th term is divided by ``4^m``. ``½(1 + e^{-d}) = 1 + Σ_{j>=1} (-1)^j d^j/(2·j!)``,
+      and ``J`` is the product of the two series (``d²/8 - d³/16 + …``).
+    """
+    fact = math.factorial
+    phi = [Fraction((-1) ** n, fact(n)) for n in range(2, degree + 1)]
+    rev = [Fraction((-1) ** n * (n - 1), fact(n)) for n in range(2, degree + 1)]
+    b = _bernoulli(degree)
+    g = [Fraction(0)] * (degree + 1)
+    for m in range(1, degree // 2 + 1):
+        g[2 * m] = Fraction(4**m * (4**m - 1)) * b[2 * m] / fact(2 * m) * Fraction(2 * m - 1, 2 * m) / 4**m
+    a = [Fraction(1)] + [Fraction((-1) ** j, 2 * fact(j)) for j in range(1, degree + 1)]
+    jsd = [sum((a[n - i] * g[i] for i in range(2, n + 1)), Fraction(0)) for n in range(2, degree + 1)]
+    return phi, rev, jsd
+
+
+#: Below this ``|d|`` the three terms come from their Taylor series (:func:`_small_d_coefficients`):
+#: the closed forms cancel there (``expm1(-d) + d`` loses about ``log2(2/|d|)`` bits, 6 at 1/32,
+#: the JSD form about 2 bits more), the series are exact to float64 rounding.
+_SMALL_D = 2.0**-5
+
+
+def _truncated(coeffs: list[Fraction], abs_max: float) -> list[float]:
+    """``coeffs`` as floats, cut after the last term above ``2**-56`` of the first at ``|d| = abs_max``."""
+    keep = [j for j in range(len(coeffs)) if abs(coeffs[j]) * Fraction(abs_max) ** j >= abs(coeffs[0]) * Fraction(2) ** -56]
+    return [float(c) for c in coeffs[: max(keep) + 1]]
+
+
+#: The series of ``φ`` and ``2J`` for ``|d| < _SMALL_D``, Horner order (``c[j]`` multiplies ``d^{j+2}``).
+_PHI_C = _truncated(_small_d_coefficients(16)[0], _SMALL_D)
+_JSD2_C = _truncated([2 * c for c in _small_d_coefficients(16)[2]], _SMALL_D)
+#: The mask of the series is ``u·D < _SMALL_UD`` (``u·D = D·expm1(D)`` grows with ``|D|`` on both sides):
+#: the smaller of its two values at ``|d| = _SMALL_D``, so every masked ``|d|`` is below ``_SMALL_D``.
+_SMALL_UD = min(_SMALL_D * math.expm1(_SMALL_D), -_SMALL_D * math.expm1(-_SMALL_D))
+
+
+def _horner(coeffs: list[float], x: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    acc = np.full_like(x, coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        acc *= x
+        acc += c
+    acc *= x2
+    return acc
+
+
+#: A row falls back to :func:`_token_stats_exact` when its base has a class below ``max - _FAR_BELOW``:
+#: ``p_c = e^{z_c - max}/s`` is then subnormal or 0 while ``q_c = p_c·e^{-d_c}`` may not be, and the
+#: terms ``p·φ(d)`` (about ``q``) lose their digits; the exact kernel takes ``q`` itself there.
+_FAR_BELOW = 700.0
+
+#: Rows whose reverse KL is below this fraction of the forward one are redone by the exact kernel
+#: (the difference ``(KL + rev) - KL`` keeps ``rev`` to ``eps·KL/rev``: 2e-12 relative at worst).
+_REV_CANCELS = 1e-4
+
+
+class _Workspace(threading.local):
+    """Per-thread float64 buffers of one chunk, reused from chunk to chunk (``out=`` everywhere).
+
+    Fresh arrays of a chunk's size (512 KiB) come from ``mmap`` and cost their page faults on
+    every use, as much as the arithmetic; reused ones stay mapped and in cache.
+    """
+
+    def get(self, name: str, shape: tuple[int, int], dtype=np.float64) -> np.ndarray:
+        size = shape[0] * shape[1]
+        buf = self.__dict__.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = np.empty(max(size, _CHUNK_VALUES), dtype=dtype)
+            self.__dict__[name] = buf
+        return buf[:size].reshape(shape)
+
+
+_WORK = _Workspace()
+
+
+def _side(z: np.ndarray, key: np.ndarray, x: np.ndarray, e: np.ndarray, rows, k):
+    """One side's ``(m, log_s, s, entropy, log p_k)``, with ``x = z - m`` and ``e = e^x`` (unnormalised) written.
+
+    As :func:`_log_softmax_parts` (``log_s`` with its ``log1p`` fix), but ``p = e/s`` is never
+    formed: sums weighted by ``p`` are divided by ``s`` once per row. ``H = log s - Σ e·(z - m)/s``,
+    two terms ``>= 0`` (no cancellation). Rows with masked classes get NaN here (``0·(-inf)``)
+    and are redone by the exact kernel.
+    """
+    m = np.max(key, axis=1, keepdims=True).astype(np.float64)
+    with np.errstate(all="ignore"):  # inf/NaN rows: NaN results, redone by the exact kernel
+        bad_m = ~np.isfinite(m)
+        if bad_m.any():
+            m[bad_m] = 0.0  # as _row_max
+        np.subtract(z, m, out=x)
+        np.exp(x, out=e)
+        s = np.add.reduce(e, axis=1)
+        log_s = np.log(s)[:, None]
+        close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
+        if close.any():
+            log_s = _log1p_fixup(z, m, close[:, None], log_s, -1, 1.0)
+        h = log_s[:, 0] - np.einsum("ij,ij->i", e, x) / s
+        lpk = None if k is None else x[rows, k] - log_s[:, 0]
+    return m, log_s, s, h, lpk
+
+
+def _topk_masks(key: np.ndarray, kk: int, work: np.ndarray, mask: np.ndarray):
+    """``(kth, count)``: the ``kk``-th largest value per row, and ``mask = key >= kth`` (written) with its row counts.
+
+    Where ``count == kk`` the mask is the top-``kk`` set (no tie at the boundary); other rows
+    (ties at the ``kk``-th value, NaN) go through :func:`_topk_ids`.
+    """
+    v = key.shape[1]
+    np.copyto(work, key)
+    work.partition(v - kk, axis=1)
+    kth = work[:, v - kk:v - kk + 1].copy()
+    with np.errstate(invalid="ignore"):  # NaN rows compare False (count 0: redone)
+        np.greater_equal(key, kth, out=mask)
+    return kth, np.count_nonzero(mask, axis=1)
+
+
 def _token_stats(zb, zt, k, kk) -> dict[str, np.ndarray]:
+    r""":func:`token_stats` of one chunk of rows, in few whole-array passes.
+
+    ``d = log p - log q`` as :func:`~xentcli.core.divergence.logit_log_ratio` (kept negated,
+    ``D = -d``), ``u = e^{-d} - 1 = expm1(D)``; with ``e = e^{z_b - m_b}`` (``p = e/s_b``) the
+    per-class terms are ``p`` times
+
+    * KL: ``φ(d) = u - D``;
+    * reverse KL: ``R(d) = u·D - φ(d)`` (``= (q - p)/p·D - φ``, :func:`_reverse_kl_terms`' identity);
+    * JSD: ``J(d) = ½[(1 + u)·D - (2 + u)·L]``, ``L = log1p(u/2) = log((p + q)/2p)``: ``½[p·log(p/m) + q·log(q/m)]``
+      with ``log(p/m) = -L``, ``log(q/m) = D - L``;
+
+    and for ``|d| < _SMALL_D`` (where those cancel) their Taylor series
+    (:func:`_small_d_coefficients`), on the gathered elements only. Rows that are not plain
+    (a masked class, ``±inf``/NaN, a non-finite or overflowing term, a base class more than
+    ``_FAR_BELOW`` below its row's maximum) are redone by :func:`_token_stats_exact`.
+    """
+    n, v = zb.shape
+    shape = (n, v)
+    w_ = _WORK
+    zb64 = zb if zb.dtype == np.float64 else w_.get("zb", shape)
+    zt64 = zt if zt.dtype == np.float64 else w_.get("zt", shape)
+    zb64 is zb or np.copyto(zb64, zb)
+    zt64 is zt or np.copyto(zt64, zt)
+    kb, kt = _key(zb, zb64), _key(zt, zt64)
+    x, eb, u, f, w = (w_.get(name, shape) for name in ("x", "eb", "u", "f", "w"))
+    rows = None if k is None else np.arange(n)
+    mt, st, s_t, ht, lpt = _side(zt64, kt, x, u, rows, k)
+    mb, sb, s_b, hb, lpb = _side(zb64, kb, x, eb, rows, k)
+    big_d = x
+    with np.errstate(all="ignore"):  # bad rows: non-finite sums, redone below; large |D|: overflow, ditto
+        far = (mb[:, 0] - np.min(kb, axis=1)) > _FAR_BELOW
+        np.subtract(zt64, zb64, out=big_d)  # D = -d: d as logit_log_ratio, negated (exactly)
+        big_d += (mb - mt) + (sb - st)
+        np.expm1(big_d, out=u)
+        np.subtract(u, big_d, out=f)  # φ(d)
+        np.multiply(u, big_d, out=w)  # u·D = (q - p)/p·D >= 0, about d² for small d: the mask of those
+        small_mask = w_.get("small", shape, np.bool_)
+        np.less(w, _SMALL_UD, out=small_mask)
+        small = np.flatnonzero(small_mask)
+        if small.size:
+            ds = np.take(big_d, small)
+            np.negative(ds, out=ds)  # d
+            d2 = ds * ds
+            np.put(f, small, _horner(_PHI_C, ds, d2))
+        inv_s = 1.0 / s_b
+        kl = np.einsum("ij,ij->i", eb, f) * inv_s
+        # Σ p·u·D = Σ (q - p)·(log q - log p) = KL(p‖q) + KL(q‖p): the reverse is that minus kl, all
+        # three >= 0 and u·D exact to a few ulp for any d (no cancellation in the product).
+        rev = np.einsum("ij,ij->i", eb, w) * inv_s
+        rev -= kl
+        np.maximum(rev, 0.0, out=rev)
+        w += big_d  # (1 + u)·D
+        np.multiply(u, 0.5, out=f)
+        np.log1p(f, out=f)  # L
+        u += 2.0
+        u *= f
+        w -= u  # 2·J(d)
+        if small.size:
+            np.put(w, small, _horner(_JSD2_C, ds, d2))
+        jsd = np.einsum("ij,ij->i", eb, w) * (inv_s * (0.5 / _LN2))
+        redo = ~(np.isfinite(kl) & np.isfinite(rev) & np.isfinite(jsd) & np.isfinite(hb) & np.isfinite(ht)) | far
+        redo |= rev < _REV_CANCELS * kl  # rev = (KL + rev) - KL would have lost digits: the exact terms
+
+    out: dict[str, np.ndarray] = {"kl": kl, "kl_reverse": rev, "jsd": jsd, "entropy_base": hb, "entropy_test": ht}
+    out["top1_base"] = np.argmax(kb, axis=1).astype(np.int64)
+    out["top1_test"] = np.argmax(kt, axis=1).astype(np.int64)
+    out["same_top1"] = (out["top1_base"] == out["top1_test"]).astype(np.float64)
+    mask_b, mask_t = small_mask, w_.get("mask_t", shape, np.bool_)
+    part = w_.get("part" + kb.dtype.str, shape, kb.dtype)
+    kth_b, count_b = _topk_masks(kb, kk, part, mask_b)
+    kth_t, count_t = _topk_masks(kt, kk, part, mask_t)
+    np.logical_and(mask_b, mask_t, out=mask_b)
+    out["topk_overlap"] = np.count_nonzero(mask_b, axis=1) / kk
+    tied = (count_b != kk) | (count_t != kk)
+    if k is not None:
+        out["nll_base"] = negate(lpb)
+        out["nll_test"] = negate(lpt)
+        out["p_target"] = np.exp(lpb)
+        out["q_target"] = np.exp(lpt)
+        out["delta_p"] = out["q_target"] - out["p_target"]
+        with np.errstate(invalid="ignore"):  # NaN rows compare False (and are redone)
+            out["in_topk_base"] = (kb[rows, k] >= kth_b[:, 0]).astype(np.float64)
+            out["in_topk_test"] = (kt[rows, k] >= kth_t[:, 0]).astype(np.float64)
+        out["top1_correct_base"] = (out["top1_base"] == k).astype(np.float64)
+        out["top1_correct_test"] = (out["top1_test"] == k).astype(np.float64)
+    tied &= ~redo
+    if tied.any():  # the top-K sets the documented way (ties to the lower id), on those rows
+        r = np.flatnonzero(tied)
+        ids_b, ids_t = _topk_ids(kb[r], kk), _topk_ids(kt[r], kk)
+        out["topk_overlap"][r] = _overlap(ids_b, ids_t)
+        if k is not None:
+            out["in_topk_base"][r] = _in(ids_b, k[r])
+            out["in_topk_test"][r] = _in(ids_t, k[r])
+    if redo.any():
+        r = np.flatnonzero(redo)
+        exact = _token_stats_exact(zb[r], zt[r], None if k is None else k[r], kk)
+        for key, value in exact.items():
+            out[key][r] = value
+    return out
+
+
+def _token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
+    """The element-by-element kernel: every term by its exact formula (masks, extreme rows); :func:`_token_stats`' fallback."""
     n = zb.shape[0]
     zb64, zt64 = _float64(zb), _float64(zt)
 
