@@ -228,6 +228,10 @@ def _groups(base, block_tokens):
     if len(base.shape) >= 3:
         t = base.shape[-2]
         return lambda rows: rows // t
+    n_ctx = getattr(base.matrix.values, "n_ctx", None)
+    if n_ctx is not None:  # a .kld base: its chunks are the sequences
+        scored = n_ctx - 1 - n_ctx // 2
+        return lambda rows: rows // scored
     return lambda rows: rows
 
 
