@@ -101,12 +101,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--big-gb", type=float, default=4.0)
     args = ap.parse_args()
-    try:
-        import torch  # noqa: F401
+    import importlib.util
 
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    have_torch = importlib.util.find_spec("torch") is not None
     with tempfile.TemporaryDirectory() as tmp:
         write_dumps(tmp, args.rows, args.classes)
         size = os.path.getsize(os.path.join(tmp, "b.npy")) / 1e6

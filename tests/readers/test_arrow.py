@@ -1,17 +1,15 @@
 """``.parquet`` / ``.feather`` / ``.arrow``: files written by pandas and pyarrow, read like ``.npy``."""
 
 import importlib.util
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
-from xentcli.errors import CallError, DataError
+from xentcli.errors import CallError
 from xentcli.readers import arrow, read_matrix
+from tests.cli_helpers import xent, cli_json
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -20,16 +18,6 @@ pd = pytest.importorskip("pandas")
 
 rng = np.random.default_rng(11)
 SPECIES = ["setosa", "versicolor", "virginica"]
-
-
-def xent(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def cli_json(*args):
-    result = xent(*args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def write_ipc(path, table, *, stream=False, chunk=None):

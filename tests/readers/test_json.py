@@ -6,23 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
 from xentcli.errors import CallError, DataError
 from xentcli.readers import read_matrix
+from tests.cli_helpers import xent, cli_json, error
 
 rng = np.random.default_rng(11)
-
-
-def xent(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def cli_json(*args):
-    result = xent(*args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def dump(path, obj, **kwargs):
@@ -33,13 +22,6 @@ def dump(path, obj, **kwargs):
 
 def values(spec):
     return np.asarray(read_matrix(str(spec), "--logits").values)
-
-
-def error(*args, code):
-    result = xent(*args)
-    assert result.exit_code == code, result.output
-    assert result.output.startswith("Error:") and "Traceback" not in result.output
-    return result.output
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ import struct
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
 from xentcli.errors import CallError
 from xentcli.readers import read_matrix
+from tests.cli_helpers import xent, cli_json
 
 rng = np.random.default_rng(7)
 
@@ -51,16 +50,6 @@ def bf16(x):
     """float32 values that BF16 holds exactly (low 16 bits zeroed) and their BF16 bytes."""
     bits = np.asarray(x, np.float32).view(np.uint32) & np.uint32(0xFFFF0000)
     return bits.view(np.float32), (bits >> 16).astype("<u2").tobytes()
-
-
-def xent(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def cli_json(*args):
-    result = xent(*args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import numpy as np
 
 from ._xlogy import negate
 from .checks import RowError
-from .divergence import _put, kl_logit_terms, logit_log_ratio
+from .divergence import kl_logit_terms, logit_log_ratio
 from .softmax import _log1p_fixup, _row_max, max_and_log_sum
 
 __all__ = ["token_stats", "kld_token_stats", "reference_token_stats", "topk_logprobs", "KLD_LOGPROB_FLOOR"]

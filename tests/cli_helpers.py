@@ -1,0 +1,27 @@
+"""The real command, run in-process, for the tests of every input form."""
+
+import json
+
+from click.testing import CliRunner
+
+from xentcli.cli import main
+
+
+def xent(*args):
+    """``xent ARGS`` through click's CliRunner (exit_code, stdout, stderr, output)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def cli_json(*args):
+    """The JSON of a run that must succeed."""
+    result = xent(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def error(*args, code):
+    """The one ``Error:`` line of a run that must fail with exit ``code``."""
+    result = xent(*args)
+    assert result.exit_code == code, result.output
+    assert result.output.startswith("Error:") and "Traceback" not in result.output
+    return result.output
