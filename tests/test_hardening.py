@@ -47,7 +47,9 @@ _ok_npy = _npy_bytes(np.ones((2, 3)))
 # name: (files {name: bytes}, args ({d} is the folder), stdin, exit code, substrings of the one-line message)
 BAD_INPUTS = {
     "missing file": ({}, ["ce", "--labels", "{d}/nope.csv", "--logits", "1,2"], None, 2, ["--labels", "nope.csv", "not found"]),
-    "directory": ({}, ["softmax", "--logits", "{d}"], None, 2, ["--logits", "directory"]),
+    # (a directory of supported files is read as shards: one holding none is a wrong call)
+    "directory": ({"empty/README": b"no data here"}, ["softmax", "--logits", "{d}/empty"], None, 2,
+                  ["--logits", "directory"]),
     "unknown extension": ({"z.xlsx": b"1,2"}, ["softmax", "--logits", "{d}/z.xlsx"], None, 2, ["z.xlsx", "'.xlsx'", ".csv", ".npz"]),
     "empty file": ({"z.csv": b""}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["--logits", "z.csv", "empty"]),
     "empty stdin": ({}, ["softmax", "--logits", "-"], b"", 1, ["--logits", "stdin", "empty"]),
@@ -97,6 +99,7 @@ BAD_INPUTS = {
 
 def _setup(tmp_path: Path, files: dict):
     for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(data)
     np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
     np.savez(tmp_path / "d.npz", logits=np.ones((2, 3)), targets=np.array([0, 1]))

@@ -23,7 +23,7 @@ from .output import Result, emit
 from .writers import resolve_format
 
 #: Commands in their own files, imported only when they run (start-up of the others stays small).
-LAZY_COMMANDS = {"compare": "xentcli.commands.compare:compare"}
+LAZY_COMMANDS = {"compare": "xentcli.commands.compare:compare", "mse": "xentcli.commands.mse:mse"}
 
 # Exit status when stdout is a pipe closed early (`| head`): 128 + SIGPIPE, as coreutils.
 EXIT_BROKEN_PIPE = 141
@@ -146,6 +146,7 @@ def _warn_infinite(per: np.ndarray, where, why: str) -> None:
 ))
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
 @click.option("--log", "log_space", is_flag=True, help="Print log-softmax (computed exactly, not as log of softmax).")
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option
@@ -183,6 +184,7 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
 @options.ce_options
 @options.shift_option
 @options.reduction_options("per-sample losses", "the sum of the counted targets' weights, or N")
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option
@@ -258,6 +260,7 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
 @options.labels("Targets of the predictions' shape, each in [0, 1] (one-hot, multi-hot or soft).")
 @options.bce_options
 @options.reduction_options("per-sample losses")
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option
@@ -314,6 +317,7 @@ def _log_probs(pred: Predictions, rows: np.ndarray, temperature: float = 1.0):
 @click.option("--q-logits", metavar="MATRIX", shell_complete=options.complete_path, help="Q as logits.")
 @options.renormalize_option("P and Q rows")
 @options.reduction_options("per-row divergences", "the number of rows")
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option
@@ -370,6 +374,7 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
 @options.compose(options.probs_option, options.logits_option, options.temperature_option,
                  options.renormalize_option("probability rows"), options.classes_option)
 @options.reduction_options("per-row entropies", "the number of rows")
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option
@@ -406,6 +411,7 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
 @options.ignore_index_option
 @options.shift_option
 @options.base_option
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option
@@ -454,12 +460,17 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
 @main.command(epilog=options.examples(
     'xent grad --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1" --reduction mean',
     'xent grad --loss bce --labels "1,0" --logits "2,-1" --check',
+    'xent grad --loss mse --through sigmoid --labels 0 --logits 5 --format json',
 ))
-@click.option("--loss", type=click.Choice(["ce", "bce"]), default="ce", show_default=True, help="Which loss to differentiate.")
+@click.option("--loss", type=click.Choice(["ce", "bce", "mse"]), default="ce", show_default=True, help="Which loss to differentiate.")
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
-@options.labels("Labels: for ce, distributions of the logits' shape or N class indices; for bce, targets in [0, 1].")
+@options.labels("Labels: for ce, distributions of the logits' shape or N class indices; for bce, targets in [0, 1]; "
+                "for mse, targets of the logits' shape or N class indices (one-hot rows).")
 @options.compose(options.weights_option, options.ignore_index_option, options.smoothing_option)
 @options.bce_options
+@click.option("--through", type=click.Choice(core.ACTIVATIONS),
+              help="For --loss mse: the activation between the logits and the squared error, softmax or sigmoid.")
+@click.option("--half", is_flag=True, help="For --loss mse: the ½·Σ (ŷ - y)² convention (halves the gradient).")
 @options.reduction_option("The loss's reduction: mean divides each sample's gradient by the mean's "
                           "denominator; sum and none give each sample's gradient of its own loss.")
 @click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
@@ -467,28 +478,49 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
 @options.input_header_option
 @options.debug_option
 def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
-         pos_weight, class_mean, reduction, check, fmt, output, precision, header):
+         pos_weight, class_mean, through, half, reduction, check, fmt, output, precision, header):
     """Gradient of the loss with respect to --logits: softmax - labels for CE, σ(z) - y for BCE.
 
     CE: (softmax - smoothed labels), with class weights, divided by T; BCE:
-    σ(z)·(pw·y + 1 - y) - pw·y. Exactly what PyTorch autograd gives for the
-    same reduction.
+    σ(z)·(pw·y + 1 - y) - pw·y; MSE through a sigmoid: 2(σ(z) - y)·σ(z)(1 - σ(z)),
+    through softmax: p ⊙ (g - Σ p·g) with g = 2(p - y) (mean divides by N·C).
+    Exactly what PyTorch autograd gives for the same reduction.
     """
     check_stdin(logits=logits, labels=labels, weights=weights, pos_weight=pos_weight)
-    wrong = [opt for opt, used in (
-        ("--weights", weights is not None), ("--ignore-index", ignore_index is not None),
-        ("--label-smoothing", label_smoothing != 0), ("--temperature", temperature != 1.0),
-    ) if used and loss == "bce"] + [opt for opt, used in (
-        ("--pos-weight", pos_weight is not None), ("--class-mean", class_mean),
-    ) if used and loss == "ce"]
+    used = {"--weights": weights is not None, "--ignore-index": ignore_index is not None,
+            "--label-smoothing": label_smoothing != 0, "--temperature": temperature != 1.0,
+            "--pos-weight": pos_weight is not None, "--class-mean": class_mean,
+            "--through": through is not None, "--half": half}
+    applies = {"ce": ("--weights", "--ignore-index", "--label-smoothing", "--temperature"),
+               "bce": ("--pos-weight", "--class-mean"), "mse": ("--through", "--half")}[loss]
+    wrong = [opt for opt, on in used.items() if on and opt not in applies]
     if wrong:
         raise CallError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to --loss {loss}")
-    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
-                            normalized=loss == "ce", binary=loss == "bce")
-    y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes)
+    if loss == "mse" and through is None:
+        raise CallError("--loss mse differentiates with respect to the logits: give --through softmax or "
+                        "--through sigmoid, the activation between them and the squared error")
+    if loss == "mse":
+        from .commands.mse import load_mse_predictions, load_targets
+
+        pred = load_mse_predictions(None, logits, through)
+        y, label_matrix = load_targets(labels, pred, classes)
+    else:
+        pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
+                                normalized=loss == "ce", binary=loss == "bce")
+        y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     n = len(pred)
-    if loss == "ce":
+    if loss == "mse":
+        factor = 0.5 if half else 1.0  # the ½·Σ convention halves the loss and its gradient
+        denominator = core.mse_denominator(n, pred.num_classes)
+
+        def gradient(z, t):
+            g = core.mse_grad_with_logits(z, t, through=through)
+            return g * factor if half else g
+
+        def per_row_loss(z, t):
+            return core.mse_with_logits(z, t, through=through) * factor
+    elif loss == "ce":
         w = load_weights(weights, pred.num_classes)
         settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, temperature=temperature)
         denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
@@ -514,7 +546,10 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         return gradient(pred.rows(ids), y[ids]) * scale
 
     g = pred.stream(lambda z, t: gradient(z, t) * scale, y)
-    doc = {"command": "grad", "shape": [n, pred.num_classes], "loss": loss, "reduction": reduction, "grad": g}
+    doc = {"command": "grad", "shape": [n, pred.num_classes], "loss": loss}
+    if loss == "mse":
+        doc.update(through=through, half=half)
+    doc.update(reduction=reduction, grad=g)
     checked_rows = n
     if check:
         checked_rows = max(1, min(n, GRADCHECK_BUDGET // (2 * pred.num_classes * pred.num_classes)))
@@ -532,17 +567,26 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         from . import tables as tbl
 
         ids = tbl.shown_rows(n)
-        predicted = _probabilities(pred, ids, temperature, binary=loss == "bce")
+        if loss == "mse":
+            predicted = core.activation(pred.rows(ids), through)
+        else:
+            predicted = _probabilities(pred, ids, temperature, binary=loss == "bce")
         target = y[ids]
         if target.ndim == 1:  # class indices: show them one-hot, as the derivation ŷ - y does
             target = np.where(target[:, None] == np.arange(pred.num_classes), 1.0, 0.0)
-        title = ("∂loss/∂logits = (softmax - y)" if loss == "ce" else "∂loss/∂logits = (σ(z) - y)") + {
+        two = "" if half else "2"
+        formula = {
+            "ce": "(softmax - y)", "bce": "(σ(z) - y)",
+            "mse": f"{two}(σ(z) - y)·σ(z)(1 - σ(z))" if through == "sigmoid" else f"J_softmaxᵀ·{two}(softmax - y)",
+        }[loss]
+        title = f"∂loss/∂logits = {formula}" + {
             "mean": f" / {tbl.fmt(denominator, digits)}", "sum": "", "none": " (each sample's own loss)"}[reduction]
         main_table = tbl.derivation_table(
             title, ids, n, predicted, target, rows_gradient(ids), names,
-            predicted_name="softmax" if loss == "ce" else "σ(z)", precision=digits,
+            predicted_name="σ(z)" if loss == "bce" or through == "sigmoid" else "softmax", precision=digits,
         )
-        rows = [("loss", loss), ("reduction", reduction)]
+        rows = [("loss", loss if loss != "mse" else "mse" + (" (½·Σ)" if half else "") + f" through {through}"),
+                ("reduction", reduction)]
         if reduction == "mean":
             rows.append(("denominator", tbl.fmt(denominator, digits)))
         if check:

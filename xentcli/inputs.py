@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from . import core
-from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, read_rows
+from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remote_token
 from .errors import CallError, DataError
 from .options import INPUT_HEADER
 from .progress import Progress
@@ -54,7 +54,8 @@ def _read(spec: str, option: str, *, names: bool = False) -> Matrix:
 
 def located(matrix: Matrix, error: ValueError) -> DataError:
     """A core error, prefixed with where the offending row came from."""
-    return DataError(f"{matrix.locate(getattr(error, 'row', None))}: {error}")
+    locate = getattr(matrix, "locate_entry", matrix.locate)  # class-index labels count entries (shards: SPEC §9)
+    return DataError(f"{locate(getattr(error, 'row', None))}: {error}")
 
 
 class CheckedRows:
@@ -63,12 +64,31 @@ class CheckedRows:
 
     What is shared: ``--renormalize`` (rows rescaled, counted, reported once
     at the end) and errors located in the input they came from.
+
+    Pickled for the workers of a Dask cluster (``--scheduler``), an input keeps what
+    checking and computing need — its rows' source (reopened there by path), kind
+    and settings — with a token that maps errors and counts made there back to this
+    object (:func:`xentcli.engine.remote_token`); not its lock, counts or
+    :class:`Matrix` (errors are located here, on the client).
     """
+
+    #: Counters of rows or values seen, added up block by block (:func:`xentcli.engine.count`).
+    _COUNTERS = ("_rescaled",)
 
     def __init__(self, values, matrix: Matrix, *, renormalize: bool = False):
         self.values, self.matrix, self.renormalize = values, matrix, renormalize
         self._lock = threading.Lock()
         self._rescaled = 0  # rows --renormalize changed
+
+    def __getstate__(self) -> dict:
+        remote_token(self)
+        state = {k: v for k, v in self.__dict__.items() if k != "_lock"}
+        state.update(dict.fromkeys(self._COUNTERS, 0), matrix=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @property
     def num_classes(self) -> int:
@@ -83,8 +103,7 @@ class CheckedRows:
     def _rescale(self, rows) -> np.ndarray:
         rows, changed = _renormalized(np.asarray(rows, dtype=np.float64))
         if changed:
-            with self._lock:
-                self._rescaled += changed
+            count(self, "_rescaled", changed)
         return rows
 
     def _located(self, e: core.RowError) -> DataError:
@@ -189,6 +208,8 @@ class Predictions(CheckedRows):
     multi-GB file is read once, in bounded memory. ``shape`` is the input's
     shape before leading axes were flattened (labels are matched against it).
     """
+
+    _COUNTERS = ("_rescaled", "_float16_hits")
 
     def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, *,
                  renormalize: bool = False, normalized: bool = True, binary: bool = False):
@@ -337,8 +358,7 @@ class Predictions(CheckedRows):
         magnitude = rows.view(np.uint16) & np.uint16(0x7FFF)
         hits = int(np.count_nonzero(magnitude - np.uint16(0x7BFF) <= 1))
         if hits:
-            with self._lock:
-                self._float16_hits += hits
+            count(self, "_float16_hits", hits)
 
     def _forget(self) -> None:
         self._float16_hits = 0

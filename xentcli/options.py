@@ -35,6 +35,7 @@ __all__ = [
     "examples",
     "input_header_option",
     "shift_option",
+    "scheduler_option",
     "INPUT_HEADER",
 ]
 
@@ -208,6 +209,34 @@ def output_options(f):
         click.option("--precision", type=click.IntRange(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
         click.option("--header", is_flag=True, help="Start csv/tsv output with a header line."),
     )(f)
+
+
+def _use_scheduler(ctx: click.Context, param: click.Parameter, value):
+    """Callback of --scheduler: check the address and that dask is installed (without importing it),
+    then run this command's row blocks there (:func:`xentcli.engine.use_scheduler`) until it ends."""
+    if value is None or ctx.resilient_parsing:
+        return None
+    import importlib.util
+
+    from .engine import use_scheduler
+    from .engine.cluster import PIP_LINE, parse_address
+
+    parse_address(value)
+    if any(importlib.util.find_spec(m) is None for m in ("dask", "distributed")):
+        from .errors import CallError
+
+        raise CallError(f"--scheduler runs the row blocks on a Dask cluster, which needs dask: {PIP_LINE}")
+    use_scheduler(value)
+    ctx.call_on_close(lambda: use_scheduler(None))  # the client closed, a local:N cluster shut down
+    return None
+
+
+scheduler_option = click.option(
+    "--scheduler", metavar="ADDRESS", envvar="XENT_SCHEDULER", expose_value=False, callback=_use_scheduler,
+    help="Run the row blocks on a Dask cluster: tcp://HOST:8786 joins a running scheduler, local:N starts N "
+         "worker processes for this run. Workers read the input files by the same path. Needs "
+         "pip install 'xentcli[dask]'. Env: XENT_SCHEDULER.",
+)
 
 
 def debug_option(f):

@@ -124,9 +124,41 @@ def shift_case(rng, ignore, shape):
             "n": int((shifted_labels != ignore).sum()) if ignore is not None else shifted_labels.numel()}
 
 
+def mse_case(rng, through, reduction, half, index):
+    """torch.nn.MSELoss of softmax(z), sigmoid(z) or the predictions themselves, and autograd's gradient.
+
+    Class-index labels are compared as their one-hot rows; reduction 'none' is summed over classes
+    per sample (xent's per-sample value); half multiplies the loss by 1/2.
+    """
+    # A single class's index labels would be read as targets (labels of the predictions' shape).
+    n, c = int(rng.integers(1, 6)), int(rng.integers(2 if index else 1, 5))
+    x = rng.normal(scale=3.0 if through else 1.0, size=(n, c))
+    if index:
+        k = rng.integers(0, c, size=n)
+        labels = k.tolist()
+        target = F.one_hot(torch.tensor(k), c).double()
+    else:
+        y = {"softmax": lambda: rng.dirichlet(np.ones(c) * 0.5, size=n),
+             "sigmoid": lambda: np.where(rng.random((n, c)) < 0.5, np.round(rng.random((n, c))), rng.random((n, c))),
+             None: lambda: rng.normal(size=(n, c))}[through]()
+        labels = y.tolist()
+        target = torch.tensor(y)
+    xt = torch.tensor(x, requires_grad=True)
+    pred = {"softmax": lambda: torch.softmax(xt, -1), "sigmoid": lambda: torch.sigmoid(xt), None: lambda: xt}[through]()
+    loss = torch.nn.MSELoss(reduction=reduction)(pred, target)
+    if reduction == "none":
+        loss = loss.sum(-1)
+    if half:
+        loss = 0.5 * loss
+    (loss.sum() if reduction == "none" else loss).backward()
+    return {"x": x.tolist(), "through": through, "labels": labels, "index": index, "reduction": reduction,
+            "half": half, "loss": loss.detach().tolist(), "grad": xt.grad.tolist()}
+
+
 def main():
     rng = np.random.default_rng(20261124)
     shift_rng = np.random.default_rng(20261130)
+    mse_rng = np.random.default_rng(20261201)
     cases = []
     for index, weights, smoothing, temperature, reduction in itertools.product(
         (True, False), (False, True), (0.0, 0.15), (1.0, 0.7), ("none", "mean", "sum")
@@ -147,6 +179,8 @@ def main():
         # a generator of its own, so that adding these left every value above as it was
         "shift": [shift_case(shift_rng, ignore, shape) for ignore, shape in (
             (None, (2, 6)), (-100, (3, 5)), (None, (7,)), (-100, (9,)))],
+        "mse": [mse_case(mse_rng, through, reduction, half, index) for through, reduction, half, index in
+                itertools.product(("softmax", "sigmoid", None), ("mean", "sum", "none"), (False, True), (False, True))],
     }, sys.stdout, indent=None)
     sys.stdout.write("\n")
 

@@ -58,6 +58,7 @@ KLD_FLOOR = 16
 @click.option("--worst", type=click.IntRange(min=0), default=0, help="List the N tokens of largest KL.")
 @click.option("--save-base", "save_base", metavar="FILE.safetensors", shell_complete=options.complete_path,
               help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs.")
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option

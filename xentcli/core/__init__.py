@@ -44,6 +44,18 @@ from .divergence import (
 )
 from .gradcheck import central_differences
 from .labels import interpret_labels, is_index_labels
+from .mse import (
+    ACTIVATIONS,
+    activation,
+    activation_residual,
+    check_finite,
+    mean_squared_error,
+    mse_denominator,
+    mse_grad,
+    mse_grad_with_logits,
+    mse_with_logits,
+    one_hot,
+)
 from .reductions import REDUCTIONS, in_base, log_base, perplexity, reduce
 from .softmax import log_softmax, logsumexp, softmax
 
@@ -74,6 +86,8 @@ __all__ = [
     "cross_entropy", "cross_entropy_denominator", "cross_entropy_from_log_probs",
     "cross_entropy_grad", "cross_entropy_with_probs", "interpret_labels", "is_index_labels",
     "picks_target_log_probs", "target_log_probs",
+    "ACTIVATIONS", "activation", "activation_residual", "check_finite", "mean_squared_error", "mse_denominator",
+    "mse_grad", "mse_grad_with_logits", "mse_with_logits", "one_hot",
     "REDUCTIONS", "in_base", "log_base", "perplexity", "reduce",
     "log_softmax", "logsumexp", "softmax",
     "block_bootstrap", "mean_se", "percentiles", "ratio_stats", "rms_se", "share_se",

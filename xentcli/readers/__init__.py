@@ -7,6 +7,9 @@ text). Readers raise :class:`~xentcli.errors.DataError` (exit 1) or
 :class:`~xentcli.errors.CallError` (exit 2) whose message already names the option, the
 source and, for text, the 1-based physical line and column.
 
+A directory or a glob (``'dump/shard-*.npy'``, ``'dump/*.safetensors:logits'``) names several
+files read as one matrix: :mod:`.shards`.
+
 Adding a format: a module here with ``read(path, where, selector) -> Matrix`` and one
 line in :data:`FORMATS`.
 """
@@ -76,6 +79,12 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
     options = {"header": header, "names": names}
     if spec == "-":
         return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "", None, options)
+    if (os.path.isdir(spec) or os.path.isdir(spec.rsplit(":", 1)[0]) or any(c in spec for c in "*?[")) \
+            and not os.path.isfile(spec):
+        from . import shards  # several files as one matrix: a directory or a glob (SPEC §9)
+
+        if shards.is_sharded(spec):
+            return shards.read(spec, option, read_matrix, header=header, names=names)
     path, selector = split_selector(spec)
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):

@@ -211,11 +211,33 @@ def _open(path: str, where: str):
             raise e from None
 
 
-class _Parquet:
+class _ByPath:
+    """A table source pickled by its path (a cluster worker opens the file again)."""
+
+    def __getstate__(self) -> dict:
+        from .source import portable_path
+
+        state = {k: v for k, v in self.__dict__.items() if k != "file"}
+        state["path"] = portable_path(self.path)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+class _Parquet(_ByPath):
     def __init__(self, path: str):
+        self.path = path
+        self._open()
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open()
+
+    def _open(self) -> None:
         import pyarrow.parquet as pq
 
-        self.file = pq.ParquetFile(path, buffer_size=PARQUET_BUFFER, pre_buffer=False)
+        self.file = pq.ParquetFile(self.path, buffer_size=PARQUET_BUFFER, pre_buffer=False)
         self.schema = self.file.schema_arrow
         meta = self.file.metadata
         self.starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
@@ -232,7 +254,7 @@ class _Parquet:
                                                            use_threads=False)
 
 
-class _IpcFile:
+class _IpcFile(_ByPath):
     def __init__(self, path: str):
         import pyarrow as pa
         import pyarrow.ipc as ipc
@@ -259,7 +281,7 @@ class _IpcFile:
         return int(self.starts[b]), (reader.get_batch(i) for i in range(b, reader.num_record_batches))
 
 
-class _IpcStream:
+class _IpcStream(_ByPath):
     def __init__(self, path: str):
         import pyarrow as pa
         import pyarrow.ipc as ipc
@@ -287,8 +309,17 @@ class ArrowRows(FileRows):
 
     ``rows(start, stop)`` (safe from several threads), ``[index]``, ``np.asarray`` (reads it
     whole), ``as_rows()`` (itself). A list column gives C = its cells' length; scalar columns
-    give C = their number.
+    give C = their number. Pickled (for a cluster's workers), it keeps its table source's path and
+    the columns, not the open reader, lock or cache.
     """
+
+    _LOCAL_STATE = ("_lock", "_cache", "_cached_bytes", "_iter", "_next_row")
+
+    def _reopen(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
+        self._cached_bytes = 0
+        self._iter, self._next_row = None, 0
 
     def __init__(self, source, positions: list[int], fields, where: str, is_list: bool):
         import pyarrow as pa
@@ -313,10 +344,7 @@ class ArrowRows(FileRows):
             raise DataError(f"{where}: column '{fields[0].name}' holds empty lists (no classes)")
         self.shape, self.ndim, self.size = (n, c), 2, n * c
         self._batch_rows = max(1, BATCH_VALUES // c)
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
-        self._cached_bytes = 0
-        self._iter, self._next_row = None, 0
+        self._reopen()
 
     def _first_length(self, n: int) -> int:
         """The length of the first non-empty batch's first cell (before the shape is known)."""

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import CallError, DataError
 
-__all__ = ["Matrix", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS"]
+__all__ = ["Matrix", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS", "open_file", "pread",
+           "portable_path"]
 
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
 
@@ -72,17 +73,79 @@ class _Shifted:
         return self._lines[row + 1]
 
 
+def open_file(path: str):
+    """What :func:`pread` reads ``path`` through: a file descriptor, or for a URL (``s3://bucket/x.npy``,
+    any filesystem of fsspec) a reader of byte ranges."""
+    if "://" in path:
+        return _UrlFile(path)
+    return os.open(path, os.O_RDONLY)
+
+
+def pread(fd, n: int, offset: int) -> bytes:
+    """``n`` bytes at ``offset`` of a file :func:`open_file` opened (fewer at its end); safe from several threads."""
+    return os.pread(fd, n, offset) if isinstance(fd, int) else fd.pread(n, offset)
+
+
+def _pread_into(fd, view: memoryview, offset: int) -> int:
+    if isinstance(fd, int):
+        return os.preadv(fd, [view], offset)
+    data = fd.pread(len(view), offset)
+    view[:len(data)] = data
+    return len(data)
+
+
+def portable_path(path: str) -> str:
+    """``path`` as another process (a cluster worker) finds it: absolute, or a URL as it is."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+class _UrlFile:
+    """Byte ranges of a file named by an fsspec URL (``s3://…``, ``gs://…``, ``file://…``)."""
+
+    def __init__(self, url: str):
+        try:
+            import fsspec
+        except ImportError:
+            raise DataError(f"{url}: reading a URL needs fsspec and its filesystem (pip install fsspec s3fs)") from None
+        self.fs, self.path = fsspec.core.url_to_fs(url)
+
+    def pread(self, n: int, offset: int) -> bytes:
+        return self.fs.cat_file(self.path, start=offset, end=offset + n)
+
+
 class FileRows:
     """Rows of a file read on demand through ``self._fd``: ``len``, ``rows(start, stop)`` (in the
-    subclass) and ``[index]`` (an int, a slice or an index array)."""
+    subclass) and ``[index]`` (an int, a slice or an index array).
+
+    Pickled (for the workers of a Dask cluster), a source keeps its path and reader
+    parameters but not its file descriptor: the copy reopens the file by its path
+    (:meth:`_reopen`), so what travels is a few numbers, never the data.
+    """
+
+    #: Attributes of one process only (open files, locks, caches): not pickled, remade by :meth:`_reopen`.
+    _LOCAL_STATE = ("_fd",)
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __del__(self):
         fd = getattr(self, "_fd", None)
-        if fd is not None:
+        if isinstance(fd, int):
             os.close(fd)
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._LOCAL_STATE}
+        if isinstance(state.get("path"), str):
+            state["path"] = portable_path(state["path"])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reopen()
+
+    def _reopen(self) -> None:
+        """Remake what :data:`_LOCAL_STATE` names (here: open the file again by its path)."""
+        self._fd = open_file(self.path)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -149,7 +212,7 @@ class RawRows(FileRows):
         self.ndim = 2
         self.decode = decode
         self._row_bytes = shape[1] * self.dtype.itemsize if row_bytes is None else row_bytes
-        self._fd = os.open(path, os.O_RDONLY)
+        self._fd = open_file(path)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` as a new array (``os.pread``: safe from several threads)."""
@@ -167,7 +230,7 @@ class RawRows(FileRows):
         view = memoryview(out).cast("B")
         pos, done = self.offset + start * self._row_bytes, 0
         while done < len(view):
-            got = os.preadv(self._fd, [view[done:]], pos + done)
+            got = _pread_into(self._fd, view[done:], pos + done)
             if got <= 0:
                 raise DataError(f"{self.path}: the file ended early (was it changed while being read?)")
             done += got

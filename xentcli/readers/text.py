@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
-from .source import FileRows, Matrix
+from .source import FileRows, Matrix, open_file, pread
 
 __all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "TextRows",
            "TEXT_CHUNK", "STREAM_TEXT_BYTES"]
@@ -454,6 +454,7 @@ class TextRows(FileRows):
 
     #: Parsed chunks kept for the next blocks (a block often ends inside a chunk).
     KEEP = 4
+    _LOCAL_STATE = ("_fd", "_kept", "_lock")
 
     def __init__(self, path: str, where: str, spans: list[_Span], form: _TextForm):
         self.path, self.where, self._spans, self._form = path, where, spans, form
@@ -461,7 +462,10 @@ class TextRows(FileRows):
         n = spans[-1].first_row + spans[-1].rows if spans else 0
         c = form.width if form.usecols is None else len(form.usecols)
         self.shape, self.ndim, self.dtype, self.size = (n, c), 2, np.dtype(np.float64), n * c
-        self._fd = os.open(path, os.O_RDONLY)
+        self._reopen()
+
+    def _reopen(self) -> None:
+        self._fd = open_file(self.path)
         self._kept: OrderedDict = OrderedDict()  # chunk → concurrent.futures.Future of its parsed rows
         self._lock = threading.Lock()
 
@@ -482,7 +486,7 @@ class TextRows(FileRows):
     def text(self, i: int) -> bytes:
         """The bytes of chunk ``i``."""
         span = self._spans[i]
-        data = os.pread(self._fd, span.length, span.offset)
+        data = pread(self._fd, span.length, span.offset)
         if len(data) != span.length:
             raise DataError(f"{self.where}: the file ended early (was it changed while being read?)")
         return data

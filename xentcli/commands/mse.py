@@ -1,0 +1,154 @@
+"""``xent mse``: mean squared error of predictions, or of logits through softmax or a sigmoid.
+
+Also the two loaders ``xent grad --loss mse`` shares: predictions (:func:`load_mse_predictions`)
+and targets (:func:`load_targets`).
+"""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from .. import core, options
+from ..errors import CallError
+from ..inputs import LabelRows, Predictions, check_stdin, class_names, load_labels, load_predictions, warn
+from ..output import Result, emit
+
+
+class Targets(LabelRows):
+    """MSE targets of the predictions' shape: any finite numbers (one-hot, soft, multi-hot, regression)."""
+
+    def check(self, rows) -> np.ndarray:
+        y = np.asarray(rows, dtype=np.float64)
+        try:
+            core.check_finite(y, "target")
+        except core.RowError as e:
+            e.source = self
+            raise
+        return y
+
+
+def load_targets(labels: str, pred: Predictions, classes: str | None):
+    """Targets of the predictions' shape (checked block by block), or class indices ``(N,)``.
+
+    The shape rule of every command: labels of the predictions' shape are
+    targets; otherwise N integers (or class names) are class indices, which
+    stand for their one-hot rows (:func:`core.one_hot`, applied per block).
+    """
+    y, matrix = load_labels(labels, pred, kind="ce", classes=classes)
+    if isinstance(y, LabelRows):
+        y = Targets(y.values, matrix, kind="mse")
+    return y, matrix
+
+
+def check_mse_call(preds: str | None, logits: str | None, through: str | None) -> None:
+    """The wrong calls of ``--preds`` / ``--logits`` / ``--through`` (exit 2)."""
+    if preds is not None and logits is not None:
+        raise CallError("give either --preds or --logits (with --through), not both")
+    if preds is not None and through is not None:
+        raise CallError("--through puts --logits through an activation; --preds are predictions already")
+    if logits is not None and through is None:
+        raise CallError("--logits needs --through softmax or --through sigmoid: the activation that makes "
+                        "predictions of them (or give the predictions as --preds)")
+    if preds is None and logits is None:
+        raise CallError("missing --preds (or --logits with --through softmax|sigmoid)")
+
+
+def load_mse_predictions(preds: str | None, logits: str | None, through: str | None) -> Predictions:
+    """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``."""
+    if logits is None:  # each entry its own number, as a Bernoulli logit is: only NaN is refused by the reader
+        return load_predictions(preds, None, normalized=False, binary=True, allow_probs=False,
+                                options=("--preds", "--preds"))
+    return load_predictions(logits, None, normalized=through == "softmax", binary=through == "sigmoid",
+                            allow_probs=False, options=("--logits", "--preds"))
+
+
+def per_sample_squared_error(pred: Predictions, through: str | None):
+    """``(rows, targets) -> per-sample Σ (ŷ - y)²`` for :meth:`Predictions.map`."""
+    if through is not None:
+        return lambda z, t: core.mse_with_logits(z, t, through=through)
+
+    def squared_error(x, t):
+        core.check_finite(x, "prediction")  # a RowError here is located in --preds by the engine
+        return core.mean_squared_error(x, t)
+
+    return squared_error
+
+
+def _no_base(ctx, param, value):
+    if value is not None:
+        raise CallError("--base does not apply to mse: a squared error has no log base")
+
+
+def shown_predictions(pred: Predictions, ids, through: str | None) -> np.ndarray:
+    """The predictions of the samples ``ids``, for tables: ``softmax(z)``, ``σ(z)`` or as given."""
+    rows = pred.rows(np.asarray(ids))
+    return rows if through is None else core.activation(rows, through)
+
+
+@click.command(epilog=options.examples(
+    'xent mse --labels "1,0,0;0,1,0" --preds "0.7,0.2,0.1;0.1,0.8,0.1"',
+    'xent mse --labels 0,2 --logits "2,1,0;0,1,3" --through softmax --reduction none',
+    'xent mse --labels "1;0" --logits "5;5" --through sigmoid --half --format json',
+))
+@click.option("--preds", metavar="MATRIX", shell_complete=options.complete_path,
+              help="Predictions N×C (probabilities, or any real numbers), compared with --labels as they are.")
+@options.logits_option
+@click.option("--through", type=click.Choice(core.ACTIVATIONS),
+              help="With --logits: the activation that makes the predictions, softmax (per row) or sigmoid (per entry).")
+@options.classes_option
+@options.labels("Targets of the predictions' shape (one-hot, soft, multi-hot or any finite numbers), "
+                "or N class indices, each standing for its one-hot row.")
+@options.reduction_option("How to combine the squared errors: mean (the sum over every entry divided by N·C, "
+                          "torch.nn.MSELoss's mean), sum, or none (one value per sample, summed over classes).")
+@click.option("--half", is_flag=True, help="Halve every value: the ½·Σ (ŷ - y)² convention, whose derivative has no 2.")
+@click.option("--base", hidden=True, expose_value=False, callback=_no_base)
+@options.output_options
+@options.input_header_option
+@options.debug_option
+def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, precision, header):
+    """Mean squared error of --preds (or of --logits through softmax or sigmoid) against --labels.
+
+    Per sample Σ_c (ŷ_c - y_c)², summed over classes; --reduction mean
+    divides the sum by every entry, N·C, exactly as torch.nn.MSELoss does.
+    Class-index labels stand for their one-hot rows.
+    """
+    check_mse_call(preds, logits, through)
+    check_stdin(preds=preds, logits=logits, labels=labels)
+    pred = load_mse_predictions(preds, logits, through)
+    y, label_matrix = load_targets(labels, pred, classes)
+    names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
+    factor = 0.5 if half else 1.0
+    per = pred.map(per_sample_squared_error(pred, through), y) * factor
+    inf = np.isinf(per)
+    if inf.any():
+        r = int(np.argmax(inf))
+        warn(f"{pred.matrix.locate(r)}: row {r + 1}: the squared error overflows float64 (inf)"
+             + (f"; {int(inf.sum())} samples in all" if inf.sum() > 1 else ""))
+    n = len(per)
+    denominator = core.mse_denominator(n, pred.num_classes)
+    mean, total = core.reduce(per, "mean", denominator=denominator), core.reduce(per, "sum")
+    doc = {"command": "mse", "n": n, "reduction": reduction, "half": half, "mean": mean, "sum": total,
+           "denominator": denominator}
+    if reduction == "none":
+        doc["per_sample"] = per
+    value = {"mean": mean, "sum": total, "none": per}[reduction]
+
+    def tables(digits):
+        from .. import tables as tbl
+
+        ids = tbl.shown_rows(n)
+        title = ("½·" if half else "") + "squared error Σ(ŷ - y)²" + (f" (through {through})" if through else "")
+        main_table = tbl.loss_table(
+            title, ids, n, y[ids], shown_predictions(pred, ids, through), per[ids], names,
+            loss_header="½·Σ(ŷ - y)²" if half else "Σ(ŷ - y)²", precision=digits,
+        )
+        shown = "sum" if reduction == "sum" else "mean"
+        rows = [("reduction", reduction), ("denominator", f"{tbl.fmt(denominator, digits)} (N·C entries)"),
+                (shown, tbl.fmt(total if shown == "sum" else mean, digits))]
+        if half:
+            rows.append(("half", "every value × ½"))
+        return [main_table, tbl.summary(rows)]
+
+    emit(Result(value, doc, ["loss" if reduction == "none" else reduction], tables),
+         fmt=fmt, output=output, precision=precision, header=header)

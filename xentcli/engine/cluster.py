@@ -1,0 +1,202 @@
+"""The Dask runner (``--scheduler ADDRESS``): the engine's row blocks as tasks of a distributed cluster.
+
+What travels is the per-row function and its sources, pickled once per run
+(:mod:`cloudpickle`: the functions are closures) into a *payload* task; every
+block task takes that payload and its ``(start, stop)``. A worker rebuilds the
+sources from their paths and reader parameters (``__setstate__`` reopens the
+file; the data is never shipped) and runs the same :func:`~xentcli.engine.run_block`
+as the thread pool, on the same block boundaries. The client takes the results
+back in input order, so everything after (reductions, writers) is the local
+engine's, and the numbers are identical bit for bit.
+
+* At most :data:`IN_FLIGHT` tasks per worker thread are submitted or waiting to
+  be handed on (``distributed.as_completed`` + a reorder buffer): memory stays bounded
+  on the workers and here, whatever the input's size.
+* A task that fails raises on the client when its turn comes, as on the thread
+  pool (so the first bad block in input order is the one reported). A
+  :class:`~xentcli.core.RowError` is shifted to its row in the whole input on the
+  worker; its ``source`` travels as a token and is mapped back here to the
+  client's own input object, which locates the error (file, line).
+* Counts made on a worker (``--renormalize`` rows rescaled, float16 values at
+  the limit) come back with each block's result (:func:`~xentcli.engine.count`).
+* A worker lost mid-run costs time only: the scheduler runs its tasks again
+  elsewhere, and the payload is a task, not scattered data, so it is recomputed
+  if its only holder is lost.
+* Inputs of one block run on the thread pool: a cluster would only add its start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+
+from ..core.checks import RowError
+from ..errors import CallError
+from . import _task, count, remote_object, remote_token, run_block
+from .threads import THREADS
+
+__all__ = ["DaskCluster", "parse_address", "IN_FLIGHT", "PIP_LINE"]
+
+#: Tasks per worker thread submitted and not yet handed on (results included): enough to hide the
+#: round trips of small tasks (a few ms each), few enough to bound memory (blocks are ≤ 16 MiB).
+IN_FLIGHT = 4
+PIP_LINE = "pip install 'xentcli[dask]'"
+#: Seconds to reach a running scheduler before giving up.
+CONNECT_TIMEOUT = 20
+
+_LOCAL = re.compile(r"local:(\d+)")
+_REMOTE = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://[^\s/:]+(:\d+)?/?")
+
+
+def parse_address(address: str) -> tuple[str, int | None]:
+    """``("local", N)`` for ``local:N``, ``("remote", None)`` for ``tcp://host:port`` and the like;
+    a wrong call otherwise."""
+    address = address.strip()
+    m = _LOCAL.fullmatch(address)
+    if m:
+        n = int(m.group(1))
+        if n < 1:
+            raise CallError(f"--scheduler {address}: a local cluster needs at least 1 worker (local:N, N ≥ 1)")
+        return "local", n
+    if _REMOTE.fullmatch(address):
+        return "remote", None
+    raise CallError(f"--scheduler {address!r} is not a scheduler address: give tcp://HOST:PORT (a running "
+                    "Dask scheduler, e.g. tcp://10.0.0.5:8786) or local:N (N worker processes for this run)")
+
+
+def _run(payload, start: int, stop: int):
+    """One block on a worker: ``(fn(rows…), counts)``; a RowError's source becomes its token."""
+    fn, sources = payload
+    delay = os.environ.get("XENT_TEST_BLOCK_DELAY")  # tests only: slow blocks, to lose a worker mid-run
+    if delay:
+        import time
+
+        time.sleep(float(delay))
+    _task.counts = {}
+    try:
+        part = run_block(fn, sources, start, stop)
+        return part, _task.counts
+    except RowError as err:
+        if err.source is not None and not isinstance(err.source, str):
+            err.source = remote_token(err.source)
+        raise
+    finally:
+        _task.counts = None
+
+
+def _unpack(blob: bytes):
+    import cloudpickle
+
+    return cloudpickle.loads(blob)
+
+
+class DaskCluster:
+    """Runs :func:`xentcli.engine.blocks` on a Dask cluster; connects (or starts ``local:N``) at the first
+    block of several, and :meth:`close` ends the client and a local cluster."""
+
+    def __init__(self, address: str):
+        self.address = address.strip()
+        self.kind, self.workers = parse_address(self.address)
+        self.client = self.cluster = None
+
+    def _connect(self):
+        if self.client is not None:
+            return self.client
+        from distributed import Client
+
+        try:
+            if self.kind == "local":
+                from distributed import LocalCluster
+
+                cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=max(1, cores // self.workers),
+                                            processes=True, silence_logs=logging.CRITICAL,
+                                            # no dashboard; its HTTP server on any free port
+                                            dashboard_address=":0", scheduler_kwargs={"dashboard": False})
+                self.client = Client(self.cluster)
+            else:
+                self.client = Client(self.address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as e:
+            self.close()
+            raise CallError(f"--scheduler {self.address}: cannot reach the scheduler: {e}") from e
+        return self.client
+
+    def blocks(self, fn, sources, spans, *, threads: int | None = None):
+        if len(spans) <= 1:
+            yield from THREADS.blocks(fn, sources, spans, threads=threads)
+            return
+        from distributed import as_completed
+
+        import cloudpickle
+
+        client = self._connect()
+        run = uuid.uuid4().hex[:12]
+        # Pickled here once: an unpicklable capture fails now, before any task is sent.
+        payload = client.submit(_unpack, cloudpickle.dumps((fn, tuple(sources))), pure=False, key=f"xent-payload-{run}")
+        window = max(2, IN_FLIGHT * sum(client.nthreads().values()))
+        # Results are fetched as tasks complete (on the client's event loop, several at once).
+        inflight, ready, pending = {}, {}, as_completed(with_results=True, raise_errors=False)  # key → (block, future)
+        head = nxt = 0
+
+        def submit():
+            nonlocal nxt
+            s, e = spans[nxt]
+            f = client.submit(_run, payload, s, e, pure=False, key=f"xent-block-{run}-{nxt}")
+            inflight[f.key] = (nxt, f)
+            pending.add(f)
+            nxt += 1
+
+        try:
+            while nxt < len(spans) and nxt - head < window:
+                submit()
+            for f, result in pending:
+                i, _ = inflight.pop(f.key)
+                # An error waits for its turn: the first in input order is the one raised, as on the thread pool.
+                ready[i] = result if f.status == "finished" else f
+                while head in ready:
+                    done = ready.pop(head)
+                    if not isinstance(done, tuple):
+                        _raise(done)
+                    part, counts = done
+                    for (token, name), n in counts.items():
+                        owner = remote_object(token)
+                        if owner is not None:
+                            count(owner, name, n)
+                    s, e = spans[head]
+                    head += 1
+                    if nxt < len(spans):
+                        submit()
+                    yield s, e, part
+        finally:  # an error, or the consumer stopped early: what is still running is of no use
+            left = [f for _, f in inflight.values()]
+            pending.clear()
+            if left:
+                client.cancel(left + [payload])
+            else:
+                payload.release()
+
+    def close(self) -> None:
+        client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+        if cluster is not None:
+            try:
+                cluster.close()
+            except Exception:
+                pass
+
+
+def _raise(future):
+    """Raise the error of a failed block task; a RowError's source token back to the client's object."""
+    try:
+        future.result()
+    except RowError as err:
+        if isinstance(err.source, str):
+            err.source = remote_object(err.source)
+        raise err.with_traceback(None) from None
+    raise RuntimeError(f"block task {future.key} ended as {future.status}")

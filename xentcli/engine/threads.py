@@ -1,0 +1,63 @@
+"""The default runner: row blocks on a thread pool of this process, handed back in order."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable, Iterator
+
+__all__ = ["ThreadPool", "THREADS", "ordered_map"]
+
+
+class ThreadPool:
+    """Runs the blocks of :func:`xentcli.engine.blocks` on :func:`ordered_map` (one thread for one block)."""
+
+    def blocks(self, fn, sources, spans, *, threads: int | None = None) -> Iterator:
+        from . import run_block
+
+        def run(span):
+            s, e = span
+            return s, e, run_block(fn, sources, s, e)
+
+        yield from ordered_map(run, spans, threads=1 if len(spans) <= 1 else threads)
+
+    def close(self) -> None:
+        pass
+
+
+THREADS = ThreadPool()
+
+_END = object()
+
+
+def ordered_map(fn: Callable, items, *, threads: int | None = None) -> Iterator:
+    """``fn(item)`` for each item on a thread pool, yielded in the items' order.
+
+    ``items`` is consumed on the calling thread, at most ``2 × threads``
+    ahead of what was yielded, so neither inputs nor results pile up. An
+    error or an early stop cancels what has not started.
+    """
+    if not threads:
+        from . import default_threads
+
+        threads = default_threads()
+    items = iter(items)
+    if threads == 1:
+        yield from map(fn, items)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # a pool only for inputs of several blocks
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xent") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * threads:
+                break
+        try:
+            while pending:
+                yield pending.popleft().result()
+                nxt = next(items, _END)
+                if nxt is not _END:
+                    pending.append(pool.submit(fn, nxt))
+        finally:
+            for f in pending:
+                f.cancel()
