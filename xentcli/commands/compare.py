@@ -166,14 +166,17 @@ def _check_files(per_token: str | None, save_base: str | None) -> None:
 
 
 def _named_tests(specs) -> list[tuple[str, str]]:
-    """``(name, spec)`` of each --test: ``NAME=T``, else the file name without its extension."""
+    """``(name, spec)`` of each --test: ``NAME=T``, else the file name without its extension (for shards,
+    the folder's name)."""
     named = []
     for i, spec in enumerate(specs, start=1):
         name, sep, rest = spec.partition("=")
         if sep and name and not os.path.exists(spec) and "/" not in name:
             named.append((name, rest))
             continue
-        path = split_selector(spec)[0]
+        path = split_selector(spec)[0].rstrip("/")
+        if any(c in path for c in "*?[") and not os.path.exists(path):  # shards: the folder names the model
+            path = os.path.dirname(path)
         stem = os.path.splitext(os.path.basename(path))[0] if os.path.exists(path) else ""
         named.append((stem or f"test{i}", spec))
     seen = set()
