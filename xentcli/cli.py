@@ -148,9 +148,10 @@ def _warn_infinite(per: np.ndarray, where, why: str) -> None:
 @click.option("--log", "log_space", is_flag=True, help="Print log-softmax (computed exactly, not as log of softmax).")
 @options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
-def softmax(logits, temperature, classes, log_space, fmt, output, precision, header):
+def softmax(logits, temperature, classes, log_space, fmt, output, precision, header, explain, explain_rows):
     """Softmax (or --log log-softmax) of each row of --logits."""
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
     names = class_names(classes, pred.num_classes, pred.matrix)
@@ -167,7 +168,16 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
         shown = fn(pred.rows(ids), temperature=temperature)
         return [tbl.matrix_table(title, shown, ids, len(pred), names, precision=digits)]
 
-    result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, tables)
+    def explanation(digits):
+        from . import explain as ex
+
+        ids = ex._explained(len(pred), explain_rows)
+        z = pred.rows(ids)
+        return ex.softmax(z, fn(z, temperature=temperature), len(pred), temperature=temperature, log=log_space,
+                          digits=digits)
+
+    result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, tables,
+                    explanation=explanation if explain else None)
     emit(result, fmt=fmt, output=output, precision=precision, header=header)
 
 
@@ -186,10 +196,11 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
 @options.reduction_options("per-sample losses", "the sum of the counted targets' weights, or N")
 @options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
 def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore_index,
-       label_smoothing, eps, shift, reduction, base, fmt, output, precision, header):
+       label_smoothing, eps, shift, reduction, base, fmt, output, precision, header, explain, explain_rows):
     """Categorical cross-entropy of --labels under --logits or --probs.
 
     Labels are distributions (one-hot or soft, the predictions' shape) or N
@@ -245,7 +256,16 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
             footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))
         return [main_table, tbl.summary(footer)]
 
-    emit(Result(report.value, report.json(perplexity=True), report.header, tables),
+    def explanation(digits):
+        from . import explain as ex
+
+        ids = ex._explained(len(per), explain_rows)
+        return ex.ce(pred.rows(ids), y[ids], len(per), per[ids], report, kind=pred.kind, temperature=temperature,
+                     weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps, names=names,
+                     digits=digits)
+
+    emit(Result(report.value, report.json(perplexity=True), report.header, tables,
+                explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)
 
 
@@ -376,9 +396,11 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
 @options.reduction_options("per-row entropies", "the number of rows")
 @options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
-def entropy(probs, logits, temperature, renormalize, classes, reduction, base, fmt, output, precision, header):
+def entropy(probs, logits, temperature, renormalize, classes, reduction, base, fmt, output, precision, header,
+            explain, explain_rows):
     """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
     pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
     names = class_names(classes, pred.num_classes, pred.matrix)
@@ -394,7 +416,14 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
                                   loss_header=f"H(P) ({base_label(base)})", precision=digits)
         return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
 
-    emit(Result(report.value, report.json(), report.header, tables),
+    def explanation(digits):
+        from . import explain as ex
+
+        ids = ex._explained(len(per), explain_rows)
+        return ex.entropy(pred.rows(ids), len(per), per[ids], report, kind=pred.kind, temperature=temperature,
+                          digits=digits)
+
+    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)
 
 
@@ -474,11 +503,14 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
 @options.reduction_option("The loss's reduction: mean divides each sample's gradient by the mean's "
                           "denominator; sum and none give each sample's gradient of its own loss.")
 @click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
+@options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
 def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
-         pos_weight, class_mean, through, half, reduction, check, fmt, output, precision, header):
+         pos_weight, class_mean, through, half, reduction, check, fmt, output, precision, header, explain,
+         explain_rows):
     """Gradient of the loss with respect to --logits: softmax - labels for CE, σ(z) - y for BCE.
 
     CE: (softmax - smoothed labels), with class weights, divided by T; BCE:
@@ -597,18 +629,41 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     if check and resolve_format(fmt, output, output is None and sys.stdout.isatty()) not in ("table", "json"):
         # csv/tsv/npy carry only the matrix; the check's result goes beside it.
         click.echo(f"max_abs_diff: {doc['max_abs_diff']!r}", err=True)
-    emit(Result(g, doc, names, tables), fmt=fmt, output=output, precision=precision, header=header)
+    def explanation(digits):
+        from . import explain as ex
+
+        ids = ex._explained(n, explain_rows)
+        target = y[ids]
+        ignored = None
+        if target.ndim == 1:  # class indices: their one-hot rows, as the derivation ŷ - y uses them
+            ignored = (target == ignore_index) if ignore_index is not None else None
+            target = np.where(target[:, None] == np.arange(pred.num_classes), 1.0, 0.0)
+        return ex.grad(pred.rows(ids), target, n, rows_gradient(ids), loss=loss, through=through, reduction=reduction,
+                       denominator=denominator, temperature=temperature, weights=w if loss == "ce" else None,
+                       ignore_index=ignore_index, label_smoothing=label_smoothing,
+                       pos_weight=pw if loss == "bce" else None, class_mean=class_mean, half=half, ignored=ignored,
+                       digits=digits)
+
+    emit(Result(g, doc, names, tables, explanation=explanation if explain else None),
+         fmt=fmt, output=output, precision=precision, header=header)
 
 
 # -- example ---------------------------------------------------------------
 
 
-@main.command(epilog=options.examples('xent example', 'xent example | less -R'))
+@main.command(epilog=options.examples('xent example', 'xent example | less -R', 'xent example --explain'))
+@options.explain_options
 @options.debug_option
-def example():
-    """Reproduce the reference document's worked example on the shipped sample data."""
-    from .example import worked_example
-    from .tables import render
+def example(explain, explain_rows):
+    """Reproduce the reference document's worked example on the shipped sample data.
 
+    --explain walks it step by step (both samples; --explain-rows does not apply).
+    """
+    from .example import worked_example, worked_example_explained
+    from .tables import render, render_explanation
+
+    if explain:
+        render_explanation(worked_example_explained(), sys.stdout.buffer, terminal=sys.stdout.isatty())
+        return
     render(worked_example(), sys.stdout.buffer, terminal=sys.stdout.isatty())
 

@@ -15,7 +15,7 @@ from .readers import read_matrix
 from .sample_data import path
 from .tables import fixed, matrix_table, single_sample_table, summary
 
-__all__ = ["worked_example", "DOCUMENT_EPS"]
+__all__ = ["worked_example", "worked_example_explained", "DOCUMENT_EPS"]
 
 #: The epsilon of the document's NumPy code: -sum(y * log(p + 1e-6)).
 DOCUMENT_EPS = 1e-6
@@ -86,3 +86,19 @@ def worked_example() -> list:
     out.append(matrix_table("softmax(3, 1, -3)", *_all_rows(core.softmax(z3)), ["3", "1", "-3"], number=fixed))
     out.append(summary([(TRY if i == 0 else "", line) for i, line in enumerate(TRY_LINES)]))
     return out
+
+
+def worked_example_explained():
+    """The worked example as an :class:`~xentcli.explain.Explanation` (``xent example --explain``)."""
+    from . import explain
+
+    y = _read("labels.csv", "--labels").values
+    z = _read("logits.csv", "--logits").values
+    cdm_label = _read("catdogman_label.csv", "--labels")
+    cdm_pred = _read("catdogman_pred.csv", "--probs")
+    cdm_loss = float(core.cross_entropy_with_probs(cdm_pred.values, cdm_label.values)[0])
+    return explain.example(
+        y, z, core.cross_entropy(z, y), core.cross_entropy(z, y, eps=DOCUMENT_EPS),
+        core.cross_entropy_grad(z, y, reduction="mean"), DOCUMENT_EPS,
+        (cdm_pred.names, cdm_label.values[0], cdm_pred.values[0], cdm_loss), number=fixed,
+    )

@@ -37,6 +37,7 @@ __all__ = [
     "shift_option",
     "scheduler_option",
     "INPUT_HEADER",
+    "explain_options",
 ]
 
 
@@ -237,6 +238,22 @@ scheduler_option = click.option(
          "worker processes for this run. Workers read the input files by the same path. Needs "
          "pip install 'xentcli[dask]'. Env: XENT_SCHEDULER.",
 )
+
+
+def explain_options(f):
+    """--explain and --explain-rows N: the derivation of the numbers, step by step (xentcli.explain)."""
+    from .explain import DEFAULT_ROWS
+
+    return compose(
+        click.option(
+            "--explain", is_flag=True,
+            help="Show how the numbers came about, step by step with the values substituted, ending with the "
+                 "result (in place of the table; with --format csv/tsv/json/npy or --output the result goes "
+                 "there as usual and the explanation to stderr).",
+        ),
+        click.option("--explain-rows", type=click.IntRange(min=1), default=DEFAULT_ROWS, show_default=True,
+                     metavar="N", help="How many of the first rows --explain derives (it says how many it left out)."),
+    )(f)
 
 
 def debug_option(f):

@@ -24,25 +24,52 @@ class Result:
       json: the JSON object of SPEC §3.
       header: the csv/tsv header line's names (with ``--header``), and the Parquet column names.
       tables: ``precision -> list of rich renderables``, called only for tables.
+      explanation: with ``--explain``, ``precision -> Explanation`` (:mod:`xentcli.explain`); else None.
     """
 
-    def __init__(self, array, json: dict, header: list[str], tables, row_names: list[str] | None = None):
+    def __init__(self, array, json: dict, header: list[str], tables, row_names: list[str] | None = None,
+                 explanation=None):
         self.array = array
         self.json = json
         self.header = header
         self.tables = tables
         self.row_names = row_names  # csv/tsv: a name before each row's numbers
+        self.explanation = explanation
 
 
 def emit(result: Result, *, fmt: str | None, output: str | None, precision: int | None, header: bool) -> None:
-    """Write ``result`` in the chosen format to stdout or atomically to ``output``."""
+    """Write ``result`` in the chosen format to stdout or atomically to ``output``.
+
+    With an explanation (``--explain``): without ``--format``/``--output`` (or with ``--format
+    table``) the explanation goes to stdout in place of the table, rich on a terminal and plain
+    text on a pipe; with a machine format the result is written exactly as without ``--explain``
+    and the explanation goes to stderr.
+    """
     terminal = output is None and sys.stdout.isatty()
     check_output(output, fmt)  # also checked when --output is parsed; nothing is created if it fails
+    explain_on_stdout = result.explanation is not None and output is None and fmt in (None, "table")
     fmt = resolve_format(fmt, output, terminal)
     try:
+        if explain_on_stdout:
+            _explain(result, precision, sys.stdout.buffer, terminal=terminal)
+            sys.stdout.buffer.flush()
+            return
         _write(result, fmt, output, precision, header, terminal)
     except BrokenPipeError as e:
         raise PipeClosed() from e
+    if result.explanation is not None:
+        sys.stdout.flush()
+        _explain(result, precision, sys.stderr.buffer, terminal=sys.stderr.isatty(), stderr=True)
+        sys.stderr.buffer.flush()
+
+
+def _explain(result: Result, precision: int | None, out, *, terminal: bool, stderr: bool = False) -> None:
+    from .tables import render_explanation
+
+    if isinstance(result.array, RowBlocks):
+        for _ in result.array:  # the explanation shows some rows, but every row is still checked
+            pass
+    render_explanation(result.explanation(precision), out, terminal=terminal, stderr=stderr)
 
 
 def _write(result: Result, fmt: str, output: str | None, precision: int | None, header: bool, terminal: bool) -> None:

@@ -32,6 +32,8 @@ __all__ = [
     "fit",
     "terminal_width",
     "render",
+    "explanation_renderables",
+    "render_explanation",
 ]
 
 MAX_ROWS = 40
@@ -367,7 +369,7 @@ def terminal_width() -> int:
     return Console().width
 
 
-def render(renderables: Sequence, out: BinaryIO, *, terminal: bool) -> None:
+def render(renderables: Sequence, out: BinaryIO, *, terminal: bool, stderr: bool = False) -> None:
     """Print ``renderables`` to a terminal (colour) or as plain text, at the width they need.
 
     Numbers are never folded across lines nor truncated to ``…``: a table
@@ -379,12 +381,33 @@ def render(renderables: Sequence, out: BinaryIO, *, terminal: bool) -> None:
     group = Group(*renderables)
     width = _needed_width(renderables)
     if terminal:
-        console = Console(highlight=False)
+        console = Console(highlight=False, stderr=stderr)
         if width > console.width:
-            console = Console(highlight=False, width=width)
+            console = Console(highlight=False, width=width, stderr=stderr)
         console.print(group)
         return
     buf = io.StringIO()
     Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False).print(group)
     text = "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
     out.write(text.encode())
+
+
+def explanation_renderables(explanation) -> list:
+    """An :class:`~xentcli.explain.Explanation` as rich renderables: titles bold, formulas as they are.
+
+    Plain text (on a pipe, on stderr) is the same words and numbers: :func:`render` writes no ANSI there.
+    """
+    from rich.text import Text
+
+    out = [Text(explanation.title, style="bold underline"), Text("")]
+    for step in explanation.steps:
+        out.append(Text(step.title, style="bold"))
+        out += [Text("  " + line, no_wrap=True) for line in step.lines]
+        out.append(Text(""))
+    return out[:-1]
+
+
+def render_explanation(explanation, out: BinaryIO, *, terminal: bool, stderr: bool = False) -> None:
+    """Draw an explanation to ``out``: rich on a terminal (stdout's, or stderr's with ``stderr``),
+    plain text (no ANSI) elsewhere."""
+    render(explanation_renderables(explanation), out, terminal=terminal, stderr=stderr)

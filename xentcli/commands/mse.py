@@ -103,6 +103,7 @@ def shown_predictions(pred: Predictions, ids, through: str | None) -> np.ndarray
                           "torch.nn.MSELoss's mean), sum, or none (one value per sample, summed over classes).")
 @click.option("--half", is_flag=True, help="Halve every value: the ½·Σ (ŷ - y)² convention, whose derivative has no 2.")
 @click.option("--base", hidden=True, expose_value=False, callback=_no_base)
+@options.scheduler_option
 @options.output_options
 @options.input_header_option
 @options.debug_option

@@ -1,0 +1,284 @@
+"""``--explain`` (SPEC §8): the derivation, step by step, never a different number.
+
+The numbers an explanation prints are parsed back out of its plain text and compared with the
+JSON of the same run without ``--explain``; the document's example must show the document's
+printed numbers; snapshots fix the wording of a few cases (read them as a user would).
+"""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from xentcli.writers import format_number
+
+DOC = ["--labels", "1,0,0;0,0.8,0.2", "--logits", "4,2,1;0,5,1"]
+SATURATED = ["grad", "--loss", "mse", "--through", "sigmoid", "--logits", "5", "--labels", "0"]
+NUMBER = re.compile(r"-?(?:\d+\.?\d*(?:e[-+]?\d+)?|inf)|nan")
+
+
+def run(xent, *args):
+    result = xent(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def steps(text: str) -> dict:
+    """Step title -> its lines (without the two-space indent)."""
+    out, title = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            title = line
+            out[title] = []
+        elif title and line.strip():
+            out[title].append(line[2:])
+    return out
+
+
+def numbers(line: str) -> list[str]:
+    return NUMBER.findall(line.split("=", 1)[1] if "=" in line else line)
+
+
+def printed(x) -> str:
+    return format_number(x, 8)
+
+
+CE_PROBS_BITS = """\
+cross-entropy, step by step
+
+settings
+  probabilities given (--probs): log p is taken of them directly
+
+row 1: cross-entropy
+  p = [0.7, 0.2, 0.1]
+  log p = [-0.35667494, -1.6094379, -2.3025851]
+  label y = [1, 0, 0]
+  loss = -Σ y·log p
+       = -[1·log 0.7 + 0·log 0.2 + 0·log 0.1]
+       = -[1·(-0.35667494) + 0 + 0]
+       = 0.35667494 nats
+  in bits: divide by ln 2 = 0.69314718: loss = 0.35667494 / 0.69314718 = 0.51457317 bits
+
+reduction (mean)
+  sum = 0.51457317 bits (one sample)
+  denominator = 1: the number of samples N
+  mean = sum / denominator = 0.51457317 / 1 = 0.51457317 bits
+
+perplexity
+  perplexity = exp(mean in nats) = exp(0.35667494) = 1.4285714
+  the branching factor: on average the model is as unsure as a fair choice among 1.4285714 classes (the same number in every base)
+
+result
+  reduction = mean
+  denominator = 1
+  mean = 0.51457317
+  perplexity = 1.4285714
+"""
+
+SOFTMAX_T2 = """\
+softmax, step by step
+
+row 1: softmax
+  logits z = [3, 1, -3]
+  shift by the row maximum m = 3: z - m = [0, -2, -6]  (the shift cancels in the division; no exponential overflows)
+  divide by T = 2: (z - m)/T = [0, -1, -3]
+  exponentials exp((z - m)/T) = [1, 0.36787944, 0.049787068]
+  their sum s = 1 + 0.36787944 + 0.049787068 = 1.4176665
+  divide: p = exp((z - m)/T) / s = [0.70538451, 0.25949646, 0.035119027]
+
+result: softmax of 1 row (T = 2)
+  row 1: p = [0.70538451, 0.25949646, 0.035119027]
+"""
+
+GRAD_SATURATED = """\
+gradient of squared error through sigmoid with respect to the logits, step by step
+
+row 1: the gradient of its squared error through sigmoid
+  logits z = [5]
+  y = [0]
+  σ(z) = 1 / (1 + exp(-z)) = [0.99330715]  (each entry its own probability)
+  ∂loss/∂ŷ = 2·(ŷ - y) = [1.9866143]
+  σ'(z) = σ(z)·(1 - σ(z)) = [0.0066480567]
+  ∂loss/∂z = 2·(σ(z) - y)·σ'(z)
+           = 1.9866143·0.0066480567
+           = [0.013207124]
+  mean: divided by the denominator 1 = [0.013207124]
+
+row 1: beside it, binary cross-entropy
+  the same logits under binary cross-entropy (each sample's own loss, before any reduction):
+    ∂loss/∂z = σ(z) - y
+             = [0.99330715 - 0]
+             = [0.99330715]
+  side by side: BCE [0.99330715]   MSE [0.013207124]
+  a saturated wrong prediction: σ'(z) = [0.0066480567], so MSE's gradient 2(σ(z) - y)·σ'(z) collapses
+  while CE's stays σ(z) - y: MSE barely corrects a confident mistake, CE pushes at full strength. That is why classifiers are trained with cross-entropy.
+
+result: ∂loss/∂z, 1 × 1, divided by the mean's denominator 1
+  row 1: [0.013207124]
+"""
+
+
+# -- every number is the command's own ---------------------------------------------------------------
+
+
+def test_ce_numbers_are_the_commands_own(xent):
+    args = ["ce", "--labels", "0,1,2,1,0", "--logits", "4,2,1;0,5,1;1,1,1;2,-1,3;0.5,0,0", "--weights", "1,2,3",
+            "--label-smoothing", "0.1", "--base", "2", "--reduction", "none"]
+    doc = json.loads(run(xent, *args, "--format", "json").stdout)
+    text = run(xent, *args, "--explain").stdout
+    st = steps(text)
+    for i in range(3):
+        lines = st[f"row {i + 1}: cross-entropy"]
+        in_bits = [line for line in lines if line.startswith("in bits")][0]
+        assert in_bits.split()[-2] == printed(doc["per_sample"][i])
+    result = dict(line.split(" = ", 1) for line in st["result"] if " = " in line)
+    per = st["result"][0]
+    assert numbers(per) == [printed(v) for v in doc["per_sample"]]
+    assert result["mean"] == printed(doc["mean"])
+    assert result["denominator"] == printed(doc["denominator"])
+    assert result["perplexity"] == printed(doc["perplexity"])
+    red = st["reduction (none)"]
+    assert numbers(red[0])[-1] == printed(doc["sum"]) and numbers(red[2])[-1] == printed(doc["mean"])
+    assert "2 more samples not explained" in text
+
+
+def test_softmax_numbers_are_the_commands_own(xent):
+    args = ["softmax", "--logits", "4,2,1;0,5,1;3,1,-3;1000,0,-1000", "--temperature", "0.7"]
+    doc = json.loads(run(xent, *args, "--format", "json").stdout)
+    st = steps(run(xent, *args, "--explain", "--explain-rows", "4").stdout)
+    for i, row in enumerate(doc["probs"]):
+        divided = [line for line in st[f"row {i + 1}: softmax"] if line.startswith("divide:")][0]
+        assert numbers(divided.rsplit("=", 1)[1]) == [printed(p) for p in row]
+        assert numbers(st["result: softmax of 4 rows (T = 0.7)"][i]) == [printed(p) for p in row]
+
+
+def test_log_softmax_numbers_are_the_commands_own(xent):
+    args = ["softmax", "--logits", "0,-1000;3,1", "--log"]
+    doc = json.loads(run(xent, *args, "--format", "json").stdout)
+    st = steps(run(xent, *args, "--explain").stdout)
+    for i, row in enumerate(doc["log_probs"]):
+        assert numbers(st["result: log-softmax of 2 rows"][i]) == [printed(p) for p in row]
+
+
+@pytest.mark.parametrize("extra", [[], ["--reduction", "sum"], ["--loss", "bce", "--labels", "1,0;0,1", "--logits", "2,-1;0,3"],
+                                   ["--loss", "mse", "--through", "softmax"], ["--weights", "1,2,3", "--label-smoothing", "0.2"]])
+def test_grad_numbers_are_the_commands_own(xent, extra):
+    base = ["grad", *DOC] if "--labels" not in extra else ["grad"]
+    args = base + extra
+    doc = json.loads(run(xent, *args, "--format", "json").stdout)
+    st = steps(run(xent, *args, "--explain").stdout)
+    result = [lines for title, lines in st.items() if title.startswith("result")][0]
+    for i, row in enumerate(doc["grad"]):
+        assert numbers(result[i].split(":", 1)[1]) == [printed(g) for g in row]
+        own = [lines for title, lines in st.items() if title.startswith(f"row {i + 1}: the gradient")][0]
+        assert numbers(own[-1].rsplit("=", 1)[1]) == [printed(g) for g in row]
+
+
+# -- the document -------------------------------------------------------------------------------------
+
+
+def test_the_documents_example_explained(xent):
+    text = run(xent, "ce", *DOC, "--explain").stdout
+    for value in ("0.84379473", "0.1141952", "0.042010066", "0.16984602", "0.82474489", "0.49729545"):
+        assert value in text  # 0.04201007 at 8 significant digits; the mean at the table's digits
+    assert "0·log 0.1141952" in text and "= -[1·(-0.16984602) + 0 + 0]" in text
+    assert "z - m = [0, -2, -3]" in text and "their sum s = 1 + 0.13533528 + 0.049787068 = 1.1851224" in text
+
+
+def test_example_explain_walks_the_whole_document(xent):
+    text = run(xent, "example", "--explain").stdout
+    for value in ("0.84379473", "0.1141952", "0.04201007", "0.00657326", "0.97555875", "0.01786798",
+                  "0.16984602", "0.82474489", "0.4972954548475541", "0.16984483", "0.82473288",
+                  "0.49728885581916177", "0.35667494393873245", "-0.15620527", "-0.18213202"):
+        assert value in text, value
+    assert "why the document's NumPy code and TensorFlow differ in the 6th digit" in text
+    assert "log(p + ε) - log p = log(1 + ε/p) ≈ ε/p" in text
+    assert "Traceback" not in text and "\x1b" not in text
+
+
+# -- snapshots ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["ce", "--labels", "1,0,0", "--probs", "0.7,0.2,0.1", "--base", "2"], CE_PROBS_BITS),
+    (["softmax", "--logits", "3,1,-3", "--temperature", "2"], SOFTMAX_T2),
+    (SATURATED, GRAD_SATURATED),
+])
+def test_snapshot(xent, args, expected):
+    assert run(xent, *args, "--explain").stdout == expected
+
+
+def test_snapshot_of_the_document_ce(xent):
+    text = run(xent, "ce", *DOC, "--explain").stdout
+    st = steps(text)
+    assert list(st) == ["cross-entropy, step by step", "row 1: cross-entropy", "row 2: cross-entropy",
+                        "reduction (mean)", "perplexity", "result"]
+    assert st["row 2: cross-entropy"][-4:] == [
+        "loss = -Σ y·log p",
+        "     = -[0·log 0.0065732632 + 0.8·log 0.97555875 + 0.2·log 0.017867982]",
+        "     = -[0 + 0.8·(-0.02474489) + 0.2·(-4.0247449)]",
+        "     = 0.82474489 nats",
+    ]
+    assert st["result"] == ["reduction = mean", "denominator = 2", "mean = 0.49729545", "perplexity = 1.6442683"]
+
+
+# -- where it goes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "npy"])
+@pytest.mark.parametrize("command", [["ce", *DOC], ["softmax", "--logits", "4,2,1;0,5,1"], ["grad", *DOC]])
+def test_machine_output_is_unchanged_and_the_explanation_on_stderr(xent, command, fmt):
+    plain = run(xent, *command, "--format", fmt)
+    explained = run(xent, *command, "--format", fmt, "--explain")
+    assert explained.stdout_bytes == plain.stdout_bytes
+    assert "step by step" in explained.stderr and plain.stderr == ""
+
+
+def test_output_file_gets_the_result_and_stderr_the_explanation(xent, tmp_path):
+    run(xent, "ce", *DOC, "-o", tmp_path / "a.json")
+    explained = run(xent, "ce", *DOC, "-o", tmp_path / "b.json", "--explain")
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert explained.stdout == "" and "step by step" in explained.stderr
+
+
+def test_explain_rows_says_how_many_it_left_out(xent):
+    text = run(xent, "ce", "--labels", "0,1,2,1,0", "--logits", "4,2,1;0,5,1;1,1,1;2,-1,3;0.5,0,0",
+               "--explain", "--explain-rows", "1").stdout
+    assert "row 1: cross-entropy" in text and "row 2:" not in text
+    assert "4 more samples not explained" in text
+    grad = run(xent, "grad", *DOC, "--explain-rows", "1", "--explain").stdout
+    assert "1 more row not explained" in grad
+
+
+def test_saturated_sigmoid_shows_both_gradients(xent):
+    text = run(xent, *SATURATED, "--explain").stdout
+    assert "side by side: BCE [0.99330715]   MSE [0.013207124]" in text
+    assert "σ'(z) = σ(z)·(1 - σ(z)) = [0.0066480567]" in text and "collapses" in text
+
+
+def test_grad_ce_puts_mse_beside_it(xent):
+    text = run(xent, "grad", *DOC, "--explain").stdout
+    assert "row 1: beside it, squared error through softmax" in text
+    assert "side by side: CE [-0.15620527, 0.1141952, 0.042010066]" in text
+
+
+def test_no_ansi_on_a_pipe():
+    for args in (["ce", *DOC], ["example"], SATURATED):
+        out = subprocess.run([sys.executable, "-m", "xentcli", *args, "--explain"], capture_output=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert b"\x1b" not in out.stdout and b"step by step" in out.stdout and out.stderr == b""
+
+
+def test_entropy_numbers_are_the_commands_own(xent):
+    args = ["entropy", "--logits", "4,2,1;0,5,1;1,1,1;0,0,-inf", "--base", "2", "--reduction", "none"]
+    doc = json.loads(run(xent, *args, "--format", "json").stdout)
+    text = run(xent, *args, "--explain", "--explain-rows", "4").stdout
+    st = steps(text)
+    for i in range(4):
+        in_bits = [line for line in st[f"row {i + 1}: entropy"] if line.startswith("in bits")][0]
+        assert in_bits.split()[-2] == printed(doc["per_sample"][i])
+    assert "0·log 0" in st["row 4: entropy"][-4] and "1.5 bits" not in text
+    result = dict(line.split(" = ", 1) for line in st["result"][1:])
+    assert result["mean"] == printed(doc["mean"]) and numbers(st["result"][0]) == [printed(v) for v in doc["per_sample"]]
