@@ -2,27 +2,17 @@
 decimal commas, mixed whitespace, booleans. Every expected number is computed here from
 the array given to the writer (NumPy, float64), never by xent."""
 
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
+from tests.cli_helpers import cli_json, xent
 from xentcli.readers import read_matrix
 
 SPECIES = ["setosa", "versicolor", "virginica"]
 
 
-def xent(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def cli_json(*args):
-    r = xent(*args, "--format", "json")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
 
 
 def ce_of_probs(p, y):

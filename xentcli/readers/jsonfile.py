@@ -261,11 +261,16 @@ def _walk(value, where: str) -> np.ndarray:
         visit(value, ())
     except RecursionError as e:
         raise DataError(f"{where}: the lists nest too deeply") from e
+    return numbers(flat, floats, shape, f"{where}: an integer too large for float64")
+
+
+def numbers(flat: list, floats: bool, shape: tuple, too_large: str) -> np.ndarray:
+    """JSON numbers as an array of ``shape``: float64 if any is a float, else int64 (shared with JSON Lines)."""
     if floats:
         try:
             a = np.array([float(x) for x in flat], dtype=np.float64)
         except OverflowError:  # an integer beyond float64 (above 1.8e308)
-            raise DataError(f"{where}: an integer too large for float64") from None
+            raise DataError(too_large) from None
     else:
         a = np.array(flat, dtype=np.int64)
     return a.reshape(shape)

@@ -329,14 +329,9 @@ class _Rows:
                     flat.append(SPECIAL[v.strip().lower()])
                 else:
                     raise DataError(f"{self.where}: line {lines[i]}: {self.label(j)}{_not_number(v)}")
-        if floats:
-            try:
-                a = np.array([float(x) for x in flat], dtype=np.float64)
-            except OverflowError:  # an integer beyond float64 (above 1.8e308)
-                raise DataError(f"{self.where}: line {lines[0]} or after: an integer too large for float64") from None
-        else:
-            a = np.array(flat, dtype=np.int64)
-        return a.reshape(shape)
+        from .jsonfile import numbers
+
+        return numbers(flat, floats, shape, f"{self.where}: line {lines[0]} or after: an integer too large for float64")
 
 
 class _Strings:
