@@ -228,7 +228,14 @@ def test_snapshot_of_the_document_ce(xent):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "npy"])
-@pytest.mark.parametrize("command", [["ce", *DOC], ["softmax", "--logits", "4,2,1;0,5,1"], ["grad", *DOC]])
+@pytest.mark.parametrize("command", [
+    ["ce", *DOC], ["softmax", "--logits", "4,2,1;0,5,1"], ["grad", *DOC],
+    ["kl", "--p", "0.5,0.5;0.2,0.8", "--q", "0.25,0.75;0.3,0.7"],
+    ["kl", "--p-logits", "1,2,3", "--q-logits", "1,2,2.9", "--reduction", "none"],
+    ["bce", "--labels", "1,0,1;0,1,0", "--logits", "2,-1,0.5;-3,4,0", "--pos-weight", "2,1,1"],
+    ["ppl", "--logits", "4,2,1;0,5,1;1,1,1", "--targets", "0,1,-100", "--ignore-index", "-100"],
+    ["mse", "--labels", "0,2", "--logits", "2,1,0;0,1,3", "--through", "softmax", "--reduction", "none"],
+])
 def test_machine_output_is_unchanged_and_the_explanation_on_stderr(xent, command, fmt):
     plain = run(xent, *command, "--format", fmt)
     explained = run(xent, *command, "--format", fmt, "--explain")
@@ -282,3 +289,131 @@ def test_entropy_numbers_are_the_commands_own(xent):
     assert "0·log 0" in st["row 4: entropy"][-4] and "1.5 bits" not in text
     result = dict(line.split(" = ", 1) for line in st["result"][1:])
     assert result["mean"] == printed(doc["mean"]) and numbers(st["result"][0]) == [printed(v) for v in doc["per_sample"]]
+
+
+# -- kl, bce, ppl, mse ---------------------------------------------------------------------------------
+
+
+def test_kl_numbers_are_the_commands_own(xent):
+    args = ["kl", "--p", "0.5,0.5,0;0.2,0.3,0.5;0.1,0.1,0.8", "--q", "0.25,0.5,0.25;0.2,0.3,0.5;0.3,0.3,0.4",
+            "--base", "2", "--reduction", "none"]
+    doc = json.loads(run(xent, *args, "--format", "json").stdout)
+    st = steps(run(xent, *args, "--explain").stdout)
+    for i in range(3):
+        lines = st[f"row {i + 1}: KL(P‖Q) = H(P,Q) - H(P)"]
+        in_bits = [line for line in lines if line.startswith("in bits")][0]
+        assert in_bits.split()[-2] == printed(doc["per_sample"][i])
+        assert any(line.startswith("H(P,Q) = -Σ p·log q") for line in lines)
+        assert any(line.startswith("H(P) = -Σ p·log p") for line in lines)
+    assert st["row 2: KL(P‖Q) = H(P,Q) - H(P)"][-2].endswith("= 0 nats")  # P = Q: exactly 0
+    assert numbers(st["result"][0]) == [printed(v) for v in doc["per_sample"]]
+    result = dict(line.split(" = ", 1) for line in st["result"][1:])
+    assert result["mean"] == printed(doc["mean"]) and result["denominator"] == printed(doc["denominator"])
+    red = st["reduction (none)"]
+    assert numbers(red[0])[-1] == printed(doc["sum"]) and numbers(red[2])[-1] == printed(doc["mean"])
+
+
+def test_kl_from_logits_uses_the_commands_columns(xent):
+    args = ["kl", "--p-logits", "1,2,3;0,0,0", "--q-logits", "1,2,2.9;0,0,1e-9"]
+    doc = json.loads(run(xent, *args, "--format", "json", "--reduction", "none").stdout)
+    st = steps(run(xent, *args, "--explain", "--reduction", "none").stdout)
+    for i in range(2):
+        lines = st[f"row {i + 1}: KL(P‖Q) = H(P,Q) - H(P)"]
+        assert lines[0].startswith("P from logits z_P") and lines[2].startswith("Q from logits z_Q")
+        assert lines[-1].split()[-2] == printed(doc["per_sample"][i])  # summed exactly, not H(P,Q) - H(P)
+
+
+@pytest.mark.parametrize("extra", [[], ["--pos-weight", "2,1,0.5"], ["--class-mean", "--base", "2"],
+                                   ["--reduction", "sum"]])
+def test_bce_numbers_are_the_commands_own(xent, extra):
+    args = ["bce", "--labels", "1,0,1;0,1,0;1,1,0;0,0,1", "--logits", "2,-1,0.5;-3,4,0;1,1,1;-20,30,2", *extra]
+    doc = json.loads(run(xent, *args, "--format", "json", "--reduction", "none").stdout)
+    plain = json.loads(run(xent, *args, "--format", "json").stdout)
+    st = steps(run(xent, *args, "--explain").stdout)
+    in_base = "--base" in extra
+    for i in range(3):
+        lines = st[f"row {i + 1}: binary cross-entropy"]
+        loss = [line for line in lines if line.startswith("loss =")][0]
+        if in_base:
+            loss = [line for line in lines if line.startswith("in bits")][0]
+        assert loss.split()[-2] == printed(doc["per_sample"][i])
+        assert sum(1 for line in lines if line.startswith("  class ")) == 3
+    assert "1 more sample not explained" in "\n".join(st["the other samples"])
+    result = dict(line.split(" = ", 1) for line in st["result"])
+    shown = "sum" if plain["reduction"] == "sum" else "mean"
+    assert result[shown] == printed(plain[shown]) and result["denominator"] == printed(plain["denominator"])
+    red = st[f"reduction ({plain['reduction']})"]
+    assert numbers(red[0])[-1] == printed(plain["sum"]) and numbers(red[2])[-1] == printed(plain["mean"])
+
+
+def test_bce_element_terms_are_the_cores(xent):
+    text = run(xent, "bce", "--labels", "1,0", "--probs", "0.9,0.2", "--explain").stdout
+    assert "class 0: -[1·(-0.10536052) + 0] = 0.10536052" in text
+    assert "class 1: -[0 + 1·(-0.22314355)] = 0.22314355" in text
+
+
+@pytest.mark.parametrize("extra", [[], ["--base", "2"], ["--temperature", "0.5"]])
+def test_ppl_numbers_are_the_commands_own(xent, extra):
+    args = ["ppl", "--logits", "4,2,1;0,5,1;1,1,1;2,-1,3;0,0,9", "--targets", "0,1,-100,2,1", "--ignore-index", "-100",
+            *extra]
+    doc = json.loads(run(xent, *args, "--format", "json").stdout)
+    text = run(xent, *args, "--explain", "--explain-rows", "4").stdout
+    st = steps(text)
+    assert "token 3: ignored" in st and "1 more token not explained" in text
+    mean = st["mean cross-entropy over the counted tokens"]
+    assert mean[0].startswith("1 token ignored (--ignore-index -100)")
+    assert numbers(mean[2])[0] == printed(doc["n"]) and numbers(mean[-1])[-1] == printed(doc["mean"])
+    ppl = st["perplexity"]
+    assert numbers(ppl[0])[-1] == printed(doc["perplexity"])
+    assert f"as uncertain as a uniform choice among {printed(doc['perplexity'])} tokens" in ppl[-1]
+    result = dict(line.split(" = ", 1) for line in st["result"])
+    assert result["perplexity"] == printed(doc["perplexity"]) and result["tokens"] == str(doc["n"])
+    assert [v for k, v in result.items() if k.startswith("mean CE")] == [printed(doc["mean"])]
+
+
+@pytest.mark.parametrize("extra", [["--preds", "0.7,0.2,0.1;0.1,0.8,0.1;0.3,0.3,0.4;0,0,1"],
+                                   ["--logits", "2,1,0;0,1,3;5,5,5;-1,0,1", "--through", "softmax"],
+                                   ["--logits", "2,1,0;0,1,3;5,5,5;-1,0,40", "--through", "sigmoid", "--half"],
+                                   ["--preds", "0.7,0.2,0.1;0.1,0.8,0.1;0.3,0.3,0.4;0,0,1", "--reduction", "sum"]])
+def test_mse_numbers_are_the_commands_own(xent, extra):
+    args = ["mse", "--labels", "0,1,2,2", *extra]
+    doc = json.loads(run(xent, *args, "--format", "json", "--reduction", "none").stdout)
+    plain = json.loads(run(xent, *args, "--format", "json").stdout)
+    st = steps(run(xent, *args, "--explain", "--explain-rows", "3").stdout)
+    for i in range(3):
+        lines = st[f"row {i + 1}: squared error"]
+        assert numbers(lines[-1])[-1] == printed(doc["per_sample"][i])
+        assert "--half" in lines[-1] if "--half" in extra else lines[-1].startswith("           = ")
+    reduction = plain["reduction"]
+    red = st[f"reduction ({reduction})"]
+    assert numbers(red[0])[-1] == printed(plain["sum"]) and numbers(red[2])[-1] == printed(plain["mean"])
+    assert numbers(red[1])[0] == printed(plain["denominator"]) == "12"
+    result = dict(line.split(" = ", 1) for line in st["result"] if " = " in line)
+    assert result[reduction] == printed(plain[reduction]) and result["denominator"] == "12"
+
+
+MSE_DOC = """\
+squared error, step by step
+
+row 1: squared error
+  ŷ = [0.7, 0.2, 0.1]
+  y = [1, 0, 0]
+  ŷ - y = [-0.3, 0.2, 0.1]
+  Σ (ŷ - y)² = (-0.3)² + 0.2² + 0.1²
+             = 0.09 + 0.04 + 0.01
+             = 0.14
+
+reduction (mean)
+  sum = 0.14 (one sample)
+  denominator = 3: every entry, N·C = 1·3 (torch.nn.MSELoss's mean)
+  mean = sum / denominator = 0.14 / 3 = 0.046666667
+
+result
+  reduction = mean
+  denominator = 3
+  mean = 0.046666667
+"""
+
+
+def test_mse_snapshot(xent):
+    assert run(xent, "mse", "--labels", "1,0,0", "--preds", "0.7,0.2,0.1", "--explain").stdout == MSE_DOC

@@ -282,9 +282,11 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
 @options.reduction_options("per-sample losses")
 @options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
-def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base, fmt, output, precision, header):
+def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base, fmt, output, precision, header,
+        explain, explain_rows):
     """Binary / multi-label cross-entropy: each entry its own probability.
 
     Per sample it sums -[y·log σ(z) + (1-y)·log(1-σ(z))] over classes (the
@@ -312,7 +314,14 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
         )
         return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
 
-    emit(Result(report.value, report.json(), report.header, tables),
+    def explanation(digits):
+        from . import explain as ex
+
+        ids = ex._explained(len(per), explain_rows)
+        return ex.bce(pred.rows(ids), y[ids], len(per), per[ids], report, kind=pred.kind, pos_weight=pw,
+                      class_mean=class_mean, names=names, digits=digits)
+
+    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)
 
 
@@ -339,9 +348,11 @@ def _log_probs(pred: Predictions, rows: np.ndarray, temperature: float = 1.0):
 @options.reduction_options("per-row divergences", "the number of rows")
 @options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
-def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, output, precision, header):
+def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, output, precision, header,
+       explain, explain_rows):
     """KL divergence D_KL(P‖Q) = Σ p·(log p - log q) per row.
 
     Terms with p = 0 are 0; q = 0 where p > 0 gives inf. The table shows
@@ -383,7 +394,14 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
         )
         return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
 
-    emit(Result(report.value, report.json(), report.header, tables),
+    def explanation(digits):
+        from . import explain as ex
+
+        ids = ex._explained(len(per), explain_rows)
+        return ex.kl(pp.rows(ids), qq.check(qq.rows(ids)), len(per), columns[ids], report, p_kind=pp.kind,
+                     q_kind=qq.kind, digits=digits)
+
+    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)
 
 
@@ -442,9 +460,11 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
 @options.base_option
 @options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
-def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, precision, header):
+def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, precision, header, explain,
+        explain_rows):
     """Perplexity of --targets under --logits (tokens × vocabulary, or (batch, seq, vocab) NPY).
 
     perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
@@ -479,7 +499,14 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
         rows += [(f"mean CE ({base_label(base)})", tbl.fmt(report.mean, digits)), ("perplexity", tbl.fmt(report.perplexity, digits))]
         return [per_token, tbl.summary(rows, title="perplexity")]
 
-    emit(Result(report.perplexity, doc, ["perplexity"], tables),
+    def explanation(digits):
+        from . import explain as ex
+
+        ids = ex._explained(len(tokens), explain_rows)
+        return ex.ppl(pred.rows(ids), tokens[ids], len(tokens), per[ids], report, temperature=temperature,
+                      ignore_index=ignore_index, digits=digits)
+
+    emit(Result(report.perplexity, doc, ["perplexity"], tables, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)
 
 

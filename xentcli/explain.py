@@ -22,7 +22,7 @@ from . import core
 from .writers import format_number
 
 __all__ = ["Step", "Explanation", "DEFAULT_ROWS", "softmax", "ce", "entropy", "grad",
-           "example", "TABLE_DIGITS"]
+           "example", "kl", "bce", "ppl", "mse", "TABLE_DIGITS"]
 
 #: How many rows are explained unless ``--explain-rows`` says otherwise.
 DEFAULT_ROWS = 3
@@ -92,6 +92,15 @@ class _Fmt:
         """``a + b + c`` (``+ … k more`` past ``limit``)."""
         xs = np.asarray(xs, dtype=np.float64).reshape(-1)
         text = " + ".join(self(x) for x in xs[:limit])
+        return text + (f" + … {len(xs) - limit} more" if len(xs) > limit else "")
+
+    def signed(self, xs, limit: int = MAX_ENTRIES) -> str:
+        """``a - b + c``: a sum whose terms may be negative (``+ … k more`` past ``limit``)."""
+        xs = np.asarray(xs, dtype=np.float64).reshape(-1)
+        text = ""
+        for k, x in enumerate(xs[:limit]):
+            s = self(x)
+            text += s if k == 0 else (f" - {s[1:]}" if s.startswith("-") else f" + {s}")
         return text + (f" + … {len(xs) - limit} more" if len(xs) > limit else "")
 
 
@@ -554,3 +563,255 @@ def entropy(rows: np.ndarray, n: int, per_nats: np.ndarray, report, *, kind: str
         denominator=report.denominator, why="the number of rows", unit=_unit(report.base))))
     steps.append(_report_result(f, report))
     return Explanation("entropy, step by step", steps)
+
+
+# -- kl --------------------------------------------------------------------------------------------
+
+
+def _distribution_lines(f: _Fmt, row: np.ndarray, kind: str, name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One side of a divergence, briefly: (lines, p, log p) from the core (softmax of logits in log space)."""
+    row = np.asarray(row, dtype=np.float64)
+    if kind == "logits":
+        p, logp = core.log_probs_of(logits=row[None])
+        p, logp = p[0], logp[0]
+        lines = [f"{name} from logits z_{name} = {f.vec(row)}: {name.lower()} = softmax(z_{name}) = {f.vec(p)}",
+                 f"  log {name.lower()} = log-softmax(z_{name}) = {f.vec(logp)}"]
+    else:
+        p, logp = core.log_probs_of(probs=row[None])
+        p, logp = p[0], logp[0]
+        lines = [f"{name}: {name.lower()} = {f.vec(p)}", f"  log {name.lower()} = {f.vec(logp)}"]
+    return lines, p, logp
+
+
+def kl(p_rows: np.ndarray, q_rows: np.ndarray, n: int, columns: np.ndarray, report, *, p_kind: str, q_kind: str,
+       digits: int | None = None) -> Explanation:
+    """``xent kl``: ``KL = H(P,Q) - H(P)``, both sums term by term, and the KL summed exactly per term.
+
+    ``columns`` are the command's own ``(KL, H(P,Q), H(P))`` in nats of the explained rows.
+    """
+    f = _Fmt(digits)
+    steps = []
+    for i in range(len(p_rows)):
+        lines, p, logp = _distribution_lines(f, p_rows[i], p_kind, "P")
+        q_lines, q, logq = _distribution_lines(f, q_rows[i], q_kind, "Q")
+        lines += q_lines
+        kl_nats, cross, ent = (float(v) for v in columns[i])
+        symbolic, numeric = _terms(f, p, logq, q)
+        lines += ["H(P,Q) = -Σ p·log q", f"       = {symbolic}", f"       = {numeric}", f"       = {f(cross)} nats"]
+        symbolic, numeric = _terms(f, p, logp, p)
+        lines += ["H(P) = -Σ p·log p", f"     = {symbolic}", f"     = {numeric}", f"     = {f(ent)} nats"]
+        lines.append(f"KL(P‖Q) = H(P,Q) - H(P) = {f(cross)} - {f.factor(ent)}")
+        terms = core.rel_entr(p, q)
+        lines.append("the reported KL is not this difference (near P = Q it loses every digit) but the terms "
+                     "p·(log p - log q) summed exactly (0 where p = 0, inf where q = 0 < p):")
+        lines.append(f"KL(P‖Q) = {f.signed(terms)} = {f(kl_nats)} nats")
+        lines += _base_lines(f, report.base, kl_nats, report.per[i], what="KL")
+        steps.append(Step(f"{_row_label(i)}: KL(P‖Q) = H(P,Q) - H(P)", lines))
+    left = _left_out(n, len(p_rows))
+    if left:
+        steps.append(Step("the other rows", left))
+    steps.append(Step(f"reduction ({report.reduction})", _reduction_lines(
+        f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
+        denominator=report.denominator, why="the number of rows", unit=_unit(report.base))))
+    steps.append(_report_result(f, report))
+    return Explanation("KL divergence, step by step", steps)
+
+
+# -- bce -------------------------------------------------------------------------------------------
+
+
+def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, report, *, kind: str, pos_weight=None,
+        class_mean: bool = False, names=None, digits: int | None = None) -> Explanation:
+    """``xent bce``: per element ``-[y·log σ(z) + (1-y)·log(1-σ(z))]``, the sum (or ``--class-mean``)
+    over classes, ``--pos-weight``, the reduction and its denominator.
+
+    The element values come from the core's element-wise loss on the explained rows; each sample's
+    loss, the reduction and the result are the command's own.
+    """
+    f = _Fmt(digits)
+    steps = []
+    settings = []
+    if pos_weight is not None:
+        settings.append(f"--pos-weight pw = {f.vec(pos_weight)}: the positive term y·log σ(z) is multiplied by pw")
+    if class_mean:
+        settings.append("--class-mean: each sample's loss is the mean over its C classes, not the sum")
+    if kind == "probs":
+        settings.append("probabilities given (--probs): log p and log(1 - p) are taken of them directly")
+    if settings:
+        steps.append(Step("settings", settings))
+    pw_text = "pw·" if pos_weight is not None else ""
+    for i in range(len(rows)):
+        x = np.asarray(rows[i], dtype=np.float64)
+        y = np.asarray(targets[i], dtype=np.float64)
+        c = len(x)
+        lines = []
+        if kind == "logits":
+            p = core.sigmoid(x)
+            log_p, log_1mp = 0.0 - core.softplus(-x), 0.0 - core.softplus(x)
+            elements = core.binary_cross_entropy_with_logits(x[None], y[None], pos_weight=pos_weight)[0]
+            lines.append(f"logits z = {f.vec(x)}")
+            lines.append(f"σ(z) = 1 / (1 + exp(-z)) = {f.vec(p)}  (each entry its own probability)")
+            lines.append(f"log σ(z) = -softplus(-z) = {f.vec(log_p)}, log(1 - σ(z)) = -softplus(z) = {f.vec(log_1mp)}")
+            sym = "σ(z)"
+        else:
+            p = x
+            with np.errstate(divide="ignore"):
+                log_p, log_1mp = np.log(p) + 0.0, np.log1p(-p) + 0.0  # + 0.0: no "-0" printed
+            elements = core.binary_cross_entropy(x[None], y[None], pos_weight=pos_weight)[0]
+            lines.append(f"p = {f.vec(p)}")
+            lines.append(f"log p = {f.vec(log_p)}, log(1 - p) = {f.vec(log_1mp)}")
+            sym = "p"
+        lines.append(f"y = {f.vec(y)}")
+        lines.append(f"per element: ℓ = -[{pw_text}y·log {sym} + (1 - y)·log(1 - {sym})]")
+        pos = y if pos_weight is None else y * np.asarray(pos_weight, dtype=np.float64)
+        for j in range(min(c, MAX_ENTRIES)):
+            a = "0" if pos[j] == 0 else f"{f.factor(pos[j])}·{f.factor(log_p[j])}"
+            b = "0" if y[j] == 1 else f"{f.factor(1 - y[j])}·{f.factor(log_1mp[j])}"
+            label = names[j] if names is not None and j < len(names) else j
+            lines.append(f"  class {label}: -[{a} + {b}] = {f(elements[j])}")
+        if c > MAX_ENTRIES:
+            lines.append(f"  … {c - MAX_ENTRIES} more classes")
+        if class_mean:
+            lines.append(f"loss = (Σ ℓ) / C = ({f.plus(elements)}) / {c} = {f(per_nats[i])} nats")
+        else:
+            lines.append(f"loss = Σ ℓ = {f.plus(elements)} = {f(per_nats[i])} nats")
+        lines += _base_lines(f, report.base, per_nats[i], report.per[i], what="loss")
+        steps.append(Step(f"{_row_label(i)}: binary cross-entropy", lines))
+    left = _left_out(n, len(rows), "samples")
+    if left:
+        steps.append(Step("the other samples", left))
+    why = "the number of samples N" + (
+        "; each sample is already a mean over its C classes, so the mean is over all N·C entries "
+        "(BCEWithLogitsLoss's mean)" if class_mean else "")
+    steps.append(Step(f"reduction ({report.reduction})", _reduction_lines(
+        f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
+        denominator=report.denominator, why=why, unit=_unit(report.base))))
+    steps.append(_report_result(f, report))
+    return Explanation("binary cross-entropy, step by step", steps)
+
+
+# -- ppl -------------------------------------------------------------------------------------------
+
+
+def ppl(rows: np.ndarray, tokens: np.ndarray, n: int, per_nats: np.ndarray, report, *, temperature: float = 1.0,
+        ignore_index=None, digits: int | None = None) -> Explanation:
+    """``xent ppl``: ``-log p(target)`` per token for the first rows, the mean CE over the counted
+    tokens, and the perplexity ``e^mean`` as a branching factor.
+
+    ``per_nats`` are the command's own per-token losses of the explained rows; ``report`` its
+    :class:`~xentcli.report.LossReport` (every token; denominator = the counted tokens).
+    """
+    f = _Fmt(digits)
+    steps = []
+    if temperature != 1.0:
+        steps.append(Step("settings", [f"temperature T = {f(temperature)}: the logits are divided by T"]))
+    for i in range(len(rows)):
+        k = int(tokens[i])
+        if ignore_index is not None and k == ignore_index:
+            steps.append(Step(f"token {i + 1}: ignored", [
+                f"target {k} = --ignore-index: CE 0, and the token is not counted in the mean",
+                f"CE = {f(report.per[i])}"]))
+            continue
+        z = np.asarray(rows[i], dtype=np.float64)
+        logp = core.log_softmax(z[None], temperature=temperature)[0]
+        lines = [f"logits z = {f.vec(z)} (vocabulary {len(z):,})", f"target token: {k}"]
+        if temperature != 1.0:
+            lines.append(f"log p({k}) = z_{k}/T - log Σ exp(z/T) = {f(z[k])}/{f(temperature)} - log Σ exp(z/T) "
+                         f"= {f(logp[k])}")
+        else:
+            lines.append(f"log p({k}) = z_{k} - log Σ exp(z) = {f(z[k])} - log Σ exp(z) = {f(logp[k])}"
+                         "  (log-softmax, shifted by the row maximum)")
+        lines.append(f"p({k}) = softmax(z{'/T' if temperature != 1.0 else ''})_{k} = "
+                     f"{f(core.softmax(z[None], temperature=temperature)[0][k])}")
+        lines.append(f"CE = -log p(target) = {f(per_nats[i])} nats")
+        lines += _base_lines(f, report.base, per_nats[i], report.per[i], what="CE")
+        steps.append(Step(f"token {i + 1}: -log p(target)", lines))
+    left = _left_out(n, len(rows), "tokens")
+    if left:
+        steps.append(Step("the other tokens", left))
+    unit = _unit(report.base)
+    red = _reduction_lines(f, report.per, reduction="mean", total=report.sum, mean=report.mean,
+                           denominator=report.denominator, why="the number of tokens counted", unit=unit)
+    red[-1] = red[-1].replace("mean =", "mean CE =", 1)
+    if ignore_index is not None:
+        ignored = n - int(report.denominator)
+        red.insert(0, f"{ignored:,} token{'s' if ignored != 1 else ''} ignored (--ignore-index {ignore_index}): "
+                      "each adds 0 to the sum and nothing to the denominator")
+    steps.append(Step("mean cross-entropy over the counted tokens", red))
+    mean_nats = report.mean * core.log_base(report.base)
+    lines = [f"perplexity = e^(mean CE in nats) = exp({f(mean_nats)}) = {f(report.perplexity)}"]
+    if report.base != "e":
+        lines.append(f"             = {report.base}^(mean CE in {unit}) = {report.base}^{f(report.mean)}: "
+                     "the same number in every base")
+    lines.append(f"the branching factor: the model is, on average, as uncertain as a uniform choice among "
+                 f"{f(report.perplexity)} tokens")
+    steps.append(Step("perplexity", lines))
+    steps.append(Step("result", [f"tokens = {int(report.denominator):,}", f"mean CE ({unit}) = {f(report.mean)}",
+                                 f"perplexity = {f(report.perplexity)}"]))
+    return Explanation("perplexity, step by step", steps)
+
+
+# -- mse -------------------------------------------------------------------------------------------
+
+
+def mse(rows: np.ndarray, targets: np.ndarray, n: int, per: np.ndarray, *, through=None, half: bool = False,
+        reduction: str = "mean", mean: float, total: float, denominator: float, all_per: np.ndarray,
+        digits: int | None = None) -> Explanation:
+    """``xent mse``: ``(ŷ - y)²`` term by term (``ŷ`` through softmax or a sigmoid if given), the sum
+    over classes, ``--half``, and the reduction over ``N·C``.
+
+    ``targets`` are the explained rows' targets as rows (index labels one-hot); ``per`` the
+    command's own per-sample values of those rows, ``all_per`` of every sample.
+    """
+    f = _Fmt(digits)
+    steps = []
+    for i in range(len(rows)):
+        x = np.asarray(rows[i], dtype=np.float64)
+        y = np.asarray(targets[i], dtype=np.float64)
+        lines = []
+        if through == "softmax":
+            sm, _, _ = _softmax_lines(f, x, symbol="ŷ")
+            lines += sm
+        if through is not None:
+            yhat, r = core.activation_residual(x[None], y[None], through)
+            yhat, r = yhat[0], r[0]
+            raw = core.mse_with_logits(x[None], y[None], through=through)[0]
+            if through == "sigmoid":
+                lines.append(f"logits z = {f.vec(x)}")
+                lines.append(f"ŷ = σ(z) = 1 / (1 + exp(-z)) = {f.vec(yhat)}  (each entry its own)")
+        else:
+            yhat = x
+            r = yhat - y
+            raw = core.mean_squared_error(x[None], y[None])[0]
+            lines.append(f"ŷ = {f.vec(yhat)}")
+        lines.append(f"y = {f.vec(y)}")
+        lines.append(f"ŷ - y = {f.vec(r)}")
+        sq = np.square(r)
+        lines.append("Σ (ŷ - y)² = " + " + ".join(f"{f.factor(v)}²" for v in r[:MAX_ENTRIES])
+                     + (f" + … {len(r) - MAX_ENTRIES} more" if len(r) > MAX_ENTRIES else ""))
+        if len(sq) > 1:
+            lines.append(f"           = {f.plus(sq)}")
+        if half:
+            lines.append(f"           = {f(raw)}")
+            lines.append(f"--half: ½·Σ (ŷ - y)² = ½·{f(raw)} = {f(per[i])}")
+        else:
+            lines.append(f"           = {f(per[i])}")
+        steps.append(Step(f"{_row_label(i)}: squared error", lines))
+    left = _left_out(n, len(rows), "samples")
+    if left:
+        steps.append(Step("the other samples", left))
+    c = len(rows[0]) if len(rows) else 0
+    red = _reduction_lines(f, all_per, reduction=reduction, total=total, mean=mean, denominator=denominator,
+                           why=f"every entry, N·C = {n:,}·{c:,} (torch.nn.MSELoss's mean)", unit="").copy()
+    red = [line.replace("  (", " (").rstrip() for line in red]
+    steps.append(Step(f"reduction ({reduction})", red))
+    shown = "sum" if reduction == "sum" else "mean"
+    result = [f"reduction = {reduction}", f"denominator = {f(denominator)}",
+              f"{shown} = {f(total if shown == 'sum' else mean)}"]
+    if reduction == "none":
+        result.insert(0, f"per-sample values: {f.vec(all_per)}")
+    if half:
+        result.append("half: every value × ½")
+    steps.append(Step("result", result))
+    name = ("½·" if half else "") + "squared error" + (f" through {through}" if through else "")
+    return Explanation(f"{name}, step by step", steps)

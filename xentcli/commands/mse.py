@@ -105,9 +105,11 @@ def shown_predictions(pred: Predictions, ids, through: str | None) -> np.ndarray
 @click.option("--base", hidden=True, expose_value=False, callback=_no_base)
 @options.scheduler_option
 @options.output_options
+@options.explain_options
 @options.input_header_option
 @options.debug_option
-def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, precision, header):
+def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, precision, header, explain,
+        explain_rows):
     """Mean squared error of --preds (or of --logits through softmax or sigmoid) against --labels.
 
     Per sample Σ_c (ŷ_c - y_c)², summed over classes; --reduction mean
@@ -151,5 +153,16 @@ def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, p
             rows.append(("half", "every value × ½"))
         return [main_table, tbl.summary(rows)]
 
-    emit(Result(value, doc, ["loss" if reduction == "none" else reduction], tables),
+    def explanation(digits):
+        from .. import explain as ex
+
+        ids = ex._explained(n, explain_rows)
+        target = y[ids]
+        if target.ndim == 1:  # class indices: their one-hot rows, as (ŷ - y) uses them
+            target = core.one_hot(target, pred.num_classes)
+        return ex.mse(pred.rows(ids), target, n, per[ids], through=through, half=half, reduction=reduction,
+                      mean=mean, total=total, denominator=denominator, all_per=per, digits=digits)
+
+    emit(Result(value, doc, ["loss" if reduction == "none" else reduction], tables,
+                explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)
