@@ -205,6 +205,19 @@ def _perplexity_lines(f: _Fmt, mean_nats: float, ppl: float) -> list[str]:
             + (" (the same number in every base)" if math.isfinite(ppl) else "")]
 
 
+def _report_closing(f: _Fmt, report, n: int, shown: int, why: str, what: str = "rows") -> list[Step]:
+    """The steps every per-sample loss ends with: the rows left out, the reduction, the result."""
+    steps = []
+    left = _left_out(n, shown, what)
+    if left:
+        steps.append(Step(f"the other {what}", left))
+    steps.append(Step(f"reduction ({report.reduction})", _reduction_lines(
+        f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
+        denominator=report.denominator, why=why, unit=_unit(report.base))))
+    steps.append(_report_result(f, report))
+    return steps
+
+
 def _report_result(f: _Fmt, report, *, perplexity: bool = False) -> Step:
     rows = report.footer(f, perplexity=perplexity)
     lines = [f"{k} = {v}" for k, v in rows]
@@ -555,13 +568,7 @@ def entropy(rows: np.ndarray, n: int, per_nats: np.ndarray, report, *, kind: str
         lines += ["H(P) = -Σ p·log p", f"     = {symbolic}", f"     = {numeric}", f"     = {f(per_nats[i])} nats"]
         lines += _base_lines(f, report.base, per_nats[i], report.per[i], what="H(P)")
         steps.append(Step(f"{_row_label(i)}: entropy", lines))
-    left = _left_out(n, len(rows))
-    if left:
-        steps.append(Step("the other rows", left))
-    steps.append(Step(f"reduction ({report.reduction})", _reduction_lines(
-        f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
-        denominator=report.denominator, why="the number of rows", unit=_unit(report.base))))
-    steps.append(_report_result(f, report))
+    steps += _report_closing(f, report, n, len(rows), "the number of rows")
     return Explanation("entropy, step by step", steps)
 
 
@@ -607,13 +614,7 @@ def kl(p_rows: np.ndarray, q_rows: np.ndarray, n: int, columns: np.ndarray, repo
         lines.append(f"KL(P‖Q) = {f.signed(terms)} = {f(kl_nats)} nats")
         lines += _base_lines(f, report.base, kl_nats, report.per[i], what="KL")
         steps.append(Step(f"{_row_label(i)}: KL(P‖Q) = H(P,Q) - H(P)", lines))
-    left = _left_out(n, len(p_rows))
-    if left:
-        steps.append(Step("the other rows", left))
-    steps.append(Step(f"reduction ({report.reduction})", _reduction_lines(
-        f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
-        denominator=report.denominator, why="the number of rows", unit=_unit(report.base))))
-    steps.append(_report_result(f, report))
+    steps += _report_closing(f, report, n, len(p_rows), "the number of rows")
     return Explanation("KL divergence, step by step", steps)
 
 
@@ -677,16 +678,10 @@ def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, rep
             lines.append(f"loss = Σ ℓ = {f.plus(elements)} = {f(per_nats[i])} nats")
         lines += _base_lines(f, report.base, per_nats[i], report.per[i], what="loss")
         steps.append(Step(f"{_row_label(i)}: binary cross-entropy", lines))
-    left = _left_out(n, len(rows), "samples")
-    if left:
-        steps.append(Step("the other samples", left))
     why = "the number of samples N" + (
         "; each sample is already a mean over its C classes, so the mean is over all N·C entries "
         "(BCEWithLogitsLoss's mean)" if class_mean else "")
-    steps.append(Step(f"reduction ({report.reduction})", _reduction_lines(
-        f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
-        denominator=report.denominator, why=why, unit=_unit(report.base))))
-    steps.append(_report_result(f, report))
+    steps += _report_closing(f, report, n, len(rows), why, "samples")
     return Explanation("binary cross-entropy, step by step", steps)
 
 

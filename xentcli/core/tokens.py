@@ -225,6 +225,18 @@ def _in(ids: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.any(ids == k[:, None], axis=1).astype(np.float64)
 
 
+def _ranks(out: dict, key_b, key_t, kk: int, k, logpb, logpt) -> None:
+    """Top-1 of each side, ``same_top1``, ``topk_overlap`` and (with targets ``k``) the target columns."""
+    out["top1_base"] = np.argmax(key_b, axis=1).astype(np.int64)
+    out["top1_test"] = np.argmax(key_t, axis=1).astype(np.int64)
+    out["same_top1"] = (out["top1_base"] == out["top1_test"]).astype(np.float64)
+    ids_b, ids_t = _topk_ids(key_b, kk), _topk_ids(key_t, kk)
+    out["topk_overlap"] = _overlap(ids_b, ids_t)
+    if k is not None:
+        rows = np.arange(len(k))
+        _target_columns(out, k, logpb[rows, k], logpt[rows, k], out["top1_base"], out["top1_test"], ids_b, ids_t)
+
+
 def _target_columns(out: dict, k: np.ndarray, logp_b, logp_t, top1_b, top1_t, ids_b, ids_t) -> None:
     """The target keys, from the base's and the test's log-probabilities of the targets ``(n,)``."""
     out["nll_base"] = negate(logp_b)
@@ -542,7 +554,6 @@ def _token_stats(zb, zt, k, kk) -> dict[str, np.ndarray]:
 
 def _token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
     """The element-by-element kernel: every term by its exact formula (masks, extreme rows); :func:`_token_stats`' fallback."""
-    n = zb.shape[0]
     zb64, zt64 = _float64(zb), _float64(zt)
 
     mb, sb, logpb, pb = _log_softmax_parts(zb64)
@@ -567,15 +578,7 @@ def _token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
     out["entropy_base"] = _entropy(pb, logpb, masked_b)
     out["entropy_test"] = _entropy(pt, logpt, masked_t)
 
-    key_b, key_t = _key(zb, zb64), _key(zt, zt64)
-    out["top1_base"] = np.argmax(key_b, axis=1).astype(np.int64)
-    out["top1_test"] = np.argmax(key_t, axis=1).astype(np.int64)
-    out["same_top1"] = (out["top1_base"] == out["top1_test"]).astype(np.float64)
-    ids_b, ids_t = _topk_ids(key_b, kk), _topk_ids(key_t, kk)
-    out["topk_overlap"] = _overlap(ids_b, ids_t)
-    if k is not None:
-        rows = np.arange(n)
-        _target_columns(out, k, logpb[rows, k], logpt[rows, k], out["top1_base"], out["top1_test"], ids_b, ids_t)
+    _ranks(out, _key(zb, zb64), _key(zt, zt64), kk, k, logpb, logpt)
     return out
 
 
@@ -638,7 +641,6 @@ def kld_token_stats(base_logprobs, test_logits, targets, *, top_k: int = 5) -> d
 
 
 def _kld_token_stats(lb, zt, k, kk) -> dict[str, np.ndarray]:
-    n = lb.shape[0]
     lb64, zt64 = _float64(lb), _float64(zt)
     _, _, logpt, pt = _log_softmax_parts(zt64)
     masked_t = zt64 == -np.inf
@@ -658,14 +660,7 @@ def _kld_token_stats(lb, zt, k, kk) -> dict[str, np.ndarray]:
     del terms, diff
     out["entropy_test"] = _entropy(pt, logpt, masked_t)
 
-    key_b, key_t = _key(lb, lb64), _key(zt, zt64)
-    out["top1_base"] = np.argmax(key_b, axis=1).astype(np.int64)
-    out["top1_test"] = np.argmax(key_t, axis=1).astype(np.int64)
-    out["same_top1"] = (out["top1_base"] == out["top1_test"]).astype(np.float64)
-    ids_b, ids_t = _topk_ids(key_b, kk), _topk_ids(key_t, kk)
-    out["topk_overlap"] = _overlap(ids_b, ids_t)
-    rows = np.arange(n)
-    _target_columns(out, k, lb64[rows, k], logpt[rows, k], out["top1_base"], out["top1_test"], ids_b, ids_t)
+    _ranks(out, _key(lb, lb64), _key(zt, zt64), kk, k, lb64, logpt)
     return out
 
 
