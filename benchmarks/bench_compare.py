@@ -7,10 +7,13 @@ Generates (in a temp folder, deleted afterwards) a base dump of float32 logits
 "quantised" model) and targets, then measures whole processes (wall time, work time =
 user + system CPU of the process, peak RSS):
 
-1. ``xent compare --base b.npy --test t.npy --targets y.npy --format json`` (every statistic);
-2. a ``python -c`` PyTorch script computing the core statistics in float64: log_softmax of
+1. ``xent compare --base b.npy --test t.npy --targets y.npy`` twice: ``--format csv`` (its line is
+   the mean KL ± SE, ln PPL ratio and same top-1: the statistics of the script below, and only
+   those are computed) and ``--format json`` (every statistic: also the reverse KL, JSD,
+   entropies, top-K sets, percentiles);
+2. a ``python -c`` PyTorch script computing those core statistics in float64: log_softmax of
    both, KL per token, both NLLs, top-1 agreement (torch's threads = this machine's cores);
-   and checks that both give the same mean KL to 1e-9 relative;
+   and checks that xent and it give the same mean KL to 1e-9 relative;
 3. how the cost grows: the same bytes with a 4× wider vocabulary, and two tests instead of one;
 4. two ``--big-gb`` dumps (0 skips): peak RSS stays bounded.
 """
@@ -78,9 +81,9 @@ print(kl.mean().item(), nll_b.mean().item(), nll_t.mean().item(), same.mean().it
 """
 
 
-def xent(folder: str, *tests: str) -> list[str]:
+def xent(folder: str, *tests: str, fmt: str = "json") -> list[str]:
     p = lambda name: os.path.join(folder, name)  # noqa: E731
-    cmd = [sys.executable, "-m", "xentcli", "compare", "--base", p("b.npy"), "--targets", p("y.npy"), "--format", "json"]
+    cmd = [sys.executable, "-m", "xentcli", "compare", "--base", p("b.npy"), "--targets", p("y.npy"), "--format", fmt]
     for t in tests:
         cmd += ["--test", p(t)]
     return cmd
@@ -108,13 +111,17 @@ def main() -> None:
         write_dumps(tmp, args.rows, args.classes)
         size = os.path.getsize(os.path.join(tmp, "b.npy")) / 1e6
         print(f"1-2. two {size:.0f} MB float32 dumps ({args.rows} x {args.classes}) with targets; best of {args.repeat}")
+        same_stats = best(xent(tmp, "t.npy", fmt="csv"), args.repeat)
         ours = best(xent(tmp, "t.npy"), args.repeat)
         doc = json.loads(ours[3])
         if have_torch:
             script = [sys.executable, "-c", TORCH_SCRIPT] + [os.path.join(tmp, n) for n in ("b.npy", "t.npy", "y.npy")]
             theirs = best(script, args.repeat)
+            show("xent compare --format csv (same stats)", same_stats, theirs, "torch float64 script")
             show("xent compare (every statistic)", ours, theirs, "torch float64 script")
+            kl_csv = float(same_stats[3].decode().split(",")[1])
             kl_t, nll_b, nll_t, same = map(float, theirs[3].split())
+            print(f"  {'':<40} mean KL of the csv line {kl_csv!r} (the JSON's, to the bit: {kl_csv == doc['tests']['t']['kl']['mean']})")
             kl = doc["tests"]["t"]["kl"]["mean"]
             print(f"  {'':<40} mean KL: xent {kl!r}, torch {kl_t!r}, relative difference {abs(kl - kl_t) / kl_t:.1e}")
             print(f"  {'':<40} NLL base/test: xent {doc['models']['base']['nll']['mean']!r} / "

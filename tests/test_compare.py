@@ -777,6 +777,21 @@ def test_worst_tokens(tmp_path):
 # csv / tsv / table, threads and block sizes
 # ----------------------------------------------------------------------------------------------
 
+def test_csv_computes_less_and_writes_the_same(tmp_path):
+    # csv prints four numbers, so the JSD, entropies and top-K sets are not computed; the line, the
+    # --per-token file and --worst's tokens are the JSON run's, byte for byte.
+    base, tests, ids = dataset("masked", seed=32)
+    p = files(tmp_path, base, tests, ids)
+    args = ["--base", p["base"], "--test", f"a={p['a']}", "--targets", p["ids"], "--worst", "3", "--bootstrap", "20"]
+    doc = run_json(*args, "--per-token", tmp_path / "json.csv")
+    out = invoke(*args, "--per-token", tmp_path / "csv.csv", "--format", "csv")
+    assert out.exit_code == 0, out.output
+    t = doc["tests"]["a"]
+    assert out.stdout == "a,%r,%r,%r,%r\n" % (t["kl"]["mean"], t["kl"]["se"], t["ln_ppl_ratio"]["value"],
+                                              t["same_top1"]["value"])
+    assert (tmp_path / "csv.csv").read_bytes() == (tmp_path / "json.csv").read_bytes()
+
+
 def test_csv_tsv_and_table_output(tmp_path):
     base, tests, ids = dataset("plain", seed=31)
     p = files(tmp_path, base, tests, ids)

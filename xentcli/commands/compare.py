@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from contextlib import ExitStack
 
 import click
@@ -22,7 +23,7 @@ from ..errors import CallError, DataError
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..readers import split_selector
 from ..output import Result, emit
-from ..writers import ColumnWriter, check_file, check_parquet, open_output
+from ..writers import ColumnWriter, check_file, check_parquet, open_output, resolve_format
 
 PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
@@ -111,10 +112,12 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     y = _targets(targets, kind, base_path, base, tests, reference, ignore_index)
     groups_of = _groups(base, block_tokens)
 
+    kl_key = "kl_lower_bound" if kind == "reference" else "kl"
     with ExitStack() as stack:
         on_block = _writers(stack, per_token, save_base, base, tests, y, top_k, kind)
         cols = run(base, tests, y, kind=kind, reference=reference, ignore_index=ignore_index, top_k=top_k,
-                   save_top_k=top_k if save_base else None, on_block=on_block)
+                   save_top_k=top_k if save_base else None, on_block=on_block,
+                   columns=_columns(fmt, output, kl_key, per_token))
     if cols.n == 0:
         raise CallError("no token is scored: every target is --ignore-index") if y is not None else \
             CallError("no tokens to compare")
@@ -122,7 +125,6 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     models, out_tests = stats.summarize(cols.base, cols.tests, bytes_=n_bytes)
     if n_boot:
         stats.bootstrap(cols.base, cols.tests, out_tests, groups_of(cols.rows), n_boot=n_boot, seed=seed)
-    kl_key = "kl_lower_bound" if kind == "reference" else "kl"
     if worst:
         for name, c in cols.tests.items():
             out_tests[name]["worst"] = stats.worst_tokens(cols.rows, cols.target, cols.base, c, worst, kl_key)
@@ -148,6 +150,14 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), 4), doc, CSV_COLUMNS, tables,
                 row_names=list(out_tests)),
          fmt=fmt, output=output, precision=precision, header=header)
+
+
+def _columns(fmt, output, kl_key: str, per_token) -> set[str] | None:
+    """The per-token columns the output needs: all for the table and JSON; the csv line's own
+    (KL, NLL, same top-1) and --per-token's otherwise (the rest is not computed)."""
+    if resolve_format(fmt, output, output is None and sys.stdout.isatty()) in ("table", "json"):
+        return None
+    return {kl_key, "nll", "same_top1"} | ({"delta_p", "top1_correct"} if per_token else set())
 
 
 def _check_files(per_token: str | None, save_base: str | None) -> None:

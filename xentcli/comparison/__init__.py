@@ -36,6 +36,9 @@ _FROM_KERNEL = {"nll_base": "nll", "entropy_base": "entropy", "top1_correct_base
                 "in_topk_base": "in_topk"}
 _FROM_KERNEL_TEST = {"nll_test": "nll", "entropy_test": "entropy", "top1_correct_test": "top1_correct",
                      "in_topk_test": "in_topk"}
+#: The kernel keys that make each column (:func:`~xentcli.core.token_stats`' ``keys``).
+_KERNEL_KEYS = {name: tuple(k for k, v in {**_FROM_KERNEL, **_FROM_KERNEL_TEST}.items() if v == name) or (name,)
+                for name in TEST_COLUMNS}
 
 
 @dataclass
@@ -86,7 +89,7 @@ class _Checked:
 
 def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kind: str = "logits",
         reference=None, ignore_index: int | None = None, top_k: int = 5, save_top_k: int | None = None,
-        on_block=None) -> Columns:
+        on_block=None, columns=None) -> Columns:
     """One pass over ``base`` and every test: the per-token values of every scored token.
 
     Args:
@@ -98,6 +101,8 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
       save_top_k: also compute each row's compact reference (``--save-base``), all rows.
       on_block: called in order with each block's first row, its :class:`_Block` (the scored
         tokens' columns, and the reference rows): ``--per-token`` and ``--save-base`` write there.
+      columns: the column names to keep (None: all); a base given as logits then computes only
+        those (csv prints four numbers: the JSD, the entropies and the top-K sets are not needed).
     """
     n = len(base)
     for t in tests:
@@ -112,6 +117,9 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
         sources.append(targets)
     if kind == "reference":
         sources += reference.sources()
+
+    keys = None if columns is None else sorted({k for c in columns for k in _KERNEL_KEYS.get(c, ())})
+    wanted = (lambda name: True) if columns is None else (lambda name: name in columns)
 
     def per_block(b, *rest):
         tests_rows = rest[:len(tests)]
@@ -128,18 +136,20 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
             elif kind == "reference":
                 stats = reference.token_stats(b, ref_rows, rows, safe, top_k=top_k)
             else:
-                stats = core.token_stats(b, rows, safe, top_k=top_k)
+                stats = core.token_stats(b, rows, safe, top_k=top_k, keys=keys)
             cols = {}
             for key, value in stats.items():
                 name = _FROM_KERNEL_TEST.get(key, key)
+                if not wanted(_FROM_KERNEL.get(key, name)):
+                    continue
                 if key in _FROM_KERNEL:
                     base_cols[_FROM_KERNEL[key]] = value[keep]
                 elif name in TEST_COLUMNS or name == "kl_lower_bound":
                     cols[name] = (value[keep] != 0).astype(np.uint8) if name in _FLAGS else value[keep]
             test_cols[t.name] = cols
         if not tests and kind == "logits":  # --save-base alone: the base's own values
-            stats = core.token_stats(b, b, safe, top_k=top_k)
-            base_cols = {_FROM_KERNEL[k]: v[keep] for k, v in stats.items() if k in _FROM_KERNEL}
+            stats = core.token_stats(b, b, safe, top_k=top_k, keys=keys)
+            base_cols = {_FROM_KERNEL[k]: v[keep] for k, v in stats.items() if k in _FROM_KERNEL and wanted(_FROM_KERNEL[k])}
         for k in list(base_cols):
             if k in _FLAGS:
                 base_cols[k] = (base_cols[k] != 0).astype(np.uint8)

@@ -86,9 +86,10 @@ def _check_top_k(top_k: int) -> None:
         raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
 
 
-#: Rows are processed in chunks of about this many values: a chunk's float64 temporaries (512 KiB each)
-#: then stay in the L2 cache, which makes a 512 Ki-value block 1.5x faster than in one piece.
-_CHUNK_VALUES = 2**16
+#: Rows are processed in chunks of about this many values (2 MiB float64 temporaries). Smaller chunks
+#: fit the L2 cache better but make every NumPy call shorter, and threads then spend their time
+#: passing the GIL: measured on 2 cores, ``xent compare`` at 2**16 took 1.5x the wall time of 2**18.
+_CHUNK_VALUES = 2**18
 
 
 def _by_chunks(fn, n: int, v: int, *row_arrays) -> dict[str, np.ndarray]:
@@ -252,7 +253,7 @@ def _target_columns(out: dict, k: np.ndarray, logp_b, logp_t, top1_b, top1_t, id
 
 # -- full logits ----------------------------------------------------------------------------------
 
-def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5) -> dict[str, np.ndarray]:
+def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5, keys=None) -> dict[str, np.ndarray]:
     r"""Per-token comparison of two models' logits over the same tokens: ``p = softmax(base)``, ``q = softmax(test)``.
 
     Formulas (natural logs; ``d_c = log p_c - log q_c`` from the logits as
@@ -282,6 +283,9 @@ def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5) -> di
       targets: optional int array ``(n,)`` in ``[0, V)`` (rows to ignore are
         dropped by the caller first).
       top_k: ``K`` of ``topk_overlap`` and ``in_topk_*`` (``>= 1``; capped at ``V``).
+      keys: the keys wanted (None: all). Others may be left out, which saves their passes
+        (the reverse KL, the JSD's ``log1p``, the entropies, the top-K sets); ``kl``, the
+        ``top1`` and the target keys are always there. The values do not depend on it.
 
     Returns:
       dict of arrays of shape ``(n,)``: float64, ``top1_*`` int64.
@@ -308,7 +312,8 @@ def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5) -> di
     n, v = zb.shape
     k = None if targets is None else _targets(targets, n, v)
     kk = min(int(top_k), v)
-    return _by_chunks(lambda *a: _token_stats(*a, kk), n, v, zb, zt, k)
+    need = _needed(keys)
+    return _by_chunks(lambda *a: _token_stats(*a, kk, need), n, v, zb, zt, k)
 
 
 # -- the fast kernel of token_stats ---------------------------------------------------------------
@@ -391,6 +396,30 @@ _FAR_BELOW = 700.0
 _REV_CANCELS = 1e-4
 
 
+#: The parts of :func:`_token_stats` that can be left out, and the output keys each one makes
+#: (``kl``, the top-1 keys and the target keys are always made).
+_WORK_GROUPS = {
+    "kl_reverse": ("kl_reverse",),
+    "jsd": ("jsd",),
+    "entropy": ("entropy_base", "entropy_test"),
+    "topk": ("topk_overlap", "in_topk_base", "in_topk_test"),
+}
+_ALL = frozenset(_WORK_GROUPS)
+_KEYS = ("kl", "kl_reverse", "jsd", "entropy_base", "entropy_test", "top1_base", "top1_test", "same_top1",
+         "topk_overlap", "nll_base", "nll_test", "p_target", "q_target", "delta_p", "in_topk_base", "in_topk_test",
+         "top1_correct_base", "top1_correct_test")
+
+
+def _needed(keys) -> frozenset:
+    """The work groups that make ``keys`` (None: all)."""
+    if keys is None:
+        return _ALL
+    unknown = sorted(set(keys) - set(_KEYS))
+    if unknown:
+        raise ValueError(f"unknown token statistic {unknown[0]!r}: expected some of {', '.join(_KEYS)}")
+    return frozenset(g for g, made in _WORK_GROUPS.items() if set(made) & set(keys))
+
+
 class _Workspace(threading.local):
     """Per-thread float64 buffers of one chunk, reused from chunk to chunk (``out=`` everywhere).
 
@@ -410,13 +439,13 @@ class _Workspace(threading.local):
 _WORK = _Workspace()
 
 
-def _side(z: np.ndarray, key: np.ndarray, x: np.ndarray, e: np.ndarray, rows, k):
+def _side(z: np.ndarray, key: np.ndarray, x: np.ndarray, e: np.ndarray, rows, k, entropy: bool):
     """One side's ``(m, log_s, s, entropy, log p_k)``, with ``x = z - m`` and ``e = e^x`` (unnormalised) written.
 
     As :func:`_log_softmax_parts` (``log_s`` with its ``log1p`` fix), but ``p = e/s`` is never
     formed: sums weighted by ``p`` are divided by ``s`` once per row. ``H = log s - Σ e·(z - m)/s``,
-    two terms ``>= 0`` (no cancellation). Rows with masked classes get NaN here (``0·(-inf)``)
-    and are redone by the exact kernel.
+    two terms ``>= 0`` (no cancellation), or None when not ``entropy``. Rows with masked classes
+    get NaN here (``0·(-inf)``) and are redone by the exact kernel.
     """
     m = np.max(key, axis=1, keepdims=True).astype(np.float64)
     with np.errstate(all="ignore"):  # inf/NaN rows: NaN results, redone by the exact kernel
@@ -430,7 +459,7 @@ def _side(z: np.ndarray, key: np.ndarray, x: np.ndarray, e: np.ndarray, rows, k)
         close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
         if close.any():
             log_s = _log1p_fixup(z, m, close[:, None], log_s, -1, 1.0)
-        h = log_s[:, 0] - np.einsum("ij,ij->i", e, x) / s
+        h = log_s[:, 0] - np.einsum("ij,ij->i", e, x) / s if entropy else None
         lpk = None if k is None else x[rows, k] - log_s[:, 0]
     return m, log_s, s, h, lpk
 
@@ -450,8 +479,33 @@ def _topk_masks(key: np.ndarray, kk: int, work: np.ndarray, mask: np.ndarray):
     return kth, np.count_nonzero(mask, axis=1)
 
 
-def _token_stats(zb, zt, k, kk) -> dict[str, np.ndarray]:
-    r""":func:`token_stats` of one chunk of rows, in few whole-array passes.
+def _topk_columns(out: dict, kb, kt, kk: int, k, mask_b, redo) -> None:
+    """``topk_overlap`` and (with targets ``k``) ``in_topk_*``: the ``>= kth`` masks where the
+    ``kk``-th value is not tied, :func:`_topk_ids` on the other rows (``mask_b`` a free bool buffer)."""
+    mask_t = _WORK.get("mask_t", kb.shape, np.bool_)
+    part = _WORK.get("part" + kb.dtype.str, kb.shape, kb.dtype)
+    kth_b, count_b = _topk_masks(kb, kk, part, mask_b)
+    kth_t, count_t = _topk_masks(kt, kk, part, mask_t)
+    np.logical_and(mask_b, mask_t, out=mask_b)
+    out["topk_overlap"] = np.count_nonzero(mask_b, axis=1) / kk
+    if k is not None:
+        rows = np.arange(len(k))
+        with np.errstate(invalid="ignore"):  # NaN rows compare False (and are redone)
+            out["in_topk_base"] = (kb[rows, k] >= kth_b[:, 0]).astype(np.float64)
+            out["in_topk_test"] = (kt[rows, k] >= kth_t[:, 0]).astype(np.float64)
+    tied = ((count_b != kk) | (count_t != kk)) & ~redo
+    if tied.any():  # the top-K sets the documented way (ties to the lower id), on those rows
+        r = np.flatnonzero(tied)
+        ids_b, ids_t = _topk_ids(kb[r], kk), _topk_ids(kt[r], kk)
+        out["topk_overlap"][r] = _overlap(ids_b, ids_t)
+        if k is not None:
+            out["in_topk_base"][r] = _in(ids_b, k[r])
+            out["in_topk_test"][r] = _in(ids_t, k[r])
+
+
+def _token_stats(zb, zt, k, kk, need: frozenset = _ALL) -> dict[str, np.ndarray]:
+    r""":func:`token_stats` of one chunk of rows, in few whole-array passes; only the ``need`` groups
+    (:data:`_WORK_GROUPS`) besides ``kl`` and the target keys.
 
     ``d = log p - log q`` as :func:`~xentcli.core.divergence.logit_log_ratio` (kept negated,
     ``D = -d``), ``u = e^{-d} - 1 = expm1(D)``; with ``e = e^{z_b - m_b}`` (``p = e/s_b``) the
@@ -477,9 +531,11 @@ def _token_stats(zb, zt, k, kk) -> dict[str, np.ndarray]:
     kb, kt = _key(zb, zb64), _key(zt, zt64)
     x, eb, u, f, w = (w_.get(name, shape) for name in ("x", "eb", "u", "f", "w"))
     rows = None if k is None else np.arange(n)
-    mt, st, s_t, ht, lpt = _side(zt64, kt, x, u, rows, k)
-    mb, sb, s_b, hb, lpb = _side(zb64, kb, x, eb, rows, k)
+    entropy = "entropy" in need
+    mt, st, s_t, ht, lpt = _side(zt64, kt, x, u, rows, k, entropy)
+    mb, sb, s_b, hb, lpb = _side(zb64, kb, x, eb, rows, k, entropy)
     big_d = x
+    out: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):  # bad rows: non-finite sums, redone below; large |D|: overflow, ditto
         far = (mb[:, 0] - np.min(kb, axis=1)) > _FAR_BELOW
         np.subtract(zt64, zb64, out=big_d)  # D = -d: d as logit_log_ratio, negated (exactly)
@@ -496,59 +552,50 @@ def _token_stats(zb, zt, k, kk) -> dict[str, np.ndarray]:
             d2 = ds * ds
             np.put(f, small, _horner(_PHI_C, ds, d2))
         inv_s = 1.0 / s_b
-        kl = np.einsum("ij,ij->i", eb, f) * inv_s
-        # Σ p·u·D = Σ (q - p)·(log q - log p) = KL(p‖q) + KL(q‖p): the reverse is that minus kl, all
-        # three >= 0 and u·D exact to a few ulp for any d (no cancellation in the product).
-        rev = np.einsum("ij,ij->i", eb, w) * inv_s
-        rev -= kl
-        np.maximum(rev, 0.0, out=rev)
-        w += big_d  # (1 + u)·D
-        np.multiply(u, 0.5, out=f)
-        np.log1p(f, out=f)  # L
-        u += 2.0
-        u *= f
-        w -= u  # 2·J(d)
-        if small.size:
-            np.put(w, small, _horner(_JSD2_C, ds, d2))
-        jsd = np.einsum("ij,ij->i", eb, w) * (inv_s * (0.5 / _LN2))
-        redo = ~(np.isfinite(kl) & np.isfinite(rev) & np.isfinite(jsd) & np.isfinite(hb) & np.isfinite(ht)) | far
-        redo |= rev < _REV_CANCELS * kl  # rev = (KL + rev) - KL would have lost digits: the exact terms
+        out["kl"] = kl = np.einsum("ij,ij->i", eb, f) * inv_s
+        finite = np.isfinite(kl)
+        if "kl_reverse" in need:
+            # Σ p·u·D = Σ (q - p)·(log q - log p) = KL(p‖q) + KL(q‖p): the reverse is that minus kl, all
+            # three >= 0 and u·D exact to a few ulp for any d (no cancellation in the product).
+            rev = np.einsum("ij,ij->i", eb, w) * inv_s
+            rev -= kl
+            out["kl_reverse"] = np.maximum(rev, 0.0, out=rev)
+            finite &= np.isfinite(rev)
+            far |= rev < _REV_CANCELS * kl  # rev = (KL + rev) - KL would have lost digits: the exact terms
+        if "jsd" in need:
+            w += big_d  # (1 + u)·D
+            np.multiply(u, 0.5, out=f)
+            np.log1p(f, out=f)  # L
+            u += 2.0
+            u *= f
+            w -= u  # 2·J(d)
+            if small.size:
+                np.put(w, small, _horner(_JSD2_C, ds, d2))
+            out["jsd"] = np.einsum("ij,ij->i", eb, w) * (inv_s * (0.5 / _LN2))
+            finite &= np.isfinite(out["jsd"])
+        if entropy:
+            out["entropy_base"], out["entropy_test"] = hb, ht
+            finite &= np.isfinite(hb) & np.isfinite(ht)
+        redo = ~finite | far
 
-    out: dict[str, np.ndarray] = {"kl": kl, "kl_reverse": rev, "jsd": jsd, "entropy_base": hb, "entropy_test": ht}
-    out["top1_base"] = np.argmax(kb, axis=1).astype(np.int64)
-    out["top1_test"] = np.argmax(kt, axis=1).astype(np.int64)
-    out["same_top1"] = (out["top1_base"] == out["top1_test"]).astype(np.float64)
-    mask_b, mask_t = small_mask, w_.get("mask_t", shape, np.bool_)
-    part = w_.get("part" + kb.dtype.str, shape, kb.dtype)
-    kth_b, count_b = _topk_masks(kb, kk, part, mask_b)
-    kth_t, count_t = _topk_masks(kt, kk, part, mask_t)
-    np.logical_and(mask_b, mask_t, out=mask_b)
-    out["topk_overlap"] = np.count_nonzero(mask_b, axis=1) / kk
-    tied = (count_b != kk) | (count_t != kk)
+    out["top1_base"] = top1_b = np.argmax(kb, axis=1).astype(np.int64)
+    out["top1_test"] = top1_t = np.argmax(kt, axis=1).astype(np.int64)
+    out["same_top1"] = (top1_b == top1_t).astype(np.float64)
     if k is not None:
         out["nll_base"] = negate(lpb)
         out["nll_test"] = negate(lpt)
         out["p_target"] = np.exp(lpb)
         out["q_target"] = np.exp(lpt)
         out["delta_p"] = out["q_target"] - out["p_target"]
-        with np.errstate(invalid="ignore"):  # NaN rows compare False (and are redone)
-            out["in_topk_base"] = (kb[rows, k] >= kth_b[:, 0]).astype(np.float64)
-            out["in_topk_test"] = (kt[rows, k] >= kth_t[:, 0]).astype(np.float64)
-        out["top1_correct_base"] = (out["top1_base"] == k).astype(np.float64)
-        out["top1_correct_test"] = (out["top1_test"] == k).astype(np.float64)
-    tied &= ~redo
-    if tied.any():  # the top-K sets the documented way (ties to the lower id), on those rows
-        r = np.flatnonzero(tied)
-        ids_b, ids_t = _topk_ids(kb[r], kk), _topk_ids(kt[r], kk)
-        out["topk_overlap"][r] = _overlap(ids_b, ids_t)
-        if k is not None:
-            out["in_topk_base"][r] = _in(ids_b, k[r])
-            out["in_topk_test"][r] = _in(ids_t, k[r])
+        out["top1_correct_base"] = (top1_b == k).astype(np.float64)
+        out["top1_correct_test"] = (top1_t == k).astype(np.float64)
+    if "topk" in need:
+        _topk_columns(out, kb, kt, kk, k, small_mask, redo)
     if redo.any():
         r = np.flatnonzero(redo)
         exact = _token_stats_exact(zb[r], zt[r], None if k is None else k[r], kk)
-        for key, value in exact.items():
-            out[key][r] = value
+        for key, value in out.items():
+            value[r] = exact[key]
     return out
 
 
