@@ -1,1 +1,1 @@
-"""The commands, one file each, added to the ``xent`` group in :mod:`xentcli.cli`."""
+"""The commands, one file each, named in :data:`xentcli.cli.LAZY_COMMANDS`; what several share is in ``_common``."""

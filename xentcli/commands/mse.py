@@ -1,8 +1,4 @@
-"""``xent mse``: mean squared error of predictions, or of logits through softmax or a sigmoid.
-
-Also the two loaders ``xent grad --loss mse`` shares: predictions (:func:`load_mse_predictions`)
-and targets (:func:`load_targets`).
-"""
+"""``xent mse``: mean squared error of predictions, or of logits through softmax or a sigmoid."""
 
 from __future__ import annotations
 
@@ -11,34 +7,9 @@ import numpy as np
 
 from .. import core, options
 from ..errors import CallError
-from ..inputs import LabelRows, Predictions, check_stdin, class_names, load_labels, load_predictions, warn
+from ..inputs import Predictions, check_stdin, class_names, warn
 from ..output import Result, emit
-
-
-class Targets(LabelRows):
-    """MSE targets of the predictions' shape: any finite numbers (one-hot, soft, multi-hot, regression)."""
-
-    def check(self, rows) -> np.ndarray:
-        y = np.asarray(rows, dtype=np.float64)
-        try:
-            core.check_finite(y, "target")
-        except core.RowError as e:
-            e.source = self
-            raise
-        return y
-
-
-def load_targets(labels: str, pred: Predictions, classes: str | None):
-    """Targets of the predictions' shape (checked block by block), or class indices ``(N,)``.
-
-    The shape rule of every command: labels of the predictions' shape are
-    targets; otherwise N integers (or class names) are class indices, which
-    stand for their one-hot rows (:func:`core.one_hot`, applied per block).
-    """
-    y, matrix = load_labels(labels, pred, kind="ce", classes=classes)
-    if isinstance(y, LabelRows):
-        y = Targets(y.values, matrix, kind="mse")
-    return y, matrix
+from ._common import load_mse_predictions, load_targets
 
 
 def check_mse_call(preds: str | None, logits: str | None, through: str | None) -> None:
@@ -52,15 +23,6 @@ def check_mse_call(preds: str | None, logits: str | None, through: str | None) -
                         "predictions of them (or give the predictions as --preds)")
     if preds is None and logits is None:
         raise CallError("missing --preds (or --logits with --through softmax|sigmoid)")
-
-
-def load_mse_predictions(preds: str | None, logits: str | None, through: str | None) -> Predictions:
-    """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``."""
-    if logits is None:  # each entry its own number, as a Bernoulli logit is: only NaN is refused by the reader
-        return load_predictions(preds, None, normalized=False, binary=True, allow_probs=False,
-                                options=("--preds", "--preds"))
-    return load_predictions(logits, None, normalized=through == "softmax", binary=through == "sigmoid",
-                            allow_probs=False, options=("--logits", "--preds"))
 
 
 def per_sample_squared_error(pred: Predictions, through: str | None):

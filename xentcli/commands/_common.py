@@ -1,0 +1,76 @@
+"""What more than one command uses: shown probabilities, the inf warning, (p, log p) of rows,
+the one-pass settings of ``ce`` and ``ppl``, and the MSE loaders of ``mse`` and ``grad --loss mse``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import core
+from ..engine import LEAN_BLOCK_ELEMENTS
+from ..inputs import LabelRows, Predictions, load_labels, load_predictions, warn
+
+#: How ``ce`` and ``ppl`` run index targets, which go through ``core.target_log_probs``: a bad
+#: logits row comes out NaN, so only those rows are checked (after computing, one read of a clean
+#: block instead of two), and the kernel keeps no block-sized temporaries, so blocks can be larger.
+ONE_PASS = dict(screened=True, block_elements=LEAN_BLOCK_ELEMENTS)
+
+
+def probabilities(pred: Predictions, ids, temperature: float = 1.0, *, binary: bool = False) -> np.ndarray:
+    """The predicted probabilities of the samples ``ids`` (for tables only)."""
+    rows = pred.rows(np.asarray(ids))
+    if pred.kind != "logits":
+        return rows
+    return core.sigmoid(rows) if binary else core.softmax(rows, temperature=temperature)
+
+
+def warn_infinite(per: np.ndarray, where, why: str) -> None:
+    """Warn once, at the first infinite per-sample value, saying ``why`` and how many there are."""
+    inf = np.isinf(per)
+    if inf.any():
+        r = int(np.argmax(inf))
+        count = int(inf.sum())
+        warn(f"{where.locate(r)}: row {r + 1}: the value is inf because {why}"
+             + (f"; {count} samples in all" if count > 1 else ""))
+
+
+def log_probs(pred: Predictions, rows: np.ndarray, temperature: float = 1.0):
+    """(p, log p) of checked rows: log-softmax for logits, log for probabilities."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if pred.kind == "probs":
+        return core.log_probs_of(probs=rows)
+    return core.log_probs_of(logits=rows, temperature=temperature)
+
+
+class Targets(LabelRows):
+    """MSE targets of the predictions' shape: any finite numbers (one-hot, soft, multi-hot, regression)."""
+
+    def check(self, rows) -> np.ndarray:
+        y = np.asarray(rows, dtype=np.float64)
+        try:
+            core.check_finite(y, "target")
+        except core.RowError as e:
+            e.source = self
+            raise
+        return y
+
+
+def load_targets(labels: str, pred: Predictions, classes: str | None):
+    """Targets of the predictions' shape (checked block by block), or class indices ``(N,)``.
+
+    The shape rule of every command: labels of the predictions' shape are
+    targets; otherwise N integers (or class names) are class indices, which
+    stand for their one-hot rows (:func:`core.one_hot`, applied per block).
+    """
+    y, matrix = load_labels(labels, pred, kind="ce", classes=classes)
+    if isinstance(y, LabelRows):
+        y = Targets(y.values, matrix, kind="mse")
+    return y, matrix
+
+
+def load_mse_predictions(preds: str | None, logits: str | None, through: str | None) -> Predictions:
+    """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``."""
+    if logits is None:  # each entry its own number, as a Bernoulli logit is: only NaN is refused by the reader
+        return load_predictions(preds, None, normalized=False, binary=True, allow_probs=False,
+                                options=("--preds", "--preds"))
+    return load_predictions(logits, None, normalized=through == "softmax", binary=through == "sigmoid",
+                            allow_probs=False, options=("--logits", "--preds"))

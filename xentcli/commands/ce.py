@@ -1,0 +1,97 @@
+"""``xent ce``: categorical cross-entropy of labels under logits or probabilities."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from .. import core, options
+from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_weights, warn
+from ..output import Result, emit
+from ..report import LossReport, base_label
+from ._common import ONE_PASS, probabilities, warn_infinite
+
+
+@click.command(epilog=options.examples(
+    'xent ce --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1"',
+    "xent ce --labels preds.csv:label --probs 'preds.csv:p_*'",
+    'xent ce --labels ids.npy --logits lm.npy --ignore-index -100 --shift --format json',
+))
+@options.predictions
+@options.labels()
+@options.ce_options
+@options.shift_option
+@options.reduction_options("per-sample losses", "the sum of the counted targets' weights, or N")
+@options.scheduler_option
+@options.output_options
+@options.explain_options
+@options.input_header_option
+@options.debug_option
+def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore_index,
+       label_smoothing, eps, shift, reduction, base, fmt, output, precision, header, explain, explain_rows):
+    """Categorical cross-entropy of --labels under --logits or --probs.
+
+    Labels are distributions (one-hot or soft, the predictions' shape) or N
+    class indices. Weights, --ignore-index and --label-smoothing behave as in
+    torch.nn.functional.cross_entropy, including the denominator of the mean.
+    """
+    check_stdin(logits=logits, probs=probs, labels=labels, weights=weights)
+    pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
+    if shift:
+        pred.shift()
+    y, label_matrix = load_labels(labels, pred, ignore_index=ignore_index, renormalize=renormalize, classes=classes)
+    w = load_weights(weights, pred.num_classes)
+    names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
+    settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps)
+    if pred.kind == "logits":
+        one_pass = core.picks_target_log_probs(y, label_smoothing=label_smoothing, eps=eps)
+        per = pred.map(lambda z, t: core.cross_entropy(z, t, temperature=temperature, **settings), y,
+                       **(ONE_PASS if one_pass else {}))
+    else:
+        per = pred.map(lambda p, t: core.cross_entropy_with_probs(p, t, **settings), y)
+    warn_infinite(per, label_matrix, "a class its target needs has probability 0 (a -inf logit or a zero probability)")
+    denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
+    if denominator == 0:
+        warn("the mean's denominator is 0 (every sample ignored or weighted 0): the mean is nan")
+    report = LossReport.of("ce", per, base=base, reduction=reduction, denominator=denominator)
+    ignored = (y == ignore_index) if core.is_index_labels(y) and ignore_index is not None else None
+
+    def tables(digits):
+        from .. import tables as tbl
+
+        loss_header = f"loss ({base_label(base)})"
+        if pred.num_classes > tbl.MAX_CLASSES:  # a vocabulary: what matters per row, not p(0)…p(8)
+            ids = tbl.shown_rows(len(per))
+            target = y[ids] if core.is_index_labels(y) else np.argmax(y[ids], axis=1)
+            main_table = tbl.target_table(
+                "cross-entropy", ids, len(per), target, probabilities(pred, ids, temperature), report.per[ids], names,
+                label_header="label" if core.is_index_labels(y) else "label (largest)", loss_header=loss_header,
+                ignored=None if ignored is None else ignored[ids], precision=digits,
+            )
+        elif len(per) == 1:
+            main_table = tbl.single_sample_table(
+                "cross-entropy", y[0], probabilities(pred, [0], temperature)[0], tbl.fmt(report.per[0], digits), names,
+                loss_header=loss_header, precision=digits,
+            )
+        else:
+            ids = tbl.shown_rows(len(per))
+            main_table = tbl.loss_table(
+                "cross-entropy", ids, len(per), y[ids], probabilities(pred, ids, temperature), report.per[ids], names,
+                loss_header=loss_header, ignored=None if ignored is None else ignored[ids], precision=digits,
+            )
+        footer = report.footer(lambda x: tbl.fmt(x, digits), perplexity=True)
+        if eps is not None:
+            footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))
+        return [main_table, tbl.summary(footer)]
+
+    def explanation(digits):
+        from .. import explain as ex
+
+        ids = ex._explained(len(per), explain_rows)
+        return ex.ce(pred.rows(ids), y[ids], len(per), per[ids], report, kind=pred.kind, temperature=temperature,
+                     weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps, names=names,
+                     digits=digits)
+
+    emit(Result(report.value, report.json(perplexity=True), report.header, tables,
+                explanation=explanation if explain else None),
+         fmt=fmt, output=output, precision=precision, header=header)

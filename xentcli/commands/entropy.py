@@ -1,0 +1,51 @@
+"""``xent entropy``: entropy H(P) of each row of probabilities or of softmax(logits)."""
+
+from __future__ import annotations
+
+import click
+
+from .. import core, options
+from ..inputs import class_names, load_predictions
+from ..output import Result, emit
+from ..report import LossReport, base_label
+from ._common import log_probs
+
+
+@click.command(epilog=options.examples(
+    'xent entropy --probs "0.25,0.25,0.5" --base 2',
+    'xent entropy --logits lm.npy --reduction none --format csv',
+))
+@options.compose(options.probs_option, options.logits_option, options.temperature_option,
+                 options.renormalize_option("probability rows"), options.classes_option)
+@options.reduction_options("per-row entropies", "the number of rows")
+@options.scheduler_option
+@options.output_options
+@options.explain_options
+@options.input_header_option
+@options.debug_option
+def entropy(probs, logits, temperature, renormalize, classes, reduction, base, fmt, output, precision, header,
+            explain, explain_rows):
+    """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
+    pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
+    names = class_names(classes, pred.num_classes, pred.matrix)
+    per = pred.map(lambda rows: core.entropy(*log_probs(pred, rows, temperature)))
+    report = LossReport.of("entropy", per, base=base, reduction=reduction)
+
+    def tables(digits):
+        from .. import tables as tbl
+
+        ids = tbl.shown_rows(len(per))
+        probs_shown = log_probs(pred, pred.rows(ids), temperature)[0]
+        main_table = tbl.loss_table("entropy", ids, len(per), None, probs_shown, report.per[ids], names,
+                                  loss_header=f"H(P) ({base_label(base)})", precision=digits)
+        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
+
+    def explanation(digits):
+        from .. import explain as ex
+
+        ids = ex._explained(len(per), explain_rows)
+        return ex.entropy(pred.rows(ids), len(per), per[ids], report, kind=pred.kind, temperature=temperature,
+                          digits=digits)
+
+    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
+         fmt=fmt, output=output, precision=precision, header=header)

@@ -1,0 +1,82 @@
+"""``xent kl``: KL divergence D_KL(P‖Q) per row, beside the cross-entropy and entropy it is the difference of."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from .. import core, options
+from ..errors import DataError
+from ..inputs import check_stdin, load_predictions
+from ..output import Result, emit
+from ..report import LossReport, base_label
+from ._common import log_probs, warn_infinite
+
+
+@click.command(epilog=options.examples(
+    'xent kl --p "0.5,0.5" --q "0.25,0.75"',
+    'xent kl --p-logits p.npy --q-logits q.npy --base 2 --reduction none',
+))
+@click.option("--p", "p_probs", metavar="MATRIX", shell_complete=options.complete_path, help="P as probabilities (rows summing to 1).")
+@click.option("--q", "q_probs", metavar="MATRIX", shell_complete=options.complete_path, help="Q as probabilities.")
+@click.option("--p-logits", metavar="MATRIX", shell_complete=options.complete_path, help="P as logits (softmax applied in log space).")
+@click.option("--q-logits", metavar="MATRIX", shell_complete=options.complete_path, help="Q as logits.")
+@options.renormalize_option("P and Q rows")
+@options.reduction_options("per-row divergences", "the number of rows")
+@options.scheduler_option
+@options.output_options
+@options.explain_options
+@options.input_header_option
+@options.debug_option
+def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, output, precision, header,
+       explain, explain_rows):
+    """KL divergence D_KL(P‖Q) = Σ p·(log p - log q) per row.
+
+    Terms with p = 0 are 0; q = 0 where p > 0 gives inf. The table shows
+    KL = H(P,Q) - H(P): cross-entropy and entropy beside the divergence.
+    """
+    check_stdin(p=p_probs, q=q_probs, p_logits=p_logits, q_logits=q_logits)
+    pp = load_predictions(p_logits, p_probs, renormalize=renormalize, options=("--p-logits", "--p"))
+    qq = load_predictions(q_logits, q_probs, renormalize=renormalize, options=("--q-logits", "--q"))
+    if pp.values.shape != qq.values.shape:
+        raise DataError(f"P {pp.matrix.where} has shape {pp.values.shape} but Q {qq.matrix.where} "
+                        f"has shape {qq.values.shape}")
+
+    def divergence(p_rows, q_rows):
+        q_rows = qq.check(q_rows)
+        p, logp = log_probs(pp, p_rows)
+        _, logq = log_probs(qq, q_rows)
+        # KL from its own cancellation-free kernels, not H(P,Q) - H(P) nor Σ p·(log p - log q):
+        # both lose every digit when P is close to Q (and can go negative).
+        sides = {("p" if pp.kind == "probs" else "p_logits"): np.asarray(p_rows, dtype=np.float64),
+                 ("q" if qq.kind == "probs" else "q_logits"): np.asarray(q_rows, dtype=np.float64)}
+        return np.column_stack([
+            core.kl_divergence_of(**sides), core.cross_entropy_of_distributions(p, logq), core.entropy(p, logp),
+        ])
+
+    columns = pp.map(divergence, qq.values)  # KL, H(P,Q), H(P) per row
+    per = columns[:, 0]
+    warn_infinite(per, qq.matrix, "Q gives probability 0 to a class P gives probability > 0")
+    report = LossReport.of("kl", per, base=base, reduction=reduction)
+
+    def tables(digits):
+        from .. import tables as tbl
+
+        ids = tbl.shown_rows(len(per))
+        cols = columns[ids][:, [1, 2, 0]] / core.log_base(base)
+        unit = base_label(base)
+        main_table = tbl.matrix_table(
+            "KL(P‖Q) = H(P,Q) - H(P)", cols, ids, len(per),
+            [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"], precision=digits,
+        )
+        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
+
+    def explanation(digits):
+        from .. import explain as ex
+
+        ids = ex._explained(len(per), explain_rows)
+        return ex.kl(pp.rows(ids), qq.check(qq.rows(ids)), len(per), columns[ids], report, p_kind=pp.kind,
+                     q_kind=qq.kind, digits=digits)
+
+    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
+         fmt=fmt, output=output, precision=precision, header=header)

@@ -1,0 +1,73 @@
+"""``xent ppl``: perplexity of target tokens under logits."""
+
+from __future__ import annotations
+
+import click
+
+from .. import core, options
+from ..inputs import check_stdin, load_labels, load_predictions, warn
+from ..output import Result, emit
+from ..report import LossReport, base_label
+from ._common import ONE_PASS, probabilities, warn_infinite
+
+
+@click.command(epilog=options.examples(
+    'xent ppl --logits lm.npy --targets ids.npy --ignore-index -100',
+    'xent ppl --logits lm.safetensors:logits --targets ids.npy --shift',
+    'xent ppl --logits base.kld --targets base.kld:targets',
+))
+@options.compose(options.logits_option, options.temperature_option)
+@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, required=True, help="The true token ids: one class index per row of --logits.")
+@options.ignore_index_option
+@options.shift_option
+@options.base_option
+@options.scheduler_option
+@options.output_options
+@options.explain_options
+@options.input_header_option
+@options.debug_option
+def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, precision, header, explain,
+        explain_rows):
+    """Perplexity of --targets under --logits (tokens × vocabulary, or (batch, seq, vocab) NPY).
+
+    perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
+    number in every base. --ignore-index skips padding tokens.
+    """
+    check_stdin(logits=logits, targets=targets)
+    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
+    if shift:
+        pred.shift()
+    tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
+    per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index), tokens,
+                   **ONE_PASS)
+    warn_infinite(per, target_matrix, "the target token has probability 0 (a -inf logit)")
+    counted = core.cross_entropy_denominator(tokens, ignore_index=ignore_index)
+    if counted == 0:
+        warn("every token is ignored: the mean and the perplexity are nan")
+    report = LossReport.of("ppl", per, base=base, reduction="mean", denominator=counted)
+    doc = {"command": "ppl", "n": int(counted), "base": base, "mean": report.mean, "perplexity": report.perplexity}
+
+    def tables(digits):
+        from .. import tables as tbl
+
+        ids = tbl.shown_rows(len(tokens))
+        per_token = tbl.target_table(
+            "tokens", ids, len(tokens), tokens[ids], probabilities(pred, ids, temperature), report.per[ids],
+            [str(c) for c in range(pred.num_classes)], label_header="target", loss_header=f"CE ({base_label(base)})",
+            ignored=None if ignore_index is None else tokens[ids] == ignore_index, precision=digits,
+        )
+        rows = [("tokens", f"{int(counted):,}")]
+        if ignore_index is not None:
+            rows.append(("ignored", f"{len(tokens) - int(counted):,} (index {ignore_index})"))
+        rows += [(f"mean CE ({base_label(base)})", tbl.fmt(report.mean, digits)), ("perplexity", tbl.fmt(report.perplexity, digits))]
+        return [per_token, tbl.summary(rows, title="perplexity")]
+
+    def explanation(digits):
+        from .. import explain as ex
+
+        ids = ex._explained(len(tokens), explain_rows)
+        return ex.ppl(pred.rows(ids), tokens[ids], len(tokens), per[ids], report, temperature=temperature,
+                      ignore_index=ignore_index, digits=digits)
+
+    emit(Result(report.perplexity, doc, ["perplexity"], tables, explanation=explanation if explain else None),
+         fmt=fmt, output=output, precision=precision, header=header)

@@ -1,0 +1,51 @@
+"""``xent softmax``: softmax or log-softmax of each row of logits."""
+
+from __future__ import annotations
+
+import click
+
+from .. import core, options
+from ..inputs import class_names, load_predictions
+from ..output import Result, emit
+
+
+@click.command(epilog=options.examples(
+    'xent softmax --logits "3,1,-3"',
+    'xent softmax --logits lm.npy --temperature 0.7 -o probs.npy',
+    'xent softmax --logits z.csv | xent ce --labels y.csv --probs -',
+))
+@options.compose(options.logits_option, options.temperature_option, options.classes_option)
+@click.option("--log", "log_space", is_flag=True, help="Print log-softmax (computed exactly, not as log of softmax).")
+@options.scheduler_option
+@options.output_options
+@options.explain_options
+@options.input_header_option
+@options.debug_option
+def softmax(logits, temperature, classes, log_space, fmt, output, precision, header, explain, explain_rows):
+    """Softmax (or --log log-softmax) of each row of --logits."""
+    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
+    names = class_names(classes, pred.num_classes, pred.matrix)
+    fn = core.log_softmax if log_space else core.softmax
+    out = pred.stream(lambda z: fn(z, temperature=temperature))
+    key, title = ("log_probs", "log-softmax") if log_space else ("probs", "softmax")
+    if temperature != 1.0:
+        title += f" (T = {temperature:g})"
+
+    def tables(digits):
+        from .. import tables as tbl
+
+        ids = tbl.shown_rows(len(pred))
+        shown = fn(pred.rows(ids), temperature=temperature)
+        return [tbl.matrix_table(title, shown, ids, len(pred), names, precision=digits)]
+
+    def explanation(digits):
+        from .. import explain as ex
+
+        ids = ex._explained(len(pred), explain_rows)
+        z = pred.rows(ids)
+        return ex.softmax(z, fn(z, temperature=temperature), len(pred), temperature=temperature, log=log_space,
+                          digits=digits)
+
+    result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, tables,
+                    explanation=explanation if explain else None)
+    emit(result, fmt=fmt, output=output, precision=precision, header=header)
