@@ -21,11 +21,9 @@ import numpy as np
 from . import core
 from .writers import format_number
 
-__all__ = ["Step", "Explanation", "DEFAULT_ROWS", "softmax", "ce", "entropy", "grad",
+__all__ = ["Step", "Explanation", "softmax", "ce", "entropy", "grad",
            "example", "kl", "bce", "ppl", "mse", "TABLE_DIGITS"]
 
-#: How many rows are explained unless ``--explain-rows`` says otherwise.
-DEFAULT_ROWS = 3
 #: Significant digits of every number unless ``--precision`` says otherwise (the tables' 8).
 TABLE_DIGITS = 8
 #: Entries of a vector written out; the rest are counted (a vocabulary of 50 000 is not listed).

@@ -240,10 +240,12 @@ scheduler_option = click.option(
 )
 
 
+#: How many rows ``--explain`` derives unless told (a few show the pattern; all would drown it).
+EXPLAIN_ROWS = 3
+
+
 def explain_options(f):
     """--explain and --explain-rows N: the derivation of the numbers, step by step (xentcli.explain)."""
-    from .explain import DEFAULT_ROWS
-
     return compose(
         click.option(
             "--explain", is_flag=True,
@@ -251,7 +253,7 @@ def explain_options(f):
                  "result (in place of the table; with --format csv/tsv/json/npy or --output the result goes "
                  "there as usual and the explanation to stderr).",
         ),
-        click.option("--explain-rows", type=click.IntRange(min=1), default=DEFAULT_ROWS, show_default=True,
+        click.option("--explain-rows", type=click.IntRange(min=1), default=EXPLAIN_ROWS, show_default=True,
                      metavar="N", help="How many of the first rows --explain derives (it says how many it left out)."),
     )(f)
 
