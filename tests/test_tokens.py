@@ -217,13 +217,18 @@ def test_topk_large_vocabulary_matches_sorting():
         assert s["topk_overlap"][r] == len(set(tb) & set(tt)) / 10
 
 
-def test_many_rows_span_several_chunks():
+@pytest.mark.parametrize("chunk", [2**12, 2**18])
+def test_many_rows_span_several_chunks(monkeypatch, chunk):
     # Rows are processed in chunks inside one call; the result must not depend on it.
+    import xentcli.core.tokens as tokens
+
+    monkeypatch.setattr(tokens, "_CHUNK_VALUES", chunk)
     rng = np.random.default_rng(8)
     zb, zt = rng.normal(size=(700, 300)), rng.normal(size=(700, 300))
+    zb[400, 3] = -np.inf  # a row the exact kernel redoes, in a later chunk
     k = rng.integers(0, 300, 700)
     whole = token_stats(zb, zt, k)
-    for lo, hi in ((0, 1), (100, 333), (650, 700)):
+    for lo, hi in ((0, 1), (100, 333), (650, 700), (390, 410)):
         part = token_stats(zb[lo:hi], zt[lo:hi], k[lo:hi])
         for key in whole:
             np.testing.assert_array_equal(whole[key][lo:hi], part[key], err_msg=key)
