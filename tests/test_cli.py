@@ -307,3 +307,19 @@ def test_debug_is_accepted_and_version_runs():
     r = run_process("ce", "--labels", "0", "--logits", "1,2", "--debug")
     assert r.returncode == 0 and float(r.stdout) == pytest.approx(math.log1p(math.e), rel=1e-15)
     assert run_process("--version").stdout.startswith(b"xent, version")
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["ce", "--logits", "0.2,0.8;0.5,0.5", "--labels", "1,0"], "Did you mean --probs?"),
+    (["mse", "--logits", "0.2,0.8;0.5,0.5", "--labels", "1,0", "--through", "softmax"], "Did you mean --preds?"),
+    (["grad", "--logits", "0.2,0.8;0.5,0.5", "--labels", "1,0"], "give their logarithms"),
+    (["grad", "--loss", "mse", "--through", "softmax", "--logits", "0.2,0.8;0.5,0.5", "--labels", "1,0"],
+     "give their logarithms"),
+    (["compare", "--base", "0.2,0.8;0.5,0.5", "--test", "0.1,0.9;0.5,0.5"], "give their logarithms"),
+])
+def test_probability_looking_logits_hint_names_an_option_the_command_has(xent, args, hint):
+    # grad and compare take only logits (or log-probabilities): the hint must not name an option they lack.
+    result = xent(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "look like probabilities" in result.stderr and hint in result.stderr
+    assert "--probs?" not in result.stderr or args[0] == "ce"

@@ -396,7 +396,7 @@ def load_predictions(
     normalized: bool = True,
     binary: bool = False,
     allow_probs: bool = True,
-    options: tuple[str, str] = ("--logits", "--probs"),
+    options: tuple[str, str | None] = ("--logits", "--probs"),
 ) -> Predictions:
     """Read exactly one of logits / probabilities (validated later, block by block).
 
@@ -404,7 +404,8 @@ def load_predictions(
       normalized: probability rows must sum to 1 (``ce``, ``kl``, ``entropy``;
         not ``bce``, where each entry is its own probability).
       binary: each logit is its own Bernoulli logit (``bce``): ``±inf`` allowed.
-      options: the two options' names, for messages (``--p-logits``, ``--p``).
+      options: the two options' names, for messages (``--p-logits``, ``--p``); None for a command
+        with no probabilities option (hints then say to give log-probabilities).
     """
     logits_opt, probs_opt = options
     if logits is not None and probs is not None:
@@ -424,8 +425,10 @@ def load_predictions(
         rows = max(1, min(PROBABILITY_LOOK_ROWS, PROBABILITY_LOOK_VALUES // pred.num_classes))
         head = np.asarray(pred.values[:rows], dtype=np.float64)
         if np.isfinite(head).all() and core.looks_like_probabilities(head):
+            fix = (f"Did you mean {probs_opt}?" if probs_opt else
+                   "If they are, give their logarithms: log-probabilities are logits (softmax(log p) = p).")
             warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
-                 f"softmax would be applied twice. Did you mean {probs_opt}?")
+                 f"softmax would be applied twice. {fix}")
     return pred
 
 

@@ -67,10 +67,12 @@ def load_targets(labels: str, pred: Predictions, classes: str | None):
     return y, matrix
 
 
-def load_mse_predictions(preds: str | None, logits: str | None, through: str | None) -> Predictions:
-    """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``."""
+def load_mse_predictions(preds: str | None, logits: str | None, through: str | None, *,
+                         preds_option: str | None = "--preds") -> Predictions:
+    """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``
+    (``preds_option``: the command's option for predictions, None where it has none)."""
     if logits is None:  # each entry its own number, as a Bernoulli logit is: only NaN is refused by the reader
         return load_predictions(preds, None, normalized=False, binary=True, allow_probs=False,
                                 options=("--preds", "--preds"))
     return load_predictions(logits, None, normalized=through == "softmax", binary=through == "sigmoid",
-                            allow_probs=False, options=("--logits", "--preds"))
+                            allow_probs=False, options=("--logits", preds_option))

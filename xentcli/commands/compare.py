@@ -97,8 +97,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     if reference is not None:
         top_k = reference.top_k  # a saved reference's K is the file's
     base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
-    base = load_predictions(base_rows, None, allow_probs=False, options=("--base", "--base"))
-    tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", "--test")))
+    base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None))
+    tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", None)))
              for name, spec in tests_named]
     if kind == "reference":
         for t in tests:

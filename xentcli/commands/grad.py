@@ -66,11 +66,11 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         raise CallError("--loss mse differentiates with respect to the logits: give --through softmax or "
                         "--through sigmoid, the activation between them and the squared error")
     if loss == "mse":
-        pred = load_mse_predictions(None, logits, through)
+        pred = load_mse_predictions(None, logits, through, preds_option=None)
         y, label_matrix = load_targets(labels, pred, classes)
     else:
         pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
-                                normalized=loss == "ce", binary=loss == "bce")
+                                normalized=loss == "ce", binary=loss == "bce", options=("--logits", None))
         y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     n = len(pred)
