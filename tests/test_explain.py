@@ -102,7 +102,7 @@ row 1: the gradient of its squared error through sigmoid
   ∂loss/∂ŷ = 2·(ŷ - y) = [1.9866143]
   σ'(z) = σ(z)·(1 - σ(z)) = [0.0066480567]
   ∂loss/∂z = 2·(σ(z) - y)·σ'(z)
-           = 1.9866143·0.0066480567
+           = [1.9866143·0.0066480567]
            = [0.013207124]
   mean: divided by the denominator 1 = [0.013207124]
 
@@ -417,3 +417,13 @@ result
 
 def test_mse_snapshot(xent):
     assert run(xent, "mse", "--labels", "1,0,0", "--preds", "0.7,0.2,0.1", "--explain").stdout == MSE_DOC
+
+
+@pytest.mark.parametrize("extra, divisor", [([], ""), (["--class-mean"], " / 2")])
+def test_grad_pos_weight_terms_are_substituted(xent, extra, divisor):
+    # σ(2) = 1/(1 + e^-2) = 0.8807970779778823, σ(-1) = 0.2689414213699951 (by hand); with pw = (3, 2):
+    # 0.88079708·(3·1 + 1 - 1) - 3·1 = -0.35760877 (PyTorch autograd of BCEWithLogits, sum: -0.3576087660663531)
+    out = run(xent, "grad", "--loss", "bce", "--logits", "2,-1", "--labels", "1,0", "--pos-weight", "3,2", *extra,
+              "--explain").stdout
+    assert f"= [0.88079708·(3·1 + 1 - 1) - 3·1, 0.26894142·(2·0 + 1 - 0) - 2·0]{divisor}\n" in out
+    assert ("= [-0.35760877, 0.26894142]" if not extra else "= [-0.17880438, 0.13447071]") in out

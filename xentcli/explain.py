@@ -389,6 +389,11 @@ def _grad_lines(f: _Fmt, loss: str, through, z: np.ndarray, y: np.ndarray, *, te
         else:
             lines.append(f"∂loss/∂z = σ(z)·(pw·y + 1 - y) - pw·y, pw = {f.vec(pos_weight)}"
                          + (" (/ C with --class-mean)" if class_mean else ""))
+            pw = np.broadcast_to(np.asarray(pos_weight, dtype=np.float64), y.shape)
+            terms = [f"{f.factor(s)}·({f.factor(w)}·{f.factor(t)} + 1 - {f.factor(t)}) - {f.factor(w)}·{f.factor(t)}"
+                     for s, w, t in zip(p[:MAX_ENTRIES], pw[:MAX_ENTRIES], y[:MAX_ENTRIES])]
+            lines.append("         = [" + ", ".join(terms) + (", …" if c > MAX_ENTRIES else "") + "]"
+                         + (f" / {c}" if class_mean else ""))
         lines.append(f"         = {f.vec(g)}")
     else:
         two = 1.0 if half else 2.0
@@ -400,9 +405,9 @@ def _grad_lines(f: _Fmt, loss: str, through, z: np.ndarray, y: np.ndarray, *, te
             d = p * core.sigmoid(-z)
             lines.append(f"σ'(z) = σ(z)·(1 - σ(z)) = {f.vec(d)}")
             lines.append(f"∂loss/∂z = {'' if half else '2·'}(σ(z) - y)·σ'(z)")
-            lines.append("         = " + ", ".join(f"{f.factor(a)}·{f.factor(b)}" for a, b in zip(gy[:MAX_ENTRIES],
-                                                                                           d[:MAX_ENTRIES]))
-                         + (" …" if c > MAX_ENTRIES else ""))
+            lines.append("         = [" + ", ".join(f"{f.factor(a)}·{f.factor(b)}" for a, b in zip(gy[:MAX_ENTRIES],
+                                                                                            d[:MAX_ENTRIES]))
+                         + (", …" if c > MAX_ENTRIES else "") + "]")
         else:
             lines.append(f"through softmax: ∂loss/∂z = p ⊙ (g - Σ p·g) with g = ∂loss/∂ŷ, Σ p·g = {f(np.sum(p * gy))}")
         lines.append(f"         = {f.vec(g)}")
