@@ -70,6 +70,9 @@ def test_pandas_index_column_is_not_a_class(tmp_path):
     for name in ("proba.csv", "numbered.csv"):
         m = read_matrix(str(tmp_path / name), "--probs")
         np.testing.assert_array_equal(np.asarray(m.values), p)
+    # the note quotes the header line as pandas wrote it, the index column's empty cell included
+    assert (tmp_path / "numbered.csv").read_text().splitlines()[0] == ",0,1,2"
+    assert any("line 1 (,0,1,2) is read as a header of column numbers" in note for note in m.notes)
     doc = cli_json("entropy", "--probs", tmp_path / "proba.csv", "--reduction", "none")
     np.testing.assert_allclose(doc["per_sample"], -(p * np.log(p)).sum(axis=1), rtol=1e-14)
 

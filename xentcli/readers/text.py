@@ -32,11 +32,13 @@ HEADER_MODES = ("auto", "yes", "no")
 
 class Header(list):
     """The names of a header row, with its physical line; ``numbered`` when they are column
-    numbers (``0,1,2``: pandas' and ``xent --header``'s names for an unnamed matrix)."""
+    numbers (``0,1,2``: pandas' and ``xent --header``'s names for an unnamed matrix); ``cells``
+    the whole row as written (an index column's empty cell included), for messages."""
 
-    def __init__(self, names, line: int, numbered: bool = False):
+    def __init__(self, names, line: int, numbered: bool = False, cells=None):
         super().__init__(names)
         self.line, self.numbered = line, numbered
+        self.cells = list(names) if cells is None else list(cells)
 
 
 def read(path: str, where: str, selector: str | None = None, *, header: str = "auto", names: bool = False) -> Matrix:
@@ -79,7 +81,7 @@ def _named_index(values: np.ndarray, names: Header, where: str, notes: list[str]
     if np.array_equal(first, np.arange(n)) or np.array_equal(first, np.arange(1, n + 1)):
         notes.append(f"{where}: column '{names[0]}' holds the row numbers {int(first[0])}…{int(first[-1])} "
                      "(pandas' named index): it is not a class and is left out")
-        return values[:, 1:], Header(names[1:], names.line)
+        return values[:, 1:], Header(names[1:], names.line, cells=names.cells)
     notes.append(f"{where}: column '{names[0]}' holds only integers while the others do not: if it is an id, "
                  f"select the class columns, e.g. FILE:{names[1]},…")
     return values, names
@@ -89,7 +91,7 @@ def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
     """A text matrix, with a note where a line of numbers was taken as a header."""
     notes = []
     if names is not None and names.numbered:
-        notes.append(f"{where}: line {names.line} ({','.join(names)}) is read as a header of column numbers, "
+        notes.append(f"{where}: line {names.line} ({','.join(names.cells)}) is read as a header of column numbers, "
                      "as pandas and 'xent --header' write; --input-header no reads it as data")
     return Matrix(values, where, names, lines, notes=notes, text=True)
 
@@ -295,14 +297,16 @@ def _selected(form: _TextForm, selector: str | None, where: str) -> _TextForm:
     if selector is None:
         if form.usecols is None or form.names is None:
             return form
-        return form._replace(names=Header([form.names[i] for i in form.usecols], form.names.line, form.names.numbered))
+        return form._replace(names=Header([form.names[i] for i in form.usecols], form.names.line, form.names.numbered,
+                                          form.names.cells))
     from .selector import select_columns  # only when columns are selected
 
     columns = list(form.usecols) if form.usecols is not None else list(range(form.width))
     names = [form.names[i] for i in columns] if form.names is not None else None
     chosen = select_columns(selector, names, len(columns), where)
     usecols = tuple(columns[i] for i in chosen.indices)
-    header = None if form.names is None else Header(chosen.names, form.names.line, form.names.numbered)
+    header = None if form.names is None else Header(chosen.names, form.names.line, form.names.numbered,
+                                                    form.names.cells)
     if header is not None:
         header.columns = chosen.names.columns
     return form._replace(usecols=usecols, names=header)
