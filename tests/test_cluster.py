@@ -18,12 +18,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
-if not os.environ.get("XENT_CLUSTER_TESTS"):
-    # About one run in three of this module stalls: a run's tasks stop completing (seen in several
-    # tests, with the cluster in this process or in its own). Until that is found, these tests run
-    # only when asked, so that a stall cannot hold the suite: XENT_CLUSTER_TESTS=1 pytest tests/test_cluster.py
-    pytest.skip("cluster tests run with XENT_CLUSTER_TESTS=1 (a rare stall is under investigation)",
-                allow_module_level=True)
 
 # A run on a cluster that stopped making progress fails its test instead of holding CI forever.
 pytestmark = pytest.mark.timeout(300)
@@ -253,20 +247,67 @@ def test_sources_pickle_by_path(data, tmp_path, streamed_text):
     assert np.array_equal(url.rows(3, 9), rows.rows(3, 9))
 
 
-def test_lost_worker_changes_nothing(xent, address, data, small_blocks):
-    """A worker killed mid-run: its tasks run again elsewhere, and the output is the same."""
+@pytest.fixture(scope="module")
+def client(address):
+    """The test's own client of the module's cluster (the workers' environment and pids), not the default one."""
     from distributed import Client
 
-    with Client(address) as client:
-        _lost_worker(xent, address, client, data)
+    with Client(address, set_as_default=False) as c:
+        yield c
 
 
-def _lost_worker(xent, address, client, data):
+def block_delay(client, seconds):
+    """Every block task sleeps ``seconds`` first (None: not), on every worker of ``client``.
+
+    Sent as source for ``exec``: a bound method of ``os.environ`` (or a function of this module) would be
+    pickled by value, and set a copy of this process's environment on the worker.
+    """
+    code = ("os.environ.pop('XENT_TEST_BLOCK_DELAY', None)" if seconds is None
+            else f"os.environ['XENT_TEST_BLOCK_DELAY'] = {str(seconds)!r}")
+    client.run(exec, "import os; " + code, {})
+
+
+def test_beside_a_default_client(xent, address, data, small_blocks):
+    """A client of the caller's own, current in this thread (``with Client(...)``, as in a notebook), is not the
+    run's: the run's blocks are still waited for and fetched on the run's client and its event loop."""
+    from distributed import Client
+
+    with Client(address):
+        same(xent, address, "kl", "--p-logits", data / "small.npy", "--q-logits", data / "targets.npy",
+             "--reduction", "none", "--format", "csv")
+
+
+def test_stall_is_an_error(xent, address, data, client, small_blocks, monkeypatch):
+    """A run whose next block does not come back in XENT_SCHEDULER_STALL seconds ends with one line, exit 2."""
+    monkeypatch.setenv("XENT_SCHEDULER_STALL", "0.3")
+    block_delay(client, 1.5)
+    try:
+        t = time.monotonic()
+        out = xent("kl", "--p-logits", data / "small.npy", "--q-logits", data / "targets.npy", "--scheduler", address)
+        elapsed = time.monotonic() - t
+    finally:
+        block_delay(client, None)
+    assert out.exit_code == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"Error: --scheduler {address}: no block came back in 0.3 s")
+    assert "XENT_SCHEDULER_STALL" in out.stderr and out.stderr.count("\n") == 1
+    assert elapsed < 30
+    assert engine._runner is None
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "inf", "nan"])
+def test_bad_stall_limit(xent, monkeypatch, value):
+    monkeypatch.setenv("XENT_SCHEDULER_STALL", value)
+    out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", "local:2")
+    assert out.exit_code == 2 and out.stderr.startswith("Error: XENT_SCHEDULER_STALL=")
+
+
+def test_lost_worker_changes_nothing(xent, address, data, client, small_blocks):
+    """A worker killed mid-run: its tasks run again elsewhere, and the output is the same."""
     args = ["kl", "--p-logits", data / "small.npy", "--q-logits", data / "targets.npy", "--reduction", "none",
             "--format", "csv"]
     local = xent(*args)
     pids = list(client.run(os.getpid).values())
-    client.run(os.environ.__setitem__, "XENT_TEST_BLOCK_DELAY", "0.1")  # 15 blocks on 2 workers: ~0.8 s
+    block_delay(client, 0.1)  # 15 blocks on 2 workers: ~0.8 s
     state = {"running": True, "killed": False}
 
     def kill_after_first_results():
@@ -291,7 +332,7 @@ def _lost_worker(xent, address, client, data):
     finally:
         state["running"] = False
         killer.join()
-        client.run(os.environ.pop, "XENT_TEST_BLOCK_DELAY", None)
+        block_delay(client, None)
     assert state["killed"], "the worker was not killed while the command ran"
     assert remote.exit_code == 0, remote.stderr
     assert remote.stdout == local.stdout

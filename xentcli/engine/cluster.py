@@ -9,14 +9,21 @@ as the thread pool, on the same block boundaries. The client takes the results
 back in input order, so everything after (reductions, writers) is the local
 engine's, and the numbers are identical bit for bit.
 
-* At most :data:`IN_FLIGHT` tasks per worker thread are submitted or waiting to
-  be handed on (``distributed.as_completed`` + a reorder buffer): memory stays bounded
-  on the workers and here, whatever the input's size.
+* The client keeps the run's futures in a queue in input order, at most
+  :data:`IN_FLIGHT` per worker thread, and waits on the head: one gather on the
+  run's own client brings it and the blocks behind it already done, and a new
+  block is submitted for each one handed on. Memory stays bounded on the
+  workers and here, whatever the input's size. Nothing waits through the
+  process's *default* client (``as_completed`` and ``wait`` do): that may be
+  another client, with another event loop, when the caller has one of its own.
 * A task that fails raises on the client when its turn comes, as on the thread
   pool (so the first bad block in input order is the one reported). A
   :class:`~xentcli.core.RowError` is shifted to its row in the whole input on the
   worker; its ``source`` travels as a token and is mapped back here to the
   client's own input object, which locates the error (file, line).
+* A gather that brings nothing back within :data:`STALL_ENV` seconds
+  (:data:`STALL_SECONDS` by default) ends the run with a one-line
+  :class:`~xentcli.errors.CallError` naming the scheduler, never a hang.
 * Counts made on a worker (``--renormalize`` rows rescaled, float16 values at
   the limit) come back with each block's result (:func:`~xentcli.engine.count`).
 * A worker lost mid-run costs time only: the scheduler runs its tasks again
@@ -27,17 +34,19 @@ engine's, and the numbers are identical bit for bit.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
 import uuid
+from collections import deque
 
 from ..core.checks import RowError
 from ..errors import CallError
 from . import _task, count, remote_object, remote_token, run_block
 from .threads import THREADS
 
-__all__ = ["DaskCluster", "parse_address", "IN_FLIGHT", "PIP_LINE"]
+__all__ = ["DaskCluster", "parse_address", "stall_seconds", "IN_FLIGHT", "PIP_LINE", "STALL_ENV"]
 
 #: Tasks per worker thread submitted and not yet handed on (results included): enough to hide the
 #: round trips of small tasks (a few ms each), few enough to bound memory (blocks are ≤ 16 MiB).
@@ -45,6 +54,10 @@ IN_FLIGHT = 4
 PIP_LINE = "pip install 'xentcli[dask]'"
 #: Seconds to reach a running scheduler before giving up.
 CONNECT_TIMEOUT = 20
+#: Seconds to wait for the next block in input order before calling the run stalled, and its variable.
+#: Generous: a block is seconds of work at most, and a lost worker's blocks run again well within it.
+STALL_SECONDS = 600.0
+STALL_ENV = "XENT_SCHEDULER_STALL"
 
 _LOCAL = re.compile(r"local:(\d+)")
 _REMOTE = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://[^\s/:]+(:\d+)?/?")
@@ -64,6 +77,20 @@ def parse_address(address: str) -> tuple[str, int | None]:
         return "remote", None
     raise CallError(f"--scheduler {address!r} is not a scheduler address: give tcp://HOST:PORT (a running "
                     "Dask scheduler, e.g. tcp://10.0.0.5:8786) or local:N (N worker processes for this run)")
+
+
+def stall_seconds() -> float:
+    """:data:`STALL_ENV` if set (seconds, > 0), else :data:`STALL_SECONDS`."""
+    raw = os.environ.get(STALL_ENV, "").strip()
+    if not raw:
+        return STALL_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise CallError(f"{STALL_ENV}={raw!r}: give the seconds to wait for a block of --scheduler (a number > 0)")
+    return seconds
 
 
 def _run(payload, start: int, stop: int):
@@ -86,6 +113,11 @@ def _run(payload, start: int, stop: int):
         _task.counts = None
 
 
+async def _gather(client, futures):
+    """``client.gather(futures)`` run on the client's event loop, where ``client.sync`` can bound its time."""
+    return await client.gather(futures, asynchronous=True)
+
+
 def _unpack(blob: bytes):
     import cloudpickle
 
@@ -99,6 +131,7 @@ class DaskCluster:
     def __init__(self, address: str):
         self.address = address.strip()
         self.kind, self.workers = parse_address(self.address)
+        self.stall = stall_seconds()
         self.client = self.cluster = None
 
     def _connect(self):
@@ -106,6 +139,8 @@ class DaskCluster:
             return self.client
         from distributed import Client
 
+        # Not made the process's default client: a caller's own client (a notebook's) stays its default,
+        # and nothing of this run looks the default up.
         try:
             if self.kind == "local":
                 from distributed import LocalCluster
@@ -115,9 +150,9 @@ class DaskCluster:
                                             processes=True, silence_logs=logging.CRITICAL,
                                             # no dashboard; its HTTP server on any free port
                                             dashboard_address=":0", scheduler_kwargs={"dashboard": False})
-                self.client = Client(self.cluster)
+                self.client = Client(self.cluster, set_as_default=False)
             else:
-                self.client = Client(self.address, timeout=CONNECT_TIMEOUT)
+                self.client = Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as e:
             self.close()
             raise CallError(f"--scheduler {self.address}: cannot reach the scheduler: {e}") from e
@@ -127,8 +162,6 @@ class DaskCluster:
         if len(spans) <= 1:
             yield from THREADS.blocks(fn, sources, spans, threads=threads)
             return
-        from distributed import as_completed
-
         import cloudpickle
 
         client = self._connect()
@@ -136,46 +169,74 @@ class DaskCluster:
         # Pickled here once: an unpicklable capture fails now, before any task is sent.
         payload = client.submit(_unpack, cloudpickle.dumps((fn, tuple(sources))), pure=False, key=f"xent-payload-{run}")
         window = max(2, IN_FLIGHT * sum(client.nthreads().values()))
-        # Results are fetched as tasks complete (on the client's event loop, several at once).
-        inflight, ready, pending = {}, {}, as_completed(with_results=True, raise_errors=False)  # key → (block, future)
+        queue: deque = deque()  # the futures of blocks head.., in input order
+        fetched: deque = deque()  # the results of the first blocks of queue, already here
         head = nxt = 0
 
         def submit():
             nonlocal nxt
             s, e = spans[nxt]
-            f = client.submit(_run, payload, s, e, pure=False, key=f"xent-block-{run}-{nxt}")
-            inflight[f.key] = (nxt, f)
-            pending.add(f)
+            queue.append(client.submit(_run, payload, s, e, pure=False, key=f"xent-block-{run}-{nxt}"))
             nxt += 1
 
         try:
-            while nxt < len(spans) and nxt - head < window:
+            while nxt < len(spans) and len(queue) < window:
                 submit()
-            for f, result in pending:
-                i, _ = inflight.pop(f.key)
-                # An error waits for its turn: the first in input order is the one raised, as on the thread pool.
-                ready[i] = result if f.status == "finished" else f
-                while head in ready:
-                    done = ready.pop(head)
-                    if not isinstance(done, tuple):
-                        _raise(done)
-                    part, counts = done
-                    for (token, name), n in counts.items():
-                        owner = remote_object(token)
-                        if owner is not None:
-                            count(owner, name, n)
-                    s, e = spans[head]
-                    head += 1
-                    if nxt < len(spans):
-                        submit()
-                    yield s, e, part
+            while queue:
+                if not fetched:
+                    # The head, and the blocks behind it already done: one round trip for them all.
+                    done = itertools.takewhile(lambda f: f.status == "finished", itertools.islice(queue, 1, None))
+                    fetched.extend(self._fetch(client, [queue[0], *done]))
+                part, counts = fetched.popleft()
+                queue.popleft()
+                for (token, name), n in counts.items():
+                    owner = remote_object(token)
+                    if owner is not None:
+                        count(owner, name, n)
+                s, e = spans[head]
+                head += 1
+                if nxt < len(spans):
+                    submit()  # before the yield: the cluster works while the consumer does
+                yield s, e, part
         finally:  # an error, or the consumer stopped early: what is still running is of no use
-            left = [f for _, f in inflight.values()]
-            pending.clear()
-            if left:
-                client.cancel(left + [payload])
-            else:
-                payload.release()
+            left = list(queue)
+            queue.clear()
+            try:
+                if left:
+                    client.cancel(left + [payload])
+                else:
+                    payload.release()
+            except Exception:  # a client that lost its scheduler: the error that brought us here matters
+                pass
+
+    def _fetch(self, client, futures):
+        """The ``(part, counts)`` of ``futures``: the head block and blocks behind it that are done.
+
+        The one wait of the run, on the run's own client and event loop: the first failing block in
+        input order is the one raised (those behind the head are done, not failed), a lost worker's
+        blocks are waited for while Dask runs them again, and nothing coming back within
+        :attr:`stall` seconds ends the run with one line instead of a hang.
+        """
+        from distributed import CancelledError, KilledWorker
+        from distributed import TimeoutError as DaskTimeout
+
+        try:
+            return client.sync(_gather, client, futures, callback_timeout=self.stall)
+        except RowError as err:
+            if isinstance(err.source, str):
+                err.source = remote_object(err.source)
+            raise err.with_traceback(None) from None
+        except DaskTimeout:
+            if any(f.status == "error" for f in futures):  # a block raised it
+                raise
+            raise CallError(f"--scheduler {self.address}: no block came back in {self.stall:g} s (no worker, or "
+                            f"all busy with other work); {STALL_ENV} sets this limit") from None
+        except CancelledError:
+            raise CallError(f"--scheduler {self.address}: the cluster dropped a block of this run "
+                            "(the scheduler restarted or lost this client)") from None
+        except KilledWorker:
+            raise CallError(f"--scheduler {self.address}: every worker that ran a block of this run died "
+                            "(out of memory? the workers' logs tell)") from None
 
     def close(self) -> None:
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
@@ -190,13 +251,3 @@ class DaskCluster:
             except Exception:
                 pass
 
-
-def _raise(future):
-    """Raise the error of a failed block task; a RowError's source token back to the client's object."""
-    try:
-        future.result()
-    except RowError as err:
-        if isinstance(err.source, str):
-            err.source = remote_object(err.source)
-        raise err.with_traceback(None) from None
-    raise RuntimeError(f"block task {future.key} ended as {future.status}")
