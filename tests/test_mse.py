@@ -248,3 +248,11 @@ def test_help_and_command_list(xent):
     assert "mse" in xent("--help").stdout
     r = xent("mse", "--help")
     assert r.exit_code == 0 and "torch.nn.MSELoss" in r.stdout and "--half" in r.stdout and "--base" not in r.stdout
+
+
+def test_overflowing_squared_error_is_inf_with_a_located_warning(xent):
+    # (1e200)² = 1e400 is past float64's largest (1.8e308): inf, said once with the row and the count.
+    r = xent("mse", "--preds", "0,0;1e200,0;0,-1e200", "--labels", "0,0;0,0;0,0", "--reduction", "none", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["per_sample"] == [0.0, "inf", "inf"]
+    assert "row 2: the value is inf because the squared error overflows float64; 2 samples in all" in r.stderr

@@ -21,7 +21,7 @@ import numpy as np
 from . import core
 from .writers import format_number
 
-__all__ = ["Step", "Explanation", "softmax", "ce", "entropy", "grad",
+__all__ = ["Step", "Explanation", "explained_rows", "softmax", "ce", "entropy", "grad",
            "example", "kl", "bce", "ppl", "mse", "TABLE_DIGITS"]
 
 #: Significant digits of every number unless ``--precision`` says otherwise (the tables' 8).
@@ -102,7 +102,8 @@ class _Fmt:
         return text + (f" + … {len(xs) - limit} more" if len(xs) > limit else "")
 
 
-def _explained(n: int, rows: int) -> np.ndarray:
+def explained_rows(n: int, rows: int) -> np.ndarray:
+    """The ids of the rows ``--explain-rows rows`` derives out of ``n``: the first ones, at least one."""
     return np.arange(min(n, max(1, rows)))
 
 

@@ -56,7 +56,7 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(len(per), explain_rows)
+        ids = ex.explained_rows(len(per), explain_rows)
         return ex.bce(pred.rows(ids), y[ids], len(per), per[ids], report, kind=pred.kind, pos_weight=pw,
                       class_mean=class_mean, names=names, digits=digits)
 

@@ -87,7 +87,7 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(len(per), explain_rows)
+        ids = ex.explained_rows(len(per), explain_rows)
         return ex.ce(pred.rows(ids), y[ids], len(per), per[ids], report, kind=pred.kind, temperature=temperature,
                      weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps, names=names,
                      digits=digits)

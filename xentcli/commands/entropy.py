@@ -43,7 +43,7 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(len(per), explain_rows)
+        ids = ex.explained_rows(len(per), explain_rows)
         return ex.entropy(pred.rows(ids), len(per), per[ids], report, kind=pred.kind, temperature=temperature,
                           digits=digits)
 

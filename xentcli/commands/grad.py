@@ -164,7 +164,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(n, explain_rows)
+        ids = ex.explained_rows(n, explain_rows)
         target = y[ids]
         ignored = None
         if target.ndim == 1:  # class indices: their one-hot rows, as the derivation ŷ - y uses them

@@ -74,7 +74,7 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(len(per), explain_rows)
+        ids = ex.explained_rows(len(per), explain_rows)
         return ex.kl(pp.rows(ids), qq.check(qq.rows(ids)), len(per), columns[ids], report, p_kind=pp.kind,
                      q_kind=qq.kind, digits=digits)
 

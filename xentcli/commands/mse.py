@@ -7,9 +7,9 @@ import numpy as np
 
 from .. import core, options
 from ..errors import CallError
-from ..inputs import Predictions, check_stdin, class_names, warn
+from ..inputs import Predictions, check_stdin, class_names
 from ..output import Result, emit
-from ._common import load_mse_predictions, load_targets
+from ._common import load_mse_predictions, load_targets, warn_infinite
 
 
 def check_mse_call(preds: str | None, logits: str | None, through: str | None) -> None:
@@ -85,11 +85,7 @@ def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, p
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     factor = 0.5 if half else 1.0
     per = pred.map(per_sample_squared_error(pred, through), y) * factor
-    inf = np.isinf(per)
-    if inf.any():
-        r = int(np.argmax(inf))
-        warn(f"{pred.matrix.locate(r)}: row {r + 1}: the squared error overflows float64 (inf)"
-             + (f"; {int(inf.sum())} samples in all" if inf.sum() > 1 else ""))
+    warn_infinite(per, pred.matrix, "the squared error overflows float64")
     n = len(per)
     denominator = core.mse_denominator(n, pred.num_classes)
     mean, total = core.reduce(per, "mean", denominator=denominator), core.reduce(per, "sum")
@@ -118,7 +114,7 @@ def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, p
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(n, explain_rows)
+        ids = ex.explained_rows(n, explain_rows)
         target = y[ids]
         if target.ndim == 1:  # class indices: their one-hot rows, as (ŷ - y) uses them
             target = core.one_hot(target, pred.num_classes)

@@ -65,7 +65,7 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(len(tokens), explain_rows)
+        ids = ex.explained_rows(len(tokens), explain_rows)
         return ex.ppl(pred.rows(ids), tokens[ids], len(tokens), per[ids], report, temperature=temperature,
                       ignore_index=ignore_index, digits=digits)
 

@@ -41,7 +41,7 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
     def explanation(digits):
         from .. import explain as ex
 
-        ids = ex._explained(len(pred), explain_rows)
+        ids = ex.explained_rows(len(pred), explain_rows)
         z = pred.rows(ids)
         return ex.softmax(z, fn(z, temperature=temperature), len(pred), temperature=temperature, log=log_space,
                           digits=digits)
