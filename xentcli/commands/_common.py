@@ -23,6 +23,12 @@ def probabilities(pred: Predictions, ids, temperature: float = 1.0, *, binary: b
     return core.sigmoid(rows) if binary else core.softmax(rows, temperature=temperature)
 
 
+def shown_predictions(pred: Predictions, ids, through: str | None) -> np.ndarray:
+    """The MSE predictions of the samples ``ids``, for tables: ``softmax(z)``, ``σ(z)`` or as given."""
+    rows = pred.rows(np.asarray(ids))
+    return rows if through is None else core.activation(rows, through)
+
+
 def warn_infinite(per: np.ndarray, where, why: str) -> None:
     """Warn once, at the first infinite per-sample value, saying ``why`` and how many there are."""
     inf = np.isinf(per)

@@ -13,7 +13,7 @@ from ..errors import CallError
 from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_weights, warn
 from ..output import Result, emit
 from ..writers import resolve_format
-from ._common import load_mse_predictions, load_targets, probabilities
+from ._common import load_mse_predictions, load_targets, probabilities, shown_predictions
 
 # grad --check differentiates every entry: 2C evaluations of N rows. Past this many
 # row-evaluations it checks the first rows only, and says so.
@@ -132,7 +132,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
 
         ids = tbl.shown_rows(n)
         if loss == "mse":
-            predicted = core.activation(pred.rows(ids), through)
+            predicted = shown_predictions(pred, ids, through)
         else:
             predicted = probabilities(pred, ids, temperature, binary=loss == "bce")
         target = y[ids]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from .. import core, options
 from ..errors import CallError
 from ..inputs import Predictions, check_stdin, class_names
 from ..output import Result, emit
-from ._common import load_mse_predictions, load_targets, warn_infinite
+from ._common import load_mse_predictions, load_targets, shown_predictions, warn_infinite
 
 
 def check_mse_call(preds: str | None, logits: str | None, through: str | None) -> None:
@@ -40,12 +39,6 @@ def per_sample_squared_error(pred: Predictions, through: str | None):
 def _no_base(ctx, param, value):
     if value is not None:
         raise CallError("--base does not apply to mse: a squared error has no log base")
-
-
-def shown_predictions(pred: Predictions, ids, through: str | None) -> np.ndarray:
-    """The predictions of the samples ``ids``, for tables: ``softmax(z)``, ``σ(z)`` or as given."""
-    rows = pred.rows(np.asarray(ids))
-    return rows if through is None else core.activation(rows, through)
 
 
 @click.command(epilog=options.examples(
