@@ -1,5 +1,6 @@
 """What more than one command uses: shown probabilities, the inf warning, (p, log p) of rows,
-the one-pass settings of ``ce`` and ``ppl``, and the MSE loaders and shown predictions of ``mse`` and ``grad --loss mse``."""
+the one-pass settings of ``ce`` and ``ppl``, and the MSE loaders and shown predictions of
+``mse`` and ``grad --loss mse``."""
 
 from __future__ import annotations
 
