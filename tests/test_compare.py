@@ -669,11 +669,13 @@ def test_bootstrap_resamples_whole_sequences(tmp_path):
         lo, hi = doc["tests"]["t"]["kl"]["ci95"]
         assert_close(lo, min(kls))
         assert_close(hi, max(kls))
-    # one sequence: every resample is that sequence
+    # one sequence: every resample would be that sequence, an interval of width 0; none is given, and said
     p1 = files(tmp_path, base[:1], {"t": test[:1]})
-    doc = run_json("--base", p1["base"], "--test", p1["t"], "--bootstrap", "50")
-    assert_close(doc["tests"]["t"]["kl"]["ci95"][0], kls[0])
-    assert_close(doc["tests"]["t"]["kl"]["ci95"][1], kls[0])
+    for args in ([p1["base"], "--test", p1["t"]], [p["base"], "--test", p["t"], "--block", "1000"]):
+        out = invoke("--base", *args, "--bootstrap", "50", "--format", "json")
+        assert out.exit_code == 0, out.output
+        assert "ci95" not in json.loads(out.stdout)["tests"]["t"]["kl"]
+        assert "are one sequence" in out.stderr and "no ci95 is given" in out.stderr
 
 
 # ----------------------------------------------------------------------------------------------
@@ -897,3 +899,48 @@ def test_errors(tmp_path):
     # every target ignored
     fails(2, "--base", p["base"], "--test", p["a"], "--targets", save(tmp_path, "none.npy", np.full((B, T), -100)),
           "--ignore-index", "-100")
+
+
+def test_kld_base_however_it_comes(tmp_path):
+    # llama.cpp's file by its name, without an extension, and on stdin: read as llama.cpp reads it each time.
+    rng = np.random.default_rng(41)
+    n_ctx, n_chunk, v = 8, 2, 7
+    n = n_chunk * (n_ctx - 1 - n_ctx // 2)
+    base_logits = rng.normal(size=(n, v)) * 6
+    kld = tmp_path / "base.kld"
+    build_kld(kld, base_logits, rng.integers(0, v, n_chunk * n_ctx), n_ctx)
+    np.save(tmp_path / "q.npy", base_logits + rng.normal(size=(n, v)))
+    (tmp_path / "noext").write_bytes(kld.read_bytes())
+    named = run_json("--base", kld, "--test", f"q={tmp_path / 'q.npy'}")
+    assert "kl_reverse" not in named["tests"]["q"]  # llama.cpp's reading: no reverse KL from a floored base
+    assert run_json("--base", tmp_path / "noext", "--test", f"q={tmp_path / 'q.npy'}") == named
+    piped = subprocess.run([sys.executable, "-m", "xentcli", "compare", "--base", "-", "--test", f"q={tmp_path / 'q.npy'}",
+                            "--format", "json"], input=kld.read_bytes(), capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout) == named
+
+
+def test_test_of_another_layout_is_bad_data(tmp_path):
+    rng = np.random.default_rng(42)
+    np.save(tmp_path / "b.npy", rng.normal(size=(4, 6, 5)))
+    np.save(tmp_path / "t.npy", rng.normal(size=(8, 3, 5)))  # the same 24 rows, other sequences
+    out = invoke("--base", tmp_path / "b.npy", "--test", tmp_path / "t.npy")
+    assert out.exit_code == 1 and out.stdout == ""
+    assert "(8, 3, 5)" in out.stderr and "(4, 6, 5)" in out.stderr
+
+
+def test_saved_reference_and_other_targets(tmp_path):
+    base, tests, ids = dataset("plain", seed=43)
+    p = files(tmp_path, base, tests, ids)
+    with_t, without_t = tmp_path / "with.safetensors", tmp_path / "without.safetensors"
+    run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--save-base", with_t)
+    run_json("--base", p["base"], "--test", p["a"], "--save-base", without_t)
+    same = run_json("--base", with_t, "--test", p["a"], "--targets", p["ids"])
+    assert same == run_json("--base", with_t, "--test", p["a"])  # its own targets, given again: the same run
+    other = np.load(p["ids"])
+    other.reshape(-1)[3] = (other.reshape(-1)[3] + 1) % base.shape[-1]
+    np.save(tmp_path / "other.npy", other)
+    out = invoke("--base", with_t, "--test", p["a"], "--targets", tmp_path / "other.npy")
+    assert out.exit_code == 1 and out.stdout == "" and "first at token 3" in out.stderr
+    out = invoke("--base", without_t, "--test", p["a"], "--targets", p["ids"], "--per-token", tmp_path / "x.csv")
+    assert out.exit_code == 2 and "saved without targets" in out.stderr and not (tmp_path / "x.csv").exists()

@@ -262,6 +262,22 @@ def test_shift_against_pytorchs_shifted_cross_entropy(xent, tmp_path, reference,
     np.testing.assert_allclose(ce["per_sample"], case["per_sample"], rtol=1e-13, atol=1e-300)
 
 
+@pytest.mark.parametrize("command", [["ppl", "--logits", "{z}", "--targets", "{t}"], ["ce", "--logits", "{z}", "--labels", "{t}"],
+                                     ["compare", "--base", "{z}", "--test", "{z}", "--targets", "{t}"]])
+def test_shift_with_flat_logits_and_sequences_of_targets_is_refused(xent, tmp_path, command):
+    # (B·T, V) logits are one sequence; (B, T) targets are B: shifting the one would pair each sequence's last
+    # position with the next sequence's first token. Said, naming both shapes, rather than computed.
+    rng = np.random.default_rng(12)
+    np.save(tmp_path / "z.npy", rng.normal(size=(12, 5)))
+    np.save(tmp_path / "t.npy", rng.integers(0, 5, size=(3, 4)))
+    args = [a.format(z=tmp_path / "z.npy", t=tmp_path / "t.npy") for a in command]
+    r = xent(*args, "--shift")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "(3, 4)" in r.stderr and "(12, 5)" in r.stderr and "(3, 4, 5)" in r.stderr
+    np.save(tmp_path / "z.npy", rng.normal(size=(3, 4, 5)))  # as asked: each sequence shifted on its own
+    assert xent(*args, "--shift").exit_code == 0
+
+
 def test_shift_streams_across_blocks_and_names_input_rows(xent, tmp_path):
     rng = np.random.default_rng(11)
     z = rng.normal(size=(40, 1001, 4)).astype(np.float32)  # 40 040 rows: several blocks

@@ -6,6 +6,7 @@ the line it came from, and where warnings are written (stderr, never stdout).
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 
@@ -516,6 +517,12 @@ def load_labels(
 def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tuple[np.ndarray, Matrix]:
     """``--shift``: the token ids of the unshifted input without each sequence's first, ``ids[..., 1:]``."""
     shape = pred.unshifted_shape
+    held = tuple(np.shape(m.values))
+    if len(held) >= 2 and held[-1] > 1 and math.prod(held[:-1]) > 1 and held != tuple(shape[:-1]):
+        # Shifting the logits' one long sequence would pair each sequence's last position with the next one's first.
+        raise DataError(f"--shift: {m.where} has shape {held}, {math.prod(held[:-1])} sequences of {held[-1]} tokens, "
+                        f"but {pred.matrix.where} has shape {shape}, {math.prod(shape[:-2]) or 1} of {shape[-2]}: "
+                        f"give the logits as {held + (shape[-1],)} so that each sequence is shifted on its own")
     try:
         y = core.interpret_labels(m.values, shape)
     except core.RowError as e:

@@ -22,6 +22,7 @@ from ..comparison.reference import Reference, ReferenceWriter, is_reference
 from ..errors import CallError, DataError
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..readers import split_selector
+from ..readers.kld import KldFile
 from ..output import Result, emit
 from ..writers import ColumnWriter, check_file, check_parquet, open_output, resolve_format
 
@@ -82,22 +83,20 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         raise CallError("--block sets the sequences of --bootstrap; give --bootstrap N too")
 
     base_path, base_selector = split_selector(base_spec)
-    kind = "logits"
-    if os.path.isfile(base_path) and is_reference(base_path):
-        kind = "reference"
-    elif base_path.lower().endswith(".kld") and base_selector in (None, "logprobs"):
-        kind = "kld"
-    if kind != "logits" and shift:
-        raise CallError(f"--shift: the rows of a {'.kld file' if kind == 'kld' else 'saved reference'} are "
-                        "already aligned with their next tokens")
-    if kind != "logits" and save_base:
-        raise CallError("--save-base saves a base given as logits or log-probabilities")
-
+    kind = "reference" if os.path.isfile(base_path) and is_reference(base_path) else "logits"
     reference = Reference(base_path) if kind == "reference" else None
     if reference is not None:
         top_k = reference.top_k  # a saved reference's K is the file's
     base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
     base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None))
+    if kind == "logits" and isinstance(base.matrix.values, KldFile) and base_selector in (None, "logprobs"):
+        # llama.cpp's file however it came (its name, stdin, a pipe, no extension): read as llama.cpp reads it
+        kind, base_path = "kld", base.matrix.values.path
+    if kind != "logits" and shift:
+        raise CallError(f"--shift: the rows of a {'.kld file' if kind == 'kld' else 'saved reference'} are "
+                        "already aligned with their next tokens")
+    if kind != "logits" and save_base:
+        raise CallError("--save-base saves a base given as logits or log-probabilities")
     tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", None)))
              for name, spec in tests_named]
     if kind == "reference":
@@ -105,6 +104,11 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
             if t.pred.num_classes != reference.vocab:
                 raise DataError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes}, but the saved "
                                 f"reference {base_path} was made for {reference.vocab}")
+    if kind == "logits":
+        for t in tests:  # the same tokens in the same layout: sequences (--shift, --bootstrap) are the base's
+            if t.pred.num_classes == base.num_classes and tuple(t.pred.shape) != tuple(base.shape):
+                raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has shape "
+                                f"{base.shape}: the same tokens are needed in both, in the same layout")
     if shift:
         for p in (base, *(t.pred for t in tests)):
             p.shift()
@@ -124,7 +128,13 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
 
     models, out_tests = stats.summarize(cols.base, cols.tests, bytes_=n_bytes)
     if n_boot:
-        stats.bootstrap(cols.base, cols.tests, out_tests, groups_of(cols.rows), n_boot=n_boot, seed=seed)
+        groups = groups_of(cols.rows)
+        if np.unique(groups).size < 2:  # nothing to resample: an interval of width 0 would claim certainty
+            warn(f"--bootstrap: the {cols.n} scored tokens are one sequence"
+                 + (f" (--block {block_tokens})" if block_tokens is not None else "")
+                 + "; a block bootstrap resamples whole sequences and needs at least 2, so no ci95 is given")
+        else:
+            stats.bootstrap(cols.base, cols.tests, out_tests, groups, n_boot=n_boot, seed=seed)
     if worst:
         for name, c in cols.tests.items():
             out_tests[name]["worst"] = stats.worst_tokens(cols.rows, cols.target, cols.base, c, worst, kl_key)
@@ -218,8 +228,20 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
         return reference.targets
     if targets is None:
         return None
+    if kind == "reference" and reference.targets is None:
+        raise CallError(f"--targets: the saved reference {base_path} was saved without targets, so it holds no "
+                        "log-probability of them for the base's NLL; compare without --targets, or save the "
+                        "reference with --targets")
     y, _ = load_labels(targets, vocab_of if kind != "reference" else _vocab_only(base, vocab_of),
                        kind="indices", ignore_index=ignore_index, option="--targets")
+    if kind == "reference":
+        given, stored = np.asarray(y).reshape(-1), np.asarray(reference.targets).reshape(-1)
+        differ = given != stored
+        if differ.any():
+            r = int(np.argmax(differ))
+            raise DataError(f"--targets {targets} differ from the targets stored in the saved reference {base_path} "
+                            f"(first at token {r}: {int(given[r])}, stored {int(stored[r])}): its base "
+                            "log-probabilities are those of its own targets; leave --targets out to use them")
     return y
 
 
