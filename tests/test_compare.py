@@ -10,6 +10,8 @@ by byte from their layouts.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -944,3 +946,40 @@ def test_saved_reference_and_other_targets(tmp_path):
     assert out.exit_code == 1 and out.stdout == "" and "first at token 3" in out.stderr
     out = invoke("--base", without_t, "--test", p["a"], "--targets", p["ids"], "--per-token", tmp_path / "x.csv")
     assert out.exit_code == 2 and "saved without targets" in out.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_output_files_names_and_headers(tmp_path):
+    base, tests, ids = dataset("plain", seed=44)
+    p = files(tmp_path, base, tests, ids)
+    doc = run_json("--base", p["base"], "--test", f"a,b={p['a']}", "--targets", p["ids"])
+    t = doc["tests"]["a,b"]
+    numbers = [t["kl"]["mean"], t["kl"]["se"], t["ln_ppl_ratio"]["value"], t["same_top1"]["value"]]
+    # a name with the delimiter is quoted, as the csv module reads it back
+    out = invoke("--base", p["base"], "--test", f"a,b={p['a']}", "--targets", p["ids"], "--format", "csv")
+
+    row = next(csv.reader(io.StringIO(out.stdout)))
+    assert row[0] == "a,b" and [float(x) for x in row[1:]] == numbers
+    # Parquet: the names as a first column, every column named as --header names it
+    out = invoke("--base", p["base"], "--test", f"a,b={p['a']}", "--targets", p["ids"], "-o", tmp_path / "c.parquet")
+    assert out.exit_code == 0, out.output
+    frame = pd.read_parquet(tmp_path / "c.parquet")
+    assert list(frame.columns) == ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
+    assert frame["name"].tolist() == ["a,b"] and frame.iloc[0, 1:].tolist() == numbers
+    # -o - is stdout; two outputs naming one file are a wrong call, and nothing is written
+    assert invoke("--base", p["base"], "--test", p["a"], "-o", "-").stdout.startswith("a,")
+    out = invoke("--base", p["base"], "--test", p["a"], "-o", tmp_path / "s.csv", "--per-token", tmp_path / "s.csv")
+    assert out.exit_code == 2 and "name the same file" in out.stderr and not (tmp_path / "s.csv").exists()
+    out = invoke("--base", p["base"], "--test", p["a"], "--per-token", "/proc/x.csv")
+    assert out.exit_code == 2 and out.stderr.startswith("Error: --per-token /proc/x.csv")
+    # a saved reference's KL is a lower bound, in the csv header too
+    run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--save-base", tmp_path / "r.safetensors")
+    out = invoke("--base", tmp_path / "r.safetensors", "--test", p["a"], "--format", "csv", "--header")
+    assert out.stdout.splitlines()[0] == "name,kl_lower_bound_mean,kl_lower_bound_se,ln_ppl_ratio,same_top1"
+
+
+def test_two_tests_on_stdin_are_named_as_the_option(tmp_path):
+    out = invoke("--base", "-", "--test", "-")
+    assert out.exit_code == 2 and "--base and --test are both '-'" in out.stderr
+    np.save(tmp_path / "b.npy", np.zeros((2, 3)))
+    out = invoke("--base", tmp_path / "b.npy", "--test", "-", "--test", "-")
+    assert out.exit_code == 2 and "--test is '-' 2 times" in out.stderr

@@ -95,6 +95,6 @@ def _write(result: Result, fmt: str, output: str | None, precision: int | None, 
         elif fmt == "json":
             write_json(out, result.json, precision=precision)
         elif fmt == "parquet":
-            write_parquet(out, result.array, result.header)
+            write_parquet(out, result.array, result.header, result.row_names)
         else:
             write_npy(out, result.array)

@@ -175,7 +175,7 @@ def write_delimited(
     fmt = repr if precision is None else (lambda x: f"{x:.{precision}g}")
     if header is not None:
         out.write((delimiter.join(header) + "\n").encode())
-    names = iter(row_names or ())
+    names = iter(_quoted(name, delimiter) for name in row_names or ())
     for block in _as_row_blocks(values):
         block = np.asarray(block, dtype=np.float64)
         finite = bool(np.isfinite(block).all())
@@ -185,6 +185,13 @@ def write_delimited(
             lines.append(delimiter.join([next(names), *cells] if row_names else cells))
         if lines:
             out.write(("\n".join(lines) + "\n").encode())
+
+
+def _quoted(name: str, delimiter: str) -> str:
+    """A name as a csv/tsv cell: quoted (RFC 4180, ``"`` doubled) where it holds the delimiter, a quote or a newline."""
+    if any(c in name for c in (delimiter, '"', "\n", "\r")):
+        return '"' + name.replace('"', '""') + '"'
+    return name
 
 
 def _json_ready(obj, precision: int | None):
@@ -248,11 +255,12 @@ def _column_names(header: list[str] | None, count: int) -> list[str]:
     return ["value"] if count == 1 else [str(j) for j in range(count)]
 
 
-def write_parquet(out: BinaryIO, values, header: list[str] | None = None) -> None:
+def write_parquet(out: BinaryIO, values, header: list[str] | None = None, row_names: list[str] | None = None) -> None:
     """The csv payload as a Parquet file, one float64 column per csv column (pyarrow is imported here).
 
     Columns are named by ``header`` (what ``--header`` prints: ``mean``, ``loss``,
-    or the class names). A RowBlocks matrix streams: one record batch per block.
+    or the class names); with ``row_names`` (``compare``'s tests) a first string column holds
+    them, named by the header's first name. A RowBlocks matrix streams: one record batch per block.
     """
     try:
         import pyarrow as pa
@@ -268,13 +276,24 @@ def write_parquet(out: BinaryIO, values, header: list[str] | None = None) -> Non
         a = a.reshape(1, 1) if a.ndim == 0 else (a.reshape(-1, 1) if a.ndim == 1 else a.reshape(len(a), -1))
         count = a.shape[1]
         blocks = [a]
-    schema = pa.schema([pa.field(name, pa.float64()) for name in _column_names(header, count)])
+    fields = []
+    if row_names is not None:
+        named = header is not None and len(header) == count + 1
+        fields.append(pa.field(str(header[0]) if named else "name", pa.string()))
+        header = header[1:] if named else None
+    fields += [pa.field(name, pa.float64()) for name in _column_names(header, count)]
+    schema = pa.schema(fields)
+    names = list(row_names or ())
     writer = pq.ParquetWriter(out, schema)
     try:
+        done = 0
         for block in blocks:
             block = np.asarray(block, dtype=np.float64).reshape(-1, count)
-            columns = np.ascontiguousarray(block.T)  # one contiguous row per column
-            writer.write_batch(pa.RecordBatch.from_arrays([pa.array(col) for col in columns], schema=schema))
+            columns = [pa.array(col) for col in np.ascontiguousarray(block.T)]  # one contiguous row per column
+            if row_names is not None:
+                columns.insert(0, pa.array(names[done:done + len(block)], type=pa.string()))
+            done += len(block)
+            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
     except BaseException:
         try:  # the temp file is removed anyway; close so pyarrow does not write to it later
             writer.close()
@@ -346,8 +365,9 @@ class _WholeWrites:
 
 
 @contextmanager
-def open_output(path: str | None) -> Iterator[BinaryIO]:
-    """Yield stdout's byte stream, or a temp file that atomically becomes ``path``.
+def open_output(path: str | None, option: str = "--output") -> Iterator[BinaryIO]:
+    """Yield stdout's byte stream, or a temp file that atomically becomes ``path`` (``option`` names
+    it in messages).
 
     The temp file is made in the target's folder (so ``os.replace`` is an
     atomic rename on the same file system) and removed if anything fails:
@@ -359,16 +379,13 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
         return
     target = os.path.abspath(path)
     folder = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise CallError(f"--output {path}: is a directory, expected a file name")
-    if not os.path.isdir(folder):
-        raise CallError(f"--output {path}: folder {folder} does not exist")
+    check_file(path, option)
     try:
         import tempfile  # only when a file is written: it costs the tiny call's start-up 5 ms
 
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     except OSError as e:
-        raise CallError(f"--output {path}: cannot write in {folder}: {e.strerror or e}") from e
+        raise CallError(f"{option} {path}: cannot write in {folder}: {e.strerror or e}") from e
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

@@ -73,6 +73,10 @@ def test_pandas_index_column_is_not_a_class(tmp_path):
     # the note quotes the header line as pandas wrote it, the index column's empty cell included
     assert (tmp_path / "numbered.csv").read_text().splitlines()[0] == ",0,1,2"
     assert any("line 1 (,0,1,2) is read as a header of column numbers" in note for note in m.notes)
+    # a vocabulary's header is quoted by its start
+    pd.DataFrame(np.random.default_rng(4).normal(size=(2, 300))).to_csv(tmp_path / "wide.csv", index=False)
+    m = read_matrix(str(tmp_path / "wide.csv"), "--logits")
+    assert any("line 1 (0,1,2,3,4,5,6,7,… 300 cells)" in note for note in m.notes)
     doc = cli_json("entropy", "--probs", tmp_path / "proba.csv", "--reduction", "none")
     np.testing.assert_allclose(doc["per_sample"], -(p * np.log(p)).sum(axis=1), rtol=1e-14)
 

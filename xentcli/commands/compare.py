@@ -74,7 +74,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     errors are llama.cpp's `perplexity --kl-divergence` ones, so the two can
     be set side by side.
     """
-    _check_files(per_token, save_base)
+    _check_files(per_token, save_base, output)
     tests_named = _named_tests(test_specs)
     if not tests_named and not save_base:
         raise CallError("give at least one --test (or --save-base to save the base alone)")
@@ -157,7 +157,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
                                 kl_label="KL bound" if kind == "reference" else "KL")
         return tbl.compare_tables(view, digits, notes=_notes(kind, cols, top_k))
 
-    emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), 4), doc, CSV_COLUMNS, tables,
+    names = CSV_COLUMNS if kind != "reference" else [c.replace("kl_", "kl_lower_bound_") for c in CSV_COLUMNS]
+    emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), 4), doc, names, tables,
                 row_names=list(out_tests)),
          fmt=fmt, output=output, precision=precision, header=header)
 
@@ -170,8 +171,15 @@ def _columns(fmt, output, kl_key: str, per_token) -> set[str] | None:
     return {kl_key, "nll", "same_top1"} | ({"delta_p", "top1_correct"} if per_token else set())
 
 
-def _check_files(per_token: str | None, save_base: str | None) -> None:
-    """Wrong calls found before anything is read: extensions of the files compare writes."""
+def _check_files(per_token: str | None, save_base: str | None, output: str | None) -> None:
+    """Wrong calls found before anything is read: extensions of the files compare writes, and two
+    of them naming one file (the last written would replace the other)."""
+    named = [(option, os.path.realpath(path)) for option, path in
+             (("--output", output), ("--per-token", per_token), ("--save-base", save_base)) if path is not None]
+    for i, (a, path_a) in enumerate(named):
+        for b, path_b in named[i + 1:]:
+            if path_a == path_b:
+                raise CallError(f"{a} and {b} name the same file {path_a}: give each its own")
     if per_token is not None:
         ext = os.path.splitext(per_token)[1].lower()
         if ext not in PER_TOKEN_FORMATS:
@@ -276,7 +284,7 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
     table = reference = None
     if per_token is not None:
         fmt = PER_TOKEN_FORMATS[os.path.splitext(per_token)[1].lower()]
-        out = stack.enter_context(open_output(per_token))
+        out = stack.enter_context(open_output(per_token, "--per-token"))
         kl = "kl_lower_bound" if kind == "reference" else "kl"
         names = ["index"] + (["target", "nll_base"] if y is not None else [])
         names += [f"nll_{t.name}" for t in tests] if y is not None else []
@@ -286,7 +294,7 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
         table = ColumnWriter(out, fmt, names)
         stack.callback(table.close)
     if save_base is not None:
-        out = stack.enter_context(open_output(save_base))
+        out = stack.enter_context(open_output(save_base, "--save-base"))
         reference = ReferenceWriter(out, len(base), base.num_classes, top_k, y is not None)
 
     scored = [0]  # tokens scored so far: the 0-based scored-token index of each row written

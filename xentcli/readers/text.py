@@ -91,7 +91,9 @@ def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
     """A text matrix, with a note where a line of numbers was taken as a header."""
     notes = []
     if names is not None and names.numbered:
-        notes.append(f"{where}: line {names.line} ({','.join(names.cells)}) is read as a header of column numbers, "
+        cells = names.cells  # a wide vocabulary's header is thousands of numbers: its start says enough
+        shown = ",".join(cells[:8]) + (f",… {len(cells)} cells" if len(cells) > 8 else "")
+        notes.append(f"{where}: line {names.line} ({shown}) is read as a header of column numbers, "
                      "as pandas and 'xent --header' write; --input-header no reads it as data")
     return Matrix(values, where, names, lines, notes=notes, text=True)
 
