@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from xentcli.core.summary import block_bootstrap, mean_se, percentiles, ratio_stats, rms_se, share_se
+from xentcli.core import summary
+from xentcli.core.summary import block_bootstrap, block_bootstraps, mean_se, percentiles, ratio_stats, rms_se, share_se
 
 
 def llama_mean_and_uncertainty(x):
@@ -163,3 +164,133 @@ def test_bootstrap_edge_cases():
     assert all(math.isnan(v) for v in block_bootstrap({"x": np.array([])}, np.array([], int), lambda m: m["x"]))
     with pytest.raises(ValueError):
         block_bootstrap({"x": np.ones(3)}, np.zeros(4, int), lambda m: m["x"])
+
+
+# ------------------------------------------------------------------------------------------------
+# block_bootstrap: the same intervals as before the resamples were chunked, in bounded memory
+# ------------------------------------------------------------------------------------------------
+
+def one_call_bootstrap(columns, groups, statistic, *, n_boot, seed, level=0.95):
+    """block_bootstrap as it was before chunking: the whole (n_boot, G) multinomial draw at once."""
+    g = np.asarray(groups).reshape(-1)
+    cols = {name: np.asarray(c, dtype=np.float64).reshape(-1) for name, c in columns.items()}
+    _, inverse = np.unique(g, return_inverse=True)
+    n_groups = int(inverse.max()) + 1
+    counts = np.bincount(inverse, minlength=n_groups).astype(np.float64)
+    sums = np.stack([np.bincount(inverse, weights=c, minlength=n_groups) for c in cols.values()], axis=1)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        means = (draws @ sums) / (draws @ counts)[:, None]
+        values = np.asarray(statistic(dict(zip(cols, means.T))), dtype=np.float64)
+        lo, hi = np.percentile(values, [50.0 * (1.0 - level), 50.0 * (1.0 + level)])
+    return float(lo), float(hi)
+
+
+def reference_cases():
+    r = np.random.default_rng(2024)
+    x = r.normal(size=1000)
+    y = r.gamma(0.5, size=5000)
+    b, t = r.normal(3, 1, size=777), r.normal(3.1, 1, size=777)
+    g = np.repeat(r.permutation(40) * 7 - 50, r.multinomial(777, np.full(40, 1 / 40)))  # uneven, unordered ids
+    z = r.exponential(size=600)
+    z[17] = np.inf
+    s = (r.random(2000) < 0.7).astype(np.float64)
+    one = lambda m: m["x"]  # noqa: E731
+    diff = lambda m: m["nll_test"] - m["nll_base"]  # noqa: E731
+    return [
+        ("blocks_of_3", {"x": x}, np.arange(1000) // 3, one, dict(n_boot=500, seed=0)),
+        ("each_token", {"x": y}, np.arange(5000), one, dict(n_boot=300, seed=5)),
+        ("two_columns_uneven", {"nll_base": b, "nll_test": t}, g, diff, dict(n_boot=1234, seed=99, level=0.9)),
+        ("with_inf", {"x": z}, np.arange(600) // 10, one, dict(n_boot=400, seed=3)),
+        ("shares", {"x": s}, np.arange(2000) // 4, one, dict(n_boot=2000, seed=11)),
+        ("one_group", {"x": x[:50]}, np.zeros(50, int), one, dict(n_boot=100, seed=1)),
+        ("n_boot_1", {"x": x}, np.arange(1000) // 5, one, dict(n_boot=1, seed=2)),
+        ("n_boot_2", {"x": x}, np.arange(1000) // 5, one, dict(n_boot=2, seed=2)),
+    ]
+
+
+# Recorded with the one-call implementation (numpy 2.4.6, its OpenBLAS 0.3.31, x86-64), before chunking.
+# (A 0·inf product in the draws @ sums makes every resample NaN when any token is inf: "with_inf".)
+REFERENCES = {
+    "blocks_of_3": ("-0x1.651a6ecfd5761p-5", "0x1.48e7c4bfad2dep-4"),
+    "each_token": ("0x1.f553683567d80p-2", "0x1.0e9fdb55c6072p-1"),
+    "two_columns_uneven": ("0x1.9840a2fba696cp-6", "0x1.759f5f0e90a32p-3"),
+    "with_inf": ("nan", "nan"),
+    "shares": ("0x1.6000000000000p-1", "0x1.75c28f5c28f5cp-1"),
+    "one_group": ("0x1.7539a185a08a9p-7", "0x1.7539a185a08a9p-7"),
+    "n_boot_1": ("0x1.67c04a7626b0ep-6", "0x1.67c04a7626b0ep-6"),
+    "n_boot_2": ("0x1.fd4a1ac86aa86p-10", "0x1.5f57c96a6acafp-6"),
+}
+
+
+def same_bits(a, b):
+    return all(math.isnan(u) and math.isnan(v) or u == v for u, v in zip(a, b))
+
+
+def test_bootstrap_equals_recorded_references():
+    """Bit for bit the intervals the one-call implementation gave (the last bits are the BLAS's
+    dot products: recorded with numpy's OpenBLAS wheel on x86-64)."""
+    for name, cols, groups, stat, kw in reference_cases():
+        got = block_bootstrap(cols, groups, stat, **kw)
+        assert same_bits(got, tuple(float.fromhex(h) for h in REFERENCES[name])), (name, got)
+
+
+@pytest.mark.parametrize("chunk", [None, 64 * 5000, 8 * 5000, 24 * 5000 + 7, 8 * 334 + 5])
+def test_bootstrap_in_chunks_equals_one_call(monkeypatch, chunk):
+    """Whole or in chunks of resamples (the last chunk a short one): bit for bit the one-call
+    implementation's intervals while a chunk has >= 8 rows, else to 1e-12 (BLAS sums < 8 rows in
+    another order); and the recorded ones to 1e-12 (the same draws)."""
+    if chunk is not None:
+        monkeypatch.setattr(summary, "_CHUNK_DRAWS", chunk)
+    for name, cols, groups, stat, kw in reference_cases():
+        got = block_bootstrap(cols, groups, stat, **kw)
+        one_call = one_call_bootstrap(cols, groups, stat, **kw)
+        if summary._chunk_rows(np.unique(groups).size) >= 8:
+            assert same_bits(got, one_call), name
+        else:
+            assert all(math.isnan(u) and math.isnan(v) or math.isclose(u, v, rel_tol=1e-12)
+                       for u, v in zip(got, one_call)), name
+        want = tuple(float.fromhex(h) for h in REFERENCES[name])
+        assert all(math.isnan(u) and math.isnan(v) or math.isclose(u, v, rel_tol=1e-12)
+                   for u, v in zip(got, want)), (name, got, want)
+
+
+def test_bootstrap_chunks_draw_the_same_numbers():
+    """Row chunks of Generator.multinomial continue one stream: the same counts as one draw."""
+    p = np.full(1000, 1e-3)
+    whole = np.random.default_rng(3).multinomial(1000, p, size=50)
+    rng = np.random.default_rng(3)
+    parts = np.concatenate([rng.multinomial(1000, p, size=k) for k in (8, 16, 1, 25)])
+    assert np.array_equal(whole, parts)
+
+
+def test_bootstraps_share_the_resamples_of_single_calls():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=900), rng.exponential(size=900)
+    groups = np.arange(900) // 3
+    jobs = [({"x": x}, lambda m: m["x"]), ({"y": y}, lambda m: m["y"]),
+            ({"a": x, "b": y}, lambda m: m["a"] / m["b"])]
+    many = block_bootstraps(jobs, groups, n_boot=700, seed=4, level=0.8)
+    assert many == [block_bootstrap(c, groups, f, n_boot=700, seed=4, level=0.8) for c, f in jobs]
+    empty = block_bootstraps([({"x": np.array([])}, lambda m: m["x"])] * 2, np.array([], int))
+    assert len(empty) == 2 and all(math.isnan(v) for pair in empty for v in pair)
+
+
+def test_bootstrap_memory_is_bounded():
+    """200k groups (each token its own) × 100 resamples: the one-call draw would hold 2·8·2e7 bytes,
+    320 MB; in chunks the peak stays under 64 MB (the chunk's counts and their float copy, 32 MB,
+    and the O(G) group sums)."""
+    import tracemalloc
+
+    n = 200_000
+    x = np.random.default_rng(9).normal(size=n)
+    groups = np.arange(n)
+    tracemalloc.start()
+    try:
+        lo, hi = block_bootstrap({"x": x}, groups, lambda m: m["x"], n_boot=100, seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, peak
+    assert lo < x.mean() < hi

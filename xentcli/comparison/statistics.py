@@ -154,7 +154,11 @@ def _scope(scope: str, cols: dict[str, np.ndarray], ctx: dict, *, needs_base: bo
 
 def bootstrap(base: dict[str, np.ndarray], tests: dict[str, dict[str, np.ndarray]], out_tests: dict, groups,
               *, n_boot: int, seed: int) -> None:
-    """Add ``ci95`` to ``kl``, ``ln_ppl_ratio`` and ``same_top1`` of each test: whole groups (sequences) resampled."""
+    """Add ``ci95`` to ``kl``, ``ln_ppl_ratio`` and ``same_top1`` of each test: whole groups (sequences) resampled.
+
+    Every interval is ``summary.block_bootstrap`` of its column with this seed; they share the
+    resamples, so these are drawn once for all of them (:func:`summary.block_bootstraps`)."""
+    targets, jobs = [], []
     for name, cols in tests.items():
         per_token = {}
         if "kl" in cols:
@@ -165,9 +169,11 @@ def bootstrap(base: dict[str, np.ndarray], tests: dict[str, dict[str, np.ndarray
             per_token["same_top1"] = cols["same_top1"].astype(np.float64)
         for key, column in BOOTSTRAPPED.items():
             if column in per_token and key in out_tests[name]:
-                lo, hi = summary.block_bootstrap({column: per_token[column]}, groups, lambda m: m[column],
-                                                 n_boot=n_boot, seed=seed)
-                out_tests[name][key]["ci95"] = [lo, hi]
+                targets.append(out_tests[name][key])
+                jobs.append(({column: per_token[column]}, lambda m, column=column: m[column]))
+    if jobs:
+        for target, (lo, hi) in zip(targets, summary.block_bootstraps(jobs, groups, n_boot=n_boot, seed=seed)):
+            target["ci95"] = [lo, hi]
 
 
 def pair_summary(tests: dict[str, dict[str, np.ndarray]]) -> dict:
