@@ -338,3 +338,90 @@ def test_lost_worker_changes_nothing(xent, address, data, client, small_blocks):
     assert remote.stdout == local.stdout
     client.wait_for_workers(2, timeout=30)
     assert pids[0] not in client.run(os.getpid).values()  # the nanny started a new worker in its place
+
+
+# Dask's own output never reaches the user: xent's one-line messages only (--debug shows it all).
+
+#: A scheduler with no worker, in a process of its own: every run on it stalls.
+NO_WORKERS = CLUSTER.replace("n_workers=2, threads_per_worker=1", "n_workers=0")
+
+
+@pytest.fixture(scope="module")
+def idle_address():
+    proc = subprocess.Popen([sys.executable, "-c", NO_WORKERS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.parametrize("args", [
+    ("ce", "--logits", "z.npy", "--labels", "y.npy"),
+    ("kl", "--p-logits", "z.npy", "--q-logits", "q.npy"),
+    ("compare", "--base", "z.npy", "--test", "q.npy", "--targets", "y.npy"),
+], ids=["ce", "kl", "compare"])
+def test_stall_without_workers_is_one_line(idle_address, data, args):
+    """No worker at all: the stall limit ends the run with the one Error line, nothing of Dask's after it
+    (a gather cut short says "Task exception was never retrieved … AllExit" when its client closes)."""
+    args = [data / a if a.endswith(".npy") else a for a in args]
+    proc = run_process(*args, "--scheduler", idle_address, env={"XENT_SCHEDULER_STALL": "1"})
+    assert proc.returncode == 2 and proc.stdout == b""
+    stderr = proc.stderr.decode()
+    assert stderr.startswith(f"Error: --scheduler {idle_address}: no block came back in 1 s"), stderr
+    assert stderr.count("\n") == 1, stderr
+
+
+def test_stdin_payload_sends_quietly(xent, data):
+    """Data read from stdin travels in the run's payload, on purpose: Dask's "Sending large graph" warning
+    is not the user's business (``XENT_DEBUG`` shows it)."""
+    args = ["ce", "--logits", "-", "--labels", data / "y.npy", "--format", "json"]
+    local = xent("ce", "--logits", data / "z.npy", "--labels", data / "y.npy", "--format", "json")
+    raw = (data / "z.npy").read_bytes()
+    proc = run_process(*args, "--scheduler", "local:2", input=raw)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == local.stdout
+    assert b"Sending large graph" not in proc.stderr and proc.stderr == b""
+    debug = run_process(*args, "--scheduler", "local:2", input=raw, env={"XENT_DEBUG": "1"})
+    assert debug.returncode == 0 and b"Sending large graph" in debug.stderr
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("bogus", "Error: XENT_SCHEDULER=bogus (--scheduler): not a scheduler address"),
+    ("local:0", "Error: XENT_SCHEDULER=local:0 (--scheduler): a local cluster needs at least 1 worker"),
+])
+def test_bad_address_from_environment(xent, monkeypatch, value, expected):
+    """A wrong XENT_SCHEDULER says where it came from: the user may not know it is set."""
+    monkeypatch.setenv("XENT_SCHEDULER", value)
+    out = xent("ce", "--logits", "1,2,3", "--labels", "0")
+    assert out.exit_code == 2 and out.stderr.startswith(expected) and out.stderr.count("\n") == 1
+    monkeypatch.delenv("XENT_SCHEDULER")
+    out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", value)
+    assert out.exit_code == 2 and out.stderr.startswith("Error: --scheduler ") and value in out.stderr
+    assert "XENT_SCHEDULER" not in out.stderr
+
+
+def test_refused_connection_fails_soon(xent, data):
+    """Nothing listening at the address: one line within seconds, not after Dask's 20 s of retries; the
+    loggers silenced for the run are as they were after it."""
+    import logging
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    levels = {n: logging.getLogger(n).level for n in ("distributed", "distributed.client", "tornado", "asyncio")}
+    t = time.monotonic()
+    out = xent("ce", "--logits", data / "z.npy", "--labels", data / "y.npy", "--scheduler", address)
+    elapsed = time.monotonic() - t
+    assert elapsed < 10, (elapsed, out.stderr)
+    assert out.exit_code != 0 and out.stdout == ""
+    assert out.stderr == f"Error: --scheduler {address}: cannot reach the scheduler: connection refused " \
+                         f"(nothing listens at {address})\n"
+    assert {n: logging.getLogger(n).level for n in levels} == levels
+    assert engine._runner is None

@@ -205,7 +205,7 @@ def output_options(f):
             "--output", "-o", metavar="FILE", shell_complete=complete_path, callback=_check_output_call,
             help="Write here (atomically) instead of stdout, in the format of its extension: "
                  ".csv .tsv .json .npy .parquet (needs pyarrow: pip install 'xentcli[arrow]'); "
-                 ".txt and no extension are csv; other extensions are refused.",
+                 ".txt and no extension are csv; other extensions are refused; '-' is stdout.",
         ),
         click.option("--precision", type=click.IntRange(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
         click.option("--header", is_flag=True, help="Start csv/tsv output with a header line."),
@@ -222,7 +222,10 @@ def _use_scheduler(ctx: click.Context, param: click.Parameter, value):
     from .engine import use_scheduler
     from .engine.cluster import PIP_LINE, parse_address
 
-    parse_address(value)
+    name = None
+    if ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
+        name = f"XENT_SCHEDULER={value.strip()} (--scheduler)"  # the user may not know it is set
+    parse_address(value, name)
     if any(importlib.util.find_spec(m) is None for m in ("dask", "distributed")):
         from .errors import CallError
 
@@ -273,6 +276,8 @@ def _check_output_call(ctx: click.Context, param: click.Parameter, value):
     """
     from .writers import check_output
 
+    if param.name == "output" and value == "-":  # stdout, as for any Unix tool's -o -
+        value = None
     other = "output" if param.name == "fmt" else "fmt"
     if not ctx.resilient_parsing and other in ctx.params:
         output, fmt = (ctx.params[other], value) if param.name == "fmt" else (value, ctx.params[other])

@@ -30,6 +30,12 @@ engine's, and the numbers are identical bit for bit.
   elsewhere, and the payload is a task, not scattered data, so it is recomputed
   if its only holder is lost.
 * Inputs of one block run on the thread pool: a cluster would only add its start-up.
+* Dask speaks only through xent's one-line messages: while a run's client is open the
+  ``distributed``, ``tornado`` and ``asyncio`` loggers of this process are silenced (the
+  tracebacks of a lost scheduler, the "Task exception was never retrieved" of a gather cut
+  short), the "Sending large graph" warning of the payload (stdin data travels in it, on
+  purpose) is not shown, and a refused connection fails at once. ``--debug`` or
+  ``XENT_DEBUG`` shows it all.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ import itertools
 import logging
 import os
 import re
+import sys
 import uuid
+import warnings
 from collections import deque
 
 from ..core.checks import RowError
@@ -54,6 +62,9 @@ IN_FLIGHT = 4
 PIP_LINE = "pip install 'xentcli[dask]'"
 #: Seconds to reach a running scheduler before giving up.
 CONNECT_TIMEOUT = 20
+#: Seconds for each step of the one connection that tells a refused address (Dask's connect would retry
+#: a refused connection all of :data:`CONNECT_TIMEOUT`).
+REFUSED_SECONDS = 2.0
 #: Seconds to wait for the next block in input order before calling the run stalled, and its variable.
 #: Generous: a block is seconds of work at most, and a lost worker's blocks run again well within it.
 STALL_SECONDS = 600.0
@@ -63,20 +74,22 @@ _LOCAL = re.compile(r"local:(\d+)")
 _REMOTE = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://[^\s/:]+(:\d+)?/?")
 
 
-def parse_address(address: str) -> tuple[str, int | None]:
+def parse_address(address: str, name: str | None = None) -> tuple[str, int | None]:
     """``("local", N)`` for ``local:N``, ``("remote", None)`` for ``tcp://host:port`` and the like;
-    a wrong call otherwise."""
+    a wrong call otherwise, its message starting with ``name`` (default ``--scheduler ADDRESS``)."""
     address = address.strip()
     m = _LOCAL.fullmatch(address)
     if m:
         n = int(m.group(1))
         if n < 1:
-            raise CallError(f"--scheduler {address}: a local cluster needs at least 1 worker (local:N, N ≥ 1)")
+            raise CallError(f"{name or '--scheduler ' + address}: a local cluster needs at least 1 worker "
+                            "(local:N, N ≥ 1)")
         return "local", n
     if _REMOTE.fullmatch(address):
         return "remote", None
-    raise CallError(f"--scheduler {address!r} is not a scheduler address: give tcp://HOST:PORT (a running "
-                    "Dask scheduler, e.g. tcp://10.0.0.5:8786) or local:N (N worker processes for this run)")
+    raise CallError(f"{name or '--scheduler ' + repr(address)}: not a scheduler address: give tcp://HOST:PORT "
+                    "(a running Dask scheduler, e.g. tcp://10.0.0.5:8786) or local:N (N worker processes "
+                    "for this run)")
 
 
 def stall_seconds() -> float:
@@ -91,6 +104,79 @@ def stall_seconds() -> float:
     if not 0 < seconds < float("inf"):
         raise CallError(f"{STALL_ENV}={raw!r}: give the seconds to wait for a block of --scheduler (a number > 0)")
     return seconds
+
+
+#: The loggers silenced while a run's client is open (and their children that have a level of their own).
+QUIET_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+def _debug() -> bool:
+    """``--debug`` or ``XENT_DEBUG``, as :func:`xentcli.cli.XentGroup.main` reads them: show Dask's own output."""
+    return bool(os.environ.get("XENT_DEBUG")) or "--debug" in sys.argv[1:]
+
+
+def _silence() -> dict[str, int]:
+    """Raise :data:`QUIET_LOGGERS` (and their children with a level of their own) above CRITICAL;
+    their former levels, for :func:`_restore`."""
+    saved = {}
+    loggers = logging.Logger.manager.loggerDict
+    for name in [*QUIET_LOGGERS, *(n for n in list(loggers) if n.startswith(tuple(q + "." for q in QUIET_LOGGERS)))]:
+        logger = logging.getLogger(name) if name in QUIET_LOGGERS else loggers.get(name)
+        if isinstance(logger, logging.Logger) and (name in QUIET_LOGGERS or logger.level != logging.NOTSET):
+            saved[name] = logger.level
+            logger.setLevel(logging.CRITICAL + 1)
+    return saved
+
+
+def _drop(loop, context) -> None:
+    """The exception handler of a run's event loop without ``--debug``: nothing this loop reports
+    (a task's exception never retrieved, a callback's error) is the user's business."""
+
+
+def _restore(saved: dict[str, int]) -> None:
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _refused(address: str) -> bool:
+    """Whether a ``tcp://`` ``address`` refuses connections (nothing listens there), which Dask's own
+    connect retries for its whole timeout. One attempt of Dask's TCP connector, completed by the
+    handshake Dask's connect makes (a connection closed before it leaves a line in the scheduler's
+    log), on a loop in a thread of its own (the caller's thread may run a loop already). False
+    whenever in doubt: Dask's connect decides."""
+    if not address.startswith("tcp://"):
+        return False
+    import asyncio
+    import threading
+
+    refused = []
+
+    async def probe():
+        from distributed.comm.core import parse_address as split
+        from distributed.comm.registry import get_backend
+
+        scheme, loc = split(address)
+        comm = await asyncio.wait_for(get_backend(scheme).get_connector().connect(loc), REFUSED_SECONDS)
+        try:
+            await asyncio.wait_for(comm.write(comm.handshake_info()), REFUSED_SECONDS)
+            await asyncio.wait_for(comm.read(), REFUSED_SECONDS)
+        finally:
+            await comm.close()
+
+    def run():
+        try:
+            asyncio.run(probe())
+        except Exception as e:
+            while e is not None:
+                if isinstance(e, ConnectionRefusedError) or "ConnectionRefusedError" in str(e):
+                    refused.append(True)
+                    return
+                e = e.__cause__ or e.__context__
+
+    thread = threading.Thread(target=run, name="xent-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(3 * REFUSED_SECONDS + 5)
+    return bool(refused)
 
 
 def _run(payload, start: int, stop: int):
@@ -133,12 +219,15 @@ class DaskCluster:
         self.kind, self.workers = parse_address(self.address)
         self.stall = stall_seconds()
         self.client = self.cluster = None
+        self._levels: dict[str, int] | None = None  # the loggers' levels while a client is open
 
     def _connect(self):
         if self.client is not None:
             return self.client
         from distributed import Client
 
+        if self._levels is None and not _debug():
+            self._levels = _silence()
         # Not made the process's default client: a caller's own client (a notebook's) stays its default,
         # and nothing of this run looks the default up.
         try:
@@ -152,10 +241,20 @@ class DaskCluster:
                                             dashboard_address=":0", scheduler_kwargs={"dashboard": False})
                 self.client = Client(self.cluster, set_as_default=False)
             else:
+                if _refused(self.address):
+                    raise ConnectionRefusedError(f"connection refused (nothing listens at {self.address})")
                 self.client = Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as e:
             self.close()
             raise CallError(f"--scheduler {self.address}: cannot reach the scheduler: {e}") from e
+        if self._levels is not None:
+            # The client's event loop is this run's alone (a local cluster's too, which the client shares).
+            # Its tasks may be collected after close, at exit even: a gather cut short by the stall limit
+            # then says "Task exception was never retrieved … AllExit" through this loop's handler.
+            try:
+                self.client.loop.asyncio_loop.set_exception_handler(_drop)
+            except Exception:
+                pass
         return self.client
 
     def blocks(self, fn, sources, spans, *, threads: int | None = None):
@@ -167,7 +266,12 @@ class DaskCluster:
         client = self._connect()
         run = uuid.uuid4().hex[:12]
         # Pickled here once: an unpicklable capture fails now, before any task is sent.
-        payload = client.submit(_unpack, cloudpickle.dumps((fn, tuple(sources))), pure=False, key=f"xent-payload-{run}")
+        blob = cloudpickle.dumps((fn, tuple(sources)))
+        with warnings.catch_warnings():
+            if not _debug():  # large on purpose when it carries stdin's data: sent once, to one task
+                warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            payload = client.submit(_unpack, blob, pure=False, key=f"xent-payload-{run}")
+        del blob
         window = max(2, IN_FLIGHT * sum(client.nthreads().values()))
         queue: deque = deque()  # the futures of blocks head.., in input order
         fetched: deque = deque()  # the results of the first blocks of queue, already here
@@ -239,6 +343,7 @@ class DaskCluster:
                             "(out of memory? the workers' logs tell)") from None
 
     def close(self) -> None:
+        """Close the client and a local cluster, still quietly; then the loggers are as they were."""
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
         if client is not None:
             try:
@@ -250,4 +355,7 @@ class DaskCluster:
                 cluster.close()
             except Exception:
                 pass
+        levels, self._levels = self._levels, None
+        if levels is not None:
+            _restore(levels)
 
