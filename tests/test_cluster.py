@@ -44,9 +44,9 @@ CLUSTER = (
 )
 
 
-@pytest.fixture(scope="module")
-def address():
-    proc = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def _cluster_process(code: str):
+    """A cluster started by ``code`` in a process of its own: yields its address, ends it after."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield proc.stdout.readline().strip()
     finally:
@@ -55,6 +55,11 @@ def address():
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def address():
+    yield from _cluster_process(CLUSTER)
 
 
 @pytest.fixture(scope="module")
@@ -348,16 +353,7 @@ NO_WORKERS = CLUSTER.replace("n_workers=2, threads_per_worker=1", "n_workers=0")
 
 @pytest.fixture(scope="module")
 def idle_address():
-    proc = subprocess.Popen([sys.executable, "-c", NO_WORKERS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    yield from _cluster_process(NO_WORKERS)
 
 
 @pytest.mark.parametrize("args", [
