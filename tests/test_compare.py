@@ -983,3 +983,9 @@ def test_two_tests_on_stdin_are_named_as_the_option(tmp_path):
     np.save(tmp_path / "b.npy", np.zeros((2, 3)))
     out = invoke("--base", tmp_path / "b.npy", "--test", "-", "--test", "-")
     assert out.exit_code == 2 and "--test is '-' 2 times" in out.stderr
+
+
+def test_an_empty_test_name_is_a_wrong_call(tmp_path):
+    np.save(tmp_path / "b.npy", np.zeros((2, 3)))
+    out = invoke("--base", tmp_path / "b.npy", "--test", f"={tmp_path / 'b.npy'}")
+    assert out.exit_code == 2 and "the name before '=' is empty" in out.stderr

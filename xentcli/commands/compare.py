@@ -199,6 +199,9 @@ def _named_tests(specs) -> list[tuple[str, str]]:
     named = []
     for i, spec in enumerate(specs, start=1):
         name, sep, rest = spec.partition("=")
+        if sep and not name and not os.path.exists(spec):
+            raise CallError(f"--test {spec}: the name before '=' is empty; give NAME=FILE, or the file alone "
+                            "(named after it)")
         if sep and name and not os.path.exists(spec) and "/" not in name:
             named.append((name, rest))
             continue
