@@ -989,3 +989,12 @@ def test_an_empty_test_name_is_a_wrong_call(tmp_path):
     np.save(tmp_path / "b.npy", np.zeros((2, 3)))
     out = invoke("--base", tmp_path / "b.npy", "--test", f"={tmp_path / 'b.npy'}")
     assert out.exit_code == 2 and "the name before '=' is empty" in out.stderr
+
+
+def test_top_k_above_the_vocabulary_is_said(tmp_path):
+    rng = np.random.default_rng(45)
+    np.save(tmp_path / "b.npy", rng.normal(size=(6, 4)))
+    np.save(tmp_path / "t.npy", rng.normal(size=(6, 4)))
+    out = invoke("--base", tmp_path / "b.npy", "--test", tmp_path / "t.npy", "--top-k", "9", "--format", "json")
+    assert out.exit_code == 0 and "--top-k 9 is more than the 4 classes: K = 4" in out.stderr
+    assert json.loads(out.stdout)["tests"]["t"]["topk_overlap"]["value"] == 1.0

@@ -92,6 +92,10 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     if kind == "logits" and isinstance(base.matrix.values, KldFile) and base_selector in (None, "logprobs"):
         # llama.cpp's file however it came (its name, stdin, a pipe, no extension): read as llama.cpp reads it
         kind, base_path = "kld", base.matrix.values.path
+    if kind != "reference" and top_k > base.num_classes:
+        warn(f"--top-k {top_k} is more than the {base.num_classes} classes: K = {base.num_classes}, every class "
+             "(top-k accuracy and overlap are then 1)")
+        top_k = base.num_classes
     if kind != "logits" and shift:
         raise CallError(f"--shift: the rows of a {'.kld file' if kind == 'kld' else 'saved reference'} are "
                         "already aligned with their next tokens")
