@@ -998,3 +998,13 @@ def test_top_k_above_the_vocabulary_is_said(tmp_path):
     out = invoke("--base", tmp_path / "b.npy", "--test", tmp_path / "t.npy", "--top-k", "9", "--format", "json")
     assert out.exit_code == 0 and "--top-k 9 is more than the 4 classes: K = 4" in out.stderr
     assert json.loads(out.stdout)["tests"]["t"]["topk_overlap"]["value"] == 1.0
+
+
+def test_reference_base_of_other_length_names_its_tokens(tmp_path):
+    base, tests, ids = dataset("plain", seed=46)
+    p = files(tmp_path, base, tests, ids)
+    run_json("--base", p["base"], "--test", p["a"], "--save-base", tmp_path / "r.safetensors")
+    np.save(tmp_path / "short.npy", flat(tests["a"])[:-1])
+    out = invoke("--base", tmp_path / "r.safetensors", "--test", tmp_path / "short.npy")
+    n = len(flat(base))
+    assert out.exit_code == 1 and f"has {n} tokens (a saved reference of vocabulary {base.shape[-1]})" in out.stderr

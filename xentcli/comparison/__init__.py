@@ -110,8 +110,11 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
             raise DataError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes} but "
                             f"{base.matrix.where} of {base.num_classes}: the models must share one")
         if len(t.pred) != n:
-            raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has shape "
-                            f"{base.shape}: the same tokens are needed in both")
+            # a saved reference's rows are its top K: the tokens it covers are what to compare
+            held = f"{n} tokens (a saved reference of vocabulary {reference.vocab})" if kind == "reference" else \
+                f"shape {base.shape}"
+            raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has {held}: "
+                            "the same tokens are needed in both")
     sources = [_Checked(t.pred) for t in tests]
     if targets is not None:
         sources.append(targets)
