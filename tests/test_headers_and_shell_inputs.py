@@ -15,6 +15,8 @@ import pytest
 
 from xentcli.readers import read_matrix
 
+from .conftest import run_process
+
 
 def ce_reference(z, y) -> float:
     """Mean CE of class indices ``y`` under logits ``z`` (max-shifted log-sum-exp)."""
@@ -296,3 +298,19 @@ def test_shift_streams_across_blocks_and_names_input_rows(xent, tmp_path):
     assert r.exit_code == 1 and f"row {30 * 1001 + 501}" in r.stderr
     r = xent("ce", "--probs", "0.5,0.5;0.5,0.5", "--labels", "0,1", "--shift")
     assert r.exit_code == 2
+
+
+def test_an_archive_on_stdin_and_its_array_by_name(tmp_path):
+    # An .npz of two arrays on stdin: '-:NAME' picks one; '-' alone says so, naming '-', not a temp file.
+    z = np.array([[2.0, 1.0, 0.1], [0.5, 2.0, 0.3]])
+    np.savez(tmp_path / "d.npz", z=z, other=np.zeros(2))
+    data = (tmp_path / "d.npz").read_bytes()
+    m = z.max(axis=1)
+    expected = np.mean(m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - z[[0, 1], [0, 1]])  # labels 0, 1
+    picked = run_process("ce", "--logits", "-:z", "--labels", "0,1", input=data)
+    assert picked.returncode == 0, picked.stderr
+    assert float(picked.stdout) == pytest.approx(expected, rel=1e-15)
+    whole = run_process("ce", "--logits", "-", "--labels", "0,1", input=data)
+    assert whole.returncode == 2 and b"name one as -:KEY" in whole.stderr
+    both = run_process("ce", "--logits", "-:z", "--labels", "-", input=data)
+    assert both.returncode == 2 and b"only one option may read stdin" in both.stderr

@@ -32,7 +32,7 @@ def warn(message: str) -> None:
 def check_stdin(**values: str | None) -> None:
     """Only one option may read stdin ('-'); a keyword ``name_N`` is the option ``--name`` given more than once."""
     readers = [f"--{k.rsplit('_', 1)[0] if k.rsplit('_', 1)[-1].isdigit() else k}".replace("_", "-")
-               for k, v in values.items() if v == "-"]
+               for k, v in values.items() if v is not None and (v == "-" or v.startswith("-:"))]
     if len(readers) > 1 and len(set(readers)) == 1:
         raise CallError(f"only one input may read stdin, but {readers[0]} is '-' {len(readers)} times")
     if len(readers) > 1:

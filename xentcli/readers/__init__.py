@@ -77,8 +77,9 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
     lets it read one column of class names (labels) instead of refusing it.
     """
     options = {"header": header, "names": names}
-    if spec == "-":
-        return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "", None, options)
+    if spec == "-" or spec.startswith("-:"):  # stdin, and ``-:NAME`` for one array of an archive on stdin
+        return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "",
+                            spec[2:] or None, options)
     if (os.path.isdir(spec) or os.path.isdir(spec.rsplit(":", 1)[0]) or any(c in spec for c in "*?[")) \
             and not os.path.isfile(spec):
         from . import shards  # several files as one matrix: a directory or a glob (SPEC §9)
@@ -146,6 +147,10 @@ def _sniff(head: bytes) -> str:
     """The extension the first bytes of a file or stream say: magic bytes, a JSON opening, else text."""
     for magic, ext in _MAGIC:
         if head.startswith(magic):
+            if ext == ".pt" and len(head) > 30:
+                # Both are zip archives: torch.save puts every entry in a folder, np.savez puts NAME.npy at the top.
+                first = head[30:30 + int.from_bytes(head[26:28], "little")]
+                return ".pt" if b"/" in first else ".npz"
             return ext
     if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (100 << 20):
         return ".safetensors"  # an 8-byte little-endian header length, then the JSON header

@@ -27,7 +27,7 @@ import json
 import numpy as np
 
 from ..errors import CallError, DataError
-from .source import Matrix, numeric
+from .source import Matrix, numeric, shown_path
 
 __all__ = ["read", "to_array"]
 
@@ -125,13 +125,7 @@ def _only_list(obj: dict, path: str, where: str, what: str, prefix: str):
         raise DataError(f"{where}: {what} holds no list of numbers"
                         + (f"; it holds {_listed(obj)}" if obj else " (it is empty)"))
     raise CallError(f"{where}: {what} holds {len(lists)} lists ({_listed({k: obj[k] for k in lists})}); "
-                    f"name one as {_shown_path(where)}:{prefix}KEY")
-
-
-def _shown_path(where: str) -> str:
-    """The path as the user gave it (``where`` is "OPTION PATH"; a spooled pipe's temp file is not it)."""
-    shown = where.split(" ", 1)[-1]
-    return "FILE" if shown.startswith("(") else shown
+                    f"name one as {shown_path(where)}:{prefix}KEY")
 
 
 def _listed(obj: dict) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CallError, DataError
-from .source import Matrix, numeric
+from .source import Matrix, numeric, shown_path
 
 __all__ = ["read"]
 
@@ -28,7 +28,7 @@ def _read_npz(path: str, key: str | None, where: str) -> np.ndarray:
             if len(keys) != 1:
                 raise CallError(
                     f"{where}: the archive holds {len(keys)} arrays ({', '.join(keys) or 'none'}); "
-                    f"name one as {path}:KEY"
+                    f"name one as {shown_path(where)}:KEY"
                 )
             key = keys[0]
         if key not in keys:

@@ -25,7 +25,7 @@ import re
 import warnings
 
 from ..errors import CallError, DataError
-from .source import Matrix, numeric
+from .source import Matrix, numeric, shown_path
 
 __all__ = ["read"]
 
@@ -108,7 +108,7 @@ def _pick(torch, obj, selector: str | None, path: str, where: str):
             raise DataError(f"{where}: the file holds a {kind} of no tensors"
                             + (f" ({_listed(torch, entries)})" if entries else " (it is empty)"))
         raise CallError(f"{where}: the file holds a {kind} of {len(tensors)} tensors "
-                        f"({_listed(torch, {k: entries[k] for k in tensors})}); name one as {path}:{how}")
+                        f"({_listed(torch, {k: entries[k] for k in tensors})}); name one as {shown_path(where)}:{how}")
     if selector not in entries:
         raise CallError(f"{where}: no entry '{selector}' in the file's {kind}; it holds "
                         f"{_listed(torch, entries) if entries else 'nothing'}")

@@ -20,7 +20,7 @@ import struct
 import numpy as np
 
 from ..errors import CallError, DataError
-from .source import Matrix, RawFile
+from .source import Matrix, RawFile, shown_path
 
 __all__ = ["read", "DTYPES"]
 
@@ -68,7 +68,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
             raise DataError(f"{where}: the file holds no tensors (empty)")
         if len(tensors) > 1:
             raise CallError(f"{where}: the file holds {len(tensors)} tensors ({_listed(tensors)}); "
-                            f"name one as {path}:NAME")
+                            f"name one as {shown_path(where)}:NAME")
         tensor = tensors[0]
     else:
         found = [t for t in tensors if t.name == selector]

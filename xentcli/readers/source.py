@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import CallError, DataError
 
-__all__ = ["Matrix", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS", "open_file", "pread",
+__all__ = ["Matrix", "shown_path", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS", "open_file", "pread",
            "portable_path"]
 
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
@@ -248,3 +248,10 @@ def no_selector(where: str, selector: str | None, holds: str) -> None:
     """A format that holds one array takes no ``:SELECTOR``: a wrong call saying what the file holds."""
     if selector is not None:
         raise CallError(f"{where}: nothing named '{selector}' to select; the file holds {holds}")
+
+
+def shown_path(where: str) -> str:
+    """The file as the user named it, for hints: ``where`` is "OPTION PATH"; stdin (read through a
+    temp file whose name is of no use to the user) is ``-``."""
+    shown = where.split(" ", 1)[-1]
+    return "-" if shown == "(stdin)" else ("FILE" if shown.startswith("(") else shown)
