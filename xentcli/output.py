@@ -2,7 +2,7 @@
 and :func:`emit` (a table drawn by :mod:`xentcli.tables`, or csv/tsv/json/npy/parquet written by
 :mod:`xentcli.writers`, to stdout or atomically to ``--output``).
 
-Writers never import tables; tables import only :func:`~xentcli.writers.format_number`.
+Writers never import tables; tables import only :mod:`xentcli.views` and :func:`~xentcli.writers.format_number`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ class Result:
       array: the csv/tsv/npy/parquet payload: a scalar, a per-sample vector or a matrix.
       json: the JSON object of SPEC §3.
       header: the csv/tsv header line's names (with ``--header``), and the Parquet column names.
-      tables: ``precision -> list of rich renderables``, called only for tables.
+      view: ``() -> view``, what the table shows as plain data (:mod:`xentcli.views`), drawn by
+        :func:`xentcli.tables.draw`; called once, and only for tables, as it reads the shown rows.
       explanation: with ``--explain``, ``precision -> Explanation`` (:mod:`xentcli.explain`); else None.
     """
 
-    def __init__(self, array, json: dict, header: list[str], tables, row_names: list[str] | None = None,
+    def __init__(self, array, json: dict, header: list[str], view, row_names: list[str] | None = None,
                  explanation=None):
         self.array = array
         self.json = json
         self.header = header
-        self.tables = tables
+        self.view = view
         self.row_names = row_names  # csv/tsv: a name before each row's numbers
         self.explanation = explanation
 
@@ -79,13 +80,14 @@ def _write(result: Result, fmt: str, output: str | None, precision: int | None, 
         result.array.validate()
     with open_output(output) as out:
         if fmt == "table":
-            from .tables import fit, render, terminal_width  # rich is imported only for tables
+            from .tables import draw, fit, render, terminal_width  # rich is imported only for tables
 
             if isinstance(result.array, RowBlocks):
                 for _ in result.array:  # a table shows some rows, but every row is still checked
                     pass
+            view = result.view()
             # On a terminal, fewer class columns rather than folded numbers; elsewhere, everything.
-            renderables = fit(lambda: result.tables(precision), terminal_width() if terminal else None)
+            renderables = fit(lambda: draw(view, precision), terminal_width() if terminal else None)
             render(renderables, out, terminal=terminal)
         elif fmt in ("csv", "tsv"):
             write_delimited(

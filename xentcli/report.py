@@ -63,8 +63,9 @@ class LossReport:
             doc["perplexity"] = self.perplexity
         return doc
 
-    def footer(self, fmt, *, perplexity: bool = False) -> list[tuple[str, str]]:
-        """(name, value) rows under a table: reduction, denominator, the reduced value, perplexity."""
+    def footer(self, fmt=lambda x: x, *, perplexity: bool = False) -> list[tuple[str, object]]:
+        """(name, value) rows under a table: reduction, denominator, the reduced value, perplexity; numbers
+        through ``fmt`` (a table view keeps them numbers: they are formatted where they are drawn)."""
         shown = "sum" if self.reduction == "sum" else "mean"
         rows = [
             ("reduction", self.reduction),

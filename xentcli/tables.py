@@ -14,6 +14,7 @@ from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
+from .views import MAX_CLASSES, MAX_ROWS, shown_rows
 from .writers import format_number
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "derivation_table",
     "target_table",
     "compare_tables",
+    "draw",
+    "text",
     "summary",
     "fit",
     "terminal_width",
@@ -36,8 +39,6 @@ __all__ = [
     "render_explanation",
 ]
 
-MAX_ROWS = 40
-MAX_CLASSES = 10  # on a terminal; fewer if it is narrow
 PIPE_MAX_CLASSES = 64  # on a pipe or in a file, where the table takes the width it needs
 GAP = "⋯"  # stands for class columns left out (never "…", which would read as truncated text)
 # How many class columns the tables being built may show; :func:`fit` lowers it for a narrow terminal.
@@ -48,14 +49,6 @@ TABLE_DIGITS = 8  # significant digits in tables unless --precision says otherwi
 def fmt(x, precision: int | None = None) -> str:
     """A number for a table: 8 significant digits by default."""
     return format_number(x, precision or TABLE_DIGITS)
-
-
-def shown_rows(n: int) -> np.ndarray:
-    """Indices of the samples a table shows: all of them, or the first and last ones."""
-    if n <= MAX_ROWS:
-        return np.arange(n)
-    tail = 5
-    return np.r_[0 : MAX_ROWS - tail, n - tail : n]
 
 
 def fixed(x, decimals: int = 8) -> str:
@@ -288,9 +281,9 @@ def derivation_table(
     return table
 
 
-def compare_tables(view: dict, precision: int | None = None, *, notes: Sequence[str] = ()) -> list:
+def compare_tables(view: dict, precision: int | None = None) -> list:
     """``xent compare``'s table from its view data: statistics as rows, one column per model and
-    test (``value ± se``), then a histogram of log10 KL per test and the worst tokens."""
+    test (``value ± se``), then a histogram of log10 KL per test, the worst tokens and the notes."""
     table = _new_table("compare: the base against each test")
     table.add_column("statistic", style="bold")
     for name in view["columns"]:
@@ -316,9 +309,45 @@ def compare_tables(view: dict, precision: int | None = None, *, notes: Sequence[
         for item in items:
             worst.add_row(*(str(item[k]) if k in ("index", "target") else fmt(item[k], precision) for k in keys))
         out.append(worst)
-    if notes:
-        out.append(summary([("", n) for n in notes]))
+    if view["notes"]:
+        out.append(summary([("", n) for n in view["notes"]]))
     return out
+
+
+def text(value, precision: int | None = None) -> str:
+    """A view's text (:mod:`xentcli.views`): a string as it is, a number formatted, a tuple of them joined."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        return "".join(text(part, precision) for part in value)
+    return fmt(value, precision)
+
+
+def draw(view: dict, precision: int | None = None) -> list:
+    """The renderables of a command's view (:mod:`xentcli.views`): its table, then its footer."""
+    kind = view["table"]
+    if kind == "compare":
+        return compare_tables(view, precision)
+    title, names = text(view["title"], precision), view["names"]
+    if kind == "matrix":
+        main = matrix_table(title, view["rows"], view["ids"], view["n"], names, precision=precision)
+    elif kind == "loss":
+        main = loss_table(title, view["ids"], view["n"], view["labels"], view["probs"], view["losses"], names,
+                          loss_header=view["loss_header"], ignored=view.get("ignored"), precision=precision)
+    elif kind == "target":
+        main = target_table(title, view["ids"], view["n"], view["target"], view["probs"], view["losses"], names,
+                            label_header=view["label_header"], loss_header=view["loss_header"],
+                            ignored=view.get("ignored"), precision=precision)
+    elif kind == "single":
+        main = single_sample_table(title, view["label"], view["probs"], fmt(view["loss"], precision), names,
+                                   loss_header=view["loss_header"], precision=precision)
+    else:
+        main = derivation_table(title, view["ids"], view["n"], view["predicted"], view["target"], view["grad"],
+                                names, predicted_name=view["predicted_name"], precision=precision)
+    if "footer" not in view:
+        return [main]
+    footer = [(name, text(value, precision)) for name, value in view["footer"]]
+    return [main, summary(footer, title=view.get("footer_title"))]
 
 
 def summary(items: Sequence[tuple[str, str]], *, title: str | None = None):

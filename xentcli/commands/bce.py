@@ -8,6 +8,7 @@ from .. import core, options
 from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_weights
 from ..output import Result, emit
 from ..report import LossReport, base_label
+from ..views import shown_rows
 from ._common import probabilities, warn_infinite
 
 
@@ -42,16 +43,12 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
     warn_infinite(per, label_matrix, "a target needs a probability of 0 or 1 that the prediction rules out")
     report = LossReport.of("bce", per, base=base, reduction=reduction)
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        ids = tbl.shown_rows(len(per))
+    def view():
+        ids = shown_rows(len(per))
         title = "binary cross-entropy" + (" (mean over classes)" if class_mean else " (sum over classes)")
-        main_table = tbl.loss_table(
-            title, ids, len(per), y[ids], probabilities(pred, ids, binary=True), report.per[ids], names,
-            loss_header=f"loss ({base_label(base)})", precision=digits,
-        )
-        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
+        return {"table": "loss", "title": title, "ids": ids, "n": len(per), "labels": y[ids],
+                "probs": probabilities(pred, ids, binary=True), "losses": report.per[ids], "names": names,
+                "loss_header": f"loss ({base_label(base)})", "footer": report.footer()}
 
     def explanation(digits):
         from .. import explain as ex
@@ -60,5 +57,5 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, reduction, base,
         return ex.bce(pred.rows(ids), y[ids], len(per), per[ids], report, kind=pred.kind, pos_weight=pw,
                       class_mean=class_mean, names=names, digits=digits)
 
-    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
+    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

@@ -9,6 +9,7 @@ from .. import core, options
 from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_weights, warn
 from ..output import Result, emit
 from ..report import LossReport, base_label
+from ..views import MAX_CLASSES, shown_rows
 from ._common import ONE_PASS, probabilities, warn_infinite
 
 
@@ -56,33 +57,23 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     report = LossReport.of("ce", per, base=base, reduction=reduction, denominator=denominator)
     ignored = (y == ignore_index) if core.is_index_labels(y) and ignore_index is not None else None
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        loss_header = f"loss ({base_label(base)})"
-        if pred.num_classes > tbl.MAX_CLASSES:  # a vocabulary: what matters per row, not p(0)…p(8)
-            ids = tbl.shown_rows(len(per))
-            target = y[ids] if core.is_index_labels(y) else np.argmax(y[ids], axis=1)
-            main_table = tbl.target_table(
-                "cross-entropy", ids, len(per), target, probabilities(pred, ids, temperature), report.per[ids], names,
-                label_header="label" if core.is_index_labels(y) else "label (largest)", loss_header=loss_header,
-                ignored=None if ignored is None else ignored[ids], precision=digits,
-            )
-        elif len(per) == 1:
-            main_table = tbl.single_sample_table(
-                "cross-entropy", y[0], probabilities(pred, [0], temperature)[0], tbl.fmt(report.per[0], digits), names,
-                loss_header=loss_header, precision=digits,
-            )
-        else:
-            ids = tbl.shown_rows(len(per))
-            main_table = tbl.loss_table(
-                "cross-entropy", ids, len(per), y[ids], probabilities(pred, ids, temperature), report.per[ids], names,
-                loss_header=loss_header, ignored=None if ignored is None else ignored[ids], precision=digits,
-            )
-        footer = report.footer(lambda x: tbl.fmt(x, digits), perplexity=True)
+    def view():
+        footer = report.footer(perplexity=True)
         if eps is not None:
             footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))
-        return [main_table, tbl.summary(footer)]
+        shown = {"title": "cross-entropy", "names": names, "loss_header": f"loss ({base_label(base)})",
+                 "footer": footer}
+        if len(per) == 1 and pred.num_classes <= MAX_CLASSES:
+            return {"table": "single", "label": y[0], "probs": probabilities(pred, [0], temperature)[0],
+                    "loss": report.per[0], **shown}
+        ids = shown_rows(len(per))
+        shown.update(ids=ids, n=len(per), probs=probabilities(pred, ids, temperature), losses=report.per[ids],
+                     ignored=None if ignored is None else ignored[ids])
+        if pred.num_classes > MAX_CLASSES:  # a vocabulary: what matters per row, not p(0)…p(8)
+            target = y[ids] if core.is_index_labels(y) else np.argmax(y[ids], axis=1)
+            return {"table": "target", "target": target,
+                    "label_header": "label" if core.is_index_labels(y) else "label (largest)", **shown}
+        return {"table": "loss", "labels": y[ids], **shown}
 
     def explanation(digits):
         from .. import explain as ex
@@ -92,6 +83,6 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
                      weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps, names=names,
                      digits=digits)
 
-    emit(Result(report.value, report.json(perplexity=True), report.header, tables,
+    emit(Result(report.value, report.json(perplexity=True), report.header, view,
                 explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

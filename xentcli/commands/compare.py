@@ -154,15 +154,13 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     rows = [[_get(t, kl_key, "mean"), _get(t, kl_key, "se"), _get(t, "ln_ppl_ratio", "value"),
              _get(t, "same_top1", "value")] for t in out_tests.values()]
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        view = stats.table_view(doc, {name: c.get(kl_key) for name, c in cols.tests.items()}, digits or 6,
-                                kl_label="KL bound" if kind == "reference" else "KL")
-        return tbl.compare_tables(view, digits, notes=_notes(kind, cols, top_k))
+    def view():
+        return {"table": "compare", "notes": _notes(kind, cols, top_k),
+                **stats.table_view(doc, {name: c.get(kl_key) for name, c in cols.tests.items()}, precision or 6,
+                                   kl_label="KL bound" if kind == "reference" else "KL")}
 
     names = CSV_COLUMNS if kind != "reference" else [c.replace("kl_", "kl_lower_bound_") for c in CSV_COLUMNS]
-    emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), 4), doc, names, tables,
+    emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), 4), doc, names, view,
                 row_names=list(out_tests)),
          fmt=fmt, output=output, precision=precision, header=header)
 

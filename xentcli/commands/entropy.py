@@ -8,6 +8,7 @@ from .. import core, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
 from ..report import LossReport, base_label
+from ..views import shown_rows
 from ._common import log_probs
 
 
@@ -31,14 +32,11 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
     per = pred.map(lambda rows: core.entropy(*log_probs(pred, rows, temperature)))
     report = LossReport.of("entropy", per, base=base, reduction=reduction)
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        ids = tbl.shown_rows(len(per))
-        probs_shown = log_probs(pred, pred.rows(ids), temperature)[0]
-        main_table = tbl.loss_table("entropy", ids, len(per), None, probs_shown, report.per[ids], names,
-                                  loss_header=f"H(P) ({base_label(base)})", precision=digits)
-        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
+    def view():
+        ids = shown_rows(len(per))
+        return {"table": "loss", "title": "entropy", "ids": ids, "n": len(per), "labels": None,
+                "probs": log_probs(pred, pred.rows(ids), temperature)[0], "losses": report.per[ids], "names": names,
+                "loss_header": f"H(P) ({base_label(base)})", "footer": report.footer()}
 
     def explanation(digits):
         from .. import explain as ex
@@ -47,5 +45,5 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
         return ex.entropy(pred.rows(ids), len(per), per[ids], report, kind=pred.kind, temperature=temperature,
                           digits=digits)
 
-    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
+    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

@@ -12,6 +12,7 @@ from .. import core, options
 from ..errors import CallError
 from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_weights, warn
 from ..output import Result, emit
+from ..views import shown_rows
 from ..writers import resolve_format
 from ._common import load_mse_predictions, load_targets, probabilities, shown_predictions
 
@@ -127,10 +128,8 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         if not diff <= 1e-6:
             warn(f"the analytic gradient and central differences differ by {diff:.3g}")
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        ids = tbl.shown_rows(n)
+    def view():
+        ids = shown_rows(n)
         if loss == "mse":
             predicted = shown_predictions(pred, ids, through)
         else:
@@ -143,20 +142,18 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
             "ce": "(softmax - y)", "bce": "(σ(z) - y)",
             "mse": f"{two}(σ(z) - y)·σ(z)(1 - σ(z))" if through == "sigmoid" else f"J_softmaxᵀ·{two}(softmax - y)",
         }[loss]
-        title = f"∂loss/∂logits = {formula}" + {
-            "mean": f" / {tbl.fmt(denominator, digits)}", "sum": "", "none": " (each sample's own loss)"}[reduction]
-        main_table = tbl.derivation_table(
-            title, ids, n, predicted, target, rows_gradient(ids), names,
-            predicted_name="σ(z)" if loss == "bce" or through == "sigmoid" else "softmax", precision=digits,
-        )
-        rows = [("loss", loss if loss != "mse" else "mse" + (" (½·Σ)" if half else "") + f" through {through}"),
-                ("reduction", reduction)]
+        title = (f"∂loss/∂logits = {formula}",) + {
+            "mean": (" / ", denominator), "sum": (), "none": (" (each sample's own loss)",)}[reduction]
+        footer = [("loss", loss if loss != "mse" else "mse" + (" (½·Σ)" if half else "") + f" through {through}"),
+                  ("reduction", reduction)]
         if reduction == "mean":
-            rows.append(("denominator", tbl.fmt(denominator, digits)))
+            footer.append(("denominator", denominator))
         if check:
-            rows.append(("max |analytic - numeric|", f"{doc['max_abs_diff']:.3g} (central differences"
-                         + (f", first {checked_rows:,} rows)" if checked_rows < n else ")")))
-        return [main_table, tbl.summary(rows)]
+            footer.append(("max |analytic - numeric|", f"{doc['max_abs_diff']:.3g} (central differences"
+                           + (f", first {checked_rows:,} rows)" if checked_rows < n else ")")))
+        return {"table": "derivation", "title": title, "ids": ids, "n": n, "predicted": predicted, "target": target,
+                "grad": rows_gradient(ids), "names": names,
+                "predicted_name": "σ(z)" if loss == "bce" or through == "sigmoid" else "softmax", "footer": footer}
 
     if check and resolve_format(fmt, output, output is None and sys.stdout.isatty()) not in ("table", "json"):
         # csv/tsv/npy carry only the matrix; the check's result goes beside it.
@@ -176,5 +173,5 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
                        pos_weight=pw if loss == "bce" else None, class_mean=class_mean, half=half, ignored=ignored,
                        digits=digits)
 
-    emit(Result(g, doc, names, tables, explanation=explanation if explain else None),
+    emit(Result(g, doc, names, view, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

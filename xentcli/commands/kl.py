@@ -10,6 +10,7 @@ from ..errors import DataError
 from ..inputs import check_stdin, load_predictions
 from ..output import Result, emit
 from ..report import LossReport, base_label
+from ..views import shown_rows
 from ._common import log_probs, warn_infinite
 
 
@@ -59,17 +60,12 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
     warn_infinite(per, qq.matrix, "Q gives probability 0 to a class P gives probability > 0")
     report = LossReport.of("kl", per, base=base, reduction=reduction)
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        ids = tbl.shown_rows(len(per))
-        cols = columns[ids][:, [1, 2, 0]] / core.log_base(base)
+    def view():
+        ids = shown_rows(len(per))
         unit = base_label(base)
-        main_table = tbl.matrix_table(
-            "KL(P‖Q) = H(P,Q) - H(P)", cols, ids, len(per),
-            [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"], precision=digits,
-        )
-        return [main_table, tbl.summary(report.footer(lambda x: tbl.fmt(x, digits)))]
+        return {"table": "matrix", "title": "KL(P‖Q) = H(P,Q) - H(P)", "ids": ids, "n": len(per),
+                "rows": columns[ids][:, [1, 2, 0]] / core.log_base(base),
+                "names": [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"], "footer": report.footer()}
 
     def explanation(digits):
         from .. import explain as ex
@@ -78,5 +74,5 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
         return ex.kl(pp.rows(ids), qq.check(qq.rows(ids)), len(per), columns[ids], report, p_kind=pp.kind,
                      q_kind=qq.kind, digits=digits)
 
-    emit(Result(report.value, report.json(), report.header, tables, explanation=explanation if explain else None),
+    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

@@ -8,6 +8,7 @@ from .. import core, options
 from ..errors import CallError
 from ..inputs import Predictions, check_stdin, class_names
 from ..output import Result, emit
+from ..views import shown_rows
 from ._common import load_mse_predictions, load_targets, shown_predictions, warn_infinite
 
 
@@ -88,21 +89,18 @@ def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, p
         doc["per_sample"] = per
     value = {"mean": mean, "sum": total, "none": per}[reduction]
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        ids = tbl.shown_rows(n)
-        title = ("½·" if half else "") + "squared error Σ(ŷ - y)²" + (f" (through {through})" if through else "")
-        main_table = tbl.loss_table(
-            title, ids, n, y[ids], shown_predictions(pred, ids, through), per[ids], names,
-            loss_header="½·Σ(ŷ - y)²" if half else "Σ(ŷ - y)²", precision=digits,
-        )
+    def view():
+        ids = shown_rows(n)
         shown = "sum" if reduction == "sum" else "mean"
-        rows = [("reduction", reduction), ("denominator", f"{tbl.fmt(denominator, digits)} (N·C entries)"),
-                (shown, tbl.fmt(total if shown == "sum" else mean, digits))]
+        footer = [("reduction", reduction), ("denominator", (denominator, " (N·C entries)")),
+                  (shown, total if shown == "sum" else mean)]
         if half:
-            rows.append(("half", "every value × ½"))
-        return [main_table, tbl.summary(rows)]
+            footer.append(("half", "every value × ½"))
+        title = ("½·" if half else "") + "squared error Σ(ŷ - y)²" + (f" (through {through})" if through else "")
+        return {"table": "loss", "title": title,
+                "ids": ids, "n": n, "labels": y[ids], "probs": shown_predictions(pred, ids, through),
+                "losses": per[ids], "names": names, "loss_header": "½·Σ(ŷ - y)²" if half else "Σ(ŷ - y)²",
+                "footer": footer}
 
     def explanation(digits):
         from .. import explain as ex
@@ -114,6 +112,6 @@ def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, p
         return ex.mse(pred.rows(ids), target, n, per[ids], through=through, half=half, reduction=reduction,
                       mean=mean, total=total, denominator=denominator, all_per=per, digits=digits)
 
-    emit(Result(value, doc, ["loss" if reduction == "none" else reduction], tables,
+    emit(Result(value, doc, ["loss" if reduction == "none" else reduction], view,
                 explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

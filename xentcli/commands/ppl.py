@@ -8,6 +8,7 @@ from .. import core, options
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..output import Result, emit
 from ..report import LossReport, base_label
+from ..views import shown_rows
 from ._common import ONE_PASS, probabilities, warn_infinite
 
 
@@ -47,20 +48,18 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
     report = LossReport.of("ppl", per, base=base, reduction="mean", denominator=counted)
     doc = {"command": "ppl", "n": int(counted), "base": base, "mean": report.mean, "perplexity": report.perplexity}
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        ids = tbl.shown_rows(len(tokens))
-        per_token = tbl.target_table(
-            "tokens", ids, len(tokens), tokens[ids], probabilities(pred, ids, temperature), report.per[ids],
-            [str(c) for c in range(pred.num_classes)], label_header="target", loss_header=f"CE ({base_label(base)})",
-            ignored=None if ignore_index is None else tokens[ids] == ignore_index, precision=digits,
-        )
-        rows = [("tokens", f"{int(counted):,}")]
+    def view():
+        ids = shown_rows(len(tokens))
+        footer = [("tokens", f"{int(counted):,}")]
         if ignore_index is not None:
-            rows.append(("ignored", f"{len(tokens) - int(counted):,} (index {ignore_index})"))
-        rows += [(f"mean CE ({base_label(base)})", tbl.fmt(report.mean, digits)), ("perplexity", tbl.fmt(report.perplexity, digits))]
-        return [per_token, tbl.summary(rows, title="perplexity")]
+            footer.append(("ignored", f"{len(tokens) - int(counted):,} (index {ignore_index})"))
+        footer += [(f"mean CE ({base_label(base)})", report.mean), ("perplexity", report.perplexity)]
+        return {"table": "target", "title": "tokens", "ids": ids, "n": len(tokens), "target": tokens[ids],
+                "probs": probabilities(pred, ids, temperature), "losses": report.per[ids],
+                "names": [str(c) for c in range(pred.num_classes)], "label_header": "target",
+                "loss_header": f"CE ({base_label(base)})",
+                "ignored": None if ignore_index is None else tokens[ids] == ignore_index,
+                "footer": footer, "footer_title": "perplexity"}
 
     def explanation(digits):
         from .. import explain as ex
@@ -69,5 +68,5 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
         return ex.ppl(pred.rows(ids), tokens[ids], len(tokens), per[ids], report, temperature=temperature,
                       ignore_index=ignore_index, digits=digits)
 
-    emit(Result(report.perplexity, doc, ["perplexity"], tables, explanation=explanation if explain else None),
+    emit(Result(report.perplexity, doc, ["perplexity"], view, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

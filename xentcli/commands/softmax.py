@@ -7,6 +7,7 @@ import click
 from .. import core, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
+from ..views import shown_rows
 
 
 @click.command(epilog=options.examples(
@@ -31,12 +32,10 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
     if temperature != 1.0:
         title += f" (T = {temperature:g})"
 
-    def tables(digits):
-        from .. import tables as tbl
-
-        ids = tbl.shown_rows(len(pred))
-        shown = fn(pred.rows(ids), temperature=temperature)
-        return [tbl.matrix_table(title, shown, ids, len(pred), names, precision=digits)]
+    def view():
+        ids = shown_rows(len(pred))
+        return {"table": "matrix", "title": title, "ids": ids, "n": len(pred), "names": names,
+                "rows": fn(pred.rows(ids), temperature=temperature)}
 
     def explanation(digits):
         from .. import explain as ex
@@ -46,6 +45,6 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
         return ex.softmax(z, fn(z, temperature=temperature), len(pred), temperature=temperature, log=log_space,
                           digits=digits)
 
-    result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, tables,
+    result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, view,
                     explanation=explanation if explain else None)
     emit(result, fmt=fmt, output=output, precision=precision, header=header)
