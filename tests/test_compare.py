@@ -598,9 +598,21 @@ def test_save_base_round_trip(tmp_path):
     # Σ p·d plus Σ q - Σ p, which is ~1e-7 here, the float32-stored p's not summing to 1 exactly
     bound = (pk * np.log(pk / qk)).sum(1) + p_rest * np.log(p_rest / q_rest) + (qk.sum(1) + q_rest) - (pk.sum(1) + p_rest)
     np.testing.assert_allclose(bound_t["kl_lower_bound_a"], bound, rtol=1e-9)
-    # --shift with a saved reference: a wrong call
+    # --shift with a reference saved unshifted: the shifted test has fewer tokens than it, bad data
     result = invoke("--base", ref, "--test", p["a"], "--shift")
-    assert result.exit_code == 2 and result.stdout == ""
+    assert result.exit_code == 1 and result.stdout == "" and "the same tokens are needed" in result.stderr
+
+
+def test_reference_saved_with_shift_serves_shifted_tests(tmp_path):
+    # --save-base --shift keeps the shifted rows; later --shift moves only the raw tests to meet them.
+    base, tests, ids = dataset("plain", seed=47)
+    p = files(tmp_path, base, tests, ids)
+    ref = tmp_path / "ref.safetensors"
+    exact = run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--shift", "--save-base", ref)
+    later = run_json("--base", ref, "--test", p["a"], "--shift")
+    assert later["n"] == exact["n"] == base.shape[0] * (base.shape[1] - 1)
+    assert_close(later["models"]["a"], exact["models"]["a"])  # the test side is exact
+    assert later["tests"]["a"]["kl_lower_bound"]["mean"] <= exact["tests"]["a"]["kl"]["mean"]
 
 
 def test_save_base_with_ignored_tokens_worst_and_vocabulary(tmp_path):
@@ -1008,3 +1020,11 @@ def test_reference_base_of_other_length_names_its_tokens(tmp_path):
     out = invoke("--base", tmp_path / "r.safetensors", "--test", tmp_path / "short.npy")
     n = len(flat(base))
     assert out.exit_code == 1 and f"has {n} tokens (a saved reference of vocabulary {base.shape[-1]})" in out.stderr
+
+
+def test_bytes_without_targets_is_said(tmp_path):
+    rng = np.random.default_rng(48)
+    np.save(tmp_path / "b.npy", rng.normal(size=(6, 4)))
+    out = invoke("--base", tmp_path / "b.npy", "--test", tmp_path / "b.npy", "--bytes", "100", "--format", "json")
+    assert out.exit_code == 0 and "--bytes: bits per byte come from the NLL, which needs targets" in out.stderr
+    assert "bits_per_byte" not in json.loads(out.stdout)["models"]["base"]

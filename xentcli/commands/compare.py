@@ -96,9 +96,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         warn(f"--top-k {top_k} is more than the {base.num_classes} classes: K = {base.num_classes}, every class "
              "(top-k accuracy and overlap are then 1)")
         top_k = base.num_classes
-    if kind != "logits" and shift:
-        raise CallError(f"--shift: the rows of a {'.kld file' if kind == 'kld' else 'saved reference'} are "
-                        "already aligned with their next tokens")
+    if kind == "kld" and shift:
+        raise CallError("--shift: the rows of a .kld file are already aligned with their next tokens")
     if kind != "logits" and save_base:
         raise CallError("--save-base saves a base given as logits or log-probabilities")
     tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", None)))
@@ -113,11 +112,13 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
             if t.pred.num_classes == base.num_classes and tuple(t.pred.shape) != tuple(base.shape):
                 raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has shape "
                                 f"{base.shape}: the same tokens are needed in both, in the same layout")
-    if shift:
-        for p in (base, *(t.pred for t in tests)):
+    if shift:  # a saved reference holds rows already shifted (--save-base with --shift): only the tests move
+        for p in ((base,) if kind == "logits" else ()) + tuple(t.pred for t in tests):
             p.shift()
 
     y = _targets(targets, kind, base_path, base, tests, reference, ignore_index)
+    if n_bytes is not None and y is None:
+        warn("--bytes: bits per byte come from the NLL, which needs targets; without them it is absent")
     groups_of = _groups(base, block_tokens)
 
     kl_key = "kl_lower_bound" if kind == "reference" else "kl"
