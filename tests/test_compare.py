@@ -1028,3 +1028,24 @@ def test_bytes_without_targets_is_said(tmp_path):
     out = invoke("--base", tmp_path / "b.npy", "--test", tmp_path / "b.npy", "--bytes", "100", "--format", "json")
     assert out.exit_code == 0 and "--bytes: bits per byte come from the NLL, which needs targets" in out.stderr
     assert "bits_per_byte" not in json.loads(out.stdout)["models"]["base"]
+
+
+def test_per_token_header_quotes_names_and_shifted_reference_takes_raw_targets(tmp_path):
+    base, tests, ids = dataset("plain", seed=49)
+    p = files(tmp_path, base, tests, ids)
+    # a test name with a comma: the per-token header is quoted, so the columns read back where they belong
+    run_json("--base", p["base"], "--test", f"a,b={p['a']}", "--targets", p["ids"], "--per-token", tmp_path / "t.csv")
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert list(table.columns) == ["index", "target", "nll_base", "nll_a,b", "kl_a,b", "delta_p_a,b", "top1_base",
+                                   "top1_a,b"]
+    assert (table["kl_a,b"] >= 0).all() and set(table["top1_a,b"]) <= {0, 1}
+    # a reference saved with --shift and --targets: the same raw (B, T) targets, shifted like the test, are its own
+    ref = tmp_path / "ref.safetensors"
+    exact = run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--shift", "--save-base", ref)
+    again = run_json("--base", ref, "--test", p["a"], "--shift", "--targets", p["ids"])
+    assert_close(again["models"]["a"], exact["models"]["a"])
+    other = np.load(p["ids"])
+    other[0, 3] = (other[0, 3] + 1) % base.shape[-1]  # the shifted stream's token 2
+    np.save(tmp_path / "other.npy", other)
+    out = invoke("--base", ref, "--test", p["a"], "--shift", "--targets", tmp_path / "other.npy")
+    assert out.exit_code == 1 and "first at token 2" in out.stderr

@@ -315,7 +315,7 @@ class ColumnWriter:
         self._writer = None
         if fmt in ("csv", "tsv"):
             self._sep = "," if fmt == "csv" else "\t"
-            out.write((self._sep.join(self.names) + "\n").encode())
+            out.write((self._sep.join(_quoted(name, self._sep) for name in self.names) + "\n").encode())
         elif fmt != "parquet":
             raise CallError(f"a per-token table is written as csv, tsv or parquet, not {fmt}")
 

@@ -135,7 +135,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     if n_boot:
         groups = groups_of(cols.rows)
         if np.unique(groups).size < 2:  # nothing to resample: an interval of width 0 would claim certainty
-            warn(f"--bootstrap: the {cols.n} scored tokens are one sequence"
+            warn(f"--bootstrap: the {cols.n} scored token{'s are' if cols.n != 1 else ' is'} one sequence"
                  + (f" (--block {block_tokens})" if block_tokens is not None else "")
                  + "; a block bootstrap resamples whole sequences and needs at least 2, so no ci95 is given")
         else:
@@ -246,7 +246,9 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
         raise CallError(f"--targets: the saved reference {base_path} was saved without targets, so it holds no "
                         "log-probability of them for the base's NLL; compare without --targets, or save the "
                         "reference with --targets")
-    y, _ = load_labels(targets, vocab_of if kind != "reference" else _vocab_only(base, vocab_of),
+    # With --shift a reference's test is shifted: the targets are read as the test's, and shifted the same way.
+    shifted = kind == "reference" and getattr(vocab_of, "unshifted_shape", None) is not None
+    y, _ = load_labels(targets, vocab_of if kind != "reference" or shifted else _vocab_only(base, vocab_of),
                        kind="indices", ignore_index=ignore_index, option="--targets")
     if kind == "reference":
         given, stored = np.asarray(y).reshape(-1), np.asarray(reference.targets).reshape(-1)
