@@ -216,7 +216,7 @@ def _named_tests(specs) -> list[tuple[str, str]]:
     seen = set()
     for name, _ in named:
         if name in seen or name == "base":
-            raise CallError(f"--test: two models are named '{name}'" if name in seen else
+            raise CallError(f"--test: two models are named '{name}'; name them apart: --test NAME=FILE" if name in seen else
                             "--test: 'base' names the base; give the test another NAME=")
         seen.add(name)
     return named
