@@ -323,3 +323,13 @@ def test_probability_looking_logits_hint_names_an_option_the_command_has(xent, a
     assert result.exit_code == 0, result.stderr
     assert "look like probabilities" in result.stderr and hint in result.stderr
     assert "--probs?" not in result.stderr or args[0] == "ce"
+
+
+def test_header_names_with_the_delimiter_are_quoted(xent, tmp_path):
+    # a class named "a,b" (a quoted csv header) stays one column when the csv output is read back
+    (tmp_path / "z.csv").write_text('"a,b",c\n1,2\n3,4\n')
+    r = xent("softmax", "--logits", tmp_path / "z.csv", "--header")
+    assert r.exit_code == 0, r.stderr
+    import csv
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0] == ["a,b", "c"] and all(len(row) == 2 for row in rows)

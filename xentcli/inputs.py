@@ -7,6 +7,7 @@ the line it came from, and where warnings are written (stderr, never stdout).
 from __future__ import annotations
 
 import math
+import re
 import sys
 import threading
 
@@ -18,7 +19,7 @@ from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remo
 from .errors import CallError, DataError
 from .options import INPUT_HEADER
 from .progress import Progress
-from .readers import Matrix, read_matrix
+from .readers import Matrix, read_matrix, reads_stdin
 from .writers import RowBlocks
 
 __all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "class_names"]
@@ -31,8 +32,7 @@ def warn(message: str) -> None:
 
 def check_stdin(**values: str | None) -> None:
     """Only one option may read stdin ('-'); a keyword ``name_N`` is the option ``--name`` given more than once."""
-    readers = [f"--{k.rsplit('_', 1)[0] if k.rsplit('_', 1)[-1].isdigit() else k}".replace("_", "-")
-               for k, v in values.items() if v is not None and (v == "-" or v.startswith("-:"))]
+    readers = ["--" + re.sub(r"_\d+$", "", k).replace("_", "-") for k, v in values.items() if reads_stdin(v)]
     if len(readers) > 1 and len(set(readers)) == 1:
         raise CallError(f"only one input may read stdin, but {readers[0]} is '-' {len(readers)} times")
     if len(readers) > 1:

@@ -174,7 +174,7 @@ def write_delimited(
     (with ``row_names``, each row starts with its name: ``compare``'s one line per test)."""
     fmt = repr if precision is None else (lambda x: f"{x:.{precision}g}")
     if header is not None:
-        out.write((delimiter.join(header) + "\n").encode())
+        out.write((delimiter.join(_quoted(str(name), delimiter) for name in header) + "\n").encode())
     names = iter(_quoted(name, delimiter) for name in row_names or ())
     for block in _as_row_blocks(values):
         block = np.asarray(block, dtype=np.float64)

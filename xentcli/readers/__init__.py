@@ -28,7 +28,7 @@ from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
 
-__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "parse_inline", "split_selector"]
+__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "reads_stdin", "parse_inline", "split_selector"]
 
 
 class Format(NamedTuple):
@@ -77,7 +77,7 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
     lets it read one column of class names (labels) instead of refusing it.
     """
     options = {"header": header, "names": names}
-    if spec == "-" or spec.startswith("-:"):  # stdin, and ``-:NAME`` for one array of an archive on stdin
+    if reads_stdin(spec):
         return _read_stream(stdin if stdin is not None else sys.stdin.buffer, f"{option} (stdin)", "",
                             spec[2:] or None, options)
     if (os.path.isdir(spec) or os.path.isdir(spec.rsplit(":", 1)[0]) or any(c in spec for c in "*?[")) \
@@ -127,6 +127,11 @@ def _unsupported(option: str, path: str, ext: str) -> str:
         f"{option} {path}: unsupported extension '{ext}'; "
         f"expected one of {' '.join(SUPPORTED_EXTENSIONS)} (or '-' for stdin)"
     )
+
+
+def reads_stdin(spec: str | None) -> bool:
+    """Whether an option's value reads stdin: ``-``, or ``-:NAME`` for one array of an archive there."""
+    return spec is not None and (spec == "-" or spec.startswith("-:"))
 
 
 def split_selector(spec: str) -> tuple[str, str | None]:
