@@ -76,3 +76,14 @@ def test_readme_shows_the_library_example_and_it_runs():
     block = re.search(r"## From Python\n.*?```python\n(.*?)```", readme, re.S).group(1)
     assert len(block.strip().splitlines()) <= 6
     exec(compile(block, "README", "exec"), {})
+
+
+def test_readme_names_every_test_extra():
+    # The README's Set-up paragraph is what a new user reads to know what the tests install.
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
+        extras = re.search(r"^test = \[(.*?)\]", f.read(), re.S | re.M).group(1)
+    names = [re.match(r"[A-Za-z0-9_.-]+", s.strip().strip('"')).group(0) for s in extras.split(",") if s.strip()]
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        setup = re.search(r"## Set-up.*?\n## ", f.read(), re.S).group(0).lower()
+    missing = [n for n in names if n.lower() not in setup]
+    assert not missing, f"README's Set-up does not name the test extras {missing}"
