@@ -167,24 +167,36 @@ def test_bootstrap_edge_cases():
 
 
 # ------------------------------------------------------------------------------------------------
-# block_bootstrap: the same intervals as before the resamples were chunked, in bounded memory
+# block_bootstrap: the exact resample means, the same bits on every CPU and in any chunks
 # ------------------------------------------------------------------------------------------------
 
-def one_call_bootstrap(columns, groups, statistic, *, n_boot, seed, level=0.95):
-    """block_bootstrap as it was before chunking: the whole (n_boot, G) multinomial draw at once."""
+def exact_bootstrap(columns, groups, statistic, *, n_boot, seed, level=0.95):
+    """The definition in float64 with exactly rounded sums (math.fsum): each resample draws G of the
+    G groups (NumPy's multinomial, the documented draw), its mean is Σ w·S / Σ w·N over the groups
+    drawn, and the interval is NumPy's linear percentiles of the statistic."""
     g = np.asarray(groups).reshape(-1)
     cols = {name: np.asarray(c, dtype=np.float64).reshape(-1) for name, c in columns.items()}
-    _, inverse = np.unique(g, return_inverse=True)
-    n_groups = int(inverse.max()) + 1
-    counts = np.bincount(inverse, minlength=n_groups).astype(np.float64)
-    sums = np.stack([np.bincount(inverse, weights=c, minlength=n_groups) for c in cols.values()], axis=1)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        means = (draws @ sums) / (draws @ counts)[:, None]
-        values = np.asarray(statistic(dict(zip(cols, means.T))), dtype=np.float64)
-        lo, hi = np.percentile(values, [50.0 * (1.0 - level), 50.0 * (1.0 + level)])
-    return float(lo), float(hi)
+    ids = sorted(set(g.tolist()))
+    sizes = np.array([np.count_nonzero(g == i) for i in ids])
+    sums = {name: np.array([math.fsum(c[g == i]) for i in ids]) for name, c in cols.items()}
+    draws = np.random.default_rng(seed).multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=n_boot)
+    values = []
+    for w in draws:
+        drawn = w > 0  # a group not drawn is not in the resample (its sum may be inf)
+        means = {name: np.array([math.fsum((w[drawn] * v[drawn]).tolist()) / int(w @ sizes)])
+                 for name, v in sums.items()}
+        values.append(float(statistic(means)[0]))
+    return tuple(linear_percentile(values, 50.0 * (1.0 + sign * level)) for sign in (-1, 1))
+
+
+def linear_percentile(values, q):
+    """NumPy's default rule: the sorted values interpolated at q/100·(n - 1); towards +inf it is +inf."""
+    s = sorted(values)
+    pos = q / 100 * (len(s) - 1)
+    i = int(math.floor(pos))
+    if pos == i or s[i] == s[i + 1]:
+        return s[i]
+    return math.inf if s[i + 1] == math.inf else s[i] + (s[i + 1] - s[i]) * (pos - i)
 
 
 def reference_cases():
@@ -210,50 +222,65 @@ def reference_cases():
     ]
 
 
-# Recorded with the one-call implementation (numpy 2.4.6, its OpenBLAS 0.3.31, x86-64), before chunking.
-# (A 0·inf product in the draws @ sums makes every resample NaN when any token is inf: "with_inf".)
-REFERENCES = {
-    "blocks_of_3": ("-0x1.651a6ecfd5761p-5", "0x1.48e7c4bfad2dep-4"),
-    "each_token": ("0x1.f553683567d80p-2", "0x1.0e9fdb55c6072p-1"),
-    "two_columns_uneven": ("0x1.9840a2fba696cp-6", "0x1.759f5f0e90a32p-3"),
-    "with_inf": ("nan", "nan"),
-    "shares": ("0x1.6000000000000p-1", "0x1.75c28f5c28f5cp-1"),
-    "one_group": ("0x1.7539a185a08a9p-7", "0x1.7539a185a08a9p-7"),
-    "n_boot_1": ("0x1.67c04a7626b0ep-6", "0x1.67c04a7626b0ep-6"),
-    "n_boot_2": ("0x1.fd4a1ac86aa86p-10", "0x1.5f57c96a6acafp-6"),
-}
-
-
 def same_bits(a, b):
     return all(math.isnan(u) and math.isnan(v) or u == v for u, v in zip(a, b))
 
 
-def test_bootstrap_equals_recorded_references():
-    """Bit for bit the intervals the one-call implementation gave (the last bits are the BLAS's
-    dot products: recorded with numpy's OpenBLAS wheel on x86-64)."""
+def test_bootstrap_equals_exact_resample_means_within_1e_12():
+    """The intervals are the exactly summed resample means' to 1e-12 relative (the sums are rounded
+    pairwise). Recorded bits are not the reference: a BLAS product gave other bits on other CPUs."""
     for name, cols, groups, stat, kw in reference_cases():
         got = block_bootstrap(cols, groups, stat, **kw)
-        assert same_bits(got, tuple(float.fromhex(h) for h in REFERENCES[name])), (name, got)
+        want = exact_bootstrap(cols, groups, stat, **kw)
+        assert all(u == v or math.isclose(u, v, rel_tol=1e-12, abs_tol=1e-15) for u, v in zip(got, want)), \
+            (name, got, want)
 
 
-@pytest.mark.parametrize("chunk", [None, 64 * 5000, 8 * 5000, 24 * 5000 + 7, 8 * 334 + 5])
-def test_bootstrap_in_chunks_equals_one_call(monkeypatch, chunk):
-    """Whole or in chunks of resamples (the last chunk a short one): bit for bit the one-call
-    implementation's intervals while a chunk has >= 8 rows, else to 1e-12 (BLAS sums < 8 rows in
-    another order); and the recorded ones to 1e-12 (the same draws)."""
-    if chunk is not None:
-        monkeypatch.setattr(summary, "_CHUNK_DRAWS", chunk)
+def test_bootstrap_with_an_infinite_token_is_finite_where_its_sequence_is_not_drawn():
+    """A group left out of a resample adds nothing to it (not 0·inf = NaN to every resample)."""
+    x = np.zeros(40)
+    x[0] = np.inf
+    lo, hi = block_bootstrap({"x": x}, np.arange(40) // 4, lambda m: m["x"], n_boot=200, seed=0)
+    assert lo == 0.0 and hi == math.inf
+
+
+@pytest.mark.parametrize("chunk", [64 * 5000, 8 * 5000, 24 * 5000 + 7, 8 * 334 + 5, 1])
+def test_bootstrap_in_chunks_equals_one_chunk_bit_for_bit(monkeypatch, chunk):
+    """Whole or in chunks of resamples (the last chunk a short one, or one resample a chunk): the
+    same bits, as each resample's sum is reduced alone in an order fixed by the number of groups."""
+    whole = {name: block_bootstrap(cols, groups, stat, **kw) for name, cols, groups, stat, kw in reference_cases()}
+    monkeypatch.setattr(summary, "_CHUNK_DRAWS", chunk)
     for name, cols, groups, stat, kw in reference_cases():
-        got = block_bootstrap(cols, groups, stat, **kw)
-        one_call = one_call_bootstrap(cols, groups, stat, **kw)
-        if summary._chunk_rows(np.unique(groups).size) >= 8:
-            assert same_bits(got, one_call), name
-        else:
-            assert all(math.isnan(u) and math.isnan(v) or math.isclose(u, v, rel_tol=1e-12)
-                       for u, v in zip(got, one_call)), name
-        want = tuple(float.fromhex(h) for h in REFERENCES[name])
-        assert all(math.isnan(u) and math.isnan(v) or math.isclose(u, v, rel_tol=1e-12)
-                   for u, v in zip(got, want)), (name, got, want)
+        assert same_bits(block_bootstrap(cols, groups, stat, **kw), whole[name]), name
+
+
+BOOTSTRAP_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_summary import reference_cases
+from xentcli.core.summary import block_bootstrap
+for name, cols, groups, stat, kw in reference_cases():
+    print(name, *(v.hex() for v in block_bootstrap(cols, groups, stat, **kw)))
+"""
+
+
+def test_bootstrap_bits_do_not_depend_on_the_cpu_or_blas():
+    """Deterministic for a seed on every machine (the README's test command failed on an AMD EPYC:
+    OpenBLAS's dgemv summed in another order there). Other CPUs emulated: OpenBLAS forced onto its
+    oldest x86 kernel or one thread, NumPy's dispatched SIMD code turned off."""
+    import os
+    import subprocess
+    import sys
+
+    from numpy._core import _multiarray_umath
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    runs = [{}, {"OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1", "XENT_THREADS": "1"},
+            {"NPY_DISABLE_CPU_FEATURES": " ".join(_multiarray_umath.__cpu_dispatch__), "XENT_THREADS": "2"}]
+    outputs = [subprocess.run([sys.executable, "-c", BOOTSTRAP_SCRIPT, here], env={**os.environ, **extra},
+                              capture_output=True, text=True, check=True).stdout for extra in runs]
+    assert outputs[0].count("\n") == len(reference_cases())
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
 
 
 def test_bootstrap_chunks_draw_the_same_numbers():

@@ -83,7 +83,12 @@ def percentiles(x) -> dict[str, float]:
     keys = ["min", *(f"p{q:g}" for q in PERCENTILES), "max"]
     if x.size == 0:
         return dict.fromkeys(keys, math.nan)
-    qs = np.array([0.0, *PERCENTILES, 100.0])
+    return {key: float(v) for key, v in zip(keys, _linear_percentiles(x, [0.0, *PERCENTILES, 100.0]))}
+
+
+def _linear_percentiles(x: np.ndarray, qs) -> np.ndarray:
+    """NumPy's linear percentiles of ``x`` at ``qs``, with an interpolation that touches ``±inf`` giving that infinity."""
+    qs = np.asarray(qs, dtype=np.float64)
     with np.errstate(invalid="ignore"):  # inf - inf while interpolating between infinities: fixed below
         values = np.percentile(x, qs)
     if np.isnan(values).any() and not np.isnan(x).any():
@@ -95,7 +100,7 @@ def percentiles(x) -> dict[str, float]:
         # two points, interpolating from -inf gives -inf and towards +inf gives +inf.
         fixed = np.where(i == j, lo, np.where(lo == -np.inf, -np.inf, np.where(hi == np.inf, np.inf, np.nan)))
         values = np.where(np.isnan(values), fixed, values)
-    return {key: float(v) for key, v in zip(keys, values)}
+    return values
 
 
 def _cov_of_means(a: np.ndarray, b: np.ndarray) -> float:
@@ -104,7 +109,8 @@ def _cov_of_means(a: np.ndarray, b: np.ndarray) -> float:
     if n < 2:
         return math.nan
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite NLLs: NaN
-        return float(np.dot(a - a.mean(), b - b.mean()) / (n - 1) / n)
+        # NumPy's pairwise sum, not np.dot: BLAS's order of summation, hence the last bits, varies by CPU
+        return float(np.sum((a - a.mean()) * (b - b.mean())) / (n - 1) / n)
 
 
 def ratio_stats(nll_base, nll_test) -> dict[str, object]:
@@ -198,24 +204,23 @@ def share_se(s) -> tuple[float, float]:
 
 
 #: Multinomial draw counts held at once by :func:`block_bootstrap` (resamples × groups): 2**21 int64
-#: counts and their float64 copy, 32 MB, whatever ``n_boot`` and the number of groups (at least one
-#: resample's row at a time, so more than 2**21 groups take one row of ``8·G`` bytes twice).
+#: counts and as many float64 products, 32 MB, whatever ``n_boot`` and the number of groups (at least
+#: one resample's row at a time, so more than 2**21 groups take one row of ``8·G`` bytes twice).
 _CHUNK_DRAWS = 2**21
 
 
-def _chunk_rows(n_groups: int) -> int:
-    """Resamples per chunk: within :data:`_CHUNK_DRAWS`, a multiple of 64 (else of 8) when it can be.
+def _weighted_sums(draws: np.ndarray, sums: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``Σ_g draws[r, g]·sums[g]`` for each resample ``r``, in an order fixed by ``G`` alone.
 
-    Aligned chunks keep each resample's dot products on the same BLAS kernels as one call over
-    all the resamples (OpenBLAS's ``dgemv`` sums a tail of < 8 rows in another order, so a
-    resample's mean could move by an ulp). Above ``_CHUNK_DRAWS/8`` groups a chunk has < 8 rows
-    and the means may differ from the one-call ones in the last bits.
+    Each product is one IEEE multiplication, and each row is reduced by NumPy's pairwise sum along
+    its contiguous axis (no BLAS ``dgemv``, whose order of summation depends on the CPU's kernel and
+    the block split): the same bits on every CPU, whatever the chunk or thread count. A group not
+    drawn adds nothing, also when its sum is infinite (0·inf would make every resample NaN).
     """
-    rows = max(1, _CHUNK_DRAWS // max(n_groups, 1))
-    for align in (64, 8):
-        if rows >= align:
-            return rows - rows % align
-    return rows
+    np.multiply(draws, sums, out=out)
+    if not np.isfinite(sums).all():
+        out[draws == 0] = 0.0
+    return out.sum(axis=1)
 
 
 def block_bootstrap(columns: Mapping[str, np.ndarray], groups, statistic: Callable[[dict[str, np.ndarray]], np.ndarray],
@@ -235,6 +240,12 @@ def block_bootstrap(columns: Mapping[str, np.ndarray], groups, statistic: Callab
     generator in order, so the same numbers): memory beyond the inputs is
     ``O(G)`` plus 32 MB plus 8 bytes a resample (the statistic values the
     percentiles need), whatever ``n_boot``. Time is ``O(n_boot·G)``.
+
+    Deterministic for a seed on every machine: the sums over groups are taken in
+    an order fixed by ``G`` (:func:`_weighted_sums`, no BLAS), so the same columns
+    give the same interval bit for bit whatever the CPU, BLAS, thread count or
+    chunk size (with the same NumPy, whose generator draws the resamples). A
+    group absent from a resample adds nothing to it, also a group of infinite sum.
 
     Args:
       columns: name → per-token values ``(n,)``.
@@ -280,22 +291,22 @@ def block_bootstraps(jobs, groups, *, n_boot: int = 1000, seed: int = 0,
         return [(math.nan, math.nan)] * len(jobs)
     _, inverse = np.unique(g, return_inverse=True)
     n_groups = int(inverse.max()) + 1
-    counts = np.bincount(inverse, minlength=n_groups).astype(np.float64)
+    counts = np.bincount(inverse, minlength=n_groups)
     sums = [np.stack([np.bincount(inverse, weights=c, minlength=n_groups) for c in cols.values()], axis=1)
             for cols, _ in jobs]
     values = [np.empty(n_boot) for _ in jobs]
     rng = np.random.default_rng(seed)
     pvals = np.full(n_groups, 1.0 / n_groups)
-    step = _chunk_rows(n_groups)
+    step = max(1, _CHUNK_DRAWS // n_groups)
     with np.errstate(invalid="ignore", over="ignore"):  # inf sums of inf tokens: inf or NaN means
         for start in range(0, n_boot, step):
             stop = min(start + step, n_boot)
-            draws = rng.multinomial(n_groups, pvals, size=stop - start).astype(np.float64)
-            sizes = draws @ counts
+            draws = rng.multinomial(n_groups, pvals, size=stop - start)
+            sizes = (draws @ counts).astype(np.float64)  # integers: exact in any order
+            products = np.empty(draws.shape)
             for (cols, statistic), job_sums, out in zip(jobs, sums, values):
-                means = (draws @ job_sums) / sizes[:, None]
-                out[start:stop] = statistic(dict(zip(cols, means.T)))
-            del draws
-        q = [50.0 * (1.0 - level), 50.0 * (1.0 + level)]
-        # overwrite_input: the values are ours; the percentiles are the same, without a copy of them
-        return [tuple(float(v) for v in np.percentile(out, q, overwrite_input=True)) for out in values]
+                means = {name: _weighted_sums(draws, job_sums[:, i], products) / sizes for i, name in enumerate(cols)}
+                out[start:stop] = statistic(means)
+            del draws, products
+    q = [50.0 * (1.0 - level), 50.0 * (1.0 + level)]
+    return [tuple(float(v) for v in _linear_percentiles(out, q)) for out in values]
