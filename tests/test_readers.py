@@ -155,11 +155,83 @@ def test_bad_npy_files_never_unpickle(tmp_path):
         ("obj.npy", "not numeric (object arrays are never unpickled)"),
         ("str.npy", "not numeric"),
         ("fake.npy", "not an NPY file"),
-        ("trunc.npy", "truncated NPY file: expected 72 bytes of data, found 64"),
+        ("trunc.npy", "truncated NPY file: shape (3, 3) of float64 takes 72 bytes of data, found 64"),
         ("empty.npy", "empty"),
     ]:
         with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
             read_matrix(str(tmp_path / name), "--logits")
+
+
+def _npy_with_header(path, shape, data_bytes: int, descr: str = "<f4") -> None:
+    """An NPY file whose header declares ``shape`` over ``data_bytes`` zero bytes (a header that may lie)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    path.write_bytes(buf.getvalue() + bytes(data_bytes))
+
+
+@pytest.mark.parametrize("shape, data_bytes, message", [
+    ((4611686018427387909, 4), 80, "holds more bytes than a file can"),
+    ((-1, 5), 80, "negative dimension"),
+    ((3, 5), 80, "takes 60 bytes of data, but 80 follow the header"),
+    ((30,), 80, "truncated NPY file: shape (30,) of float32 takes 120 bytes of data, found 80"),
+])
+def test_npy_header_that_lies_about_its_shape_is_bad_data(tmp_path, xent, shape, data_bytes, message):
+    # Read as 20 values, or failing inside xent, before: a header must hold exactly the file's data.
+    _npy_with_header(tmp_path / "z.npy", shape, data_bytes)
+    for args, stdin in [(["--logits", tmp_path / "z.npy"], None), (["--logits", "-"], (tmp_path / "z.npy").read_bytes())]:
+        r = xent("softmax", *args, input=stdin)
+        assert r.exit_code == 1 and r.stdout == ""
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("Error: --logits ")
+        assert message in r.stderr and "internal error" not in r.stderr
+    if data_bytes < 4 * max(0, int(np.prod(shape, dtype=object))) or min(shape) < 0:
+        with pytest.raises(ValueError):  # np.load agrees (it reads past a short array's trailing bytes)
+            np.load(tmp_path / "z.npy")
+
+
+def _patch_zip_sizes(data: bytes, size: int) -> bytes:
+    """Every entry of a zip archive made to declare ``size`` uncompressed bytes (local and central headers)."""
+    out = bytearray(data)
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        i = out.find(sig)
+        while i >= 0:
+            out[i + at:i + at + 4] = size.to_bytes(4, "little")
+            i = out.find(sig, i + 4)
+    return bytes(out)
+
+
+def test_corrupt_npz_is_one_located_line(tmp_path, xent):
+    np.savez_compressed(tmp_path / "ok.npz", z=np.arange(12.0).reshape(3, 4))
+    good = (tmp_path / "ok.npz").read_bytes()
+    cases = {
+        "cut.npz": good[: len(good) // 2],
+        "flip.npz": good.replace(b"PK\x01\x02", b"PK\x01\xff"),
+        "crc.npz": good[:-30] + bytes([good[-30] ^ 0x01]) + good[-29:],
+        "lying.npz": _patch_zip_sizes(good, 100),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        r = xent("softmax", "--logits", tmp_path / name)
+        assert r.exit_code == 1, (name, r.stderr)
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"Error: --logits {tmp_path / name}"), r.stderr
+        assert "internal error" not in r.stderr
+
+
+def test_npz_member_declared_larger_than_the_bound_is_refused_before_inflating(tmp_path, xent):
+    from xentcli.readers.npz import MAX_MEMBER_BYTES
+
+    np.savez_compressed(tmp_path / "ok.npz", z=np.zeros(1000))
+    (tmp_path / "bomb.npz").write_bytes(_patch_zip_sizes((tmp_path / "ok.npz").read_bytes(), MAX_MEMBER_BYTES + 1))
+    r = xent("softmax", "--logits", tmp_path / "bomb.npz")
+    assert r.exit_code == 1
+    assert f"more than the {MAX_MEMBER_BYTES >> 20} MB xent inflates from an .npz" in r.stderr and ".npy" in r.stderr
+
+
+def test_npz_as_numpy_writes_it(tmp_path, xent):
+    z = np.array([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])
+    np.savez_compressed(tmp_path / "c.npz", logits=np.asfortranarray(z), y=np.array([2, 0]))
+    r = xent("ce", "--logits", f"{tmp_path}/c.npz:logits", "--labels", f"{tmp_path}/c.npz:y", "--format", "csv")
+    expected = np.mean([np.log(np.exp(row).sum()) - row[t] for row, t in zip(z, [2, 0])])
+    assert r.exit_code == 0 and float(r.stdout) == pytest.approx(expected, rel=1e-12)
 
 
 def test_wrong_calls_for_paths(tmp_path):

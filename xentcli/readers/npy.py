@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 
 import numpy as np
@@ -10,9 +11,11 @@ import numpy as np
 from ..errors import DataError
 from .source import NUMERIC_KINDS, Matrix, RawFile, RawRows, no_selector, numeric
 
-__all__ = ["NPY_MAGIC", "read", "read_bytes", "NpyFile", "NpyRows"]
+__all__ = ["NPY_MAGIC", "read", "read_bytes", "header", "first_line", "NpyFile", "NpyRows"]
 
 NPY_MAGIC = b"\x93NUMPY"
+#: numpy's own default limit on an NPY header (``np.load(max_header_size=...)``).
+MAX_HEADER_BYTES = 10_000
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
@@ -23,42 +26,66 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
 
 
 def read_bytes(data: bytes, where: str) -> Matrix:
-    """NPY bytes held in memory (stdin)."""
-    try:
-        values = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{where}: not a readable NPY array: {e}") from e
-    return Matrix(numeric(values, where), where)
+    """NPY bytes held in memory (stdin), checked as a file's are."""
+    f = io.BytesIO(data)
+    shape, fortran_order, dtype, offset = header(f, len(data), where)
+    values = np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape, order="F" if fortran_order else "C")
+    return Matrix(np.ascontiguousarray(values), where)
 
 
 def _read_npy_file(path: str, where: str) -> "NpyFile | np.ndarray":
     """Check a ``.npy`` file's header, size and dtype; its data is read later, by rows."""
     with open(path, "rb") as f:
-        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            raise DataError(f"{where}: not an NPY file (it does not start with the NPY magic bytes)")
-        f.seek(0)
-        try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
-        except (ValueError, OSError, EOFError, SyntaxError) as e:
-            raise DataError(f"{where}: damaged NPY header: {e}") from e
-        offset = f.tell()
-    if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields:
-        raise DataError(f"{where}: NPY dtype {dtype} is not numeric (object arrays are never unpickled)")
-    count = int(np.prod(shape, dtype=np.int64))
-    expected = count * dtype.itemsize
-    found = os.path.getsize(path) - offset
-    if found < expected:
-        raise DataError(f"{where}: truncated NPY file: expected {expected} bytes of data, found {found}")
-    if count == 0:
-        raise DataError(f"{where}: the array is empty (shape {tuple(shape)})")
+        shape, fortran_order, dtype, offset = header(f, os.fstat(f.fileno()).st_size, where)
     if fortran_order and len(shape) > 1:  # rows are not contiguous on disk: read it whole
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order="F").copy(order="C")
-    return NpyFile(path, offset, tuple(shape), dtype)
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F").copy(order="C")
+    return NpyFile(path, offset, shape, dtype)
 
+
+def header(f, size: int, where: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """``(shape, fortran_order, dtype, data offset)`` of the NPY file ``f`` of ``size`` bytes.
+
+    The header is bad data unless its dtype is numeric and its shape, counted in exact
+    integers, holds exactly the bytes after it: a negative dimension, an element count beyond
+    int64 or a size that differs from the file's is refused before anything is allocated
+    (``np.save`` writes nothing after the array).
+    """
+    if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+        raise DataError(f"{where}: not an NPY file (it does not start with the NPY magic bytes)")
+    f.seek(0)
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=MAX_HEADER_BYTES)
+        else:
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=MAX_HEADER_BYTES)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise DataError(f"{where}: damaged NPY header: {first_line(e)}") from e
+    offset = f.tell()
+    if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields or dtype.itemsize == 0:
+        raise DataError(f"{where}: NPY dtype {dtype} is not numeric (object arrays are never unpickled)")
+    shape = tuple(shape)
+    if any(d < 0 for d in shape):
+        raise DataError(f"{where}: damaged NPY header: shape {shape} has a negative dimension")
+    count = math.prod(shape)
+    if count > np.iinfo(np.int64).max // dtype.itemsize:
+        raise DataError(f"{where}: damaged NPY header: shape {shape} of {dtype} holds more bytes than a file can "
+                        f"(the file has {size - offset} bytes of data)")
+    expected, found = count * dtype.itemsize, size - offset
+    if found < expected:
+        raise DataError(f"{where}: truncated NPY file: shape {shape} of {dtype} takes {expected} bytes of data, "
+                        f"found {found}")
+    if found > expected:
+        raise DataError(f"{where}: damaged NPY file: shape {shape} of {dtype} takes {expected} bytes of data, but "
+                        f"{found} follow the header (a header that lies, or several arrays in one file)")
+    if count == 0:
+        raise DataError(f"{where}: the array is empty (shape {shape})")
+    return shape, bool(fortran_order), dtype, offset
+
+
+def first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return (lines[0][:200] if lines else "") or type(e).__name__
 
 
 class NpyFile(RawFile):

@@ -1,41 +1,88 @@
-"""NumPy ``.npz`` archives: ``d.npz:key`` names one array (optional when it holds one); read whole."""
+"""NumPy ``.npz`` archives: ``d.npz:key`` names one array (optional when it holds one); read whole.
+
+xent opens the zip itself rather than through ``np.load``, so that nothing is inflated
+beyond what the member's NPY header says: the member's size declared in the archive must
+equal its header plus the bytes its shape takes, must not pass :data:`MAX_MEMBER_BYTES`,
+and the data is inflated straight into an array of that size (an archive whose member
+inflates to more or less, or fails its CRC, is bad data). A member larger than the bound
+is refused with a message that suggests ``.npy``, which is read in blocks at any size.
+Nothing is unpickled.
+"""
 
 from __future__ import annotations
 
+import lzma
+import struct
+import zipfile
+import zlib
+
 import numpy as np
 
-from ..errors import CallError, DataError
-from .source import Matrix, numeric, shown_path
+from ..errors import CallError, DataError, XentError
+from .npy import first_line, header
+from .source import Matrix, shown_path
 
-__all__ = ["read"]
+__all__ = ["read", "MAX_MEMBER_BYTES"]
+
+#: The most one archive member may inflate to (its NPY header and data).
+MAX_MEMBER_BYTES = 256 << 20
+#: Inflated per read, so no second copy of the member is ever held.
+_CHUNK = 1 << 20
+#: What zipfile, zlib, bz2 and lzma raise on a damaged archive (bz2 raises OSError).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError, OSError, ValueError,
+            RuntimeError, NotImplementedError)
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
-    """The array ``key`` of the archive (never unpickled)."""
-    return Matrix(_read_npz(path, selector, where), where)
-
-
-def _read_npz(path: str, key: str | None, where: str) -> np.ndarray:
+    """The array ``selector`` of the archive (never unpickled)."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{where}: not a readable NPZ archive: {e}") from e
-    if not hasattr(archive, "files"):
-        raise DataError(f"{where}: not an NPZ archive")
-    with archive:
-        keys = list(archive.files)
-        if key is None:
-            if len(keys) != 1:
-                raise CallError(
-                    f"{where}: the archive holds {len(keys)} arrays ({', '.join(keys) or 'none'}); "
-                    f"name one as {shown_path(where)}:KEY"
-                )
-            key = keys[0]
-        if key not in keys:
-            raise CallError(f"{where}: no array '{key}' in the archive; it holds {', '.join(keys) or 'none'}")
-        try:
-            values = archive[key]
-        except (ValueError, OSError, EOFError) as e:
-            raise DataError(f"{where}:{key}: cannot read the array: {e}") from e
-    return numeric(values, f"{where}:{key}")
+        with zipfile.ZipFile(path) as archive:
+            members = {}
+            for info in archive.infolist():
+                if not info.is_dir():
+                    members.setdefault(info.filename.removesuffix(".npy"), info)
+            key = _pick(list(members), selector, where)
+            return Matrix(_read_member(archive, members[key], f"{where}:{key}"), where)
+    except XentError:
+        raise
+    except _DAMAGED as e:
+        raise DataError(f"{where}: not a readable NPZ archive: {first_line(e)}") from e
 
+
+def _pick(keys: list[str], key: str | None, where: str) -> str:
+    if key is None:
+        if len(keys) != 1:
+            raise CallError(f"{where}: the archive holds {len(keys)} arrays ({', '.join(keys[:20]) or 'none'}"
+                            f"{' …' if len(keys) > 20 else ''}); name one as {shown_path(where)}:KEY")
+        return keys[0]
+    if key not in keys:
+        raise CallError(f"{where}: no array '{key}' in the archive; it holds {', '.join(keys[:20]) or 'none'}"
+                        f"{' …' if len(keys) > 20 else ''}")
+    return key
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> np.ndarray:
+    """One member's array, inflated into an array of the size its header declares, and no further."""
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise DataError(f"{name}: the array takes {info.file_size} bytes uncompressed, more than the "
+                        f"{MAX_MEMBER_BYTES >> 20} MB xent inflates from an .npz; save it with np.save as .npy, "
+                        "which is read in blocks at any size")
+    try:
+        with archive.open(info) as member:
+            shape, fortran_order, dtype, offset = header(member, info.file_size, name)
+            values = np.empty(int(np.prod(shape)), dtype=dtype)
+            view, done = memoryview(values).cast("B"), 0
+            while done < len(view):
+                chunk = member.read(min(_CHUNK, len(view) - done))
+                if not chunk:
+                    raise DataError(f"{name}: damaged archive: the member ended after {offset + done} of its "
+                                    f"{info.file_size} bytes")
+                view[done:done + len(chunk)] = chunk
+                done += len(chunk)
+            if member.read(1):
+                raise DataError(f"{name}: damaged archive: the member holds more than its {info.file_size} bytes")
+    except XentError:
+        raise
+    except _DAMAGED as e:
+        raise DataError(f"{name}: damaged archive: {first_line(e)}") from e
+    return np.ascontiguousarray(values.reshape(shape, order="F" if fortran_order else "C"))
