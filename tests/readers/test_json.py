@@ -219,3 +219,49 @@ def test_a_key_naming_a_string_is_bad_data(tmp_path):
     path = dump(tmp_path / "d.json", {"command": "softmax", "probs": [[0.5, 0.5]]})
     out = error("entropy", "--probs", f"{path}:command", code=1)
     assert f"{path}:command" in out and '"softmax" is not a number' in out
+
+
+# --- pandas' table layouts, and bounds ---------------------------------------------------------
+
+@pytest.mark.parametrize("orient", [None, "split", "records", "columns"])
+def test_pandas_default_to_json_layout_reads_as_a_table_with_column_names(tmp_path, orient):
+    pd = pytest.importorskip("pandas")
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    p = rng.dirichlet(np.ones(3), size=6)
+    y = np.array([0, 2, 1, 1, 0, 2])
+    df = pd.DataFrame({"label": y, "p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]})
+    path = tmp_path / "d.json"
+    df.to_json(path, double_precision=15, **({} if orient is None else {"orient": orient}))
+    got = cli_json("ce", "--labels", f"{path}:label", "--probs", f"{path}:p_*")
+    assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, p), rel=1e-12)
+    # Several columns without a selector: a wrong call that lists them (the label column never joins).
+    message = error("ce", "--labels", f"{path}:label", "--probs", path, code=2)
+    assert "label" in message and "p_a" in message and "p_*" in message
+
+
+def test_pandas_series_default_to_json_reads_as_a_vector(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pd.Series([2, 0, 1]).to_json(tmp_path / "y.json")
+    y = values(tmp_path / "y.json")
+    assert y.dtype == np.int64 and y.tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize("depth", [65, 999, 1000, 100_000])
+def test_json_nested_deeper_than_numpy_or_the_parser_is_located_bad_data(tmp_path, depth):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * depth + "1" + "]" * depth)
+    message = error("softmax", "--logits", path, code=1)
+    assert message.startswith(f"Error: --logits {path}: ") and message.count("\n") == 1
+    assert "nest" in message and "internal error" not in message
+
+
+def test_json_document_above_the_bound_is_refused_before_parsing(tmp_path, monkeypatch):
+    from xentcli.readers import jsonfile
+
+    monkeypatch.setattr(jsonfile, "MAX_DOCUMENT_BYTES", 1000)
+    dump(tmp_path / "big.json", rng.standard_normal((20, 20)).tolist())
+    with pytest.raises(DataError, match=r"big\.json: a JSON document larger than 0 MB.*\.npy.*JSON Lines"):
+        read_matrix(str(tmp_path / "big.json"), "--logits")
+    # One value a line under a .json name is JSON Lines, read a line at a time at any size.
+    (tmp_path / "lines.json").write_text("\n".join(json.dumps(r) for r in rng.standard_normal((20, 20)).tolist()))
+    assert read_matrix(str(tmp_path / "lines.json"), "--logits").values.shape == (20, 20)

@@ -222,3 +222,17 @@ def test_a_selector_on_numbers_or_lists_is_a_wrong_call(tmp_path, content, kind)
     with pytest.raises(CallError, match=f"records are {kind}; nothing to select"):
         read(f"{p}:logits")
     error("softmax", "--logits", f"{p}:logits", code=2)
+
+
+@pytest.mark.parametrize("depth", [65, 1000, 100_000])
+def test_jsonl_nested_deeply_is_bad_data_naming_the_line(tmp_path, depth):
+    path = text(tmp_path / "deep.jsonl", "[1, 2]\n" + "[" * depth + "1" + "]" * depth + "\n")
+    message = error("softmax", "--logits", path, code=1)
+    assert message.startswith(f"Error: --logits {path}: line 2: ") and message.count("\n") == 1
+
+
+def test_a_line_longer_than_the_bound_is_bad_data_read_no_further(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 100)
+    path = text(tmp_path / "long.jsonl", "[1, 2]\n" + json.dumps(list(range(100))) + "\n")
+    with pytest.raises(DataError, match=r"long\.jsonl: line 2: longer than 0 MB"):
+        read(path)

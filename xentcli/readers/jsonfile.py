@@ -17,7 +17,11 @@ any float makes the whole array float64. Ragged lists, ``null`` (pandas writes N
 position; a key naming nothing, or several lists and no key, is a wrong call listing the keys.
 
 JSON is not streamable cheaply: the file is parsed whole, then converted in one go by NumPy
-(a slow per-value walk runs only to place an error or to read the strings above).
+(a slow per-value walk runs only to place an error or to read the strings above). Parsed
+Python values take up to about 50 times the text, so a document larger than
+:data:`MAX_DOCUMENT_BYTES` is refused before it is parsed (``.npy`` or JSON Lines, read in
+bounded memory, hold more); a file of one JSON value a line is JSON Lines at any size.
+Lists nested deeper than NumPy's 64 axes, or than Python's parser follows, are bad data.
 """
 
 from __future__ import annotations
@@ -36,14 +40,20 @@ SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity",
 #: At most this many keys are listed in a message.
 MAX_LISTED = 20
 _INT64 = np.iinfo(np.int64)
+#: The largest JSON document parsed whole (failing inputs then peak well under 512 MB).
+MAX_DOCUMENT_BYTES = 8 << 20
+#: NumPy's limit on an array's axes.
+MAX_AXES = 64
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
     """The list of numbers the file holds (or its ``selector`` field) as an array, read whole.
 
     A list of objects is records, as pandas' ``to_json(orient="records")`` writes them: the
-    selector picks their fields as columns (see :mod:`.jsonl`); a file of one JSON value a
-    line (``lines=True``) is read as JSON Lines.
+    selector picks their fields as columns (see :mod:`.jsonl`); so are the tables of pandas'
+    other layouts (:func:`_pandas_table`), so ``d.json:p_*`` picks columns as for csv, and
+    several columns without a selector are a wrong call listing them. A file of one JSON
+    value a line (``lines=True``) is read as JSON Lines.
     """
     from . import jsonl
 
@@ -53,11 +63,44 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         return jsonl.read(path, where, selector)
     if isinstance(data, list) and data and isinstance(data[0], dict):
         return jsonl.read_records(((record, i) for i, record in enumerate(data, 1)), path, where, selector)
+    records = _pandas_table(data, selector)
+    if records is not None:
+        return jsonl.read_records(((record, i) for i, record in enumerate(records, 1)), path, where, selector)
     value, name = _pick(data, selector, path, where)
     values = to_array(value, name)
     if values.size == 0:
         raise DataError(f"{name}: the list is empty (shape {values.shape})")
     return Matrix(numeric(values, name), where)
+
+
+def _pandas_table(data, selector: str | None) -> "list[dict] | None":
+    """The rows of a table as pandas' ``to_json`` writes it, as records; ``None`` for other JSON.
+
+    ``orient="columns"`` (a DataFrame's default): ``{"col": {"row id": value, …}, …}``, every
+    column an object of plain values; ``orient="split"``: ``{"columns": [...], "index": [...],
+    "data": [[...]]}``; a Series' default, ``{"0": value, "1": value, …}`` over the row ids
+    0…N−1, is one value a row.
+    A dotted selector whose first part is a key (``FILE:a.b``) walks objects instead.
+    """
+    if not isinstance(data, dict) or not data:
+        return None
+    if selector is not None and "." in selector and selector not in data and selector.split(".")[0] in data:
+        return None
+    if set(data) in ({"columns", "index", "data"}, {"columns", "data"}):
+        columns, rows = data["columns"], data["data"]
+        if (isinstance(columns, list) and isinstance(rows, list) and rows
+                and all(isinstance(r, list) and len(r) == len(columns) for r in rows)):
+            names = [str(c) for c in columns]
+            return [dict(zip(names, r)) for r in rows]
+        return None
+    columns = list(data.values())
+    if list(data) == [str(i) for i in range(len(data))] and not any(isinstance(v, (list, dict)) for v in columns):
+        return columns  # a Series (orient="index") over pandas' default index: one number a row
+    if not all(isinstance(c, dict) and c and not any(isinstance(v, (list, dict)) for v in c.values())
+               for c in columns):
+        return None
+    # A row id one column lacks reads as null: bad data naming the field and the row.
+    return [{name: column.get(i) for name, column in data.items()} for i in columns[0]]
 
 
 class _SeveralValues(Exception):
@@ -66,7 +109,13 @@ class _SeveralValues(Exception):
 
 def _load(path: str, where: str):
     with open(path, "rb") as f:
-        raw = f.read()
+        raw = f.read(MAX_DOCUMENT_BYTES + 1)
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            if _one_value_a_line(raw):
+                raise _SeveralValues()
+            raise DataError(f"{where}: a JSON document larger than {MAX_DOCUMENT_BYTES >> 20} MB, the most xent "
+                            "parses whole; save the array as .npy (np.save) or as JSON Lines (one row a line), "
+                            "both read in bounded memory")
     if not raw.strip():
         raise DataError(f"{where}: the file is empty")
     try:
@@ -79,6 +128,18 @@ def _load(path: str, where: str):
         raise DataError(f"{where}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise DataError(f"{where}: not readable JSON: nested too deeply") from e
+
+
+def _one_value_a_line(raw: bytes) -> bool:
+    """Whether the text's first line is a whole JSON value with more after it (JSON Lines)."""
+    first, newline, rest = raw.partition(b"\n")
+    if not newline or not rest.strip():
+        return False
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 # --- picking the list ---------------------------------------------------------------------------
@@ -190,6 +251,8 @@ def _walk(value, where: str) -> np.ndarray:
         if not probe:
             break
         probe = probe[0]
+    if len(shape) > MAX_AXES:
+        raise DataError(f"{where}: the lists nest {len(shape)} deep; xent reads arrays of at most {MAX_AXES} axes")
     flat: list = []
     floats = False
     ndim = len(shape)

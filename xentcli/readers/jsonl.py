@@ -36,7 +36,8 @@ record, so later errors (a class index out of range at row 5) name the line too.
 
 The file is read a line at a time and converted to NumPy by chunks of about
 :data:`CHUNK_VALUES` values, so neither the text nor Python's parsed values are held whole
-(the resulting array is in memory, as for ``.json``).
+(the resulting array is in memory, as for ``.json``). A line longer than
+:data:`MAX_LINE_BYTES` is bad data, read no further than that bound.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from array import array
 import numpy as np
 
 from ..errors import CallError, DataError
+from .jsonfile import MAX_DOCUMENT_BYTES
 from .selector import describe_columns, select_columns
 from .source import Matrix
 
@@ -57,6 +59,8 @@ CHUNK_VALUES = 1 << 18
 #: Strings read as non-finite floats (lower-cased, stripped): xent writes ``inf``, ``-inf``, ``nan``.
 SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")}
 _INT64 = np.iinfo(np.int64)
+#: The longest line parsed as one record: as much as a whole ``.json`` document.
+MAX_LINE_BYTES = MAX_DOCUMENT_BYTES
 _BOM = "\ufeff"
 
 _NUMBER, _LIST, _STRING = "number", "list", "string"
@@ -65,9 +69,20 @@ _NUMBER, _LIST, _STRING = "number", "list", "string"
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
     """The records of a JSON Lines file (or the fields ``selector`` picks) as a :class:`Matrix`."""
     with open(path, "rb") as f:
-        lines = ((record, lineno) for lineno, raw in enumerate(f, 1)
+        lines = ((record, lineno) for lineno, raw in enumerate(_lines(f, where), 1)
                  if (record := _parse(raw, lineno, where)) is not _BLANK)
         return read_records(lines, path, where, selector)
+
+
+def _lines(f, where: str):
+    """The file's lines, each read only up to :data:`MAX_LINE_BYTES` (a longer one is bad data)."""
+    lineno = 0
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        lineno += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise DataError(f"{where}: line {lineno}: longer than {MAX_LINE_BYTES >> 20} MB, the most xent parses as "
+                            "one record; split it into rows, one a line, or save the array as .npy")
+        yield raw
 
 
 def read_records(records, path: str, where: str, selector: str | None = None) -> Matrix:
