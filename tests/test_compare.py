@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -226,7 +227,8 @@ def reference_doc(zb, tests, target=None, *, keep=None, top_k=5, n_bytes=None):
     for name, t in per.items():
         models[name] = ref_model(t.get("nll_test"), t["entropy_test"], t.get("top1_test"), t.get("topk_test"), n_bytes)
         out_tests[name] = ref_test(t, nll_b)
-    doc = {"command": "compare", "n": int(keep.sum()), "models": models, "tests": out_tests}
+    doc = {"command": "compare", "n": int(keep.sum()), "top_k": min(top_k, zb.shape[1]), "models": models,
+           "tests": out_tests}
     names = list(per)
     if len(names) > 1:
         doc["pairs"] = {}
@@ -527,6 +529,10 @@ def test_kld_base_as_llama_cpp_computes_it(tmp_path, n_vocab):
     assert_close(doc["tests"]["q4"]["same_top1"], share((top1_b == np.argmax(test, axis=1)).astype(float)))
     table = pd.read_csv(tmp_path / "tok.csv")
     assert table["target"].tolist() == target.tolist()
+    # each chunk of n_ctx tokens is a sequence; llama.cpp scores its logits rows n_ctx/2 … n_ctx - 2
+    scored = n_ctx - 1 - n_ctx // 2
+    assert table["sequence"].tolist() == (np.arange(n) // scored).tolist()
+    assert table["position"].tolist() == (n_ctx // 2 + np.arange(n) % scored).tolist()
     np.testing.assert_allclose(table["kl_q4"], kl, rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(table["nll_base"], nll_b, rtol=1e-12)
 
@@ -560,7 +566,7 @@ def test_save_base_round_trip(tmp_path):
     exact = run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--save-base", ref,
                      "--top-k", "3", "--per-token", exact_tokens)
     meta, t = read_safetensors(ref)
-    assert meta == {"format": "xent-reference", "vocab": str(V), "top_k": "3"}
+    assert meta == {"format": "xent-reference", "vocab": str(V), "top_k": "3", "shift": "false"}
     lp = log_softmax(flat(base))
     order = np.argsort(-lp, axis=1, kind="stable")[:, :3]
     n = B * T
@@ -598,9 +604,10 @@ def test_save_base_round_trip(tmp_path):
     # Σ p·d plus Σ q - Σ p, which is ~1e-7 here, the float32-stored p's not summing to 1 exactly
     bound = (pk * np.log(pk / qk)).sum(1) + p_rest * np.log(p_rest / q_rest) + (qk.sum(1) + q_rest) - (pk.sum(1) + p_rest)
     np.testing.assert_allclose(bound_t["kl_lower_bound_a"], bound, rtol=1e-9)
-    # --shift with a reference saved unshifted: the shifted test has fewer tokens than it, bad data
+    # --shift with a reference saved unshifted: a wrong call that says the fix
     result = invoke("--base", ref, "--test", p["a"], "--shift")
-    assert result.exit_code == 1 and result.stdout == "" and "the same tokens are needed" in result.stderr
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "saved without --shift" in result.stderr and "leave out --shift" in result.stderr
 
 
 def test_reference_saved_with_shift_serves_shifted_tests(tmp_path):
@@ -613,6 +620,33 @@ def test_reference_saved_with_shift_serves_shifted_tests(tmp_path):
     assert later["n"] == exact["n"] == base.shape[0] * (base.shape[1] - 1)
     assert_close(later["models"]["a"], exact["models"]["a"])  # the test side is exact
     assert later["tests"]["a"]["kl_lower_bound"]["mean"] <= exact["tests"]["a"]["kl"]["mean"]
+
+
+def test_reference_saved_with_shift_used_without_it_says_give_shift(tmp_path):
+    """Was a bare shape error: the reference records --shift, and a run without it is told the fix."""
+    base, tests, ids = dataset("plain", seed=53)
+    p = files(tmp_path, base, tests, ids)
+    ref = tmp_path / "ref.safetensors"
+    run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--shift", "--save-base", ref)
+    assert read_safetensors(ref)[0]["shift"] == "true"
+    result = invoke("--base", ref, "--test", p["a"], "--format", "json")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("Error: --base ") and "ref.safetensors was saved with --shift" in result.stderr
+    assert "give --shift too" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_top_k_against_a_saved_reference_is_said_and_recorded(tmp_path):
+    """Was ignored without a word: K is the file's top_k, said on stderr; the JSON records the K used."""
+    base, tests, ids = dataset("plain", seed=59)
+    p = files(tmp_path, base, tests, ids)
+    ref = tmp_path / "ref.safetensors"
+    assert run_json("--base", p["base"], "--test", p["a"], "--save-base", ref, "--top-k", "3")["top_k"] == 3
+    result = invoke("--base", ref, "--test", p["a"], "--top-k", "7", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["top_k"] == 3
+    assert result.stderr.count("\n") == 1 and "--top-k 7" in result.stderr and "K = 3 (its top_k)" in result.stderr
+    for same in ([], ["--top-k", "3"]):  # the file's K, given or not: nothing to say
+        result = invoke("--base", ref, "--test", p["a"], "--format", "json", *same)
+        assert result.exit_code == 0 and result.stderr == "" and json.loads(result.stdout)["top_k"] == 3
 
 
 def test_save_base_with_ignored_tokens_worst_and_vocabulary(tmp_path):
@@ -633,7 +667,8 @@ def test_save_base_with_ignored_tokens_worst_and_vocabulary(tmp_path):
     assert abs(doc["models"]["base"]["nll"]["mean"] - exact["models"]["base"]["nll"]["mean"]) <= 2e-7 * 3
     assert_close(doc["models"]["a"], exact["models"]["a"])
     worst = doc["tests"]["a"]["worst"]
-    assert [set(w) for w in worst] == [{"index", "kl_lower_bound", "target", "p_target", "q_target"}] * 2
+    assert [set(w) for w in worst] == [{"index", "sequence", "position", "kl_lower_bound", "target", "p_target",
+                                        "q_target"}] * 2
     assert all(0 <= w["index"] < keep.sum() for w in worst)  # 0-based scored-token indices
     table = invoke("--base", ref, "--test", p["a"], "--ignore-index", "-100", "--worst", "2", "--format", "table")
     assert table.exit_code == 0 and "KL bound" in table.stdout and "lower bound" in table.stdout
@@ -713,10 +748,13 @@ def test_per_token_file(tmp_path, ext):
     doc = run_json("--base", p["base"], "--test", f"a={p['a']}", "--test", f"b={p['b']}", "--targets", p["ids"],
                    "--ignore-index", "-1", "--per-token", out)
     table = read_table(out)
-    assert list(table.columns) == ["index", "target", "nll_base", "nll_a", "nll_b", "kl_a", "kl_b", "delta_p_a",
-                                   "delta_p_b", "top1_base", "top1_a", "top1_b"]
+    assert list(table.columns) == ["index", "sequence", "position", "target", "nll_base", "nll_a", "nll_b", "kl_a",
+                                   "kl_b", "delta_p_a", "delta_p_b", "top1_base", "top1_a", "top1_b"]
     keep = ids.reshape(-1) != -1
     assert table["index"].tolist() == list(range(keep.sum()))  # the 0-based scored-token index
+    sequence, position = np.divmod(np.arange(B * T), T)  # each row of the (B, T, V) input
+    assert table["sequence"].tolist() == sequence[keep].tolist()
+    assert table["position"].tolist() == position[keep].tolist()
     assert table["target"].tolist() == ids.reshape(-1)[keep].tolist()
     _, per = reference_doc(flat(base), {k: flat(v) for k, v in tests.items()}, ids.reshape(-1), keep=keep)
     for name in ("a", "b"):
@@ -732,10 +770,10 @@ def test_per_token_file(tmp_path, ext):
     assert_close(table["top1_base"].mean(), doc["models"]["base"]["top1_acc"]["value"])
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".") or "tmp" in f]
 
-    # without targets: index and KL only
+    # without targets: where the token is, and KL
     out2 = tmp_path / f"no_targets{ext}"
     run_json("--base", p["base"], "--test", f"a={p['a']}", "--per-token", out2)
-    assert list(read_table(out2).columns) == ["index", "kl_a"]
+    assert list(read_table(out2).columns) == ["index", "sequence", "position", "kl_a"]
 
 
 def test_per_token_is_atomic(tmp_path):
@@ -770,14 +808,15 @@ def test_worst_tokens(tmp_path):
         lq = log_softmax(flat(tests[name]))
         for w in worst:
             i = w["index"]
-            assert set(w) == {"index", "kl", "target", "p_target", "q_target"}
+            assert list(w) == ["index", "sequence", "position", "kl", "target", "p_target", "q_target"]
+            assert (w["sequence"], w["position"]) == divmod(i, T)
             assert w["target"] == target[i]
             assert_close(w["kl"], per[name]["kl"][i])
             assert_close(w["p_target"], math.exp(lp[i, target[i]]))
             assert_close(w["q_target"], math.exp(lq[i, target[i]]))
     # without targets: index and kl only
     doc = run_json("--base", p["base"], "--test", f"a={p['a']}", "--worst", "2")
-    assert [set(w) for w in doc["tests"]["a"]["worst"]] == [{"index", "kl"}] * 2
+    assert [set(w) for w in doc["tests"]["a"]["worst"]] == [{"index", "sequence", "position", "kl"}] * 2
     # with ignored tokens: the index agrees with the --per-token file's
     ids2 = ids.copy()
     ids2[0, :4] = -100
@@ -787,6 +826,7 @@ def test_worst_tokens(tmp_path):
     table = pd.read_csv(tmp_path / "pt.csv").set_index("index")
     for w in doc["tests"]["a"]["worst"]:
         assert table.loc[w["index"], "kl_a"] == w["kl"] and table.loc[w["index"], "target"] == w["target"]
+        assert (table.loc[w["index"], "sequence"], table.loc[w["index"], "position"]) == (w["sequence"], w["position"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -803,8 +843,9 @@ def test_csv_computes_less_and_writes_the_same(tmp_path):
     out = invoke(*args, "--per-token", tmp_path / "csv.csv", "--format", "csv")
     assert out.exit_code == 0, out.output
     t = doc["tests"]["a"]
-    assert out.stdout == "a,%r,%r,%r,%r\n" % (t["kl"]["mean"], t["kl"]["se"], t["ln_ppl_ratio"]["value"],
-                                              t["same_top1"]["value"])
+    cis = [v for key in ("kl", "ln_ppl_ratio", "same_top1") for v in t[key]["ci95"]]
+    assert out.stdout == "a" + ",%r" * 10 % (t["kl"]["mean"], t["kl"]["se"], t["ln_ppl_ratio"]["value"],
+                                             t["same_top1"]["value"], *cis) + "\n"
     assert (tmp_path / "csv.csv").read_bytes() == (tmp_path / "json.csv").read_bytes()
 
 
@@ -858,6 +899,70 @@ def test_identical_whatever_threads_and_block_size(tmp_path, monkeypatch):
         monkeypatch.setenv("XENT_THREADS", threads)
         result = invoke(*args, "--format", "json")
         assert result.exit_code == 0 and result.stdout.encode() == one
+
+
+def test_sequence_and_position_with_shift_in_per_token_and_worst(tmp_path):
+    """(B, T, V) inputs with --shift: the position is the scored logits row's (its target is token
+    position + 1 of the sequence); a flat (N, V) input has no sequences, so no such columns."""
+    base, tests, ids = dataset("plain", seed=61)
+    p = files(tmp_path, base, tests, ids)
+    out = tmp_path / "t.parquet"
+    doc = run_json("--base", p["base"], "--test", f"a={p['a']}", "--targets", p["ids"], "--shift", "--worst", "4",
+                   "--per-token", out)
+    table = pd.read_parquet(out)
+    sequence, position = np.divmod(np.arange(B * (T - 1)), T - 1)
+    assert table["sequence"].tolist() == sequence.tolist() and table["position"].tolist() == position.tolist()
+    assert table["target"].tolist() == ids[sequence, position + 1].tolist()
+    kl = ref_tokens(flat(base[:, :-1]), flat(tests["a"][:, :-1]), ids[:, 1:].reshape(-1), 5)["kl"]
+    for w in doc["tests"]["a"]["worst"]:
+        b, t = w["sequence"], w["position"]
+        assert_close(w["kl"], kl[b * (T - 1) + t]) and w["target"] == ids[b, t + 1] and w["index"] == b * (T - 1) + t
+    table = invoke("--base", p["base"], "--test", f"a={p['a']}", "--targets", p["ids"], "--shift", "--worst", "4",
+                   "--format", "table")
+    assert table.exit_code == 0 and re.search(r"index\s+sequence\s+position\s+kl", table.stdout)
+    # flat (N, V): no sequences
+    q = files(tmp_path, flat(base), {"a": flat(tests["a"])}, ids.reshape(-1))
+    doc = run_json("--base", q["base"], "--test", f"a={q['a']}", "--targets", q["ids"], "--worst", "2",
+                   "--per-token", tmp_path / "f.csv")
+    assert list(doc["tests"]["a"]["worst"][0]) == ["index", "kl", "target", "p_target", "q_target"]
+    assert list(pd.read_csv(tmp_path / "f.csv").columns)[:2] == ["index", "target"]
+
+
+def test_ci95_in_csv_and_parquet_with_bootstrap(tmp_path):
+    """Was JSON-only: csv and Parquet add the ends of each ci95 (kl, ln_ppl_ratio, same_top1), named by
+    --header; NaN for a statistic without one; absent without --bootstrap. The interval is checked
+    against the block bootstrap written out here: whole sequences drawn by NumPy's multinomial."""
+    base, tests, ids = dataset("plain", seed=67)
+    p = files(tmp_path, base, tests, ids)
+    args = ["--base", p["base"], "--test", f"a={p['a']}", "--test", f"b={p['b']}", "--bootstrap", "200",
+            "--seed", "5"]
+    headed = invoke(*args, "--targets", p["ids"], "--format", "csv", "--header")
+    assert headed.exit_code == 0, headed.output
+    lines = [line.split(",") for line in headed.stdout.splitlines()]
+    assert lines[0] == ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1", "kl_ci95_lo", "kl_ci95_hi",
+                        "ln_ppl_ratio_ci95_lo", "ln_ppl_ratio_ci95_hi", "same_top1_ci95_lo", "same_top1_ci95_hi"]
+    assert [len(line) for line in lines] == [11, 11, 11]
+    _, per = reference_doc(flat(base), {k: flat(v) for k, v in tests.items()}, ids.reshape(-1))
+    draws = np.random.default_rng(5).multinomial(B, np.full(B, 1 / B), size=200)
+    for line, name in zip(lines[1:], ("a", "b")):
+        t = per[name]
+        for column, values in (("kl", t["kl"]), ("ln_ppl_ratio", t["nll_test"] - t["nll_base"]),
+                               ("same_top1", t["same_top1"].astype(float))):
+            means = draws @ values.reshape(B, T).sum(1) / (draws.sum(1) * T)
+            lo, hi = np.percentile(means, [2.5, 97.5])
+            got = [float(line[lines[0].index(f"{column}_ci95_{end}")]) for end in ("lo", "hi")]
+            np.testing.assert_allclose(got, [lo, hi], rtol=1e-9, atol=1e-15)
+    out = tmp_path / "out.parquet"
+    assert invoke(*args, "--targets", p["ids"], "-o", out).exit_code == 0
+    frame = pd.read_parquet(out)
+    assert list(frame.columns) == lines[0]
+    np.testing.assert_allclose(frame.iloc[:, 1:].to_numpy(), [[float(c) for c in line[1:]] for line in lines[1:]],
+                               rtol=1e-15)
+    # without targets ln_ppl_ratio has no interval: NaN, the same columns; without --bootstrap: none
+    plain = invoke(*args, "--format", "csv").stdout.splitlines()
+    assert [len(line.split(",")) for line in plain] == [11, 11]
+    assert plain[0].split(",")[7:9] == ["nan", "nan"] and "nan" not in plain[0].split(",")[5:7]
+    assert [len(line.split(",")) for line in invoke(*args[:6], "--format", "csv").stdout.splitlines()] == [5, 5]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1036,8 +1141,8 @@ def test_per_token_header_quotes_names_and_shifted_reference_takes_raw_targets(t
     # a test name with a comma: the per-token header is quoted, so the columns read back where they belong
     run_json("--base", p["base"], "--test", f"a,b={p['a']}", "--targets", p["ids"], "--per-token", tmp_path / "t.csv")
     table = pd.read_csv(tmp_path / "t.csv")
-    assert list(table.columns) == ["index", "target", "nll_base", "nll_a,b", "kl_a,b", "delta_p_a,b", "top1_base",
-                                   "top1_a,b"]
+    assert list(table.columns) == ["index", "sequence", "position", "target", "nll_base", "nll_a,b", "kl_a,b",
+                                   "delta_p_a,b", "top1_base", "top1_a,b"]
     assert (table["kl_a,b"] >= 0).all() and set(table["top1_a,b"]) <= {0, 1}
     # a reference saved with --shift and --targets: the same raw (B, T) targets, shifted like the test, are its own
     ref = tmp_path / "ref.safetensors"

@@ -303,11 +303,13 @@ def compare_tables(view: dict, precision: int | None = None) -> list:
         out.append(hist)
     for name, items in view["worst"].items():
         worst = _new_table(f"tokens of largest {view['kl_label']}: {name}")
-        keys = [k for k in ("index", "kl", "kl_lower_bound", "target", "p_target", "q_target") if k in items[0]]
+        keys = [k for k in ("index", "sequence", "position", "kl", "kl_lower_bound", "target", "p_target", "q_target")
+                if k in items[0]]
         for k in keys:
             _number_column(worst, k)
         for item in items:
-            worst.add_row(*(str(item[k]) if k in ("index", "target") else fmt(item[k], precision) for k in keys))
+            worst.add_row(*(str(item[k]) if k in ("index", "sequence", "position", "target") else fmt(item[k], precision)
+                            for k in keys))
         out.append(worst)
     if view["notes"]:
         out.append(summary([("", n) for n in view["notes"]]))

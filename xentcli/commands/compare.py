@@ -28,6 +28,8 @@ from ..writers import ColumnWriter, check_file, check_parquet, open_output, reso
 
 PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
+#: With --bootstrap, csv and Parquet add each interval's ends after these (NaN where a test has none).
+CI_COLUMNS = [f"{key}_ci95_{end}" for key in ("kl", "ln_ppl_ratio", "same_top1") for end in ("lo", "hi")]
 #: The .kld file stores each row's log-probabilities from its maximum down to this many nats below.
 KLD_FLOOR = 16
 
@@ -86,6 +88,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     kind = "reference" if os.path.isfile(base_path) and is_reference(base_path) else "logits"
     reference = Reference(base_path) if kind == "reference" else None
     if reference is not None:
+        _check_reference_flags(reference, shift, top_k, click.get_current_context())
         top_k = reference.top_k  # a saved reference's K is the file's
     base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
     base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None))
@@ -119,11 +122,12 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     y = _targets(targets, kind, base_path, base, tests, reference, ignore_index)
     if n_bytes is not None and y is None:
         warn("--bytes: bits per byte come from the NLL, which needs targets; without them it is absent")
-    groups_of = _groups(base, block_tokens)
+    groups_of = _groups(tests[0].pred if kind == "reference" else base, block_tokens)
+    located = _sequences(kind, base, tests)
 
     kl_key = "kl_lower_bound" if kind == "reference" else "kl"
     with ExitStack() as stack:
-        on_block = _writers(stack, per_token, save_base, base, tests, y, top_k, kind)
+        on_block = _writers(stack, per_token, save_base, base, tests, y, top_k, kind, located)
         cols = run(base, tests, y, kind=kind, reference=reference, ignore_index=ignore_index, top_k=top_k,
                    save_top_k=top_k if save_base else None, on_block=on_block,
                    columns=_columns(fmt, output, kl_key, per_token))
@@ -142,26 +146,31 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
             stats.bootstrap(cols.base, cols.tests, out_tests, groups, n_boot=n_boot, seed=seed)
     if worst:
         for name, c in cols.tests.items():
-            out_tests[name]["worst"] = stats.worst_tokens(cols.rows, cols.target, cols.base, c, worst, kl_key)
+            out_tests[name]["worst"] = stats.worst_tokens(cols.rows, cols.target, cols.base, c, worst, kl_key,
+                                                             located=located)
     for name, c in cols.tests.items():
         if kl_key in c and np.isinf(c[kl_key]).any():
             i = int(np.argmax(np.isinf(c[kl_key])))
             warn(f"test {name}: token {int(cols.rows[i])}: KL is inf because the test gives probability 0 "
                  f"(a -inf logit) to a class the base gives mass; {int(np.isinf(c[kl_key]).sum())} token(s) in all")
-    doc = {"command": "compare", "n": cols.n, "models": models, "tests": out_tests}
+    doc = {"command": "compare", "n": cols.n, "top_k": top_k, "models": models, "tests": out_tests}
     if len(tests) > 1:
         doc["pairs"] = stats.pair_summary(cols.tests)
 
     rows = [[_get(t, kl_key, "mean"), _get(t, kl_key, "se"), _get(t, "ln_ppl_ratio", "value"),
-             _get(t, "same_top1", "value")] for t in out_tests.values()]
+             _get(t, "same_top1", "value")] + ([_ci(t, key, end) for key in (kl_key, "ln_ppl_ratio", "same_top1")
+                                                for end in (0, 1)] if n_boot else [])
+            for t in out_tests.values()]
 
     def view():
         return {"table": "compare", "notes": _notes(kind, cols, top_k),
                 **stats.table_view(doc, {name: c.get(kl_key) for name, c in cols.tests.items()}, precision or 6,
                                    kl_label="KL bound" if kind == "reference" else "KL")}
 
-    names = CSV_COLUMNS if kind != "reference" else [c.replace("kl_", "kl_lower_bound_") for c in CSV_COLUMNS]
-    emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), 4), doc, names, view,
+    names = CSV_COLUMNS[1:] + (CI_COLUMNS if n_boot else [])
+    if kind == "reference":
+        names = [c.replace("kl_", "kl_lower_bound_", 1) if c.startswith("kl_") else c for c in names]
+    emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), len(names)), doc, ["name", *names], view,
                 row_names=list(out_tests)),
          fmt=fmt, output=output, precision=precision, header=header)
 
@@ -194,6 +203,22 @@ def _check_files(per_token: str | None, save_base: str | None, output: str | Non
         if not save_base.lower().endswith(".safetensors"):
             raise CallError(f"--save-base {save_base}: a reference is written as .safetensors")
         check_file(save_base, "--save-base")
+
+
+def _check_reference_flags(reference: Reference, shift: bool, top_k: int, ctx: click.Context) -> None:
+    """A saved reference fixes K and whether its rows are shifted: a disagreeing --shift is a wrong call
+    naming the fix, a --top-k other than the file's is said (the file's K serves)."""
+    if reference.shift is not None and reference.shift != shift:
+        raise CallError(
+            f"--base {reference.path} was saved with --shift: its rows are each sequence's positions but the "
+            "last, scored against the next token; give --shift too, so the tests are shifted the same way"
+            if reference.shift else
+            f"--shift: the saved reference {reference.path} was saved without --shift, so its rows are the tests' "
+            "rows as they are; leave out --shift, or save the reference again with --shift")
+    given = ctx.get_parameter_source("top_k") is not click.core.ParameterSource.DEFAULT
+    if given and top_k != reference.top_k:
+        warn(f"--top-k {top_k}: the saved reference {reference.path} keeps the top {reference.top_k} "
+             f"log-probabilities of each token, so K = {reference.top_k} (its top_k)")
 
 
 def _named_tests(specs) -> list[tuple[str, str]]:
@@ -267,10 +292,31 @@ def _vocab_only(base, test):
         shape = base.shape[:-1] + (test.num_classes,)
         num_classes = test.num_classes
         unshifted_shape = None
+        one_output = False
 
         def __len__(self):
             return len(base)
     return View()
+
+
+def _sequences(kind: str, base, tests):
+    """``rows -> (sequence, position)`` of scored rows, 0-based, for inputs made of sequences; else None.
+
+    Sequences are the rows of (B, T, V) inputs (any leading axes flattened into B), one (T, V) input
+    with --shift, or a .kld file's chunks. The position is the scored logits row's place in its
+    sequence (with --shift its target is the token after it; in a .kld chunk llama.cpp scores the
+    positions from n_ctx/2 on). A flat (N, V) input has none: the columns are absent.
+    """
+    n_ctx = getattr(base.matrix.values, "n_ctx", None) if kind == "kld" else None
+    if n_ctx is not None:
+        first = n_ctx // 2
+        scored = n_ctx - 1 - first
+        return lambda rows: (rows // scored, first + rows % scored)
+    pred = tests[0].pred if kind == "reference" and tests else base
+    if len(pred.shape) < 3 and pred.unshifted_shape is None:
+        return None
+    t = pred.shape[-2]
+    return lambda rows: (rows // t, rows % t)
 
 
 def _groups(base, block_tokens):
@@ -287,14 +333,15 @@ def _groups(base, block_tokens):
     return lambda rows: rows
 
 
-def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind):
+def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind, located):
     """The ``on_block`` of :func:`run` that streams --per-token and --save-base (atomic files)."""
     table = reference = None
     if per_token is not None:
         fmt = PER_TOKEN_FORMATS[os.path.splitext(per_token)[1].lower()]
         out = stack.enter_context(open_output(per_token, "--per-token"))
         kl = "kl_lower_bound" if kind == "reference" else "kl"
-        names = ["index"] + (["target", "nll_base"] if y is not None else [])
+        names = ["index"] + (["sequence", "position"] if located is not None else [])
+        names += ["target", "nll_base"] if y is not None else []
         names += [f"nll_{t.name}" for t in tests] if y is not None else []
         names += [f"{kl}_{t.name}" for t in tests]
         names += [f"delta_p_{t.name}" for t in tests] if y is not None else []
@@ -303,7 +350,8 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
         stack.callback(table.close)
     if save_base is not None:
         out = stack.enter_context(open_output(save_base, "--save-base"))
-        reference = ReferenceWriter(out, len(base), base.num_classes, top_k, y is not None)
+        reference = ReferenceWriter(out, len(base), base.num_classes, top_k, y is not None,
+                                    shift=base.unshifted_shape is not None)
 
     scored = [0]  # tokens scored so far: the 0-based scored-token index of each row written
 
@@ -313,6 +361,8 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
         if table is not None:
             columns = [np.arange(scored[0], scored[0] + len(rows))]
             scored[0] += len(rows)
+            if located is not None:
+                columns += located(rows)
             if y is not None:
                 columns += [block.target, block.base["nll"]]
                 columns += [block.tests[t.name]["nll"] for t in tests]
@@ -323,6 +373,12 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
             table.add([np.asarray(c) for c in columns])
 
     return on_block if (table is not None or reference is not None) else None
+
+
+def _ci(test: dict, key: str, end: int) -> float:
+    """One end of a statistic's ci95, NaN where it has none (absent statistic, one sequence)."""
+    ci = test.get(key, {}).get("ci95")
+    return math.nan if ci is None else ci[end]
 
 
 def _get(test: dict, key: str, field: str) -> float:

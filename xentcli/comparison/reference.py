@@ -4,8 +4,9 @@ log-probabilities, written while the base is read, and read back as a ``--base``
 Tensors (all rows of the base, ignored tokens too, so that later tests line up with it):
 ``topk_logprobs`` F32 (n, K), ``topk_ids`` I32 (n, K) (largest first), ``tail_logmass`` F32 (n,)
 (log of the mass outside the top K), ``entropy`` F32 (n,); with targets ``target`` I32 (n,) and
-``target_logprob`` F32 (n,). ``__metadata__``: ``format`` = ``xent-reference``, ``vocab``, ``top_k``
-(strings, as the format wants).
+``target_logprob`` F32 (n,). ``__metadata__``: ``format`` = ``xent-reference``, ``vocab``, ``top_k``, ``shift``
+(``true`` when saved with ``--shift``: its rows are each sequence's positions but the last, scored
+against the next token; else ``false``) (strings, as the format wants).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ReferenceWriter:
     """Writes the reference block by block at its place in the file (``os.pwrite``) into ``out``,
     an open binary file (the atomic temp file of :func:`~xentcli.writers.open_output`)."""
 
-    def __init__(self, out, n: int, vocab: int, top_k: int, with_targets: bool):
+    def __init__(self, out, n: int, vocab: int, top_k: int, with_targets: bool, *, shift: bool = False):
         k = min(top_k, vocab)
         self.fd, self.k = out.fileno(), k
         tensors = [("topk_logprobs", "F32", (n, k), 4), ("topk_ids", "I32", (n, k), 4),
@@ -41,7 +42,8 @@ class ReferenceWriter:
             header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
             self.offsets[name] = (offset, size // shape[0] if shape[0] else 0)
             offset += size
-        header["__metadata__"] = {"format": FORMAT, "vocab": str(vocab), "top_k": str(k)}
+        header["__metadata__"] = {"format": FORMAT, "vocab": str(vocab), "top_k": str(k),
+                                  "shift": "true" if shift else "false"}
         text = json.dumps(header).encode()
         text += b" " * (-len(text) % 8)
         self.start = 8 + len(text)
@@ -99,6 +101,8 @@ class Reference:
         except (KeyError, ValueError) as e:
             raise DataError(f"{option} {path}: a saved reference without its vocab and top_k metadata") from e
         self.path, self.option = path, option
+        #: whether its rows were shifted (--save-base --shift); None for a file that does not say
+        self.shift = {"true": True, "false": False}.get(meta.get("shift"))
         read = lambda name: read_matrix(f"{path}:{name}", option).values  # noqa: E731
         try:
             self.logprobs = read("topk_logprobs")

@@ -122,7 +122,7 @@ STATISTICS: tuple[Statistic, ...] = (
 )
 
 #: The statistics whose interval ``--bootstrap`` adds, and the per-token value whose mean each is.
-BOOTSTRAPPED = {"kl": "kl", "ln_ppl_ratio": "nll_diff", "same_top1": "same_top1"}
+BOOTSTRAPPED = {"kl": "kl", "kl_lower_bound": "kl_lower_bound", "ln_ppl_ratio": "nll_diff", "same_top1": "same_top1"}
 
 
 def summarize(base: dict[str, np.ndarray], tests: dict[str, dict[str, np.ndarray]], *, bytes_: int | None = None,
@@ -154,15 +154,17 @@ def _scope(scope: str, cols: dict[str, np.ndarray], ctx: dict, *, needs_base: bo
 
 def bootstrap(base: dict[str, np.ndarray], tests: dict[str, dict[str, np.ndarray]], out_tests: dict, groups,
               *, n_boot: int, seed: int) -> None:
-    """Add ``ci95`` to ``kl``, ``ln_ppl_ratio`` and ``same_top1`` of each test: whole groups (sequences) resampled.
+    """Add ``ci95`` to ``kl`` (or a saved reference's ``kl_lower_bound``), ``ln_ppl_ratio`` and ``same_top1`` of
+    each test: whole groups (sequences) resampled.
 
     Every interval is ``summary.block_bootstrap`` of its column with this seed; they share the
     resamples, so these are drawn once for all of them (:func:`summary.block_bootstraps`)."""
     targets, jobs = [], []
     for name, cols in tests.items():
         per_token = {}
-        if "kl" in cols:
-            per_token["kl"] = cols["kl"]
+        for kl in ("kl", "kl_lower_bound"):
+            if kl in cols:
+                per_token[kl] = cols[kl]
         if "nll" in cols and "nll" in base:
             per_token["nll_diff"] = cols["nll"] - base["nll"]
         if "same_top1" in cols:
@@ -192,9 +194,11 @@ def pair_summary(tests: dict[str, dict[str, np.ndarray]]) -> dict:
     return pairs
 
 
-def worst_tokens(rows: np.ndarray, target, base: dict, cols: dict, count: int, kl_key: str = "kl") -> list[dict]:
-    """The ``count`` tokens of largest KL, largest first: their scored-token index, KL and, with targets,
-    the target and both models' probability of it."""
+def worst_tokens(rows: np.ndarray, target, base: dict, cols: dict, count: int, kl_key: str = "kl",
+                 *, located=None) -> list[dict]:
+    """The ``count`` tokens of largest KL, largest first: their scored-token index, with ``located``
+    (``rows -> (sequence, position)``) their sequence and position, KL and, with targets, the target
+    and both models' probability of it."""
     kl = cols[kl_key]
     count = min(count, kl.size)
     if count <= 0:
@@ -202,7 +206,11 @@ def worst_tokens(rows: np.ndarray, target, base: dict, cols: dict, count: int, k
     order = np.argsort(-kl, kind="stable")[:count]  # inf first; NaN last
     out = []
     for i in order:
-        item = {"index": int(i), kl_key: float(kl[i])}  # the 0-based scored-token index, as --per-token's  # a saved reference's bound is never called kl
+        item = {"index": int(i)}  # the 0-based scored-token index, as --per-token's
+        if located is not None:
+            sequence, position = located(rows[i])
+            item["sequence"], item["position"] = int(sequence), int(position)
+        item[kl_key] = float(kl[i])  # a saved reference's bound is never called kl
         if target is not None and "nll" in base and "nll" in cols:
             item["target"] = int(target[i])
             item["p_target"] = float(np.exp(-base["nll"][i]))
