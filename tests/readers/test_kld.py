@@ -178,3 +178,16 @@ def test_a_context_that_scores_no_rows_is_empty(tmp_path):
     result = xent("softmax", "--logits", path)
     assert result.exit_code == 1 and "empty" in result.output
     assert np.asarray(read_matrix(f"{path}:tokens", "x").values).shape == (4,)
+
+
+@pytest.mark.parametrize("n_ctx, n_vocab, n_chunk", [(2**31 - 1, 2**31 - 1, 2**31 - 1), (8, 5, 3), (8, 4, 2)])
+def test_header_counts_that_lie_or_overflow_are_bad_data_never_an_allocation(tmp_path, n_ctx, n_vocab, n_chunk):
+    # A file of 8, 5, 2 whose header claims other counts: more bytes than it has, or fewer (a header that lies).
+    data, *_ = build(8, 5, 2)
+    path = tmp_path / "lie.kld"
+    path.write_bytes(data[:8] + struct.pack("<iii", n_ctx, n_vocab, n_chunk) + data[20:])
+    for spec in (path, f"{path}:targets", f"{path}:tokens"):
+        result = xent("softmax", "--logits", spec)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"Error: --logits {path}: ") and result.output.count("\n") == 1
+        assert f"n_ctx={n_ctx}, n_vocab={n_vocab}, n_chunk={n_chunk}" in result.output

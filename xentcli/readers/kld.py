@@ -81,7 +81,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
 
 
 def _read_header(path: str, where: str) -> tuple[int, int, int]:
-    """``n_ctx, n_vocab, n_chunk``, checked, and the file's size checked against them."""
+    """``n_ctx, n_vocab, n_chunk``, checked: each positive, and together exactly the file's size."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(HEADER_BYTES)
@@ -95,10 +95,10 @@ def _read_header(path: str, where: str) -> tuple[int, int, int]:
             raise DataError(f"{where}: damaged .kld header: {name} is {value}")
     row_bytes = 8 + 2 * (n_vocab + n_vocab % 2)
     expected = tokens_offset(n_ctx, n_chunk) + n_chunk * scored_rows(n_ctx) * row_bytes
-    if size < expected:
+    if size != expected:  # counted in exact integers: a header that lies is refused before any allocation
         raise DataError(
-            f"{where}: truncated .kld file: n_ctx={n_ctx}, n_vocab={n_vocab}, n_chunk={n_chunk} "
-            f"take {expected} bytes, found {size}"
+            f"{where}: {'truncated' if size < expected else 'damaged'} .kld file: n_ctx={n_ctx}, n_vocab={n_vocab}, "
+            f"n_chunk={n_chunk} take {expected} bytes, found {size}"
         )
     return n_ctx, n_vocab, n_chunk
 

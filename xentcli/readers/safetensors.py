@@ -14,6 +14,7 @@ BF16 is widened exactly to float32 as it is read.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 
@@ -43,8 +44,12 @@ DTYPES = {
 #: Bytes per value of the format's dtypes that xent does not read: their tensors are still
 #: checked (their size against their shape), and another tensor of the file can be read.
 OTHER_ITEMSIZES = {"F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "C64": 8}
-#: The reference implementation refuses larger headers; so does xent (before reading it).
-MAX_HEADER_BYTES = 100_000_000
+#: The largest header xent parses (checked before reading it): parsed JSON takes up to about
+#: 30 times its text, so a failing file stays well under 512 MB. The reference implementation
+#: allows 100 MB; real headers (hundreds of tensors) take kilobytes.
+MAX_HEADER_BYTES = 16 << 20
+#: NumPy's limit on an array's axes.
+MAX_AXES = 64
 #: At most this many tensors are listed in a message.
 MAX_LISTED = 20
 
@@ -80,8 +85,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
     if tensor.dtype not in DTYPES:
         raise DataError(f"{name}: dtype {tensor.dtype} is not supported; "
                         f"xent reads {' '.join(DTYPES)}")
-    count = int(np.prod(tensor.shape, dtype=np.int64))
-    if count == 0:
+    if math.prod(tensor.shape) == 0:
         raise DataError(f"{name}: the tensor is empty (shape {tensor.shape})")
     stored = DTYPES[tensor.dtype]
     offset = start + tensor.begin
@@ -127,6 +131,8 @@ def _read_header(path: str, where: str) -> tuple[int, list[_Tensor]]:
         raise DataError(f"{where}: damaged safetensors header: not UTF-8 ({e.reason} at byte {8 + e.start})") from e
     except ValueError as e:
         raise DataError(f"{where}: damaged safetensors header: invalid JSON: {e}") from e
+    except RecursionError as e:
+        raise DataError(f"{where}: damaged safetensors header: JSON nested too deeply") from e
     if not isinstance(header, dict):
         raise DataError(f"{where}: damaged safetensors header: expected a JSON object, "
                         f"found {type(header).__name__}")
@@ -154,11 +160,13 @@ def _tensor(name: str, info, data_bytes: int, where: str) -> _Tensor:
         raise DataError(f"{bad}: no {', '.join(missing)}")
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if not isinstance(dtype, str):
-        raise DataError(f"{bad}: dtype {dtype!r} is not a name")
+        raise DataError(f"{bad}: dtype {_short(dtype)} is not a name")
     if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-        raise DataError(f"{bad}: shape {shape!r} is not a list of non-negative integers")
+        raise DataError(f"{bad}: shape {_short(shape)} is not a list of non-negative integers")
+    if len(shape) > MAX_AXES:
+        raise DataError(f"{bad}: shape of {len(shape)} axes; xent reads at most {MAX_AXES}")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
-        raise DataError(f"{bad}: data_offsets {offsets!r} is not a pair of integers [begin, end]")
+        raise DataError(f"{bad}: data_offsets {_short(offsets)} is not a pair of integers [begin, end]")
     begin, end = offsets
     if end < begin:
         raise DataError(f"{bad}: data_offsets [{begin}, {end}] end before they begin")
@@ -168,11 +176,17 @@ def _tensor(name: str, info, data_bytes: int, where: str) -> _Tensor:
     itemsize = DTYPES[dtype].itemsize if dtype in DTYPES else OTHER_ITEMSIZES.get(dtype)
     if itemsize is None:
         raise DataError(f"{bad}: unknown dtype {dtype!r}; xent reads {' '.join(DTYPES)}")
-    expected = int(np.prod(shape, dtype=object)) * itemsize
+    expected = math.prod(shape) * itemsize
     if end - begin != expected:
         raise DataError(f"{bad}: data_offsets [{begin}, {end}] span {end - begin} bytes, but shape "
                         f"{tuple(shape)} of {dtype} needs {expected}")
     return _Tensor(name, dtype, tuple(shape), begin, end)
+
+
+def _short(value) -> str:
+    """A header value as shown in a message: its JSON, cut to 60 characters."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _is_int(x) -> bool:
