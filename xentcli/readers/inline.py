@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from ..errors import CallError
-from .text import is_number
+from .text import is_number, number_hint
 
 __all__ = ["parse_inline", "looks_inline"]
 
@@ -46,7 +46,7 @@ def parse_inline(spec: str, option: str) -> np.ndarray:
         row = []
         for c, cell in enumerate(cells, start=1):
             if not is_number(cell):
-                found = "an empty value" if cell == "" else repr(cell)
+                found = "an empty value" if cell == "" else repr(cell) + number_hint(cell)
                 raise CallError(
                     f"{option}: malformed inline value {spec!r}: row {r}, position {c}: expected a number, found {found}"
                 )

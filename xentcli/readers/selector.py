@@ -31,13 +31,14 @@ from typing import NamedTuple
 
 from ..errors import CallError
 
-__all__ = ["Selection", "select_columns", "describe_columns", "MAX_LISTED"]
+__all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "MAX_LISTED"]
 
 #: At most this many column names are listed in a message.
 MAX_LISTED = 30
 
-_NUMBER = re.compile(r"\s*(\d+)\s*")
-_RANGE = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")
+# ASCII digits only: \\d also matches other scripts' digits.
+_NUMBER = re.compile(r"\s*([0-9]+)\s*")
+_RANGE = re.compile(r"\s*([0-9]+)\s*-\s*([0-9]+)\s*")
 
 
 class Names(list):
@@ -68,6 +69,24 @@ def describe_columns(columns: list[str] | None, ncols: int) -> str:
     shown = ", ".join(columns[:MAX_LISTED])
     more = f", … and {len(columns) - MAX_LISTED} more" if len(columns) > MAX_LISTED else ""
     return f"{len(columns)} column{'s' if len(columns) != 1 else ''}: {shown}{more}"
+
+
+def glob_of(wanted: list[str], columns: list[str]) -> str:
+    """A selector for ``wanted`` among ``columns``, for hints: ``PREFIX*`` for the most of them that a
+    prefix selects without any other column (two at least, the longest such prefix), else their names
+    (or 1-based numbers when there are many)."""
+    counts: dict[str, int] = {}
+    for name in wanted[:1000]:
+        for k in range(1, min(len(name), 64) + 1):
+            counts[name[:k]] = counts.get(name[:k], 0) + 1
+    chosen = set(wanted)
+    taken = {c[:k] for c in columns if c not in chosen for k in range(1, min(len(c), 64) + 1)}
+    usable = [(n, len(p), p) for p, n in counts.items() if n >= 2 and p not in taken and "*" not in p and "," not in p]
+    if usable:
+        return max(usable)[2] + "*"
+    if len(wanted) <= 8 and not any("," in name or "*" in name for name in wanted):
+        return ",".join(wanted)
+    return ",".join(str(columns.index(name) + 1) for name in wanted)
 
 
 def select_columns(selector: str | None, columns: list[str] | None, ncols: int, where: str) -> Selection:

@@ -19,9 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
-from .source import FileRows, Matrix, open_file, pread
+from .source import FileRows, Matrix, open_file, pread, shown_path
 
-__all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "TextRows",
+__all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "number_hint", "TextRows",
            "TEXT_CHUNK", "STREAM_TEXT_BYTES"]
 
 EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
@@ -46,9 +46,7 @@ def read(path: str, where: str, selector: str | None = None, *, header: str = "a
 
     ``names``: one column of class names is read as ``str`` (labels), not refused."""
     if os.path.getsize(path) > STREAM_TEXT_BYTES:
-        streamed = _stream_text(path, where, header, selector)
-        if streamed is not None:
-            return streamed
+        return _stream_text(path, where, header, selector)
     with open(path, "rb") as f:
         return read_bytes(f.read(), where, header=header, selector=selector, names=names)
 
@@ -93,8 +91,13 @@ def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
     if names is not None and names.numbered:
         cells = names.cells  # a wide vocabulary's header is thousands of numbers: its start says enough
         shown = ",".join(cells[:8]) + (f",… {len(cells)} cells" if len(cells) > 8 else "")
-        notes.append(f"{where}: line {names.line} ({shown}) is read as a header of column numbers, "
-                     "as pandas and 'xent --header' write; --input-header no reads it as data")
+        if _column_numbers(list(names)):
+            what = "a header of column numbers, as pandas and 'xent --header' write"
+        elif len(names) == 1:
+            what = "a header (a lone integer over a value that is not one: pandas' name of a Series)"
+        else:
+            what = "a header of integer class names (over values that are not integers, as scikit-learn's classes_)"
+        notes.append(f"{where}: line {names.line} ({shown}) is read as {what}; --input-header no reads it as data")
     return Matrix(values, where, names, lines, notes=notes, text=True)
 
 
@@ -133,7 +136,7 @@ def parse_text(data: bytes, where: str, *, header: str = "auto", selector: str |
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     _refuse_binary(data, where)
-    fast = _parse_chunks(data, header, selector, where)
+    fast = _parse_chunks(data, header, selector, where, names)
     if fast is None:
         values, header_names, lines = _parse_exact(_decode(data, where), where, header=header, selector=selector,
                                                    names=names)
@@ -194,7 +197,8 @@ def _is_header(cells: list[str]) -> bool:
     return not any(_is_value(c) for c in cells if c)
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII digits only: str.isdigit and \\d accept other scripts' digits, which are no numbers here.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _integers(cells: list[str]) -> bool:
@@ -202,39 +206,116 @@ def _integers(cells: list[str]) -> bool:
 
 
 def _column_numbers(cells: list[str]) -> bool:
-    """``0,1,…,C-1`` or ``1,…,C`` written as integers, C ≥ 2."""
-    if len(cells) < 2 or not _integers(cells):
+    """``0,1,…,C-1`` written as integers, C ≥ 2: pandas' and ``xent --header``'s names of unnamed columns."""
+    return len(cells) >= 2 and _integers(cells) and [int(c) for c in cells] == list(range(len(cells)))
+
+
+def _integer_names(cells: list[str]) -> bool:
+    """Integers that can name classes: one alone (pandas' Series name ``0``, or a class value), or
+    several in increasing order (column numbers, scikit-learn's ``classes_``)."""
+    if not cells or not _integers(cells):
         return False
     numbers = [int(c) for c in cells]
-    return numbers[0] in (0, 1) and numbers == list(range(numbers[0], numbers[0] + len(cells)))
+    return all(a < b for a, b in zip(numbers, numbers[1:]))
 
 
 def _takes_header(first: list[str], second: list[str] | None, mode: str) -> bool:
     """Whether the first row is a header, given the row after it (None: there is none).
 
-    Names always are (they cannot be data). Column numbers are a header over a row
-    with no cell written as an integer (pandas' ``to_csv(index=False)`` of floats and
-    ``xent --header`` write every float with a point), never over integers: a
-    hand-written ``1,2,3`` over ``4,5,6`` stays data.
+    Names always are (they cannot be data). Integers in increasing order (one alone, column
+    numbers, scikit-learn's ``classes_``) are a header over a row with no cell written as an
+    integer (pandas' ``to_csv`` and ``xent --header`` write every float with a point), never
+    over integers: a hand-written ``1,2,3`` over ``4,5,6`` stays data.
     """
     if mode == "yes" or _is_header(first):
         return True
     if mode == "no" or second is None:
         return False
-    return _column_numbers(first) and len(second) == len(first) and not any(_INTEGER.fullmatch(c) for c in second)
+    return _integer_names(first) and len(second) == len(first) and not any(_INTEGER.fullmatch(c) for c in second)
+
+
+class _CellError(ValueError):
+    """A malformed cell, found before its line's number is known: ``column`` is 1-based."""
+
+    def __init__(self, column: int, message: str):
+        super().__init__(message)
+        self.column = column
 
 
 def _split(raw: str, delimiter: str) -> list[str]:
+    """The cells of one line (its ``#`` comment left out).
+
+    Lines end with LF or CRLF: a carriage return anywhere else is refused, never taken as a
+    line end or a blank. Fields may be quoted as CSV quotes them (``"a,b"``, ``""`` for a
+    quote); a quote that is not closed, or text after a closing quote, is refused; a quote
+    inside an unquoted field is a plain character (it then fails as a number, naming the cell).
+    """
     # Split the line itself, not its stripped form: a trailing tab is an empty cell.
-    line = raw.split("#", 1)[0]
+    line = raw.split("#", 1)[0].rstrip("\r\n ")
+    if "\r" in line:
+        before = line[:line.index("\r")]
+        column = len(before.split()) if delimiter == " " else before.count(delimiter) + 1
+        raise _CellError(max(column, 1), "a carriage return (\\r) inside a line: lines end with LF or CRLF")
     if delimiter == " ":
         return line.split()
-    line = line.rstrip("\r\n ")
     if '"' in line:  # quoted fields, as CSV writes names that hold a delimiter (or every name)
-        import csv  # only for quoted lines
-
-        return [c.strip() for c in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
+        return _split_quoted(line, delimiter)
     return [c.strip() for c in line.split(delimiter)]
+
+
+def _split_quoted(line: str, delimiter: str) -> list[str]:
+    cells, start, n = [], 0, len(line)
+    while True:
+        at = start
+        while at < n and line[at] in " \t" and line[at] != delimiter:
+            at += 1
+        if at < n and line[at] == '"':
+            parts, pos = [], at + 1
+            while True:
+                close = line.find('"', pos)
+                if close < 0:
+                    raise _CellError(len(cells) + 1, "a quoted field is not closed: expected '\"' before the line ends")
+                parts.append(line[pos:close])
+                if not line.startswith('"', close + 1):
+                    break
+                parts.append('"')  # "" is a quote inside a quoted field
+                pos = close + 2
+            end = line.find(delimiter, close + 1)
+            end = n if end < 0 else end
+            after = line[close + 1:end].strip()
+            if after:
+                raise _CellError(len(cells) + 1, f"{after!r} after a closing quote: expected the delimiter {delimiter!r}")
+            cells.append("".join(parts).strip())
+        else:
+            end = line.find(delimiter, start)
+            end = n if end < 0 else end
+            cells.append(line[start:end].strip())
+        if end >= n:
+            return cells
+        start = end + 1
+
+
+def _split_at(raw: str, delimiter: str, where: str, lineno: int) -> list[str]:
+    """:func:`_split`, its refusal located."""
+    try:
+        return _split(raw, delimiter)
+    except _CellError as e:
+        raise DataError(f"{where}: line {lineno}, column {e.column}: {e}") from None
+
+
+#: The longest line (a header included) read, in bytes: a row of 152 064 float32 values written
+#: as csv takes about 4 MB. A line is held whole while its cells are split, so the bound keeps
+#: every input, even one with no newline at all, within a few hundred MB. Not below TEXT_CHUNK.
+MAX_LINE = 8 << 20
+
+
+#: The most bytes of comments and blank lines (and a header) read before the first data rows of a streamed file.
+MAX_HEAD = 64 << 20
+
+
+def _long_line(where: str, lineno: int) -> DataError:
+    return DataError(f"{where}: line {lineno} is longer than {MAX_LINE >> 20} MB, the longest line xent reads "
+                     "(is it text with line breaks?)")
 
 
 class _TextForm(NamedTuple):
@@ -253,24 +334,34 @@ class _TextForm(NamedTuple):
     decimal_comma: bool = False
 
 
-def _text_head(data: bytes, header: str = "auto") -> tuple[int, _TextForm] | None:
-    """``(offset of the first data row, form)``, or None if no data row starts in ``data`` or a
-    line before it is not UTF-8 (the exact reader then explains)."""
+def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: bool = True
+               ) -> tuple[int, _TextForm] | None:
+    """``(offset of the first data row, form)`` of text ``data``.
+
+    ``whole``: ``data`` is all of the text, so a text without a data row is refused here;
+    else it is the start of a file, and None says that more of it is needed."""
     pos, lineno, delimiter, rows = 0, 1, None, []  # rows: (offset, line, cells) of the first two rows
+    broken = None  # the second row's malformed line
     while pos < len(data) and len(rows) < 2:
         end = data.find(b"\n", pos)
         end = len(data) if end < 0 else end + 1
-        try:
-            raw = data[pos:end].decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        s = _content(raw)
+        if end - pos > MAX_LINE:
+            raise _long_line(where, lineno)
+        s = _content(raw := _decode(data[pos:end], where, lineno))
         if s:
             if delimiter is None:
                 delimiter = _delimiter(s)
-            rows.append((pos, lineno, _split(raw, delimiter)))
+            try:
+                rows.append((pos, lineno, _split_at(raw, delimiter, where, lineno)))
+            except DataError as e:
+                if not rows:
+                    raise
+                broken = e  # said in line order, after the first row's own problems (unless that is a header)
+                break
         pos, lineno = end, lineno + 1
     if not rows:
+        if whole:
+            raise DataError(f"{where}: no numbers found (empty input)")
         return None
     (first_pos, first_line, first), second = rows[0], (rows[1] if len(rows) > 1 else None)
     indexed = len(first) > 1 and first[0] == "" and (second is None or len(second[2]) == len(first))
@@ -281,6 +372,10 @@ def _text_head(data: bytes, header: str = "auto") -> tuple[int, _TextForm] | Non
         return first_pos, _TextForm(delimiter, len(first), None, None, first_line,
                                     decimal_comma=_decimal_comma(delimiter, cells))
     if second is None:
+        if broken is not None:
+            raise broken
+        if whole:
+            raise DataError(f"{where}: no numbers found (only a header row)")
         return None
     names = Header(first, first_line, numbered=not _is_header(first[indexed:]))
     # pandas' index column: an empty header cell over row ids, which are no class.
@@ -354,87 +449,94 @@ def _loadtxt(data: bytes, delimiter: str, usecols=None) -> np.ndarray:
                       usecols=usecols)
 
 
-def _parse_chunks(data: bytes, header: str = "auto", selector: str | None = None, where: str = ""):
-    """``(values, names)`` by NumPy's C reader in chunks, or None to let the exact reader explain."""
-    head = _text_head(data, header)
-    if head is None:
-        return None
-    pos, form = head
+def _parse_chunks(data: bytes, header: str, selector: str | None, where: str, names: bool):
+    """``(values, names)`` by NumPy's C reader in chunks; a chunk it refuses goes through the exact
+    reader (with the file's form and line numbers), which names the problem. None: a column that may
+    hold class names (``names``) is read by the exact reader, whole."""
+    pos, form = _text_head(data, header, where)
     form = _selected(form, selector, where)
-    names = form.names
     parts = []
-    for _, piece in _line_chunks(io.BytesIO(data), pos):
+    for _, line, piece in _line_chunks(io.BytesIO(data), pos, where, form.first_data_line):
         block = _parse_block(piece, form)
         if block is None:
-            return None
+            if names:
+                return None
+            block = _parse_exact(_decode(piece, where, line), where, first_line=line, form=form)[0]
         if len(block):
             parts.append(block)
-    if not parts:
-        return None
-    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), names
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), form.names
 
 
 #: Text files larger than this are not held in memory: see :class:`TextRows`.
 STREAM_TEXT_BYTES = 64 << 20
 
 
-def _stream_text(path: str, where: str, header: str = "auto", selector: str | None = None) -> "Matrix | None":
-    """A large text file as a :class:`Matrix` of :class:`TextRows`, or None to read it whole.
+def _stream_text(path: str, where: str, header: str = "auto", selector: str | None = None) -> Matrix:
+    """A large text file as a :class:`Matrix` of :class:`TextRows`.
 
     A first pass reads the file in chunks of whole lines, only to count each
     chunk's data rows (a byte scan where a chunk is plain ASCII without
     comments or blank lines, else by the exact reader's own rule) and to keep
     where it lies. The values are parsed later, a block's chunks at a time.
+    Its head (comments, a header, the first rows) must lie within :data:`MAX_HEAD` bytes.
     """
     with open(path, "rb") as f:
-        first = f.read(TEXT_CHUNK) + f.readline()
+        first = f.read(TEXT_CHUNK) + f.readline(MAX_LINE + 1)
         bom = 3 if first.startswith(b"\xef\xbb\xbf") else 0
-        while (head := _text_head(first[bom:], header)) is None:  # comments and a header may be long
-            more = f.readline()
-            if not more or len(first) > TEXT_CHUNK + (1 << 20):
-                return None
+        _refuse_binary(first, where)
+        while (head := _text_head(first[bom:], header, where, whole=False)) is None:  # a long head of comments
+            more = f.read(TEXT_CHUNK) + f.readline(MAX_LINE + 1)
+            if not more:
+                _text_head(first[bom:], header, where)  # the whole file: it says what is missing
+            if len(first) > MAX_HEAD:
+                raise DataError(f"{where}: no data row within the first {len(first) >> 20} MB "
+                                "(only comments, blank lines or a header)")
             first += more
         pos, form = head
         form = _selected(form, selector, where)
-        spans, row, line = [], 0, form.first_data_line
-        for at, data in _line_chunks(f, bom + pos):
-            rows, newlines = _count_rows(data)
+        spans, row = [], 0
+        for at, line, data in _line_chunks(f, bom + pos, where, form.first_data_line):
+            rows = _count_rows(data)
             if rows:
                 spans.append(_Span(at, len(data), row, rows, line))
             row += rows
-            line += newlines
     values = TextRows(path, where, spans, form)
     return _matrix(values, where, form.names, TextLines(values))
 
 
-def _count_rows(data: bytes) -> tuple[int, int]:
-    """``(data rows, newlines)`` of whole lines ``data``; a data row is neither blank nor only a ``#`` comment."""
-    newlines = data.count(b"\n")
+def _count_rows(data: bytes) -> int:
+    """The data rows of whole lines ``data``: a data row is neither blank nor only a ``#`` comment."""
     body = data[:-1] if data.endswith(b"\n") else data
     if body.isascii() and b"#" not in body:
         # Without its blanks a blank line is an empty one: byte operations only, and most files
         # (no spaces, tabs or CRs) need not even be copied.
         dense = body.translate(None, _BLANKS) if any(b in body for b in _BLANKS_EACH) else body
         if dense and b"\n\n" not in dense and not dense.startswith(b"\n") and not dense.endswith(b"\n"):
-            return newlines - (body is not data) + 1, newlines
-    return sum(1 for raw in data.decode("utf-8", "replace").split("\n") if _content(raw)), newlines
+            return body.count(b"\n") + 1
+    return sum(1 for raw in data.decode("utf-8", "replace").split("\n") if _content(raw))
 
 
 _BLANKS = b" \t\r\f\v"
 _BLANKS_EACH = [bytes([b]) for b in _BLANKS]
 
 
-def _line_chunks(f, offset: int):
-    """``(offset, bytes)`` of consecutive pieces of ``f`` from ``offset``: about :data:`TEXT_CHUNK` bytes, whole lines."""
+def _line_chunks(f, offset: int, where: str, line: int):
+    """``(offset, its line number, bytes)`` of consecutive pieces of ``f`` from ``offset`` (at line
+    ``line``): about :data:`TEXT_CHUNK` bytes of whole lines. A line longer than :data:`MAX_LINE` is
+    refused, naming it, before more of it is read."""
     f.seek(offset)
     while True:
         data = f.read(TEXT_CHUNK)
         if not data:
             return
         if not data.endswith(b"\n"):
-            data += f.readline()
-        yield offset, data
+            start = data.rfind(b"\n") + 1  # where the line cut by the chunk's end starts
+            data += f.readline(max(1, MAX_LINE + 1 - (len(data) - start)))
+            if len(data) - start > MAX_LINE:
+                raise _long_line(where, line + data.count(b"\n", 0, start))
+        yield offset, line, data
         offset += len(data)
+        line += data.count(b"\n")
 
 
 class _Span(NamedTuple):
@@ -567,52 +669,38 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
 
     ``form`` (with ``first_line``, the line number of ``text``'s first line)
     parses a piece of a file whose head was read before: its delimiter,
-    width and header hold, and messages read as for the whole file.
-    ``names``: one column of class names may be read as ``str``.
+    width and header hold, and messages read as for the whole file (a piece
+    may hold no row). ``names``: one column of class names may be read as ``str``.
     """
-    allow_names = names
     if form is None:
         data = text.encode("utf-8")
-        head = _text_head(data, header)
-        if head is not None:  # the rows after the head, with its form
-            pos, form = head
-            form = _selected(form, selector, where)
-            text, first_line = data[pos:].decode("utf-8"), form.first_data_line
-    delimiter = form.delimiter if form else None
-    names = form.names if form else None
-    width = form.width if form else 0
-    header_line = form.header_line if form else None
-    first_data = form.first_data_line if form else None
+        pos, form = _text_head(data, header, where)
+        form = _selected(form, selector, where)
+        text, first_line = data[pos:].decode("utf-8"), form.first_data_line
+    delimiter, width, header_names = form.delimiter, form.width, form.names
+    columns = _read_columns(form, width)
     rows: list[list[str]] = []
     lines: list[int] = []
     for lineno, raw in enumerate(text.split("\n"), start=first_line):
-        s = _content(raw)
-        if not s:
+        if not _content(raw):
             continue
-        if delimiter is None:
-            delimiter = _delimiter(s)
-        cells = _split(raw, delimiter)
-        if form is None and not rows and names is None and (_is_header(cells) or header == "yes"):
-            names, width, header_line = Header(cells, lineno), len(cells), lineno
-            continue
-        first_data = first_data or lineno
-        if not width:
-            width = len(cells)
-        elif len(cells) != width:
-            columns = _read_columns(form, width)
-            if len(columns) > 1 or not allow_names:  # the first problem in line order (one column may be names)
-                _raise_first_bad_cell(rows, lines, where, columns)
-            first = f"the header on line {header_line}" if names and lineno == first_data else f"line {first_data}"
+        try:
+            cells = _split_at(raw, delimiter, where, lineno)
+        except DataError:
+            _raise_first_bad_cell(rows, lines, where, columns, header=header_names)  # the first problem in line order
+            raise
+        if len(cells) != width:
+            if len(columns) > 1 or not names:  # the first problem in line order (one column may be names)
+                _raise_first_bad_cell(rows, lines, where, columns, header=header_names)
+            on = (f"the header on line {form.header_line}" if header_names and lineno == form.first_data_line
+                  else f"line {form.first_data_line}")
             raise DataError(
-                f"{where}: line {lineno}: found {_values(len(cells))}, expected {width} as on {first}"
+                f"{where}: line {lineno}: found {_values(len(cells))}, expected {width} as on {on}"
                 + (" (a trailing delimiter?)" if cells[-1] == "" else "")
             )
         rows.append(cells)
         lines.append(lineno)
-    if not rows:
-        raise DataError(f"{where}: no numbers found" + (" (only a header row)" if names else " (empty input)"))
-    columns = _read_columns(form, width)
-    return _values_of(rows, lines, where, columns, form is not None and form.decimal_comma, allow_names), names, lines
+    return _values_of(rows, lines, where, columns, form.decimal_comma, names, header_names), header_names, lines
 
 
 def _read_columns(form: _TextForm | None, width: int) -> list[int]:
@@ -620,7 +708,7 @@ def _read_columns(form: _TextForm | None, width: int) -> list[int]:
 
 
 def _values_of(rows: list[list[str]], lines: list[int], where: str, columns: list[int], decimal_comma: bool,
-               names: bool = False):
+               names: bool = False, header: Header | None = None):
     """The cells of ``columns`` as float64 ``(rows, columns)``: booleans are 1/0, decimal commas points;
     one column of names is ``str`` (class-name labels, mapped to classes where they are used)."""
     picked = [[r[i] for i in columns] for r in rows]
@@ -632,13 +720,15 @@ def _values_of(rows: list[list[str]], lines: list[int], where: str, columns: lis
                                     "but this file's numbers use ',' as the decimal mark: mixed marks")
         picked = [[c.replace(",", ".") for c in cells] for cells in picked]
     flat = [_BOOLEANS.get(c.lower(), c) for cells in picked for c in cells]
-    try:
-        return np.array(flat, dtype=np.float64).reshape(len(rows), len(columns))
-    except ValueError:
-        if names and len(columns) == 1 and all(flat):
-            return np.array(flat, dtype=str).reshape(len(rows), 1)
-        _raise_first_bad_cell(rows, lines, where, columns, decimal_comma)
-        raise
+    if _ascii_numbers(flat):
+        try:
+            return np.array(flat, dtype=np.float64).reshape(len(rows), len(columns))
+        except ValueError:
+            pass
+    if names and len(columns) == 1 and all(flat) and not any(_foreign_number(c) for c in flat):
+        return np.array(flat, dtype=str).reshape(len(rows), 1)
+    _raise_first_bad_cell(rows, lines, where, columns, decimal_comma, header)
+    raise AssertionError(f"{where}: a cell was refused, but none is bad")
 
 
 class DataLines:
@@ -668,6 +758,11 @@ def _values(n: int) -> str:
 
 
 def is_number(cell: str) -> bool:
+    """A number spelled in ASCII: digits, sign, point, exponent, ``inf``/``nan`` spellings.
+
+    ``float`` also takes ``1_0`` and other scripts' digits (``١``, ``１``): not numbers here."""
+    if not cell.isascii() or "_" in cell:
+        return False
     try:
         float(cell)
     except ValueError:
@@ -675,8 +770,34 @@ def is_number(cell: str) -> bool:
     return True
 
 
+def _ascii_numbers(cells: list[str]) -> bool:
+    """No cell holds what ``float`` takes but :func:`is_number` does not (one scan of all cells)."""
+    joined = "".join(cells)
+    return joined.isascii() and "_" not in joined
+
+
+def _foreign_number(cell: str) -> bool:
+    """What ``float`` reads as a number but is not spelled in ASCII (``1_0``, ``١٢``, ``１２``)."""
+    if is_number(cell):
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def number_hint(cell: str) -> str:
+    """Why a cell that looks like a number is not one, for messages (or nothing)."""
+    if _foreign_number(cell):
+        return " (numbers are written in ASCII digits, without '_')"
+    if "\ufeff" in cell:
+        return " (a byte-order mark inside the text: were files joined?)"
+    return ""
+
+
 def _raise_first_bad_cell(rows: list[list[str]], lines: list[int], where: str, columns: list[int] | None = None,
-                          decimal_comma: bool = False) -> None:
+                          decimal_comma: bool = False, header: Header | None = None) -> None:
     for cells, lineno in zip(rows, lines):
         for i in (range(len(cells)) if columns is None else columns):
             cell, col = cells[i], i + 1
@@ -684,5 +805,21 @@ def _raise_first_bad_cell(rows: list[list[str]], lines: list[int], where: str, c
                 hint = " (a trailing delimiter?)" if col == len(cells) else ""
                 raise DataError(f"{where}: line {lineno}, column {col}: empty cell, expected a number{hint}")
             if not _is_value(cell.replace(",", ".") if decimal_comma else cell):
-                raise DataError(f"{where}: line {lineno}, column {col}: expected a number, found {cell!r}")
+                hint = number_hint(cell) or _selector_hint(where, header, rows[0], columns)
+                raise DataError(f"{where}: line {lineno}, column {col}: expected a number, found {cell!r}{hint}")
 
+
+def _selector_hint(where: str, header: Header | None, first: list[str], columns: list[int]) -> str:
+    """For a table of number and text columns read whole: the selector of its number columns,
+    from its header and first row (``; … select the numbers, e.g. preds.csv:p_*``), or nothing."""
+    if header is None or len(header) != len(columns):
+        return ""
+    numeric = [name for name, i in zip(header, columns) if _is_value(first[i])]
+    text = [name for name, i in zip(header, columns) if not _is_value(first[i])]
+    if not numeric or not text:
+        return ""
+    from .selector import glob_of  # only for this message
+
+    shown = ", ".join(text[:3]) + (", …" if len(text) > 3 else "")
+    return (f"; the table mixes number and text columns ({shown}): select the numbers, "
+            f"e.g. {shown_path(where)}:{glob_of(numeric, list(header))}")
