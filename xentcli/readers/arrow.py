@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import CallError, DataError
 from .selector import describe_columns, select_columns
-from .source import FileRows, Matrix
+from .source import FileRows, Matrix, first_line
 
 __all__ = ["read", "ArrowRows", "BATCH_VALUES", "CACHE_BYTES"]
 
@@ -53,8 +53,6 @@ _NUMBER, _LIST, _STRING, _NESTED, _OTHER = "number", "list", "string", "nested",
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
     """The selected columns of the table as a :class:`Matrix` of a lazy :class:`ArrowRows`."""
-    import pyarrow as pa
-
     try:
         source = _open(path, where)
         schema = source.schema
@@ -79,9 +77,18 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
             raise CallError(f"{where}: a list column holds a whole row of classes and is selected alone; "
                             f"the selector chose {len(chosen)} columns with the list column {listed}")
         rows = ArrowRows(source, [positions[i] for i in chosen], fields, where, is_list)
-    except pa.ArrowException as e:
-        raise DataError(f"{where}: cannot read the file as {_FORMAT_NAMES[_ext(path)]}: {e}") from e
+    except _damaged() as e:
+        raise DataError(f"{where}: cannot read the file as {_FORMAT_NAMES[_ext(path)]}: {first_line(e)}") from e
     return Matrix(rows, where, None if is_list else names, notes=notes)
+
+
+def _damaged() -> tuple:
+    """What pyarrow raises on a damaged file: its own errors, and the OSError, ValueError, … its
+    decoders (Thrift, LZ4, Snappy, Zstd) raise on foreign bytes."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, ValueError, TypeError, KeyError, IndexError, NotImplementedError,
+            UnicodeDecodeError)
 
 
 _FORMAT_NAMES = {".parquet": "Parquet", ".feather": "Feather (Arrow IPC)", ".arrow": "Arrow IPC"}
@@ -405,9 +412,12 @@ class ArrowRows(FileRows):
                 self._remember(b0, arr)
                 if b0 <= pos < b1:
                     return b0, arr
-        except pa.ArrowException as e:
+        except DataError:
             self._iter = None
-            raise DataError(f"{self.where}: cannot read rows from row {pos + 1}: {e}") from e
+            raise
+        except _damaged() as e:
+            self._iter = None
+            raise DataError(f"{self.where}: cannot read rows from row {pos + 1}: {first_line(e)}") from e
         self._iter = None
         raise DataError(f"{self.where}: the file ended before row {pos + 1} (was it changed while being read?)")
 

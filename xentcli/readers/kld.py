@@ -47,8 +47,10 @@ class KldFile(RawFile):
         def decode(raw: np.ndarray) -> np.ndarray:
             rec = raw.view(record)[:, 0]
             out = rec["codes"][:, :n_vocab].astype(np.float32)
-            out *= rec["scale"].astype(np.float32)[:, None]
-            out += rec["min_log_prob"].astype(np.float32)[:, None]
+            # A damaged scale overflows to inf or nan, which the check of every row reports, located.
+            with np.errstate(over="ignore", invalid="ignore"):
+                out *= rec["scale"].astype(np.float32)[:, None]
+                out += rec["min_log_prob"].astype(np.float32)[:, None]
             return out
 
         super().__init__(path, tokens_offset(n_ctx, n_chunk), (scored_rows(n_ctx) * n_chunk, n_vocab),

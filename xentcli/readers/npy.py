@@ -9,9 +9,9 @@ import os
 import numpy as np
 
 from ..errors import DataError
-from .source import NUMERIC_KINDS, Matrix, RawFile, RawRows, no_selector, numeric
+from .source import NUMERIC_KINDS, Matrix, RawFile, RawRows, first_line, no_selector
 
-__all__ = ["NPY_MAGIC", "read", "read_bytes", "header", "first_line", "NpyFile", "NpyRows"]
+__all__ = ["NPY_MAGIC", "read", "read_bytes", "header", "NpyFile", "NpyRows"]
 
 NPY_MAGIC = b"\x93NUMPY"
 #: numpy's own default limit on an NPY header (``np.load(max_header_size=...)``).
@@ -59,7 +59,7 @@ def header(f, size: int, where: str) -> tuple[tuple[int, ...], bool, np.dtype, i
             shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=MAX_HEADER_BYTES)
         else:
             shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=MAX_HEADER_BYTES)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+    except Exception as e:  # numpy parses the header with tokenize and ast: foreign bytes raise what they raise
         raise DataError(f"{where}: damaged NPY header: {first_line(e)}") from e
     offset = f.tell()
     if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields or dtype.itemsize == 0:
@@ -81,11 +81,6 @@ def header(f, size: int, where: str) -> tuple[tuple[int, ...], bool, np.dtype, i
     if count == 0:
         raise DataError(f"{where}: the array is empty (shape {shape})")
     return shape, bool(fortran_order), dtype, offset
-
-
-def first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return (lines[0][:200] if lines else "") or type(e).__name__
 
 
 class NpyFile(RawFile):

@@ -19,8 +19,8 @@ import zlib
 import numpy as np
 
 from ..errors import CallError, DataError, XentError
-from .npy import first_line, header
-from .source import Matrix, shown_path
+from .npy import header
+from .source import Matrix, first_line, shown_path
 
 __all__ = ["read", "MAX_MEMBER_BYTES"]
 

@@ -25,7 +25,7 @@ import re
 import warnings
 
 from ..errors import CallError, DataError
-from .source import Matrix, numeric, shown_path
+from .source import Matrix, first_line, numeric, shown_path
 
 __all__ = ["read"]
 
@@ -58,7 +58,7 @@ def _load(torch, path: str, where: str):
         if "TorchScript" in str(e):
             raise DataError(f"{where}: not a plain tensor file: a TorchScript archive (torch.jit.save), "
                             "which xent does not run") from e
-        raise DataError(f"{where}: not a PyTorch file: {_first_line(e)}") from e
+        raise DataError(f"{where}: not a PyTorch file: {first_line(e)}") from e
     except MemoryError:
         raise
     except OSError as e:
@@ -66,7 +66,7 @@ def _load(torch, path: str, where: str):
     except EOFError as e:
         raise DataError(f"{where}: not a PyTorch file: it ended early ({os.path.getsize(path)} bytes)") from e
     except Exception as e:  # torch raises what its parsers raise (KeyError, ValueError, …) on foreign bytes
-        raise DataError(f"{where}: not a PyTorch file: {type(e).__name__}: {_first_line(e)}") from e
+        raise DataError(f"{where}: not a PyTorch file: {type(e).__name__}: {first_line(e)}") from e
 
 
 def _refusal(message: str) -> str:
@@ -78,11 +78,6 @@ def _refusal(message: str) -> str:
     if found:
         return f" ({found.group(0).lower()})"
     return ""
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0][:200] if text else "") or type(e).__name__
 
 
 def _pick(torch, obj, selector: str | None, path: str, where: str):

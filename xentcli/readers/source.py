@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import CallError, DataError
 
 __all__ = ["Matrix", "shown_path", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS", "open_file", "pread",
-           "portable_path"]
+           "portable_path", "first_line"]
 
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
 
@@ -242,6 +242,13 @@ def numeric(values: np.ndarray, where: str) -> np.ndarray:
     if values.size == 0:
         raise DataError(f"{where}: the array is empty (shape {values.shape})")
     return values
+
+
+def first_line(e: BaseException) -> str:
+    """A library's error message as one line of a message: its first line, cut to 200 characters
+    (pyarrow's and torch's run over several lines, with advice for their own developers)."""
+    lines = str(e).strip().splitlines()
+    return (lines[0].strip()[:200] if lines else "") or type(e).__name__
 
 
 def no_selector(where: str, selector: str | None, holds: str) -> None:
