@@ -179,10 +179,28 @@ def test_what_is_not_a_real_tensor_is_bad_data(tmp_path, torch):
     torch.save({"c": torch.zeros(2, 2, dtype=torch.complex64), "nested": {"z": torch.zeros(2)}, "n": 3,
                 "e": torch.zeros(0, 3), "f8": torch.zeros(2, 2).to(torch.float8_e4m3fn)}, path)
     assert "complex" in error("softmax", "--logits", f"{path}:c", code=1)
-    assert "one level deep" in error("softmax", "--logits", f"{path}:nested", code=1)
+    assert f"name one of its entries as {path}:nested.KEY (z: float32 (2,))" in error(
+        "softmax", "--logits", f"{path}:nested", code=1)
     assert "an int, not a tensor" in error("softmax", "--logits", f"{path}:n", code=1)
     assert "empty" in error("softmax", "--logits", f"{path}:e", code=1)
     assert "float8_e4m3fn is not supported" in error("softmax", "--logits", f"{path}:f8", code=1)
     none = tmp_path / "none.pt"
     torch.save({"n": 3}, none)
     assert "no tensors" in error("softmax", "--logits", none, code=1)
+
+
+def test_nested_keys_walk_dicts_and_lists_and_an_exact_dotted_key_wins(tmp_path, torch):
+    z = rng.standard_normal((3, 4))
+    y = np.array([3, 0, 1])
+    path = tmp_path / "out.pt"
+    torch.save({"out": {"logits": torch.from_numpy(z), "hidden": [torch.zeros(3, 4), torch.from_numpy(2 * z)]},
+                "y": torch.from_numpy(y), "a.b": torch.from_numpy(z), "a": {"b": torch.zeros(3, 4)}}, path)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    expected = -logp[np.arange(3), y].mean()
+    got = cli_json("ce", "--logits", f"{path}:out.logits", "--labels", f"{path}:y")
+    assert got["mean"] == pytest.approx(expected, rel=1e-12)
+    assert np.array_equal(values(f"{path}:out.hidden.1"), 2 * z)
+    assert np.array_equal(values(f"{path}:a.b"), z)  # the key "a.b" itself, not a → b
+    out = error("softmax", "--logits", f"{path}:out.scores", code=2)
+    assert "'out' has no entry 'scores'" in out and "logits: float64 (3, 4)" in out
+    assert "'out.hidden' has no entry '7'" in error("softmax", "--logits", f"{path}:out.hidden.7", code=2)

@@ -5,8 +5,9 @@ saying how to get it; xent has no unpickler of its own for them.
 
 What is read: a tensor; a dict of tensors (a ``state_dict``), ``FILE:KEY`` picking one
 (optional when the dict holds one tensor); a list or tuple of tensors, ``FILE:INDEX``
-(0-based) picking one (optional when it holds one). One level only: a nested dict is not
-searched. A tensor is taken ``.detach().cpu()``; bfloat16 is widened to float32 (exactly),
+(0-based) picking one (optional when it holds one). Dots walk nested dicts and lists
+(``out.pt:out.logits`` for ``torch.save({"out": {"logits": t}})``, ``x.pt:hidden.0``); a key
+that itself contains the dots wins. A tensor is taken ``.detach().cpu()``; bfloat16 is widened to float32 (exactly),
 float16 stays float16 (the engine widens it), other dtypes keep theirs through
 ``.numpy()``; complex, quantized and float8 tensors are bad data.
 
@@ -104,15 +105,42 @@ def _pick(torch, obj, selector: str | None, path: str, where: str):
                             + (f" ({_listed(torch, entries)})" if entries else " (it is empty)"))
         raise CallError(f"{where}: the file holds a {kind} of {len(tensors)} tensors "
                         f"({_listed(torch, {k: entries[k] for k in tensors})}); name one as {shown_path(where)}:{how}")
-    if selector not in entries:
-        raise CallError(f"{where}: no entry '{selector}' in the file's {kind}; it holds "
-                        f"{_listed(torch, entries) if entries else 'nothing'}")
-    value = entries[selector]
+    value = entries[selector] if selector in entries else _walk(torch, obj, selector, kind, where)
     name = f"{where}:{selector}"
     if not isinstance(value, torch.Tensor):
+        inside = _entries(value)
         raise DataError(f"{name}: {_describe(torch, value)}, not a tensor"
-                        + ("; xent reads tensors one level deep" if isinstance(value, (dict, list, tuple)) else ""))
+                        + (f"; name one of its entries as {shown_path(where)}:{selector}.KEY ({_listed(torch, inside)})"
+                           if inside else ""))
     return value, name
+
+
+def _entries(value) -> "dict | None":
+    """A dict's entries by their keys as text, a list's or tuple's by their 0-based index; else ``None``."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return {str(i): v for i, v in enumerate(value)}
+    return None
+
+
+def _walk(torch, obj, selector: str, kind: str, where: str):
+    """The entry a dotted ``selector`` names (``out.logits``, ``hidden.0``): each part a key of a dict or
+    an index of a list, one level down each."""
+    value, walked = obj, []
+    for part in selector.split("."):
+        entries = _entries(value)
+        if entries is None or part not in entries:
+            if not walked:
+                raise CallError(f"{where}: no entry '{selector}' in the file's {kind}; it holds "
+                                f"{_listed(torch, entries) if entries else 'nothing'}")
+            at = ".".join(walked)
+            holds = f"it holds {_listed(torch, entries) if entries else 'nothing'}" if entries is not None else \
+                f"it is {_describe(torch, value)}"
+            raise CallError(f"{where}: no entry '{selector}': '{at}' has no entry '{part}'; {holds}")
+        value = entries[part]
+        walked.append(part)
+    return value
 
 
 def _describe(torch, value) -> str:
