@@ -633,6 +633,16 @@ def test_reference_saved_with_shift_used_without_it_says_give_shift(tmp_path):
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("Error: --base ") and "ref.safetensors was saved with --shift" in result.stderr
     assert "give --shift too" in result.stderr and len(result.stderr.splitlines()) == 1
+    # with --shift: the bound's ci95 resamples the tests' sequences (B of them, T - 1 tokens each)
+    doc = run_json("--base", ref, "--test", p["a"], "--shift", "--bootstrap", "100", "--seed", "2", "--worst", "2",
+                   "--per-token", tmp_path / "t.csv")
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert table["sequence"].tolist() == (np.arange(B * (T - 1)) // (T - 1)).tolist()
+    draws = np.random.default_rng(2).multinomial(B, np.full(B, 1 / B), size=100)
+    means = draws @ table["kl_lower_bound_a"].to_numpy().reshape(B, T - 1).sum(1) / (draws.sum(1) * (T - 1))
+    np.testing.assert_allclose(doc["tests"]["a"]["kl_lower_bound"]["ci95"], np.percentile(means, [2.5, 97.5]),
+                               rtol=1e-9)
+    assert all(w["index"] == w["sequence"] * (T - 1) + w["position"] for w in doc["tests"]["a"]["worst"])
 
 
 def test_top_k_against_a_saved_reference_is_said_and_recorded(tmp_path):
