@@ -50,16 +50,20 @@ KLD_FLOOR = 16
 @options.shift_option
 @options.ignore_index_option
 @click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True,
-              help="K of topk_acc and topk_overlap, and how many log-probabilities --save-base keeps.")
+              help="K of topk_acc and topk_overlap, and how many log-probabilities --save-base keeps "
+                   "(a saved reference given as --base brings its own K).")
 @click.option("--bytes", "n_bytes", type=click.IntRange(min=1), help="Total UTF-8 bytes of the text: adds bits_per_byte.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=1),
-              help="Resample whole sequences N times: a 95% interval (ci95) for kl, ln_ppl_ratio and same_top1.")
+              help="Resample whole sequences N times: a 95% interval (ci95) for kl, ln_ppl_ratio and same_top1 "
+                   "(csv and Parquet add its ends as <statistic>_ci95_lo and _hi columns).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --bootstrap (the same seed, the same interval).")
 @click.option("--block", "block_tokens", type=click.IntRange(min=1),
               help="For --bootstrap: sequences of T tokens (default: the rows of (B,T,V) inputs, else each token).")
 @click.option("--per-token", "per_token", metavar="FILE", shell_complete=options.complete_path,
-              help="Write one row per scored token (.csv .tsv .parquet), streamed, atomically.")
-@click.option("--worst", type=click.IntRange(min=0), default=0, help="List the N tokens of largest KL.")
+              help="Write one row per scored token (.csv .tsv .parquet), streamed, atomically; (B,T,V) inputs "
+                   "add each token's sequence and position.")
+@click.option("--worst", type=click.IntRange(min=0), default=0,
+              help="List the N tokens of largest KL (with their sequence and position for (B,T,V) inputs).")
 @click.option("--save-base", "save_base", metavar="FILE.safetensors", shell_complete=options.complete_path,
               help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs.")
 @options.scheduler_option
