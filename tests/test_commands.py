@@ -54,9 +54,11 @@ def test_bce_is_stable_at_extreme_and_infinite_logits():
 
 def test_bce_cli_accepts_infinite_logits_and_rejects_nan(xent):
     doc = as_json(xent("bce", "--labels", "1,0,1,0", "--logits", "inf,-inf,-inf,inf", "--reduction", "none", "--format", "json"))
-    assert doc["per_sample"] == ["inf"]  # the last two terms are certain and wrong
+    assert doc["per_sample"] == [0.0, 0.0, "inf", "inf"]  # four samples; the last two are certain and wrong
+    doc = as_json(xent("bce", "--labels", "1,0,1,0;", "--logits", "inf,-inf,-inf,inf;", "--reduction", "none", "--format", "json"))
+    assert doc["per_sample"] == ["inf"]  # one sample of four outputs
     assert float(xent("bce", "--labels", "1,0", "--logits", "inf,-inf").stdout) == 0.0
-    r = xent("grad", "--loss", "bce", "--labels", "1,0", "--logits", "inf,-inf", "--format", "json", "--check")
+    r = xent("grad", "--loss", "bce", "--labels", "1,0;", "--logits", "inf,-inf;", "--format", "json", "--check")
     assert as_json(r)["grad"] == [[0.0, 0.0]] and r.stderr == ""
     r = xent("bce", "--labels", "1,0", "--logits", "nan,0")
     assert r.exit_code == 1 and "row 1, class 1" in r.stderr and "nan" in r.stderr
@@ -69,7 +71,8 @@ def test_bce_from_probabilities_is_the_formula():
 
 
 def test_bce_cli_probs_and_errors(xent):
-    assert float(xent("bce", "--labels", "1,0", "--probs", "0.7,0.2").stdout) == pytest.approx(-math.log(0.7) - math.log(0.8), rel=1e-15)
+    # a 1-D input is N samples of one output: the mean over the two
+    assert float(xent("bce", "--labels", "1,0", "--probs", "0.7,0.2").stdout) == pytest.approx((-math.log(0.7) - math.log(0.8)) / 2, rel=1e-15)
     r = xent("bce", "--labels", "1,0", "--probs", "0.7,1.2")
     assert r.exit_code == 1 and "outside [0, 1]" in r.stderr
     r = xent("bce", "--labels", "1,2", "--logits", "0.7,0.2")

@@ -347,7 +347,7 @@ def test_bce_numbers_are_the_commands_own(xent, extra):
 
 
 def test_bce_element_terms_are_the_cores(xent):
-    text = run(xent, "bce", "--labels", "1,0", "--probs", "0.9,0.2", "--explain").stdout
+    text = run(xent, "bce", "--labels", "1,0;", "--probs", "0.9,0.2;", "--explain").stdout
     assert "class 0: -[1·(-0.10536052) + 0] = 0.10536052" in text
     assert "class 1: -[0 + 1·(-0.22314355)] = 0.22314355" in text
 
@@ -387,9 +387,10 @@ def test_mse_numbers_are_the_commands_own(xent, extra):
     reduction = plain["reduction"]
     red = st[f"reduction ({reduction})"]
     assert numbers(red[0])[-1] == printed(plain["sum"]) and numbers(red[2])[-1] == printed(plain["mean"])
-    assert numbers(red[1])[0] == printed(plain["denominator"]) == "12"
+    denominator = "4" if "--half" in extra else "12"  # --half: ½·(1/m)·Σ over the m samples; else N·C entries
+    assert numbers(red[1])[0] == printed(plain["denominator"]) == denominator
     result = dict(line.split(" = ", 1) for line in st["result"] if " = " in line)
-    assert result[reduction] == printed(plain[reduction]) and result["denominator"] == "12"
+    assert result[reduction] == printed(plain[reduction]) and result["denominator"] == denominator
 
 
 MSE_DOC = """\
@@ -416,14 +417,14 @@ result
 
 
 def test_mse_snapshot(xent):
-    assert run(xent, "mse", "--labels", "1,0,0", "--preds", "0.7,0.2,0.1", "--explain").stdout == MSE_DOC
+    assert run(xent, "mse", "--labels", "1,0,0;", "--preds", "0.7,0.2,0.1;", "--explain").stdout == MSE_DOC
 
 
 @pytest.mark.parametrize("extra, divisor", [([], ""), (["--class-mean"], " / 2")])
 def test_grad_pos_weight_terms_are_substituted(xent, extra, divisor):
     # σ(2) = 1/(1 + e^-2) = 0.8807970779778823, σ(-1) = 0.2689414213699951 (by hand); with pw = (3, 2):
     # 0.88079708·(3·1 + 1 - 1) - 3·1 = -0.35760877 (PyTorch autograd of BCEWithLogits, sum: -0.3576087660663531)
-    out = run(xent, "grad", "--loss", "bce", "--logits", "2,-1", "--labels", "1,0", "--pos-weight", "3,2", *extra,
+    out = run(xent, "grad", "--loss", "bce", "--logits", "2,-1;", "--labels", "1,0;", "--pos-weight", "3,2", *extra,
               "--explain").stdout
     assert f"= [0.88079708·(3·1 + 1 - 1) - 3·1, 0.26894142·(2·0 + 1 - 0) - 2·0]{divisor}\n" in out
     assert ("= [-0.35760877, 0.26894142]" if not extra else "= [-0.17880438, 0.13447071]") in out

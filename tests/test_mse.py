@@ -46,6 +46,12 @@ def mse_cases(reference):
 # -- against PyTorch ---------------------------------------------------------------------------
 
 
+def half_mean_scale(case) -> int:
+    """The recorded ``half`` cases are ½·MSELoss: its mean is over the N·C entries, where the document's
+    ½·(1/m)·Σ divides by the m samples, C times less: the recorded mean times C."""
+    return np.shape(case["x"])[1] if case["half"] and case["reduction"] == "mean" else 1
+
+
 def test_mse_values_against_pytorch_mseloss(xent, mse_cases):
     assert {(c["through"], c["reduction"], c["half"], c["index"]) for c in mse_cases} == {
         (t, r, h, i) for t in ("softmax", "sigmoid", None) for r in ("mean", "sum", "none")
@@ -53,10 +59,12 @@ def test_mse_values_against_pytorch_mseloss(xent, mse_cases):
     for case in mse_cases:
         doc = as_json(xent("mse", *mse_args(case)))
         got = doc["per_sample"] if case["reduction"] == "none" else doc[case["reduction"]]
-        np.testing.assert_allclose(got, case["loss"], rtol=1e-12, atol=1e-300, err_msg=str(case))
+        np.testing.assert_allclose(got, np.asarray(case["loss"]) * half_mean_scale(case), rtol=1e-12, atol=1e-300,
+                                   err_msg=str(case))
         n, c = np.shape(case["x"])
-        assert doc["n"] == n and doc["denominator"] == n * c and doc["half"] is case["half"]
-        assert doc["mean"] == pytest.approx(doc["sum"] / (n * c), rel=1e-15)
+        denominator = n if case["half"] else n * c
+        assert doc["n"] == n and doc["denominator"] == denominator and doc["half"] is case["half"]
+        assert doc["mean"] == pytest.approx(doc["sum"] / denominator, rel=1e-15)
 
 
 def test_grad_mse_against_pytorch_autograd(xent, mse_cases):
@@ -65,13 +73,14 @@ def test_grad_mse_against_pytorch_autograd(xent, mse_cases):
             n, c = np.shape(case["x"])
             g = core.mse_grad(case["x"], targets(case))
             g = g * (0.5 if case["half"] else 1.0) / (n * c if case["reduction"] == "mean" else 1)
-            np.testing.assert_allclose(g, case["grad"], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(g, np.asarray(case["grad"]), rtol=1e-12, atol=1e-15)
             continue
         args = ["grad", "--loss", "mse", "--through", case["through"], "--logits", csv_matrix(case["x"]),
                 "--labels", labels_arg(case), "--reduction", case["reduction"], "--format", "json", "--check"]
         doc = as_json(xent(*args + (["--half"] if case["half"] else [])))
         assert list(doc) == ["command", "shape", "loss", "through", "half", "reduction", "grad", "max_abs_diff"]
-        np.testing.assert_allclose(doc["grad"], case["grad"], rtol=1e-11, atol=1e-15, err_msg=str(case))
+        np.testing.assert_allclose(doc["grad"], np.asarray(case["grad"]) * half_mean_scale(case), rtol=1e-11,
+                                   atol=1e-15, err_msg=str(case))
         assert doc["max_abs_diff"] <= 1e-8
 
 
@@ -112,7 +121,7 @@ def test_masked_and_infinite_logits_get_zero_gradient(xent):
     assert g.tolist() == [[0.0, 0.0]]
     doc = as_json(xent("grad", "--loss", "mse", "--through", "sigmoid", "--logits", "inf,-inf", "--labels", "0,0",
                        "--format", "json", "--check"))
-    assert doc["grad"] == [[0.0, 0.0]] and doc["max_abs_diff"] == 0.0
+    assert doc["grad"] == [[0.0], [0.0]] and doc["max_abs_diff"] == 0.0  # a 1-D input: two samples
 
 
 def test_saturated_wrong_sigmoid_vanishes_for_mse_not_for_ce(xent):
@@ -204,7 +213,7 @@ def test_json_csv_and_table(xent):
     half = as_json(xent(*base, "--half", "--reduction", "none", "--format", "json"))
     assert half["half"] is True and half["per_sample"] == [v / 2 for v in none["per_sample"]]
     table = xent(*base, "--format", "table", "--half").stdout
-    for text in ("½·squared error", "(through softmax)", "denominator", "6 (N·C entries)", "every value × ½",
+    for text in ("½·squared error", "(through softmax)", "denominator", "2 (m samples)", "every value × ½",
                  "0.66524096"):
         assert text in table
     r = xent("grad", "--loss", "mse", "--through", "softmax", "--labels", "0,2", "--logits", "2,1,0;0,1,3", "--check")
@@ -256,3 +265,21 @@ def test_overflowing_squared_error_is_inf_with_a_located_warning(xent):
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["per_sample"] == [0.0, "inf", "inf"]
     assert "row 2: the value is inf because the squared error overflows float64; 2 samples in all" in r.stderr
+
+
+def test_half_is_the_documents_mean_over_samples_not_half_of_pytorchs_mean_over_entries(xent):
+    """Two samples of three outputs: per-sample Σ(ŷ - y)² = 0.09 + 0.04 + 0.01 = 0.14 and
+    0.01 + 0.04 + 0.01 = 0.06; the document's (1/2m)·Σ = 0.20 / 4 = 0.05, where halving
+    MSELoss's mean over the 6 entries gives 0.20 / 12."""
+    args = ["mse", "--labels", "1,0,0;0,1,0", "--preds", "0.7,0.2,0.1;0.1,0.8,0.1", "--half", "--format", "json"]
+    doc = as_json(xent(*args))
+    assert doc["mean"] == pytest.approx(0.05, rel=1e-12) and doc["denominator"] == 2.0
+    assert doc["sum"] == pytest.approx(0.10, rel=1e-12)
+    assert as_json(xent(*args, "--reduction", "none"))["per_sample"] == pytest.approx([0.07, 0.03], rel=1e-12)
+    # grad --half: the gradient of (1/2m)·Σ, here through a sigmoid: (σ(z) - y)·σ(z)(1 - σ(z)) / m, by hand
+    z, y = np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]]), np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    s = 1 / (1 + np.exp(-z))
+    g = as_json(xent("grad", "--loss", "mse", "--through", "sigmoid", "--half", "--labels", "1,0,0;0,1,0",
+                     "--logits", "0.5,-1,2;1.5,0,-0.5", "--format", "json", "--check"))
+    np.testing.assert_allclose(g["grad"], (s - y) * s * (1 - s) / 2, rtol=1e-12)
+    assert g["max_abs_diff"] < 1e-8

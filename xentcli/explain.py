@@ -191,6 +191,18 @@ def _reduction_lines(f: _Fmt, per: np.ndarray, *, reduction: str, total: float, 
     return lines
 
 
+def _sample_weight_lines(f: _Fmt, sample_weights, i: int, nats: float, report) -> list[str]:
+    """A sample's ``--sample-weights`` weight applied to its loss, then the base conversion."""
+    lines = []
+    if sample_weights is not None:
+        s = float(sample_weights[i])
+        nats = float(core.reductions.weighted(nats, s))
+        lines.append(f"sample weight s = {f(s)}: s·loss = {f(nats)} nats")
+    if report.base != "e":
+        lines += _base_lines(f, report.base, nats, report.per[i], what="s·loss" if sample_weights is not None else "loss")
+    return lines
+
+
 def _base_lines(f: _Fmt, base, nats: float, value: float, what: str = "mean") -> list[str]:
     if base == "e":
         return []
@@ -265,12 +277,13 @@ def ce_coefficients(label, num_classes: int, *, weights=None, label_smoothing: f
 
 def ce(rows: np.ndarray, labels, n: int, per_nats: np.ndarray, report, *, kind: str, temperature: float = 1.0,
        weights=None, ignore_index=None, label_smoothing: float = 0.0, eps=None, names=None,
-       digits: int | None = None, number=None) -> Explanation:
+       sample_weights=None, digits: int | None = None, number=None) -> Explanation:
     """``xent ce``: softmax of the logits, ``-Σ y·log p`` term by term, weights, smoothing, ignored
-    samples, the reduction with its denominator, the base, the perplexity.
+    samples, sample weights, the reduction with its denominator, the base, the perplexity.
 
-    ``rows``, ``labels`` and ``per_nats`` hold the explained samples; ``report`` is the command's
-    :class:`~xentcli.report.LossReport` (every sample).
+    ``rows``, ``labels`` and ``per_nats`` hold the explained samples (``per_nats`` before any sample
+    weight); ``report`` is the command's :class:`~xentcli.report.LossReport` (every sample, weighted);
+    ``sample_weights`` are every sample's ``--sample-weights``.
     """
     f = _Fmt(digits, number)
     index = core.is_index_labels(labels)
@@ -329,8 +342,7 @@ def ce(rows: np.ndarray, labels, n: int, per_nats: np.ndarray, report, *, kind: 
         lines.append(f"     = {symbolic}")
         lines.append(f"     = {numeric}")
         lines.append(f"     = {f(per_nats[i])} nats")
-        if report.base != "e":
-            lines += _base_lines(f, report.base, per_nats[i], report.per[i], what="loss")
+        lines += _sample_weight_lines(f, sample_weights, i, per_nats[i], report)
         steps.append(Step(f"{_row_label(i)}: cross-entropy", lines))
     left = _left_out(len(report.per), len(rows), "samples")
     if left:
@@ -338,6 +350,9 @@ def ce(rows: np.ndarray, labels, n: int, per_nats: np.ndarray, report, *, kind: 
     why = ("the sum of the target weights w_k of the samples not ignored" if weights is not None else
            "the number of samples not ignored") if index else (
         "the number of samples N" + (" (weights do not change it for distribution labels)" if weights is not None else ""))
+    if sample_weights is not None:
+        why = (("Σ s·w_k, each sample weight s times its target's weight w_k," if weights is not None else "Σ s,")
+               + " over the samples not ignored") if index else "Σ s, the sum of the sample weights"
     unit = _unit(report.base)
     red = _reduction_lines(f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
                            denominator=report.denominator, why=why, unit=unit)
@@ -436,13 +451,15 @@ def _counterpart_ok(loss: str, y: np.ndarray) -> bool:
 def grad(rows: np.ndarray, targets: np.ndarray, n: int, grad_rows: np.ndarray, *, loss: str, through=None,
          reduction: str = "mean", denominator: float = 1.0, temperature: float = 1.0, weights=None,
          ignore_index=None, label_smoothing: float = 0.0, pos_weight=None, class_mean: bool = False,
-         half: bool = False, ignored=None, digits: int | None = None, number=None,
+         half: bool = False, ignored=None, sample_weights=None, digits: int | None = None, number=None,
          compare: bool = True) -> Explanation:
-    """``xent grad``: ∂loss/∂z = ŷ - y (and the MSE forms), the reduction's scale, and, beside it,
-    the gradient of the other loss on the same logits (CE or BCE against MSE).
+    """``xent grad``: ∂loss/∂z = ŷ - y (and the MSE forms), the sample weight, the reduction's scale,
+    and, beside it, the gradient of the other loss on the same logits (CE or BCE against MSE).
 
     ``targets`` are the explained rows' targets as rows of the logits' shape (index labels one-hot);
-    ``grad_rows`` the command's own gradient of those rows (after the reduction's scale).
+    ``grad_rows`` the command's own gradient of those rows (after the reduction's scale);
+    ``pos_weight`` one per class, or ``(rows, 1)``: one per explained sample of one output;
+    ``sample_weights`` the explained rows' ``--sample-weights``.
     """
     f = _Fmt(digits, number)
     steps = []
@@ -455,10 +472,13 @@ def grad(rows: np.ndarray, targets: np.ndarray, n: int, grad_rows: np.ndarray, *
                                                            f"result: {f.vec(grad_rows[i])}"]))
             continue
         lines = [f"y = {f.vec(y)}"]
+        pw = pos_weight[i] if pos_weight is not None and np.ndim(pos_weight) == 2 else pos_weight
         more, g = _grad_lines(f, loss, through, z, y, temperature=temperature, weights=weights,
-                              label_smoothing=label_smoothing, pos_weight=pos_weight, class_mean=class_mean,
+                              label_smoothing=label_smoothing, pos_weight=pw, class_mean=class_mean,
                               half=half)
         lines = more[:1] + lines + more[1:]
+        if sample_weights is not None:
+            lines.append(f"sample weight s = {f(sample_weights[i])}: s·∂loss/∂z = {f.vec(sample_weights[i] * g)}")
         if reduction == "mean":
             lines.append(f"mean: divided by the denominator {f(denominator)} = {f.vec(grad_rows[i])}")
         else:
@@ -626,18 +646,22 @@ def kl(p_rows: np.ndarray, q_rows: np.ndarray, n: int, columns: np.ndarray, repo
 
 
 def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, report, *, kind: str, pos_weight=None,
-        class_mean: bool = False, names=None, digits: int | None = None) -> Explanation:
+        class_mean: bool = False, names=None, sample_weights=None, digits: int | None = None) -> Explanation:
     """``xent bce``: per element ``-[y·log σ(z) + (1-y)·log(1-σ(z))]``, the sum (or ``--class-mean``)
-    over classes, ``--pos-weight``, the reduction and its denominator.
+    over classes, ``--pos-weight`` (one per class, or ``(rows, 1)``: one per explained sample of one
+    output), sample weights, the reduction and its denominator.
 
     The element values come from the core's element-wise loss on the explained rows; each sample's
-    loss, the reduction and the result are the command's own.
+    loss (``per_nats``, before any sample weight), the reduction and the result are the command's own.
     """
     f = _Fmt(digits)
     steps = []
     settings = []
+    per_entry = pos_weight is not None and np.ndim(pos_weight) == 2
     if pos_weight is not None:
-        settings.append(f"--pos-weight pw = {f.vec(pos_weight)}: the positive term y·log σ(z) is multiplied by pw")
+        settings.append(f"--pos-weight pw = {f.vec(np.reshape(pos_weight, -1))}"
+                        + (" (one per sample)" if per_entry else "")
+                        + ": the positive term y·log σ(z) is multiplied by pw")
     if class_mean:
         settings.append("--class-mean: each sample's loss is the mean over its C classes, not the sum")
     if kind == "probs":
@@ -649,11 +673,12 @@ def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, rep
         x = np.asarray(rows[i], dtype=np.float64)
         y = np.asarray(targets[i], dtype=np.float64)
         c = len(x)
+        pw = pos_weight[i] if per_entry else pos_weight
         lines = []
         if kind == "logits":
             p = core.sigmoid(x)
             log_p, log_1mp = 0.0 - core.softplus(-x), 0.0 - core.softplus(x)
-            elements = core.binary_cross_entropy_with_logits(x[None], y[None], pos_weight=pos_weight)[0]
+            elements = core.binary_cross_entropy_with_logits(x[None], y[None], pos_weight=pw)[0]
             lines.append(f"logits z = {f.vec(x)}")
             lines.append(f"σ(z) = 1 / (1 + exp(-z)) = {f.vec(p)}  (each entry its own probability)")
             lines.append(f"log σ(z) = -softplus(-z) = {f.vec(log_p)}, log(1 - σ(z)) = -softplus(z) = {f.vec(log_1mp)}")
@@ -662,13 +687,13 @@ def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, rep
             p = x
             with np.errstate(divide="ignore"):
                 log_p, log_1mp = np.log(p) + 0.0, np.log1p(-p) + 0.0  # + 0.0: no "-0" printed
-            elements = core.binary_cross_entropy(x[None], y[None], pos_weight=pos_weight)[0]
+            elements = core.binary_cross_entropy(x[None], y[None], pos_weight=pw)[0]
             lines.append(f"p = {f.vec(p)}")
             lines.append(f"log p = {f.vec(log_p)}, log(1 - p) = {f.vec(log_1mp)}")
             sym = "p"
         lines.append(f"y = {f.vec(y)}")
         lines.append(f"per element: ℓ = -[{pw_text}y·log {sym} + (1 - y)·log(1 - {sym})]")
-        pos = y if pos_weight is None else y * np.asarray(pos_weight, dtype=np.float64)
+        pos = y if pw is None else y * np.asarray(pw, dtype=np.float64)
         for j in range(min(c, MAX_ENTRIES)):
             a = "0" if pos[j] == 0 else f"{f.factor(pos[j])}·{f.factor(log_p[j])}"
             b = "0" if y[j] == 1 else f"{f.factor(1 - y[j])}·{f.factor(log_1mp[j])}"
@@ -680,11 +705,11 @@ def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, rep
             lines.append(f"loss = (Σ ℓ) / C = ({f.plus(elements)}) / {c} = {f(per_nats[i])} nats")
         else:
             lines.append(f"loss = Σ ℓ = {f.plus(elements)} = {f(per_nats[i])} nats")
-        lines += _base_lines(f, report.base, per_nats[i], report.per[i], what="loss")
+        lines += _sample_weight_lines(f, sample_weights, i, per_nats[i], report)
         steps.append(Step(f"{_row_label(i)}: binary cross-entropy", lines))
-    why = "the number of samples N" + (
+    why = ("Σ s, the sum of the sample weights" if sample_weights is not None else "the number of samples N") + (
         "; each sample is already a mean over its C classes, so the mean is over all N·C entries "
-        "(BCEWithLogitsLoss's mean)" if class_mean else "")
+        "(BCEWithLogitsLoss's mean)" if class_mean and sample_weights is None else "")
     steps += _report_closing(f, report, n, len(rows), why, "samples")
     return Explanation("binary cross-entropy, step by step", steps)
 
@@ -692,8 +717,8 @@ def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, rep
 # -- ppl -------------------------------------------------------------------------------------------
 
 
-def ppl(rows: np.ndarray, tokens: np.ndarray, n: int, per_nats: np.ndarray, report, *, temperature: float = 1.0,
-        ignore_index=None, digits: int | None = None) -> Explanation:
+def ppl(rows: np.ndarray, tokens: np.ndarray, n: int, per_nats: np.ndarray, report, *, kind: str = "logits",
+        temperature: float = 1.0, ignore_index=None, digits: int | None = None) -> Explanation:
     """``xent ppl``: ``-log p(target)`` per token for the first rows, the mean CE over the counted
     tokens, and the perplexity ``e^mean`` as a branching factor.
 
@@ -755,12 +780,14 @@ def ppl(rows: np.ndarray, tokens: np.ndarray, n: int, per_nats: np.ndarray, repo
 
 def mse(rows: np.ndarray, targets: np.ndarray, n: int, per: np.ndarray, *, through=None, half: bool = False,
         reduction: str = "mean", mean: float, total: float, denominator: float, all_per: np.ndarray,
-        digits: int | None = None) -> Explanation:
+        sample_weights=None, weight_sum: float | None = None, digits: int | None = None) -> Explanation:
     """``xent mse``: ``(ŷ - y)²`` term by term (``ŷ`` through softmax or a sigmoid if given), the sum
-    over classes, ``--half``, and the reduction over ``N·C``.
+    over classes, ``--half``, sample weights, and the reduction over ``N·C`` (``--half``: over the m
+    samples; with sample weights ``Σw·C``, or ``Σw``).
 
     ``targets`` are the explained rows' targets as rows (index labels one-hot); ``per`` the
-    command's own per-sample values of those rows, ``all_per`` of every sample.
+    command's own per-sample values of those rows (weighted), ``all_per`` of every sample;
+    ``sample_weights`` the explained rows' weights and ``weight_sum`` their sum over every sample.
     """
     f = _Fmt(digits)
     steps = []
@@ -790,18 +817,27 @@ def mse(rows: np.ndarray, targets: np.ndarray, n: int, per: np.ndarray, *, throu
                      + (f" + … {len(r) - MAX_ENTRIES} more" if len(r) > MAX_ENTRIES else ""))
         if len(sq) > 1:
             lines.append(f"           = {f.plus(sq)}")
+        value = raw
+        lines.append(f"           = {f(raw)}")
         if half:
-            lines.append(f"           = {f(raw)}")
-            lines.append(f"--half: ½·Σ (ŷ - y)² = ½·{f(raw)} = {f(per[i])}")
-        else:
-            lines.append(f"           = {f(per[i])}")
+            value = 0.5 * raw
+            lines.append(f"--half: ½·Σ (ŷ - y)² = ½·{f(raw)} = {f(value)}")
+        if sample_weights is not None:
+            lines.append(f"sample weight w = {f(sample_weights[i])}: w·{f(value)} = {f(per[i])}")
         steps.append(Step(f"{_row_label(i)}: squared error", lines))
     left = _left_out(n, len(rows), "samples")
     if left:
         steps.append(Step("the other samples", left))
     c = len(rows[0]) if len(rows) else 0
+    if half:
+        why = (f"the m = {n:,} samples" if sample_weights is None else f"Σw = {f(weight_sum)}") + \
+            ": the document's ½·(1/m)·Σ, each sample's outputs summed"
+    elif sample_weights is None:
+        why = f"every entry, N·C = {n:,}·{c:,} (torch.nn.MSELoss's mean)"
+    else:
+        why = f"Σw·C = {f(weight_sum)}·{c:,} (scikit-learn's weighted mean_squared_error, averaged over outputs)"
     red = _reduction_lines(f, all_per, reduction=reduction, total=total, mean=mean, denominator=denominator,
-                           why=f"every entry, N·C = {n:,}·{c:,} (torch.nn.MSELoss's mean)", unit="").copy()
+                           why=why, unit="").copy()
     red = [line.replace("  (", " (").rstrip() for line in red]
     steps.append(Step(f"reduction ({reduction})", red))
     shown = "sum" if reduction == "sum" else "mean"
@@ -810,7 +846,7 @@ def mse(rows: np.ndarray, targets: np.ndarray, n: int, per: np.ndarray, *, throu
     if reduction == "none":
         result.insert(0, f"per-sample values: {f.vec(all_per)}")
     if half:
-        result.append("half: every value × ½")
+        result.append("half: every value × ½, mean over samples")
     steps.append(Step("result", result))
     name = ("½·" if half else "") + "squared error" + (f" through {through}" if through else "")
     return Explanation(f"{name}, step by step", steps)

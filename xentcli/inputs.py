@@ -15,14 +15,16 @@ import click
 import numpy as np
 
 from . import core
+from .core import reductions as core_reductions
 from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remote_token
 from .errors import CallError, DataError
 from .options import INPUT_HEADER
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
+from .readers.source import RawFile, RawRows
 from .writers import RowBlocks
 
-__all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "class_names"]
+__all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "load_pos_weight", "load_sample_weights", "class_names"]
 
 
 def warn(message: str) -> None:
@@ -223,6 +225,7 @@ class Predictions(CheckedRows):
         self._validated = False
         self.logits_option = "--logits"  # named in hints about probabilities that look like logits
         self.unshifted_shape = None  # the input's shape when shift() dropped each sequence's last position
+        self.one_output = False  # a 1-D input read as N samples of one output (bce, mse): see load_predictions
 
     def check(self, rows) -> np.ndarray:
         """One block, validated (``RowError`` rows count from the block's start); rescaled with --renormalize."""
@@ -375,6 +378,15 @@ class Predictions(CheckedRows):
         super()._report()
 
 
+def _as_column(values):
+    """A 1-D input as ``(N, 1)`` rows; a file stays unread (its N values are its N rows)."""
+    if isinstance(values, RawFile):
+        row_bytes = None if values.row_bytes is None else values.row_bytes // max(1, values.shape[-1])
+        return RawRows(values.path, values.offset, (values.size, 1), values.dtype, row_bytes=row_bytes,
+                       decode=values.decode)
+    return np.asarray(values).reshape(-1, 1)
+
+
 def _as_rows(values):
     if hasattr(values, "as_rows"):
         return values.as_rows()
@@ -401,6 +413,7 @@ def load_predictions(
     binary: bool = False,
     allow_probs: bool = True,
     options: tuple[str, str | None] = ("--logits", "--probs"),
+    one_output: bool = False,
 ) -> Predictions:
     """Read exactly one of logits / probabilities (validated later, block by block).
 
@@ -410,6 +423,9 @@ def load_predictions(
       binary: each logit is its own Bernoulli logit (``bce``): ``±inf`` allowed.
       options: the two options' names, for messages (``--p-logits``, ``--p``); None for a command
         with no probabilities option (hints then say to give log-probabilities).
+      one_output: a 1-D input of length N is N samples of one output, ``(N, 1)``, as scikit-learn's
+        ``log_loss(y, p)`` and PyTorch's element-wise losses read ``(N,)`` arrays (``bce``, ``mse``);
+        otherwise it is one sample ``(1, N)``, as the document's example is.
     """
     logits_opt, probs_opt = options
     if logits is not None and probs is not None:
@@ -420,9 +436,12 @@ def load_predictions(
         raise CallError(f"--temperature divides logits; it does not apply to {probs_opt}")
     kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
     m = _numbers(_read(spec, option))
-    pred = Predictions(_as_rows(m.values), kind, tuple(np.shape(m.values)) or (1,), m,
+    vector = one_output and len(np.shape(m.values)) == 1
+    shape = (len(m.values), 1) if vector else tuple(np.shape(m.values)) or (1,)
+    pred = Predictions(_as_column(m.values) if vector else _as_rows(m.values), kind, shape, m,
                        renormalize=renormalize and kind == "probs", normalized=normalized, binary=binary)
     pred.logits_option = logits_opt
+    pred.one_output = one_output
     if pred.num_classes == 1 and normalized:
         warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
     if kind == "logits" and normalized:
@@ -492,6 +511,13 @@ def load_labels(
         return _next_tokens(m, pred, ignore_index)
     m = _label_file_header(m, len(pred))
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
+    if pred.one_output and pred.num_classes == 1 and len(np.shape(m.values)) == 1 and len(m.values) == len(pred):
+        # N targets of N one-output samples, not N class indices (as for a one-column file)
+        return LabelRows(_as_column(m.values), m, kind=kind), m
+    if pred.one_output and len(pred) > 1 and tuple(np.shape(m.values)) == (1, len(pred)) and shape == (len(pred), 1):
+        raise DataError(f"{m.where} holds one sample of {len(pred)} outputs, shape {np.shape(m.values)}, but "
+                        f"{pred.matrix.where} is a 1-D vector, {len(pred)} samples of one output: for one sample "
+                        f"give the predictions as one row too (a one-row file or \"[[…]]\")")
     if kind != "indices" and hasattr(m.values, "as_rows") and tuple(m.values.shape) == shape:
         # A file of the predictions' shape holds distributions (the shape rule): not read here.
         rows = m.values.as_rows()
@@ -583,15 +609,44 @@ def _label_file_header(m: Matrix, n: int) -> Matrix:
     return m.without_first_row(names)
 
 
-def load_weights(spec: str | None, num_classes: int, option: str = "--weights") -> np.ndarray | None:
-    """``--weights`` (or ``--pos-weight``): one finite weight per class."""
+def load_weights(spec: str | None, num_classes: int, option: str = "--weights", *,
+                 matrix: Matrix | None = None) -> np.ndarray | None:
+    """``--weights`` (or ``--pos-weight``): one finite weight per class (``matrix``: ``spec`` already read)."""
     if spec is None:
         return None
-    m = _numbers(_read(spec, option))
+    m = matrix if matrix is not None else _numbers(_read(spec, option))
     try:
         return core.check_weights(m.values, num_classes)
     except core.RowError as e:
         raise DataError(f"{m.where}: {e}") from e
+
+
+def load_pos_weight(spec: str | None, pred: Predictions) -> np.ndarray | None:
+    """``--pos-weight``: one weight per class ``(C,)``; for samples of one output (``C = 1``), also one per
+    sample ``(N, 1)``, applied entry by entry as PyTorch broadcasts a ``pos_weight`` of the input's shape."""
+    if spec is None:
+        return None
+    m = _numbers(_read(spec, "--pos-weight"))
+    n = len(pred)
+    if pred.num_classes != 1 or n == 1 or np.size(m.values) != n:
+        return load_weights(spec, pred.num_classes, option="--pos-weight", matrix=m)
+    try:
+        return core.check_weights(m.values, n).reshape(n, 1)
+    except core.RowError as e:
+        raise DataError(f"{m.where}: {e}") from e
+
+
+def load_sample_weights(spec: str | None, pred: Predictions, option: str = "--sample-weights") -> np.ndarray | None:
+    """``--sample-weights``: one finite weight >= 0 per sample of ``pred``, as float64 ``(N,)``
+    (any shape of N values, in C order: ``(B, T)`` for ``(B, T, C)`` predictions)."""
+    if spec is None:
+        return None
+    m = _label_file_header(_numbers(_read(spec, option)), len(pred))
+    try:
+        return core_reductions.check_sample_weights(m.values, len(pred))
+    except core.RowError as e:
+        column = len(np.shape(m.values)) == 2 and np.shape(m.values)[1] == 1  # a row is a line of the file
+        raise DataError(f"{m.locate(e.row) if column else m.where}: {e}") from e
 
 
 def _holds_names(m: Matrix) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "predictions",
     "labels",
     "weights_option",
+    "sample_weights_option",
     "ignore_index_option",
     "smoothing_option",
     "eps_option",
@@ -144,6 +145,11 @@ def labels(help: str = "Labels: distributions (one-hot or soft) of the predictio
 
 
 weights_option = click.option("--weights", metavar="VECTOR", shell_complete=complete_path, help="One weight per class (PyTorch's weight=).")
+sample_weights_option = click.option(
+    "--sample-weights", metavar="VECTOR", shell_complete=complete_path,
+    help="One weight >= 0 per sample (scikit-learn's sample_weight): mean is Σ w·loss / Σ w, sum is Σ w·loss, "
+         "none gives each w·loss. A file, FILE:COLUMN, or inline '1,2,0.5'.",
+)
 ignore_index_option = click.option(
     "--ignore-index", type=int, default=None, help="Skip samples whose class index is K (index labels only). Default: none."
 )

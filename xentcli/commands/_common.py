@@ -1,4 +1,5 @@
-"""What more than one command uses: shown probabilities, the inf warning, (p, log p) of rows,
+"""What more than one command uses: shown probabilities, the inf warning, reports weighted by
+``--sample-weights``, (p, log p) of rows,
 the one-pass settings of ``ce`` and ``ppl``, and the MSE loaders and shown predictions of
 ``mse`` and ``grad --loss mse``."""
 
@@ -8,7 +9,9 @@ import numpy as np
 
 from .. import core
 from ..engine import LEAN_BLOCK_ELEMENTS
+from ..core.reductions import weighted
 from ..inputs import LabelRows, Predictions, load_labels, load_predictions, warn
+from ..report import LossReport
 
 #: How ``ce`` and ``ppl`` run index targets, which go through ``core.target_log_probs``: a bad
 #: logits row comes out NaN, so only those rows are checked (after computing, one read of a clean
@@ -38,6 +41,25 @@ def warn_infinite(per: np.ndarray, where, why: str) -> None:
         count = int(inf.sum())
         warn(f"{where.locate(r)}: row {r + 1}: the value is inf because {why}"
              + (f"; {count} samples in all" if count > 1 else ""))
+
+
+def warn_zero_denominator(denominator: float) -> None:
+    """The mean of nothing counted is nan, as PyTorch's is: said on stderr."""
+    if denominator == 0:
+        warn("the mean's denominator is 0 (every sample ignored or weighted 0): the mean is nan")
+
+
+def weighted_report(command: str, per: np.ndarray, sample_weights, *, base, reduction: str,
+                    denominator: float | None = None) -> LossReport:
+    """The report of per-sample losses, each times its ``--sample-weights`` weight if given (``wᵢ·ℓᵢ``, also
+    with ``none``); the mean divides by ``denominator``, which defaults to N, or to ``Σ wᵢ`` with weights."""
+    if sample_weights is not None:
+        per = weighted(per, sample_weights)
+        if denominator is None:
+            denominator = float(np.sum(sample_weights))
+    if denominator is not None:
+        warn_zero_denominator(denominator)
+    return LossReport.of(command, per, base=base, reduction=reduction, denominator=denominator)
 
 
 def log_probs(pred: Predictions, rows: np.ndarray, temperature: float = 1.0):
@@ -77,9 +99,10 @@ def load_targets(labels: str, pred: Predictions, classes: str | None):
 def load_mse_predictions(preds: str | None, logits: str | None, through: str | None, *,
                          preds_option: str | None = "--preds") -> Predictions:
     """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``
-    (``preds_option``: the command's option for predictions, None where it has none)."""
+    (``preds_option``: the command's option for predictions, None where it has none); a 1-D input is N
+    samples of one output."""
     if logits is None:  # each entry its own number, as a Bernoulli logit is: only NaN is refused by the reader
         return load_predictions(preds, None, normalized=False, binary=True, allow_probs=False,
-                                options=("--preds", "--preds"))
+                                options=("--preds", "--preds"), one_output=True)
     return load_predictions(logits, None, normalized=through == "softmax", binary=through == "sigmoid",
-                            allow_probs=False, options=("--logits", preds_option))
+                            allow_probs=False, options=("--logits", preds_option), one_output=True)

@@ -6,42 +6,50 @@ import click
 import numpy as np
 
 from .. import core, options
-from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_weights, warn
+from ..errors import CallError
+from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_sample_weights, load_weights
 from ..output import Result, emit
-from ..report import LossReport, base_label
+from ..report import base_label
 from ..views import MAX_CLASSES, shown_rows
-from ._common import ONE_PASS, probabilities, warn_infinite
+from ._common import ONE_PASS, probabilities, warn_infinite, weighted_report
 
 
 @click.command(epilog=options.examples(
     'xent ce --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1"',
-    "xent ce --labels preds.csv:label --probs 'preds.csv:p_*'",
+    "xent ce --labels preds.csv:label --probs 'preds.csv:p_*' --sample-weights preds.csv:weight",
     'xent ce --labels ids.npy --logits lm.npy --ignore-index -100 --shift --format json',
 ))
 @options.predictions
 @options.labels()
 @options.ce_options
+@options.sample_weights_option
 @options.shift_option
-@options.reduction_options("per-sample losses", "the sum of the counted targets' weights, or N")
+@options.reduction_options("per-sample losses", "the sum of the counted targets' weights (times their sample "
+                           "weights), or N")
 @options.scheduler_option
 @options.output_options
 @options.explain_options
 @options.input_header_option
 @options.debug_option
 def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore_index,
-       label_smoothing, eps, shift, reduction, base, fmt, output, precision, header, explain, explain_rows):
+       label_smoothing, eps, sample_weights, shift, reduction, base, fmt, output, precision, header, explain, explain_rows):
     """Categorical cross-entropy of --labels under --logits or --probs.
 
     Labels are distributions (one-hot or soft, the predictions' shape) or N
     class indices. Weights, --ignore-index and --label-smoothing behave as in
-    torch.nn.functional.cross_entropy, including the denominator of the mean.
+    torch.nn.functional.cross_entropy, including the denominator of the mean;
+    --sample-weights weigh samples as scikit-learn's sample_weight does.
     """
-    check_stdin(logits=logits, probs=probs, labels=labels, weights=weights)
+    check_stdin(logits=logits, probs=probs, labels=labels, weights=weights, sample_weights=sample_weights)
+    if shift and sample_weights is not None:
+        raise CallError("--sample-weights does not combine with --shift: weigh the scored positions without "
+                        "--shift (logits[:, :-1], ids[:, 1:] and one weight per position of those)")
     pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
     if shift:
         pred.shift()
     y, label_matrix = load_labels(labels, pred, ignore_index=ignore_index, renormalize=renormalize, classes=classes)
     w = load_weights(weights, pred.num_classes)
+    sw = load_sample_weights(sample_weights, pred)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps)
     if pred.kind == "logits":
@@ -51,10 +59,8 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     else:
         per = pred.map(lambda p, t: core.cross_entropy_with_probs(p, t, **settings), y)
     warn_infinite(per, label_matrix, "a class its target needs has probability 0 (a -inf logit or a zero probability)")
-    denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
-    if denominator == 0:
-        warn("the mean's denominator is 0 (every sample ignored or weighted 0): the mean is nan")
-    report = LossReport.of("ce", per, base=base, reduction=reduction, denominator=denominator)
+    denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index, sample_weights=sw)
+    report = weighted_report("ce", per, sw, base=base, reduction=reduction, denominator=denominator)
     ignored = (y == ignore_index) if core.is_index_labels(y) and ignore_index is not None else None
 
     def view():
@@ -81,7 +87,7 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
         ids = ex.explained_rows(len(per), explain_rows)
         return ex.ce(pred.rows(ids), y[ids], len(per), per[ids], report, kind=pred.kind, temperature=temperature,
                      weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps, names=names,
-                     digits=digits)
+                     sample_weights=sw, digits=digits)
 
     emit(Result(report.value, report.json(perplexity=True), report.header, view,
                 explanation=explanation if explain else None),

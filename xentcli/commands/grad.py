@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import core, options
 from ..errors import CallError
-from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_weights, warn
+from ..inputs import (check_stdin, class_names, load_labels, load_pos_weight, load_predictions, load_sample_weights,
+                      load_weights, warn)
 from ..output import Result, emit
 from ..views import shown_rows
 from ..writers import resolve_format
@@ -23,7 +24,7 @@ GRADCHECK_BUDGET = 20_000_000
 
 @click.command(epilog=options.examples(
     'xent grad --labels "1,0,0;0,0.8,0.2" --logits "4,2,1;0,5,1" --reduction mean',
-    'xent grad --loss bce --labels "1,0" --logits "2,-1" --check',
+    'xent grad --loss bce --labels "1,0" --logits "2,-1" --sample-weights "2,1" --check',
     'xent grad --loss mse --through sigmoid --labels 0 --logits 5 --format json',
 ))
 @click.option("--loss", type=click.Choice(["ce", "bce", "mse"]), default="ce", show_default=True, help="Which loss to differentiate.")
@@ -34,7 +35,9 @@ GRADCHECK_BUDGET = 20_000_000
 @options.bce_options
 @click.option("--through", type=click.Choice(core.ACTIVATIONS),
               help="For --loss mse: the activation between the logits and the squared error, softmax or sigmoid.")
-@click.option("--half", is_flag=True, help="For --loss mse: the ½·Σ (ŷ - y)² convention (halves the gradient).")
+@click.option("--half", is_flag=True, help="For --loss mse: the document's ½·(1/m)·Σ (halves the gradient; mean "
+                                           "divides by the m samples, not N·C).")
+@options.sample_weights_option
 @options.reduction_option("The loss's reduction: mean divides each sample's gradient by the mean's "
                           "denominator; sum and none give each sample's gradient of its own loss.")
 @click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
@@ -44,16 +47,19 @@ GRADCHECK_BUDGET = 20_000_000
 @options.input_header_option
 @options.debug_option
 def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
-         pos_weight, class_mean, through, half, reduction, check, fmt, output, precision, header, explain,
+         pos_weight, class_mean, through, half, sample_weights, reduction, check, fmt, output, precision, header, explain,
          explain_rows):
     """Gradient of the loss with respect to --logits: softmax - labels for CE, σ(z) - y for BCE.
 
     CE: (softmax - smoothed labels), with class weights, divided by T; BCE:
     σ(z)·(pw·y + 1 - y) - pw·y; MSE through a sigmoid: 2(σ(z) - y)·σ(z)(1 - σ(z)),
     through softmax: p ⊙ (g - Σ p·g) with g = 2(p - y) (mean divides by N·C).
-    Exactly what PyTorch autograd gives for the same reduction.
+    Exactly what PyTorch autograd gives for the same reduction. With
+    --sample-weights each sample's gradient is multiplied by its weight (the
+    mean's denominator then counts the weights). For bce and mse a 1-D input
+    of length N is N samples of one output.
     """
-    check_stdin(logits=logits, labels=labels, weights=weights, pos_weight=pos_weight)
+    check_stdin(logits=logits, labels=labels, weights=weights, pos_weight=pos_weight, sample_weights=sample_weights)
     used = {"--weights": weights is not None, "--ignore-index": ignore_index is not None,
             "--label-smoothing": label_smoothing != 0, "--temperature": temperature != 1.0,
             "--pos-weight": pos_weight is not None, "--class-mean": class_mean,
@@ -71,13 +77,19 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         y, label_matrix = load_targets(labels, pred, classes)
     else:
         pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
-                                normalized=loss == "ce", binary=loss == "bce", options=("--logits", None))
+                                normalized=loss == "ce", binary=loss == "bce", options=("--logits", None),
+                                one_output=loss == "bce")
         y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     n = len(pred)
+    sw = load_sample_weights(sample_weights, pred)
+    counted = n if sw is None else float(sw.sum())  # the samples, or the sum of their weights
+    pw = load_pos_weight(pos_weight, pred) if loss == "bce" else None
+    # Row-aligned inputs beyond the labels, sliced with the logits' rows: one --pos-weight per sample.
+    extra = [pw] if pw is not None and pw.ndim == 2 else []
     if loss == "mse":
         factor = 0.5 if half else 1.0  # the ½·Σ convention halves the loss and its gradient
-        denominator = core.mse_denominator(n, pred.num_classes)
+        denominator = core.mse_denominator(counted, pred.num_classes, half=half)
 
         def gradient(z, t):
             g = core.mse_grad_with_logits(z, t, through=through)
@@ -88,7 +100,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     elif loss == "ce":
         w = load_weights(weights, pred.num_classes)
         settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, temperature=temperature)
-        denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index)
+        denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index, sample_weights=sw)
 
         def gradient(z, t):
             return core.cross_entropy_grad(z, t, **settings)
@@ -96,21 +108,28 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         def per_row_loss(z, t):
             return core.cross_entropy(z, t, **settings)
     else:
-        pw = load_weights(pos_weight, pred.num_classes, option="--pos-weight")
-        denominator = float(n)
+        denominator = float(counted)
 
-        def gradient(z, t):
-            return core.binary_cross_entropy_grad(z, t, pos_weight=pw, class_mean=class_mean)
+        def gradient(z, t, rows_pw=pw):
+            return core.binary_cross_entropy_grad(z, t, pos_weight=rows_pw, class_mean=class_mean)
 
-        def per_row_loss(z, t):
-            return core.per_sample(core.binary_cross_entropy_with_logits(z, t, pos_weight=pw), class_mean=class_mean)
+        def per_row_loss(z, t, rows_pw=pw):
+            return core.per_sample(core.binary_cross_entropy_with_logits(z, t, pos_weight=rows_pw),
+                                   class_mean=class_mean)
     scale = 1.0 / denominator if reduction == "mean" and denominator != 0 else 1.0
+    if sw is not None:
+        extra.append(sw[:, None])
+
+    def scaled(z, t, *rest):
+        """The gradient of a block of rows (``rest``: their rows of ``extra``), sample-weighted and scaled."""
+        g = gradient(z, t, *rest[:1]) if pw is not None and pw.ndim == 2 else gradient(z, t)
+        return (g if sw is None else g * rest[-1]) * scale
 
     def rows_gradient(ids):
         """The gradient of a few rows, for the check and the table (the output streams)."""
-        return gradient(pred.rows(ids), y[ids]) * scale
+        return scaled(pred.rows(ids), y[ids], *(e[ids] for e in extra))
 
-    g = pred.stream(lambda z, t: gradient(z, t) * scale, y)
+    g = pred.stream(scaled, y, *extra)
     doc = {"command": "grad", "shape": [n, pred.num_classes], "loss": loss}
     if loss == "mse":
         doc.update(through=through, half=half)
@@ -120,7 +139,9 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         checked_rows = max(1, min(n, GRADCHECK_BUDGET // (2 * pred.num_classes * pred.num_classes)))
         first = np.arange(checked_rows)
         z = pred.rows(slice(0, checked_rows))
-        numeric = core.central_differences(lambda zz: per_row_loss(zz, y[first]), z) * scale
+        row_pw = [pw[first]] if pw is not None and pw.ndim == 2 else []
+        row_sw = 1.0 if sw is None else sw[first]
+        numeric = core.central_differences(lambda zz: per_row_loss(zz, y[first], *row_pw) * row_sw, z) * scale
         diff = float(np.max(np.abs(numeric - rows_gradient(first))))
         doc["max_abs_diff"] = diff
         if checked_rows < n:
@@ -170,7 +191,8 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         return ex.grad(pred.rows(ids), target, n, rows_gradient(ids), loss=loss, through=through, reduction=reduction,
                        denominator=denominator, temperature=temperature, weights=w if loss == "ce" else None,
                        ignore_index=ignore_index, label_smoothing=label_smoothing,
-                       pos_weight=pw if loss == "bce" else None, class_mean=class_mean, half=half, ignored=ignored,
+                       pos_weight=pw if pw is None or pw.ndim == 1 else pw[ids], class_mean=class_mean, half=half,
+                       ignored=ignored, sample_weights=None if sw is None else sw[ids],
                        digits=digits)
 
     emit(Result(g, doc, names, view, explanation=explanation if explain else None),

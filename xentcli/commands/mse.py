@@ -6,10 +6,11 @@ import click
 
 from .. import core, options
 from ..errors import CallError
-from ..inputs import Predictions, check_stdin, class_names
+from ..core.reductions import weighted
+from ..inputs import Predictions, check_stdin, class_names, load_sample_weights
 from ..output import Result, emit
 from ..views import shown_rows
-from ._common import load_mse_predictions, load_targets, shown_predictions, warn_infinite
+from ._common import load_mse_predictions, load_targets, shown_predictions, warn_infinite, warn_zero_denominator
 
 
 def check_mse_call(preds: str | None, logits: str | None, through: str | None) -> None:
@@ -43,7 +44,7 @@ def _no_base(ctx, param, value):
 
 
 @click.command(epilog=options.examples(
-    'xent mse --labels "1,0,0;0,1,0" --preds "0.7,0.2,0.1;0.1,0.8,0.1"',
+    'xent mse --labels "1,0,0;0,1,0" --preds "0.7,0.2,0.1;0.1,0.8,0.1" --sample-weights 2,1',
     'xent mse --labels 0,2 --logits "2,1,0;0,1,3" --through softmax --reduction none',
     'xent mse --labels "1;0" --logits "5;5" --through sigmoid --half --format json',
 ))
@@ -57,31 +58,42 @@ def _no_base(ctx, param, value):
                 "or N class indices, each standing for its one-hot row.")
 @options.reduction_option("How to combine the squared errors: mean (the sum over every entry divided by N·C, "
                           "torch.nn.MSELoss's mean), sum, or none (one value per sample, summed over classes).")
-@click.option("--half", is_flag=True, help="Halve every value: the ½·Σ (ŷ - y)² convention, whose derivative has no 2.")
+@click.option("--half", is_flag=True,
+              help="The document's ½·(1/m)·Σ: every value halved, and mean divides by the m samples, not N·C "
+                   "(the same as half of MSELoss's mean only with one output per sample).")
+@options.sample_weights_option
 @click.option("--base", hidden=True, expose_value=False, callback=_no_base)
 @options.scheduler_option
 @options.output_options
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, precision, header, explain,
+def mse(preds, logits, through, classes, labels, reduction, half, sample_weights, fmt, output, precision, header, explain,
         explain_rows):
     """Mean squared error of --preds (or of --logits through softmax or sigmoid) against --labels.
 
     Per sample Σ_c (ŷ_c - y_c)², summed over classes; --reduction mean
     divides the sum by every entry, N·C, exactly as torch.nn.MSELoss does.
-    Class-index labels stand for their one-hot rows.
+    Class-index labels stand for their one-hot rows; a 1-D input of length N
+    is N samples of one output. With --sample-weights W, mean is
+    Σ w·Σ(ŷ - y)² / (Σw·C), scikit-learn's weighted mean_squared_error.
     """
     check_mse_call(preds, logits, through)
-    check_stdin(preds=preds, logits=logits, labels=labels)
+    check_stdin(preds=preds, logits=logits, labels=labels, sample_weights=sample_weights)
     pred = load_mse_predictions(preds, logits, through)
     y, label_matrix = load_targets(labels, pred, classes)
+    sw = load_sample_weights(sample_weights, pred)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     factor = 0.5 if half else 1.0
     per = pred.map(per_sample_squared_error(pred, through), y) * factor
     warn_infinite(per, pred.matrix, "the squared error overflows float64")
     n = len(per)
-    denominator = core.mse_denominator(n, pred.num_classes)
+    counted = n if sw is None else float(sw.sum())
+    if sw is not None:
+        per = weighted(per, sw)
+    denominator = core.mse_denominator(counted, pred.num_classes, half=half)
+    warn_zero_denominator(denominator)
+    why = ("m samples" if sw is None else "Σw") if half else ("N·C entries" if sw is None else "Σw·C")
     mean, total = core.reduce(per, "mean", denominator=denominator), core.reduce(per, "sum")
     doc = {"command": "mse", "n": n, "reduction": reduction, "half": half, "mean": mean, "sum": total,
            "denominator": denominator}
@@ -92,10 +104,10 @@ def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, p
     def view():
         ids = shown_rows(n)
         shown = "sum" if reduction == "sum" else "mean"
-        footer = [("reduction", reduction), ("denominator", (denominator, " (N·C entries)")),
+        footer = [("reduction", reduction), ("denominator", (denominator, f" ({why})")),
                   (shown, total if shown == "sum" else mean)]
         if half:
-            footer.append(("half", "every value × ½"))
+            footer.append(("half", "every value × ½, mean over samples"))
         title = ("½·" if half else "") + "squared error Σ(ŷ - y)²" + (f" (through {through})" if through else "")
         return {"table": "loss", "title": title,
                 "ids": ids, "n": n, "labels": y[ids], "probs": shown_predictions(pred, ids, through),
@@ -110,7 +122,8 @@ def mse(preds, logits, through, classes, labels, reduction, half, fmt, output, p
         if target.ndim == 1:  # class indices: their one-hot rows, as (ŷ - y) uses them
             target = core.one_hot(target, pred.num_classes)
         return ex.mse(pred.rows(ids), target, n, per[ids], through=through, half=half, reduction=reduction,
-                      mean=mean, total=total, denominator=denominator, all_per=per, digits=digits)
+                      mean=mean, total=total, denominator=denominator, all_per=per,
+                      sample_weights=None if sw is None else sw[ids], weight_sum=counted, digits=digits)
 
     emit(Result(value, doc, ["loss" if reduction == "none" else reduction], view,
                 explanation=explanation if explain else None),

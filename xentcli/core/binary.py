@@ -39,12 +39,16 @@ def sigmoid(x) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _pos_weight(pos_weight, num_classes: int):
+def _pos_weight(pos_weight, shape: tuple[int, ...]):
+    """One weight per class ``(C,)``, or one per entry (the logits' own shape, as PyTorch broadcasts it)."""
     if pos_weight is None:
         return None
-    pw = as_float64(pos_weight).reshape(-1)
-    if pw.shape != (num_classes,):
-        raise RowError(f"expected one pos_weight per class ({num_classes}), found {pw.size}")
+    pw = as_float64(pos_weight)
+    if pw.shape == tuple(shape):
+        return pw
+    pw = pw.reshape(-1)
+    if pw.shape != (shape[-1],):
+        raise RowError(f"expected one pos_weight per class ({shape[-1]}), found {pw.size}")
     return pw
 
 
@@ -54,13 +58,13 @@ def binary_cross_entropy_with_logits(logits, targets, *, pos_weight=None) -> np.
     Computed as ``pw·y·softplus(-z) + (1-y)·softplus(z)``, which is stable for
     any ``|z|``: ``z = ±1e4`` gives exact results, and ``z = ±inf`` gives 0
     or ``inf``, never ``nan`` (PyTorch returns ``nan`` at ``±inf``).
-    ``pos_weight`` (one per class) weighs the positive term, as in
-    ``torch.nn.BCEWithLogitsLoss``.
+    ``pos_weight`` (one per class, or one per entry) weighs the positive
+    term, as in ``torch.nn.BCEWithLogitsLoss``.
 
     Args:
       logits: float array ``(..., C)``.
       targets: float array of the same shape, entries in ``[0, 1]``.
-      pos_weight: optional ``(C,)``.
+      pos_weight: optional ``(C,)``, or of the logits' shape.
 
     Returns:
       float64 array of the logits' shape, in nats.
@@ -71,7 +75,7 @@ def binary_cross_entropy_with_logits(logits, targets, *, pos_weight=None) -> np.
     z, y = as_float64(logits), as_float64(targets)
     if z.shape != y.shape:
         raise RowError(f"targets of shape {y.shape} do not match logits of shape {z.shape}")
-    pw = _pos_weight(pos_weight, z.shape[-1])
+    pw = _pos_weight(pos_weight, z.shape)
     positive = y if pw is None else y * pw
     return mul0(positive, softplus(-z)) + mul0(1.0 - y, softplus(z))
 
@@ -88,7 +92,7 @@ def binary_cross_entropy(probs, targets, *, pos_weight=None) -> np.ndarray:
     p, y = as_float64(probs), as_float64(targets)
     if p.shape != y.shape:
         raise RowError(f"targets of shape {y.shape} do not match probabilities of shape {p.shape}")
-    pw = _pos_weight(pos_weight, p.shape[-1])
+    pw = _pos_weight(pos_weight, p.shape)
     positive = y if pw is None else y * pw
     with np.errstate(divide="ignore"):  # log 0 = -inf, weighted by 0 or giving inf
         return negate(mul0(positive, np.log(p)) + mul0(1.0 - y, np.log1p(-p)))
@@ -113,7 +117,7 @@ def binary_cross_entropy_grad(logits, targets, *, pos_weight=None, class_mean: b
     z, y = as_float64(logits), as_float64(targets)
     if z.shape != y.shape:
         raise RowError(f"targets of shape {y.shape} do not match logits of shape {z.shape}")
-    pw = _pos_weight(pos_weight, z.shape[-1])
+    pw = _pos_weight(pos_weight, z.shape)
     positive = y if pw is None else y * pw
     grad = sigmoid(z) * (positive + 1.0 - y) - positive
     return grad / z.shape[-1] if class_mean else grad

@@ -274,7 +274,7 @@ def cross_entropy_from_log_probs(
 
 
 def cross_entropy_denominator(
-    labels, *, weights=None, ignore_index: int | None = None, axis: int = -1
+    labels, *, weights=None, ignore_index: int | None = None, axis: int = -1, sample_weights=None
 ) -> float:
     r"""What ``reduction='mean'`` divides the summed loss by, as PyTorch does.
 
@@ -283,16 +283,29 @@ def cross_entropy_denominator(
     * distribution labels: the number of samples ``N`` (weights and smoothing
       do not change it).
 
+    With ``sample_weights`` ``s`` (one per sample, scikit-learn's
+    ``sample_weight``) each sample counts ``s_i`` times: ``Σ_i s_i·w_{k_i}``
+    over samples not ignored, or ``Σ_i s_i`` for distributions, the
+    denominator of ``Σ s_i·ℓ_i``.
+
     >>> cross_entropy_denominator(np.array([0, 2, -100]), weights=[1.0, 2.0, 3.0], ignore_index=-100)
     4.0
+    >>> cross_entropy_denominator(np.array([0, 2, -100]), weights=[1.0, 2.0, 3.0], ignore_index=-100,
+    ...                           sample_weights=[2.0, 0.5, 7.0])
+    3.5
     """
+    s = None if sample_weights is None else as_float64(sample_weights).reshape(-1)
     if is_index_labels(labels):
-        k = np.asarray(labels)
+        k = np.asarray(labels).reshape(-1)
         keep = np.ones(k.shape, bool) if ignore_index is None else k != ignore_index
-        if weights is None:
+        counted = np.ones(k.shape) if weights is None else as_float64(weights)[np.where(keep, k, 0)]
+        if s is not None:
+            counted = counted * s
+        if weights is None and s is None:
             return float(np.count_nonzero(keep))
-        w = as_float64(weights)
-        return float(np.sum(w[np.where(keep, k, 0)][keep]))
+        return float(np.sum(counted[keep]))
+    if s is not None:
+        return float(np.sum(s))
     shape = np.shape(labels)  # the shape only: lazily read rows stay unread
     return float(math.prod(shape) // shape[axis]) if shape else 1.0
 

@@ -56,13 +56,20 @@ def one_hot(indices, num_classes: int) -> np.ndarray:
     return (k[..., None] == np.arange(num_classes)).astype(np.float64)
 
 
-def mse_denominator(num_samples: int, num_classes: int) -> float:
+def mse_denominator(num_samples: float, num_classes: int, *, half: bool = False) -> float:
     """The denominator of ``mean``: every entry counts, ``N·C``, as ``torch.nn.MSELoss`` divides.
+
+    With ``half``, the document's ``(1/2m)·Σ_i Σ_c (ŷ_ic - y_ic)²``: the ``m``
+    samples (each value already halved), so a sample's outputs add up rather
+    than average; the two agree only when ``C = 1``. ``num_samples`` may be
+    the sum of the samples' weights (scikit-learn's ``sample_weight``).
 
     >>> mse_denominator(4, 3)
     12.0
+    >>> mse_denominator(4, 3, half=True)
+    4.0
     """
-    return float(num_samples) * float(num_classes)
+    return float(num_samples) if half else float(num_samples) * float(num_classes)
 
 
 def check_finite(values, what: str = "value") -> None:
@@ -89,7 +96,9 @@ def mean_squared_error(predictions, targets, *, axis: int = -1) -> np.ndarray:
     Reduce it yourself: ``torch.nn.MSELoss(reduction='mean')`` is
     ``per_sample.sum() / mse_denominator(N, C)`` (the mean over all ``N·C``
     entries), ``'sum'`` is ``per_sample.sum()``. The textbook
-    ``½·(1/m)·Σ`` is half of that mean when each sample has one output.
+    ``½·(1/m)·Σ`` is ``per_sample.sum() / (2m)``
+    (``mse_denominator(m, C, half=True)``), half of that mean only when each
+    sample has one output.
 
     Args:
       predictions: float array ``(..., C)``, any real numbers (probabilities

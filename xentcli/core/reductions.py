@@ -1,4 +1,4 @@
-"""Reductions of per-sample values, log bases and perplexity."""
+"""Reductions of per-sample values, sample weights, log bases and perplexity."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 
-__all__ = ["REDUCTIONS", "reduce", "log_base", "in_base", "perplexity"]
+from ._xlogy import mul0
+from .checks import RowError
+
+__all__ = ["REDUCTIONS", "reduce", "check_sample_weights", "weighted", "log_base", "in_base", "perplexity"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -32,6 +35,37 @@ def reduce(values, reduction: str = "mean", *, denominator: float | None = None)
         # An empty or fully ignored batch has a 0 denominator: nan, as PyTorch.
         return total / d if d != 0 else math.nan
     raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+
+
+def check_sample_weights(weights, num_samples: int) -> np.ndarray:
+    """One finite, non-negative weight per sample (scikit-learn's ``sample_weight``), as float64 ``(N,)``.
+
+    Any shape holding ``num_samples`` values is read in C order, so a ``(B, T)``
+    array weighs the ``B·T`` samples of ``(B, T, C)`` predictions.
+
+    >>> check_sample_weights([[1, 2], [0, 3]], 4).tolist()
+    [1.0, 2.0, 0.0, 3.0]
+    """
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.size != num_samples:
+        raise RowError(f"expected one weight per sample ({num_samples}), found {w.size}")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise RowError(f"sample weight {float(w[r])!r}; expected a finite number >= 0", r)
+    return w
+
+
+def weighted(values, sample_weights) -> np.ndarray:
+    """Per-sample values times their sample weights, ``wᵢ·ℓᵢ``; a weight of 0 gives 0 even where ``ℓᵢ = inf``.
+
+    ``reduce(weighted(per, w), 'mean', denominator=w.sum())`` is scikit-learn's
+    weighted mean ``Σ wᵢ·ℓᵢ / Σ wᵢ``.
+
+    >>> weighted(np.array([1.0, np.inf]), np.array([2.0, 0.0])).tolist()
+    [2.0, 0.0]
+    """
+    return mul0(np.asarray(sample_weights, dtype=np.float64), np.asarray(values, dtype=np.float64))
 
 
 def log_base(base) -> float:
