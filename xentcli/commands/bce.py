@@ -56,7 +56,8 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, 
         title = "binary cross-entropy" + (" (mean over classes)" if class_mean else " (sum over classes)")
         return {"table": "loss", "title": title, "ids": ids, "n": len(per), "labels": y[ids],
                 "probs": probabilities(pred, ids, binary=True), "losses": report.per[ids], "names": names,
-                "loss_header": f"loss ({base_label(base)})", "footer": report.footer()}
+                "loss_header": ("w·" if sw is not None else "") + f"loss ({base_label(base)})",
+                "footer": report.footer()}
 
     def explanation(digits):
         from .. import explain as ex

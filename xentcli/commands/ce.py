@@ -67,7 +67,8 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
         footer = report.footer(perplexity=True)
         if eps is not None:
             footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))
-        shown = {"title": "cross-entropy", "names": names, "loss_header": f"loss ({base_label(base)})",
+        loss_header = ("w·" if sw is not None else "") + f"loss ({base_label(base)})"
+        shown = {"title": "cross-entropy", "names": names, "loss_header": loss_header,
                  "footer": footer}
         if len(per) == 1 and pred.num_classes <= MAX_CLASSES:
             return {"table": "single", "label": y[0], "probs": probabilities(pred, [0], temperature)[0],

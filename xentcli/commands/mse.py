@@ -111,7 +111,8 @@ def mse(preds, logits, through, classes, labels, reduction, half, sample_weights
         title = ("½·" if half else "") + "squared error Σ(ŷ - y)²" + (f" (through {through})" if through else "")
         return {"table": "loss", "title": title,
                 "ids": ids, "n": n, "labels": y[ids], "probs": shown_predictions(pred, ids, through),
-                "losses": per[ids], "names": names, "loss_header": "½·Σ(ŷ - y)²" if half else "Σ(ŷ - y)²",
+                "losses": per[ids], "names": names,
+                "loss_header": ("w·" if sw is not None else "") + ("½·Σ(ŷ - y)²" if half else "Σ(ŷ - y)²"),
                 "footer": footer}
 
     def explanation(digits):
