@@ -67,19 +67,38 @@ def test_glob_parts_name_the_classes_in_tables(iris):
     assert "setosa" in r.output and "virginica" in r.output and "p_setosa" not in r.output
 
 
-def test_no_selector_reads_the_numeric_columns_and_says_what_it_skipped(iris):
+def test_no_selector_reads_the_numeric_columns_and_says_which_and_what_it_skipped(iris):
     d, z = iris
-    m = read_matrix(str(d / "p.parquet"), "--logits")
-    assert m.names == ["id", *(f"p_{s}" for s in SPECIES)]
-    assert np.array_equal(np.asarray(m.values)[:, 1:], z) and m.values.dtype == np.float64
-    assert len(m.notes) == 1 and "species" in m.notes[0]
+    pd.read_parquet(d / "p.parquet").drop(columns="id").to_parquet(d / "q.parquet")
+    m = read_matrix(str(d / "q.parquet"), "--logits")
+    assert m.names == [f"p_{s}" for s in SPECIES]
+    assert np.array_equal(np.asarray(m.values), z) and m.values.dtype == np.float64
+    assert len(m.notes) == 2
+    assert "read the 3 numeric columns p_setosa, p_versicolor, p_virginica; pick others as" in m.notes[0]
+    assert "species" in m.notes[1]
+
+
+@pytest.mark.parametrize("column, why", [("label", "named like a label"), ("id", "named like a label"),
+                                         ("sample_id", "named like a label"), ("n", "integers among float")])
+def test_parquet_integer_label_column_never_silently_joins_the_probabilities(tmp_path, column, why):
+    p = rng.dirichlet(np.ones(3), size=5)
+    y = np.array([0, 2, 1, 1, 0])
+    df = pd.DataFrame({column: y, "p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]})
+    path = tmp_path / "preds.parquet"
+    df.to_parquet(path)
+    r = xent("ce", "--labels", f"{path}:{column}", "--probs", path)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert f"{column} ({why}" in r.stderr and f"as {path}:p_*" in r.stderr
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    got = cli_json("ce", "--labels", f"{path}:{column}", "--probs", f"{path}:p_*")
+    assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, p), rel=1e-12)
 
 
 def test_pandas_index_columns_are_not_data(tmp_path):
     df = pd.DataFrame({"a": [1.0, 2, 3], "b": [4.0, 5, 6]}, index=[10, 20, 30])
     df.to_parquet(tmp_path / "i.parquet")
     m = read_matrix(str(tmp_path / "i.parquet"), "--x")
-    assert m.names == ["a", "b"] and m.notes == []
+    assert m.names == ["a", "b"] and len(m.notes) == 1 and "columns a, b;" in m.notes[0]
     with pytest.raises(CallError, match="2 columns: a, b$"):
         read_matrix(f"{tmp_path}/i.parquet:c", "--x")
 
@@ -240,3 +259,50 @@ def test_the_engine_reads_a_parquet_file_in_blocks_on_threads(many, monkeypatch)
     y = ",".join(str(i % 3) for i in range(203))
     ref = cli_json("ce", "--labels", y, "--logits", d / "z.npy", "--reduction", "none")
     assert cli_json("ce", "--labels", y, "--logits", f"{d}/m.parquet:l", "--reduction", "none") == ref
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow-stream"])
+def test_a_sequence_per_row_reads_as_b_t_v(tmp_path, fmt):
+    """``datasets`` stores (T, V) logits per row as list<list<float>>, and the (T,) token ids as list<int>."""
+    z = rng.standard_normal((4, 5, 3))
+    ids = rng.integers(0, 3, (4, 5))
+    table = pa.table({"logits": [r.tolist() for r in z], "input_ids": [r.tolist() for r in ids]})
+    if fmt == "parquet":
+        path = tmp_path / "seq.parquet"
+        pq.write_table(table, path, row_group_size=3)
+    else:
+        path = write_ipc(tmp_path / "seq.arrow", table, stream=True, chunk=3)
+    assert np.asarray(read_matrix(f"{path}:logits", "--logits").values).shape == (4, 5, 3)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    nll = -np.take_along_axis(logp[:, :-1], ids[:, 1:, None], axis=-1)  # next-token, as Hugging Face shifts
+    got = cli_json("ppl", "--logits", f"{path}:logits", "--targets", f"{path}:input_ids", "--shift")
+    assert got["perplexity"] == pytest.approx(np.exp(nll.mean()), rel=1e-12)
+    r = xent("softmax", "--logits", f"{path}:logits", "--format", "npy")
+    assert r.exit_code == 0
+
+
+def test_ragged_sequences_are_bad_data_naming_the_row(tmp_path):
+    z = rng.standard_normal((3, 4, 2)).tolist()
+    short = [z[0], z[1][:2], z[2]]
+    pq.write_table(pa.table({"logits": short}), tmp_path / "t.parquet")
+    r = xent("softmax", "--logits", tmp_path / "t.parquet")
+    assert r.exit_code == 1 and "column 'logits' row 2: a sequence of 2 positions, but row 1 holds 4" in r.stderr
+    z[2][3] = z[2][3][:1]
+    pq.write_table(pa.table({"logits": z}), tmp_path / "v.parquet")
+    r = xent("softmax", "--logits", tmp_path / "v.parquet")
+    assert r.exit_code == 1 and "column 'logits' row 3, position 4: a list of 1 values" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["p.parquet", "p.feather"])
+def test_damaged_parquet_and_feather_are_one_line_naming_the_file(iris, name):
+    d, _ = iris
+    good = (d / name).read_bytes()
+    damaged = {"cut": good[: len(good) // 2], "footer": good[:-12] + b"\xff" * 8 + good[-4:],
+               "pages": good[:8] + bytes(b ^ 0x5A for b in good[8:len(good) // 2]) + good[len(good) // 2:]}
+    for kind, data in damaged.items():
+        path = d / f"{kind}-{name}"
+        path.write_bytes(data)
+        r = xent("softmax", "--logits", f"{path}:p_*")
+        assert r.exit_code == 1, (kind, r.stderr)
+        assert r.stderr.startswith(f"Error: --logits {path}") and r.stderr.count("\n") == 1
+        assert "internal error" not in r.stderr

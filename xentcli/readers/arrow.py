@@ -7,13 +7,23 @@ What forms the matrix:
   (or by the part a glob matched: ``:p_*`` on ``p_setosa`` → ``setosa``);
 * one list or fixed-size-list column of numbers (how Hugging Face datasets store logits):
   one matrix row per cell, ``(N, C)``; every cell must hold C values (ragged lists are bad data).
-  A list column is selected alone.
+  A list column is selected alone;
+* one column of lists of lists of numbers (a whole sequence per row, as ``datasets`` stores
+  ``(T, V)`` logits): ``(B, T, C)``, read as ``B·T`` rows; every row must hold T lists of C
+  values (ragged sequences are bad data naming the row). Its ``(B, T)`` targets are a list
+  column of integers.
 
-Without a selector: every numeric column; non-numeric ones (strings, dates, …) are skipped
-(said once on stderr) and pandas' unnamed index columns (``__index_level_0__``) are never
-data. When the table holds list columns of numbers, the only numeric column is read, and
-more than one numeric column (``input_ids`` and ``logits``) must be named. Nothing numeric
-left is a wrong call listing the columns.
+Without a selector: every numeric column, named on stderr with how to pick others;
+non-numeric ones (strings, dates, …) are skipped (said once on stderr) and pandas' unnamed
+index columns (``__index_level_0__``) are never data. Several numeric columns must be of one
+kind: a column named like a label, target or id (:data:`LABEL_NAMES`, ``*_id``) or integer
+columns among float ones would join the classes, so that is a wrong call naming the column
+and the selector of the others (``preds.parquet:p_*``). When the table holds list columns of
+numbers, the only numeric column is read, and more than one numeric column (``input_ids``
+and ``logits``) must be named. Nothing numeric left is a wrong call listing the columns.
+
+A damaged file (pages, footer, offsets: every record batch is validated before it is
+decoded) is bad data naming the file, with the first line of pyarrow's message.
 
 A string or categorical column holds class names: selected alone it is read whole as
 ``str`` values (labels, mapped to class indices where they are used); among other
@@ -29,6 +39,7 @@ pyarrow is imported inside functions only.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import threading
 from collections import OrderedDict
@@ -37,9 +48,9 @@ import numpy as np
 
 from ..errors import CallError, DataError
 from .selector import describe_columns, select_columns
-from .source import FileRows, Matrix, first_line
+from .source import FileRows, Matrix, first_line, shown_path
 
-__all__ = ["read", "ArrowRows", "BATCH_VALUES", "CACHE_BYTES"]
+__all__ = ["read", "ArrowRows", "ArrowSequences", "BATCH_VALUES", "CACHE_BYTES", "LABEL_NAMES"]
 
 #: Values decoded per Parquet batch (rows = this // classes, at least 1).
 BATCH_VALUES = 256 * 1024
@@ -48,7 +59,10 @@ CACHE_BYTES = 64 << 20
 #: Parquet column chunks are read through a buffer of this size, never whole.
 PARQUET_BUFFER = 1 << 20
 
-_NUMBER, _LIST, _STRING, _NESTED, _OTHER = "number", "list", "string", "nested", "other"
+_NUMBER, _LIST, _LISTS, _STRING, _NESTED, _OTHER = "number", "list", "lists", "string", "nested", "other"
+#: Column names that hold labels, targets or row ids, never probabilities or logits (compared lower-cased).
+LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "y", "y_true", "true", "truth", "gold", "class",
+                         "classes", "class_id", "id", "ids", "idx", "index", "row", "row_id", "sample", "sample_id"})
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
@@ -62,7 +76,8 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         kinds = [_kind(schema.field(i).type) for i in positions]
         notes: list[str] = []
         if selector is None:
-            chosen = _default(columns, kinds, _pandas_index_names(schema), where, path, notes)
+            chosen = _default(columns, kinds, [schema.field(i).type for i in positions], _pandas_index_names(schema),
+                          where, notes)
             names = [columns[i] for i in chosen]
         else:
             chosen, names = select_columns(selector, columns, len(columns), where)
@@ -71,15 +86,15 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
             return Matrix(_class_names(path, fields[0].name, where), where, notes=notes)
         for f, k in zip(fields, (kinds[i] for i in chosen)):
             _check_kind(f, k, where)
-        is_list = kinds[chosen[0]] == _LIST
-        if is_list and len(chosen) > 1:
-            listed = ", ".join(f"'{f.name}'" for f in fields if _kind(f.type) == _LIST)
+        depth = {_LIST: 1, _LISTS: 2}.get(kinds[chosen[0]], 0)
+        if depth and len(chosen) > 1:
+            listed = ", ".join(f"'{f.name}'" for f in fields if _kind(f.type) in (_LIST, _LISTS))
             raise CallError(f"{where}: a list column holds a whole row of classes and is selected alone; "
                             f"the selector chose {len(chosen)} columns with the list column {listed}")
-        rows = ArrowRows(source, [positions[i] for i in chosen], fields, where, is_list)
+        rows = ArrowRows(source, [positions[i] for i in chosen], fields, where, depth)
     except _damaged() as e:
         raise DataError(f"{where}: cannot read the file as {_FORMAT_NAMES[_ext(path)]}: {first_line(e)}") from e
-    return Matrix(rows, where, None if is_list else names, notes=notes)
+    return Matrix(ArrowSequences(rows) if depth == 2 else rows, where, None if depth else names, notes=notes)
 
 
 def _damaged() -> tuple:
@@ -105,15 +120,29 @@ def _kind(t) -> str:
     types = pa.types
     if types.is_integer(t) or types.is_floating(t) or types.is_boolean(t):
         return _NUMBER
-    if types.is_list(t) or types.is_large_list(t) or types.is_fixed_size_list(t) or _is_list_view(t):
+    if _is_list_type(t):
         inner = t.value_type
-        if types.is_integer(inner) or types.is_floating(inner) or types.is_boolean(inner):
+        if _is_number_type(inner):
             return _LIST
+        if _is_list_type(inner) and _is_number_type(inner.value_type):
+            return _LISTS
         return _NESTED
     if (types.is_string(t) or types.is_large_string(t) or getattr(types, "is_string_view", lambda _: False)(t)
             or types.is_dictionary(t)):
         return _STRING
     return _OTHER
+
+
+def _is_number_type(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def _is_list_type(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) or _is_list_view(t)
 
 
 def _is_list_view(t) -> bool:
@@ -138,6 +167,7 @@ def _class_names(path: str, name: str, where: str) -> np.ndarray:
         except pa.ArrowInvalid:  # the IPC stream format
             with pa.OSFile(path) as f:
                 column = pa.ipc.open_stream(f).read_all().column(name)
+    column.validate(full=True)  # damaged offsets would crash pyarrow's conversion, not raise
     values = column.cast(pa.string()).to_pylist()
     if column.null_count:
         r = values.index(None)
@@ -159,22 +189,57 @@ def _check_kind(field, kind: str, where: str) -> None:
                         "float and bool columns, or one list column of numbers")
 
 
-def _default(columns: list[str], kinds: list[str], index_names: set[str], where: str, path: str,
+def _default(columns: list[str], kinds: list[str], types: list, index_names: set[str], where: str,
              notes: list[str]) -> list[int]:
     """The columns read without a selector (see the module's docstring)."""
-    numeric = [i for i, k in enumerate(kinds) if k in (_NUMBER, _LIST) and columns[i] not in index_names]
+    import pyarrow as pa
+
+    path = shown_path(where)
+    numeric = [i for i, k in enumerate(kinds) if k in (_NUMBER, _LIST, _LISTS) and columns[i] not in index_names]
     if not numeric:
         raise CallError(f"{where}: no numeric column to read; the file holds "
                         f"{_typed(columns, kinds)}; select one as {path}:NAME")
-    if any(kinds[i] == _LIST for i in numeric) and len(numeric) > 1:
+    if any(kinds[i] in (_LIST, _LISTS) for i in numeric) and len(numeric) > 1:
         raise CallError(f"{where}: the file holds list columns; name the column(s) to read, as {path}:NAME "
                         f"(it holds {describe_columns(columns, len(columns))})")
+    if len(numeric) > 1:
+        taken = [columns[i] for i in numeric]
+        _no_label_among_values(taken, [pa.types.is_floating(types[i]) for i in numeric], columns, where)
+        notes.append(f"{where}: read the {len(taken)} numeric columns {_names(taken)}; pick others as {path}:NAME,…")
     skipped = [columns[i] for i in range(len(columns)) if i not in numeric and columns[i] not in index_names]
     if skipped:
         notes.append(f"{where}: non-numeric column{'s' if len(skipped) > 1 else ''} "
                      f"{', '.join(skipped[:10])}{' …' if len(skipped) > 10 else ''} skipped; "
                      f"select columns as {path}:NAME,…")
     return numeric
+
+
+def _no_label_among_values(taken: list[str], floats: list[bool], columns: list[str], where: str) -> None:
+    """Columns read without a selector hold values of one kind: a column named like a label, target or id
+    (:data:`LABEL_NAMES`, ``*_id``), or integers among floats, would join the matrix as a class: a wrong call
+    that names it and the selector of the others."""
+    odd = [c for c in taken if c.lower() in LABEL_NAMES or c.lower().endswith(("_id", "_idx", "_label"))]
+    why = "named like a label, target or id"
+    if not odd and any(floats) and not all(floats):
+        odd, why = [c for c, f in zip(taken, floats) if not f], "integers among float columns"
+    if odd:
+        rest = [c for c, f in zip(taken, floats) if c not in odd and (f or not any(floats))]
+        raise CallError(f"{where}: without a selector the {len(taken)} numeric columns {_names(taken)} would be read "
+                        f"as one matrix, but {_names(odd)} ({why}) would join the classes; "
+                        f"pick the columns, as {shown_path(where)}:{_selector(rest, columns)}")
+
+
+def _names(names) -> str:
+    names = list(names)
+    return ", ".join(names[:10]) + (f" … ({len(names)} in all)" if len(names) > 10 else "")
+
+
+def _selector(names: list[str], columns: list[str]) -> str:
+    """A selector for ``names``: their common prefix and ``*`` when that picks exactly them, else the list."""
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
+    if prefix and fnmatch.filter(columns, f"{prefix}*") == names:
+        return f"{prefix}*"
+    return ",".join(names[:10]) if names else "NAME,…"
 
 
 def _typed(columns, kinds) -> str:
@@ -328,46 +393,52 @@ class ArrowRows(FileRows):
         self._cached_bytes = 0
         self._iter, self._next_row = None, 0
 
-    def __init__(self, source, positions: list[int], fields, where: str, is_list: bool):
-        import pyarrow as pa
-
+    def __init__(self, source, positions: list[int], fields, where: str, depth: int = 0):
         self._source, self._positions, self._fields, self.where = source, positions, fields, where
-        self._is_list = is_list
+        self._depth = depth  # 0: scalar columns; 1: a list column, a row a cell; 2: lists of lists, T rows a cell
         self.names = [f.name for f in fields]
         n = source.count(positions)
-        if is_list:
+        if depth:
             t = fields[0].type
-            self.dtype = np.dtype(t.value_type.to_pandas_dtype())
-            if pa.types.is_fixed_size_list(t):
-                c = t.list_size
-            else:
-                c = self._first_length(n)
+            self.dtype = np.dtype((t.value_type if depth == 1 else t.value_type.value_type).to_pandas_dtype())
+            lengths = self._first_lengths(n)
+            self.per_cell, c = (1, lengths[0]) if depth == 1 else lengths
         else:
             self.dtype = np.result_type(*(np.dtype(f.type.to_pandas_dtype()) for f in fields))
-            c = len(fields)
+            self.per_cell, c = 1, len(fields)
         if n == 0:
             raise DataError(f"{where}: the table has no rows")
+        if self.per_cell == 0:
+            raise DataError(f"{where}: column '{fields[0].name}' row 1 holds an empty sequence (no positions)")
         if c == 0:
             raise DataError(f"{where}: column '{fields[0].name}' holds empty lists (no classes)")
-        self.shape, self.ndim, self.size = (n, c), 2, n * c
-        self._batch_rows = max(1, BATCH_VALUES // c)
+        self.cells = n
+        self.shape, self.ndim, self.size = (n * self.per_cell, c), 2, n * self.per_cell * c
+        self._batch_rows = max(1, BATCH_VALUES // (c * self.per_cell))
         self._reopen()
 
-    def _first_length(self, n: int) -> int:
-        """The length of the first non-empty batch's first cell (before the shape is known)."""
+    def _first_lengths(self, n: int) -> tuple[int, int]:
+        """The first cell's length and (lists of lists) its first list's length, before the shape is known."""
         import pyarrow.compute as pc
 
         if n == 0:
-            return 0
+            return 0, 0
         _, batches = self._source.batches_from(0, self._positions, 1)
         for batch in batches:
             if batch.num_rows:
-                col = batch.column(0)
+                batch.validate(full=True)  # damaged offsets would crash pyarrow's compute, not raise
+                col = batch.column(0).slice(0, 1)
                 if not col[0].is_valid:
                     raise DataError(f"{self.where}: column '{self.names[0]}' row 1: missing value (null); "
                                     "xent needs a list of numbers in every row")
-                return int(pc.list_value_length(col.slice(0, 1))[0].as_py())
-        return 0
+                inner = col.flatten()
+                if self._depth == 1 or len(inner) == 0:
+                    return int(pc.list_value_length(col)[0].as_py()), 0
+                if not inner[0].is_valid:
+                    raise DataError(f"{self.where}: column '{self.names[0]}' row 1, position 1: missing value "
+                                    "(null); xent needs a list of numbers at every position")
+                return len(inner), int(pc.list_value_length(inner.slice(0, 1))[0].as_py())
+        return 0, 0
 
     def as_rows(self) -> "ArrowRows":
         return self
@@ -397,21 +468,22 @@ class ArrowRows(FileRows):
             if b0 <= pos < b0 + len(arr):
                 self._cache.move_to_end(b0)
                 return b0, arr
+        cell = pos // self.per_cell  # the table's row: the cursor and batches count those
         try:
-            if self._iter is None or pos < self._next_row:
-                self._next_row, self._iter = self._source.batches_from(pos, self._positions, self._batch_rows)
-            reach = max(2 * self._batch_rows, CACHE_BYTES // max(1, self.shape[1] * self.dtype.itemsize))
+            if self._iter is None or cell < self._next_row:
+                self._next_row, self._iter = self._source.batches_from(cell, self._positions, self._batch_rows)
+            reach = max(2 * self._batch_rows, CACHE_BYTES // max(1, self.per_cell * self.shape[1] * self.dtype.itemsize))
             for batch in self._iter:
                 b0 = self._next_row
                 b1 = self._next_row = b0 + batch.num_rows
-                if b1 <= pos and pos - b1 > reach:  # far behind the row asked: not decoded
+                if b1 <= cell and cell - b1 > reach:  # far behind the row asked: not decoded
                     continue
                 if batch.num_rows == 0:
                     continue
                 arr = self._decode(batch, b0)
-                self._remember(b0, arr)
-                if b0 <= pos < b1:
-                    return b0, arr
+                self._remember(b0 * self.per_cell, arr)
+                if b0 <= cell < b1:
+                    return b0 * self.per_cell, arr
         except DataError:
             self._iter = None
             raise
@@ -431,7 +503,10 @@ class ArrowRows(FileRows):
     def _decode(self, batch, b0: int) -> np.ndarray:
         """A record batch as ``(rows, C)`` values, checked: no nulls, every list of C values."""
         n, c = batch.num_rows, self.shape[1]
-        if self._is_list:
+        batch.validate(full=True)  # damaged offsets would crash pyarrow's compute, not raise
+        if self._depth == 2:
+            return self._decode_sequences(batch.column(0), b0)
+        if self._depth == 1:
             return self._decode_list(batch.column(0), b0)
         out = np.empty((n, c), self.dtype)
         for j in range(c):
@@ -440,26 +515,75 @@ class ArrowRows(FileRows):
             out[:, j] = col.to_numpy(zero_copy_only=False)
         return out
 
-    def _decode_list(self, col, b0: int) -> np.ndarray:
+    def _decode_list(self, col, b0: int, per_row: int = 1) -> np.ndarray:
+        """Lists of C numbers as ``(len(col), C)`` rows; ``b0`` is the first list's index, and ``per_row`` lists
+        make one row of the table (lists of lists), for naming the row and position in messages."""
         import pyarrow.compute as pc
 
         name, c = self.names[0], self.shape[1]
-        self._no_nulls(col, 0, b0, "a list of numbers")
+
+        def at(i: int) -> str:
+            row = f"row {(b0 + i) // per_row + 1}"
+            return row if per_row == 1 else f"{row}, position {(b0 + i) % per_row + 1}"
+
+        if per_row == 1:
+            self._no_nulls(col, 0, b0, "a list of numbers")
         lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(lengths != c)
         if bad.size:
             r = int(bad[0])
-            raise DataError(f"{self.where}: column '{name}' row {b0 + r + 1}: a list of {int(lengths[r])} values, "
-                            f"but the first row holds {c}: every row needs one value per class (ragged lists)")
+            raise DataError(f"{self.where}: column '{name}' {at(r)}: a list of {int(lengths[r])} values, "
+                            f"but the first holds {c}: every row needs one value per class (ragged lists)")
         values = col.flatten()
         if values.null_count:
             v = int(np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{self.where}: column '{name}' row {b0 + v // c + 1}: missing value (null) at "
+            raise DataError(f"{self.where}: column '{name}' {at(v // c)}: missing value (null) at "
                             f"position {v % c + 1} of the list; xent needs a number for every class")
         return values.to_numpy(zero_copy_only=False).astype(self.dtype, copy=False).reshape(len(col), c)
+
+    def _decode_sequences(self, col, b0: int) -> np.ndarray:
+        """A batch of a list-of-lists column as ``(cells·T, C)`` rows: every cell T lists of C values."""
+        import pyarrow.compute as pc
+
+        name, t = self.names[0], self.per_cell
+        self._no_nulls(col, 0, b0, "a sequence of lists of numbers")
+        lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(lengths != t)
+        if bad.size:
+            r = int(bad[0])
+            raise DataError(f"{self.where}: column '{name}' row {b0 + r + 1}: a sequence of {int(lengths[r])} "
+                            f"positions, but row 1 holds {t}: every row needs the same length (ragged sequences; "
+                            "pad them, or save rows of one length)")
+        inner = col.flatten()
+        if inner.null_count:
+            v = int(np.flatnonzero(~inner.is_valid().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{self.where}: column '{name}' row {b0 + v // t + 1}, position {v % t + 1}: missing "
+                            "value (null); xent needs a list of numbers at every position")
+        return self._decode_list(inner, b0 * t, per_row=t)
 
     def _no_nulls(self, col, j: int, b0: int, what: str = "a number") -> None:
         if col.null_count:
             r = int(np.flatnonzero(~col.is_valid().to_numpy(zero_copy_only=False))[0])
             raise DataError(f"{self.where}: column '{self.names[j]}' row {b0 + r + 1}: missing value (null); "
                             f"xent needs {what} in every row")
+
+
+class ArrowSequences:
+    """A list-of-lists column (a sequence of T rows of C numbers per table row, as Hugging Face datasets
+    store ``(T, V)`` logits) as a ``(B, T, C)`` array: :meth:`as_rows` gives its ``(B·T, C)`` rows, read
+    a record batch at a time; ``np.asarray`` reads it whole."""
+
+    def __init__(self, rows: ArrowRows):
+        self._rows = rows
+        self.shape = (rows.cells, rows.per_cell, rows.shape[1])
+        self.ndim, self.dtype, self.size = 3, rows.dtype, rows.size
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def as_rows(self) -> ArrowRows:
+        return self._rows
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._rows.rows(0, len(self._rows)).reshape(self.shape)
+        return a if dtype is None else a.astype(dtype, copy=False)
