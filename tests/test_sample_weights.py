@@ -212,3 +212,18 @@ def test_all_zero_weights_give_nan_with_a_warning_as_class_weights_do(xent):
     assert "denominator is 0" in doc.stderr
     r = xent("ce", "--labels", "0,1", "--logits", "1,2;3,4", "--weights", "0,0", "--format", "json")
     assert json.loads(r.stdout)["mean"] == "nan" and "denominator is 0" in r.stderr
+
+
+def test_distribution_labels_and_smoothing_count_each_sample_by_its_weight(xent):
+    one_hot = np.eye(C)[LABELS]
+    doc = as_json(xent("ce", "--labels", matrix(one_hot), "--probs", matrix(PROBS), "--sample-weights", inline(W),
+                       "--format", "json"))
+    assert doc["mean"] == pytest.approx(log_loss(one_hot, PROBS, sample_weight=W), rel=1e-12)
+    assert doc["denominator"] == pytest.approx(W.sum(), rel=1e-15)
+    torch = pytest.importorskip("torch")
+    z = RNG.normal(size=(N, C))
+    per = torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(LABELS), label_smoothing=0.1,
+                                            reduction="none").numpy()
+    doc = as_json(xent("ce", "--labels", inline(LABELS), "--logits", matrix(z), "--label-smoothing", "0.1",
+                       "--sample-weights", inline(W), "--format", "json"))
+    assert doc["mean"] == pytest.approx(float((W * per).sum() / W.sum()), rel=1e-12)
