@@ -85,8 +85,9 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     sw = load_sample_weights(sample_weights, pred)
     counted = n if sw is None else float(sw.sum())  # the samples, or the sum of their weights
     pw = load_pos_weight(pos_weight, pred) if loss == "bce" else None
-    # Row-aligned inputs beyond the labels, sliced with the logits' rows: one --pos-weight per sample.
-    extra = [pw] if pw is not None and pw.ndim == 2 else []
+    per_sample_pw = pw is not None and pw.ndim == 2  # one --pos-weight per sample of one output
+    # Row-aligned inputs beyond the labels, sliced with the logits' rows: that --pos-weight, the sample weights.
+    extra = ([pw] if per_sample_pw else []) + ([sw[:, None]] if sw is not None else [])
     if loss == "mse":
         factor = 0.5 if half else 1.0  # the ½·Σ convention halves the loss and its gradient
         denominator = core.mse_denominator(counted, pred.num_classes, half=half)
@@ -117,12 +118,10 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
             return core.per_sample(core.binary_cross_entropy_with_logits(z, t, pos_weight=rows_pw),
                                    class_mean=class_mean)
     scale = 1.0 / denominator if reduction == "mean" and denominator != 0 else 1.0
-    if sw is not None:
-        extra.append(sw[:, None])
 
     def scaled(z, t, *rest):
         """The gradient of a block of rows (``rest``: their rows of ``extra``), sample-weighted and scaled."""
-        g = gradient(z, t, *rest[:1]) if pw is not None and pw.ndim == 2 else gradient(z, t)
+        g = gradient(z, t, rest[0]) if per_sample_pw else gradient(z, t)
         return (g if sw is None else g * rest[-1]) * scale
 
     def rows_gradient(ids):
@@ -139,7 +138,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         checked_rows = max(1, min(n, GRADCHECK_BUDGET // (2 * pred.num_classes * pred.num_classes)))
         first = np.arange(checked_rows)
         z = pred.rows(slice(0, checked_rows))
-        row_pw = [pw[first]] if pw is not None and pw.ndim == 2 else []
+        row_pw = [pw[first]] if per_sample_pw else []
         row_sw = 1.0 if sw is None else sw[first]
         numeric = core.central_differences(lambda zz: per_row_loss(zz, y[first], *row_pw) * row_sw, z) * scale
         diff = float(np.max(np.abs(numeric - rows_gradient(first))))
@@ -191,7 +190,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         return ex.grad(pred.rows(ids), target, n, rows_gradient(ids), loss=loss, through=through, reduction=reduction,
                        denominator=denominator, temperature=temperature, weights=w if loss == "ce" else None,
                        ignore_index=ignore_index, label_smoothing=label_smoothing,
-                       pos_weight=pw if pw is None or pw.ndim == 1 else pw[ids], class_mean=class_mean, half=half,
+                       pos_weight=pw[ids] if per_sample_pw else pw, class_mean=class_mean, half=half,
                        ignored=ignored, sample_weights=None if sw is None else sw[ids],
                        digits=digits)
 
