@@ -645,6 +645,22 @@ def test_reference_saved_with_shift_used_without_it_says_give_shift(tmp_path):
     assert all(w["index"] == w["sequence"] * (T - 1) + w["position"] for w in doc["tests"]["a"]["worst"])
 
 
+def test_reference_that_does_not_record_shift_hints_it_from_the_token_counts(tmp_path):
+    base, tests, ids = dataset("plain", seed=71)
+    p = files(tmp_path, base, tests, ids)
+    for saved, later, hint in ((["--shift"], [], "give --shift too"), ([], ["--shift"], "leave out --shift")):
+        ref = tmp_path / "ref.safetensors"
+        run_json("--base", p["base"], "--test", p["a"], "--save-base", ref, *saved)
+        data = ref.read_bytes()  # written before the shift was recorded: the metadata without it
+        (size,) = struct.unpack_from("<Q", data, 0)
+        header = json.loads(data[8:8 + size])
+        del header["__metadata__"]["shift"]
+        text = json.dumps(header).encode()
+        ref.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + size:])
+        result = invoke("--base", ref, "--test", p["a"], *later)
+        assert result.exit_code == 1 and result.stdout == "" and hint in result.stderr, result.stderr
+
+
 def test_top_k_against_a_saved_reference_is_said_and_recorded(tmp_path):
     """Was ignored without a word: K is the file's top_k, said on stderr; the JSON records the K used."""
     base, tests, ids = dataset("plain", seed=59)

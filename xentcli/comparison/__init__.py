@@ -114,7 +114,7 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
             held = f"{n} tokens (a saved reference of vocabulary {reference.vocab})" if kind == "reference" else \
                 f"shape {base.shape}"
             raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has {held}: "
-                            "the same tokens are needed in both")
+                            f"the same tokens are needed in both{_shift_hint(t.pred, n) if kind == 'reference' else ''}")
     sources = [_Checked(t.pred) for t in tests]
     if targets is not None:
         sources.append(targets)
@@ -174,6 +174,18 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
             on_block(start, rows, block)
         store.add(rows, block)
     return store.columns(targets is not None)
+
+
+def _shift_hint(pred: Predictions, n: int) -> str:
+    """For a saved reference that does not record --shift: the fix when the test's tokens are its
+    rows shifted (one token less a sequence) or unshifted (one more)."""
+    shape = pred.unshifted_shape or pred.shape
+    sequences = int(np.prod(shape[:-2])) if len(shape) >= 2 else 1
+    if pred.unshifted_shape is None and len(pred) - sequences == n:
+        return "; the reference was likely saved with --shift: give --shift too"
+    if pred.unshifted_shape is not None and len(pred) + sequences == n:
+        return "; the reference was likely saved without --shift: leave out --shift"
+    return ""
 
 
 class _Store:
