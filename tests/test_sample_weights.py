@@ -174,15 +174,15 @@ def test_grad_of_the_weighted_mean_against_pytorch_autograd(xent, loss):
 def test_explain_and_table_show_the_weights(xent):
     args = ["bce", "--labels", "1,0,1", "--probs", "0.9,0.2,0.7", "--sample-weights", "2,1,0"]
     text = xent(*args, "--explain").stdout
-    assert "sample weight s = 2: s·loss = " in text and "denominator = 3: Σ s, the sum of the sample weights" in text
+    assert "sample weight 2: 2·loss = " in text and "denominator = 3: the sum of the sample weights" in text
     table = xent(*args, "--format", "table").stdout
     assert "w·loss (nats)" in table and "denominator" in table
     expected = (2 * -math.log(0.9) + 1 * -math.log(0.8)) / 3
     assert float(xent(*args).stdout) == pytest.approx(expected, rel=1e-14)
     text = xent("mse", "--labels", "1,0", "--preds", "0.5,0.5", "--sample-weights", "3,1", "--explain").stdout
-    assert "sample weight w = 3" in text and "Σw·C = 4·1" in text
+    assert "sample weight 3: 3·0.25 = 0.75" in text and "the sum of the sample weights times C = 4·1" in text
     text = xent("grad", "--labels", "0", "--logits", "[[1,2]]", "--sample-weights", "2", "--explain").stdout
-    assert "sample weight s = 2" in text
+    assert "sample weight 2: 2·∂loss/∂z" in text
 
 
 @pytest.mark.parametrize("weights, needle", [

@@ -197,9 +197,9 @@ def _sample_weight_lines(f: _Fmt, sample_weights, i: int, nats: float, report) -
     if sample_weights is not None:
         s = float(sample_weights[i])
         nats = float(core.reductions.weighted(nats, s))
-        lines.append(f"sample weight s = {f(s)}: s·loss = {f(nats)} nats")
+        lines.append(f"sample weight {f(s)}: {f(s)}·loss = {f(nats)} nats")
     if report.base != "e":
-        lines += _base_lines(f, report.base, nats, report.per[i], what="s·loss" if sample_weights is not None else "loss")
+        lines += _base_lines(f, report.base, nats, report.per[i], what="weighted loss" if sample_weights is not None else "loss")
     return lines
 
 
@@ -351,8 +351,9 @@ def ce(rows: np.ndarray, labels, n: int, per_nats: np.ndarray, report, *, kind: 
            "the number of samples not ignored") if index else (
         "the number of samples N" + (" (weights do not change it for distribution labels)" if weights is not None else ""))
     if sample_weights is not None:
-        why = (("Σ s·w_k, each sample weight s times its target's weight w_k," if weights is not None else "Σ s,")
-               + " over the samples not ignored") if index else "Σ s, the sum of the sample weights"
+        why = (("the sum of each sample weight times its target's weight w_k" if weights is not None else
+                "the sum of the sample weights") + " of the samples not ignored") if index else \
+            "the sum of the sample weights"
     unit = _unit(report.base)
     red = _reduction_lines(f, report.per, reduction=report.reduction, total=report.sum, mean=report.mean,
                            denominator=report.denominator, why=why, unit=unit)
@@ -478,7 +479,8 @@ def grad(rows: np.ndarray, targets: np.ndarray, n: int, grad_rows: np.ndarray, *
                               half=half)
         lines = more[:1] + lines + more[1:]
         if sample_weights is not None:
-            lines.append(f"sample weight s = {f(sample_weights[i])}: s·∂loss/∂z = {f.vec(sample_weights[i] * g)}")
+            lines.append(f"sample weight {f(sample_weights[i])}: {f(sample_weights[i])}·∂loss/∂z = "
+                         f"{f.vec(sample_weights[i] * g)}")
         if reduction == "mean":
             lines.append(f"mean: divided by the denominator {f(denominator)} = {f.vec(grad_rows[i])}")
         else:
@@ -707,7 +709,7 @@ def bce(rows: np.ndarray, targets: np.ndarray, n: int, per_nats: np.ndarray, rep
             lines.append(f"loss = Σ ℓ = {f.plus(elements)} = {f(per_nats[i])} nats")
         lines += _sample_weight_lines(f, sample_weights, i, per_nats[i], report)
         steps.append(Step(f"{_row_label(i)}: binary cross-entropy", lines))
-    why = ("Σ s, the sum of the sample weights" if sample_weights is not None else "the number of samples N") + (
+    why = ("the sum of the sample weights" if sample_weights is not None else "the number of samples N") + (
         "; each sample is already a mean over its C classes, so the mean is over all N·C entries "
         "(BCEWithLogitsLoss's mean)" if class_mean and sample_weights is None else "")
     steps += _report_closing(f, report, n, len(rows), why, "samples")
@@ -823,19 +825,20 @@ def mse(rows: np.ndarray, targets: np.ndarray, n: int, per: np.ndarray, *, throu
             value = 0.5 * raw
             lines.append(f"--half: ½·Σ (ŷ - y)² = ½·{f(raw)} = {f(value)}")
         if sample_weights is not None:
-            lines.append(f"sample weight w = {f(sample_weights[i])}: w·{f(value)} = {f(per[i])}")
+            lines.append(f"sample weight {f(sample_weights[i])}: {f(sample_weights[i])}·{f(value)} = {f(per[i])}")
         steps.append(Step(f"{_row_label(i)}: squared error", lines))
     left = _left_out(n, len(rows), "samples")
     if left:
         steps.append(Step("the other samples", left))
     c = len(rows[0]) if len(rows) else 0
     if half:
-        why = (f"the m = {n:,} samples" if sample_weights is None else f"Σw = {f(weight_sum)}") + \
-            ": the document's ½·(1/m)·Σ, each sample's outputs summed"
+        counted = f"the m = {n:,} samples" if sample_weights is None else "the sum of the sample weights"
+        why = counted + " (the document's ½·(1/m)·Σ, each sample's outputs summed)"
     elif sample_weights is None:
         why = f"every entry, N·C = {n:,}·{c:,} (torch.nn.MSELoss's mean)"
     else:
-        why = f"Σw·C = {f(weight_sum)}·{c:,} (scikit-learn's weighted mean_squared_error, averaged over outputs)"
+        why = (f"the sum of the sample weights times C = {f(weight_sum)}·{c:,} (scikit-learn's weighted "
+               "mean_squared_error, averaged over outputs)")
     red = _reduction_lines(f, all_per, reduction=reduction, total=total, mean=mean, denominator=denominator,
                            why=why, unit="").copy()
     red = [line.replace("  (", " (").rstrip() for line in red]
