@@ -265,3 +265,14 @@ def test_json_document_above_the_bound_is_refused_before_parsing(tmp_path, monke
     # One value a line under a .json name is JSON Lines, read a line at a time at any size.
     (tmp_path / "lines.json").write_text("\n".join(json.dumps(r) for r in rng.standard_normal((20, 20)).tolist()))
     assert read_matrix(str(tmp_path / "lines.json"), "--logits").values.shape == (20, 20)
+
+
+def test_a_long_string_among_many_numbers_is_bad_data_not_an_array_of_strings(tmp_path):
+    # NumPy would make every value as wide as the string: 200 000 × 100 000 characters.
+    path = tmp_path / "s.json"
+    path.write_text("[" + "0," * 200_000 + json.dumps("x" * 100_000) + "]")
+    message = error("softmax", "--logits", path, code=1)
+    assert f"{path}: position 200001: \"xxx" in message and "is not a number" in message
+    lines = tmp_path / "s.jsonl"
+    lines.write_text("0\n" * 200_000 + json.dumps("x" * 100_000) + "\n")
+    assert "line 200001" in error("softmax", "--logits", lines, code=1)

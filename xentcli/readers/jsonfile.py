@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import CallError, DataError
 from .source import Matrix, numeric, shown_path
 
-__all__ = ["read", "to_array"]
+__all__ = ["read", "to_array", "only_numbers"]
 
 #: Strings read as non-finite floats (lower-cased, stripped): xent writes ``inf``, ``-inf``, ``nan``.
 SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")}
@@ -220,7 +220,7 @@ def _describe(value) -> str:
 
 def to_array(value, where: str) -> np.ndarray:
     """A nested list of numbers (or one number) as an int64 / float64 array; bad data says where."""
-    if isinstance(value, list):
+    if isinstance(value, list) and only_numbers(value):
         try:
             a = np.array(value)
         except (ValueError, TypeError, OverflowError):
@@ -228,6 +228,24 @@ def to_array(value, where: str) -> np.ndarray:
         if a is not None and not a.dtype.hasobject and a.dtype.kind in "biuf":
             return _typed(a)
     return _walk(value, where)
+
+
+def only_numbers(value) -> bool:
+    """Whether nested lists (or tuples) hold nothing but numbers. Only then are they handed to NumPy
+    whole: with a string among them NumPy would make an array of strings, each value as wide as the
+    longest string (gigabytes from a few megabytes of JSON)."""
+    level = [value]
+    while level:
+        deeper = []
+        for item in level:
+            for x in item:
+                t = type(x)
+                if t is list or t is tuple:
+                    deeper.append(x)
+                elif t is not int and t is not float and t is not bool:
+                    return False
+        level = deeper
+    return True
 
 
 def _count(n: int, noun: str) -> str:

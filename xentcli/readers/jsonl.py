@@ -48,7 +48,7 @@ from array import array
 import numpy as np
 
 from ..errors import CallError, DataError
-from .jsonfile import MAX_DOCUMENT_BYTES
+from .jsonfile import MAX_DOCUMENT_BYTES, only_numbers
 from .selector import describe_columns, select_columns
 from .source import Matrix
 
@@ -313,7 +313,7 @@ class _Rows:
         """``rows`` as int64 (every value an integer) or float64; the slow walk says where a bad value is."""
         shape = (len(rows),) if self.width is None else (len(rows), self.width)
         try:
-            a = np.array(rows)
+            a = np.array(rows) if only_numbers(rows) else None
         except (ValueError, TypeError, OverflowError):
             a = None  # nested or worse: the walk below says where
         if a is not None and a.shape == shape and not a.dtype.hasobject:
