@@ -1,6 +1,8 @@
 """The real command, run in-process, for the tests of every input form."""
 
 import json
+import math
+import re
 
 from click.testing import CliRunner
 
@@ -25,3 +27,12 @@ def error(*args, code):
     assert result.exit_code == code, result.output
     assert result.output.startswith("Error:") and "Traceback" not in result.output
     return result.output
+
+
+_NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
+
+
+def shows_number(text: str, value: float, rel: float = 5e-16) -> bool:
+    """Whether ``text`` prints a number within ``rel`` of ``value`` (a few ulp): a value printed to full
+    precision that went through NumPy's exp/log can differ in its last bit on another CPU."""
+    return any(math.isclose(float(m), value, rel_tol=rel) for m in _NUMBER.findall(text))
