@@ -739,6 +739,12 @@ def ppl(rows: np.ndarray, tokens: np.ndarray, n: int, per_nats: np.ndarray, repo
                 f"CE = {f(report.per[i])}"]))
             continue
         z = np.asarray(rows[i], dtype=np.float64)
+        if kind == "probs":
+            lines = [f"probabilities p = {f.vec(z)} (vocabulary {len(z):,})", f"target token: {k}",
+                     f"p({k}) = {f(z[k])}", f"CE = -log p(target) = {f(per_nats[i])} nats"]
+            lines += _base_lines(f, report.base, per_nats[i], report.per[i], what="CE")
+            steps.append(Step(f"token {i + 1}: -log p(target)", lines))
+            continue
         logp = core.log_softmax(z[None], temperature=temperature)[0]
         lines = [f"logits z = {f.vec(z)} (vocabulary {len(z):,})", f"target token: {k}"]
         if temperature != 1.0:

@@ -18,7 +18,7 @@ from . import core
 from .core import reductions as core_reductions
 from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remote_token
 from .errors import CallError, DataError
-from .options import INPUT_HEADER
+from .options import IDLE_OPTIONS, INPUT_HEADER
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
 from .readers.source import RawFile, RawRows
@@ -39,6 +39,25 @@ def check_stdin(**values: str | None) -> None:
         raise CallError(f"only one input may read stdin, but {readers[0]} is '-' {len(readers)} times")
     if len(readers) > 1:
         raise CallError(f"only one option may read stdin, but {' and '.join(readers)} are both '-'")
+
+
+def offers(option: str) -> bool:
+    """Whether the running command has ``option`` and applies it in this call: hints name no other.
+
+    A command whose options depend on another option (``grad --loss``) lists those that do not
+    apply under :data:`options.IDLE_OPTIONS` in its context's ``meta``. True outside a command.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True
+    return (any(option in p.opts for p in ctx.command.params if not getattr(p, "hidden", False))
+            and option not in ctx.meta.get(IDLE_OPTIONS, ()))
+
+
+def _command() -> str | None:
+    """The running command's name (``ce``), None outside one."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.command.name
 
 
 def _stdin():
@@ -174,6 +193,7 @@ class LabelRows(CheckedRows):
     def __init__(self, values, matrix: Matrix, *, kind: str, renormalize: bool = False):
         super().__init__(values, matrix, renormalize=renormalize)
         self.kind = kind
+        self.alternative = ""  # a hint that wins over --renormalize's (see _binary_hint)
         self.shape, self.ndim, self.dtype = tuple(values.shape), 2, np.dtype(np.float64)
 
     def check(self, rows) -> np.ndarray:
@@ -202,7 +222,7 @@ class LabelRows(CheckedRows):
     def hint(self, error: core.RowError) -> str:
         if error.row is None or self.kind != "ce":
             return ""
-        return _renormalize_hint(self.values[error.row])
+        return self.alternative or _renormalize_hint(self.values[error.row])
 
 
 class Predictions(CheckedRows):
@@ -225,6 +245,7 @@ class Predictions(CheckedRows):
         self._validated = False
         self.logits_option = "--logits"  # named in hints about probabilities that look like logits
         self.unshifted_shape = None  # the input's shape when shift() dropped each sequence's last position
+        self.alternative = ""  # a hint that wins over the others (see _binary_hint)
         self.one_output = False  # a 1-D input read as N samples of one output (bce, mse): see load_predictions
 
     def check(self, rows) -> np.ndarray:
@@ -317,11 +338,9 @@ class Predictions(CheckedRows):
     def shift(self) -> None:
         """Score each position against the next token (``--shift``): drop every sequence's last row.
 
-        The sequences are the input's second-to-last axis: ``(B, T, V)`` logits are B sequences
+        The sequences are the input's second-to-last axis: ``(B, T, V)`` logits (or probabilities) are B sequences
         of T positions, ``(T, V)`` one. Labels read afterwards drop each sequence's first token.
         """
-        if self.kind != "logits":
-            raise CallError("--shift aligns logits with the next token: it applies to --logits")
         if len(self.shape) < 2 or self.shape[-2] < 2:
             raise CallError(f"--shift needs sequences of at least 2 positions; {self.matrix.where} has shape "
                             f"{self.shape}")
@@ -349,11 +368,14 @@ class Predictions(CheckedRows):
             return ""
         head = np.asarray(self.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
         row = np.asarray(self.values[error.row], dtype=np.float64)
+        if self.alternative:
+            return self.alternative
         logits = f"; these look like logits: did you mean {self.logits_option}?"
         if (row < 0).any() or (head < 0).any() or (not self.normalized and (row > 1).any()):
             return logits  # plainly not probabilities, and rescaling would not make them so
         if self.normalized and np.all(np.abs(head.sum(axis=1) - 1) > 0.01):  # no row sums to 1: logits, or counts
-            return logits + f" (or {_renormalize_hint(row)[2:]}, if they are counts)"
+            counts = _renormalize_hint(row)[2:]
+            return logits + (f" (or {counts}, if they are counts)" if counts else "")
         return _renormalize_hint(row) if self.normalized else ""
 
     def _count_float16(self, rows: np.ndarray) -> None:
@@ -448,7 +470,7 @@ def load_predictions(
         rows = max(1, min(PROBABILITY_LOOK_ROWS, PROBABILITY_LOOK_VALUES // pred.num_classes))
         head = np.asarray(pred.values[:rows], dtype=np.float64)
         if np.isfinite(head).all() and core.looks_like_probabilities(head):
-            fix = (f"Did you mean {probs_opt}?" if probs_opt else
+            fix = (f"Did you mean {probs_opt}?" if probs_opt and offers(probs_opt) else
                    "If they are, give their logarithms: log-probabilities are logits (softmax(log p) = p).")
             warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
                  f"softmax would be applied twice. {fix}")
@@ -456,9 +478,9 @@ def load_predictions(
 
 
 def _renormalize_hint(row) -> str:
-    """Suggest --renormalize where rescaling would fix the offending row."""
+    """Suggest --renormalize where rescaling would fix the offending row (and the command has it)."""
     row = np.asarray(row, dtype=np.float64)
-    if np.all(np.isfinite(row) & (row >= 0)) and row.sum() > 0:
+    if np.all(np.isfinite(row) & (row >= 0)) and row.sum() > 0 and offers("--renormalize"):
         return "; pass --renormalize to rescale rows"
     return ""
 
@@ -473,7 +495,7 @@ def _renormalized(rows: np.ndarray) -> tuple[np.ndarray, int]:
     if (sums <= 0).any():
         r = int(np.argmax(sums[:, 0] <= 0))
         raise core.RowError("sums to 0 and cannot be renormalized", r)
-    return rows / sums, int(np.count_nonzero(np.abs(sums[:, 0] - 1.0) > core.SUM_TOLERANCE))
+    return rows / sums, int(core.rows_off(rows).size)
 
 
 def load_labels(
@@ -510,10 +532,11 @@ def load_labels(
     if pred.unshifted_shape is not None:
         return _next_tokens(m, pred, ignore_index)
     m = _label_file_header(m, len(pred))
+    pred.alternative = _binary_hint(pred, m)
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     if pred.one_output and pred.num_classes == 1 and len(np.shape(m.values)) == 1 and len(m.values) == len(pred):
         # N targets of N one-output samples, not N class indices (as for a one-column file)
-        return LabelRows(_as_column(m.values), m, kind=kind), m
+        return _swap_checked(LabelRows(_as_column(m.values), m, kind=kind), pred), m
     if pred.one_output and len(pred) > 1 and tuple(np.shape(m.values)) == (1, len(pred)) and shape == (len(pred), 1):
         raise DataError(f"{m.where} holds one sample of {len(pred)} outputs, shape {np.shape(m.values)}, but "
                         f"{pred.matrix.where} is a 1-D vector, {len(pred)} samples of one output: for one sample "
@@ -534,13 +557,16 @@ def load_labels(
         try:
             core.check_class_indices(y, pred.num_classes, ignore_index=ignore_index)
         except core.RowError as e:
-            raise DataError(f"{located(m, e)}{_index_hint(y, pred.num_classes, ignore_index)}") from e
+            raise DataError(f"{located(m, e)}{_index_hint(y, pred.num_classes, ignore_index) or pred.alternative}") \
+                from e
         return y, m
     if kind == "indices":
         raise DataError(f"{m.where}: expected one class index per sample, found a matrix of the logits' shape {shape}")
     if ignore_index is not None:
         raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
-    return LabelRows(rows, m, kind=kind, renormalize=renormalize), m
+    labels = LabelRows(rows, m, kind=kind, renormalize=renormalize)
+    labels.alternative = pred.alternative
+    return _swap_checked(labels, pred), m
 
 
 def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tuple[np.ndarray, Matrix]:
@@ -569,10 +595,27 @@ def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tu
     return y, m
 
 
+def _binary_hint(pred: "Predictions", labels: Matrix) -> str:
+    """Point ``ce`` given one probability per sample to ``bce``: a 1-D vector or one column of
+    probabilities with as many labels, each 0 or 1, are N binary probabilities (scikit-learn's
+    ``p[:, 1]``), not a distribution."""
+    entries = len(pred) * pred.num_classes
+    if _command() != "ce" or pred.kind != "probs" or not (len(pred.shape) == 1 or pred.shape[-1] == 1) \
+            or entries < 2 or math.prod(np.shape(labels.values)) != entries:
+        return ""
+    head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    y = np.asarray(read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    if not (np.all((head >= 0) & (head <= 1)) and np.all((y == 0) | (y == 1))):
+        return ""
+    return ("; one probability per sample, each its own (a binary classifier's p, as scikit-learn's p[:, 1]), "
+            "is binary cross-entropy: xent bce --labels … --probs …")
+
+
 def _index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> str:
     """What to do about class indices out of range, where the cause is plain."""
     if ignore_index is None and (y == -100).any():
-        return "; -100 is the padding label of PyTorch and Hugging Face: pass --ignore-index -100 to skip those samples"
+        return "; -100 is the padding label of PyTorch and Hugging Face" + (
+            ": pass --ignore-index -100 to skip those samples" if offers("--ignore-index") else "")
     counted = y if ignore_index is None else y[y != ignore_index]
     if counted.size and counted.min() >= 1 and counted.max() == num_classes:
         return (f"; the labels look 1-based (1 to {num_classes}, no 0): xent counts classes from 0, "
@@ -581,16 +624,33 @@ def _index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> st
 
 
 def _swapped_hint(labels: Matrix, pred: "Predictions") -> str:
-    """Labels and predictions that look swapped: a matrix of non-integers as labels, one column of integers as logits."""
-    if pred.num_classes != 1 or len(np.shape(labels.values)) < 2 or np.shape(labels.values)[-1] < 2:
+    """Labels and predictions that look swapped, whatever their formats: the predictions are integers,
+    one per row the labels would have as predictions (class indices), and the labels are not integers."""
+    held = tuple(np.shape(labels.values))
+    if not held or pred.unshifted_shape is not None:
         return ""
-    y = read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS).astype(np.float64)
-    if np.all(y == np.round(y)):
+    rows = math.prod(held[:-1]) if len(held) > 1 else (held[0] if pred.one_output else 1)
+    if len(pred) * pred.num_classes != rows:
         return ""
-    head = np.asarray(pred.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
-    if not np.all(np.isfinite(head) & (head == np.round(head))):
+    y = np.asarray(read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    if not np.all(np.isfinite(head) & (head == np.round(head))) or np.all(y == np.round(y)):
         return ""
-    return f"; {labels.where.split()[0]} and {pred.matrix.where.split()[0]} look swapped (labels are the integers)"
+    label_opt, pred_opt = labels.where.split()[0], pred.matrix.where.split()[0]
+    return f"; {label_opt} and {pred_opt} look swapped ({pred_opt} holds integers, one per row of {label_opt})"
+
+
+def _swap_checked(labels: "LabelRows", pred: "Predictions") -> "LabelRows":
+    """``labels``, after a warning if they are binary targets that look swapped with the predictions of
+    their shape: predictions all 0 or 1 (as targets are), targets none of them (as probabilities are)."""
+    if labels.kind != "bce":
+        return labels
+    y = np.asarray(read_rows(labels.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    if y.size and np.all((head == 0) | (head == 1)) and np.all((y > 0) & (y < 1)):
+        warn(f"{labels.matrix.where} and {pred.matrix.where} look swapped: every prediction is 0 or 1, as "
+             f"targets are, and no target is, as probabilities are")
+    return labels
 
 
 def _label_file_header(m: Matrix, n: int) -> Matrix:
@@ -677,8 +737,9 @@ def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix
     known = _class_list(classes, pred.num_classes) if classes is not None else pred.matrix.names
     cells = [str(c) for c in m.values.reshape(-1)]
     if not known or len(known) != pred.num_classes:
-        raise CallError(f"{m.where}: the labels are class names ({cells[0]!r}, …) but no class names are known: "
-                        f"pass --classes with the predictions' {pred.num_classes} classes in column order")
+        fix = (f"pass --classes with the predictions' {pred.num_classes} classes in column order"
+               if offers("--classes") else "give class indices 0 to C-1, or predictions with a header of class names")
+        raise CallError(f"{m.where}: the labels are class names ({cells[0]!r}, …) but no class names are known: {fix}")
     lines = m.lines
     if m.names is not None and len(m.names) == 1 and m.names[0] in known:  # that "header" was the first label
         cells = [m.names[0], *cells]

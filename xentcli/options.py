@@ -38,6 +38,7 @@ __all__ = [
     "shift_option",
     "scheduler_option",
     "INPUT_HEADER",
+    "IDLE_OPTIONS",
     "explain_options",
 ]
 
@@ -118,6 +119,9 @@ def _remember_input_header(ctx, param, value):
 
 #: The key of ``--input-header`` in the click context's ``meta``.
 INPUT_HEADER = "xent.input_header"
+#: The key in the click context's ``meta`` of the options a command has but does not apply in this
+#: call (``grad --loss bce`` has --ignore-index): hints do not name them.
+IDLE_OPTIONS = "xent.idle_options"
 input_header_option = click.option(
     "--input-header", type=click.Choice(HEADER_MODES), default="auto", show_default=True, expose_value=False,
     callback=_remember_input_header,

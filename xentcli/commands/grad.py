@@ -67,6 +67,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     applies = {"ce": ("--weights", "--ignore-index", "--label-smoothing", "--temperature"),
                "bce": ("--pos-weight", "--class-mean"), "mse": ("--through", "--half")}[loss]
     wrong = [opt for opt, on in used.items() if on and opt not in applies]
+    click.get_current_context().meta[options.IDLE_OPTIONS] = {opt for opt in used if opt not in applies}
     if wrong:
         raise CallError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to --loss {loss}")
     if loss == "mse" and through is None:

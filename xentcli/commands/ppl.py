@@ -13,12 +13,12 @@ from ._common import ONE_PASS, probabilities, warn_infinite
 
 
 @click.command(epilog=options.examples(
-    'xent ppl --logits lm.npy --targets ids.npy --ignore-index -100',
     'xent ppl --logits lm.safetensors:logits --targets ids.npy --shift',
     'xent ppl --logits base.kld --targets base.kld:targets',
+    'xent ppl --probs probs.npy --targets ids.npy --ignore-index -100',
 ))
-@options.compose(options.logits_option, options.temperature_option)
-@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, required=True, help="The true token ids: one class index per row of --logits.")
+@options.compose(options.logits_option, options.probs_option, options.temperature_option)
+@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, required=True, help="The true token ids: one class index per row of --logits (or --probs).")
 @options.ignore_index_option
 @options.shift_option
 @options.base_option
@@ -27,21 +27,26 @@ from ._common import ONE_PASS, probabilities, warn_infinite
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, precision, header, explain,
+def ppl(logits, probs, temperature, targets, ignore_index, shift, base, fmt, output, precision, header, explain,
         explain_rows):
-    """Perplexity of --targets under --logits (tokens × vocabulary, or (batch, seq, vocab) NPY).
+    """Perplexity of --targets under --logits or --probs (tokens × vocabulary, or (batch, seq, vocab) NPY).
 
     perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
-    number in every base. --ignore-index skips padding tokens.
+    number in every base; CE = -log p(target), of softmax(logits) or of the
+    probabilities as given. --ignore-index skips padding tokens.
     """
-    check_stdin(logits=logits, targets=targets)
-    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
+    check_stdin(logits=logits, probs=probs, targets=targets)
+    pred = load_predictions(logits, probs, temperature=temperature)
     if shift:
         pred.shift()
     tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets")
-    per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index), tokens,
-                   **ONE_PASS)
-    warn_infinite(per, target_matrix, "the target token has probability 0 (a -inf logit)")
+    if pred.kind == "logits":
+        per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index),
+                       tokens, **ONE_PASS)
+    else:
+        per = pred.map(lambda p, k: core.cross_entropy_with_probs(p, k, ignore_index=ignore_index), tokens)
+    warn_infinite(per, target_matrix, "the target token has probability 0 ("
+                  + ("a -inf logit)" if pred.kind == "logits" else "a zero probability)"))
     counted = core.cross_entropy_denominator(tokens, ignore_index=ignore_index)
     if counted == 0:
         warn("every token is ignored: the mean and the perplexity are nan")
@@ -65,8 +70,8 @@ def ppl(logits, temperature, targets, ignore_index, shift, base, fmt, output, pr
         from .. import explain as ex
 
         ids = ex.explained_rows(len(tokens), explain_rows)
-        return ex.ppl(pred.rows(ids), tokens[ids], len(tokens), per[ids], report, temperature=temperature,
-                      ignore_index=ignore_index, digits=digits)
+        return ex.ppl(pred.rows(ids), tokens[ids], len(tokens), per[ids], report, kind=pred.kind,
+                      temperature=temperature, ignore_index=ignore_index, digits=digits)
 
     emit(Result(report.perplexity, doc, ["perplexity"], view, explanation=explanation if explain else None),
          fmt=fmt, output=output, precision=precision, header=header)

@@ -23,6 +23,8 @@ from .checks import (
     check_probabilities,
     check_weights,
     looks_like_probabilities,
+    rows_off,
+    sum_tolerance,
 )
 from .cross_entropy import (
     cross_entropy,
@@ -83,6 +85,7 @@ __all__ = [
     "kl_divergence_of", "kl_divergence_with_logits", "rel_entr",
     "SUM_TOLERANCE", "RowError", "check_class_indices", "check_label_distribution",
     "check_logits", "check_probabilities", "check_weights", "looks_like_probabilities",
+    "rows_off", "sum_tolerance",
     "cross_entropy", "cross_entropy_denominator", "cross_entropy_from_log_probs",
     "cross_entropy_grad", "cross_entropy_with_probs", "interpret_labels", "is_index_labels",
     "picks_target_log_probs", "target_log_probs",

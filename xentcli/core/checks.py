@@ -7,11 +7,14 @@ can add where that row came from (a file line, an option name).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
     "RowError",
     "SUM_TOLERANCE",
+    "sum_tolerance",
     "check_logits",
     "check_binary_logits",
     "check_probabilities",
@@ -20,10 +23,50 @@ __all__ = [
     "check_class_indices",
     "check_weights",
     "looks_like_probabilities",
+    "rows_off",
 ]
 
-#: How far a row of probabilities may sum from 1 (SPEC §2).
+#: How far a row of probabilities may sum from 1 at the least, whatever its width (SPEC §2).
 SUM_TOLERANCE = 1e-6
+
+_FLOAT32_EPS = float(np.finfo(np.float32).eps)
+#: Unit roundoff (half the machine epsilon) of the formats a row's entries may have been rounded to.
+_ROUNDOFF = {"float32": _FLOAT32_EPS / 2, "float16": float(np.finfo(np.float16).eps) / 2, "bfloat16": 2.0**-9}
+
+
+def sum_tolerance(num_classes: int, entries: str = "float32") -> float:
+    """How far from 1 a row of ``num_classes`` probabilities may sum through rounding alone.
+
+    ``max(1e-6, 8·√C·ε₃₂ + u)``, ``ε₃₂ = 2⁻²³`` (SPEC §1, §2): 2.1e-4 at 50 257 classes,
+    3.7e-4 at 152 064. The first term is the normalizer: frameworks sum a softmax row's
+    C exponentials in float32 (for float16 and bfloat16 output too), and rounding in a
+    running sum grows like a random walk, with a standard deviation near ``√C·ε₃₂/6``;
+    eight times ``√C·ε₃₂`` leaves room for the systematic drift of long sums (a naive
+    float32 loop drifts 3.4e-4 at 152 064 classes, PyTorch's vectorized sum 2.7e-5).
+    The second, ``u``, is the unit roundoff of the format the entries were rounded to
+    (``entries``): rounding each entry moves the row's sum by at most ``u·Σp = u``.
+    float64 and decimal text are held to float32's bound: they carry no trace of the
+    float32 computation that usually made them. A row off by 1e-3 is refused up to a
+    million classes in float32, text or float64, up to 152 064 in float16; bfloat16's
+    own rounding reaches 3.9e-3.
+    """
+    return max(SUM_TOLERANCE, 8.0 * math.sqrt(num_classes) * _FLOAT32_EPS + _ROUNDOFF[entries])
+
+
+def _entry_format(rows: np.ndarray) -> str:
+    """The narrowest format holding every entry of ``rows`` exactly: the rounding they may have had.
+
+    bfloat16 reaches NumPy widened to float32 (its 16 bits are a float32's high half)
+    and float16 may be widened too, so the values, not the dtype, tell. 0 and 1, exact in every
+    format, tell nothing: a row of only those is held to float32's bound.
+    """
+    rows = rows[(rows != 0) & (rows != 1)]
+    f32 = rows.astype(np.float32)
+    if not rows.size or not np.array_equal(f32, rows):
+        return "float32"
+    if not np.any(f32.view(np.uint32) & np.uint32(0xFFFF)):
+        return "bfloat16"
+    return "float16" if np.array_equal(f32.astype(np.float16).astype(np.float32), f32) else "float32"
 
 
 class RowError(ValueError):
@@ -106,12 +149,13 @@ def check_binary_logits(logits) -> None:
     _raise_first(np.isnan(z), z, "logit is {value!r}; expected a number or ±inf")
 
 
-def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SUM_TOLERANCE) -> None:
+def check_probabilities(probs, *, normalized: bool = True) -> None:
     """Raise unless every entry is in [0, 1] and, if ``normalized``, rows sum to 1.
 
     Args:
       probs: array of shape ``(..., C)``.
-      normalized: require ``|Σ_c p_c - 1| <= tolerance`` per row.
+      normalized: require ``|Σ_c p_c - 1| <= sum_tolerance(C, …)`` per row, the
+        rounding the entries' format allows over the row's width (:func:`sum_tolerance`).
     """
     p = _rows(probs)
     if p.size == 0:
@@ -119,15 +163,15 @@ def check_probabilities(probs, *, normalized: bool = True, tolerance: float = SU
     # The negation also catches NaN.
     _raise_first(~((p >= 0) & (p <= 1)), p, "probability {value!r} is outside [0, 1]")
     if normalized:
-        _check_sums(p, "probabilities", tolerance)
+        _check_sums(p, "probabilities")
 
 
-def check_label_distribution(labels, *, normalized: bool = True, tolerance: float = SUM_TOLERANCE) -> None:
-    """Raise unless label rows are finite, non-negative and (if ``normalized``) sum to 1."""
+def check_label_distribution(labels, *, normalized: bool = True) -> None:
+    """Raise unless label rows are finite, non-negative and (if ``normalized``) sum to 1 (as probabilities do)."""
     y = _rows(labels)
     _raise_first(~(np.isfinite(y) & (y >= 0)), y, "label {value!r} is not a non-negative number")
     if normalized:
-        _check_sums(y, "labels", tolerance)
+        _check_sums(y, "labels")
 
 
 def check_binary_targets(targets) -> None:
@@ -136,12 +180,24 @@ def check_binary_targets(targets) -> None:
     _raise_first(~((y >= 0) & (y <= 1)), y, "target {value!r} is outside [0, 1]")
 
 
-def _check_sums(p: np.ndarray, what: str, tolerance: float) -> None:
-    sums = np.sum(p, axis=1, dtype=np.float64)
-    off = np.abs(sums - 1.0) > tolerance
-    if off.any():
-        r = int(np.argmax(off))
-        raise RowError(f"{what} sum to {float(sums[r])!r}, expected 1 within {tolerance:g}", r)
+def _check_sums(p: np.ndarray, what: str) -> None:
+    off = rows_off(p)
+    if off.size:
+        r = int(off[0])
+        total = float(np.sum(p[r], dtype=np.float64))
+        raise RowError(f"{what} sum to {total!r}, expected 1 within {sum_tolerance(p.shape[1], _entry_format(p[r])):g}",
+                       r)
+
+
+def rows_off(rows) -> np.ndarray:
+    """The indices of the rows of ``rows`` (2-D) that do not sum to 1 within :func:`sum_tolerance`."""
+    p = np.asarray(rows)
+    dev = np.abs(np.sum(p, axis=1, dtype=np.float64) - 1.0)
+    off = ~(dev <= sum_tolerance(p.shape[1]))
+    # A row past float32's bound but within bfloat16's is looked at again: its entries may be float16 or bfloat16 values.
+    for r in np.flatnonzero(off & (dev <= sum_tolerance(p.shape[1], "bfloat16"))):
+        off[r] = not dev[r] <= sum_tolerance(p.shape[1], _entry_format(p[r]))
+    return np.flatnonzero(off)
 
 
 def check_class_indices(indices, num_classes: int, *, ignore_index: int | None = None) -> None:
@@ -173,8 +229,8 @@ def check_weights(weights, num_classes: int) -> np.ndarray:
     return w
 
 
-def looks_like_probabilities(logits, *, tolerance: float = SUM_TOLERANCE) -> bool:
-    """True when every entry is in [0, 1] and every row sums to 1.
+def looks_like_probabilities(logits) -> bool:
+    """True when every entry is in [0, 1] and every row sums to 1 (within :func:`sum_tolerance`).
 
     Such "logits" are almost certainly probabilities; a softmax of them would
     be applied twice.
@@ -184,4 +240,4 @@ def looks_like_probabilities(logits, *, tolerance: float = SUM_TOLERANCE) -> boo
         return False
     if not np.all((z >= 0) & (z <= 1)):
         return False
-    return bool(np.all(np.abs(np.sum(z, axis=1, dtype=np.float64) - 1.0) <= tolerance))
+    return rows_off(z).size == 0

@@ -57,6 +57,13 @@ def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _as_indices(y: np.ndarray) -> np.ndarray:
+    """Integer class indices as int64; an unsigned value beyond int64 is out of range, never wrapped."""
+    if np.issubdtype(y.dtype, np.unsignedinteger) and y.dtype.itemsize == 8:
+        flat = y.reshape(-1)
+        big = flat > np.iinfo(np.int64).max
+        if big.any():
+            r = int(np.argmax(big))
+            raise RowError(f"class index {int(flat[r])} (uint64) is out of range: class indices are below 2**63", r)
     if np.issubdtype(y.dtype, np.integer):
         return y.astype(np.int64, copy=False)
     flat = np.asarray(y, dtype=np.float64).reshape(-1)
