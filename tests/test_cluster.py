@@ -225,9 +225,25 @@ def test_bad_address(xent, bad):
     assert out.exit_code == 2 and out.stderr.startswith("Error: --scheduler")
 
 
+@pytest.mark.parametrize("cores", [1, 2, 16])
+def test_local_cluster_size_is_bounded_by_the_cores(xent, monkeypatch, cores):
+    """Regression: ``local:99999`` started workers for minutes. At most 4 per usable core; starts nothing."""
+    monkeypatch.setattr(engine, "usable_cores", lambda: cores)
+    monkeypatch.setattr("xentcli.engine.cluster.usable_cores", lambda: cores)
+    out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", f"local:{4 * cores + 1}")
+    assert out.exit_code == 2 and engine._runner is None
+    assert out.stderr == (f"Error: --scheduler local:{4 * cores + 1}: a local cluster takes at most {4 * cores} "
+                          f"workers (4 per core, and xent may use {cores} cores here)\n")
+    monkeypatch.setenv("XENT_SCHEDULER", "local:99999")
+    out = xent("ce", "--logits", "1,2,3", "--labels", "0")
+    assert out.exit_code == 2 and out.stderr.startswith("Error: XENT_SCHEDULER=local:99999 (--scheduler): ")
+    monkeypatch.setenv("XENT_SCHEDULER", f"local:{4 * cores}")
+    assert xent("ce", "--logits", "1,2,3", "--labels", "0").exit_code == 0  # the bound itself is allowed
+
+
 def test_one_block_runs_here(xent):
     """An input of one block needs no cluster: ``local:N`` starts nothing."""
-    out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", "local:64", "--format", "json")
+    out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", "local:4", "--format", "json")
     assert out.exit_code == 0 and engine._runner is None
 
 

@@ -355,3 +355,118 @@ def test_shift_invariance_and_float32_accumulation():
     z32 = z.astype(np.float32)
     np.testing.assert_allclose(core.cross_entropy(z32, k), core.cross_entropy(z32.astype(np.float64), k), rtol=0, atol=0)
     assert math.isclose(core.softmax(np.array([1000.0, 0.0, 0.0]))[0], 1.0) and core.softmax([1000.0, 0, 0])[1] == 0.0
+
+
+# --- every Error/Warning is one line of visible text ---------------------------------------------
+
+@pytest.mark.parametrize("name", ["a\nb.csv", "a\rb.csv", "esc\x1b[2J.csv", "c1\x85\x9b.csv", "del\x7f.csv"])
+def test_a_file_name_with_control_characters_gives_one_escaped_error_line(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("1,2,x\n")
+    result = CliRunner().invoke(main, ["ce", "--logits", str(path), "--labels", "0"])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert not any(c in result.stderr[:-1] for c in "\n\r\x1b\x7f\x85\x9b")
+    assert repr(name)[1:-1] in result.stderr  # spelled as Python's repr spells it
+
+
+def test_a_class_name_with_an_escape_sequence_is_escaped_in_warnings_and_tables(tmp_path):
+    (tmp_path / "p.csv").write_text("cat,[bold]dog,\x1b[31mred\n0.7,0.2,0.1\n")
+    result = CliRunner().invoke(main, ["ce", "--labels", "0", "--probs", str(tmp_path / "p.csv"), "--format", "table"])
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\\x1b[31mred" in result.stdout
+    assert "[bold]dog" in result.stdout  # rich markup in a name is a name, not a style
+
+
+def test_a_library_warning_is_one_escaped_line():
+    from xentcli import cli
+
+    buf = io.StringIO()
+    sys_stderr, sys.stderr = sys.stderr, buf
+    try:
+        cli._show_warning(UserWarning("two\nlines \x1b[1m"), UserWarning, "f.py", 1)
+    finally:
+        sys.stderr = sys_stderr
+    assert buf.getvalue() == "Warning: two\\nlines \\x1b[1m\n"
+
+
+# --- XENT_* variables: a bad value is named, never a failure of every run ------------------------
+
+@pytest.mark.parametrize("name, value, needle", [
+    ("XENT_THREADS", "abc", "XENT_THREADS='abc' is not a whole number of threads ≥ 1; using "),
+    ("XENT_THREADS", "0", "XENT_THREADS='0' is not a whole number of threads ≥ 1; using "),
+    ("XENT_THREADS", "100000", "XENT_THREADS=100000 is above the limit of "),
+    ("XENT_PROGRESS_AFTER", "abc", "XENT_PROGRESS_AFTER='abc' is not a number of seconds ≥ 0; using 1 instead"),
+    ("XENT_PROGRESS_AFTER", "-1", "XENT_PROGRESS_AFTER='-1' is not a number of seconds ≥ 0; using 1 instead"),
+    ("XENT_SPOOL_MAX", "lots", "XENT_SPOOL_MAX='lots' is not a number of bytes ≥ 1; using no limit instead"),
+])
+def test_a_bad_environment_value_is_one_warning_and_the_run_goes_on(name, value, needle):
+    # the document's worked example: mean CE 0.4972954548475541 (SPEC §5)
+    p = subprocess.run([sys.executable, "-m", "xentcli", "ce", "--labels", "1,0,0;0,0.8,0.2", "--logits", "4,2,1;0,5,1"],
+                       capture_output=True, env=dict(os.environ, **{name: value}), timeout=120)
+    assert p.returncode == 0 and float(p.stdout) == pytest.approx(0.4972954548475541, rel=1e-12)
+    assert p.stderr.decode().count("\n") == 1 and p.stderr.decode().startswith("Warning: " + needle)
+
+
+def test_threads_are_capped_at_four_per_core(monkeypatch):
+    from xentcli import engine
+
+    monkeypatch.setattr(engine, "usable_cores", lambda: 3)
+    monkeypatch.setenv("XENT_THREADS", "12")
+    assert engine.default_threads() == 12
+    monkeypatch.setenv("XENT_THREADS", "13")
+    assert engine.default_threads() == 12
+
+
+# --- streams: sniffed before they are spooled, and the spool is bounded --------------------------
+
+@pytest.fixture
+def small_spool(tmp_path, monkeypatch):
+    """Streams beyond 1000 bytes are spooled, to a temp folder of the test's own."""
+    import tempfile
+
+    import xentcli.readers as readers
+
+    monkeypatch.setattr(readers, "SPOOL_BYTES", 1000)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return tmp_path / "tmp"
+
+
+def test_dev_zero_as_input_is_refused_before_spooling(small_spool):
+    """The NUL bytes of /dev/zero are no text: refused as they arrive, nothing left in $TMPDIR."""
+    result = CliRunner().invoke(main, ["ce", "--logits", "/dev/zero", "--labels", "0"])
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: --logits /dev/zero: binary data where text was expected (a NUL byte at byte 1); "
+                             "no format xent reads starts like this\n")
+    assert os.listdir(small_spool) == []
+
+
+def test_a_nul_byte_deep_in_spooled_text_is_refused(small_spool):
+    data = b"1,2,3\n" * 500 + b"4,\x005\n"
+    result = CliRunner().invoke(main, ["ce", "--logits", "-", "--labels", "0"], input=data)
+    assert result.exit_code == 1 and "a NUL byte at byte 3003" in result.stderr
+    assert os.listdir(small_spool) == []
+
+
+def test_the_spool_stops_at_xent_spool_max(small_spool, monkeypatch):
+    monkeypatch.setenv("XENT_SPOOL_MAX", "4K")
+    data = _npy_bytes(np.zeros((100, 10)))  # 8128 bytes
+    result = CliRunner().invoke(main, ["ce", "--logits", "-", "--labels", "0"], input=data)
+    assert result.exit_code == 1
+    assert "--logits (stdin): the input is larger than XENT_SPOOL_MAX (4,096 bytes)" in result.stderr
+    assert os.listdir(small_spool) == []
+    monkeypatch.setenv("XENT_SPOOL_MAX", "1M")  # room enough: the same input is read
+    result = CliRunner().invoke(main, ["softmax", "--logits", "-", "--format", "npy"], input=data)
+    assert result.exit_code == 0 and np.load(io.BytesIO(result.stdout_bytes)).shape == (100, 10)
+
+
+def test_the_spool_stops_before_the_disk_fills(small_spool, monkeypatch):
+    import xentcli.readers as readers
+
+    monkeypatch.setattr(readers, "SPOOL_FREE_SHARE", 1.0)  # a margin of the whole disk: never room
+    monkeypatch.setattr(readers, "SPOOL_FREE_BYTES", 1 << 62)
+    result = CliRunner().invoke(main, ["ce", "--logits", "-", "--labels", "0"], input=_npy_bytes(np.zeros((100, 10))))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert f"--logits (stdin): copying the stream to {small_spool} would leave less than" in result.stderr
+    assert "set TMPDIR to a folder with room" in result.stderr
+    assert os.listdir(small_spool) == []

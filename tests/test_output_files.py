@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -320,3 +321,131 @@ def test_npy_without_array_shape_is_the_matrix():
 def test_row_blocks_refuse_an_array_shape_that_does_not_hold_the_rows(array_shape):
     with pytest.raises(ValueError, match="array_shape"):
         RowBlocks((6, 4), iter([]), array_shape=array_shape)
+
+
+# --- -o onto what is not a regular file; a full disk -----------------------------------------------
+
+def _stdout_of(*args) -> bytes:
+    result = run(*args, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout_bytes
+
+
+def test_output_onto_a_symlink_writes_its_target_and_the_link_stays(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "result.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    result = run("softmax", "--logits", LOGITS, "-o", link)
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() == _stdout_of("softmax", "--logits", LOGITS)
+    assert sorted(os.listdir(tmp_path / "real")) == ["result.csv"]  # no temp file left beside the target
+
+
+def test_output_onto_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "made.json")
+    assert run("ce", "--logits", LOGITS, "--labels", LABELS, "-o", link).exit_code == 0
+    assert link.is_symlink() and json.loads((tmp_path / "made.json").read_text())["command"] == "ce"
+
+
+def test_output_onto_a_symlink_loop_is_a_wrong_call(tmp_path):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    result = run("softmax", "--logits", LOGITS, "-o", tmp_path / "a.csv")
+    assert result.exit_code == 2 and "a.csv: too many levels of symbolic links" in result.stderr
+    assert (tmp_path / "a.csv").is_symlink() and sorted(os.listdir(tmp_path)) == ["a.csv", "b.csv"]
+
+
+def test_output_onto_a_fifo_writes_through_it(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    result = run("softmax", "--logits", LOGITS, "-o", fifo)
+    reader.join(30)
+    assert result.exit_code == 0, result.stderr
+    assert got == [_stdout_of("softmax", "--logits", LOGITS)]
+    assert fifo.is_fifo() and os.listdir(tmp_path) == ["pipe"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="os.mknod of a device needs root")
+def test_output_onto_a_device_node_writes_through_it(tmp_path):
+    import stat
+
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a second /dev/null
+    result = run("ce", "--logits", LOGITS, "--labels", LABELS, "-o", null)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_ISCHR(os.stat(null).st_mode) and os.listdir(tmp_path) == ["null"]
+
+
+def test_output_to_dev_stdout_appends_where_stdout_appends(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("before\n")
+    with open(log, "ab") as out:
+        p = subprocess.run([sys.executable, "-m", "xentcli", "ce", "--logits", LOGITS, "--labels", LABELS,
+                            "-o", "/dev/stdout"], stdout=out, stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode == 0 and p.stderr == b""
+    # −log softmax, averaged: (0.16984602… + 0.02474483…)/2 from the document's logits.
+    lines = log.read_text().splitlines()
+    assert lines[0] == "before" and float(lines[1]) == pytest.approx(0.5 * (0.16984602 + 0.02474483), abs=1e-7)
+
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+
+
+@needs_dev_full
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "npy", "table"])
+def test_a_full_disk_on_stdout_is_one_located_line(fmt):
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sys.executable, "-m", "xentcli", "softmax", "--logits", LOGITS, "--format", fmt],
+                           stdout=full, stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode == 1
+    assert p.stderr.decode() == "Error: stdout: no space left on device\n"
+
+
+@needs_dev_full
+def test_a_full_disk_on_output_is_one_located_line_and_dev_full_stays():
+    for fmt in ("csv", "json", "npy"):
+        result = run("softmax", "--logits", LOGITS, "--format", fmt, "-o", "/dev/full")
+        assert result.exit_code == 1
+        assert result.stderr == "Error: --output /dev/full: no space left on device\n"
+    assert not os.path.isfile("/dev/full")
+
+
+class _FullFile(io.RawIOBase):
+    """A file whose disk fills after ``room`` bytes (ENOSPC, or EIO)."""
+
+    def __init__(self, room: int, errno_: int):
+        self.room, self.errno_ = room, errno_
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(self.errno_, os.strerror(self.errno_))
+        self.room -= len(data)
+        return len(data)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "npy", "parquet", "table"])
+@pytest.mark.parametrize("errno_", [28, 5])  # ENOSPC, EIO
+def test_a_failing_output_file_is_one_located_line_and_leaves_nothing(tmp_path, monkeypatch, fmt, errno_):
+    """Every writer (Parquet's through pyarrow too) fails with a DataError naming the output, and
+    the temp file is removed."""
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: (real_fdopen(fd, *a, **k).close(), _FullFile(100, errno_))[1])
+    z = np.random.default_rng(0).normal(size=(300, 20))
+    np.save(tmp_path / "z.npy", z)
+    out = tmp_path / f"out.{'txt' if fmt == 'table' else fmt}"
+    result = run("softmax", "--logits", tmp_path / "z.npy", *(["--format", fmt] if fmt != "parquet" else []), "-o", out)
+    expected = {28: "no space left on device", 5: "input/output error"}[errno_]
+    assert result.exit_code == 1 and result.stderr == f"Error: --output {out}: {expected}\n"
+    assert sorted(os.listdir(tmp_path)) == ["z.npy"]

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import click
 
 from . import __version__, options
+from .environment import check as check_environment, forget_warnings
 from .errors import PipeClosed, XentError
+from .printable import printable
 
 #: Every command, by name: imported only when it runs or is listed, so a call pays for its own imports.
 LAZY_COMMANDS = {
@@ -58,7 +62,10 @@ class XentGroup(click.Group):
         debug = "--debug" in args or bool(os.environ.get("XENT_DEBUG"))
         if not debug:
             warnings.showwarning = _show_warning
+        forget_warnings()
+        handlers = _catch_signals()
         try:
+            check_environment()
             rv = super().main(args=args, prog_name=prog_name or "xent", standalone_mode=False, **extra)
             sys.stdout.flush()
         except click.exceptions.Exit as e:
@@ -71,9 +78,11 @@ class XentGroup(click.Group):
             _fail(str(e), e.exit_code)
         except (PipeClosed, BrokenPipeError):
             _quiet_broken_pipe()
+        except Signalled as e:
+            _fail("interrupted" if e.signum == signal.SIGINT else f"interrupted ({signal.Signals(e.signum).name})",
+                  128 + e.signum)
         except (click.Abort, KeyboardInterrupt):
-            click.echo("Error: interrupted", err=True)
-            sys.exit(130)
+            _fail("interrupted", 128 + signal.SIGINT)
         except ValueError as e:  # a core error no command put in context
             if debug:
                 raise
@@ -81,27 +90,96 @@ class XentGroup(click.Group):
         except Exception as e:
             if debug:
                 raise
+            if isinstance(e, OSError) and _stdout_failed():  # what was printed could not be written
+                from .writers import reason
+
+                _fail(f"stdout: {reason(e)}", 1)
             _fail(f"internal error ({type(e).__name__}: {e}); run again with --debug for a traceback", 1)
+        finally:
+            _restore_signals(handlers)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class Signalled(BaseException):
+    """SIGINT, SIGTERM or SIGHUP arrived: the run unwinds as for any failure (temp files and spools
+    removed, a cluster shut down), then exits 128 + the signal's number.
+
+    Not an ``Exception``, so no ``except Exception`` on the way takes it for an error of its own, and
+    not a ``KeyboardInterrupt``, which click would answer with a line of its own.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: The signals that end a run cleanly; one that is ignored when xent starts (``nohup``, ``&``) stays ignored.
+CAUGHT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _catch_signals() -> dict:
+    """Make :data:`CAUGHT_SIGNALS` raise :class:`Signalled`; the handlers they had, for :func:`_restore_signals`."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return {}
+    saved = {}
+    for signum in CAUGHT_SIGNALS:
+        old = signal.getsignal(signum)
+        if old is not signal.SIG_IGN and old is not None:
+            saved[signum] = old
+            signal.signal(signum, _on_signal)
+    return saved
+
+
+def _on_signal(signum, frame):
+    # The first signal unwinds the run; more of them must not cut its clean-up short.
+    for caught in CAUGHT_SIGNALS:
+        if signal.getsignal(caught) is _on_signal:
+            signal.signal(caught, signal.SIG_IGN)
+    raise Signalled(signum)
+
+
+def _restore_signals(saved: dict) -> None:
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     # A library warning nobody anticipated: one line on stderr like ours, not a source dump.
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {printable(str(message))}", err=True)
 
 
 def _fail(message: str, code: int):
-    click.echo(f"Error: {message}", err=True)
+    """``Error: message`` on one line of stderr (control characters escaped), then exit ``code``."""
+    if _stdout_failed():
+        _detach_stdout()
+    try:
+        click.echo(f"Error: {printable(message)}", err=True)
+    except OSError:  # stderr gone too (a hung-up terminal): the exit status says it
+        pass
     sys.exit(code)
 
 
-def _quiet_broken_pipe():
-    # Python would complain again when it flushes stdout at exit; point it at /dev/null.
+def _stdout_failed() -> bool:
+    """Whether stdout cannot take what is still buffered for it (a full disk, an I/O error)."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null, so Python's flush at exit neither fails nor complains again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+def _quiet_broken_pipe():
+    # Python would complain again when it flushes stdout at exit; point it at /dev/null.
+    _detach_stdout()
     sys.exit(EXIT_BROKEN_PIPE)
 
 

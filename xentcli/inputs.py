@@ -19,6 +19,7 @@ from .core import reductions as core_reductions
 from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remote_token
 from .errors import CallError, DataError
 from .options import IDLE_OPTIONS, INPUT_HEADER
+from .printable import printable
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
 from .readers.source import RawFile, RawRows
@@ -28,8 +29,8 @@ __all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "lo
 
 
 def warn(message: str) -> None:
-    """A warning on stderr."""
-    click.echo(f"Warning: {message}", err=True)
+    """A warning on stderr, one line (control characters escaped)."""
+    click.echo(f"Warning: {printable(message)}", err=True)
 
 
 def check_stdin(**values: str | None) -> None:

@@ -11,7 +11,7 @@ import sys
 
 from .errors import PipeClosed
 from .writers import (RowBlocks, check_output, open_output, resolve_format, write_delimited, write_json, write_npy,
-                      write_parquet)
+                      write_parquet, writes_through)
 
 __all__ = ["Result", "emit"]
 
@@ -52,8 +52,8 @@ def emit(result: Result, *, fmt: str | None, output: str | None, precision: int 
     fmt = resolve_format(fmt, output, terminal)
     try:
         if explain_on_stdout:
-            _explain(result, precision, sys.stdout.buffer, terminal=terminal)
-            sys.stdout.buffer.flush()
+            with open_output(None) as out, out.failures():  # rich writes to a terminal itself
+                _explain(result, precision, out, terminal=terminal)
             return
         _write(result, fmt, output, precision, header, terminal)
     except BrokenPipeError as e:
@@ -74,9 +74,10 @@ def _explain(result: Result, precision: int | None, out, *, terminal: bool, stde
 
 
 def _write(result: Result, fmt: str, output: str | None, precision: int | None, header: bool, terminal: bool) -> None:
-    if output is None and fmt != "table" and isinstance(result.array, RowBlocks):
-        # stdout cannot take back a half-written matrix: every row is checked before the first byte
-        # (--output needs no such pass: its temp file is dropped on failure; a table is drawn at the end).
+    if (output is None or writes_through(output)) and fmt != "table" and isinstance(result.array, RowBlocks):
+        # stdout (or a device or FIFO --output writes through) cannot take back a half-written matrix: every
+        # row is checked before the first byte (a file needs no such pass: its temp file is dropped on
+        # failure; a table is drawn at the end).
         result.array.validate()
     with open_output(output) as out:
         if fmt == "table":
@@ -88,7 +89,8 @@ def _write(result: Result, fmt: str, output: str | None, precision: int | None, 
             view = result.view()
             # On a terminal, fewer class columns rather than folded numbers; elsewhere, everything.
             renderables = fit(lambda: draw(view, precision), terminal_width() if terminal else None)
-            render(renderables, out, terminal=terminal)
+            with out.failures():  # on a terminal, rich writes to stdout itself
+                render(renderables, out, terminal=terminal)
         elif fmt in ("csv", "tsv"):
             write_delimited(
                 out, result.array, delimiter="," if fmt == "csv" else "\t",

@@ -7,14 +7,20 @@ logged stderr stays clean.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-__all__ = ["DELAY", "Progress"]
+from .environment import env_number
 
-#: Seconds before the bar appears (``XENT_PROGRESS_AFTER`` overrides, for tests).
+__all__ = ["DELAY", "Progress", "delay"]
+
+#: Seconds before the bar appears (``XENT_PROGRESS_AFTER`` overrides: a number ≥ 0; a bad value is warned of).
 DELAY = 1.0
+
+
+def delay() -> float:
+    """Seconds before the bar appears: ``XENT_PROGRESS_AFTER``, else :data:`DELAY`."""
+    return env_number("XENT_PROGRESS_AFTER", DELAY, what="seconds", low=0)
 
 
 class Progress:
@@ -23,7 +29,7 @@ class Progress:
     def __init__(self, total_rows: int, bytes_per_row: int, label: str):
         self.total, self.bytes_per_row, self.label = total_rows, bytes_per_row, label
         self.enabled = sys.stderr.isatty()
-        self.delay = float(os.environ.get("XENT_PROGRESS_AFTER", DELAY))
+        self.delay = delay()
         self.start = time.monotonic()
         self._bar = None
         self._task = None

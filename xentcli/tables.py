@@ -14,6 +14,7 @@ from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
+from .printable import printable
 from .views import MAX_CLASSES, MAX_ROWS, shown_rows
 from .writers import format_number
 
@@ -370,7 +371,7 @@ def summary(items: Sequence[tuple[str, str]], *, title: str | None = None):
 def _needed_width(renderables: Sequence) -> int:
     from rich.console import Console
 
-    probe = Console(file=io.StringIO(), width=100_000, color_system=None)
+    probe = Console(file=io.StringIO(), width=100_000, color_system=None, markup=False)
     return max(40, max(probe.measure(r).maximum for r in renderables))
 
 
@@ -409,18 +410,43 @@ def render(renderables: Sequence, out: BinaryIO, *, terminal: bool, stderr: bool
     """
     from rich.console import Console, Group
 
+    renderables = [_escaped(r) for r in renderables]
     group = Group(*renderables)
     width = _needed_width(renderables)
     if terminal:
-        console = Console(highlight=False, stderr=stderr)
+        console = Console(highlight=False, markup=False, stderr=stderr)
         if width > console.width:
-            console = Console(highlight=False, width=width, stderr=stderr)
+            console = Console(highlight=False, markup=False, width=width, stderr=stderr)
         console.print(group)
         return
     buf = io.StringIO()
-    Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False).print(group)
+    Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False, markup=False).print(group)
     text = "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
     out.write(text.encode())
+
+
+def _escaped(renderable):
+    """``renderable`` with the text of its cells, headers, titles and captions made :func:`printable`:
+    names drawn in tables come from files (class names, row ids, file names), and a newline or an
+    ESC sequence in one must not reach the terminal. (Rich markup such as ``[bold]`` is never
+    interpreted: every console here has ``markup=False``.)"""
+    from rich.table import Table
+    from rich.text import Text
+
+    if isinstance(renderable, str):
+        return printable(renderable)
+    if isinstance(renderable, Text):
+        clean = printable(renderable.plain)
+        if clean != renderable.plain:
+            return Text(clean, style=renderable.style, justify=renderable.justify, no_wrap=renderable.no_wrap)
+        return renderable
+    if isinstance(renderable, Table):
+        renderable.title = _escaped(renderable.title) if renderable.title is not None else None
+        renderable.caption = _escaped(renderable.caption) if renderable.caption is not None else None
+        for column in renderable.columns:
+            column.header = _escaped(column.header)
+            column._cells = [_escaped(cell) for cell in column._cells]
+    return renderable
 
 
 def explanation_renderables(explanation) -> list:

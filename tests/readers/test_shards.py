@@ -341,3 +341,41 @@ def test_inline_values_and_files_with_brackets_are_not_globs(tmp_path):
     path = tmp_path / "run[1].npy"
     np.save(path, np.ones((2, 2)))
     assert read_matrix(str(path), "--logits").values.shape == (2, 2)  # an existing file is a file
+
+
+# --- regular files only ----------------------------------------------------------------------------
+
+def _odd_entries(folder):
+    """A FIFO nobody writes, a symlink loop, a dangling symlink, and a symlink to a regular shard."""
+    os.mkfifo(folder / "shard-7.npy")
+    (folder / "shard-8.npy").symlink_to(folder / "loop.npy")
+    (folder / "loop.npy").symlink_to(folder / "shard-8.npy")
+    (folder / "shard-9.npy").symlink_to(folder / "gone.npy")
+    (folder / "shard-3.npy").symlink_to(folder / "shard-0.npy")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["glob", "directory"])
+def test_a_fifo_and_broken_links_among_shards_are_skipped_and_named(tmp_path, how):
+    """Regression: a FIFO among shards hung the run; a symlink loop was an internal error."""
+    z = rng.normal(size=(9, 4))
+    save_shards(tmp_path / "d", z, [2, 3, 4])
+    _odd_entries(tmp_path / "d")
+    spec = tmp_path / "d" / "shard-*.npy" if how == "glob" else tmp_path / "d"
+    result = xent("softmax", "--logits", spec, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    got = np.array([[float(x) for x in line.split(",")] for line in result.stdout.splitlines()])
+    whole = np.vstack([z, z[:2]])  # shard-0, -1, -2, then shard-3: the link to shard-0
+    e = np.exp(whole - whole.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(got, e / e.sum(axis=1, keepdims=True), rtol=1e-12)
+    warning = [line for line in result.stderr.splitlines() if "not regular files" in line]
+    assert len(warning) == 1
+    for name in ("shard-7.npy (a FIFO)", "shard-8.npy (a symlink loop)", "shard-9.npy (a dangling symlink)"):
+        assert name in warning[0]
+    assert "shard-3" not in warning[0]
+
+
+def test_a_glob_matching_only_a_fifo_is_a_wrong_call_naming_it(tmp_path):
+    os.mkfifo(tmp_path / "shard-1.npy")
+    out = error("softmax", "--logits", tmp_path / "shard-*.npy", code=2)
+    assert "no file matches the pattern" in out and "shard-1.npy (a FIFO)" in out

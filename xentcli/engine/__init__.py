@@ -31,9 +31,10 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..core.checks import RowError
+from ..environment import env_number, usable_cores
 from .threads import ordered_map
 
-__all__ = ["BLOCK_ELEMENTS", "LEAN_BLOCK_ELEMENTS", "block_rows", "default_threads", "read_rows", "blocks", "ordered_map",
+__all__ = ["BLOCK_ELEMENTS", "LEAN_BLOCK_ELEMENTS", "block_rows", "default_threads", "max_threads", "PER_CORE_LIMIT", "read_rows", "blocks", "ordered_map",
            "map_rows", "collect", "run_block", "use_scheduler", "runner", "count", "remote_token", "remote_object"]
 
 #: Values per block: 512 Ki (4 MiB as float64). Large enough that the per-block Python work (with
@@ -47,15 +48,21 @@ BLOCK_ELEMENTS = 512 * 1024
 LEAN_BLOCK_ELEMENTS = 4 * 1024 * 1024
 
 
+#: Threads, and ``local:N`` workers, per core this process may use, at most: more only cost memory
+#: (each thread keeps two blocks in flight) without adding speed.
+PER_CORE_LIMIT = 4
+
+
 def default_threads() -> int:
-    """``XENT_THREADS`` if set, else every core this process may use."""
-    env = os.environ.get("XENT_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """``XENT_THREADS`` if set (a whole number from 1 to :func:`max_threads`; a bad value is warned of
+    and the default used), else every core this process may use."""
+    cores = usable_cores()
+    return env_number("XENT_THREADS", cores, what="threads", low=1, high=max_threads(), integer=True)
+
+
+def max_threads() -> int:
+    """The most threads, and ``local:N`` workers, a run takes: :data:`PER_CORE_LIMIT` per usable core."""
+    return PER_CORE_LIMIT * usable_cores()
 
 
 def block_rows(num_classes: int, block_elements: int = BLOCK_ELEMENTS) -> int:

@@ -40,18 +40,22 @@ engine's, and the numbers are identical bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import uuid
 import warnings
 from collections import deque
 
 from ..core.checks import RowError
 from ..errors import CallError
-from . import _task, count, remote_object, remote_token, run_block
+from ..environment import env_number, usable_cores
+from . import PER_CORE_LIMIT, _task, count, max_threads, remote_object, remote_token, run_block
 from .threads import THREADS
 
 __all__ = ["DaskCluster", "parse_address", "stall_seconds", "IN_FLIGHT", "PIP_LINE", "STALL_ENV"]
@@ -84,6 +88,10 @@ def parse_address(address: str, name: str | None = None) -> tuple[str, int | Non
         if n < 1:
             raise CallError(f"{name or '--scheduler ' + address}: a local cluster needs at least 1 worker "
                             "(local:N, N ≥ 1)")
+        most = max_threads()
+        if n > most:
+            raise CallError(f"{name or '--scheduler ' + address}: a local cluster takes at most {most} workers "
+                            f"({PER_CORE_LIMIT} per core, and xent may use {usable_cores()} cores here)")
         return "local", n
     if _REMOTE.fullmatch(address):
         return "remote", None
@@ -138,6 +146,23 @@ def _restore(saved: dict[str, int]) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+@contextlib.contextmanager
+def _no_interrupts_inherited():
+    """SIGINT blocked while a local cluster starts: the threads started meanwhile (Dask's event loop,
+    which spawns the worker processes, also those restarted later) and the worker processes inherit
+    the mask, so Ctrl-C, which the terminal sends to every process of the job, reaches only xent.
+    xent then shuts the cluster down; a worker never prints a KeyboardInterrupt of its own. A Ctrl-C
+    that comes while the cluster starts is delivered when it has started."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _refused(address: str) -> bool:
     """Whether a ``tcp://`` ``address`` refuses connections (nothing listens there), which Dask's own
     connect retries for its whole timeout. One attempt of Dask's TCP connector, completed by the
@@ -147,7 +172,6 @@ def _refused(address: str) -> bool:
     if not address.startswith("tcp://"):
         return False
     import asyncio
-    import threading
 
     refused = []
 
@@ -182,11 +206,11 @@ def _refused(address: str) -> bool:
 def _run(payload, start: int, stop: int):
     """One block on a worker: ``(fn(rows…), counts)``; a RowError's source becomes its token."""
     fn, sources = payload
-    delay = os.environ.get("XENT_TEST_BLOCK_DELAY")  # tests only: slow blocks, to lose a worker mid-run
+    delay = env_number("XENT_TEST_BLOCK_DELAY", 0.0, what="seconds", low=0)  # tests only: slow blocks
     if delay:
         import time
 
-        time.sleep(float(delay))
+        time.sleep(delay)
     _task.counts = {}
     try:
         part = run_block(fn, sources, start, stop)
@@ -234,12 +258,13 @@ class DaskCluster:
             if self.kind == "local":
                 from distributed import LocalCluster
 
-                cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=max(1, cores // self.workers),
-                                            processes=True, silence_logs=logging.CRITICAL,
-                                            # no dashboard; its HTTP server on any free port
-                                            dashboard_address=":0", scheduler_kwargs={"dashboard": False})
-                self.client = Client(self.cluster, set_as_default=False)
+                cores = usable_cores()
+                with _no_interrupts_inherited():
+                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=max(1, cores // self.workers),
+                                                processes=True, silence_logs=logging.CRITICAL,
+                                                # no dashboard; its HTTP server on any free port
+                                                dashboard_address=":0", scheduler_kwargs={"dashboard": False})
+                    self.client = Client(self.cluster, set_as_default=False)
             else:
                 if _refused(self.address):
                     raise ConnectionRefusedError(f"connection refused (nothing listens at {self.address})")

@@ -28,7 +28,7 @@ from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
 
-__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "reads_stdin", "parse_inline", "split_selector"]
+__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "reads_stdin", "spool_limit", "parse_inline", "split_selector"]
 
 
 class Format(NamedTuple):
@@ -163,8 +163,8 @@ def _sniff(head: bytes) -> str:
 
 
 def _read_stream(stream, where: str, ext: str, selector: str | None, options: dict) -> Matrix:
-    """Read a stream once: held in memory when small text or NPY, else spooled to a temporary file,
-    which is then read like any file of its format.
+    """Read a stream once: held in memory when small text or NPY, else spooled to a temporary file
+    (:func:`_spool`), which is then read like any file of its format.
 
     The format is the extension's, else sniffed from the bytes already read.
     """
@@ -182,17 +182,90 @@ def _read_stream(stream, where: str, ext: str, selector: str | None, options: di
         from . import text
 
         return text.read_bytes(data, where, header=options["header"], names=options["names"])
+    return _read_file(FORMATS[ext], _spool(stream, data, where, ext), where, selector, options)
+
+
+#: Formats that are text: a NUL byte cannot be in them, so a stream holding one is refused, not spooled.
+_TEXT_FORMATS = (*TEXT_EXTENSIONS, ".json", ".jsonl")
+#: The spool stops before the free space of its file system falls below the smaller of these.
+SPOOL_FREE_BYTES = 1 << 30
+SPOOL_FREE_SHARE = 0.05
+
+
+def _spool(stream, head: bytes, where: str, ext: str) -> str:
+    """Copy ``head`` and the rest of ``stream`` to a temporary file (in ``$TMPDIR``); its path.
+
+    Bounded: text holding a NUL byte is refused as it arrives (``/dev/zero`` is no matrix), the
+    spool stops at ``XENT_SPOOL_MAX`` bytes when that is set (``500M``, ``20G``; a bad value is
+    warned of), and always before the free space there falls below :data:`SPOOL_FREE_BYTES` or
+    :data:`SPOOL_FREE_SHARE` of the file system, whichever is less. The file is removed when xent
+    exits, however it exits (a signal included), and at once when spooling fails.
+    """
     import atexit
-    import shutil
     import tempfile
 
+    text = ext in _TEXT_FORMATS
+    most = spool_limit()
     fd, tmp = tempfile.mkstemp(prefix="xent-spool-", suffix=ext)
     atexit.register(_remove, tmp)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        del data
-        shutil.copyfileobj(stream, f, 1 << 20)
-    return _read_file(FORMATS[ext], tmp, where, selector, options)
+    folder = os.path.dirname(tmp)
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            chunk = head
+            while chunk:
+                nul = chunk.find(b"\0") if text else -1
+                if nul >= 0:
+                    raise DataError(f"{where}: binary data where text was expected (a NUL byte at byte "
+                                    f"{written + nul + 1}); no format xent reads starts like this")
+                if most is not None and written + len(chunk) > most:
+                    raise DataError(f"{where}: the input is larger than XENT_SPOOL_MAX ({most:,} bytes), the most "
+                                    f"xent copies from a stream to {folder}; save it to a file and name the file")
+                _check_room(f, folder, where, written, len(chunk))
+                f.write(chunk)
+                written += len(chunk)
+                chunk = stream.read(1 << 20)
+                if isinstance(chunk, str):
+                    chunk = chunk.encode()
+    except BaseException as e:
+        _remove(tmp)
+        if isinstance(e, OSError):
+            from ..writers import reason
+
+            raise DataError(f"{where}: cannot copy the stream to {folder}: {reason(e)}") from e
+        raise
+    return tmp
+
+
+def spool_limit() -> int | None:
+    """``XENT_SPOOL_MAX`` in bytes (``123``, ``500M``, ``1.5G``, ``2T``), else None: no limit but the free space."""
+    from ..environment import env_number
+
+    return env_number("XENT_SPOOL_MAX", None, what="bytes", low=1, parse=_parse_size)
+
+
+def _check_room(f, folder: str, where: str, written: int, coming: int) -> None:
+    """DataError when ``coming`` more bytes would leave the spool's file system less room than its margin."""
+    st = os.fstatvfs(f.fileno())
+    free, size = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    margin = min(SPOOL_FREE_BYTES, SPOOL_FREE_SHARE * size)
+    if free - coming < margin:
+        raise DataError(f"{where}: copying the stream to {folder} would leave less than {margin / 2**20:,.0f} MiB free "
+                        f"there ({written:,} bytes copied); set TMPDIR to a folder with room, or save the input to "
+                        "a file and name the file")
+
+
+_SIZE = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _parse_size(text: str) -> int:
+    """Bytes from ``123``, ``500M``, ``1.5G``, ``2T`` (powers of 1024; a trailing ``B`` or ``iB`` is allowed)."""
+    import re
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text.strip(), re.IGNORECASE)
+    if not m:
+        raise ValueError(text)
+    return int(float(m.group(1)) * _SIZE[m.group(2).upper()])
 
 
 def _remove(path: str) -> None:

@@ -2,13 +2,16 @@
 
 Which files, in which order:
 
-* a **glob** takes every file it matches (directories it matches are skipped; ``*`` does not
+* a **glob** takes every regular file it matches (directories it matches are skipped; ``*`` does not
   match a leading dot, as in the shell); a matched file of an unsupported extension is a wrong
   call naming it, as when it is named alone;
 * a **directory** takes every regular file directly in it whose extension is in the
   registry (:data:`~xentcli.readers.FORMATS`); hidden files (``.name``), files of other
   extensions or none, and subdirectories are skipped (the skipped files are named in one
   ``Warning:`` line);
+* only **regular files** (or symlinks to them): a FIFO, a device, a socket, a dangling symlink or
+  a symlink loop matched by a glob or found in a directory is skipped and named in one
+  ``Warning:`` line, so nothing waits on a pipe nobody writes;
 * in **natural order**: names split into runs of digits and of other characters, the digit
   runs compared as numbers (``shard-2`` before ``shard-10``); ties (``shard-01``, ``shard-1``)
   by the plain path. The whole path is compared, so ``a/…`` comes before ``b/…``.
@@ -51,10 +54,12 @@ names that shard's file.
 from __future__ import annotations
 
 import bisect
+import errno
 import glob
 import math
 import os
 import re
+import stat
 import threading
 from collections import OrderedDict
 
@@ -116,28 +121,70 @@ def _split(spec: str) -> tuple[str, str | None]:
 
 
 def _files(path: str, option: str) -> tuple[list[str], list[str]]:
-    """The files ``path`` (a directory or a glob) names, in natural order, and the files skipped."""
+    """The regular files ``path`` (a directory or a glob) names, in natural order, and a note for each
+    kind of file skipped (of no supported extension; not a regular file)."""
     from . import FORMATS
 
-    skipped: list[str] = []
+    unsupported: list[str] = []
+    irregular: list[str] = []
+    files = []
     if os.path.isdir(path):
-        files = []
         for entry in os.scandir(path):
-            if entry.name.startswith(".") or entry.is_dir():
+            if entry.name.startswith("."):
                 continue
-            if os.path.splitext(entry.name)[1].lower() in FORMATS:
+            kind = _kind(entry.path)
+            if kind == "a directory":
+                continue
+            if os.path.splitext(entry.name)[1].lower() not in FORMATS:
+                unsupported.append(entry.name)
+            elif kind is None:
                 files.append(entry.path)
             else:
-                skipped.append(entry.name)
+                irregular.append(f"{entry.name} ({kind})")
         if not files:
             raise CallError(f"{option} {path}: is a directory holding no file of a supported extension "
-                            f"({' '.join(FORMATS)})" + (f"; it holds {_listed(sorted(skipped, key=natural_key))}"
-                                                         if skipped else ""))
-        return sorted(files, key=natural_key), sorted(skipped, key=natural_key)
-    files = [f for f in glob.glob(path) if not os.path.isdir(f)]
-    if not files:
-        raise CallError(f"{option} {path}: no file matches the pattern")
-    return sorted(files, key=natural_key), skipped
+                            f"({' '.join(FORMATS)})" + _holds(unsupported + irregular))
+    else:
+        for match in glob.glob(path):
+            kind = _kind(match)
+            if kind is None:
+                files.append(match)
+            elif kind != "a directory":
+                irregular.append(f"{match} ({kind})")
+        if not files:
+            raise CallError(f"{option} {path}: no file matches the pattern" + _holds(irregular, "skipped what is not a regular file:"))
+    notes = []
+    if unsupported:
+        notes.append(f"{option} {path}: skipped {len(unsupported)} file(s) of no supported extension: "
+                     f"{_listed(sorted(unsupported, key=natural_key))}")
+    if irregular:
+        notes.append(f"{option} {path}: skipped {len(irregular)} entries that are not regular files (globs and folders "
+                     f"take regular files only): {_listed(sorted(irregular, key=natural_key))}")
+    return sorted(files, key=natural_key), notes
+
+
+def _kind(path: str) -> str | None:
+    """None for a regular file (or a symlink to one); else what ``path`` is, for a note: ``a FIFO``,
+    ``a symlink loop``, ``a directory``, …"""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symlink loop"
+        if isinstance(e, FileNotFoundError) and os.path.islink(path):
+            return "a dangling symlink"
+        return e.strerror[:1].lower() + e.strerror[1:] if e.strerror else type(e).__name__
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _holds(names: list[str], verb: str = "it holds") -> str:
+    return f"; {verb} {_listed(sorted(names, key=natural_key))}" if names else ""
 
 
 def _listed(names: list[str], most: int = 5) -> str:
@@ -150,19 +197,15 @@ def read(spec: str, option: str, read_one, **options) -> Matrix:
     ``read_one(spec, option, **options)`` reads one file (``read_matrix``).
     """
     path, selector = _split(spec)
-    files, skipped = _files(path, option)
+    files, notes = _files(path, option)
     reader = _Reader(read_one, "" if selector is None else f":{selector}", option, options)
 
     if len(files) == 1:
         m = reader(files[0])
-        if skipped:
-            m.notes.append(_skipped_note(option, path, skipped))
-        return m
-    budget = [KEEP_BYTES]
-    shards = [_Shard(file, reader, budget) for file in files]
-    m = ShardMatrix(shards, f"{option} {spec}")
-    if skipped:
-        m.notes.append(_skipped_note(option, path, skipped))
+    else:
+        budget = [KEEP_BYTES]
+        m = ShardMatrix([_Shard(file, reader, budget) for file in files], f"{option} {spec}")
+    m.notes.extend(notes)
     return m
 
 
@@ -179,10 +222,6 @@ class _Reader:
 def portable_path(path: str) -> str:
     """``path`` as another process finds it: absolute (a URL as it is)."""
     return path if "://" in path else os.path.abspath(path)
-
-
-def _skipped_note(option: str, path: str, skipped: list[str]) -> str:
-    return f"{option} {path}: skipped {len(skipped)} file(s) of no supported extension: {_listed(skipped)}"
 
 
 class _Shard:

@@ -1,0 +1,31 @@
+"""Text from files made safe to print: every ``Error:``/``Warning:`` line and every table cell.
+
+File names, class names and cells come from files a user may not have written. Printed raw,
+a newline would split one error into several lines and an ESC sequence would reach the
+terminal (move the cursor, retitle the window, hide text). :func:`printable` spells such
+characters as Python's ``repr`` does, so what is printed is always one line of visible text.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["printable"]
+
+# C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match) -> str:
+    c = match.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as visible escapes (``\\n``, ``\\x1b``, ``\\x85``).
+
+    >>> printable("a\\nb\\x1b[31m")
+    'a\\\\nb\\\\x1b[31m'
+    """
+    return _CONTROL.sub(_escape, text)
