@@ -112,9 +112,11 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     import subprocess
     import sys
 
-    np.save(tmp_path / "z.npy", np.zeros((150_000, 64), dtype=np.float16))  # 3 of ce's larger blocks
+    # A file name with rich markup and an escape sequence: the bar shows it as spelled, escaped.
+    z = "[b]\x1b.npy"  # short: the bar keeps 24 characters of its label
+    np.save(tmp_path / z, np.zeros((150_000, 64), dtype=np.float16))  # 3 of ce's larger blocks
     np.save(tmp_path / "y.npy", np.zeros(150_000, dtype=np.int64))
-    args = [sys.executable, "-m", "xentcli", "ce", "--logits", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy")]
+    args = [sys.executable, "-m", "xentcli", "ce", "--logits", z, "--labels", "y.npy"]
     out = tmp_path / "tty.out"
     code = (
         "import os, pty, sys\n"
@@ -129,10 +131,12 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
         "    data += chunk\n"
         f"open({str(out)!r}, 'wb').write(data)\n"
     )
-    subprocess.run([sys.executable, "-c", code], timeout=120, check=True)
+    subprocess.run([sys.executable, "-c", code], timeout=120, check=True, cwd=tmp_path)
     assert b"GB/s" in out.read_bytes() and b"rows" in out.read_bytes()
+    assert b"--logits [b]\\x1b.npy" in out.read_bytes() and b"\x1b.npy" not in out.read_bytes()
     # Off a terminal: nothing but the result.
-    p = subprocess.run(args, capture_output=True, env=dict(os.environ, XENT_PROGRESS_AFTER="0"), timeout=120)
+    p = subprocess.run(args, capture_output=True, env=dict(os.environ, XENT_PROGRESS_AFTER="0"), timeout=120,
+                       cwd=tmp_path)
     assert p.stderr == b"" and float(p.stdout) == pytest.approx(np.log(64), rel=1e-15)
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 from .environment import env_number
+from .printable import printable
 
 __all__ = ["DELAY", "Progress", "delay"]
 
@@ -52,12 +53,13 @@ class Progress:
 
         # The description (a file path) gives way first, so the numbers always fit.
         self._bar = Bar(
-            TextColumn("{task.description}", table_column=Column(max_width=24, no_wrap=True, overflow="ellipsis")),
+            TextColumn("{task.description}", markup=False,  # a file's name, shown as it is spelled
+                       table_column=Column(max_width=24, no_wrap=True, overflow="ellipsis")),
             BarColumn(bar_width=20), MofNCompleteColumn(), TextColumn("rows"),
             TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)), TimeRemainingColumn(),
             console=Console(stderr=True), transient=True,
         )
-        self._task = self._bar.add_task(self.label, total=self.total, rate="")
+        self._task = self._bar.add_task(printable(self.label), total=self.total, rate="")
         self._bar.start()
 
     def close(self) -> None:
