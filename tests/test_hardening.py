@@ -470,3 +470,13 @@ def test_the_spool_stops_before_the_disk_fills(small_spool, monkeypatch):
     assert f"--logits (stdin): copying the stream to {small_spool} would leave less than" in result.stderr
     assert "set TMPDIR to a folder with room" in result.stderr
     assert os.listdir(small_spool) == []
+
+
+def test_a_symlink_loop_or_dangling_link_as_input_is_a_located_wrong_call(tmp_path):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    (tmp_path / "d.csv").symlink_to("gone.csv")
+    for name, why in (("a.csv", "(a symlink loop)"), ("d.csv", "(a symlink to gone.csv, which does not exist)")):
+        result = CliRunner().invoke(main, ["ce", "--logits", str(tmp_path / name), "--labels", "0"])
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: --logits: file not found: {tmp_path / name} {why}\n"

@@ -16,6 +16,7 @@ line in :data:`FORMATS`.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import os
@@ -93,7 +94,7 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
             return Matrix(parse_inline(spec, option), f"{option} inline value")
         if ext and ext not in FORMATS:
             raise CallError(_unsupported(option, path, ext))
-        raise CallError(f"{option}: file not found: {path}")
+        raise CallError(f"{option}: file not found: {path}{_broken_link(path)}")
     where = f"{option} {path}"
     if os.path.isdir(path):
         raise CallError(f"{where}: is a directory, expected a file")
@@ -109,6 +110,18 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
         return _read_file(FORMATS[ext], path, where, selector, options)
     except OSError as e:
         raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
+
+
+def _broken_link(path: str) -> str:
+    """What a path that does not exist but is a symlink is: a loop, or a link to a missing file."""
+    if not os.path.islink(path):
+        return ""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return " (a symlink loop)"
+    return f" (a symlink to {os.readlink(path)}, which does not exist)"
 
 
 def _read_file(fmt: Format, path: str, where: str, selector: str | None, options: dict) -> Matrix:
