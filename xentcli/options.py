@@ -248,7 +248,7 @@ def _use_scheduler(ctx: click.Context, param: click.Parameter, value):
 scheduler_option = click.option(
     "--scheduler", metavar="ADDRESS", envvar="XENT_SCHEDULER", expose_value=False, callback=_use_scheduler,
     help="Run the row blocks on a Dask cluster: tcp://HOST:8786 joins a running scheduler, local:N starts N "
-         "worker processes for this run. Workers read the input files by the same path. Needs "
+         "worker processes for this run (N at most 4 per core). Workers read the input files by the same path. Needs "
          "pip install 'xentcli[dask]'. Env: XENT_SCHEDULER.",
 )
 
