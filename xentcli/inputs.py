@@ -689,8 +689,11 @@ def load_pos_weight(spec: str | None, pred: Predictions) -> np.ndarray | None:
         return None
     m = _numbers(_read(spec, "--pos-weight"))
     n = len(pred)
-    if pred.num_classes != 1 or n == 1 or np.size(m.values) != n:
+    if pred.num_classes != 1 or n == 1 or np.size(m.values) == 1:
         return load_weights(spec, pred.num_classes, option="--pos-weight", matrix=m)
+    if np.size(m.values) != n:
+        raise DataError(f"{m.where}: expected one weight per class (1) or one per sample ({n}), "
+                        f"found {np.size(m.values)}")
     try:
         return core.check_weights(m.values, n).reshape(n, 1)
     except core.RowError as e:
