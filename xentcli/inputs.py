@@ -22,6 +22,7 @@ from .options import IDLE_OPTIONS, INPUT_HEADER
 from .printable import printable
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
+from .readers.text import is_number, number_hint
 from .readers.source import RawFile, RawRows
 from .writers import RowBlocks
 
@@ -530,9 +531,10 @@ def load_labels(
         if kind != "ce":  # binary targets and token ids are numbers
             _numbers(m)
         m = _named_labels(m, pred, classes)
-    if pred.unshifted_shape is not None:
+    unshifted = pred.unshifted_shape
+    m = _label_file_header(m, len(pred) if unshifted is None else math.prod(unshifted[:-1]))
+    if unshifted is not None:
         return _next_tokens(m, pred, ignore_index)
-    m = _label_file_header(m, len(pred))
     pred.alternative = _binary_hint(pred, m)
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     if pred.one_output and pred.num_classes == 1 and len(np.shape(m.values)) == 1 and len(m.values) == len(pred):
@@ -555,6 +557,8 @@ def load_labels(
         if kind == "bce":
             raise DataError(f"{m.where}: binary targets need the predictions' shape {shape}, found {np.shape(m.values)}")
         y = y.reshape(-1)
+        if kind == "ce":
+            y = _class_values(y, m, pred, classes, ignore_index)
         try:
             core.check_class_indices(y, pred.num_classes, ignore_index=ignore_index)
         except core.RowError as e:
@@ -721,18 +725,45 @@ def _numbers(m: Matrix) -> Matrix:
     """``m``, unless it holds names where numbers are needed (names are class labels only)."""
     if _holds_names(m):
         cells = m.values.reshape(len(m.values), -1)
-        r = next((i for i, row in enumerate(cells) if not all(_is_number(c) for c in row)), 0)
-        bad = next((c for c in cells[r] if not _is_number(c)), cells[r][0])
-        raise DataError(f"{m.locate(r)}: row {r + 1}: expected a number, found {str(bad)!r}")
+        r = next((i for i, row in enumerate(cells) if not all(is_number(c) for c in row)), 0)
+        bad = next((c for c in cells[r] if not is_number(c)), cells[r][0])
+        raise DataError(f"{m.locate(r)}: row {r + 1}: expected a number, found {str(bad)!r}{number_hint(str(bad))}")
     return m
 
 
-def _is_number(cell) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+def _class_values(y: np.ndarray, m: Matrix, pred: "Predictions", classes: str | None,
+                  ignore_index: int | None) -> np.ndarray:
+    """Integer labels ``y`` as class indices when the class names (``--classes``, else the predictions'
+    header) are integers other than 0…C-1, as scikit-learn's ``classes_`` head ``predict_proba``: each
+    label is a class value, matched by name (label 5 is the column named ``5``); said once on stderr.
+    Labels equal to ``ignore_index`` stay ignored."""
+    names = _class_list(classes, pred.num_classes) if classes is not None else pred.matrix.names
+    if not names or len(names) != pred.num_classes or not all(_INTEGER_NAME.fullmatch(str(c)) for c in names):
+        return y
+    values = np.array([int(c) for c in names], dtype=np.int64)
+    if np.array_equal(values, np.arange(len(values))):
+        return y
+    order = np.argsort(values, kind="stable")
+    at = np.minimum(np.searchsorted(values[order], y), len(values) - 1)
+    found = values[order][at] == y
+    ignored = (y == ignore_index) if ignore_index is not None else np.zeros(len(y), dtype=bool)
+    shown = ", ".join(map(str, names[:8])) + (f", … ({len(names)} classes)" if len(names) > 8 else "")
+    if not (found | ignored).all():
+        r = int(np.argmin(found | ignored))
+        raise DataError(f"{m.locate(r)}: row {r + 1}: label {int(y[r])} is not one of the class values {shown} "
+                        "(the classes' names)")
+    ids = np.where(ignored, ignore_index if ignore_index is not None else 0, order[at])
+    if ignore_index is not None and (ids[~ignored] == ignore_index).any():
+        raise CallError(f"--ignore-index {ignore_index}: the labels are class values, and class "
+                        f"{names[ignore_index]!r} is at position {ignore_index}: it would be ignored too; "
+                        "give an --ignore-index that is no class position (e.g. -100)")
+    warn(f"{m.where}: the classes are named by integers ({shown}), not 0…{len(names) - 1}: labels are read as "
+         f"those class values (label {names[-1]} is the column named {names[-1]!r})")
+    return ids.astype(np.int64)
+
+
+#: A class name that is an integer, in ASCII digits.
+_INTEGER_NAME = re.compile(r"[+-]?[0-9]+")
 
 
 def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix:
@@ -748,7 +779,7 @@ def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix
     if m.names is not None and len(m.names) == 1 and m.names[0] in known:  # that "header" was the first label
         cells = [m.names[0], *cells]
         line = getattr(m.names, "line", None)
-        lines = None if lines is None or line is None else [line, *(lines[i] for i in range(len(lines)))]
+        lines = None if lines is None or line is None else [line, *lines]
     index = {name: k for k, name in enumerate(getattr(known, "columns", ()))}  # a label may name the column
     index.update({name: k for k, name in enumerate(known)})  # or the class, which wins
     ids = np.empty(len(cells), dtype=np.int64)

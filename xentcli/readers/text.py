@@ -138,9 +138,7 @@ def parse_text(data: bytes, where: str, *, header: str = "auto", selector: str |
     _refuse_binary(data, where)
     fast = _parse_chunks(data, header, selector, where, names)
     if fast is None:
-        values, header_names, lines = _parse_exact(_decode(data, where), where, header=header, selector=selector,
-                                                   names=names)
-        return values, header_names, DataLines(data, lines)
+        return _parse_exact(_decode(data, where), where, header=header, selector=selector, names=names)
     values, header_names = fast
     return values, header_names, DataLines(data, skip=header_names.line if header_names else None)
 
@@ -513,7 +511,7 @@ def _count_rows(data: bytes) -> int:
         dense = body.translate(None, _BLANKS) if any(b in body for b in _BLANKS_EACH) else body
         if dense and b"\n\n" not in dense and not dense.startswith(b"\n") and not dense.endswith(b"\n"):
             return body.count(b"\n") + 1
-    return sum(1 for raw in data.decode("utf-8", "replace").split("\n") if _content(raw))
+    return sum(1 for raw in _text_lines(data.decode("utf-8", "replace")) if _content(raw))
 
 
 _BLANKS = b" \t\r\f\v"
@@ -655,7 +653,7 @@ class TextLines:
         i = self._rows.chunk_of(row)
         span = self._rows.span(i)
         left = row - span.first_row
-        for k, raw in enumerate(self._rows.text(i).decode("utf-8", "replace").split("\n")):
+        for k, raw in enumerate(_text_lines(self._rows.text(i).decode("utf-8", "replace"))):
             if _content(raw):
                 if not left:
                     return span.first_line + k
@@ -664,34 +662,48 @@ class TextLines:
 
 
 def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm | None = None, header: str = "auto",
-                 selector: str | None = None, names: bool = False) -> tuple[np.ndarray, Header | None, list[int]]:
+                 selector: str | None = None, names: bool = False) -> tuple[np.ndarray, Header | None, "DataLines | None"]:
     """Line by line, naming the line and column of the first problem (in line order).
 
     ``form`` (with ``first_line``, the line number of ``text``'s first line)
     parses a piece of a file whose head was read before: its delimiter,
     width and header hold, and messages read as for the whole file (a piece
-    may hold no row). ``names``: one column of class names may be read as ``str``.
+    may hold no row; no lines are returned for it). ``names``: one column of
+    class names may be read as ``str``.
     """
+    lines = None
     if form is None:
         data = text.encode("utf-8")
         pos, form = _text_head(data, header, where)
         form = _selected(form, selector, where)
         text, first_line = data[pos:].decode("utf-8"), form.first_data_line
+        lines = DataLines(data, skip=form.header_line)
     delimiter, width, header_names = form.delimiter, form.width, form.names
     columns = _read_columns(form, width)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    for lineno, raw in enumerate(text.split("\n"), start=first_line):
+    parts: list[np.ndarray] = []  # the rows converted so far, a batch at a time: cells as str take far more memory
+    named: list[DataError] = []  # what a batch read as class names says if the column holds numbers after all
+    rows: list[list[str]] = []  # the batch, and its lines
+    batch_lines: list[int] = []
+
+    def convert() -> None:
+        part = _values_of(rows, batch_lines, where, columns, form.decimal_comma, names, header_names)
+        if part.dtype.kind == "U" and not named:
+            k = next(i for i, cell in enumerate(part[:, 0]) if not _is_value(str(cell)))
+            named.append(DataError(f"{where}: line {batch_lines[k]}, column {columns[0] + 1}: expected a number, "
+                                   f"found {str(part[k, 0])!r}"))
+        parts.append(part)
+
+    for lineno, raw in enumerate(_text_lines(text), start=first_line):
         if not _content(raw):
             continue
         try:
             cells = _split_at(raw, delimiter, where, lineno)
         except DataError:
-            _raise_first_bad_cell(rows, lines, where, columns, header=header_names)  # the first problem in line order
+            _raise_first_bad_cell(rows, batch_lines, where, columns, header=header_names)  # in line order
             raise
         if len(cells) != width:
             if len(columns) > 1 or not names:  # the first problem in line order (one column may be names)
-                _raise_first_bad_cell(rows, lines, where, columns, header=header_names)
+                _raise_first_bad_cell(rows, batch_lines, where, columns, header=header_names)
             on = (f"the header on line {form.header_line}" if header_names and lineno == form.first_data_line
                   else f"line {form.first_data_line}")
             raise DataError(
@@ -699,8 +711,19 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
                 + (" (a trailing delimiter?)" if cells[-1] == "" else "")
             )
         rows.append(cells)
-        lines.append(lineno)
-    return _values_of(rows, lines, where, columns, form.decimal_comma, names, header_names), header_names, lines
+        batch_lines.append(lineno)
+        if len(rows) * width >= _EXACT_BATCH:
+            convert()
+            rows, batch_lines = [], []
+    if rows or not parts:
+        convert()
+    if len({p.dtype.kind for p in parts}) > 1:  # names in one batch, numbers in another: a column of numbers
+        raise named[0]
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), header_names, lines
+
+
+#: Cells the exact reader holds as ``str`` at a time.
+_EXACT_BATCH = 1 << 16
 
 
 def _read_columns(form: _TextForm | None, width: int) -> list[int]:
@@ -732,25 +755,74 @@ def _values_of(rows: list[list[str]], lines: list[int], where: str, columns: lis
 
 
 class DataLines:
-    """The 1-based physical line of each data row, found on first use (most runs never ask)."""
+    """The 1-based physical line of each data row, found when asked (most runs never ask).
 
-    def __init__(self, data: bytes, lines: list[int] | None = None, *, skip: int | None = None):
-        self._data, self._lines, self._skip = data, lines, skip  # skip: the header's line
+    The text is indexed by pieces of about :data:`_LINES_PIECE`
+    bytes (the rows and first line of each) and a row's line is found by scanning its piece:
+    memory stays at a piece's whatever the text's size."""
 
-    def _all(self) -> list[int]:
-        if self._lines is None:
-            self._lines = [lineno for lineno, raw in enumerate(self._data.decode("utf-8", "replace").split("\n"), start=1)
-                           if _content(raw) and lineno != self._skip]
-        return self._lines
+    def __init__(self, data: bytes, *, skip: int | None = None):
+        self._data, self._skip = data, skip  # skip: the header's line
+        self._pieces: list[tuple[int, int, int, int]] | None = None  # (first row, first line, start, end)
+
+    def _index(self) -> list[tuple[int, int, int, int]]:
+        if self._pieces is None:
+            data, pieces, row, line, start = self._data, [], 0, 1, 0
+            while start < len(data):
+                end = data.find(b"\n", start + _LINES_PIECE)
+                end = len(data) if end < 0 else end + 1
+                newlines = data.count(b"\n", start, end)
+                last = line + newlines - (1 if data[end - 1:end] == b"\n" else 0)
+                pieces.append((row, line, start, end))
+                row += _count_rows(data[start:end]) - (self._skip is not None and line <= self._skip <= last)
+                line, start = line + newlines, end
+            pieces.append((row, line, len(data), len(data)))
+            self._pieces = pieces
+        return self._pieces
+
+    def _scan(self, piece: tuple[int, int, int, int]):
+        """``(row, line)`` of the data rows of one piece."""
+        row, line, start, end = piece
+        for k, raw in enumerate(_text_lines(self._data[start:end].decode("utf-8", "replace"))):
+            if _content(raw) and line + k != self._skip:
+                yield row, line + k
+                row += 1
 
     def __getitem__(self, row: int) -> int:
-        return self._all()[row]
+        if row < 0:
+            row += len(self)
+        pieces = self._index()
+        if not 0 <= row < pieces[-1][0]:
+            raise IndexError(row)
+        piece = pieces[bisect.bisect_right([p[0] for p in pieces], row) - 1]
+        return next(line for r, line in self._scan(piece) if r == row)
 
     def __len__(self) -> int:
-        return len(self._all())
+        return self._index()[-1][0]
+
+    def __iter__(self):
+        for piece in self._index()[:-1]:
+            for _, line in self._scan(piece):
+                yield line
 
     def __eq__(self, other) -> bool:
-        return list(self._all()) == list(other)
+        return list(self) == list(other)
+
+
+#: Bytes of text :class:`DataLines` scans to find one row's line.
+_LINES_PIECE = 1 << 20
+
+
+def _text_lines(text: str):
+    """The lines of ``text`` split at LF (as ``text.split("\\n")``), one at a time: no list of them all."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end]
+        start = end + 1
 
 
 def _values(n: int) -> str:
