@@ -236,6 +236,17 @@ def test_swapped_labels_and_logits_are_told_in_every_format(xent, tmp_path, fmt)
         assert error.startswith("Error: ") and "look swapped" in error, (args, r.stderr)
 
 
+def test_swapped_token_ids_and_logits_are_told_with_shift(xent, tmp_path):
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "z.npy", rng.standard_normal((2, 5, 7)).astype(np.float32))
+    np.save(tmp_path / "ids.npy", rng.integers(0, 7, (2, 5)))
+    for command in (["ppl", "--targets"], ["ce", "--labels"]):
+        r = xent(*command, tmp_path / "z.npy", "--logits", tmp_path / "ids.npy", "--shift")
+        assert r.exit_code == 1
+        assert r.stderr.startswith("Error: --shift: ") and "look swapped" in r.stderr
+        assert len(r.stderr.splitlines()) == 1
+
+
 def test_matching_inputs_are_not_called_swapped(xent):
     # integer logits and soft labels: the document's own example
     r = xent("ce", "--labels", "1,0,0;0,0.8,0.2", "--logits", "4,2,1;0,5,1")

@@ -579,6 +579,9 @@ def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tu
     shape = pred.unshifted_shape
     held = tuple(np.shape(m.values))
     if len(held) >= 2 and held[-1] > 1 and math.prod(held[:-1]) > 1 and held != tuple(shape[:-1]):
+        swapped = _swapped_hint(m, pred)
+        if swapped:
+            raise DataError(f"--shift: {m.where} has shape {held} and {pred.matrix.where} has shape {shape}{swapped}")
         # Shifting the logits' one long sequence would pair each sequence's last position with the next one's first.
         raise DataError(f"--shift: {m.where} has shape {held}, {math.prod(held[:-1])} sequences of {held[-1]} tokens, "
                         f"but {pred.matrix.where} has shape {shape}, {math.prod(shape[:-2]) or 1} of {shape[-2]}: "
@@ -586,7 +589,7 @@ def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tu
     try:
         y = core.interpret_labels(m.values, shape)
     except core.RowError as e:
-        raise DataError(f"{located(m, e)} (before --shift)") from e
+        raise DataError(f"{located(m, e)} (before --shift){_swapped_hint(m, pred)}") from e
     if not core.is_index_labels(y):
         raise CallError(f"{m.where}: --shift scores each position against the next token: the labels must be "
                         f"token ids (class indices), not distributions")
@@ -632,10 +635,10 @@ def _swapped_hint(labels: Matrix, pred: "Predictions") -> str:
     """Labels and predictions that look swapped, whatever their formats: the predictions are integers,
     one per row the labels would have as predictions (class indices), and the labels are not integers."""
     held = tuple(np.shape(labels.values))
-    if not held or pred.unshifted_shape is not None:
+    if not held:
         return ""
     rows = math.prod(held[:-1]) if len(held) > 1 else (held[0] if pred.one_output else 1)
-    if len(pred) * pred.num_classes != rows:
+    if math.prod(pred.unshifted_shape or (len(pred), pred.num_classes)) != rows:  # counted before --shift
         return ""
     y = np.asarray(read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
     head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
