@@ -79,6 +79,131 @@ def test_column_number_header_rule(tmp_path, text, rows):
     assert bool(m.notes) == (rows == 1 and "\n" in text.strip())
 
 
+@pytest.fixture
+def series_files(tmp_path):
+    """pandas' ``Series.to_csv(index=False)``: every file starts with the Series' name ``0``."""
+    rng = np.random.default_rng(19)
+    y = rng.integers(0, 2, 169)
+    p = rng.uniform(0.02, 0.98, 169)
+    target, pred = rng.normal(size=50), rng.normal(size=50)
+    tokens, z = rng.integers(0, 5, 20), rng.normal(size=(20, 5))
+    for name, v in {"y": y, "p": p, "target": target, "pred": pred, "tokens": tokens}.items():
+        pd.Series(v).to_csv(tmp_path / f"{name}.csv", index=False)
+    pd.Series(y.astype(float)).to_csv(tmp_path / "y_float.csv", index=False)  # 0.0, 1.0: no integer cell
+    np.save(tmp_path / "z.npy", z)
+    return tmp_path, y, p, target, pred, tokens, z
+
+
+def test_gh_series_name_0_is_a_header_whatever_the_other_files_length(xent, series_files):
+    from sklearn.metrics import log_loss, mean_squared_error
+
+    d, y, p, target, pred, tokens, z = series_files
+    assert (d / "p.csv").read_text().startswith("0\n")
+    for labels in ("y.csv", "y_float.csv"):  # 170 lines each with p.csv: n was 170
+        doc = json.loads(xent("bce", "--labels", d / labels, "--probs", d / "p.csv", "--format", "json").stdout)
+        assert doc["n"] == 169 and doc["mean"] == pytest.approx(log_loss(y, p), rel=1e-12)
+    r = xent("mse", "--labels", d / "target.csv", "--preds", d / "pred.csv", "--format", "json")
+    doc = json.loads(r.stdout)
+    assert doc["n"] == 50 and doc["mean"] == pytest.approx(mean_squared_error(target, pred), rel=1e-12)
+    assert r.stderr.count("pred.csv: line 1 (0) is read as a header") == 1 and "--input-header no" in r.stderr
+    # ppl --targets, with and without --shift (one line more than the logits, before shifting)
+    m = z.max(axis=1, keepdims=True)
+    nll = m[:, 0] + np.log(np.exp(z - m).sum(axis=1)) - z[np.arange(20), tokens]
+    doc = json.loads(xent("ppl", "--logits", d / "z.npy", "--targets", d / "tokens.csv", "--format", "json").stdout)
+    assert doc["n"] == 20 and doc["perplexity"] == pytest.approx(np.exp(nll.mean()), rel=1e-12)
+    shifted = z[:-1].max(axis=1) + np.log(np.exp(z[:-1] - z[:-1].max(axis=1, keepdims=True)).sum(axis=1)) \
+        - z[np.arange(19), tokens[1:]]
+    doc = json.loads(xent("ppl", "--logits", d / "z.npy", "--targets", d / "tokens.csv", "--shift",
+                          "--format", "json").stdout)
+    assert doc["n"] == 19 and doc["perplexity"] == pytest.approx(np.exp(shifted.mean()), rel=1e-12)
+    # An explicit option still wins: the 0 lines are data.
+    doc = json.loads(xent("bce", "--labels", d / "y.csv", "--probs", d / "p.csv", "--input-header", "no",
+                          "--format", "json").stdout)
+    assert doc["n"] == 170
+    r = xent("softmax", "--logits", "-", "--input-header", "yes", "--format", "json", input="3\n1\n")
+    assert json.loads(r.stdout)["shape"] == [1, 1]
+
+
+@pytest.mark.parametrize("text, rows", [
+    ("0\n0.5\n0.25\n", 2),  # pandas' Series name over floats
+    ("5\ncat\ndog\n", 2),  # a lone integer over names
+    ("0\n1\n2\n", 3),  # integers under it: data
+    ("1,3,5\n0.2,0.3,0.5\n", 1),  # scikit-learn's classes_
+    ("5,3,1\n0.2,0.3,0.5\n", 2),  # not in increasing order: data
+    ("1,3,5\n2,0.3,0.5\n", 2),  # an integer below: data
+])
+def test_integer_header_rule(tmp_path, text, rows):
+    f = tmp_path / "m.csv"
+    f.write_text(text)
+    m = read_matrix(str(f), "--labels", names=True)
+    assert np.asarray(m.values).shape[0] == rows
+    assert bool(m.notes) == (rows < text.count("\n"))
+
+
+@pytest.fixture
+def sklearn_135(tmp_path):
+    """``predict_proba`` of a classifier of classes 1, 3, 5, its ``classes_`` as the header (pandas)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    y = np.array([1, 3, 5])[rng.integers(0, 3, 60)]
+    x = rng.normal(size=(60, 2)) + y[:, None] / 2
+    clf = LogisticRegression().fit(x, y)
+    proba = clf.predict_proba(x)
+    pd.DataFrame(proba, columns=clf.classes_).to_csv(tmp_path / "proba.csv", index=False)
+    pd.Series(y).to_csv(tmp_path / "y.csv", index=False)
+    np.savetxt(tmp_path / "y.txt", y, fmt="%d")
+    return tmp_path, clf, y, proba
+
+
+def test_gh_sklearn_classes_header_and_class_value_labels(xent, sklearn_135):
+    from sklearn.metrics import log_loss
+
+    d, clf, y, proba = sklearn_135
+    assert (d / "proba.csv").read_text().startswith("1,3,5\n")
+    expected = log_loss(y, proba, labels=clf.classes_)
+    for labels in ("y.csv", "y.txt"):
+        r = xent("ce", "--labels", d / labels, "--probs", d / "proba.csv", "--format", "json")
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        assert doc["n"] == 60 and doc["mean"] == pytest.approx(expected, rel=1e-12)
+        assert r.stderr.count("proba.csv: line 1 (1,3,5) is read as a header") == 1
+        assert r.stderr.count("labels are read as those class values") == 1
+    # --classes names class values the same way, for a file without a header
+    np.savetxt(d / "bare.csv", proba, delimiter=",", fmt="%.17g")
+    doc = json.loads(xent("ce", "--labels", d / "y.txt", "--probs", d / "bare.csv", "--classes", "1,3,5",
+                          "--format", "json").stdout)
+    assert doc["mean"] == pytest.approx(expected, rel=1e-12)
+    # a label that is no class value is bad data naming the row and the classes
+    bad = y.copy()
+    bad[3] = 7
+    np.savetxt(d / "bad.txt", bad, fmt="%d")
+    r = xent("ce", "--labels", d / "bad.txt", "--probs", d / "proba.csv")
+    assert r.exit_code == 1 and "bad.txt line 4" in r.stderr and "label 7" in r.stderr and "1, 3, 5" in r.stderr
+    # an ignored label keeps its meaning; one that would collide with a class position is a wrong call
+    bad[3] = -100
+    np.savetxt(d / "ignored.txt", bad, fmt="%d")
+    keep = bad != -100
+    doc = json.loads(xent("ce", "--labels", d / "ignored.txt", "--probs", d / "proba.csv", "--ignore-index", "-100",
+                          "--format", "json").stdout)
+    assert doc["denominator"] == 59 and doc["mean"] == pytest.approx(log_loss(y[keep], proba[keep], labels=clf.classes_),
+                                                           rel=1e-12)
+    assert xent("ce", "--labels", d / "y.txt", "--probs", d / "proba.csv", "--ignore-index", "1").exit_code == 2
+
+
+def test_one_based_integer_class_names_are_class_values(xent, tmp_path):
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    pd.DataFrame(p, columns=[1, 2, 3]).to_csv(tmp_path / "p.csv", index=False)
+    doc = json.loads(xent("ce", "--labels", "1,3", "--probs", tmp_path / "p.csv", "--format", "json").stdout)
+    assert doc["mean"] == pytest.approx(-(np.log(0.7) + np.log(0.6)) / 2, rel=1e-15)
+    # 0…C-1, as pandas names unnamed columns, keeps labels as positions
+    pd.DataFrame(p).to_csv(tmp_path / "q.csv", index=False)
+    doc = json.loads(xent("ce", "--labels", "0,2", "--probs", tmp_path / "q.csv", "--format", "json").stdout)
+    assert doc["mean"] == pytest.approx(-(np.log(0.7) + np.log(0.6)) / 2, rel=1e-15)
+    r = xent("ce", "--labels", "0,2", "--probs", tmp_path / "p.csv")
+    assert r.exit_code == 1 and "label 0 is not one of the class values 1, 2, 3" in r.stderr
+
+
 def test_everything_xent_writes_reads_back(xent, tmp_path):
     z = "[[4,2,1],[0,5,1],[1,1,1]]"
     plain = json.loads(xent("softmax", "--logits", z, "--format", "json").stdout)["probs"]

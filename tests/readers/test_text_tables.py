@@ -148,3 +148,21 @@ def test_ragged_rows_are_found_with_a_selector(tmp_path):
     (tmp_path / "z.csv").write_text("a,b,c\n1,2,3\n4,5,6,7\n")
     r = xent("softmax", "--logits", f"{tmp_path}/z.csv:a,b")
     assert r.exit_code == 1 and "line 3" in r.output and "found 4 values, expected 3" in r.output
+
+
+def test_gh_mixed_table_without_selector_names_the_selector(iris, tmp_path):
+    d, df, p, y = iris
+    f = d / "preds.csv"
+    for option in ("--probs", "--logits"):
+        r = xent("ce", "--labels", f"{f}:label", option, f)
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1
+        assert "line 2, column 2: expected a number, found 'setosa'" in r.stderr
+        assert f"select the numbers, e.g. {f}:p_*" in r.stderr and "(label)" in r.stderr
+    # the selector it names reads the table
+    assert cli_json("ce", "--labels", f"{f}:label", "--probs", f"{f}:p_*")["mean"] == pytest.approx(
+        ce_of_probs(p, y), rel=1e-15)
+    # no shared prefix: the number columns by name
+    df.rename(columns={"p_setosa": "x", "p_versicolor": "y", "p_virginica": "z"}).drop(columns="id").to_csv(
+        tmp_path / "plain.csv", index=False)
+    r = xent("entropy", "--probs", tmp_path / "plain.csv")
+    assert r.exit_code == 1 and f"e.g. {tmp_path / 'plain.csv'}:x,y,z" in r.stderr

@@ -418,6 +418,8 @@ def _parse_block(data: bytes, form: _TextForm) -> np.ndarray | None:
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # a lone CR would end a line there, not for the exact reader (lines end at LF)
     delimiter, width, usecols = form.delimiter, form.width, form.usecols
+    if b'"' in data and not _quotes_close_on_their_line(data):
+        return None  # the C reader would join lines into one quoted field
     if form.decimal_comma:
         if b"." in data:
             return None  # both decimal marks, or a dot in a comment: the exact reader tells which
@@ -436,6 +438,14 @@ def _parse_block(data: bytes, form: _TextForm) -> np.ndarray | None:
     if usecols is not None and data.count(delimiter.encode()) != len(block) * (width - 1):
         return None  # a row of another width
     return block
+
+
+def _quotes_close_on_their_line(data: bytes) -> bool:
+    """Whether every line of ``data`` holds an even number of ``"`` (counted with NumPy, not line by line)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(buf == ord('"'))
+    ends = np.append(np.flatnonzero(buf == ord("\n")), len(buf))
+    return not (np.searchsorted(quotes, ends) % 2).any()
 
 
 def _loadtxt(data: bytes, delimiter: str, usecols=None) -> np.ndarray:

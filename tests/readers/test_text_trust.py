@@ -1,0 +1,145 @@
+"""Text that is not what it seems: numbers in other scripts, broken quoting, stray carriage
+returns, binary bytes, and lines too long to hold. Each is one located ``Error:`` line (exit 1
+for a file, 2 for an inline value), read whole or streamed, never a traceback or an internal
+error, and a failing input stays within a bounded memory."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.cli_helpers import cli_json, xent
+from xentcli.readers import text as readers
+
+
+def one_error_line(result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    assert result.stdout == "" and result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert "internal error" not in result.stderr
+    return result.stderr
+
+
+@pytest.fixture(params=["whole", "streamed"])
+def streamed(request, monkeypatch):
+    """Each file read whole and streamed by chunks (as files over 64 MB are)."""
+    if request.param == "streamed":
+        monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
+        monkeypatch.setattr(readers, "TEXT_CHUNK", 16)
+    return request.param
+
+
+NOT_ASCII_NUMBERS = ["1_0", "1_000.5", "\u0661", "\u0663.\u0665", "\uff11", "\uff12e3", "\u0967"]  # all float()'s
+
+
+@pytest.mark.parametrize("cell", NOT_ASCII_NUMBERS)
+def test_gh_only_ascii_spellings_are_numbers(tmp_path, streamed, cell):
+    float(cell)  # Python reads each as a number: xent must not
+    f = tmp_path / "z.csv"
+    f.write_text(f"1,2\n3,{cell}\n5,6\n", encoding="utf-8")
+    err = one_error_line(xent("softmax", "--logits", f), 1)
+    assert f"line 2, column 2: expected a number, found {cell!r}" in err
+    # one column of labels may hold class names, but never a number in another script
+    (tmp_path / "y.txt").write_text(f"0\n1\n{cell}\n", encoding="utf-8")
+    err = one_error_line(xent("ce", "--labels", tmp_path / "y.txt", "--logits", "1,2;3,4;5,6"), 1)
+    assert "line 3, column 1" in err and repr(cell) in err
+
+
+@pytest.mark.parametrize("cell", NOT_ASCII_NUMBERS)
+def test_only_ascii_spellings_are_inline_numbers(cell):
+    err = one_error_line(xent("softmax", "--logits", f"1,{cell};2,3"), 2)
+    assert "row 1, position 2" in err and repr(cell) in err
+
+
+def test_column_numbers_are_ascii(tmp_path):
+    (tmp_path / "z.csv").write_text("1,2\n3,4\n")
+    one_error_line(xent("softmax", "--logits", f"{tmp_path}/z.csv:\u0661"), 2)
+    assert cli_json("softmax", "--logits", f"{tmp_path}/z.csv:1")["shape"] == [2, 1]
+
+
+MALFORMED = {
+    "quote then CR": (b'1,"2"\r3,4', "line 1, column 2", "carriage return"),
+    "lone CRs": (b"1,2\r3,4\r", "line 1, column 2", "carriage return"),
+    "lone CR, whitespace": (b"1 2\r3 4\n", "line 1, column 2", "carriage return"),
+    "CR on line 3": (b"1,2\r\n3,4\r\n5\r6\r\n", "line 3, column 1", "carriage return"),
+    "unclosed quote": (b'1,2\n3,"4\n', "line 2, column 2", "not closed"),
+    "text after a quote": (b'1,"2"x,3\n4,5,6\n', "line 1, column 2", "after a closing quote"),
+    "quote inside a field": (b'1,2"3\n4,5\n', "line 1, column 2", "found '2\"3'"),
+    "NUL byte": (b"1,2\n3,\x004\n", "line 2", "NUL"),
+    "invalid UTF-8": (b"1,2\n3,\xff\n", "line 2", "0xff"),
+    "BOM inside": (b"1,2\n\xef\xbb\xbf3,4\n", "line 2, column 1", "byte-order mark"),
+    "unclosed quote in the header": (b'"a,b\n1,2\n', "line 1, column 1", "not closed"),
+    "CR in the second row": (b"0,\n\r0\n", "line 1, column 2", "empty cell"),  # line order: line 1 first
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_gh_malformed_text_is_one_located_line(tmp_path, streamed, name):
+    data, where, what = MALFORMED[name]
+    f = tmp_path / "z.csv"
+    f.write_bytes(data)
+    err = one_error_line(xent("softmax", "--logits", f), 1)
+    assert f"--logits {f}: {where}" in err and what in err
+    assert "\r" not in err and "\x00" not in err
+
+
+def test_quoted_fields_as_csv_writes_them(tmp_path):
+    f = tmp_path / "p.csv"
+    df = pd.DataFrame([[0.25, 0.75]], columns=['say "hi"', "a,b"])
+    df.to_csv(f, index=False, quoting=1)  # every field quoted, a quote doubled inside one
+    m = cli_json("entropy", "--probs", f, "--reduction", "none")
+    assert m["per_sample"][0] == pytest.approx(-(0.25 * np.log(0.25) + 0.75 * np.log(0.75)), rel=1e-15)
+    table = xent("entropy", "--probs", f, "--format", "table").stdout
+    assert "a,b" in table
+
+
+def peak_of_run(*args) -> tuple[int, int, str]:
+    """Exit status, peak RSS in MB and stderr of ``xent ARGS`` run alone in a fresh parent process
+    (``RUSAGE_CHILDREN`` then holds that one run's peak)."""
+    code = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024); "
+            "sys.stdout.write(r.stderr.decode())")
+    out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "xentcli", *map(str, args)],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    status, _, stderr = out.partition("\n")
+    rc, mb = map(int, status.split())
+    return rc, mb, stderr
+
+
+def test_gh_a_line_over_the_bound_is_refused_in_bounded_memory(tmp_path):
+    # Over 64 MB: the file is streamed, and its first line (no newline at all) was read whole.
+    f = tmp_path / "long.csv"
+    with open(f, "wb") as out:
+        out.write(b"0.5," * (17 << 20))
+    rc, mb, err = peak_of_run("softmax", "--logits", f, "--format", "csv")
+    assert rc == 1 and err.count("\n") == 1
+    assert f"long.csv: line 1 is longer than {readers.MAX_LINE >> 20} MB" in err
+    assert mb < 512
+    # a small file's long line, after a short one
+    f.write_bytes(b"1,2\n" + b"0" * (readers.MAX_LINE + 1) + b"\n")
+    rc, mb, err = peak_of_run("softmax", "--logits", f, "--format", "csv")
+    assert rc == 1 and "line 2 is longer than" in err and mb < 512
+
+
+def test_the_widest_vocabulary_row_is_within_the_bound(tmp_path):
+    # A float32 softmax row over Qwen's 152 064 classes, as pandas writes it: well under the bound.
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2, 152_064)).astype(np.float32)
+    pd.DataFrame(z).to_csv(tmp_path / "z.csv", index=False, header=False)
+    assert max(len(line) for line in (tmp_path / "z.csv").read_bytes().split(b"\n")) < readers.MAX_LINE
+    z64 = z.astype(np.float64)
+    m = z64.max(axis=1, keepdims=True)
+    p = np.exp(z64 - m) / np.exp(z64 - m).sum(axis=1, keepdims=True)
+    doc = cli_json("entropy", "--logits", tmp_path / "z.csv", "--reduction", "none")
+    np.testing.assert_allclose(doc["per_sample"], -(p * np.log(p)).sum(axis=1), rtol=1e-9)
+
+
+def test_a_bad_cell_late_in_a_large_file_is_found_in_bounded_memory(tmp_path):
+    f = tmp_path / "late.csv"
+    with open(f, "wb") as out:
+        out.write(b"0,0,0,0,0,0,0,0\n" * (3 << 20))  # 48 MB, read whole: only the refused chunk is read cell by cell
+        out.write(b"0,0,0,0,0,0,0,x\n")
+    rc, mb, err = peak_of_run("softmax", "--logits", f, "--format", "csv")
+    assert rc == 1 and f"line {(3 << 20) + 1}, column 8: expected a number, found 'x'" in err
+    assert mb < 512
