@@ -174,6 +174,7 @@ def _npy_with_header(path, shape, data_bytes: int, descr: str = "<f4") -> None:
     ((-1, 5), 80, "negative dimension"),
     ((3, 5), 80, "takes 60 bytes of data, but 80 follow the header"),
     ((30,), 80, "truncated NPY file: shape (30,) of float32 takes 120 bytes of data, found 80"),
+    ((1,) * 70, 4, "a shape of 70 axes; NumPy arrays have at most 64"),
 ])
 def test_npy_header_that_lies_about_its_shape_is_bad_data(tmp_path, xent, shape, data_bytes, message):
     # Read as 20 values, or failing inside xent, before: a header must hold exactly the file's data.

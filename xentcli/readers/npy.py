@@ -16,6 +16,8 @@ __all__ = ["NPY_MAGIC", "read", "read_bytes", "header", "NpyFile", "NpyRows"]
 NPY_MAGIC = b"\x93NUMPY"
 #: numpy's own default limit on an NPY header (``np.load(max_header_size=...)``).
 MAX_HEADER_BYTES = 10_000
+#: NumPy's limit on an array's axes.
+MAX_AXES = 64
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
@@ -67,6 +69,8 @@ def header(f, size: int, where: str) -> tuple[tuple[int, ...], bool, np.dtype, i
     shape = tuple(shape)
     if any(d < 0 for d in shape):
         raise DataError(f"{where}: damaged NPY header: shape {shape} has a negative dimension")
+    if len(shape) > MAX_AXES:
+        raise DataError(f"{where}: damaged NPY header: a shape of {len(shape)} axes; NumPy arrays have at most {MAX_AXES}")
     count = math.prod(shape)
     if count > np.iinfo(np.int64).max // dtype.itemsize:
         raise DataError(f"{where}: damaged NPY header: shape {shape} of {dtype} holds more bytes than a file can "
