@@ -425,16 +425,17 @@ def render(renderables: Sequence, out: BinaryIO, *, terminal: bool, stderr: bool
     out.write(text.encode())
 
 
-def _escaped(renderable):
+def _escaped(renderable, lines: bool = False):
     """``renderable`` with the text of its cells, headers, titles and captions made :func:`printable`:
     names drawn in tables come from files (class names, row ids, file names), and a newline or an
-    ESC sequence in one must not reach the terminal. (Rich markup such as ``[bold]`` is never
-    interpreted: every console here has ``markup=False``.)"""
+    ESC sequence in one must not reach the terminal. Column headers keep their line breaks (``lines``):
+    xent breaks long headers itself. (Rich markup such as ``[bold]`` is never interpreted: every
+    console here has ``markup=False``.)"""
     from rich.table import Table
     from rich.text import Text
 
     if isinstance(renderable, str):
-        return printable(renderable)
+        return "\n".join(map(printable, renderable.split("\n"))) if lines else printable(renderable)
     if isinstance(renderable, Text):
         clean = printable(renderable.plain)
         if clean != renderable.plain:
@@ -444,7 +445,7 @@ def _escaped(renderable):
         renderable.title = _escaped(renderable.title) if renderable.title is not None else None
         renderable.caption = _escaped(renderable.caption) if renderable.caption is not None else None
         for column in renderable.columns:
-            column.header = _escaped(column.header)
+            column.header = _escaped(column.header, lines=True)
             column._cells = [_escaped(cell) for cell in column._cells]
     return renderable
 
