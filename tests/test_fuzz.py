@@ -182,13 +182,15 @@ def _lying_text(data: bytes, rng) -> bytes:
 # --- the checks ----------------------------------------------------------------------------------------
 
 def check(code: int, stderr: str, path, what: str) -> None:
+    """Exit 0, 1 or 2; a failure is one last ``Error: --logits FILE…`` line (``(stdin)`` when ``path`` is None)."""
     assert code in (0, 1, 2), f"{what}: exit {code}\n{stderr}"
     assert "Traceback" not in stderr and "internal error" not in stderr, f"{what}:\n{stderr}"
     if code:
         lines = stderr.splitlines()
         errors = [line for line in lines if line.startswith("Error:")]
         assert len(errors) == 1 and lines[-1] == errors[0], f"{what}: not one Error: line\n{stderr}"
-        assert errors[0].startswith("Error: --logits ") and path.name in errors[0], f"{what}: not located\n{stderr}"
+        named = "(stdin)" if path is None else path.name
+        assert errors[0].startswith("Error: --logits ") and named in errors[0], f"{what}: not located\n{stderr}"
 
 
 def cases(tmp_path_factory):
@@ -218,11 +220,14 @@ def test_mutants_fail_cleanly_in_process(fuzz_files):
         rng = np.random.default_rng([SEED, k])
         for i in range(CASES):
             path = tmp / f"m{i}-{name}"
-            path.write_bytes(mutate(data, rng))
+            mutant = mutate(data, rng)
+            path.write_bytes(mutant)
+            stdin = i % 4 == 3  # every fourth through stdin: held in memory or spooled, then sniffed
             with warnings.catch_warnings():  # as a real run has them: a Warning: line, not an exception
                 warnings.simplefilter("default")
-                r = runner.invoke(main, ["softmax", "--logits", f"{path}{selector}", "--format", "csv"])
-            check(r.exit_code, r.stderr, path, f"{name} mutant {i} (seed {SEED})")
+                spec = f"-{selector}" if stdin else f"{path}{selector}"
+                r = runner.invoke(main, ["softmax", "--logits", spec, "--format", "csv"], input=mutant if stdin else None)
+            check(r.exit_code, r.stderr, None if stdin else path, f"{name} mutant {i} (seed {SEED}{', stdin' if stdin else ''})")
             path.unlink()
 
 
