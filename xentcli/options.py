@@ -125,9 +125,9 @@ IDLE_OPTIONS = "xent.idle_options"
 input_header_option = click.option(
     "--input-header", type=click.Choice(HEADER_MODES), default="auto", show_default=True, expose_value=False,
     callback=_remember_input_header,
-    help="A first line of numbers in a text input: auto takes column numbers (0,1,2 over rows not all "
-         "integers; a lone 0 over a label file one line longer than the predictions) as a header, "
-         "as pandas writes them; yes: always a header; no: always data.",
+    help="A first line of numbers in a text input: auto takes increasing integers over a row with no "
+         "integer (pandas' 0,1,2 or Series name 0, scikit-learn's classes_ 1,3,5), and a lone 0 over a "
+         "label file one line longer than the predictions, as a header; yes: always a header; no: always data.",
 )
 probs_option = click.option("--probs", metavar="MATRIX", shell_complete=complete_path, help="Probabilities N×C instead of logits.")
 def renormalize_option(rows: str):
