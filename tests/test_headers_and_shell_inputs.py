@@ -131,6 +131,7 @@ def test_gh_series_name_0_is_a_header_whatever_the_other_files_length(xent, seri
     ("1,3,5\n0.2,0.3,0.5\n", 1),  # scikit-learn's classes_
     ("5,3,1\n0.2,0.3,0.5\n", 2),  # not in increasing order: data
     ("1,3,5\n2,0.3,0.5\n", 2),  # an integer below: data
+    ("1," + "9" * 5000 + "\n0.5,0.5\n", 2),  # beyond int64 (and Python's int() limit): no class value
 ])
 def test_integer_header_rule(tmp_path, text, rows):
     f = tmp_path / "m.csv"

@@ -765,8 +765,8 @@ def _class_values(y: np.ndarray, m: Matrix, pred: "Predictions", classes: str | 
     return ids.astype(np.int64)
 
 
-#: A class name that is an integer, in ASCII digits.
-_INTEGER_NAME = re.compile(r"[+-]?[0-9]+")
+#: A class name that is an integer (in ASCII digits, within int64).
+_INTEGER_NAME = re.compile(r"[+-]?[0-9]{1,18}")
 
 
 def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix:

@@ -90,7 +90,8 @@ def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
     notes = []
     if names is not None and names.numbered:
         cells = names.cells  # a wide vocabulary's header is thousands of numbers: its start says enough
-        shown = ",".join(cells[:8]) + (f",… {len(cells)} cells" if len(cells) > 8 else "")
+        shown = ",".join(cells[:8])
+        shown = (shown if len(shown) <= 80 else shown[:80] + "…") + (f",… {len(cells)} cells" if len(cells) > 8 else "")
         if _column_numbers(list(names)):
             what = "a header of column numbers, as pandas and 'xent --header' write"
         elif len(names) == 1:
@@ -199,19 +200,24 @@ def _is_header(cells: list[str]) -> bool:
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
+#: An integer that can name a class: within int64.
+_CLASS_VALUE = re.compile(r"[+-]?[0-9]{1,18}")
+
+
 def _integers(cells: list[str]) -> bool:
     return all(_INTEGER.fullmatch(c) for c in cells)
 
 
 def _column_numbers(cells: list[str]) -> bool:
     """``0,1,…,C-1`` written as integers, C ≥ 2: pandas' and ``xent --header``'s names of unnamed columns."""
-    return len(cells) >= 2 and _integers(cells) and [int(c) for c in cells] == list(range(len(cells)))
+    return (len(cells) >= 2 and all(_CLASS_VALUE.fullmatch(c) for c in cells)
+            and [int(c) for c in cells] == list(range(len(cells))))
 
 
 def _integer_names(cells: list[str]) -> bool:
     """Integers that can name classes: one alone (pandas' Series name ``0``, or a class value), or
     several in increasing order (column numbers, scikit-learn's ``classes_``)."""
-    if not cells or not _integers(cells):
+    if not cells or not all(_CLASS_VALUE.fullmatch(c) for c in cells):
         return False
     numbers = [int(c) for c in cells]
     return all(a < b for a, b in zip(numbers, numbers[1:]))
