@@ -36,7 +36,7 @@ __all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "MAX_LI
 #: At most this many column names are listed in a message.
 MAX_LISTED = 30
 
-# ASCII digits only: \\d also matches other scripts' digits.
+# ASCII digits only: \d also matches other scripts' digits.
 _NUMBER = re.compile(r"\s*([0-9]+)\s*")
 _RANGE = re.compile(r"\s*([0-9]+)\s*-\s*([0-9]+)\s*")
 

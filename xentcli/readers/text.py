@@ -196,7 +196,7 @@ def _is_header(cells: list[str]) -> bool:
     return not any(_is_value(c) for c in cells if c)
 
 
-# ASCII digits only: str.isdigit and \\d accept other scripts' digits, which are no numbers here.
+# ASCII digits only: str.isdigit and \d accept other scripts' digits, which are no numbers here.
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -268,6 +268,7 @@ def _split(raw: str, delimiter: str) -> list[str]:
 
 
 def _split_quoted(line: str, delimiter: str) -> list[str]:
+    """The cells of a line holding ``"``, by :func:`_split`'s quoting rule."""
     cells, start, n = [], 0, len(line)
     while True:
         at = start
@@ -309,7 +310,8 @@ def _split_at(raw: str, delimiter: str, where: str, lineno: int) -> list[str]:
 
 #: The longest line (a header included) read, in bytes: a row of 152 064 float32 values written
 #: as csv takes about 4 MB. A line is held whole while its cells are split, so the bound keeps
-#: every input, even one with no newline at all, within a few hundred MB. Not below TEXT_CHUNK.
+#: every input, even one with no newline at all, within a few hundred MB. At least TEXT_CHUNK,
+#: so that only the line cut by a chunk's end needs measuring.
 MAX_LINE = 8 << 20
 
 
