@@ -223,7 +223,7 @@ def test_a_key_naming_a_string_is_bad_data(tmp_path):
 
 # --- pandas' table layouts, and bounds ---------------------------------------------------------
 
-@pytest.mark.parametrize("orient", [None, "split", "records", "columns"])
+@pytest.mark.parametrize("orient", [None, "split", "records", "columns", "index"])
 def test_pandas_default_to_json_layout_reads_as_a_table_with_column_names(tmp_path, orient):
     pd = pytest.importorskip("pandas")
     sklearn_metrics = pytest.importorskip("sklearn.metrics")

@@ -78,8 +78,8 @@ def _pandas_table(data, selector: str | None) -> "list[dict] | None":
 
     ``orient="columns"`` (a DataFrame's default): ``{"col": {"row id": value, …}, …}``, every
     column an object of plain values; ``orient="split"``: ``{"columns": [...], "index": [...],
-    "data": [[...]]}``; a Series' default, ``{"0": value, "1": value, …}`` over the row ids
-    0…N−1, is one value a row.
+    "data": [[...]]}``; ``orient="index"``, ``{"0": {"col": value, …}, …}`` over the row ids
+    0…N−1; a Series' default, ``{"0": value, "1": value, …}``, one value a row.
     A dotted selector whose first part is a key (``FILE:a.b``) walks objects instead.
     """
     if not isinstance(data, dict) or not data:
@@ -94,11 +94,14 @@ def _pandas_table(data, selector: str | None) -> "list[dict] | None":
             return [dict(zip(names, r)) for r in rows]
         return None
     columns = list(data.values())
-    if list(data) == [str(i) for i in range(len(data))] and not any(isinstance(v, (list, dict)) for v in columns):
+    row_ids = list(data) == [str(i) for i in range(len(data))]
+    if row_ids and not any(isinstance(v, (list, dict)) for v in columns):
         return columns  # a Series (orient="index") over pandas' default index: one number a row
     if not all(isinstance(c, dict) and c and not any(isinstance(v, (list, dict)) for v in c.values())
                for c in columns):
         return None
+    if row_ids and not all(k.isdigit() for k in columns[0]):
+        return columns  # a DataFrame's orient="index": the rows by their ids 0…N−1, each a record
     # A row id one column lacks reads as null: bad data naming the field and the row.
     return [{name: column.get(i) for name, column in data.items()} for i in columns[0]]
 
