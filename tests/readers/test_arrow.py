@@ -74,7 +74,8 @@ def test_no_selector_reads_the_numeric_columns_and_says_which_and_what_it_skippe
     assert m.names == [f"p_{s}" for s in SPECIES]
     assert np.array_equal(np.asarray(m.values), z) and m.values.dtype == np.float64
     assert len(m.notes) == 2
-    assert "read the 3 numeric columns p_setosa, p_versicolor, p_virginica; pick others as" in m.notes[0]
+    assert "read the 3 numeric columns p_setosa, p_versicolor, p_virginica (no selector: as " in m.notes[0]
+    assert "q.parquet:p_*); pick others as" in m.notes[0]
     assert "species" in m.notes[1]
 
 
@@ -98,7 +99,7 @@ def test_pandas_index_columns_are_not_data(tmp_path):
     df = pd.DataFrame({"a": [1.0, 2, 3], "b": [4.0, 5, 6]}, index=[10, 20, 30])
     df.to_parquet(tmp_path / "i.parquet")
     m = read_matrix(str(tmp_path / "i.parquet"), "--x")
-    assert m.names == ["a", "b"] and len(m.notes) == 1 and "columns a, b;" in m.notes[0]
+    assert m.names == ["a", "b"] and len(m.notes) == 1 and "columns a, b (no selector" in m.notes[0]
     with pytest.raises(CallError, match="2 columns: a, b$"):
         read_matrix(f"{tmp_path}/i.parquet:c", "--x")
 

@@ -205,7 +205,8 @@ def _default(columns: list[str], kinds: list[str], types: list, index_names: set
     if len(numeric) > 1:
         taken = [columns[i] for i in numeric]
         _no_label_among_values(taken, [pa.types.is_floating(types[i]) for i in numeric], columns, where)
-        notes.append(f"{where}: read the {len(taken)} numeric columns {_names(taken)}; pick others as {path}:NAME,…")
+        notes.append(f"{where}: read the {len(taken)} numeric columns {_names(taken)} (no selector: as "
+                     f"{path}:{_selector(taken, columns)}); pick others as {path}:NAME,…")
     skipped = [columns[i] for i in range(len(columns)) if i not in numeric and columns[i] not in index_names]
     if skipped:
         notes.append(f"{where}: non-numeric column{'s' if len(skipped) > 1 else ''} "
