@@ -307,3 +307,29 @@ def test_damaged_parquet_and_feather_are_one_line_naming_the_file(iris, name):
         assert r.exit_code == 1, (kind, r.stderr)
         assert r.stderr.startswith(f"Error: --logits {path}") and r.stderr.count("\n") == 1
         assert "internal error" not in r.stderr
+
+
+class _Array2D(pa.ExtensionType):
+    """Like ``datasets``' ``Array2D``: an extension type stored as lists of lists."""
+
+    def __init__(self):
+        super().__init__(pa.list_(pa.list_(pa.float64())), "xent.test.array2d")
+
+    def __arrow_ext_serialize__(self):
+        return b""
+
+    @classmethod
+    def __arrow_ext_deserialize__(cls, storage_type, serialized):
+        return cls()
+
+
+def test_an_extension_type_reads_as_its_storage(tmp_path):
+    z = rng.standard_normal((2, 3, 4))
+    storage = pa.array([r.tolist() for r in z], pa.list_(pa.list_(pa.float64())))
+    table = pa.table({"logits": pa.ExtensionArray.from_storage(_Array2D(), storage)})
+    pa.register_extension_type(_Array2D())
+    try:
+        path = write_ipc(tmp_path / "x.arrow", table, stream=True)
+        assert np.array_equal(np.asarray(read_matrix(str(path), "--logits").values), z)
+    finally:
+        pa.unregister_extension_type("xent.test.array2d")

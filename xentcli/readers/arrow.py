@@ -11,7 +11,7 @@ What forms the matrix:
 * one column of lists of lists of numbers (a whole sequence per row, as ``datasets`` stores
   ``(T, V)`` logits): ``(B, T, C)``, read as ``B·T`` rows; every row must hold T lists of C
   values (ragged sequences are bad data naming the row). Its ``(B, T)`` targets are a list
-  column of integers.
+  column of integers. An extension type (``datasets``' ``Array2D``) is read as its storage.
 
 Without a selector: every numeric column, named on stderr with how to pick others;
 non-numeric ones (strings, dates, …) are skipped (said once on stderr) and pandas' unnamed
@@ -118,6 +118,7 @@ def _kind(t) -> str:
     import pyarrow as pa
 
     types = pa.types
+    t = _storage_type(t)
     if types.is_integer(t) or types.is_floating(t) or types.is_boolean(t):
         return _NUMBER
     if _is_list_type(t):
@@ -131,6 +132,16 @@ def _kind(t) -> str:
             or types.is_dictionary(t)):
         return _STRING
     return _OTHER
+
+
+def _storage_type(t):
+    """An extension type's storage (``datasets``' ``Array2D`` stores lists of lists); any other type itself."""
+    return getattr(t, "storage_type", t)
+
+
+def _storage(col):
+    """An extension array's storage array; any other array itself."""
+    return getattr(col, "storage", col)
 
 
 def _is_number_type(t) -> bool:
@@ -400,12 +411,12 @@ class ArrowRows(FileRows):
         self.names = [f.name for f in fields]
         n = source.count(positions)
         if depth:
-            t = fields[0].type
+            t = _storage_type(fields[0].type)
             self.dtype = np.dtype((t.value_type if depth == 1 else t.value_type.value_type).to_pandas_dtype())
             lengths = self._first_lengths(n)
             self.per_cell, c = (1, lengths[0]) if depth == 1 else lengths
         else:
-            self.dtype = np.result_type(*(np.dtype(f.type.to_pandas_dtype()) for f in fields))
+            self.dtype = np.result_type(*(np.dtype(_storage_type(f.type).to_pandas_dtype()) for f in fields))
             self.per_cell, c = 1, len(fields)
         if n == 0:
             raise DataError(f"{where}: the table has no rows")
@@ -428,7 +439,7 @@ class ArrowRows(FileRows):
         for batch in batches:
             if batch.num_rows:
                 batch.validate(full=True)  # damaged offsets would crash pyarrow's compute, not raise
-                col = batch.column(0).slice(0, 1)
+                col = _storage(batch.column(0)).slice(0, 1)
                 if not col[0].is_valid:
                     raise DataError(f"{self.where}: column '{self.names[0]}' row 1: missing value (null); "
                                     "xent needs a list of numbers in every row")
@@ -506,12 +517,12 @@ class ArrowRows(FileRows):
         n, c = batch.num_rows, self.shape[1]
         batch.validate(full=True)  # damaged offsets would crash pyarrow's compute, not raise
         if self._depth == 2:
-            return self._decode_sequences(batch.column(0), b0)
+            return self._decode_sequences(_storage(batch.column(0)), b0)
         if self._depth == 1:
-            return self._decode_list(batch.column(0), b0)
+            return self._decode_list(_storage(batch.column(0)), b0)
         out = np.empty((n, c), self.dtype)
         for j in range(c):
-            col = batch.column(j)
+            col = _storage(batch.column(j))
             self._no_nulls(col, j, b0)
             out[:, j] = col.to_numpy(zero_copy_only=False)
         return out
