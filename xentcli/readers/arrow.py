@@ -119,7 +119,7 @@ def _kind(t) -> str:
 
     types = pa.types
     t = _storage_type(t)
-    if types.is_integer(t) or types.is_floating(t) or types.is_boolean(t):
+    if _is_number_type(t):
         return _NUMBER
     if _is_list_type(t):
         inner = t.value_type
@@ -215,7 +215,7 @@ def _default(columns: list[str], kinds: list[str], types: list, index_names: set
                         f"(it holds {describe_columns(columns, len(columns))})")
     if len(numeric) > 1:
         taken = [columns[i] for i in numeric]
-        _no_label_among_values(taken, [pa.types.is_floating(types[i]) for i in numeric], columns, where)
+        _no_label_among_values(taken, [pa.types.is_floating(_storage_type(types[i])) for i in numeric], columns, where)
         notes.append(f"{where}: read the {len(taken)} numeric columns {_names(taken)} (no selector: as "
                      f"{path}:{_selector(taken, columns)}); pick others as {path}:NAME,…")
     skipped = [columns[i] for i in range(len(columns)) if i not in numeric and columns[i] not in index_names]
