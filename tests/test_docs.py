@@ -87,3 +87,28 @@ def test_readme_names_every_test_extra():
         setup = re.search(r"## Set-up.*?\n## ", f.read(), re.S).group(0).lower()
     missing = [n for n in names if n.lower() not in setup]
     assert not missing, f"README's Set-up does not name the test extras {missing}"
+
+
+def test_limits_page_states_the_bounds_the_code_uses():
+    # docs/limits.md is what users read of the bounds: it must say the numbers the readers enforce.
+    from xentcli import engine, readers
+    from xentcli.readers import jsonfile, jsonl, npz, safetensors, text
+
+    with open(os.path.join(ROOT, "docs", "limits.md"), encoding="utf-8") as f:
+        page = f.read()
+    mb = 1 << 20
+    rows = {
+        "a line of a text file": f"{text.MAX_LINE // mb} MB",
+        "comment lines before": f"{text.MAX_HEAD // mb} MB",
+        "a `.json` document": f"{jsonfile.MAX_DOCUMENT_BYTES // mb} MB",
+        "a JSON Lines line": f"{jsonl.MAX_LINE_BYTES // mb} MB",
+        "nesting of JSON lists": f"{jsonfile.MAX_AXES} levels",
+        "an `.npz` member": f"{npz.MAX_MEMBER_BYTES // mb} MB",
+        "a `.safetensors` header": f"{safetensors.MAX_HEADER_BYTES // mb} MB",
+        "stdin or a pipe": f"{readers.SPOOL_BYTES // mb} MB",
+    }
+    for row, bound in rows.items():
+        line = next(line for line in page.splitlines() if line.startswith(f"| {row}"))
+        assert bound in line, (row, bound, line)
+    assert f"{engine.PER_CORE_LIMIT} per usable core" in page
+    assert f"{readers.SPOOL_FREE_BYTES >> 30} GiB or {readers.SPOOL_FREE_SHARE:.0%}".replace("%", " %") in page
