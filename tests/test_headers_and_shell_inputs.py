@@ -132,6 +132,9 @@ def test_gh_series_name_0_is_a_header_whatever_the_other_files_length(xent, seri
     ("5,3,1\n0.2,0.3,0.5\n", 2),  # not in increasing order: data
     ("1,3,5\n2,0.3,0.5\n", 2),  # an integer below: data
     ("1," + "9" * 5000 + "\n0.5,0.5\n", 2),  # beyond int64 (and Python's int() limit): no class value
+    ("False,True\n0.2,0.8\n", 1),  # scikit-learn's classes_ of boolean targets
+    ("True\nFalse\nTrue\n", 3),  # a column of booleans: data
+    ("False,True\nTrue,False\n", 2),  # booleans under it: data
 ])
 def test_integer_header_rule(tmp_path, text, rows):
     f = tmp_path / "m.csv"
@@ -190,6 +193,26 @@ def test_gh_sklearn_classes_header_and_class_value_labels(xent, sklearn_135):
     assert doc["denominator"] == 59 and doc["mean"] == pytest.approx(log_loss(y[keep], proba[keep], labels=clf.classes_),
                                                            rel=1e-12)
     assert xent("ce", "--labels", d / "y.txt", "--probs", d / "proba.csv", "--ignore-index", "1").exit_code == 2
+
+
+def test_gh_sklearn_boolean_classes_header(xent, tmp_path):
+    """scikit-learn names the columns of a boolean target's predict_proba ``False,True``: a header, not a row."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 2))
+    y = x[:, 0] + 0.3 * rng.normal(size=40) > 0
+    clf = LogisticRegression().fit(x, y)
+    proba = clf.predict_proba(x)
+    pd.DataFrame(proba, columns=clf.classes_).to_csv(tmp_path / "proba.csv", index=False)
+    pd.Series(y).to_csv(tmp_path / "y.csv", index=False)
+    assert (tmp_path / "proba.csv").read_text().startswith("False,True\n")
+    r = xent("ce", "--labels", tmp_path / "y.csv", "--probs", tmp_path / "proba.csv", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["n"] == 40 and doc["mean"] == pytest.approx(log_loss(y, proba), rel=1e-12)
+    assert "boolean class names" in r.stderr
 
 
 def test_one_based_integer_class_names_are_class_values(xent, tmp_path):

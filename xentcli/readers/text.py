@@ -94,6 +94,8 @@ def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
         shown = (shown if len(shown) <= 80 else shown[:80] + "…") + (f",… {len(cells)} cells" if len(cells) > 8 else "")
         if _column_numbers(list(names)):
             what = "a header of column numbers, as pandas and 'xent --header' write"
+        elif [c.lower() for c in cells] == ["false", "true"]:
+            what = "a header of boolean class names (scikit-learn's classes_ of True/False targets)"
         elif len(names) == 1:
             what = "a header (a lone integer over a value that is not one: pandas' name of a Series)"
         else:
@@ -216,7 +218,10 @@ def _column_numbers(cells: list[str]) -> bool:
 
 def _integer_names(cells: list[str]) -> bool:
     """Integers that can name classes: one alone (pandas' Series name ``0``, or a class value), or
-    several in increasing order (column numbers, scikit-learn's ``classes_``)."""
+    several in increasing order (column numbers, scikit-learn's ``classes_``, which is
+    ``False,True`` for boolean targets)."""
+    if [c.lower() for c in cells] == ["false", "true"]:
+        return True
     if not cells or not all(_CLASS_VALUE.fullmatch(c) for c in cells):
         return False
     numbers = [int(c) for c in cells]
@@ -235,7 +240,8 @@ def _takes_header(first: list[str], second: list[str] | None, mode: str) -> bool
         return True
     if mode == "no" or second is None:
         return False
-    return _integer_names(first) and len(second) == len(first) and not any(_INTEGER.fullmatch(c) for c in second)
+    return (_integer_names(first) and len(second) == len(first)
+            and not any(_INTEGER.fullmatch(c) or c.lower() in _BOOLEANS for c in second))
 
 
 class _CellError(ValueError):
