@@ -1141,6 +1141,9 @@ def test_top_k_above_the_vocabulary_is_said(tmp_path):
     out = invoke("--base", tmp_path / "b.npy", "--test", tmp_path / "t.npy", "--top-k", "9", "--format", "json")
     assert out.exit_code == 0 and "--top-k 9 is more than the 4 classes: K = 4" in out.stderr
     assert json.loads(out.stdout)["tests"]["t"]["topk_overlap"]["value"] == 1.0
+    # the default K over a smaller vocabulary is no choice of the user's: nothing to say
+    out = invoke("--base", tmp_path / "b.npy", "--test", tmp_path / "t.npy", "--format", "json")
+    assert out.exit_code == 0 and out.stderr == "" and json.loads(out.stdout)["top_k"] == 4
 
 
 def test_reference_base_of_other_length_names_its_tokens(tmp_path):

@@ -22,7 +22,7 @@ from xentcli.errors import XentError
 from xentcli.readers import read_matrix
 from xentcli.readers.text import parse_text
 
-from .conftest import BAD_ROWS, spoil
+from .conftest import BAD_ROWS, run_process, spoil
 
 mp.mp.dps = 50
 
@@ -480,3 +480,21 @@ def test_a_symlink_loop_or_dangling_link_as_input_is_a_located_wrong_call(tmp_pa
         result = CliRunner().invoke(main, ["ce", "--logits", str(tmp_path / name), "--labels", "0"])
         assert result.exit_code == 2
         assert result.stderr == f"Error: --logits: file not found: {tmp_path / name} {why}\n"
+
+
+@pytest.mark.parametrize("dtype, bits", [(np.float32, 0x7F801234), (np.float16, 0x7C12)])
+@pytest.mark.parametrize("command", [
+    ("softmax", "--logits", "{f}"), ("entropy", "--logits", "{f}"), ("entropy", "--probs", "{f}"),
+    ("ce", "--labels", "0,1,2", "--logits", "{f}"), ("ce", "--labels", "0,1,2", "--probs", "{f}"),
+    ("kl", "--p", "{f}", "--q", "{f}"), ("bce", "--labels", "{f}", "--logits", "{f}"),
+    ("mse", "--labels", "{f}", "--preds", "{f}"), ("grad", "--labels", "0,1,2", "--logits", "{f}"),
+])
+def test_gh_signalling_nan_is_one_error_line(tmp_path, dtype, bits, command):
+    # Widening a signalling NaN raises NumPy's "invalid value encountered in cast": a stray Warning line.
+    p = np.full((3, 4), 0.25, dtype=dtype)
+    p.view(np.uint32 if dtype == np.float32 else np.uint16)[1, 2] = bits
+    f = tmp_path / "s.npy"
+    np.save(f, p)
+    r = run_process(*(a.format(f=f) for a in command))
+    lines = r.stderr.decode().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error:") and "nan" in lines[0], lines

@@ -368,17 +368,18 @@ class Predictions(CheckedRows):
     def hint(self, error: core.RowError) -> str:
         if error.row is None or self.kind == "logits":
             return ""
-        head = np.asarray(self.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
-        row = np.asarray(self.values[error.row], dtype=np.float64)
         if self.alternative:
             return self.alternative
-        logits = f"; these look like logits: did you mean {self.logits_option}?"
-        if (row < 0).any() or (head < 0).any() or (not self.normalized and (row > 1).any()):
-            return logits  # plainly not probabilities, and rescaling would not make them so
-        if self.normalized and np.all(np.abs(head.sum(axis=1) - 1) > 0.01):  # no row sums to 1: logits, or counts
-            counts = _renormalize_hint(row)[2:]
-            return logits + (f" (or {counts}, if they are counts)" if counts else "")
-        return _renormalize_hint(row) if self.normalized else ""
+        with np.errstate(invalid="ignore"):  # a signalling NaN (float16 widens it as it is) is the error itself
+            head = np.asarray(self.values[:PROBABILITY_LOOK_ROWS], dtype=np.float64)
+            row = np.asarray(self.values[error.row], dtype=np.float64)
+            logits = f"; these look like logits: did you mean {self.logits_option}?"
+            if (row < 0).any() or (head < 0).any() or (not self.normalized and (row > 1).any()):
+                return logits  # plainly not probabilities, and rescaling would not make them so
+            if self.normalized and np.all(np.abs(head.sum(axis=1) - 1) > 0.01):  # no row sums to 1: logits, or counts
+                counts = _renormalize_hint(row)[2:]
+                return logits + (f" (or {counts}, if they are counts)" if counts else "")
+            return _renormalize_hint(row) if self.normalized else ""
 
     def _count_float16(self, rows: np.ndarray) -> None:
         """Count float16 values at the format's limit: ±65504 or ±inf, not NaN.

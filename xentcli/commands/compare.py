@@ -91,8 +91,10 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     base_path, base_selector = split_selector(base_spec)
     kind = "reference" if os.path.isfile(base_path) and is_reference(base_path) else "logits"
     reference = Reference(base_path) if kind == "reference" else None
+    # The default K is no choice of the user's: only a --top-k given is questioned.
+    given_top_k = click.get_current_context().get_parameter_source("top_k") is not click.core.ParameterSource.DEFAULT
     if reference is not None:
-        _check_reference_flags(reference, shift, top_k, click.get_current_context())
+        _check_reference_flags(reference, shift, top_k if given_top_k else None)
         top_k = reference.top_k  # a saved reference's K is the file's
     base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
     base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None))
@@ -100,8 +102,9 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         # llama.cpp's file however it came (its name, stdin, a pipe, no extension): read as llama.cpp reads it
         kind, base_path = "kld", base.matrix.values.path
     if kind != "reference" and top_k > base.num_classes:
-        warn(f"--top-k {top_k} is more than the {base.num_classes} classes: K = {base.num_classes}, every class "
-             "(top-k accuracy and overlap are then 1)")
+        if given_top_k:
+            warn(f"--top-k {top_k} is more than the {base.num_classes} classes: K = {base.num_classes}, every class "
+                 "(top-k accuracy and overlap are then 1)")
         top_k = base.num_classes
     if kind == "kld" and shift:
         raise CallError("--shift: the rows of a .kld file are already aligned with their next tokens")
@@ -209,9 +212,10 @@ def _check_files(per_token: str | None, save_base: str | None, output: str | Non
         check_file(save_base, "--save-base")
 
 
-def _check_reference_flags(reference: Reference, shift: bool, top_k: int, ctx: click.Context) -> None:
+def _check_reference_flags(reference: Reference, shift: bool, top_k: int | None) -> None:
     """A saved reference fixes K and whether its rows are shifted: a disagreeing --shift is a wrong call
-    naming the fix, a --top-k other than the file's is said (the file's K serves)."""
+    naming the fix, a --top-k given (``top_k``, None when left at its default) other than the file's is
+    said (the file's K serves)."""
     if reference.shift is not None and reference.shift != shift:
         raise CallError(
             f"--base {reference.path} was saved with --shift: its rows are each sequence's positions but the "
@@ -219,8 +223,7 @@ def _check_reference_flags(reference: Reference, shift: bool, top_k: int, ctx: c
             if reference.shift else
             f"--shift: the saved reference {reference.path} was saved without --shift, so its rows are the tests' "
             "rows as they are; leave out --shift, or save the reference again with --shift")
-    given = ctx.get_parameter_source("top_k") is not click.core.ParameterSource.DEFAULT
-    if given and top_k != reference.top_k:
+    if top_k is not None and top_k != reference.top_k:
         warn(f"--top-k {top_k}: the saved reference {reference.path} keeps the top {reference.top_k} "
              f"log-probabilities of each token, so K = {reference.top_k} (its top_k)")
 
