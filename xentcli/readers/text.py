@@ -854,17 +854,19 @@ def _values(n: int) -> str:
     return f"{n} value" if n == 1 else f"{n} values"
 
 
-def is_number(cell: str) -> bool:
-    """A number spelled in ASCII: digits, sign, point, exponent, ``inf``/``nan`` spellings.
-
-    ``float`` also takes ``1_0`` and other scripts' digits (``١``, ``１``): not numbers here."""
-    if not cell.isascii() or "_" in cell:
-        return False
+def _floats(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:
         return False
     return True
+
+
+def is_number(cell: str) -> bool:
+    """A number spelled in ASCII: digits, sign, point, exponent, ``inf``/``nan`` spellings.
+
+    ``float`` also takes ``1_0`` and other scripts' digits (``١``, ``１``): not numbers here."""
+    return cell.isascii() and "_" not in cell and _floats(cell)
 
 
 def _ascii_numbers(cells: list[str]) -> bool:
@@ -875,13 +877,7 @@ def _ascii_numbers(cells: list[str]) -> bool:
 
 def _foreign_number(cell: str) -> bool:
     """What ``float`` reads as a number but is not spelled in ASCII (``1_0``, ``١٢``, ``１２``)."""
-    if is_number(cell):
-        return False
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+    return not is_number(cell) and _floats(cell)
 
 
 def number_hint(cell: str) -> str:
