@@ -309,6 +309,38 @@ def test_npy_keeps_the_input_leading_dimensions(tmp_path):
     np.testing.assert_array_equal(p.reshape(6, 4), core.softmax(z))
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4), (3, 1, 2, 5), (1, 4), (5, 3)])
+def test_json_keeps_the_input_leading_dimensions_as_npy_does(tmp_path, shape):
+    """softmax and grad JSON of (B, T, V) logits nest B lists of T rows, so it pipes into ppl --shift."""
+    logits = np.random.default_rng(2).normal(size=shape)
+    np.save(tmp_path / "z.npy", logits)
+    expected = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    doc = json.loads(run("softmax", "--logits", tmp_path / "z.npy", "--format", "json").stdout)
+    assert doc["shape"] == list(shape)
+    np.testing.assert_allclose(np.array(doc["probs"]), expected, rtol=1e-13, atol=0)
+    targets = np.random.default_rng(3).integers(0, shape[-1], shape[:-1])
+    np.save(tmp_path / "t.npy", targets)
+    doc = json.loads(run("grad", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "t.npy", "--reduction", "sum",
+                         "--format", "json").stdout)
+    assert doc["shape"] == list(shape)
+    np.testing.assert_allclose(np.array(doc["grad"]), expected - np.eye(shape[-1])[targets], rtol=1e-12, atol=1e-15)
+
+
+def test_gh_softmax_json_of_sequences_pipes_into_ppl_shift(tmp_path):
+    logits = np.random.default_rng(4).normal(size=(3, 7, 11))
+    ids = np.random.default_rng(5).integers(0, 11, (3, 7))
+    np.save(tmp_path / "z.npy", logits)
+    np.save(tmp_path / "ids.npy", ids)
+    probs = subprocess.run([sys.executable, "-m", "xentcli", "softmax", "--logits", tmp_path / "z.npy", "--format", "json"],
+                           capture_output=True, check=True).stdout
+    r = subprocess.run([sys.executable, "-m", "xentcli", "ppl", "--probs", "-", "--targets", tmp_path / "ids.npy",
+                        "--shift"], input=probs, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    nll = -np.take_along_axis(log_p[:, :-1], ids[:, 1:, None], axis=-1)
+    assert float(r.stdout) == pytest.approx(np.exp(nll.mean()), rel=1e-12)
+
+
 def test_npy_without_array_shape_is_the_matrix():
     values = RowBlocks((3, 2), iter([np.arange(6.0).reshape(3, 2)]))
     assert values.array_shape == (3, 2)

@@ -235,22 +235,39 @@ def _json_ready(obj, precision: int | None):
 
 
 def write_json(out: BinaryIO, obj: dict, *, precision: int | None = None) -> None:
-    """One JSON object on one line (floats round-trip: Python's float repr); a RowBlocks value streams."""
+    """One JSON object on one line (floats round-trip: Python's float repr); a RowBlocks value streams,
+    nested as its ``array_shape`` (``(B, T, C)`` in, B lists of T rows out, as npy keeps it)."""
     out.write(b"{")
     for i, (key, value) in enumerate(obj.items()):
         out.write(((", " if i else "") + json.dumps(key) + ": ").encode())
         if isinstance(value, RowBlocks):
-            out.write(b"[")
-            first = True
-            for block in value:
-                text = ", ".join(json.dumps(row, allow_nan=False) for row in _json_ready(block, precision))
-                if text:
-                    out.write(((", " if not first else "") + text).encode())
-                    first = False
-            out.write(b"]")
+            _write_nested_rows(out, value, precision)
         else:
             out.write(json.dumps(_json_ready(value, precision), allow_nan=False).encode())
     out.write(b"}\n")
+
+
+def _write_nested_rows(out: BinaryIO, value: "RowBlocks", precision: int | None) -> None:
+    """The rows of ``value`` as nested JSON lists, one bracket per leading axis of its ``array_shape``.
+
+    Before row r, every leading axis whose span (the product of the axes after it) divides r
+    closes and reopens its list: the row starts a new sequence of that axis.
+    """
+    lead = value.array_shape[:-1] or (1,)
+    spans = [math.prod(lead[d + 1:]) for d in range(len(lead))]
+    out.write(b"[" * len(lead))
+    r = 0
+    for block in value:
+        parts = []
+        for row in _json_ready(block, precision):
+            if r:
+                reopened = sum(1 for span in spans if r % span == 0) - 1  # the innermost axis (span 1) never reopens
+                parts.append("]" * reopened + ", " + "[" * reopened)
+            parts.append(json.dumps(row, allow_nan=False))
+            r += 1
+        if parts:
+            out.write("".join(parts).encode())
+    out.write(b"]" * len(lead))
 
 
 def write_npy(out: BinaryIO, values) -> None:

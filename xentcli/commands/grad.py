@@ -130,7 +130,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         return scaled(pred.rows(ids), y[ids], *(e[ids] for e in extra))
 
     g = pred.stream(scaled, y, *extra)
-    doc = {"command": "grad", "shape": [n, pred.num_classes], "loss": loss}
+    doc = {"command": "grad", "shape": list(g.array_shape), "loss": loss}
     if loss == "mse":
         doc.update(through=through, half=half)
     doc.update(reduction=reduction, grad=g)

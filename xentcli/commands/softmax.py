@@ -45,6 +45,6 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
         return ex.softmax(z, fn(z, temperature=temperature), len(pred), temperature=temperature, log=log_space,
                           digits=digits)
 
-    result = Result(out, {"command": "softmax", "shape": list(out.shape), key: out}, names, view,
+    result = Result(out, {"command": "softmax", "shape": list(out.array_shape), key: out}, names, view,
                     explanation=explanation if explain else None)
     emit(result, fmt=fmt, output=output, precision=precision, header=header)
