@@ -67,21 +67,44 @@ def test_glob_parts_name_the_classes_in_tables(iris):
     assert "setosa" in r.output and "virginica" in r.output and "p_setosa" not in r.output
 
 
-def test_no_selector_reads_the_numeric_columns_and_says_which_and_what_it_skipped(iris):
+def test_no_selector_reads_a_table_of_one_kind_whole_without_a_note(iris):
     d, z = iris
-    pd.read_parquet(d / "p.parquet").drop(columns="id").to_parquet(d / "q.parquet")
+    pd.read_parquet(d / "p.parquet").drop(columns=["id", "species"]).to_parquet(d / "q.parquet")
     m = read_matrix(str(d / "q.parquet"), "--logits")
-    assert m.names == [f"p_{s}" for s in SPECIES]
+    assert m.names == [f"p_{s}" for s in SPECIES] and m.notes == []
     assert np.array_equal(np.asarray(m.values), z) and m.values.dtype == np.float64
-    assert len(m.notes) == 2
-    assert "read the 3 numeric columns p_setosa, p_versicolor, p_virginica (no selector: as " in m.notes[0]
-    assert "q.parquet:p_*); pick others as" in m.notes[0]
-    assert "species" in m.notes[1]
 
 
-@pytest.mark.parametrize("column, why", [("label", "named like a label"), ("id", "named like a label"),
-                                         ("sample_id", "named like a label"), ("n", "integers among float")])
-def test_parquet_integer_label_column_never_silently_joins_the_probabilities(tmp_path, column, why):
+def _iris_probs(tmp_path, label):
+    """A table as a user saves predict_proba beside the labels: a label column and p_* columns."""
+    p = rng.dirichlet(np.ones(3) * 2, size=12)
+    y = rng.integers(0, 3, 12)
+    df = pd.DataFrame({"label": label(y), **{f"p_{s}": p[:, i] for i, s in enumerate(SPECIES)}})
+    df.to_parquet(tmp_path / "d.parquet")
+    df.to_feather(tmp_path / "d.feather")
+    return y, p
+
+
+@pytest.mark.parametrize("name", ["d.parquet", "d.feather"])
+@pytest.mark.parametrize("label, what", [(lambda y: np.array(SPECIES)[y], "class names (label)"),
+                                         (lambda y: y, "integers (label)")])
+def test_gh_string_label_column_never_read_as_soft_labels(tmp_path, name, label, what):
+    """`--labels d.parquet` over a label column and p_* columns read the p_* columns as soft labels, exit 0."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    y, p = _iris_probs(tmp_path, label)
+    f = tmp_path / name
+    r = xent("ce", "--labels", f, "--probs", f"{f}:p_*")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert (f"--labels {f}: the table mixes {what} and " in r.stderr
+            and f"select one, e.g. {f}:label for the labels or {f}:p_* for the predictions" in r.stderr)
+    r = xent("ce", "--labels", f"{f}:label", "--probs", f)
+    assert r.exit_code == 2 and f"e.g. {f}:p_* for the predictions or {f}:label for the labels" in r.stderr
+    got = cli_json("ce", "--labels", f"{f}:label", "--probs", f"{f}:p_*")  # the hint's selectors
+    assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(label(y), p, labels=label(np.arange(3))), rel=1e-12)
+
+
+@pytest.mark.parametrize("column", ["label", "id", "sample_id", "n"])
+def test_parquet_integer_label_column_never_silently_joins_the_probabilities(tmp_path, column):
     p = rng.dirichlet(np.ones(3), size=5)
     y = np.array([0, 2, 1, 1, 0])
     df = pd.DataFrame({column: y, "p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]})
@@ -89,17 +112,44 @@ def test_parquet_integer_label_column_never_silently_joins_the_probabilities(tmp
     df.to_parquet(path)
     r = xent("ce", "--labels", f"{path}:{column}", "--probs", path)
     assert r.exit_code == 2 and r.stdout == ""
-    assert f"{column} ({why}" in r.stderr and f"as {path}:p_*" in r.stderr
+    assert f"({column})" in r.stderr and f"e.g. {path}:p_* for the predictions or {path}:{column} for" in r.stderr
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     got = cli_json("ce", "--labels", f"{path}:{column}", "--probs", f"{path}:p_*")
     assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, p), rel=1e-12)
+
+
+def test_a_label_named_column_among_floats_is_a_wrong_call(tmp_path):
+    pd.DataFrame({"target": [0.5, 1.5], "pred": [0.4, 1.0], "other": [1.0, 2.0]}).to_parquet(tmp_path / "r.parquet")
+    f = tmp_path / "r.parquet"
+    r = xent("mse", "--labels", f, "--preds", f"{f}:pred")
+    assert r.exit_code == 2 and "columns named like labels or ids (target) and numbers (pred, other)" in r.stderr
+    assert f"e.g. {f}:target for the labels or {f}:pred,other for the predictions" in r.stderr
+
+
+def test_hints_select_wide_tables_by_column_range_and_boolean_names_whole(tmp_path):
+    """A wide table's hint listed only columns 0,…,9; scikit-learn's False/True classes gave FILE:False."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    p = rng.dirichlet(np.ones(300), size=4)
+    y = rng.integers(0, 300, 4)
+    wide = pd.DataFrame(p, columns=[str(c) for c in range(300)])
+    wide.insert(0, "y", y)
+    wide.to_parquet(tmp_path / "w.parquet")
+    r = xent("ce", "--labels", f"{tmp_path}/w.parquet:y", "--probs", tmp_path / "w.parquet")
+    assert r.exit_code == 2 and "w.parquet:2-301 for the predictions" in r.stderr
+    got = cli_json("ce", "--labels", f"{tmp_path}/w.parquet:y", "--probs", f"{tmp_path}/w.parquet:2-301")
+    assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, p, labels=range(300)), rel=1e-12)
+    b = pd.DataFrame(rng.dirichlet(np.ones(2), size=4), columns=["False", "True"])
+    b.insert(0, "y", [True, False, True, True])
+    b.to_parquet(tmp_path / "b.parquet")
+    r = xent("ce", "--labels", tmp_path / "b.parquet", "--probs", f"{tmp_path}/b.parquet:False,True")
+    assert r.exit_code == 2 and "b.parquet:False,True for the predictions" in r.stderr
 
 
 def test_pandas_index_columns_are_not_data(tmp_path):
     df = pd.DataFrame({"a": [1.0, 2, 3], "b": [4.0, 5, 6]}, index=[10, 20, 30])
     df.to_parquet(tmp_path / "i.parquet")
     m = read_matrix(str(tmp_path / "i.parquet"), "--x")
-    assert m.names == ["a", "b"] and len(m.notes) == 1 and "columns a, b (no selector" in m.notes[0]
+    assert m.names == ["a", "b"] and m.notes == []
     with pytest.raises(CallError, match="2 columns: a, b$"):
         read_matrix(f"{tmp_path}/i.parquet:c", "--x")
 
@@ -138,7 +188,8 @@ def test_a_hugging_face_like_table(tmp_path):
     assert (cli_json("ce", "--labels", f"{path}:label", "--logits", f"{path}:logits", "--reduction", "none")
             == cli_json("ce", "--labels", "0,2,1,1,0", "--logits", tmp_path / "z.npy", "--reduction", "none"))
     r = xent("ce", "--labels", f"{path}:label", "--logits", path)  # which column? a wrong call
-    assert r.exit_code == 2 and "input_ids, logits, label" in r.output
+    assert r.exit_code == 2 and "lists of integers (input_ids), lists of numbers (logits) and integers (label)" in r.output
+    assert f"e.g. {path}:logits for the predictions, or {path}:input_ids or {path}:label for the labels" in r.output
     r = xent("ce", "--labels", f"{path}:label", "--logits", f"{path}:input_ids")  # ragged
     assert r.exit_code == 1 and "column 'input_ids' row 2" in r.output and "--logits" in r.output
     r = xent("ce", "--labels", f"{path}:label", "--logits", f"{path}:logits,label")
@@ -172,9 +223,15 @@ def test_string_and_categorical_columns_are_class_name_labels(iris, name):
 
 
 def test_nothing_numeric_is_a_wrong_call(tmp_path):
-    pd.DataFrame({"s": ["a", "b"]}).to_parquet(tmp_path / "s.parquet")
-    r = xent("softmax", "--logits", tmp_path / "s.parquet")
-    assert r.exit_code == 2 and "s (string)" in r.output
+    pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-01-02"])}).to_parquet(tmp_path / "t.parquet")
+    r = xent("softmax", "--logits", tmp_path / "t.parquet")
+    assert r.exit_code == 2 and "no column of numbers or class names" in r.output and "when (timestamp" in r.output
+
+
+def test_a_lone_string_column_is_class_name_labels_without_a_selector(tmp_path):
+    pd.DataFrame({"s": ["b", "a", "b"]}).to_parquet(tmp_path / "s.parquet")
+    got = cli_json("ce", "--labels", tmp_path / "s.parquet", "--probs", "0.2,0.8;0.6,0.4;0.3,0.7", "--classes", "a,b")
+    assert got["mean"] == pytest.approx(-(np.log(0.8) + np.log(0.6) + np.log(0.7)) / 3, rel=1e-12)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "feather"])
@@ -278,6 +335,9 @@ def test_a_sequence_per_row_reads_as_b_t_v(tmp_path, fmt):
     nll = -np.take_along_axis(logp[:, :-1], ids[:, 1:, None], axis=-1)  # next-token, as Hugging Face shifts
     got = cli_json("ppl", "--logits", f"{path}:logits", "--targets", f"{path}:input_ids", "--shift")
     assert got["perplexity"] == pytest.approx(np.exp(nll.mean()), rel=1e-12)
+    r = xent("ppl", "--logits", f"{path}:logits", "--targets", path, "--shift")
+    assert r.exit_code == 2 and "the table mixes sequences of lists of numbers (logits) and lists of integers" in r.stderr
+    assert f"e.g. {path}:input_ids for the targets or {path}:logits for the predictions" in r.stderr
     r = xent("softmax", "--logits", f"{path}:logits", "--format", "npy")
     assert r.exit_code == 0
 

@@ -234,9 +234,25 @@ def test_pandas_default_to_json_layout_reads_as_a_table_with_column_names(tmp_pa
     df.to_json(path, double_precision=15, **({} if orient is None else {"orient": orient}))
     got = cli_json("ce", "--labels", f"{path}:label", "--probs", f"{path}:p_*")
     assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, p), rel=1e-12)
-    # Several columns without a selector: a wrong call that lists them (the label column never joins).
+    # A label column among the numbers, without a selector: a wrong call naming each part's selector.
     message = error("ce", "--labels", f"{path}:label", "--probs", path, code=2)
-    assert "label" in message and "p_a" in message and "p_*" in message
+    assert f"e.g. {path}:p_* for the predictions or {path}:label for the labels" in message
+    df.rename(columns={"label": "n"}).to_json(path, **({} if orient is None else {"orient": orient}))
+    message = error("ce", "--labels", "0", "--probs", path, code=2)
+    assert "the table mixes integers (n) and floats (p_a, p_b, p_c)" in message
+
+
+def test_gh_pandas_default_to_json_of_unnamed_columns_is_the_matrix(tmp_path):
+    """``DataFrame(p).to_json()`` ({"0": {...}, "1": {...}, "2": {...}}) needed p.json:0,1,2."""
+    pd = pytest.importorskip("pandas")
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    p = rng.dirichlet(np.ones(3), size=7)
+    y = np.array([0, 2, 1, 1, 0, 2, 2])
+    pd.DataFrame(p).to_json(tmp_path / "p.json")
+    saved = pd.read_json(tmp_path / "p.json").to_numpy()  # the 10 digits pandas writes by default
+    got = cli_json("ce", "--labels", ",".join(map(str, y)), "--probs", tmp_path / "p.json")
+    assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, saved), rel=1e-12)
+    assert read_matrix(str(tmp_path / "p.json"), "--probs").names == ["0", "1", "2"]
 
 
 def test_pandas_series_default_to_json_reads_as_a_vector(tmp_path):

@@ -140,6 +140,37 @@ def test_a_record_of_one_field_needs_no_selector(tmp_path):
     assert m.values.tolist() == [[1, 2], [3, 4]]
 
 
+def test_fields_of_one_kind_need_no_selector_and_keep_their_order(tmp_path):
+    p = rng.dirichlet(np.ones(3), size=4)
+    m = read(lines(tmp_path / "p.jsonl", [{"c": r[0], "a": r[1], "b": r[2]} for r in p]))
+    assert m.names == ["c", "a", "b"] and np.array_equal(m.values, p)
+    m = read(lines(tmp_path / "i.jsonl", [{"y0": 1, "y1": False}, {"y0": 0, "y1": True}]))
+    assert m.values.dtype == np.int64 and m.values.tolist() == [[1, 0], [0, 1]]
+    # a field whose first value is written 0 is a float field when a later record holds a float there
+    m = read(text(tmp_path / "late.jsonl", '{"a": 0, "b": 1.0}\n{"a": 0.25, "b": 0.75}\n'))
+    assert m.values.tolist() == [[0.0, 1.0], [0.25, 0.75]]
+
+
+def test_gh_fields_of_several_kinds_without_a_selector_are_a_wrong_call_naming_each_part(tmp_path):
+    """pandas' records of a label and p_* columns: which to read is the option's, never guessed."""
+    pd = pytest.importorskip("pandas")
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    p = rng.dirichlet(np.ones(3), size=5)
+    y = rng.integers(0, 3, 5)
+    df = pd.DataFrame({"species": np.array(SPECIES)[y], **{f"p_{s}": p[:, i] for i, s in enumerate(SPECIES)}})
+    f = tmp_path / "d.jsonl"
+    df.to_json(f, orient="records", lines=True, double_precision=15)
+    out = error("ce", "--labels", f, "--probs", f"{f}:p_*", code=2)
+    assert f"--labels {f}: the table mixes class names (species) and numbers (p_setosa, p_versicolor, p_virginica)" in out
+    assert f"select one, e.g. {f}:species for the labels or {f}:p_* for the predictions" in out
+    got = cli_json("ce", "--labels", f"{f}:species", "--probs", f"{f}:p_*")
+    assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(np.array(SPECIES)[y], p, labels=SPECIES), rel=1e-12)
+    # integers among floats, known only at the end: the first record's 0 could have been a float
+    late = text(tmp_path / "late.jsonl", '{"p0": 0.5, "n": 0}\n{"p0": 0.25, "n": 2}\n')
+    out = error("ce", "--labels", "0,1", "--probs", late, code=2)
+    assert f"the table mixes floats (p0) and integers (n): select one, e.g. {late}:p0 for the predictions" in out
+
+
 def test_large_files_are_converted_by_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(jsonl, "CHUNK_VALUES", 8)
     rows = [[i, i + 1, i + 2] for i in range(50)]
@@ -207,8 +238,9 @@ def test_bad_records_name_the_line_and_field(tmp_path, records, selector, messag
 
 def test_wrong_calls_list_the_fields(tmp_path, hf):
     _, p, _, _ = hf
-    out = error("softmax", "--logits", p, code=2)  # several fields, no selector: never guessed
-    assert "input_ids (a list of 3), logits (a list of 4), label (a number)" in out and f"{p}:FIELD" in out
+    out = error("softmax", "--logits", p, code=2)  # fields of several kinds, no selector: never guessed
+    assert "the table mixes lists of integers (input_ids), lists of numbers (logits) and integers (label)" in out
+    assert f"e.g. {p}:logits for the predictions, or {p}:input_ids or {p}:label for the labels" in out
     assert "input_ids, logits, label" in error("softmax", "--logits", f"{p}:logit", code=2)
     assert "selected alone" in error("softmax", "--logits", f"{p}:logits,label", code=2)
     assert "no column" in error("softmax", "--logits", f"{p}:9", code=2)

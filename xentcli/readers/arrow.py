@@ -13,14 +13,16 @@ What forms the matrix:
   values (ragged sequences are bad data naming the row). Its ``(B, T)`` targets are a list
   column of integers. An extension type (``datasets``' ``Array2D``) is read as its storage.
 
-Without a selector: every numeric column, named on stderr with how to pick others;
-non-numeric ones (strings, dates, …) are skipped (said once on stderr) and pandas' unnamed
-index columns (``__index_level_0__``) are never data. Several numeric columns must be of one
-kind: a column named like a label, target or id (:data:`LABEL_NAMES`, ``*_id``) or integer
-columns among float ones would join the classes, so that is a wrong call naming the column
-and the selector of the others (``preds.parquet:p_*``). When the table holds list columns of
-numbers, the only numeric column is read, and more than one numeric column (``input_ids``
-and ``logits``) must be named. Nothing numeric left is a wrong call listing the columns.
+Without a selector a table is read whole only when its columns (pandas' index columns aside:
+``__index_level_0__`` is never data, a named index is read only when selected) are all of one kind:
+all float, or all integer/boolean, or one column of any kind (a string or categorical column: the
+class-name labels; a list column: the rows). A table that mixes kinds (class names and numbers,
+integers among floats, ``input_ids`` and ``logits`` list columns) or holds a number column named
+like a label, target or id (:func:`.selector.is_label_name`) among others is a wrong call naming the
+selector of each part, the option's own first (:func:`.selector.whole_table`): ``--labels
+d.parquet: the table mixes class names (label) and numbers (p_setosa, …): select one, e.g.
+d.parquet:label for the labels or d.parquet:p_* for the predictions``. A table of no numbers and no
+class names is a wrong call listing its columns and their types.
 
 A damaged file (pages, footer, offsets: every record batch is validated before it is
 decoded) is bad data naming the file, with the first line of pyarrow's message.
@@ -39,7 +41,6 @@ pyarrow is imported inside functions only.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import threading
 from collections import OrderedDict
@@ -47,10 +48,11 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import CallError, DataError
-from .selector import describe_columns, select_columns
+from .selector import (FLOAT, INT, LIST_FLOAT, LIST_INT, LISTS_FLOAT, LISTS_INT, OTHER, STRING, describe_columns,
+                       select_columns, whole_table)
 from .source import FileRows, Matrix, first_line, shown_path
 
-__all__ = ["read", "ArrowRows", "ArrowSequences", "BATCH_VALUES", "CACHE_BYTES", "LABEL_NAMES"]
+__all__ = ["read", "ArrowRows", "ArrowSequences", "BATCH_VALUES", "CACHE_BYTES"]
 
 #: Values decoded per Parquet batch (rows = this // classes, at least 1).
 BATCH_VALUES = 256 * 1024
@@ -60,10 +62,6 @@ CACHE_BYTES = 64 << 20
 PARQUET_BUFFER = 1 << 20
 
 _NUMBER, _LIST, _LISTS, _STRING, _NESTED, _OTHER = "number", "list", "lists", "string", "nested", "other"
-#: Column names that hold labels, targets or row ids, never probabilities or logits (compared lower-cased).
-LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "y", "y_true", "true", "truth", "gold", "class",
-                         "classes", "class_id", "id", "ids", "idx", "index", "row", "row_id", "sample", "sample_id"})
-
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
     """The selected columns of the table as a :class:`Matrix` of a lazy :class:`ArrowRows`."""
@@ -74,16 +72,14 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         positions = [i for i, f in enumerate(schema) if f.name not in hidden]
         columns = [schema.field(i).name for i in positions]
         kinds = [_kind(schema.field(i).type) for i in positions]
-        notes: list[str] = []
         if selector is None:
-            chosen = _default(columns, kinds, [schema.field(i).type for i in positions], _pandas_index_names(schema),
-                          where, notes)
+            chosen = _default(columns, [schema.field(i).type for i in positions], _pandas_index_names(schema), where)
             names = [columns[i] for i in chosen]
         else:
             chosen, names = select_columns(selector, columns, len(columns), where)
         fields = [schema.field(positions[i]) for i in chosen]
         if len(chosen) == 1 and kinds[chosen[0]] == _STRING:
-            return Matrix(_class_names(path, fields[0].name, where), where, notes=notes)
+            return Matrix(_class_names(path, fields[0].name, where), where)
         for f, k in zip(fields, (kinds[i] for i in chosen)):
             _check_kind(f, k, where)
         depth = {_LIST: 1, _LISTS: 2}.get(kinds[chosen[0]], 0)
@@ -94,7 +90,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         rows = ArrowRows(source, [positions[i] for i in chosen], fields, where, depth)
     except _damaged() as e:
         raise DataError(f"{where}: cannot read the file as {_FORMAT_NAMES[_ext(path)]}: {first_line(e)}") from e
-    return Matrix(ArrowSequences(rows) if depth == 2 else rows, where, None if depth else names, notes=notes)
+    return Matrix(ArrowSequences(rows) if depth == 2 else rows, where, None if depth else names)
 
 
 def _damaged() -> tuple:
@@ -200,62 +196,30 @@ def _check_kind(field, kind: str, where: str) -> None:
                         "float and bool columns, or one list column of numbers")
 
 
-def _default(columns: list[str], kinds: list[str], types: list, index_names: set[str], where: str,
-             notes: list[str]) -> list[int]:
-    """The columns read without a selector (see the module's docstring)."""
+def _default(columns: list[str], types: list, index_names: set[str], where: str) -> list[int]:
+    """The columns read without a selector (the rule is the module's docstring)."""
+    data = [i for i, c in enumerate(columns) if c not in index_names]
+    kinds = [_table_kind(types[i]) for i in data]
+    if all(k == OTHER for k in kinds):
+        held = describe_columns([f"{c} ({t})" for c, t in zip(columns, types)], len(columns))
+        raise CallError(f"{where}: no column of numbers or class names to read; the file holds {held}; "
+                        f"select one as {shown_path(where)}:NAME")
+    return [data[j] for j in whole_table(where, [columns[i] for i in data], kinds, columns)]
+
+
+def _table_kind(t) -> str:
+    """A column's kind for :func:`.selector.whole_table`: floats or integers, alone or in lists."""
     import pyarrow as pa
 
-    path = shown_path(where)
-    numeric = [i for i, k in enumerate(kinds) if k in (_NUMBER, _LIST, _LISTS) and columns[i] not in index_names]
-    if not numeric:
-        raise CallError(f"{where}: no numeric column to read; the file holds "
-                        f"{_typed(columns, kinds)}; select one as {path}:NAME")
-    if any(kinds[i] in (_LIST, _LISTS) for i in numeric) and len(numeric) > 1:
-        raise CallError(f"{where}: the file holds list columns; name the column(s) to read, as {path}:NAME "
-                        f"(it holds {describe_columns(columns, len(columns))})")
-    if len(numeric) > 1:
-        taken = [columns[i] for i in numeric]
-        _no_label_among_values(taken, [pa.types.is_floating(_storage_type(types[i])) for i in numeric], columns, where)
-        notes.append(f"{where}: read the {len(taken)} numeric columns {_names(taken)} (no selector: as "
-                     f"{path}:{_selector(taken, columns)}); pick others as {path}:NAME,…")
-    skipped = [columns[i] for i in range(len(columns)) if i not in numeric and columns[i] not in index_names]
-    if skipped:
-        notes.append(f"{where}: non-numeric column{'s' if len(skipped) > 1 else ''} "
-                     f"{', '.join(skipped[:10])}{' …' if len(skipped) > 10 else ''} skipped; "
-                     f"select columns as {path}:NAME,…")
-    return numeric
-
-
-def _no_label_among_values(taken: list[str], floats: list[bool], columns: list[str], where: str) -> None:
-    """Columns read without a selector hold values of one kind: a column named like a label, target or id
-    (:data:`LABEL_NAMES`, ``*_id``), or integers among floats, would join the matrix as a class: a wrong call
-    that names it and the selector of the others."""
-    odd = [c for c in taken if c.lower() in LABEL_NAMES or c.lower().endswith(("_id", "_idx", "_label"))]
-    why = "named like a label, target or id"
-    if not odd and any(floats) and not all(floats):
-        odd, why = [c for c, f in zip(taken, floats) if not f], "integers among float columns"
-    if odd:
-        rest = [c for c, f in zip(taken, floats) if c not in odd and (f or not any(floats))]
-        raise CallError(f"{where}: without a selector the {len(taken)} numeric columns {_names(taken)} would be read "
-                        f"as one matrix, but {_names(odd)} ({why}) would join the classes; "
-                        f"pick the columns, as {shown_path(where)}:{_selector(rest, columns)}")
-
-
-def _names(names) -> str:
-    names = list(names)
-    return ", ".join(names[:10]) + (f" … ({len(names)} in all)" if len(names) > 10 else "")
-
-
-def _selector(names: list[str], columns: list[str]) -> str:
-    """A selector for ``names``: their common prefix and ``*`` when that picks exactly them, else the list."""
-    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
-    if prefix and fnmatch.filter(columns, f"{prefix}*") == names:
-        return f"{prefix}*"
-    return ",".join(names[:10]) if names else "NAME,…"
-
-
-def _typed(columns, kinds) -> str:
-    return describe_columns([f"{c} ({k})" for c, k in zip(columns, kinds)], len(columns))
+    t = _storage_type(t)
+    kind, floating = _kind(t), pa.types.is_floating
+    if kind == _NUMBER:
+        return FLOAT if floating(t) else INT
+    if kind == _LIST:
+        return LIST_FLOAT if floating(t.value_type) else LIST_INT
+    if kind == _LISTS:
+        return LISTS_FLOAT if floating(t.value_type.value_type) else LISTS_INT
+    return STRING if kind == _STRING else OTHER
 
 
 def _pandas_meta(schema) -> dict:

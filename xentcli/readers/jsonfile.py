@@ -51,9 +51,12 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
 
     A list of objects is records, as pandas' ``to_json(orient="records")`` writes them: the
     selector picks their fields as columns (see :mod:`.jsonl`); so are the tables of pandas'
-    other layouts (:func:`_pandas_table`), so ``d.json:p_*`` picks columns as for csv, and
-    several columns without a selector are a wrong call listing them. A file of one JSON
-    value a line (``lines=True``) is read as JSON Lines.
+    other layouts (:func:`_pandas_table`), so ``d.json:p_*`` picks columns as for csv. Without a
+    selector a table is read whole, in column order, when its columns are all of one kind (all
+    floats, all integers/booleans, or one column: a DataFrame's default ``to_json()`` of
+    probabilities in unnamed columns ``0``, ``1``, ``2`` is the matrix); a table mixing kinds is
+    a wrong call naming the selector of each part (:mod:`.jsonl`). A file of one JSON value a
+    line (``lines=True``) is read as JSON Lines.
     """
     from . import jsonl
 
@@ -62,10 +65,10 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
     except _SeveralValues:
         return jsonl.read(path, where, selector)
     if isinstance(data, list) and data and isinstance(data[0], dict):
-        return jsonl.read_records(((record, i) for i, record in enumerate(data, 1)), path, where, selector)
+        return jsonl.read_records(((record, i) for i, record in enumerate(data, 1)), where, selector)
     records = _pandas_table(data, selector)
     if records is not None:
-        return jsonl.read_records(((record, i) for i, record in enumerate(records, 1)), path, where, selector)
+        return jsonl.read_records(((record, i) for i, record in enumerate(records, 1)), where, selector)
     value, name = _pick(data, selector, path, where)
     values = to_array(value, name)
     if values.size == 0:

@@ -18,11 +18,15 @@ of a file is of the kind of the first:
   - one field holding strings: class-name labels, returned as an ``(N,)`` array of ``str``
     (mapped to class indices later); a string field is selected alone.
 
-  Without a selector, a record of one field reads that field; a record of several fields is
-  a wrong call listing them (with what each holds), even when only one of them is a list:
-  a file holding ``logits`` and ``label`` is read twice, as ``--logits FILE:logits`` and
-  ``--labels FILE:label``, and guessing would read the wrong field for one of them.
-  A selector on records that are numbers or lists is a wrong call: there is nothing to select.
+  Without a selector the records are read whole only when their fields are all of one kind:
+  one field of any kind, or several fields all holding floats, or all integers/booleans (the
+  first record decides what a field holds, the whole file whether a field of numbers holds a
+  float). A record that mixes kinds (a ``label`` string and ``p_*`` numbers, a ``logits`` list
+  and a ``label`` number, integers among floats) or holds a number field named like a label,
+  target or id among others is a wrong call naming the selector of each part
+  (:func:`.selector.whole_table`): such a file is read twice, as ``--logits FILE:logits`` and
+  ``--labels FILE:label``. A selector on records that are numbers or lists is a wrong call:
+  there is nothing to select.
 
 Values: integers stay int64 when every value is one (booleans are 0 and 1); any float makes
 the whole array float64 (an integer beyond int64 too). ``NaN``, ``Infinity`` and
@@ -49,7 +53,7 @@ import numpy as np
 
 from ..errors import CallError, DataError
 from .jsonfile import MAX_DOCUMENT_BYTES, only_numbers
-from .selector import describe_columns, select_columns
+from .selector import FLOAT, INT, LIST_FLOAT, LIST_INT, OTHER, STRING, select_columns, whole_table
 from .source import Matrix
 
 __all__ = ["read", "CHUNK_VALUES"]
@@ -71,7 +75,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
     with open(path, "rb") as f:
         lines = ((record, lineno) for lineno, raw in enumerate(_lines(f, where), 1)
                  if (record := _parse(raw, lineno, where)) is not _BLANK)
-        return read_records(lines, path, where, selector)
+        return read_records(lines, where, selector)
 
 
 def _lines(f, where: str):
@@ -85,13 +89,13 @@ def _lines(f, where: str):
         yield raw
 
 
-def read_records(records, path: str, where: str, selector: str | None = None) -> Matrix:
+def read_records(records, where: str, selector: str | None = None) -> Matrix:
     """``(record, line)`` pairs read as the lines of a JSON Lines file are (also a JSON list of
     records, as pandas' ``to_json(orient="records")`` writes it)."""
     sink = None
     for record, lineno in records:
         if sink is None:
-            sink = _sink(record, lineno, selector, path, where)
+            sink = _sink(record, lineno, selector, where)
         sink.add(record, lineno)
     if sink is None:
         raise DataError(f"{where}: the file is empty (no JSON records)")
@@ -148,10 +152,10 @@ def _record_kind(record) -> str:
     return "numbers"
 
 
-def _sink(record, lineno: int, selector: str | None, path: str, where: str) -> "_Sink":
+def _sink(record, lineno: int, selector: str | None, where: str) -> "_Sink":
     """How every record is read, decided by the first (on line ``lineno``)."""
     if isinstance(record, dict):
-        return _object_sink(record, lineno, selector, path, where)
+        return _object_sink(record, lineno, selector, where)
     if selector is not None:
         kind = _record_kind(record)
         raise CallError(f"{where}: the records are {kind}; nothing to select (a ':{selector}' selector picks "
@@ -176,15 +180,16 @@ def _whole_record(kind: str):
     return pick
 
 
-def _object_sink(record: dict, lineno: int, selector: str | None, path: str, where: str) -> "_Sink":
+def _object_sink(record: dict, lineno: int, selector: str | None, where: str) -> "_Sink":
     fields = list(record)
     if not fields:
         raise DataError(f"{where}: line {lineno}: an empty object (no fields to read)")
     if selector is None:
-        if len(fields) > 1:
-            raise CallError(f"{where}: the records hold {_fields(record)}; name the field(s) to read, as "
-                            f"{path}:FIELD (or several: {path}:a,b or {path}:p_*)")
-        chosen, names = [0], [fields[0]]
+        kinds = [_field_kind(record[name]) for name in fields]
+        if set(kinds) <= {FLOAT, INT}:  # which of them hold a float is known once every record is read
+            kinds = [FLOAT] * len(fields)
+        chosen = whole_table(where, fields, kinds, fields)
+        names = [fields[i] for i in chosen]
     else:
         chosen, names = select_columns(selector, fields, len(fields), f"{where} line {lineno}")
     picked = [fields[i] for i in chosen]
@@ -221,12 +226,34 @@ def _object_sink(record: dict, lineno: int, selector: str | None, path: str, whe
     if len(picked) == 1:  # a number per record, as a file of numbers reads: (N,)
         return _Sink(where, _Rows(where, None, lambda j: f"field '{picked[0]}': "), _fields_of(picked, fields, _NUMBER))
     rows = _Rows(where, len(picked), lambda j: f"field '{picked[j]}': ")
-    return _Sink(where, rows, _fields_of(picked, fields, _NUMBER), names=names)
+    seen = _FloatFields(picked, where) if selector is None else None
+    return _Sink(where, rows, _fields_of(picked, fields, _NUMBER), names=names, seen=seen)
 
 
-def _fields(record: dict) -> str:
-    return describe_columns([f"{k} ({_describe(v)})" for k, v in record.items()], len(record)).replace(
-        "column", "field")
+def _field_kind(value) -> str:
+    """What a field of the first record holds, for :func:`.selector.whole_table`."""
+    if isinstance(value, list):
+        return LIST_FLOAT if any(type(v) is float for v in value) else LIST_INT
+    if _is_number(value):
+        return FLOAT if type(value) is float or type(value) is str else INT
+    return STRING if isinstance(value, str) else OTHER
+
+
+class _FloatFields:
+    """Which fields of numbers read without a selector held a float (or ``"nan"``, ``"inf"``) in some
+    record: a field of integers among fields of floats mixes kinds, known once every record is read."""
+
+    def __init__(self, fields: list[str], where: str):
+        self.fields, self.where = fields, where
+        self.integral = set(range(len(fields)))
+
+    def see(self, values: tuple) -> None:
+        if self.integral:
+            self.integral -= {j for j in self.integral if type(values[j]) is float or type(values[j]) is str}
+
+    def check(self) -> None:
+        kinds = [INT if j in self.integral else FLOAT for j in range(len(self.fields))]
+        whole_table(self.where, self.fields, kinds, self.fields)
 
 
 def _fields_of(picked: list[str], fields: list[str], kind: str):
@@ -253,19 +280,25 @@ def _fields_of(picked: list[str], fields: list[str], kind: str):
 class _Sink:
     """The records of a file, picked and collected: ``add(record, line)``, then ``matrix()``."""
 
-    def __init__(self, where: str, rows, pick, names: list[str] | None = None):
-        self.where, self.rows, self.pick, self.names = where, rows, pick, names
+    def __init__(self, where: str, rows, pick, names: list[str] | None = None, seen: _FloatFields | None = None):
+        self.where, self.rows, self.pick, self.names, self.seen = where, rows, pick, names, seen
         self.lines = array("q")
         self.first: int | None = None
 
     def add(self, record, lineno: int) -> None:
         if self.first is None:
             self.first = lineno
-        self.rows.add(self.pick(record, lineno, self.first, self.where), lineno, self.first)
+        value = self.pick(record, lineno, self.first, self.where)
+        if self.seen is not None:
+            self.seen.see(value)
+        self.rows.add(value, lineno, self.first)
         self.lines.append(lineno)
 
     def matrix(self) -> Matrix:
-        return Matrix(self.rows.result(), self.where, self.names, self.lines)
+        values = self.rows.result()
+        if self.seen is not None:
+            self.seen.check()
+        return Matrix(values, self.where, self.names, self.lines)
 
 
 class _Rows:

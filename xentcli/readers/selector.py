@@ -21,17 +21,25 @@ Class names: a column selected through a glob with a single ``*`` is named by th
 every other selected column is named by its column name; a file without a header gives no
 names. If the glob-matched parts are not distinct, the column names are used instead.
 
+Without a selector, a table is read whole only when its columns are of one kind
+(:func:`whole_table`); a table that mixes kinds is a wrong call naming a selector for each
+part (:func:`glob_of`: ``p_*``, ``False,True`` or ``2-50258``), so a label column never joins
+the probabilities.
+
 Pure Python: no format's package is imported here.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import NamedTuple
 
 from ..errors import CallError
 
-__all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "MAX_LISTED"]
+__all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "mixed_table", "whole_table", "is_label_name",
+           "LABEL_NAMES", "FLOAT", "INT", "STRING", "OTHER", "LIST_FLOAT", "LIST_INT", "LISTS_FLOAT", "LISTS_INT",
+           "MAX_LISTED"]
 
 #: At most this many column names are listed in a message.
 MAX_LISTED = 30
@@ -72,21 +80,117 @@ def describe_columns(columns: list[str] | None, ncols: int) -> str:
 
 
 def glob_of(wanted: list[str], columns: list[str]) -> str:
-    """A selector for ``wanted`` among ``columns``, for hints: ``PREFIX*`` for the most of them that a
-    prefix selects without any other column (two at least, the longest such prefix), else their names
-    (or 1-based numbers when there are many)."""
-    counts: dict[str, int] = {}
-    for name in wanted[:1000]:
-        for k in range(1, min(len(name), 64) + 1):
-            counts[name[:k]] = counts.get(name[:k], 0) + 1
-    chosen = set(wanted)
-    taken = {c[:k] for c in columns if c not in chosen for k in range(1, min(len(c), 64) + 1)}
-    usable = [(n, len(p), p) for p, n in counts.items() if n >= 2 and p not in taken and "*" not in p and "," not in p]
-    if usable:
-        return max(usable)[2] + "*"
-    if len(wanted) <= 8 and not any("," in name or "*" in name for name in wanted):
+    """A selector that picks exactly ``wanted`` among ``columns``, for hints: their common prefix and
+    ``*`` when it picks no other column (``p_*``), else their names when few (``False,True``), else
+    their 1-based column numbers as ranges (``1-50257``)."""
+    prefix = re.split(r"[*,]", os.path.commonprefix(wanted))[0].lstrip() if len(wanted) > 1 else ""
+    if prefix and sum(c.startswith(prefix) for c in columns) == len(wanted):
+        return prefix + "*"
+    if len(wanted) <= 8 and not any("," in name or "*" in name or name != name.strip() for name in wanted):
         return ",".join(wanted)
-    return ",".join(str(columns.index(name) + 1) for name in wanted)
+    position = {}
+    for i, c in enumerate(columns):
+        position.setdefault(c, i + 1)
+    runs: list[list[int]] = []
+    for k in sorted(position[name] for name in wanted):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    # A lone number selects the column of that name first: a run of one is written as a range when one exists.
+    return ",".join(str(a) if a == b and str(a) not in position else f"{a}-{b}" for a, b in runs)
+
+
+#: Column names that hold labels, targets or row ids, never probabilities or logits (compared lower-cased;
+#: names ending ``_id``, ``_idx`` or ``_label`` too).
+LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "y", "y_true", "true", "truth", "gold", "class",
+                         "classes", "class_id", "id", "ids", "idx", "index", "row", "row_id", "sample", "sample_id"})
+
+#: The kinds of column :func:`whole_table` tells apart.
+FLOAT, INT, STRING, OTHER = "float", "int", "string", "other"
+LIST_FLOAT, LIST_INT, LISTS_FLOAT, LISTS_INT = "list_float", "list_int", "lists_float", "lists_int"
+_LABEL_LIKE = "label-like"
+#: What a part of each kind is called in a message, and what it is for (None: no data).
+_PARTS = {FLOAT: ("numbers", "predictions"), INT: ("integers", "labels"), STRING: ("class names", "labels"),
+          _LABEL_LIKE: ("columns named like labels or ids", "labels"), LIST_FLOAT: ("lists of numbers", "predictions"),
+          LIST_INT: ("lists of integers", "labels"), LISTS_FLOAT: ("sequences of lists of numbers", "predictions"),
+          LISTS_INT: ("sequences of lists of integers", "labels"), OTHER: ("other values", None)}
+
+
+def is_label_name(name: str) -> bool:
+    """Whether a column is named like a label, target or row id (:data:`LABEL_NAMES`)."""
+    name = name.lower()
+    return name in LABEL_NAMES or name.endswith(("_id", "_idx", "_label"))
+
+
+def whole_table(where: str, columns: list[str], kinds: list[str], selectable: list[str]) -> list[int]:
+    """The columns of a table read without a selector: all of them when they are of one kind, else a
+    wrong call (:func:`mixed_table`).
+
+    One kind: one column of any kind; several float columns; several integer (or boolean) columns.
+    Anything else mixes kinds: text and numbers, integers among floats, several string or list
+    columns, or a number column named like a label, target or id (:func:`is_label_name`) among
+    others. ``kinds`` are :data:`FLOAT`, :data:`INT`, … per column; ``selectable`` are the names a
+    selector sees (for the hint's selectors).
+    """
+    if len(columns) == 1:
+        return [0]
+    groups: dict[str, list[int]] = {}
+    for i, kind in enumerate(kinds):
+        groups.setdefault(kind, []).append(i)
+    if len(groups) == 1 and (FLOAT in groups or INT in groups):
+        (kind, chosen), = groups.items()
+        odd = [i for i in chosen if is_label_name(columns[i])]
+        if not odd:
+            return chosen
+        rest = [i for i in chosen if i not in odd]
+        groups = {_LABEL_LIKE: odd, kind: rest} if rest else {_LABEL_LIKE: odd}
+    parts = []
+    for kind, chosen in sorted(groups.items(), key=lambda group: group[1][0]):
+        names = [columns[i] for i in chosen]
+        what, role = _PARTS[kind]
+        if kind == FLOAT and INT in groups:
+            what = "floats"
+        if kind == INT and not groups.keys() & {FLOAT, LIST_FLOAT, LISTS_FLOAT} and not all(map(is_label_name, names)):
+            role = "predictions"  # integers beside no floats are the matrix (counts, one-hot rows)
+        if role == "predictions" and kind in (FLOAT, INT):
+            selectors = [glob_of(names, selectable)]  # the columns of one matrix
+        else:
+            selectors = [glob_of([name], selectable) for name in names] if role else []  # each read alone
+        parts.append((what, names, selectors, role))
+    raise CallError(mixed_table(where, parts))
+
+
+def mixed_table(where: str, parts: list[tuple[str, list[str], list[str], str | None]]) -> str:
+    """The message of a table read without a selector whose columns are not of one kind.
+
+    ``parts`` are ``(what, column names, selectors, role)`` in the table's order; ``role`` is
+    ``"labels"``, ``"predictions"`` or ``None`` (no data: described, never suggested). Every part is
+    described, then the selectors of each part that holds data, the option's own role first
+    (``--labels``/``--targets`` the labels, any other the predictions):
+    ``--labels d.parquet: the table mixes class names (label) and numbers (p_setosa, …): select one,
+    e.g. d.parquet:label for the labels or d.parquet:p_* for the predictions``.
+    """
+    from .source import shown_path
+
+    path, option = shown_path(where), where.split(" ", 1)[0]
+
+    def few(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+
+    described = [f"{what} ({few(names)})" for what, names, _, _ in parts]
+    held = " and ".join([", ".join(described[:-1]), described[-1]] if len(described) > 1 else described)
+    order = ("labels", "predictions") if option in ("--labels", "--targets") else ("predictions", "labels")
+    words = {"labels": "the targets" if option == "--targets" else "the labels", "predictions": "the predictions"}
+    clauses = []
+    for role in order:
+        selectors = [s for _, _, chosen, r in parts if r == role for s in chosen][:3]
+        if selectors:
+            clauses.append((" or ".join(f"{path}:{s}" for s in selectors), words[role]))
+    between = ", or " if any(" or " in s for s, _ in clauses) else " or "
+    hint = between.join(f"{s} for {w}" for s, w in clauses)
+    return (f"{where}: the table {'mixes' if len(parts) > 1 else 'holds'} {held}: "
+            f"select one{', e.g. ' + hint if hint else ' as ' + path + ':NAME'}")
 
 
 def select_columns(selector: str | None, columns: list[str] | None, ncols: int, where: str) -> Selection:
