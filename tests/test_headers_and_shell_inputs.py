@@ -463,3 +463,97 @@ def test_an_archive_on_stdin_and_its_array_by_name(tmp_path):
     assert whole.returncode == 2 and b"name one as -:KEY" in whole.stderr
     both = run_process("ce", "--logits", "-:z", "--labels", "-", input=data)
     assert both.returncode == 2 and b"only one option may read stdin" in both.stderr
+
+
+def test_gh_lone_integer_over_a_column_holding_an_integer_is_data(xent, tmp_path):
+    """np.savetxt(fmt='%g') writes 3 and 7 as integers: 3 over 2.5 is the first sample, not pandas' Series name."""
+    from sklearn.metrics import log_loss, mean_squared_error
+
+    y, p = [3, 2.5, 4.1, 7, 1.2], [3, 2.7, 4.0, 6.5, 1.0]
+    np.savetxt(tmp_path / "y.txt", y, fmt="%g")
+    np.savetxt(tmp_path / "p.txt", p, fmt="%g")
+    r = xent("mse", "--labels", tmp_path / "y.txt", "--preds", tmp_path / "p.txt", "--format", "json")
+    doc = json.loads(r.stdout)
+    assert doc["n"] == 5 and doc["mean"] == pytest.approx(mean_squared_error(y, p), rel=1e-12)
+    assert "header" not in r.stderr
+    # Probabilities whose 0 and 1 %g writes as integers: the label file's one-line-longer rule has nothing to chain off.
+    labels, probs = [0, 1, 1, 0, 1], [0.0, 0.7, 1.0, 0.2, 0.9]
+    np.savetxt(tmp_path / "yb.txt", labels, fmt="%d")
+    np.savetxt(tmp_path / "pb.txt", probs, fmt="%g")
+    assert (tmp_path / "pb.txt").read_text().startswith("0\n0.7\n1\n")
+    r = xent("bce", "--labels", tmp_path / "yb.txt", "--probs", tmp_path / "pb.txt", "--format", "json")
+    doc = json.loads(r.stdout)
+    assert doc["n"] == 5 and doc["mean"] == pytest.approx(log_loss(labels, probs), rel=1e-12)
+    assert "header" not in r.stderr
+
+
+def test_ambiguous_lone_integer_is_pandas_name_and_input_header_no_reads_it(xent, tmp_path):
+    np.savetxt(tmp_path / "v.txt", [0, 0.3, 0.8], fmt="%g")  # its only integer is its first line: pandas' header
+    np.savetxt(tmp_path / "t.txt", [0.5, 0.5, 0.5], fmt="%g")
+    r = xent("mse", "--labels", tmp_path / "t.txt", "--preds", tmp_path / "v.txt", "--format", "json")
+    assert r.exit_code == 1 and "(3, 1)" in r.stderr  # 2 predictions for 3 targets: never a silent answer
+    r = xent("mse", "--labels", tmp_path / "v.txt", "--preds", tmp_path / "v.txt", "--format", "json")
+    assert json.loads(r.stdout)["n"] == 2
+    assert "line 1 (0) is read as a header" in r.stderr and "--input-header no reads it as data" in r.stderr
+    r = xent("mse", "--labels", tmp_path / "t.txt", "--preds", tmp_path / "v.txt", "--input-header", "no",
+             "--format", "json")
+    doc = json.loads(r.stdout)
+    assert doc["n"] == 3 and doc["mean"] == pytest.approx((0.25 + 0.04 + 0.09) / 3, rel=1e-12)
+    assert "header" not in r.stderr
+
+
+def test_gh_input_header_yes_does_not_explain_pandas_names(xent, tmp_path):
+    np.savetxt(tmp_path / "y.txt", [3, 2.5, 4.1, 7, 1.2], fmt="%g")
+    r = xent("mse", "--labels", tmp_path / "y.txt", "--preds", tmp_path / "y.txt", "--input-header", "yes",
+             "--format", "json")
+    assert json.loads(r.stdout)["n"] == 4
+    assert "pandas" not in r.stderr and "lone integer" not in r.stderr
+
+
+def test_gh_pandas_index_header_over_integer_labels(xent, tmp_path):
+    """to_csv with its index writes ',0' over '0,1': a header whatever the cells under it hold."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(23)
+    x = rng.normal(size=(45, 2))
+    y = rng.integers(0, 3, 45)
+    x += y[:, None]
+    clf = LogisticRegression().fit(x, y)
+    proba = clf.predict_proba(x)
+    pd.Series(y).to_csv(tmp_path / "y.csv")
+    pd.get_dummies(y).to_csv(tmp_path / "onehot.csv")
+    pd.DataFrame(proba, columns=clf.classes_).to_csv(tmp_path / "p.csv")
+    assert (tmp_path / "y.csv").read_text().startswith(",0\n0,")
+    assert (tmp_path / "onehot.csv").read_text().startswith(",0,1,2\n0,")
+    expected = log_loss(y, proba)
+    for labels in ("y.csv", "y.csv:0", "onehot.csv"):
+        r = xent("ce", "--labels", tmp_path / labels, "--probs", tmp_path / "p.csv", "--format", "json")
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        assert doc["n"] == 45 and doc["mean"] == pytest.approx(expected, rel=1e-12)
+        assert "over pandas' index column" in r.stderr
+    # a boolean target's classifier: ,False,True over the index
+    yb = y == 2
+    clf = LogisticRegression().fit(x, yb)
+    pd.DataFrame(clf.predict_proba(x), columns=clf.classes_).to_csv(tmp_path / "pb.csv")
+    pd.Series(yb).to_csv(tmp_path / "yb.csv")
+    assert (tmp_path / "pb.csv").read_text().startswith(",False,True\n")
+    doc = json.loads(xent("ce", "--labels", tmp_path / "yb.csv", "--probs", tmp_path / "pb.csv",
+                          "--format", "json").stdout)
+    assert doc["n"] == 45 and doc["mean"] == pytest.approx(log_loss(yb, clf.predict_proba(x)), rel=1e-12)
+
+
+def test_gh_selector_names_a_first_row_read_as_data(xent, tmp_path):
+    """pandas' Series name 0 over integers reads as data, but 'y.csv:0' names it: that line is the header."""
+    y = np.array([2, 0, 1, 1])
+    p = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.3, 0.4, 0.3]])
+    pd.Series(y).to_csv(tmp_path / "y.csv", index=False)
+    np.save(tmp_path / "p.npy", p)
+    r = xent("ce", "--labels", f"{tmp_path}/y.csv:0", "--probs", tmp_path / "p.npy", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["n"] == 4 and doc["mean"] == pytest.approx(-np.log(p[np.arange(4), y]).mean(), rel=1e-15)
+    assert "the selector ':0' names its cells" in r.stderr
+    r = xent("ce", "--labels", f"{tmp_path}/y.csv:0", "--probs", tmp_path / "p.npy", "--input-header", "no")
+    assert r.exit_code == 2 and "numbered from 1, not 0" in r.stderr

@@ -3,6 +3,8 @@ decimal commas, mixed whitespace, booleans. Every expected number is computed he
 the array given to the writer (NumPy, float64), never by xent."""
 
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,3 +168,42 @@ def test_gh_mixed_table_without_selector_names_the_selector(iris, tmp_path):
         tmp_path / "plain.csv", index=False)
     r = xent("entropy", "--probs", tmp_path / "plain.csv")
     assert r.exit_code == 1 and f"e.g. {tmp_path / 'plain.csv'}:x,y,z" in r.stderr
+
+
+@pytest.mark.parametrize("index_name", ["id", "sample_id", "Unnamed: 0", "row"])
+def test_gh_named_index_of_a_shuffled_split_is_left_out(tmp_path, index_name):
+    """rename_axis('id').to_csv() writes 'id,0,1,2' over a test split's shuffled row labels: no class."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(31)
+    y = pd.Series(rng.integers(0, 3, 120), name="target")
+    x = pd.DataFrame(rng.normal(size=(120, 2)) + y.to_numpy()[:, None], columns=["a", "b"])
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    clf = LogisticRegression().fit(x_train, y_train)
+    z = pd.DataFrame(clf.decision_function(x_test), index=x_test.index).rename_axis(index_name)
+    z.to_csv(tmp_path / "z.csv")
+    y_test.rename_axis(index_name).to_csv(tmp_path / "y.csv")
+    assert (tmp_path / "z.csv").read_text().startswith(f"{index_name},0,1,2\n")
+    assert not np.array_equal(x_test.index, np.sort(x_test.index))  # ids in no order
+    r = xent("ce", "--labels", tmp_path / "y.csv", "--logits", tmp_path / "z.csv", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["n"] == 30 and doc["mean"] == pytest.approx(log_loss(y_test, clf.predict_proba(x_test)), rel=1e-9)
+    for f in ("z.csv", "y.csv"):  # said once per file
+        assert r.stderr.count(f"{f}: column '{index_name}' is named like an id and holds integers") == 1
+
+
+@pytest.mark.parametrize("name", ["label", "target", "y", "Class"])
+def test_gh_label_column_among_predictions_is_a_wrong_call(tmp_path, name):
+    p = np.random.default_rng(6).dirichlet(np.ones(3), size=5)
+    y = np.array([0, 2, 1, 1, 0])
+    pd.DataFrame({name: y, **{f"p_{s}": p[:, i] for i, s in enumerate(SPECIES)}}).to_csv(tmp_path / "preds.csv",
+                                                                                          index=False)
+    f = tmp_path / "preds.csv"
+    r = xent("ce", "--labels", f"{f}:{name}", "--probs", f)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert f"{f}:{name} for the labels" in r.stderr and f"{f}:p_* for the predictions" in r.stderr
+    assert cli_json("ce", "--labels", f"{f}:{name}", "--probs", f"{f}:p_*")["mean"] == pytest.approx(ce_of_probs(p, y),
+                                                                                                   rel=1e-15)

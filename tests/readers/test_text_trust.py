@@ -143,3 +143,27 @@ def test_a_bad_cell_late_in_a_large_file_is_found_in_bounded_memory(tmp_path):
     rc, mb, err = peak_of_run("softmax", "--logits", f, "--format", "csv")
     assert rc == 1 and f"line {(3 << 20) + 1}, column 8: expected a number, found 'x'" in err
     assert mb < 512
+
+
+@pytest.mark.parametrize("text, shape, header", [
+    ("3\n2.5\n4.1\n7\n1.2\n", (5, 1), False),  # np.savetxt fmt='%g': 7 is an integer, so 3 is data
+    ("0\n0.3\n0.8\n", (2, 1), True),  # its only integer is its first line: pandas' Series name
+    ("0,1\n0.5,0.5\n1,0\n", (3, 2), False),  # one-hot rows by hand: an integer row below the second
+    (",0\n0,1\n1,2\n", (2, 1), True),  # pandas' index over integers
+    ("id,0,1\n7,0.25,0.75\n3,0.5,0.5\n", (2, 2), True),  # a named index, ids in no order
+])
+def test_integer_headers_weigh_every_row_read(tmp_path, streamed, text, shape, header):
+    from xentcli.readers import read_matrix
+
+    f = tmp_path / "m.csv"
+    f.write_text(text)
+    m = read_matrix(str(f), "--preds")
+    assert np.asarray(m.values).shape == shape
+    assert (m.names is not None) == header
+
+
+def test_label_column_is_refused_whole_and_streamed(tmp_path, streamed):
+    f = tmp_path / "t.csv"
+    f.write_text("label,p_a,p_b\n0,0.25,0.75\n1,0.5,0.5\n")
+    r = xent("ce", "--labels", f"{f}:label", "--probs", f)
+    assert one_error_line(r, 2) and f"{f}:p_* for the predictions" in r.stderr

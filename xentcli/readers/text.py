@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import CallError, DataError
 from .source import FileRows, Matrix, open_file, pread, shown_path
 
 __all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "number_hint", "TextRows",
@@ -35,10 +35,14 @@ class Header(list):
     numbers (``0,1,2``: pandas' and ``xent --header``'s names for an unnamed matrix); ``cells``
     the whole row as written (an index column's empty cell included), for messages."""
 
-    def __init__(self, names, line: int, numbered: bool = False, cells=None):
+    def __init__(self, names, line: int, numbered: bool = False, cells=None, selector: str | None = None):
         super().__init__(names)
-        self.line, self.numbered = line, numbered
+        self.line, self.numbered, self.selector = line, numbered, selector
         self.cells = list(names) if cells is None else list(cells)
+
+    def renamed(self, names) -> "Header":
+        """The same header line, naming the columns ``names`` (the ones read)."""
+        return Header(names, self.line, self.numbered, self.cells, self.selector)
 
 
 def read(path: str, where: str, selector: str | None = None, *, header: str = "auto", names: bool = False) -> Matrix:
@@ -53,55 +57,102 @@ def read(path: str, where: str, selector: str | None = None, *, header: str = "a
 
 def read_bytes(data: bytes, where: str, *, header: str = "auto", selector: str | None = None,
                names: bool = False) -> Matrix:
-    """Text held in memory (stdin, a small file)."""
+    """Text held in memory (stdin, a small file); read without a selector, its first column may be
+    pandas' named index, left out, and a column named like the labels is refused (:func:`_index_column`)."""
     values, header_names, lines = parse_text(data, where, header=header, selector=selector, names=names)
     notes = []
-    if selector is None and header_names is not None and not header_names.numbered:
-        values, header_names = _named_index(values, header_names, where, notes)
-    m = _matrix(values, where, header_names, lines)
+    if selector is None and _index_column(values, header_names, where, notes):
+        values, header_names = values[:, 1:], _without_first(header_names)
+    m = _matrix(values, where, header_names, lines, header)
     m.notes.extend(notes)
     return m
 
 
-def _named_index(values: np.ndarray, names: Header, where: str, notes: list[str]):
-    """pandas writes a named index (``df.rename_axis("id").to_csv()``) as a first column like any other.
+#: Names of a column of row ids (pandas' named index, ``Unnamed: 0`` where pandas re-read its own index).
+_ID_NAME = re.compile(r"id|idx|index|row|row_id|sample|sample_id|.+_id|.+_idx|unnamed: 0", re.IGNORECASE)
+#: Names of a column of labels, never a class of the predictions.
+_LABEL_NAMES = ("label", "labels", "target", "targets", "y", "y_true", "class")
 
-    A first column of row numbers (0…N-1 or 1…N) beside columns that are not all integers
-    is that index, not a class: it is dropped, and said. A first column of other integers
-    there is said to look like ids (it is kept: select the class columns to leave it out).
+
+def _without_first(names: Header) -> Header:
+    return names.renamed(names[1:])
+
+
+def _index_column(values: np.ndarray, names: Header | None, where: str, notes: list[str]) -> bool:
+    """Whether the first column of a table read without a selector is pandas' named index
+    (``df.rename_axis("id").to_csv()`` writes it as a first column like any other): said in ``notes``.
+
+    ``values``: the whole table, or the head of a streamed one. A first column named like an id
+    (:data:`_ID_NAME`) that holds integers is that index, in any order (a shuffled split's); so is a
+    first column of row numbers (0…N-1 or 1…N) of any name beside columns that are not all integers.
+    A column named like the labels (:data:`_LABEL_NAMES`) among several is a wrong call naming the
+    selectors to use; a first column of other integers beside non-integers is said to look like ids.
     """
-    if values.dtype.kind != "f" or values.ndim != 2 or values.shape[1] < 2 or len(names) != values.shape[1]:
-        return values, names
-    first, rest = values[:, 0], values[:, 1:]
-    if not np.all(first == np.round(first)) or np.all(rest == np.round(rest)):
-        return values, names
-    n = len(first)
-    if np.array_equal(first, np.arange(n)) or np.array_equal(first, np.arange(1, n + 1)):
-        notes.append(f"{where}: column '{names[0]}' holds the row numbers {int(first[0])}…{int(first[-1])} "
+    if names is None or values.dtype.kind != "f" or values.ndim != 2 or len(names) != values.shape[1]:
+        return False
+    # An empty first header cell: pandas' unnamed index, left out before.
+    ids = values[:, 0] if values.shape[1] >= 2 and names.cells[0] != "" else None
+    if ids is not None and np.all(ids == np.round(ids)) and _ID_NAME.fullmatch(names[0]):
+        notes.append(f"{where}: column '{names[0]}' is named like an id and holds integers (pandas' named index): "
+                     "it is not a class and is left out")
+        _refuse_label_column(names[1:], where)
+        return True
+    _refuse_label_column(names, where)
+    if ids is None or not np.all(ids == np.round(ids)) or np.all(values[:, 1:] == np.round(values[:, 1:])):
+        return False
+    if np.array_equal(ids, np.arange(len(ids))) or np.array_equal(ids, np.arange(1, len(ids) + 1)):
+        notes.append(f"{where}: column '{names[0]}' holds the row numbers {int(ids[0])}…{int(ids[-1])} "
                      "(pandas' named index): it is not a class and is left out")
-        return values[:, 1:], Header(names[1:], names.line, cells=names.cells)
+        return True
     notes.append(f"{where}: column '{names[0]}' holds only integers while the others do not: if it is an id, "
                  f"select the class columns, e.g. FILE:{names[1]},…")
-    return values, names
+    return False
 
 
-def _matrix(values, where: str, names: Header | None, lines) -> Matrix:
-    """A text matrix, with a note where a line of numbers was taken as a header."""
+def _refuse_label_column(names: list[str], where: str) -> None:
+    """A column named like the labels among a table's columns is no class: a wrong call naming the selectors."""
+    labels = [c for c in names if c.lower() in _LABEL_NAMES]
+    if not labels or len(names) < 2:
+        return
+    from .selector import glob_of  # only for this message
+
+    path, others = shown_path(where), [c for c in names if c not in labels]
+    raise CallError(f"{where}: column '{labels[0]}' is named like the labels, not a class: select the columns, e.g. "
+                    f"{path}:{labels[0]} for the labels and {path}:{glob_of(others, list(names))} for the predictions")
+
+
+def _matrix(values, where: str, names: Header | None, lines, header: str = "auto") -> Matrix:
+    """A text matrix, with a note where a line of numbers was taken as a header by ``auto``."""
     notes = []
-    if names is not None and names.numbered:
-        cells = names.cells  # a wide vocabulary's header is thousands of numbers: its start says enough
-        shown = ",".join(cells[:8])
-        shown = (shown if len(shown) <= 80 else shown[:80] + "…") + (f",… {len(cells)} cells" if len(cells) > 8 else "")
-        if _column_numbers(list(names)):
-            what = "a header of column numbers, as pandas and 'xent --header' write"
-        elif [c.lower() for c in cells] == ["false", "true"]:
-            what = "a header of boolean class names (scikit-learn's classes_ of True/False targets)"
-        elif len(names) == 1:
-            what = "a header (a lone integer over a value that is not one: pandas' name of a Series)"
-        else:
-            what = "a header of integer class names (over values that are not integers, as scikit-learn's classes_)"
-        notes.append(f"{where}: line {names.line} ({shown}) is read as {what}; --input-header no reads it as data")
+    if names is not None and names.numbered and header == "auto":
+        notes.append(_header_note(names, where))
     return Matrix(values, where, names, lines, notes=notes, text=True)
+
+
+def _header_note(names: Header, where: str) -> str:
+    """What a line holding numbers was read as (a header), and how to read it as data."""
+    cells = names.cells  # a wide vocabulary's header is thousands of numbers: its start says enough
+    shown = ",".join(cells[:8])
+    shown = (shown if len(shown) <= 80 else shown[:80] + "…") + (f",… {len(cells)} cells" if len(cells) > 8 else "")
+    indexed, named = cells[0] == "", _named_first(cells)
+    rest = cells[1:] if indexed or named else cells
+    if names.selector is not None:
+        return (f"{where}: line {names.line} ({shown}) is read as a header: the selector ':{names.selector}' names "
+                "its cells")
+    if _column_numbers(rest) or (indexed and rest == ["0"]):
+        what = "a header of column numbers, as pandas and 'xent --header' write"
+    elif [c.lower() for c in rest] == ["false", "true"]:
+        what = "a header of boolean class names (scikit-learn's classes_ of True/False targets)"
+    elif len(rest) == 1:
+        what = ("a header naming the column" if indexed else
+                "a header (a lone integer over values none of which is written as an integer: pandas' name of a Series)")
+    else:
+        what = "a header of integer class names (over values that are not integers, as scikit-learn's classes_)"
+    if indexed:
+        return f"{where}: line {names.line} ({shown}) is read as {what}, over pandas' index column (its empty first cell)"
+    if named:
+        return f"{where}: line {names.line} ({shown}) is read as {what}, after the name '{cells[0]}' of pandas' named index"
+    return f"{where}: line {names.line} ({shown}) is read as {what}; --input-header no reads it as data"
 
 
 #: Bytes of text parsed per chunk by NumPy's C reader.
@@ -119,11 +170,19 @@ def parse_text(data: bytes, where: str, *, header: str = "auto", selector: str |
     spreadsheets write in many locales) is read as such; mixing both marks is
     bad data. ``#`` comments and blank lines are skipped, CRLF and a UTF-8 BOM
     accepted; fields may be quoted as CSV quotes them. A first row whose every
-    cell is non-numeric is a header of class names; so is a first row of column
-    numbers written as integers (``0,1,…,C-1`` or ``1,…,C``, C ≥ 2) over a row
-    that is not all integers. ``header`` (:data:`HEADER_MODES`) forces either
-    reading of a numeric first row. A header whose first cell is empty is
-    pandas' ``to_csv`` with its index: that column is row ids, not a class.
+    cell is non-numeric is a header of class names. A first row of integers in
+    increasing order (a lone one, pandas' Series name ``0``; column numbers
+    ``0,1,…``; scikit-learn's ``classes_``, ``False,True`` included), after at most
+    one name (pandas' named index, ``id,0,1,2``), is a header when no cell under
+    it is written as an integer or boolean in the text read before deciding (all
+    of ``data`` here; the head of a streamed file): pandas writes every float
+    with a point, so a ``7`` anywhere below keeps ``3`` over ``2.5`` as data. A
+    first row whose first cell is empty over rows that have one is pandas'
+    ``to_csv`` with its index, a header whatever its other cells hold (``,0``
+    over integers): that column is row ids, not a class. ``header``
+    (:data:`HEADER_MODES`) forces either reading of a numeric first row. A
+    ``selector`` that names only cells of a first row read as data, and selects
+    nothing by number, makes that row the header (:func:`_select`).
     ``selector`` picks columns (:func:`~xentcli.readers.selector.select_columns`);
     ``True``/``False`` read as 1/0; with ``names``, one column of class names
     is read as ``str`` (labels).
@@ -232,16 +291,45 @@ def _takes_header(first: list[str], second: list[str] | None, mode: str) -> bool
     """Whether the first row is a header, given the row after it (None: there is none).
 
     Names always are (they cannot be data). Integers in increasing order (one alone, column
-    numbers, scikit-learn's ``classes_``) are a header over a row with no cell written as an
-    integer (pandas' ``to_csv`` and ``xent --header`` write every float with a point), never
-    over integers: a hand-written ``1,2,3`` over ``4,5,6`` stays data.
+    numbers, scikit-learn's ``classes_``), after at most one name (a named index: ``id,0,1,2``),
+    are a header over a row with no cell written as an integer under them (pandas' ``to_csv`` and
+    ``xent --header`` write every float with a point), never over integers: a hand-written
+    ``1,2,3`` over ``4,5,6`` stays data. :func:`_integer_below` checks the rows after the second.
     """
     if mode == "yes" or _is_header(first):
         return True
     if mode == "no" or second is None:
         return False
-    return (_integer_names(first) and len(second) == len(first)
-            and not any(_INTEGER.fullmatch(c) or c.lower() in _BOOLEANS for c in second))
+    named = _named_first(first)
+    return (_integer_names(first[named:]) and len(second) == len(first)
+            and not any(_INTEGER.fullmatch(c) or c.lower() in _BOOLEANS for c in second[named:]))
+
+
+def _named_first(cells: list[str]) -> int:
+    """1 if a row starts with a name before other cells (pandas' named index column), else 0."""
+    return int(len(cells) > 1 and bool(cells[0]) and not _is_value(cells[0]))
+
+
+def _integer_below(data: bytes, delimiter: str, first_column: bool) -> bool:
+    """Whether a cell of the rows ``data`` is written as an integer or a boolean (``first_column``:
+    the first cell of each row counts too). A regular expression over the bytes: a header of
+    integers is weighed against every row read before deciding, without splitting them in Python."""
+    if b"#" in data:
+        data = re.sub(rb"#[^\n]*", b"", data)
+    if delimiter != " " and first_column:
+        # A number has at most one point: as many points as cells (pandas' floats) leaves no integer.
+        cells = data.count(delimiter.encode()) + data.count(b"\n") + (not data.endswith(b"\n"))
+        if data.count(b".") == cells:
+            return False
+    value = rb"(?:[+-]?[0-9]+|(?i:true|false))"
+    if delimiter == " ":
+        before = rb"(?:^|(?<=[ \t]))" if first_column else rb"(?<=[^ \t\r\n])[ \t]+"
+        pattern = before + value + rb"(?=[ \t\r]|$)"
+    else:
+        d = re.escape(delimiter.encode())
+        before = (rb"(?:^|" + d + rb")") if first_column else d
+        pattern = before + rb'[ \t]*"?' + value + rb'"?[ \t]*(?=' + d + rb"|\r?$)"
+    return re.search(pattern, data, re.MULTILINE) is not None
 
 
 class _CellError(ValueError):
@@ -351,7 +439,9 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
     """``(offset of the first data row, form)`` of text ``data``.
 
     ``whole``: ``data`` is all of the text, so a text without a data row is refused here;
-    else it is the start of a file, and None says that more of it is needed."""
+    else it is the start of a file, and None says that more of it is needed. A first row of
+    integers is a header only if no row of ``data`` under it holds an integer where it names
+    columns (:func:`_takes_header`, :func:`_integer_below`)."""
     pos, lineno, delimiter, rows = 0, 1, None, []  # rows: (offset, line, cells) of the first two rows
     broken = None  # the second row's malformed line
     while pos < len(data) and len(rows) < 2:
@@ -379,7 +469,14 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
     indexed = len(first) > 1 and first[0] == "" and (second is None or len(second[2]) == len(first))
     # In a ;-separated file "0,7" is a number with a decimal comma, not a name.
     seen = (lambda cells: [c.replace(",", ".") for c in cells]) if delimiter == ";" else (lambda cells: cells)
-    if not _takes_header(seen(first[indexed:]), second and seen(second[2][indexed:]), header):
+    cells = seen(first[indexed:])
+    if indexed and second is not None and second[2][0] and header != "no":
+        taken = True  # pandas' to_csv with its index, whatever the other cells hold (,0 over integers; ,False,True)
+    else:
+        taken = _takes_header(cells, second and seen(second[2][indexed:]), header) and (
+            header == "yes" or _is_header(cells)
+            or not _integer_below(data[second[0]:], delimiter, not (indexed or _named_first(cells))))
+    if not taken:
         cells = first
         return first_pos, _TextForm(delimiter, len(first), None, None, first_line,
                                     decimal_comma=_decimal_comma(delimiter, cells))
@@ -406,19 +503,41 @@ def _selected(form: _TextForm, selector: str | None, where: str) -> _TextForm:
     if selector is None:
         if form.usecols is None or form.names is None:
             return form
-        return form._replace(names=Header([form.names[i] for i in form.usecols], form.names.line, form.names.numbered,
-                                          form.names.cells))
+        return form._replace(names=form.names.renamed([form.names[i] for i in form.usecols]))
     from .selector import select_columns  # only when columns are selected
 
     columns = list(form.usecols) if form.usecols is not None else list(range(form.width))
     names = [form.names[i] for i in columns] if form.names is not None else None
     chosen = select_columns(selector, names, len(columns), where)
     usecols = tuple(columns[i] for i in chosen.indices)
-    header = None if form.names is None else Header(chosen.names, form.names.line, form.names.numbered,
-                                                    form.names.cells)
+    header = None if form.names is None else form.names.renamed(chosen.names)
     if header is not None:
         header.columns = chosen.names.columns
     return form._replace(usecols=usecols, names=header)
+
+
+def _select(data: bytes, head: tuple[int, _TextForm], header: str, selector: str | None, where: str,
+            whole: bool = True) -> tuple[int, _TextForm]:
+    """``head`` (:func:`_text_head` of ``data``) with the columns ``selector`` picks.
+
+    A column named like an item wins over column numbers: where a first row of numbers was read
+    as data and the selector fails by number but each of its items names a cell of that row
+    (``y.csv:0`` on pandas' Series name ``0`` over integers), that row is the header."""
+    pos, form = head
+    try:
+        return pos, _selected(form, selector, where)
+    except CallError:
+        if form.names is not None or header != "auto":
+            raise
+        try:
+            named = _text_head(data, "yes", where, whole=whole)
+        except DataError:
+            named = None
+        if named is None or not all(item.strip() in named[1].names for item in selector.split(",")):
+            raise
+    pos, form = named
+    form.names.selector = selector
+    return pos, _selected(form, selector, where)
 
 
 # A chunk of comments only is fine. (A filter set once: catch_warnings is not safe across threads,
@@ -476,8 +595,7 @@ def _parse_chunks(data: bytes, header: str, selector: str | None, where: str, na
     """``(values, names)`` by NumPy's C reader in chunks; a chunk it refuses goes through the exact
     reader (with the file's form and line numbers), which names the problem. None: a column that may
     hold class names (``names``) is read by the exact reader, whole."""
-    pos, form = _text_head(data, header, where)
-    form = _selected(form, selector, where)
+    pos, form = _select(data, _text_head(data, header, where), header, selector, where)
     parts = []
     for _, line, piece in _line_chunks(io.BytesIO(data), pos, where, form.first_data_line):
         block = _parse_block(piece, form)
@@ -501,7 +619,8 @@ def _stream_text(path: str, where: str, header: str = "auto", selector: str | No
     chunk's data rows (a byte scan where a chunk is plain ASCII without
     comments or blank lines, else by the exact reader's own rule) and to keep
     where it lies. The values are parsed later, a block's chunks at a time.
-    Its head (comments, a header, the first rows) must lie within :data:`MAX_HEAD` bytes.
+    Its head (comments, a header, the first rows) must lie within :data:`MAX_HEAD` bytes; the head
+    decides a header of integers, and its first chunk's rows an index column (:func:`_index_column`).
     """
     with open(path, "rb") as f:
         first = f.read(TEXT_CHUNK) + f.readline(MAX_LINE + 1)
@@ -515,16 +634,20 @@ def _stream_text(path: str, where: str, header: str = "auto", selector: str | No
                 raise DataError(f"{where}: no data row within the first {len(first) >> 20} MB "
                                 "(only comments, blank lines or a header)")
             first += more
-        pos, form = head
-        form = _selected(form, selector, where)
+        pos, form = _select(first[bom:], head, header, selector, where, whole=False)
         spans, row = [], 0
         for at, line, data in _line_chunks(f, bom + pos, where, form.first_data_line):
             rows = _count_rows(data)
             if rows:
                 spans.append(_Span(at, len(data), row, rows, line))
             row += rows
-    values = TextRows(path, where, spans, form)
-    return _matrix(values, where, form.names, TextLines(values))
+    values, notes = TextRows(path, where, spans, form), []
+    if selector is None and spans and _index_column(values.rows(0, spans[0].rows), form.names, where, notes):
+        form = form._replace(usecols=tuple(range(1, form.width)), names=_without_first(form.names))
+        values = TextRows(path, where, spans, form)
+    m = _matrix(values, where, form.names, TextLines(values), header)
+    m.notes.extend(notes)
+    return m
 
 
 def _count_rows(data: bytes) -> int:
@@ -699,8 +822,7 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
     lines = None
     if form is None:
         data = text.encode("utf-8")
-        pos, form = _text_head(data, header, where)
-        form = _selected(form, selector, where)
+        pos, form = _select(data, _text_head(data, header, where), header, selector, where)
         text, first_line = data[pos:].decode("utf-8"), form.first_data_line
         lines = DataLines(data, skip=form.header_line)
     delimiter, width, header_names = form.delimiter, form.width, form.names
@@ -903,11 +1025,11 @@ def _raise_first_bad_cell(rows: list[list[str]], lines: list[int], where: str, c
 
 
 def _selector_hint(where: str, header: Header | None, first: list[str], columns: list[int]) -> str:
-    """For a table of number and text columns read whole: the selector of its number columns,
-    from its header and first row (``; … select the numbers, e.g. preds.csv:p_*``), or nothing."""
+    """For a table of number and text columns read whole: the selector of its number columns (an id
+    column left out), from its header and first row (``; … select the numbers, e.g. preds.csv:p_*``), or nothing."""
     if header is None or len(header) != len(columns):
         return ""
-    numeric = [name for name, i in zip(header, columns) if _is_value(first[i])]
+    numeric = [name for name, i in zip(header, columns) if _is_value(first[i]) and not _ID_NAME.fullmatch(name)]
     text = [name for name, i in zip(header, columns) if not _is_value(first[i])]
     if not numeric or not text:
         return ""
