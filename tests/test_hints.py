@@ -7,6 +7,7 @@ import re
 
 import click
 import numpy as np
+import pandas as pd
 import pytest
 
 from xentcli.cli import main
@@ -271,3 +272,17 @@ def test_binary_probabilities_given_to_ce_point_to_bce(xent, tmp_path):
     np.save(tmp_path / "p.npy", np.array([[0.3], [0.6], [0.9]]))
     r = xent("ce", "--labels", "0,1,1", "--probs", tmp_path / "p.npy")
     assert r.exit_code == 1 and "xent bce" in r.stderr
+
+
+def test_class_names_behind_a_column_prefix_are_pointed_to_the_glob(xent, tmp_path):
+    """String labels against p_* columns read whole: the hint's selector names the classes as the labels do."""
+    from sklearn.metrics import log_loss
+
+    p = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]])
+    y = ["setosa", "versicolor", "virginica"]
+    pd.DataFrame(p, columns=["p_setosa", "p_versicolor", "p_virginica"]).to_csv(tmp_path / "p.csv", index=False)
+    pd.Series(y, name="label").to_csv(tmp_path / "y.csv", index=False)
+    r = xent("ce", "--labels", tmp_path / "y.csv", "--probs", tmp_path / "p.csv")
+    assert r.exit_code == 1 and f"select them as {tmp_path / 'p.csv'}:p_* to name them 'setosa'" in r.stderr
+    r = xent("ce", "--labels", tmp_path / "y.csv", "--probs", f"{tmp_path / 'p.csv'}:p_*")
+    assert r.exit_code == 0 and float(r.stdout) == pytest.approx(log_loss(y, p), rel=1e-12)

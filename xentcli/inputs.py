@@ -7,6 +7,7 @@ the line it came from, and where warnings are written (stderr, never stdout).
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import threading
@@ -23,7 +24,7 @@ from .printable import printable
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
 from .readers.text import is_number, number_hint
-from .readers.source import RawFile, RawRows
+from .readers.source import RawFile, RawRows, shown_path
 from .writers import RowBlocks
 
 __all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "load_pos_weight", "load_sample_weights", "class_names"]
@@ -792,9 +793,18 @@ def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix
         if k is None:
             where = m.where if lines is None else f"{m.where} line {lines[r]}"
             raise DataError(f"{where}: row {r + 1}: class name {name!r} is not one of the classes: "
-                            f"{', '.join(known)}")
+                            f"{', '.join(known)}{_prefix_hint(name, known, pred.matrix.where)}")
         ids[r] = k
     return Matrix(ids, m.where, None, lines)
+
+
+def _prefix_hint(name: str, known, where: str) -> str:
+    """Where ``name`` is a class name after the prefix every column shares (``setosa`` of ``p_setosa``):
+    the selector whose ``*`` makes the classes those names."""
+    prefix = os.path.commonprefix([str(k) for k in known])
+    if not prefix or f"{prefix}{name}" not in known or " " not in where:
+        return ""
+    return f"; the classes are the columns' full names: select them as {shown_path(where)}:{prefix}* to name them {name!r}, …"
 
 
 def _class_list(classes: str, num_classes: int) -> list[str]:
