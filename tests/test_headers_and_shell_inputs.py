@@ -557,3 +557,19 @@ def test_gh_selector_names_a_first_row_read_as_data(xent, tmp_path):
     assert "the selector ':0' names its cells" in r.stderr
     r = xent("ce", "--labels", f"{tmp_path}/y.csv:0", "--probs", tmp_path / "p.npy", "--input-header", "no")
     assert r.exit_code == 2 and "numbered from 1, not 0" in r.stderr
+
+
+def test_pandas_tab_separated_series_with_its_index(xent, tmp_path):
+    """to_csv(sep='\\t') of a Series with its index starts '\\t0': one cell, tab-separated as its rows are."""
+    from sklearn.metrics import log_loss
+
+    y = [0, 1, 2, 1, 0]
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3], [0.5, 0.25, 0.25]])
+    pd.Series(y).to_csv(tmp_path / "y.tsv", sep="\t")
+    pd.DataFrame(p).to_csv(tmp_path / "p.tsv", sep="\t")
+    assert (tmp_path / "y.tsv").read_text().startswith("\t0\n0\t0\n")
+    doc = json.loads(xent("ce", "--labels", tmp_path / "y.tsv", "--probs", tmp_path / "p.tsv", "--format", "json").stdout)
+    assert doc["n"] == 5 and doc["mean"] == pytest.approx(log_loss(y, p), rel=1e-12)
+    (tmp_path / "indented.txt").write_text("\t0.5\n\t0.25\n")  # one column indented by tabs stays one column
+    r = xent("softmax", "--logits", tmp_path / "indented.txt", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["shape"] == [2, 1]

@@ -442,7 +442,7 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
     else it is the start of a file, and None says that more of it is needed. A first row of
     integers is a header only if no row of ``data`` under it holds an integer where it names
     columns (:func:`_takes_header`, :func:`_integer_below`)."""
-    pos, lineno, delimiter, rows = 0, 1, None, []  # rows: (offset, line, cells) of the first two rows
+    pos, lineno, delimiter, rows = 0, 1, None, []  # rows: (offset, line, cells, text) of the first two rows
     broken = None  # the second row's malformed line
     while pos < len(data) and len(rows) < 2:
         end = data.find(b"\n", pos)
@@ -453,8 +453,13 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
         if s:
             if delimiter is None:
                 delimiter = _delimiter(s)
+                # "\t0": pandas' tab-separated header of an indexed Series; its rows tell (0\t1).
+                lone_tabbed = delimiter == " " and raw.startswith("\t") and len(s.split()) == 1
+            elif lone_tabbed and _delimiter(s) == "\t":
+                delimiter = "\t"
+                rows[0] = rows[0][:2] + (_split_at(rows[0][3], delimiter, where, rows[0][1]), rows[0][3])
             try:
-                rows.append((pos, lineno, _split_at(raw, delimiter, where, lineno)))
+                rows.append((pos, lineno, _split_at(raw, delimiter, where, lineno), raw))
             except DataError as e:
                 if not rows:
                     raise
@@ -465,7 +470,7 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
         if whole:
             raise DataError(f"{where}: no numbers found (empty input)")
         return None
-    (first_pos, first_line, first), second = rows[0], (rows[1] if len(rows) > 1 else None)
+    (first_pos, first_line, first, _), second = rows[0], (rows[1] if len(rows) > 1 else None)
     indexed = len(first) > 1 and first[0] == "" and (second is None or len(second[2]) == len(first))
     # In a ;-separated file "0,7" is a number with a decimal comma, not a name.
     seen = (lambda cells: [c.replace(",", ".") for c in cells]) if delimiter == ";" else (lambda cells: cells)
