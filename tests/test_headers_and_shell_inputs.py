@@ -568,7 +568,8 @@ def test_pandas_tab_separated_series_with_its_index(xent, tmp_path):
     pd.Series(y).to_csv(tmp_path / "y.tsv", sep="\t")
     pd.DataFrame(p).to_csv(tmp_path / "p.tsv", sep="\t")
     assert (tmp_path / "y.tsv").read_text().startswith("\t0\n0\t0\n")
-    doc = json.loads(xent("ce", "--labels", tmp_path / "y.tsv", "--probs", tmp_path / "p.tsv", "--format", "json").stdout)
+    r = xent("ce", "--labels", tmp_path / "y.tsv", "--probs", tmp_path / "p.tsv", "--format", "json")
+    doc = json.loads(r.stdout)
     assert doc["n"] == 5 and doc["mean"] == pytest.approx(log_loss(y, p), rel=1e-12)
     (tmp_path / "indented.txt").write_text("\t0.5\n\t0.25\n")  # one column indented by tabs stays one column
     r = xent("softmax", "--logits", tmp_path / "indented.txt", "--format", "json")

@@ -144,15 +144,16 @@ def _header_note(names: Header, where: str) -> str:
     elif [c.lower() for c in rest] == ["false", "true"]:
         what = "a header of boolean class names (scikit-learn's classes_ of True/False targets)"
     elif len(rest) == 1:
-        what = ("a header naming the column" if indexed else
-                "a header (a lone integer over values none of which is written as an integer: pandas' name of a Series)")
+        what = ("a header naming the column" if indexed else "a header (a lone integer over values none of which "
+                "is written as an integer: pandas' name of a Series)")
     else:
         what = "a header of integer class names (over values that are not integers, as scikit-learn's classes_)"
+    said = f"{where}: line {names.line} ({shown}) is read as {what}"
     if indexed:
-        return f"{where}: line {names.line} ({shown}) is read as {what}, over pandas' index column (its empty first cell)"
+        return f"{said}, over pandas' index column (its empty first cell)"
     if named:
-        return f"{where}: line {names.line} ({shown}) is read as {what}, after the name '{cells[0]}' of pandas' named index"
-    return f"{where}: line {names.line} ({shown}) is read as {what}; --input-header no reads it as data"
+        return f"{said}, after the name '{cells[0]}' of pandas' named index"
+    return f"{said}; --input-header no reads it as data"
 
 
 #: Bytes of text parsed per chunk by NumPy's C reader.
