@@ -206,6 +206,8 @@ def test_gh_sklearn_boolean_classes_header(xent, tmp_path):
     clf = LogisticRegression().fit(x, y)
     proba = clf.predict_proba(x)
     pd.DataFrame(proba, columns=clf.classes_).to_csv(tmp_path / "proba.csv", index=False)
+    pd.DataFrame(proba, columns=clf.classes_).to_csv(tmp_path / "indexed.csv")
+    pd.DataFrame(proba, columns=clf.classes_.astype(str)).to_parquet(tmp_path / "proba.parquet")
     pd.Series(y).to_csv(tmp_path / "y.csv", index=False)
     assert (tmp_path / "proba.csv").read_text().startswith("False,True\n")
     r = xent("ce", "--labels", tmp_path / "y.csv", "--probs", tmp_path / "proba.csv", "--format", "json")
@@ -213,6 +215,10 @@ def test_gh_sklearn_boolean_classes_header(xent, tmp_path):
     doc = json.loads(r.stdout)
     assert doc["n"] == 40 and doc["mean"] == pytest.approx(log_loss(y, proba), rel=1e-12)
     assert "boolean class names" in r.stderr
+    for probs in ("indexed.csv", "proba.parquet"):  # a column named True is a class, not the labels
+        r = xent("ce", "--labels", tmp_path / "y.csv", "--probs", tmp_path / probs, "--format", "json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["mean"] == pytest.approx(log_loss(y, proba), rel=1e-12)
 
 
 def test_one_based_integer_class_names_are_class_values(xent, tmp_path):

@@ -74,8 +74,21 @@ class BaseType(click.ParamType):
 
 BASE = BaseType()
 
+class Number(click.FloatRange):
+    """A number spelled in ASCII within a range, never NaN: click's ``FloatRange`` lets ``nan``
+    through every bound (each comparison is false) and ``float`` takes ``1_0`` and other scripts' digits."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and (not value.isascii() or "_" in value):
+            self.fail(f"{value!r} is not a number written in ASCII digits", param, ctx)
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"expected a number, got {value!r}", param, ctx)
+        return number
+
+
 # An option value that must be a positive, finite number.
-_POSITIVE = click.FloatRange(min=0, min_open=True, max=math.inf, max_open=True)
+_POSITIVE = Number(min=0, min_open=True, max=math.inf, max_open=True)
 
 
 def examples(*lines: str) -> str:
@@ -163,11 +176,11 @@ shift_option = click.option(
          "((B,T,V) logits and (B,T) ids use logits[:, :-1] and ids[:, 1:]).",
 )
 smoothing_option = click.option(
-    "--label-smoothing", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+    "--label-smoothing", type=Number(0.0, 1.0), default=0.0, show_default=True,
     help="Mix labels with the uniform distribution: (1-ε)·y + ε/C.",
 )
 eps_option = click.option(
-    "--eps", type=click.FloatRange(min=0.0, max=math.inf, max_open=True), default=None,
+    "--eps", type=Number(min=0.0, max=math.inf, max_open=True), default=None,
     help="Use the naive -Σ y·log(p + EPS) of the reference document. Default: exact.",
 )
 

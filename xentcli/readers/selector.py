@@ -38,7 +38,7 @@ from typing import NamedTuple
 from ..errors import CallError
 
 __all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "mixed_table", "whole_table", "is_label_name",
-           "LABEL_NAMES", "FLOAT", "INT", "STRING", "OTHER", "LIST_FLOAT", "LIST_INT", "LISTS_FLOAT", "LISTS_INT",
+           "LABEL_NAMES", "ID_NAME", "FLOAT", "INT", "STRING", "OTHER", "LIST_FLOAT", "LIST_INT", "LISTS_FLOAT", "LISTS_INT",
            "MAX_LISTED"]
 
 #: At most this many column names are listed in a message.
@@ -101,10 +101,12 @@ def glob_of(wanted: list[str], columns: list[str]) -> str:
     return ",".join(str(a) if a == b and str(a) not in position else f"{a}-{b}" for a, b in runs)
 
 
-#: Column names that hold labels, targets or row ids, never probabilities or logits (compared lower-cased;
-#: names ending ``_id``, ``_idx`` or ``_label`` too).
-LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "y", "y_true", "true", "truth", "gold", "class",
-                         "classes", "class_id", "id", "ids", "idx", "index", "row", "row_id", "sample", "sample_id"})
+#: Column names that hold labels or targets, never probabilities or logits (compared lower-cased; names
+#: ending ``_label`` too). Not ``true``: scikit-learn names a boolean target's classes ``False,True``.
+LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "y", "y_true", "truth", "gold", "class",
+                         "classes"})
+#: Names of a column of row ids: pandas' named index (``Unnamed: 0`` where pandas re-read its own index).
+ID_NAME = re.compile(r"id|ids|idx|index|row|row_id|sample|sample_id|.+_id|.+_idx|unnamed: 0", re.IGNORECASE)
 
 #: The kinds of column :func:`whole_table` tells apart.
 FLOAT, INT, STRING, OTHER = "float", "int", "string", "other"
@@ -118,9 +120,8 @@ _PARTS = {FLOAT: ("numbers", "predictions"), INT: ("integers", "labels"), STRING
 
 
 def is_label_name(name: str) -> bool:
-    """Whether a column is named like a label, target or row id (:data:`LABEL_NAMES`)."""
-    name = name.lower()
-    return name in LABEL_NAMES or name.endswith(("_id", "_idx", "_label"))
+    """Whether a column is named like a label, target or row id (:data:`LABEL_NAMES`, :data:`ID_NAME`)."""
+    return name.lower() in LABEL_NAMES or name.lower().endswith("_label") or bool(ID_NAME.fullmatch(name))
 
 
 def whole_table(where: str, columns: list[str], kinds: list[str], selectable: list[str]) -> list[int]:

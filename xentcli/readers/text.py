@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import CallError, DataError
+from .selector import ID_NAME, LABEL_NAMES, glob_of, select_columns
 from .source import FileRows, Matrix, open_file, pread, shown_path
 
 __all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "number_hint", "TextRows",
@@ -68,12 +69,6 @@ def read_bytes(data: bytes, where: str, *, header: str = "auto", selector: str |
     return m
 
 
-#: Names of a column of row ids (pandas' named index, ``Unnamed: 0`` where pandas re-read its own index).
-_ID_NAME = re.compile(r"id|idx|index|row|row_id|sample|sample_id|.+_id|.+_idx|unnamed: 0", re.IGNORECASE)
-#: Names of a column of labels, never a class of the predictions.
-_LABEL_NAMES = ("label", "labels", "target", "targets", "y", "y_true", "class")
-
-
 def _without_first(names: Header) -> Header:
     return names.renamed(names[1:])
 
@@ -83,16 +78,16 @@ def _index_column(values: np.ndarray, names: Header | None, where: str, notes: l
     (``df.rename_axis("id").to_csv()`` writes it as a first column like any other): said in ``notes``.
 
     ``values``: the whole table, or the head of a streamed one. A first column named like an id
-    (:data:`_ID_NAME`) that holds integers is that index, in any order (a shuffled split's); so is a
+    (:data:`ID_NAME`) that holds integers is that index, in any order (a shuffled split's); so is a
     first column of row numbers (0…N-1 or 1…N) of any name beside columns that are not all integers.
-    A column named like the labels (:data:`_LABEL_NAMES`) among several is a wrong call naming the
+    A column named like the labels (:data:`.selector.LABEL_NAMES`) among several is a wrong call naming the
     selectors to use; a first column of other integers beside non-integers is said to look like ids.
     """
     if names is None or values.dtype.kind != "f" or values.ndim != 2 or len(names) != values.shape[1]:
         return False
     # An empty first header cell: pandas' unnamed index, left out before.
     ids = values[:, 0] if values.shape[1] >= 2 and names.cells[0] != "" else None
-    if ids is not None and np.all(ids == np.round(ids)) and _ID_NAME.fullmatch(names[0]):
+    if ids is not None and np.all(ids == np.round(ids)) and ID_NAME.fullmatch(names[0]):
         notes.append(f"{where}: column '{names[0]}' is named like an id and holds integers (pandas' named index): "
                      "it is not a class and is left out")
         _refuse_label_column(names[1:], where)
@@ -111,11 +106,9 @@ def _index_column(values: np.ndarray, names: Header | None, where: str, notes: l
 
 def _refuse_label_column(names: list[str], where: str) -> None:
     """A column named like the labels among a table's columns is no class: a wrong call naming the selectors."""
-    labels = [c for c in names if c.lower() in _LABEL_NAMES]
+    labels = [c for c in names if c.lower() in LABEL_NAMES]
     if not labels or len(names) < 2:
         return
-    from .selector import glob_of  # only for this message
-
     path, others = shown_path(where), [c for c in names if c not in labels]
     raise CallError(f"{where}: column '{labels[0]}' is named like the labels, not a class: select the columns, e.g. "
                     f"{path}:{labels[0]} for the labels and {path}:{glob_of(others, list(names))} for the predictions")
@@ -510,7 +503,6 @@ def _selected(form: _TextForm, selector: str | None, where: str) -> _TextForm:
         if form.usecols is None or form.names is None:
             return form
         return form._replace(names=form.names.renamed([form.names[i] for i in form.usecols]))
-    from .selector import select_columns  # only when columns are selected
 
     columns = list(form.usecols) if form.usecols is not None else list(range(form.width))
     names = [form.names[i] for i in columns] if form.names is not None else None
@@ -1035,11 +1027,10 @@ def _selector_hint(where: str, header: Header | None, first: list[str], columns:
     column left out), from its header and first row (``; … select the numbers, e.g. preds.csv:p_*``), or nothing."""
     if header is None or len(header) != len(columns):
         return ""
-    numeric = [name for name, i in zip(header, columns) if _is_value(first[i]) and not _ID_NAME.fullmatch(name)]
+    numeric = [name for name, i in zip(header, columns) if _is_value(first[i]) and not ID_NAME.fullmatch(name)]
     text = [name for name, i in zip(header, columns) if not _is_value(first[i])]
     if not numeric or not text:
         return ""
-    from .selector import glob_of  # only for this message
 
     shown = ", ".join(text[:3]) + (", …" if len(text) > 3 else "")
     return (f"; the table mixes number and text columns ({shown}): select the numbers, "
