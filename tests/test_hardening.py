@@ -498,3 +498,11 @@ def test_gh_signalling_nan_is_one_error_line(tmp_path, dtype, bits, command):
     r = run_process(*(a.format(f=f) for a in command))
     lines = r.stderr.decode().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error:") and "nan" in lines[0], lines
+
+
+@pytest.mark.parametrize("option", ["--eps", "--temperature", "--label-smoothing"])
+@pytest.mark.parametrize("value", ["nan", "NaN", "1_0", "\uff12", "\u0663"])
+def test_gh_option_numbers_are_ascii_and_never_nan(xent, option, value):
+    # click's FloatRange lets nan through every bound, and float() reads '1_0' and other scripts' digits.
+    r = xent("ce", "--labels", "0,1", "--logits", "1,2;3,4", option, value)
+    assert r.exit_code == 2 and r.stdout == "" and option in r.stderr and len(r.stderr.splitlines()) == 1
