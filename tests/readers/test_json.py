@@ -292,3 +292,42 @@ def test_a_long_string_among_many_numbers_is_bad_data_not_an_array_of_strings(tm
     lines = tmp_path / "s.jsonl"
     lines.write_text("0\n" * 20_000 + json.dumps("x" * 1_000_000) + "\n")
     assert "line 20001" in error("softmax", "--logits", lines, code=1)
+
+
+def test_pandas_orient_index_json_was_read_transposed(tmp_path):
+    """``to_json(orient="index")`` over an index that is not 0…N−1 (rows outside) was read as columns."""
+    pd = pytest.importorskip("pandas")
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    p = np.array([[.9, .1], [.1, .9], [.3, .7]])
+    y = [0, 1, 1]
+    frame = pd.DataFrame(p, columns=["a", "b"], index=[7, 3, 5])
+    for orient in ("index", "columns"):
+        path = tmp_path / f"{orient}.json"
+        frame.to_json(path, orient=orient)
+        got = cli_json("ce", "--labels", "0,1,1", "--probs", path)
+        assert got["n"] == 3 and got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, p), rel=1e-12)
+    # 3×3: a transposed read is the right shape and the wrong number.
+    preds, targets = rng.random((3, 3)), rng.random((3, 3))
+    index = [12, 4, 9]
+    pd.DataFrame(preds, columns=["u", "v", "w"], index=index).to_json(tmp_path / "preds.json", orient="index")
+    pd.DataFrame(targets, columns=["u", "v", "w"], index=index).to_json(tmp_path / "t.json", orient="index")
+    saved_p = pd.read_json(tmp_path / "preds.json", orient="index").to_numpy()
+    saved_t = pd.read_json(tmp_path / "t.json", orient="index").to_numpy()
+    got = cli_json("mse", "--labels", tmp_path / "t.json", "--preds", tmp_path / "preds.json")
+    assert got["mean"] == pytest.approx(sklearn_metrics.mean_squared_error(saved_t, saved_p), rel=1e-12)
+
+
+def test_pandas_series_json_over_a_shuffled_index_held_no_list_of_numbers(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pd.Series([2, 0, 1, 1], index=[30, 4, 17, 8]).to_json(tmp_path / "y.json")
+    y = values(tmp_path / "y.json")
+    assert y.dtype == np.int64 and y.tolist() == [2, 0, 1, 1]  # the file's order, not sorted by index
+
+
+def test_json_object_of_objects_named_at_both_levels_is_ambiguous_and_a_wrong_call(tmp_path):
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "p.json"
+    pd.DataFrame({"a": [.9, .1], "b": [.1, .9]}, index=["x", "y"]).to_json(path, orient="index")
+    message = error("ce", "--labels", "0,1", "--probs", path, code=2)
+    assert message.startswith(f"Error: --probs {path}: ") and message.count("\n") == 1
+    assert 'orient="split"' in message and 'orient="records"' in message

@@ -66,7 +66,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         return jsonl.read(path, where, selector)
     if isinstance(data, list) and data and isinstance(data[0], dict):
         return jsonl.read_records(((record, i) for i, record in enumerate(data, 1)), where, selector)
-    records = _pandas_table(data, selector)
+    records = _pandas_table(data, selector, where)
     if records is not None:
         return jsonl.read_records(((record, i) for i, record in enumerate(records, 1)), where, selector)
     value, name = _pick(data, selector, path, where)
@@ -76,14 +76,19 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
     return Matrix(numeric(values, name), where)
 
 
-def _pandas_table(data, selector: str | None) -> "list[dict] | None":
+def _pandas_table(data, selector: str | None, where: str) -> "list[dict] | None":
     """The rows of a table as pandas' ``to_json`` writes it, as records; ``None`` for other JSON.
 
-    ``orient="columns"`` (a DataFrame's default): ``{"col": {"row id": value, …}, …}``, every
-    column an object of plain values; ``orient="split"``: ``{"columns": [...], "index": [...],
-    "data": [[...]]}``; ``orient="index"``, ``{"0": {"col": value, …}, …}`` over the row ids
-    0…N−1; a Series' default, ``{"0": value, "1": value, …}``, one value a row.
-    A dotted selector whose first part is a key (``FILE:a.b``) walks objects instead.
+    ``orient="split"``: ``{"columns": [...], "index": [...], "data": [[...]]}``. An object of
+    objects of plain values is told apart by its keys: row ids (integer-like keys, as pandas writes
+    its index) outside and column names inside is ``orient="index"``, ``{"7": {"a": value, …}, …}``,
+    the rows outside; column names outside and row ids inside, or ids at both levels (unnamed
+    columns over a RangeIndex), is ``orient="columns"`` (a DataFrame's default), ``{"a": {"7":
+    value, …}, …}``; names at both levels cannot be told apart and are a wrong call suggesting
+    ``orient="split"`` or ``"records"``. An object of plain values under integer-like keys is a
+    Series' default, ``{"7": value, "3": value, …}``, one value a row. Rows come in the file's
+    order (pandas writes them in index order). A dotted selector whose first part is a key
+    (``FILE:a.b``) walks objects instead.
     """
     if not isinstance(data, dict) or not data:
         return None
@@ -96,17 +101,27 @@ def _pandas_table(data, selector: str | None) -> "list[dict] | None":
             names = [str(c) for c in columns]
             return [dict(zip(names, r)) for r in rows]
         return None
-    columns = list(data.values())
-    row_ids = list(data) == [str(i) for i in range(len(data))]
-    if row_ids and not any(isinstance(v, (list, dict)) for v in columns):
-        return columns  # a Series (orient="index") over pandas' default index: one number a row
+    values = list(data.values())
+    outer_ids = all(_integer_like(k) for k in data)
+    if outer_ids and not any(isinstance(v, (list, dict)) for v in values):
+        return values  # a Series: one value a row
     if not all(isinstance(c, dict) and c and not any(isinstance(v, (list, dict)) for v in c.values())
-               for c in columns):
+               for c in values):
         return None
-    if row_ids and not all(k.isdigit() for k in columns[0]):
-        return columns  # a DataFrame's orient="index": the rows by their ids 0…N−1, each a record
-    # A row id one column lacks reads as null: bad data naming the field and the row.
-    return [{name: column.get(i) for name, column in data.items()} for i in columns[0]]
+    inner_ids = all(_integer_like(k) for c in values for k in c)
+    if outer_ids and not inner_ids:
+        return values  # orient="index": each row a record of its columns
+    if not outer_ids and not inner_ids:
+        raise CallError(f"{where}: an object of objects with names at both levels: it cannot be told whether the "
+                        "rows are outside (pandas' orient=\"index\") or inside (orient=\"columns\"); write the "
+                        "table with to_json(orient=\"split\") or to_json(orient=\"records\")")
+    # orient="columns". A row id one column lacks reads as null: bad data naming the field and the row.
+    return [{name: column.get(i) for name, column in data.items()} for i in values[0]]
+
+
+def _integer_like(key: str) -> bool:
+    """Whether an object key is a row id as pandas writes an integer index: ASCII digits, maybe a minus."""
+    return key.removeprefix("-").isascii() and key.removeprefix("-").isdigit()
 
 
 class _SeveralValues(Exception):
