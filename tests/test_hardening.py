@@ -506,3 +506,24 @@ def test_gh_option_numbers_are_ascii_and_never_nan(xent, option, value):
     # click's FloatRange lets nan through every bound, and float() reads '1_0' and other scripts' digits.
     r = xent("ce", "--labels", "0,1", "--logits", "1,2;3,4", option, value)
     assert r.exit_code == 2 and r.stdout == "" and option in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [("ppl", "--logits", "{z}", "--targets", "{t}"), ("ce", "--logits", "{z}", "--labels", "{t}"),
+                                     ("grad", "--logits", "{z}", "--labels", "{t}"),
+                                     ("compare", "--base", "{z}", "--test", "{z}", "--targets", "{t}")])
+def test_gh_transposed_targets_of_sequences_are_refused(xent, tmp_path, command):
+    # (T, B) ids beside (B, T, V) logits hold the right count and were read in C order: wrong tokens, exit 0.
+    rng = np.random.default_rng(8)
+    z, ids = rng.normal(size=(2, 9, 5)), rng.integers(0, 5, (2, 9))
+    np.save(tmp_path / "z.npy", z)
+    for name, t in (("t.npy", ids.T), ("r.npy", ids.reshape(9, 2))):
+        np.save(tmp_path / name, t)
+        r = xent(*(a.format(z=tmp_path / "z.npy", t=tmp_path / name) for a in command))
+        assert r.exit_code == 1 and "of shape (2, 9) or flat" in r.stderr, r.output
+    # the (B, T) ids and their flat form are the same targets
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    expected = np.exp(-np.take_along_axis(log_p, ids[..., None], axis=-1).mean())
+    for t in (ids, ids.reshape(-1), ids.reshape(-1, 1)):
+        np.save(tmp_path / "ok.npy", t)
+        r = xent("ppl", "--logits", tmp_path / "z.npy", "--targets", tmp_path / "ok.npy")
+        assert r.exit_code == 0 and float(r.stdout) == pytest.approx(expected, rel=1e-12)

@@ -28,9 +28,11 @@ def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
 
     * labels of exactly the predictions' shape are distributions (one-hot or
       soft); so is a 1-D vector of length ``C`` when ``N == 1``;
-    * otherwise ``N`` integer-valued entries are class indices, whatever
-      their shape (``(N,)``, ``(N, 1)``, ``(1, N)``, or ``(B, T)`` targets of
-      ``(B, T, V)`` or of flattened ``(B·T, V)`` logits), read in C order;
+    * otherwise ``N`` integer-valued entries are class indices (``(N,)``,
+      ``(N, 1)``, ``(1, N)``, or ``(B, T)`` targets of ``(B, T, V)`` or of
+      flattened ``(B·T, V)`` logits), read in C order; predictions with
+      leading axes ``(B, T)`` take only targets of that shape (or flat), so
+      ``(T, B)`` targets, transposed, are refused rather than misread;
     * anything else is an error naming both shapes.
 
     Returns:
@@ -41,6 +43,10 @@ def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
     'float64'
     >>> interpret_labels([2, 0], (2, 3)).tolist()
     [2, 0]
+    >>> interpret_labels(np.zeros((3, 2), dtype=int), (2, 3, 5))
+    Traceback (most recent call last):
+    ...
+    xentcli.core.checks.RowError: labels of shape (3, 2) fit predictions of shape (2, 3, 5) neither as distributions (shape (2, 3, 5)) nor as class indices (6 integers, one per sample, of shape (2, 3) or flat)
     """
     y = np.asarray(labels)
     shape = tuple(prediction_shape)
@@ -48,11 +54,13 @@ def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
     n = math.prod(lead)
     if y.shape == shape or (y.ndim == 1 and n == 1 and y.size == num_classes):
         return np.asarray(y, dtype=np.float64).reshape(shape)
-    if y.size == n:
+    flat = (n,), (n, 1), (1, n), (*lead, 1)
+    if y.size == n and (len(lead) < 2 or y.shape == lead or y.shape in flat):
         return _as_indices(y).reshape(lead)
     raise RowError(
         f"labels of shape {y.shape} fit predictions of shape {shape} neither as distributions "
-        f"(shape {shape}) nor as class indices ({n} integer{'s' if n != 1 else ''}, one per sample)"
+        f"(shape {shape}) nor as class indices ({n} integer{'s' if n != 1 else ''}, one per sample"
+        + (f", of shape {lead} or flat)" if len(lead) > 1 else ")")
     )
 
 
