@@ -281,3 +281,23 @@ def test_zip_bomb_npz_stays_under_512_mb(tmp_path):
         code, stderr, used = peak("softmax", "--logits", path)
         check(code, stderr, path, path.name)
         assert code == 1 and used < PEAK_BYTES, (stderr, used >> 20)
+
+
+def test_npz_float16_member_widened_to_float64_took_1_5_gb(tmp_path):
+    """A 250 MB float16 member (under the byte bound) widens four-fold as float64: bounded by its values."""
+    from xentcli.readers.npz import MAX_MEMBER_BYTES, MAX_MEMBER_VALUES
+
+    shape = (125_000, 1000)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f2", "fortran_order": False, "shape": shape})
+    path = tmp_path / "half.npz"
+    row = np.zeros(shape[1], np.float16).tobytes()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z, z.open("y.npy", "w") as m:
+        m.write(header.getvalue())
+        m.write(row * shape[0])
+    assert zipfile.ZipFile(path).infolist()[0].file_size < MAX_MEMBER_BYTES
+    code, stderr, used = peak("ce", "--labels", path, "--logits", ",".join(["0"] * shape[1]))
+    assert stderr.startswith(f"Error: --labels {path}:y: ") and stderr.count("\n") == 1
+    assert code == 1 and used < PEAK_BYTES, (stderr, used >> 20)
+    assert f"holds 125000000 values (float16, shape {shape}), more than the {MAX_MEMBER_VALUES}" in stderr
+    assert ".npy" in stderr

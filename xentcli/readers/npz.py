@@ -3,8 +3,9 @@
 xent opens the zip itself rather than through ``np.load``, so that nothing is inflated
 beyond what the member's NPY header says: the member's size declared in the archive must
 equal its header plus the bytes its shape takes, must not pass :data:`MAX_MEMBER_BYTES`,
-and the data is inflated straight into an array of that size (an archive whose member
-inflates to more or less, or fails its CRC, is bad data). A member larger than the bound
+its shape must hold at most :data:`MAX_MEMBER_VALUES` values (the float64 working copies of a
+narrow dtype such as float16 grow four-fold, and must stay within the 512 MB budget), and the data is inflated straight into an array of that size (an archive whose member
+inflates to more or less, or fails its CRC, is bad data). A member above either bound
 is refused with a message that suggests ``.npy``, which is read in blocks at any size.
 Nothing is unpickled.
 """
@@ -12,6 +13,7 @@ Nothing is unpickled.
 from __future__ import annotations
 
 import lzma
+import math
 import struct
 import zipfile
 import zlib
@@ -22,10 +24,12 @@ from ..errors import CallError, DataError, XentError
 from .npy import header
 from .source import Matrix, first_line, shown_path
 
-__all__ = ["read", "MAX_MEMBER_BYTES"]
+__all__ = ["read", "MAX_MEMBER_BYTES", "MAX_MEMBER_VALUES"]
 
 #: The most one archive member may inflate to (its NPY header and data).
 MAX_MEMBER_BYTES = 256 << 20
+#: The most values one archive member may hold: 256 MB as float64, whatever its dtype on disk.
+MAX_MEMBER_VALUES = 32 << 20
 #: Inflated per read, so no second copy of the member is ever held.
 _CHUNK = 1 << 20
 #: What zipfile, zlib, bz2 and lzma raise on a damaged archive (bz2 raises OSError).
@@ -70,6 +74,10 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> 
     try:
         with archive.open(info) as member:
             shape, fortran_order, dtype, offset = header(member, info.file_size, name)
+            if math.prod(shape) > MAX_MEMBER_VALUES:
+                raise DataError(f"{name}: the array holds {math.prod(shape)} values ({dtype}, shape {shape}), more "
+                                f"than the {MAX_MEMBER_VALUES} (32 Mi) xent reads from an .npz; save it with np.save "
+                                "as .npy, which is read in blocks at any size")
             values = np.empty(int(np.prod(shape)), dtype=dtype)
             view, done = memoryview(values).cast("B"), 0
             while done < len(view):
