@@ -274,6 +274,23 @@ def test_binary_probabilities_given_to_ce_point_to_bce(xent, tmp_path):
     assert r.exit_code == 1 and "xent bce" in r.stderr
 
 
+def test_gh_binary_logits_given_to_ce_point_to_bce_not_renormalize(xent, tmp_path):
+    """scikit-learn's (N,) decision_function beside (N,) 0/1 labels: --renormalize gave a number with exit 0."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(30, 2))
+    y = (x[:, 0] + rng.normal(size=30) > 0).astype(int)
+    clf = LogisticRegression().fit(x, y)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "z.npy", clf.decision_function(x))
+    r = xent("ce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy")
+    assert r.exit_code == 1 and "xent bce --labels … --logits …" in r.stderr and "--renormalize" not in r.stderr
+    r = xent("bce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy")
+    assert float(r.stdout) == pytest.approx(log_loss(y, clf.predict_proba(x)), rel=1e-10)
+
+
 def test_class_names_behind_a_column_prefix_are_pointed_to_the_glob(xent, tmp_path):
     """String labels against p_* columns read whole: the hint's selector names the classes as the labels do."""
     from sklearn.metrics import log_loss

@@ -606,19 +606,21 @@ def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tu
 
 
 def _binary_hint(pred: "Predictions", labels: Matrix) -> str:
-    """Point ``ce`` given one probability per sample to ``bce``: a 1-D vector or one column of
-    probabilities with as many labels, each 0 or 1, are N binary probabilities (scikit-learn's
-    ``p[:, 1]``), not a distribution."""
+    """Point ``ce`` given one probability or logit per sample to ``bce``: a 1-D vector or one column
+    of them with as many labels, each 0 or 1, are N binary predictions (scikit-learn's ``p[:, 1]`` or
+    ``decision_function``), not a distribution."""
     entries = len(pred) * pred.num_classes
-    if _command() != "ce" or pred.kind != "probs" or not (len(pred.shape) == 1 or pred.shape[-1] == 1) \
+    if _command() != "ce" or not (len(pred.shape) == 1 or pred.shape[-1] == 1) \
             or entries < 2 or math.prod(np.shape(labels.values)) != entries:
         return ""
     head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
     y = np.asarray(read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
-    if not (np.all((head >= 0) & (head <= 1)) and np.all((y == 0) | (y == 1))):
+    if not np.all((y == 0) | (y == 1)) or (pred.kind == "probs" and not np.all((head >= 0) & (head <= 1))):
         return ""
-    return ("; one probability per sample, each its own (a binary classifier's p, as scikit-learn's p[:, 1]), "
-            "is binary cross-entropy: xent bce --labels … --probs …")
+    what, option = ("probability", "--probs") if pred.kind == "probs" else ("logit", "--logits")
+    return (f"; one {what} per sample, each its own (a binary classifier's, as scikit-learn's "
+            f"{'p[:, 1]' if pred.kind == 'probs' else 'decision_function'}), is binary cross-entropy: "
+            f"xent bce --labels … {option} …")
 
 
 def _index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> str:
