@@ -1122,7 +1122,7 @@ def test_output_files_names_and_headers(tmp_path):
 
 def test_two_tests_on_stdin_are_named_as_the_option(tmp_path):
     out = invoke("--base", "-", "--test", "-")
-    assert out.exit_code == 2 and "--base and --test are both '-'" in out.stderr
+    assert out.exit_code == 2 and "--base and --test both read it" in out.stderr
     np.save(tmp_path / "b.npy", np.zeros((2, 3)))
     out = invoke("--base", tmp_path / "b.npy", "--test", "-", "--test", "-")
     assert out.exit_code == 2 and "--test is '-' 2 times" in out.stderr

@@ -527,3 +527,20 @@ def test_gh_transposed_targets_of_sequences_are_refused(xent, tmp_path, command)
         np.save(tmp_path / "ok.npy", t)
         r = xent("ppl", "--logits", tmp_path / "z.npy", "--targets", tmp_path / "ok.npy")
         assert r.exit_code == 0 and float(r.stdout) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("alias", ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"])
+def test_gh_stdin_read_by_two_options_through_a_path_is_a_wrong_call(alias):
+    if not os.path.exists(alias):
+        pytest.skip(f"{alias} does not exist here")
+    r = run_process("ce", "--labels", "-", "--logits", alias, input=b"0\n1\n")
+    assert r.returncode == 2 and r.stderr.decode().startswith("Error: only one option may read stdin")
+
+
+def test_a_regular_file_on_stdin_may_be_named_by_its_path(tmp_path):
+    f = tmp_path / "z.csv"
+    f.write_text("1,2\n3,4\n")
+    with open(f, "rb") as stdin:
+        r = subprocess.run([sys.executable, "-m", "xentcli", "ce", "--labels", "0,1", "--logits", "/dev/stdin"],
+                           stdin=stdin, capture_output=True, timeout=60)
+    assert r.returncode == 0 and float(r.stdout) == pytest.approx((math.log1p(math.e) + math.log1p(math.exp(-1))) / 2, rel=1e-12)

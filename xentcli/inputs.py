@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import re
 import sys
 import threading
@@ -36,12 +37,27 @@ def warn(message: str) -> None:
 
 
 def check_stdin(**values: str | None) -> None:
-    """Only one option may read stdin ('-'); a keyword ``name_N`` is the option ``--name`` given more than once."""
-    readers = ["--" + re.sub(r"_\d+$", "", k).replace("_", "-") for k, v in values.items() if reads_stdin(v)]
+    """Only one option may read stdin ('-', or a path that is the same pipe: ``/dev/stdin``,
+    ``/dev/fd/0``); a keyword ``name_N`` is the option ``--name`` given more than once."""
+    readers = ["--" + re.sub(r"_\d+$", "", k).replace("_", "-") for k, v in values.items()
+               if reads_stdin(v) or _is_stdin_stream(v)]
     if len(readers) > 1 and len(set(readers)) == 1:
         raise CallError(f"only one input may read stdin, but {readers[0]} is '-' {len(readers)} times")
     if len(readers) > 1:
-        raise CallError(f"only one option may read stdin, but {' and '.join(readers)} are both '-'")
+        raise CallError(f"only one option may read stdin, but {' and '.join(readers)} both read it "
+                        "('-', /dev/stdin or /dev/fd/0)")
+
+
+def _is_stdin_stream(spec: str | None) -> bool:
+    """Whether ``spec`` names the stream on stdin by a path (``/dev/stdin``, ``/proc/self/fd/0``): a pipe
+    or FIFO read once. A regular file redirected to stdin reopens at its start, so two readers are fine."""
+    if spec is None or not spec.startswith("/"):
+        return False
+    try:
+        st, fd0 = os.stat(spec), os.fstat(0)
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (fd0.st_dev, fd0.st_ino)
 
 
 def offers(option: str) -> bool:
