@@ -398,6 +398,9 @@ def test_a_library_warning_is_one_escaped_line():
     ("XENT_PROGRESS_AFTER", "abc", "XENT_PROGRESS_AFTER='abc' is not a number of seconds ≥ 0; using 1 instead"),
     ("XENT_PROGRESS_AFTER", "-1", "XENT_PROGRESS_AFTER='-1' is not a number of seconds ≥ 0; using 1 instead"),
     ("XENT_SPOOL_MAX", "lots", "XENT_SPOOL_MAX='lots' is not a number of bytes ≥ 1; using no limit instead"),
+    ("XENT_THREADS", "1_0", "XENT_THREADS='1_0' is not a whole number of threads ≥ 1; using "),
+    ("XENT_THREADS", "\u0663", "XENT_THREADS='\u0663' is not a whole number of threads ≥ 1; using "),
+    ("XENT_PROGRESS_AFTER", "\uff12", "XENT_PROGRESS_AFTER='\uff12' is not a number of seconds ≥ 0; using 1"),
 ])
 def test_a_bad_environment_value_is_one_warning_and_the_run_goes_on(name, value, needle):
     # the document's worked example: mean CE 0.4972954548475541 (SPEC §5)

@@ -37,6 +37,8 @@ def env_number(name: str, default: float | None, *, what: str, low: float, high:
     if not raw:
         return default
     try:
+        if not raw.isascii() or "_" in raw:  # int() and float() take '1_0' and other scripts' digits
+            raise ValueError(raw)
         value = parse(raw) if parse is not None else (int(raw) if integer else float(raw))
     except ValueError:
         value = None
