@@ -443,6 +443,14 @@ def test_a_full_disk_on_stdout_is_one_located_line(fmt):
 
 
 @needs_dev_full
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["example"], ["ce", "--help"], ["example", "--explain"]])
+def test_gh_help_version_and_example_onto_a_full_disk_are_one_line(args):
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sys.executable, "-m", "xentcli", *args], stdout=full, stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode == 1 and p.stderr.decode() == "Error: stdout: no space left on device\n"
+
+
+@needs_dev_full
 def test_a_full_disk_on_output_is_one_located_line_and_dev_full_stays():
     for fmt in ("csv", "json", "npy"):
         result = run("softmax", "--logits", LOGITS, "--format", fmt, "-o", "/dev/full")

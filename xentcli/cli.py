@@ -8,6 +8,7 @@ Each command lives in ``xentcli/commands/<name>.py`` and is imported only when i
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -93,9 +94,10 @@ class XentGroup(click.Group):
         except Exception as e:
             if debug:
                 raise
-            if isinstance(e, OSError) and _stdout_failed():  # what was printed could not be written
+            if isinstance(e, OSError) and (_stdout_failed() or _write_error(e)):  # what was printed could not be written
                 from .writers import reason
 
+                _detach_stdout()
                 _fail(f"stdout: {reason(e)}", 1)
             _fail(f"internal error ({type(e).__name__}: {e}); run again with --debug for a traceback", 1)
         finally:
@@ -160,6 +162,11 @@ def _fail(message: str, code: int):
     except OSError:  # stderr gone too (a hung-up terminal): the exit status says it
         pass
     sys.exit(code)
+
+
+def _write_error(e: OSError) -> bool:
+    """An error of writing that names no file: stdout's (``--output`` and the readers name their file)."""
+    return e.filename is None and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
 
 
 def _stdout_failed() -> bool:
