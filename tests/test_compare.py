@@ -675,6 +675,87 @@ def test_top_k_against_a_saved_reference_is_said_and_recorded(tmp_path):
         assert result.exit_code == 0 and result.stderr == "" and json.loads(result.stdout)["top_k"] == 3
 
 
+def write_safetensors(path, meta, tensors):
+    """A safetensors file of ``tensors`` (F32 / I32) and ``meta``, laid out by hand."""
+    header, blobs, offset = {}, [], 0
+    for name, a in tensors.items():
+        data = a.tobytes()
+        header[name] = {"dtype": "F32" if a.dtype.kind == "f" else "I32", "shape": list(a.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    header["__metadata__"] = meta
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def _lie(meta, t, name, change):
+    t = {k: v.copy() for k, v in t.items()}
+    if name == "meta":
+        meta = {**meta, **change}
+    else:
+        t[name] = change(t[name])
+    return meta, t
+
+
+def _set(index, value):
+    def change(a):
+        a[index] = value
+        return a
+    return change
+
+
+@pytest.mark.parametrize("name, change, says", [
+    ("meta", {"top_k": "7"}, "topk_logprobs has shape (24, 3), expected 24 rows of top_k=7 columns"),
+    ("meta", {"top_k": "0"}, "top_k metadata is '0'"),
+    ("meta", {"vocab": "2"}, "top_k metadata is 3, more than its vocab 2"),
+    ("topk_logprobs", _set((0, 0), 5.0), "row 1: a damaged saved reference: topk_logprobs: 5.0"),
+    ("topk_logprobs", _set((3, 1), np.nan), "row 4, class 2: logit is nan"),
+    ("topk_ids", _set((0, 0), 11), "row 1: a damaged saved reference: topk_ids: 11, expected a class id in [0, 11)"),
+    ("topk_ids", _set((2, 0), -1), "row 3: a damaged saved reference: topk_ids: -1"),
+    ("topk_ids", lambda a: np.repeat(a[:, :1], 3, axis=1), "row 1: a damaged saved reference: topk_ids: class"),
+    ("topk_ids", lambda a: a.astype(np.float32), "topk_ids holds float32, expected integer class ids"),
+    ("tail_logmass", _set(5, 0.5), "tail_logmass: row 6: 0.5, expected a log-probability (<= 0)"),
+    ("entropy", _set(2, -1.0), "entropy: row 3: -1.0, expected an entropy (finite, >= 0)"),
+    ("entropy", _set(2, np.inf), "entropy: row 3: inf"),
+    ("entropy", lambda a: a[:-1], "entropy has shape (23,), expected 24 values"),
+    ("tail_logmass", lambda a: a[:, None], "tail_logmass has shape (24, 1), expected 24 values"),
+    ("target", lambda a: a[:-1], "target has shape (23,), expected 24 values"),
+    ("target_logprob", _set(7, 0.25), "target_logprob: row 8: 0.25"),
+    ("target_logprob", _set(7, np.nan), "row 8: its target"),
+    ("target", _set(0, 11), "its stored targets: row 1: class index 11 is out of range"),
+])
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_saved_reference_that_lies_is_bad_data_naming_base(tmp_path, name, change, says, fmt):
+    # a reference whose metadata or values are not what --save-base writes: top_k=7 over 3 columns gave
+    # "top_k": 7 computed with 3, a log-probability of 5.0 a KL bound of 46, a short entropy an internal error
+    base, tests, ids = dataset("plain", seed=5)
+    base, tests, ids = base[:, :8], {"a": tests["a"][:, :8]}, ids[:, :8]
+    p = files(tmp_path, base, tests, ids)
+    ref = tmp_path / "ref.safetensors"
+    run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--save-base", ref, "--top-k", "3")
+    meta, t = _lie(*read_safetensors(ref), name, change)
+    bad = tmp_path / "bad.safetensors"
+    write_safetensors(bad, meta, t)
+    result = invoke("--base", bad, "--test", p["a"], "--format", fmt)
+    assert result.exit_code == 1 and result.stdout == "", result.stderr
+    assert result.stderr.startswith(f"Error: --base {bad}: ") and says in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_saved_reference_rounding_above_zero_is_read(tmp_path):
+    # float32 log-probabilities of a near-certain class round a hair above 0: not a lie
+    base, tests, ids = dataset("plain", seed=6)
+    p = files(tmp_path, base, tests, ids)
+    ref = tmp_path / "ref.safetensors"
+    run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--save-base", ref)
+    meta, t = read_safetensors(ref)
+    t = {k: v.copy() for k, v in t.items()}
+    t["topk_logprobs"][0, 0] = 5e-7
+    write_safetensors(ref, meta, t)
+    assert run_json("--base", ref, "--test", p["a"])["n"] == B * T
+
+
 def test_save_base_with_ignored_tokens_worst_and_vocabulary(tmp_path):
     base, tests, ids = dataset("plain", seed=43)
     ids = ids.copy()

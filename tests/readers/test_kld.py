@@ -25,8 +25,8 @@ def build(n_ctx, n_vocab, n_chunk, *, codes=None, scale=None, minimum=None):
         codes = rng.integers(0, 65536, (rows, n_vocab)).astype(np.uint16)
     if scale is None:
         scale = (rng.random(rows) * 16 / 65535).astype(np.float32)
-    if minimum is None:
-        minimum = (-rng.random(rows) * 30).astype(np.float32)
+    if minimum is None:  # the largest code decodes to at most 0, as log-probabilities are
+        minimum = (-scale.astype(np.float64) * 65535 - rng.random(rows) * 14).astype(np.float32)
     out = [b"_logits_", struct.pack("<iii", n_ctx, n_vocab, n_chunk), tokens.astype("<i4").tobytes()]
     for r in range(rows):
         out.append(struct.pack("<ff", scale[r], minimum[r]))
@@ -191,3 +191,34 @@ def test_header_counts_that_lie_or_overflow_are_bad_data_never_an_allocation(tmp
         assert result.exit_code == 1, result.output
         assert result.output.startswith(f"Error: --logits {path}: ") and result.output.count("\n") == 1
         assert f"n_ctx={n_ctx}, n_vocab={n_vocab}, n_chunk={n_chunk}" in result.output
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("minimum", 51.0, "decodes to the log-probability"),  # a positive min_log_prob: base NLL -51 before
+    ("minimum", np.nan, "min_log_prob is nan"),
+    ("minimum", -np.inf, "min_log_prob is -inf"),
+    ("scale", np.inf, "scale is inf"),
+    ("scale", np.nan, "scale is nan"),
+])
+def test_kld_row_decoding_above_zero_or_with_a_non_finite_scale_is_bad_data(tmp_path, field, value, says):
+    rows = 2 * (8 - 1 - 4)
+    scale = np.full(rows, 16 / 65535, np.float32)
+    minimum = np.full(rows, -17.0, np.float32)
+    {"scale": scale, "minimum": minimum}[field][4] = value
+    path, _ = write(tmp_path, 8, 5, 2, scale=scale, minimum=minimum)
+    for args in (["ce", "--logits", path, "--labels", f"{path}:targets"],
+                 ["compare", "--base", path, "--test", f"q={path}", "--format", "json"]):
+        result = xent(*args)
+        assert result.exit_code == 1 and result.stdout == "", result.output
+        assert result.stderr.startswith(f"Error: {args[1]} {path}: row 5: ") and says in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+
+
+def test_kld_rows_at_zero_up_to_float32_rounding_are_read(tmp_path):
+    # llama.cpp stores the row maximum as min_log_prob + 65535·scale: in float32 a hair above 0
+    scale = np.full(6, np.float32(16 / 65535), np.float32)
+    minimum = np.float32(-1) * (scale * np.float32(65535)) + np.float32(3e-6)
+    codes = np.full((6, 5), 65535, np.uint16)
+    path, _ = write(tmp_path, 8, 5, 2, scale=scale, minimum=minimum.astype(np.float32), codes=codes)
+    assert (decoded(scale, minimum.astype(np.float32), codes) > 0).all()
+    assert xent("ce", "--logits", path, "--labels", f"{path}:targets").exit_code == 0

@@ -271,6 +271,7 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
 
             raise DataError(f"--base {base_path}: its stored targets: {e}"
                             f"{_index_hint(reference.targets, reference.vocab, ignore_index)}") from e
+        _check_target_logprob(reference, ignore_index)
         return reference.targets
     if targets is None:
         return None
@@ -283,6 +284,7 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
     y, _ = load_labels(targets, vocab_of if kind != "reference" or shifted else _vocab_only(base, vocab_of),
                        kind="indices", ignore_index=ignore_index, option="--targets")
     if kind == "reference":
+        _check_target_logprob(reference, ignore_index)
         given, stored = np.asarray(y).reshape(-1), np.asarray(reference.targets).reshape(-1)
         differ = given != stored
         if differ.any():
@@ -291,6 +293,19 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
                             f"(first at token {r}: {int(given[r])}, stored {int(stored[r])}): its base "
                             "log-probabilities are those of its own targets; leave --targets out to use them")
     return y
+
+
+def _check_target_logprob(reference: Reference, ignore_index) -> None:
+    """Every scored token of a saved reference has its target's log-probability (NaN only where the
+    reference was saved with its target ignored)."""
+    missing = np.isnan(reference.target_logprob)
+    if ignore_index is not None:
+        missing &= reference.targets != ignore_index
+    if missing.any():
+        r = int(np.argmax(missing))
+        raise DataError(f"--base {reference.path}: row {r + 1}: its target {int(reference.targets[r])} has no stored "
+                        "log-probability (NaN: it was ignored when the reference was saved); give the same "
+                        "--ignore-index as then")
 
 
 def _vocab_only(base, test):

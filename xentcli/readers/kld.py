@@ -14,7 +14,9 @@ llama.cpp's ``tools/perplexity/perplexity.cpp`` (ggml-org/llama.cpp, commit 050f
 
 A code decodes to the log-probability ``scale·code + min_log_prob``, in float32 as llama.cpp
 does (``const float p_log_base = scale*base_log_prob[i] + min_log_prob``): xent computes the
-product and the sum in float32, each rounded once. Rows are read by ``os.pread`` in blocks and
+product and the sum in float32, each rounded once. A row whose scale or min_log_prob is not finite,
+or that decodes to a log-probability above 0 (beyond :data:`LOGPROB_SLACK` of rounding), is damaged:
+bad data naming its row. Rows are read by ``os.pread`` in blocks and
 decoded per block, so a file of any size is read in bounded memory.
 """
 
@@ -24,22 +26,27 @@ import os
 
 import numpy as np
 
+from ..core import RowError
 from ..errors import CallError, DataError
-from .source import Matrix, RawFile
+from .source import Matrix, RawFile, RawRows
 
 __all__ = ["read", "MAGIC", "SELECTORS", "KldFile"]
 
 MAGIC = b"_logits_"
 HEADER_BYTES = len(MAGIC) + 3 * 4
 SELECTORS = ("logprobs", "targets", "tokens")
+#: How far above 0 a decoded log-probability may be: float32 rounding of ``scale·code + min_log_prob``
+#: (each term at most ~30 in size) near 0; more is a damaged row.
+LOGPROB_SLACK = 1e-4
 
 
 class KldFile(RawFile):
     """The scored rows' log-probabilities, ``(n_chunk·(n_ctx - 1 - n_ctx/2), n_vocab)`` float32,
     decoded block by block as they are read; ``n_ctx``, ``n_vocab``, ``n_chunk`` from the header."""
 
-    def __init__(self, path: str, n_ctx: int, n_vocab: int, n_chunk: int):
+    def __init__(self, path: str, n_ctx: int, n_vocab: int, n_chunk: int, where: str | None = None):
         self.n_ctx, self.n_vocab, self.n_chunk = n_ctx, n_vocab, n_chunk
+        self.where = where or path
         self.padded = n_vocab + n_vocab % 2
         record = np.dtype([("scale", "<f4"), ("min_log_prob", "<f4"), ("codes", "<u2", (self.padded,))])
         self.record = record
@@ -47,14 +54,42 @@ class KldFile(RawFile):
         def decode(raw: np.ndarray) -> np.ndarray:
             rec = raw.view(record)[:, 0]
             out = rec["codes"][:, :n_vocab].astype(np.float32)
-            # A damaged scale overflows to inf or nan, which the check of every row reports, located.
+            scale, low = rec["scale"].astype(np.float32), rec["min_log_prob"].astype(np.float32)
+            for name, value in (("scale", scale), ("min_log_prob", low)):
+                if not np.isfinite(value).all():
+                    r = int(np.argmax(~np.isfinite(value)))
+                    raise RowError(f"damaged .kld row: its {name} is {float(value[r])}, expected a finite number", r)
             with np.errstate(over="ignore", invalid="ignore"):
-                out *= rec["scale"].astype(np.float32)[:, None]
-                out += rec["min_log_prob"].astype(np.float32)[:, None]
+                out *= scale[:, None]
+                out += low[:, None]
+            high = out.max(axis=1, initial=-np.inf)
+            if (high > LOGPROB_SLACK).any():
+                r = int(np.argmax(high > LOGPROB_SLACK))
+                raise RowError(f"damaged .kld row: it decodes to the log-probability {float(high[r])!r} (scale "
+                               f"{float(scale[r])!r}, min_log_prob {float(low[r])!r}), expected at most 0", r)
             return out
 
         super().__init__(path, tokens_offset(n_ctx, n_chunk), (scored_rows(n_ctx) * n_chunk, n_vocab),
                          np.float32, row_bytes=record.itemsize, decode=decode)
+
+    def as_rows(self) -> "_KldRows":
+        rows = super().as_rows()
+        located = _KldRows(rows.path, rows.offset, rows.shape, rows.dtype, row_bytes=self.row_bytes, decode=self.decode)
+        located.where = self.where
+        return located
+
+
+class _KldRows(RawRows):
+    """The rows of a :class:`KldFile`: a damaged row is bad data naming the file and its row, however
+    the rows are read (a first look, a block of the pass)."""
+
+    where: str
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        try:
+            return super().rows(start, stop)
+        except RowError as e:
+            raise DataError(f"{self.where}: {e.shifted(max(0, start))}") from None
 
 
 def scored_rows(n_ctx: int) -> int:
@@ -79,7 +114,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
     if selector == "targets":
         tokens = _read_tokens(path, n_ctx, n_chunk).reshape(n_chunk, n_ctx)
         return Matrix(np.ascontiguousarray(tokens[:, n_ctx // 2 + 1:]).reshape(-1), where)
-    return Matrix(KldFile(path, n_ctx, n_vocab, n_chunk), where)
+    return Matrix(KldFile(path, n_ctx, n_vocab, n_chunk, where), where)
 
 
 def _read_header(path: str, where: str) -> tuple[int, int, int]:
