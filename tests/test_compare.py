@@ -810,6 +810,19 @@ def test_bootstrap_is_deterministic_and_brackets_the_mean(tmp_path):
     assert "ci95" not in run_json(*args[:6])["tests"]["a"]["kl"]
 
 
+def test_bootstrap_beyond_its_bound_is_a_wrong_call(tmp_path):
+    # --bootstrap 100000000 on 17 tokens took 3.2 GB (MemoryError under a ulimit: an internal error)
+    base, tests, ids = dataset("plain", seed=9)
+    p = files(tmp_path, base, tests, ids)
+    result = invoke("--base", p["base"], "--test", p["a"], "--bootstrap", "100001")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--bootstrap" in result.stderr and "100000" in result.stderr
+    assert "at most 100,000" in " ".join(invoke("--help").stdout.split())
+    doc = run_json("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--bootstrap", "100000")
+    lo, hi = doc["tests"]["a"]["kl"]["ci95"]
+    assert lo <= doc["tests"]["a"]["kl"]["mean"] <= hi
+
+
 def test_bootstrap_resamples_whole_sequences(tmp_path):
     """Sequences whose tokens all have the same KL: a (B,T,V) input resampled by rows gives
     resample means in {a, (a+b)/2, b} only, so ci95 = [min, max] of the two sequences' KLs exactly.

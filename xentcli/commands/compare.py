@@ -30,6 +30,9 @@ PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
 #: With --bootstrap, csv and Parquet add each interval's ends after these (NaN where a test has none).
 CI_COLUMNS = [f"{key}_ci95_{end}" for key in ("kl", "ln_ppl_ratio", "same_top1") for end in ("lo", "hi")]
+#: Most resamples --bootstrap takes: each keeps 8 bytes per interval (3 a test), so 100,000 keep 2.4 MB a
+#: test beside the resampling's fixed 32 MB; the percentile interval's ends need no more.
+MAX_BOOTSTRAP = 100_000
 #: The .kld file stores each row's log-probabilities from its maximum down to this many nats below.
 KLD_FLOOR = 16
 
@@ -53,9 +56,9 @@ KLD_FLOOR = 16
               help="K of topk_acc and topk_overlap, and how many log-probabilities --save-base keeps "
                    "(a saved reference given as --base brings its own K).")
 @click.option("--bytes", "n_bytes", type=click.IntRange(min=1), help="Total UTF-8 bytes of the text: adds bits_per_byte.")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(min=1),
-              help="Resample whole sequences N times: a 95% interval (ci95) for kl, ln_ppl_ratio and same_top1 "
-                   "(csv and Parquet add its ends as <statistic>_ci95_lo and _hi columns).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=1, max=MAX_BOOTSTRAP),
+              help=f"Resample whole sequences N times (at most {MAX_BOOTSTRAP:,}): a 95% interval (ci95) for kl, "
+                   "ln_ppl_ratio and same_top1 (csv and Parquet add its ends as <statistic>_ci95_lo and _hi columns).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --bootstrap (the same seed, the same interval).")
 @click.option("--block", "block_tokens", type=click.IntRange(min=1),
               help="For --bootstrap: sequences of T tokens (default: the rows of (B,T,V) inputs, else each token).")
