@@ -547,3 +547,22 @@ def test_a_regular_file_on_stdin_may_be_named_by_its_path(tmp_path):
         r = subprocess.run([sys.executable, "-m", "xentcli", "ce", "--labels", "0,1", "--logits", "/dev/stdin"],
                            stdin=stdin, capture_output=True, timeout=60)
     assert r.returncode == 0 and float(r.stdout) == pytest.approx((math.log1p(math.e) + math.log1p(math.exp(-1))) / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("args", [
+    ("ce", "--labels", "0.3,0.7", "--logits", "1"),  # a single class, warned of, then swapped inputs
+    ("mse", "--labels", "1,0", "--preds", "0.5,nan"),
+    ("ce", "--labels", "{y}", "--probs", "{p}"),  # pandas' header note, then a bad probability
+])
+def test_gh_a_failed_run_prints_its_error_alone(tmp_path, args):
+    # Warnings said on the way concern a result the run never gave: stderr holds the one Error line.
+    (tmp_path / "y.csv").write_text("0\n0\n1\n")
+    (tmp_path / "p.csv").write_text("0\n0.5\n1.5\n")
+    r = run_process(*(a.format(y=tmp_path / "y.csv", p=tmp_path / "p.csv") for a in args))
+    lines = r.stderr.decode().splitlines()
+    assert r.returncode in (1, 2) and len(lines) == 1 and lines[0].startswith("Error:"), lines
+
+
+def test_a_successful_run_still_shows_its_warnings():
+    r = run_process("ce", "--labels", "1,0,0", "--logits", "0.7,0.2,0.1")
+    assert r.returncode == 0 and r.stderr.decode().startswith("Warning: --logits rows look like probabilities")

@@ -21,7 +21,7 @@ import click
 from . import __version__, options
 from .environment import check as check_environment, forget_warnings
 from .errors import PipeClosed, XentError
-from .printable import printable
+from .printable import hold_warnings, printable, release_warnings, warning
 
 #: Every command, by name: imported only when it runs or is listed, so a call pays for its own imports.
 LAZY_COMMANDS = {
@@ -67,12 +67,15 @@ class XentGroup(click.Group):
         # that NaN in their one Error line, so the cast's warning says nothing more.
         warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
         forget_warnings()
+        if not debug:
+            hold_warnings()
         handlers = _catch_signals()
         try:
             check_environment()
             rv = super().main(args=args, prog_name=prog_name or "xent", standalone_mode=False, **extra)
             sys.stdout.flush()
         except click.exceptions.Exit as e:
+            release_warnings(show=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:  # usage errors: exit 2
             _fail(e.format_message(), e.exit_code)
@@ -102,6 +105,7 @@ class XentGroup(click.Group):
             _fail(f"internal error ({type(e).__name__}: {e}); run again with --debug for a traceback", 1)
         finally:
             _restore_signals(handlers)
+        release_warnings(show=True)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
@@ -150,11 +154,13 @@ def _restore_signals(saved: dict) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     # A library warning nobody anticipated: one line on stderr like ours, not a source dump.
-    click.echo(f"Warning: {printable(str(message))}", err=True)
+    warning(str(message))
 
 
 def _fail(message: str, code: int):
-    """``Error: message`` on one line of stderr (control characters escaped), then exit ``code``."""
+    """``Error: message`` on one line of stderr (control characters escaped), the run's only line
+    there (its warnings are dropped), then exit ``code``."""
+    release_warnings(show=False)
     if _stdout_failed():
         _detach_stdout()
     try:
@@ -190,6 +196,7 @@ def _detach_stdout() -> None:
 def _quiet_broken_pipe():
     # Python would complain again when it flushes stdout at exit; point it at /dev/null.
     _detach_stdout()
+    release_warnings(show=True)  # the reader left early: the run itself did not fail
     sys.exit(EXIT_BROKEN_PIPE)
 
 

@@ -57,9 +57,9 @@ def _warn(message: str) -> None:
     if message in _warned:
         return
     _warned.add(message)
-    from .printable import printable
+    from .printable import warning
 
-    print(f"Warning: {printable(message)}", file=sys.stderr, flush=True)
+    warning(message)
 
 
 def forget_warnings() -> None:

@@ -21,7 +21,7 @@ from .core import reductions as core_reductions
 from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remote_token
 from .errors import CallError, DataError
 from .options import IDLE_OPTIONS, INPUT_HEADER
-from .printable import printable
+from .printable import warning
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
 from .readers.text import is_number, number_hint
@@ -32,8 +32,8 @@ __all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "lo
 
 
 def warn(message: str) -> None:
-    """A warning on stderr, one line (control characters escaped)."""
-    click.echo(f"Warning: {printable(message)}", err=True)
+    """A warning on stderr, one line (control characters escaped; see :func:`xentcli.printable.warning`)."""
+    warning(message)
 
 
 def check_stdin(**values: str | None) -> None:
