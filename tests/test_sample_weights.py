@@ -190,6 +190,7 @@ def test_explain_and_table_show_the_weights(xent):
     ("1,-2,1", "row 2: sample weight -2.0"),
     ("1,2,nan", "row 3: sample weight nan"),
     ("1,inf,1", "row 2: sample weight inf"),
+    ("1e308,1e308,1", "sample weights sum beyond the float64 range"),  # the mean came out 0.0 with exit 0
 ])
 def test_bad_weights_are_bad_data_located(xent, weights, needle):
     for command in (["ce", "--labels", "0,1,0", "--logits", "1,2;3,4;5,6"],
