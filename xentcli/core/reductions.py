@@ -53,7 +53,9 @@ def check_sample_weights(weights, num_samples: int) -> np.ndarray:
     if bad.any():
         r = int(np.argmax(bad))
         raise RowError(f"sample weight {float(w[r])!r}; expected a finite number >= 0", r)
-    if not math.isfinite(float(np.sum(w))):  # the mean's denominator: scaling every weight changes no mean
+    with np.errstate(over="ignore"):  # an overflowing sum is the error raised below
+        total = float(np.sum(w))
+    if not math.isfinite(total):  # the mean's denominator: scaling every weight changes no mean
         raise RowError(f"sample weights sum beyond the float64 range ({float(w.max())!r} is the largest); "
                        "divide them all by one number")
     return w
