@@ -485,7 +485,8 @@ def load_predictions(
     pred.logits_option = logits_opt
     pred.one_output = one_output
     if pred.num_classes == 1 and normalized:
-        warn(f"{option} has a single class: its softmax is 1 and every cross-entropy is 0")
+        warn(f"{option} has a single class: " + ("its softmax is 1" if kind == "logits" else "its probability is 1")
+             + " and every cross-entropy is 0")
     if kind == "logits" and normalized:
         rows = max(1, min(PROBABILITY_LOOK_ROWS, PROBABILITY_LOOK_VALUES // pred.num_classes))
         head = np.asarray(pred.values[:rows], dtype=np.float64)
@@ -647,7 +648,7 @@ def _index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> st
     counted = y if ignore_index is None else y[y != ignore_index]
     if counted.size and counted.min() >= 1 and counted.max() == num_classes:
         return (f"; the labels look 1-based (1 to {num_classes}, no 0): xent counts classes from 0, "
-                "so subtract 1 from each (e.g. awk '{print $1 - 1}')")
+                "so subtract 1 from each (y - 1 in NumPy or pandas, awk '{print $1 - 1}' on a text file)")
     return ""
 
 
