@@ -19,7 +19,7 @@ import warnings
 import click
 
 from . import __version__, options
-from .environment import check as check_environment, forget_warnings
+from .environment import forget_warnings
 from .errors import PipeClosed, XentError
 from .printable import hold_warnings, printable, release_warnings, warning
 
@@ -150,6 +150,17 @@ def _on_signal(signum, frame):
 def _restore_signals(saved: dict) -> None:
     for signum, handler in saved.items():
         signal.signal(signum, handler)
+
+
+def check_environment() -> None:
+    """Read every variable that tunes a run once, so a bad value is named on every run, used or not."""
+    from .engine import default_threads
+    from .progress import delay
+    from .readers import spool_limit
+
+    default_threads()
+    delay()
+    spool_limit()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 
-__all__ = ["env_number", "usable_cores", "forget_warnings", "check"]
+from .printable import warning
+
+__all__ = ["env_number", "usable_cores", "forget_warnings"]
 
 _warned: set[str] = set()
 
@@ -57,8 +58,6 @@ def _warn(message: str) -> None:
     if message in _warned:
         return
     _warned.add(message)
-    from .printable import warning
-
     warning(message)
 
 
@@ -66,13 +65,3 @@ def forget_warnings() -> None:
     """A new run (the CLI's ``main``): its warnings are given again."""
     _warned.clear()
 
-
-def check() -> None:
-    """Read every variable that tunes a run once, so a bad value is named on every run, used or not."""
-    from .engine import default_threads
-    from .progress import delay
-    from .readers import spool_limit
-
-    default_threads()
-    delay()
-    spool_limit()
