@@ -437,3 +437,34 @@ def test_refused_connection_fails_soon(xent, data):
                          f"(nothing listens at {address})\n"
     assert {n: logging.getLogger(n).level for n in levels} == levels
     assert engine._runner is None
+
+
+def _scratch_left(folder) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_local_cluster_leaves_no_dask_scratch_space_in_tmpdir(data, tmp_path):
+    """Regression: every ``local:2`` run left ``$TMPDIR/dask-scratch-space/{global,purge}.lock``. The cluster
+    has a scratch folder of its own, removed when it closes: after a run, and after SIGTERM mid-run."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {"TMPDIR": str(tmpdir)}
+    args = ["ce", "--logits", data / "z.npy", "--labels", data / "y.npy", "--scheduler", "local:2"]
+    proc = run_process(*args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _scratch_left(tmpdir) == []
+
+    slow = subprocess.Popen([sys.executable, "-m", "xentcli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ, **env, XENT_TEST_BLOCK_DELAY="5"))
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith("worker-") for p in tmpdir.glob("xent-dask-*/dask-scratch-space/*")):
+            assert time.monotonic() < deadline and slow.poll() is None, "the local cluster never started"
+            time.sleep(0.1)
+        slow.send_signal(signal.SIGTERM)
+        _, stderr = slow.communicate(timeout=60)
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+    assert slow.returncode == 128 + signal.SIGTERM and stderr.decode().startswith("Error: interrupted"), stderr
+    assert _scratch_left(tmpdir) == [], (_scratch_left(tmpdir), stderr)

@@ -45,8 +45,10 @@ import itertools
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 import warnings
@@ -152,15 +154,31 @@ def _no_interrupts_inherited():
     which spawns the worker processes, also those restarted later) and the worker processes inherit
     the mask, so Ctrl-C, which the terminal sends to every process of the job, reaches only xent.
     xent then shuts the cluster down; a worker never prints a KeyboardInterrupt of its own. A Ctrl-C
-    that comes while the cluster starts is delivered when it has started."""
+    that comes while the cluster starts is delivered when it has started.
+
+    SIGTERM and SIGHUP that come meanwhile are handled when it has started too (their handlers are
+    Python's, so nothing of this reaches the workers): cut short mid-start, the cluster would be
+    nobody's to close, and its worker processes would outlive the run and fill its scratch folder
+    after it was removed."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
+    came: list[int] = []
+    deferred = {}
+    for signum in (getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            deferred[signum] = handler
+            signal.signal(signum, lambda n, frame: came.append(n))
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for signum, handler in deferred.items():
+            signal.signal(signum, handler)
+        if came:
+            deferred[came[0]](came[0], None)
 
 
 def _refused(address: str) -> bool:
@@ -243,6 +261,7 @@ class DaskCluster:
         self.kind, self.workers = parse_address(self.address)
         self.stall = stall_seconds()
         self.client = self.cluster = None
+        self.scratch: str | None = None  # a local cluster's scratch folder
         self._levels: dict[str, int] | None = None  # the loggers' levels while a client is open
 
     def _connect(self):
@@ -259,11 +278,16 @@ class DaskCluster:
                 from distributed import LocalCluster
 
                 cores = usable_cores()
+                # Dask's scratch space (locks, spilled data) in a folder of this run's, removed by close();
+                # its default, $TMPDIR/dask-scratch-space, outlives every run.
+                self.scratch = tempfile.mkdtemp(prefix="xent-dask-")
                 with _no_interrupts_inherited():
                     self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=max(1, cores // self.workers),
                                                 processes=True, silence_logs=logging.CRITICAL,
+                                                local_directory=self.scratch,
                                                 # no dashboard; its HTTP server on any free port
-                                                dashboard_address=":0", scheduler_kwargs={"dashboard": False})
+                                                dashboard_address=":0",
+                                                scheduler_kwargs={"dashboard": False, "local_directory": self.scratch})
                     self.client = Client(self.cluster, set_as_default=False)
             else:
                 if _refused(self.address):
@@ -368,7 +392,8 @@ class DaskCluster:
                             "(out of memory? the workers' logs tell)") from None
 
     def close(self) -> None:
-        """Close the client and a local cluster, still quietly; then the loggers are as they were."""
+        """Close the client and a local cluster (its scratch folder removed), still quietly; then the loggers
+        are as they were."""
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
         if client is not None:
             try:
@@ -380,6 +405,9 @@ class DaskCluster:
                 cluster.close()
             except Exception:
                 pass
+        scratch, self.scratch = self.scratch, None
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         levels, self._levels = self._levels, None
         if levels is not None:
             _restore(levels)
