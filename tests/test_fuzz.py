@@ -301,3 +301,48 @@ def test_npz_float16_member_widened_to_float64_took_1_5_gb(tmp_path):
     assert code == 1 and used < PEAK_BYTES, (stderr, used >> 20)
     assert f"holds 125000000 values (float16, shape {shape}), more than the {MAX_MEMBER_VALUES}" in stderr
     assert ".npy" in stderr
+
+
+def test_parquet_one_list_cell_of_millions_of_zeros_took_gigabytes(tmp_path):
+    """A Parquet file of a few hundred bytes whose one list cell decodes to 64 MB (one row of 8 Mi
+    classes, a NaN last): refused from the row group's declared values, before the cell is decoded."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from xentcli.readers.arrow import MAX_ROW_VALUES
+
+    values = np.zeros(8 << 20)
+    values[-1] = np.nan
+    path = tmp_path / "onecell.parquet"
+    pq.write_table(pa.table({"z": pa.array([values], type=pa.list_(pa.float64()))}), path)
+    assert path.stat().st_size < 4096
+    code, stderr, used = peak("entropy", "--logits", path)
+    check(code, stderr, path, path.name)
+    assert code == 1 and used < PEAK_BYTES, (stderr, used >> 20)
+    assert f"column 'z', row 1: the file declares {8 << 20} values for 1 row, more than the {MAX_ROW_VALUES}" in stderr
+
+
+@pytest.mark.parametrize("layout", ["feather", "stream"])
+def test_zstd_feather_record_batch_of_hundreds_of_mb_took_a_gigabyte(tmp_path, layout):
+    """A zstd Feather (or Arrow stream) file of kilobytes holding one 160 MB record batch, a NaN last:
+    refused from the batch's declared buffer sizes, before it is decompressed."""
+    pa = pytest.importorskip("pyarrow")
+    feather = pytest.importorskip("pyarrow.feather")
+    from xentcli.readers.arrow import MAX_BATCH_BYTES
+
+    n = 20_000_000
+    values = np.zeros(n)
+    values[-1] = np.nan
+    table = pa.table({"z": values})
+    path = tmp_path / ("big.feather" if layout == "feather" else "big.arrow")
+    if layout == "feather":
+        feather.write_feather(table, path, compression="zstd", chunksize=n)
+    else:
+        with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(
+                f, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+            writer.write_table(table, max_chunksize=n)
+    assert path.stat().st_size < 1 << 20
+    code, stderr, used = peak("entropy", "--logits", path)
+    check(code, stderr, path, path.name)
+    assert code == 1 and used < PEAK_BYTES, (stderr, used >> 20)
+    assert (f"record batch 1 (rows 1–{n}) decompresses to {8 * n} bytes, more than the "
+            f"{MAX_BATCH_BYTES >> 20} MB") in stderr and "smaller record batches" in stderr

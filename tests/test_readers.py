@@ -200,6 +200,14 @@ def _patch_zip_sizes(data: bytes, size: int) -> bytes:
     return bytes(out)
 
 
+def _unnamed_member(archive: bytes) -> bytes:
+    """The archive with its central directory's first member name cut to nothing."""
+    i, end = archive.find(b"PK\x01\x02"), archive.find(b"PK\x05\x06")
+    name_len = int.from_bytes(archive[i + 28:i + 30], "little")
+    central = archive[i:i + 28] + bytes(2) + archive[i + 30:i + 46] + archive[i + 46 + name_len:end]
+    return archive[:i] + central + archive[end:end + 12] + len(central).to_bytes(4, "little") + archive[end + 16:]
+
+
 def test_corrupt_npz_is_one_located_line(tmp_path, xent):
     np.savez_compressed(tmp_path / "ok.npz", z=np.arange(12.0).reshape(3, 4))
     good = (tmp_path / "ok.npz").read_bytes()
@@ -208,6 +216,7 @@ def test_corrupt_npz_is_one_located_line(tmp_path, xent):
         "flip.npz": good.replace(b"PK\x01\x02", b"PK\x01\xff"),
         "crc.npz": good[:-30] + bytes([good[-30] ^ 0x01]) + good[-29:],
         "lying.npz": _patch_zip_sizes(good, 100),
+        "unnamed.npz": _unnamed_member(good),  # zipfile's is_dir() raised IndexError: an internal error
     }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)

@@ -393,3 +393,36 @@ def test_an_extension_type_reads_as_its_storage(tmp_path):
         assert np.array_equal(np.asarray(read_matrix(str(path), "--logits").values), z)
     finally:
         pa.unregister_extension_type("xent.test.array2d")
+
+
+def test_parquet_sequence_cell_beyond_the_bound_is_bad_data_before_decoding(tmp_path):
+    """A list-of-lists cell (a whole (T, V) sequence) is decoded whole: its declared values are bounded."""
+    t, v = 520, 32768  # 17 039 360 values, above 16 Mi
+    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, (t + 1) * v, v, dtype=np.int32)),
+                                     pa.array(np.zeros(t * v, np.float32)))
+    pq.write_table(pa.table({"logits": pa.ListArray.from_arrays(pa.array([0, t], pa.int32()), inner)}),
+                   tmp_path / "seq.parquet")
+    r = xent("entropy", "--logits", tmp_path / "seq.parquet")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1
+    assert (f"Error: --logits {tmp_path}/seq.parquet: column 'logits', row 1: the file declares {t * v} values "
+            f"for 1 row, more than the {arrow.MAX_SEQUENCE_VALUES} one list cell may hold as a sequence") in r.stderr
+
+
+def test_parquet_row_group_declaring_more_values_than_its_rows_hold_is_ragged_before_decoding(tmp_path):
+    pq.write_table(pa.table({"z": pa.array([[0.1, 0.9], [0.2, 0.3, 0.5]])}), tmp_path / "r.parquet")
+    r = xent("entropy", "--probs", tmp_path / "r.parquet")
+    assert r.exit_code == 1 and "rows 1–2: the file declares 5 values for 2 rows" in r.stderr
+    assert "ragged" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["p.parquet", "p.feather"])
+def test_memory_error_while_decoding_a_table_is_a_located_line_not_an_internal_error(iris, monkeypatch, name):
+    tmp, _ = iris
+
+    def exhausted(self, batch, b0):
+        raise MemoryError()
+
+    monkeypatch.setattr(arrow.ArrowRows, "_decode", exhausted)
+    r = xent("softmax", "--logits", f"{tmp}/{name}:p_*")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith(f"Error: --logits {tmp}/{name}: out of memory decoding the rows from row 1")

@@ -331,3 +331,13 @@ def test_json_object_of_objects_named_at_both_levels_is_ambiguous_and_a_wrong_ca
     message = error("ce", "--labels", "0,1", "--probs", path, code=2)
     assert message.startswith(f"Error: --probs {path}: ") and message.count("\n") == 1
     assert 'orient="split"' in message and 'orient="records"' in message
+
+
+def test_memory_error_in_a_reader_was_an_internal_error(tmp_path, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError()
+
+    dump(tmp_path / "z.json", [[1.0, 2.0]])
+    monkeypatch.setattr(json, "loads", exhausted)
+    r = xent("softmax", "--logits", tmp_path / "z.json")
+    assert r.exit_code == 1 and r.stderr == f"Error: --logits {tmp_path}/z.json: out of memory reading the file\n"

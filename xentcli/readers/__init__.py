@@ -110,6 +110,8 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
         return _read_file(FORMATS[ext], path, where, selector, options)
     except OSError as e:
         raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
+    except MemoryError as e:  # what a file declares is bounded, but a small machine may still run out
+        raise DataError(f"{where}: out of memory reading the file") from e
 
 
 def _broken_link(path: str) -> str:

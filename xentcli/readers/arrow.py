@@ -25,7 +25,17 @@ d.parquet:label for the labels or d.parquet:p_* for the predictions``. A table o
 class names is a wrong call listing its columns and their types.
 
 A damaged file (pages, footer, offsets: every record batch is validated before it is
-decoded) is bad data naming the file, with the first line of pyarrow's message.
+decoded) is bad data naming the file, with the first line of pyarrow's message; so is running
+out of memory while decoding rows.
+
+What one read may decode is bounded by what the file declares, checked before anything is
+decoded (Parquet decodes at least a whole row, Arrow IPC a whole record batch). A list cell
+holds at most :data:`MAX_ROW_VALUES` (2 Mi) values when it is one row of classes, and at most
+:data:`MAX_SEQUENCE_VALUES` (16 Mi) when it is a whole sequence: Parquet declares each row
+group's values per column, so a row group whose rows average more than that, or hold more than
+its rows times the first row's values (ragged lists), is bad data naming its rows. An Arrow
+IPC record batch may decompress to at most :data:`MAX_BATCH_BYTES` (128 MB), as its message's
+buffer lengths declare; a larger one is bad data suggesting smaller batches or Parquet.
 
 A string or categorical column holds class names: selected alone it is read whole as
 ``str`` values (labels, mapped to class indices where they are used); among other
@@ -42,6 +52,7 @@ pyarrow is imported inside functions only.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections import OrderedDict
 
@@ -52,7 +63,8 @@ from .selector import (FLOAT, INT, LIST_FLOAT, LIST_INT, LISTS_FLOAT, LISTS_INT,
                        select_columns, whole_table)
 from .source import FileRows, Matrix, first_line, shown_path
 
-__all__ = ["read", "ArrowRows", "ArrowSequences", "BATCH_VALUES", "CACHE_BYTES"]
+__all__ = ["read", "ArrowRows", "ArrowSequences", "BATCH_VALUES", "CACHE_BYTES", "MAX_ROW_VALUES",
+           "MAX_SEQUENCE_VALUES", "MAX_BATCH_BYTES"]
 
 #: Values decoded per Parquet batch (rows = this // classes, at least 1).
 BATCH_VALUES = 256 * 1024
@@ -60,6 +72,12 @@ BATCH_VALUES = 256 * 1024
 CACHE_BYTES = 64 << 20
 #: Parquet column chunks are read through a buffer of this size, never whole.
 PARQUET_BUFFER = 1 << 20
+#: The most values one list cell may hold when it is one row of classes (the core's working copies
+#: of a row take about ten times its float64 size), and when it is a whole sequence of rows.
+MAX_ROW_VALUES = 2 << 20
+MAX_SEQUENCE_VALUES = 16 << 20
+#: The most bytes one Arrow IPC (Feather) record batch may decompress to: IPC batches are decoded whole.
+MAX_BATCH_BYTES = 128 << 20
 
 _NUMBER, _LIST, _LISTS, _STRING, _NESTED, _OTHER = "number", "list", "lists", "string", "nested", "other"
 
@@ -94,12 +112,13 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
 
 
 def _damaged() -> tuple:
-    """What pyarrow raises on a damaged file: its own errors, and the OSError, ValueError, … its
-    decoders (Thrift, LZ4, Snappy, Zstd) raise on foreign bytes."""
+    """What pyarrow raises on a damaged file: its own errors, the OSError, ValueError, … its
+    decoders (Thrift, LZ4, Snappy, Zstd) raise on foreign bytes, the EOFError of a message cut
+    short, and ``struct.error`` from IPC metadata whose offsets point outside it."""
     import pyarrow as pa
 
     return (pa.ArrowException, OSError, ValueError, TypeError, KeyError, IndexError, NotImplementedError,
-            UnicodeDecodeError)
+            UnicodeDecodeError, struct.error, EOFError)
 
 
 _FORMAT_NAMES = {".parquet": "Parquet", ".feather": "Feather (Arrow IPC)", ".arrow": "Arrow IPC"}
@@ -247,14 +266,14 @@ def _open(path: str, where: str):
     if ext == ".parquet":
         return _Parquet(path)
     try:
-        return _IpcFile(path)
+        return _IpcFile(path, where)
     except Exception as e:  # not the IPC file format: maybe the stream format (Hugging Face's .arrow)
         import pyarrow as pa
 
         if not isinstance(e, pa.ArrowException):
             raise
         try:
-            return _IpcStream(path)
+            return _IpcStream(path, where)
         except pa.ArrowException:
             raise e from None
 
@@ -293,6 +312,14 @@ class _Parquet(_ByPath):
     def count(self, positions) -> int:
         return int(self.starts[-1])
 
+    def declared_values(self, position: int):
+        """``(first row, rows, leaf values)`` of each row group for the column at ``position`` (one leaf)."""
+        leaf = sum(_leaf_count(self.schema.field(i).type) for i in range(position))
+        meta = self.file.metadata
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            yield int(self.starts[g]), group.num_rows, group.column(leaf).num_values
+
     def batches_from(self, row: int, positions, batch_rows: int):
         """``(first row, iterator of record batches of the columns)`` from the row group holding ``row``."""
         g = max(0, int(np.searchsorted(self.starts, row, side="right")) - 1)
@@ -303,14 +330,19 @@ class _Parquet(_ByPath):
 
 
 class _IpcFile(_ByPath):
-    def __init__(self, path: str):
+    def __init__(self, path: str, where: str):
         import pyarrow as pa
         import pyarrow.ipc as ipc
 
         self.path = path
         reader = ipc.open_file(pa.OSFile(path))
         self.schema = reader.schema
-        self.starts = None
+        with pa.memory_map(path) as mapped:
+            rows = _check_batches((_block_message(mapped, block) for block in _footer_blocks(mapped)), where)
+        if len(rows) != reader.num_record_batches:
+            raise DataError(f"{where}: the footer lists {len(rows)} record batches, the reader "
+                            f"{reader.num_record_batches} (a damaged file)")
+        self.starts = np.cumsum([0] + rows)
 
     def _reader(self, positions):
         import pyarrow as pa
@@ -319,23 +351,24 @@ class _IpcFile(_ByPath):
         return ipc.open_file(pa.OSFile(self.path), options=ipc.IpcReadOptions(included_fields=list(positions)))
 
     def count(self, positions) -> int:
-        reader = self._reader(positions[:1])  # each batch's length: the first column decoded only
-        self.starts = np.cumsum([0] + [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)])
         return int(self.starts[-1])
 
     def batches_from(self, row: int, positions, batch_rows: int):
         reader = self._reader(positions)
         b = max(0, int(np.searchsorted(self.starts, row, side="right")) - 1)
-        return int(self.starts[b]), (reader.get_batch(i) for i in range(b, reader.num_record_batches))
+        return int(self.starts[b]), _sliced((reader.get_batch(i) for i in range(b, reader.num_record_batches)),
+                                            batch_rows)
 
 
 class _IpcStream(_ByPath):
-    def __init__(self, path: str):
+    def __init__(self, path: str, where: str):
         import pyarrow as pa
         import pyarrow.ipc as ipc
 
         self.path = path
         self.schema = ipc.open_stream(pa.OSFile(path)).schema
+        with pa.memory_map(path) as mapped:
+            self.rows = sum(_check_batches(ipc.MessageReader.open_stream(mapped), where))
 
     def _reader(self, positions):
         import pyarrow as pa
@@ -344,10 +377,116 @@ class _IpcStream(_ByPath):
         return ipc.open_stream(pa.OSFile(self.path), options=ipc.IpcReadOptions(included_fields=list(positions)))
 
     def count(self, positions) -> int:
-        return sum(batch.num_rows for batch in self._reader(positions[:1]))
+        return self.rows
 
     def batches_from(self, row: int, positions, batch_rows: int):
-        return 0, iter(self._reader(positions))
+        return 0, _sliced(iter(self._reader(positions)), batch_rows)
+
+
+def _sliced(batches, rows: int):
+    """Record batches cut into views of at most ``rows`` rows: an IPC batch is decompressed whole, but
+    converted to NumPy a slice at a time, so its rows are never held twice."""
+    for batch in batches:
+        for start in range(0, batch.num_rows, rows):
+            yield batch.slice(start, rows)
+
+
+def _leaf_count(t) -> int:
+    """How many Parquet leaf columns an Arrow type is stored as."""
+    import pyarrow as pa
+
+    t = _storage_type(t)
+    if pa.types.is_struct(t):
+        return sum(_leaf_count(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_map(t):
+        return _leaf_count(t.key_type) + _leaf_count(t.item_type)
+    if _is_list_type(t):
+        return _leaf_count(t.value_type)
+    return 1
+
+
+# --- Arrow IPC record batches, sized from their metadata --------------------------------------------
+
+class _Flat:
+    """A FlatBuffers table of the Arrow IPC metadata, read field by field (slot numbers from Arrow's
+    Message.fbs, File.fbs and Schema.fbs)."""
+
+    def __init__(self, buf, pos: int):
+        self.buf, self.pos = buf, pos
+        self.vtable = pos - struct.unpack_from("<i", buf, pos)[0]
+        self.vtable_len = struct.unpack_from("<H", buf, self.vtable)[0]
+
+    def _at(self, slot: int) -> int | None:
+        if 4 + 2 * slot >= self.vtable_len:
+            return None
+        off = struct.unpack_from("<H", self.buf, self.vtable + 4 + 2 * slot)[0]
+        return self.pos + off if off else None
+
+    def scalar(self, slot: int, fmt: str):
+        p = self._at(slot)
+        return 0 if p is None else struct.unpack_from(fmt, self.buf, p)[0]
+
+    def table(self, slot: int) -> "_Flat | None":
+        p = self._at(slot)
+        return None if p is None else _Flat(self.buf, p + struct.unpack_from("<I", self.buf, p)[0])
+
+    def structs(self, slot: int, fmt: str) -> list[tuple]:
+        p = self._at(slot)
+        if p is None:
+            return []
+        p += struct.unpack_from("<I", self.buf, p)[0]
+        n, size = struct.unpack_from("<I", self.buf, p)[0], struct.calcsize(fmt)
+        return list(struct.iter_unpack(fmt, self.buf[p + 4:p + 4 + n * size]))
+
+
+def _footer_blocks(mapped) -> list[tuple]:
+    """The IPC file footer's record-batch blocks ``(offset, metadata length, body length)``, as
+    ``get_batch`` reads them."""
+    size = mapped.size()
+    footer_len = struct.unpack("<i", mapped.read_at(4, size - 10))[0]
+    footer = mapped.read_at(footer_len, size - 10 - footer_len)
+    table = _Flat(footer, struct.unpack_from("<I", footer, 0)[0])
+    return table.structs(3, "<qi4xq")  # Footer.recordBatches: [Block]
+
+
+def _block_message(mapped, block: tuple):
+    import pyarrow.ipc as ipc
+
+    offset, meta_len, body_len = block
+    mapped.seek(offset)
+    return ipc.read_message(mapped.read_buffer(meta_len + body_len))  # a view of the mapping, not a copy
+
+
+def _check_batches(messages, where: str) -> list[int]:
+    """Each record batch's rows, as its metadata declares them. Refuses a batch that decompresses to
+    more than :data:`MAX_BATCH_BYTES`: its buffers' lengths (a compressed buffer starts with its
+    uncompressed length) are summed before it is decoded."""
+    counts = []
+    first = 0
+    for i, message in enumerate(m for m in messages if m.type == "record batch"):
+        meta = message.metadata.to_pybytes()
+        batch = _Flat(meta, struct.unpack_from("<I", meta, 0)[0]).table(2)  # Message.header: RecordBatch
+        if batch is None:
+            raise DataError(f"{where}: record batch {i + 1} has no header (a damaged file)")
+        rows = batch.scalar(0, "<q")
+        compressed = batch.table(3) is not None
+        body, size = memoryview(message.body), 0
+        for offset, length in batch.structs(2, "<qq"):
+            if compressed and length >= 8:
+                declared = struct.unpack_from("<q", body, offset)[0]
+                size += length - 8 if declared == -1 else declared
+            else:
+                size += length
+        if size > MAX_BATCH_BYTES:
+            raise DataError(f"{where}: record batch {i + 1} (rows {first + 1}–{first + rows}) decompresses to "
+                            f"{size} bytes, more than the {MAX_BATCH_BYTES >> 20} MB xent decodes at once; write "
+                            "smaller record batches (write_feather(..., chunksize=N), or a RecordBatchFileWriter "
+                            "fed smaller batches), or save the table as Parquet")
+        if rows < 0:
+            raise DataError(f"{where}: record batch {i + 1} declares {rows} rows (a damaged file)")
+        counts.append(rows)
+        first += rows
+    return counts
 
 
 # --- the rows -------------------------------------------------------------------------------------
@@ -377,8 +516,10 @@ class ArrowRows(FileRows):
         if depth:
             t = _storage_type(fields[0].type)
             self.dtype = np.dtype((t.value_type if depth == 1 else t.value_type.value_type).to_pandas_dtype())
+            self._check_declared(None)
             lengths = self._first_lengths(n)
             self.per_cell, c = (1, lengths[0]) if depth == 1 else lengths
+            self._check_declared(self.per_cell * c)
         else:
             self.dtype = np.result_type(*(np.dtype(_storage_type(f.type).to_pandas_dtype()) for f in fields))
             self.per_cell, c = 1, len(fields)
@@ -415,6 +556,25 @@ class ArrowRows(FileRows):
                                     "(null); xent needs a list of numbers at every position")
                 return len(inner), int(pc.list_value_length(inner.slice(0, 1))[0].as_py())
         return 0, 0
+
+    def _check_declared(self, per_cell: int | None) -> None:
+        """Refuses, from the values a Parquet file declares per row group, a list cell beyond the bound
+        (rows averaging more) or, once row 1's ``per_cell`` values are known, longer than row 1's."""
+        declared = getattr(self._source, "declared_values", None)
+        if declared is None:
+            return
+        bound, what = ((MAX_ROW_VALUES, "a row of classes") if self._depth == 1
+                       else (MAX_SEQUENCE_VALUES, "a sequence of rows"))
+        for first, rows, values in declared(self._positions[0]):
+            span = f"row {first + 1}" if rows == 1 else f"rows {first + 1}–{first + rows}"
+            at = f"{self.where}: column '{self.names[0]}', {span}"
+            if values > rows * bound:
+                raise DataError(f"{at}: the file declares {values} values for {rows} row{'s' if rows != 1 else ''}, "
+                                f"more than the {bound} one list cell may hold as {what} (a cell is decoded "
+                                "whole); store fewer values a row (one position a row), or save as .npy")
+            if per_cell is not None and values > rows * per_cell:
+                raise DataError(f"{at}: the file declares {values} values for {rows} rows, more than the "
+                                f"{per_cell} a row that row 1 holds: every row needs the same length (ragged lists)")
 
     def as_rows(self) -> "ArrowRows":
         return self
@@ -466,6 +626,9 @@ class ArrowRows(FileRows):
         except _damaged() as e:
             self._iter = None
             raise DataError(f"{self.where}: cannot read rows from row {pos + 1}: {first_line(e)}") from e
+        except MemoryError as e:
+            self._iter = None
+            raise DataError(f"{self.where}: out of memory decoding the rows from row {pos + 1}") from e
         self._iter = None
         raise DataError(f"{self.where}: the file ended before row {pos + 1} (was it changed while being read?)")
 

@@ -34,7 +34,7 @@ MAX_MEMBER_VALUES = 32 << 20
 _CHUNK = 1 << 20
 #: What zipfile, zlib, bz2 and lzma raise on a damaged archive (bz2 raises OSError).
 _DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, struct.error, EOFError, OSError, ValueError,
-            RuntimeError, NotImplementedError)
+            RuntimeError, NotImplementedError, IndexError)
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
