@@ -16,9 +16,11 @@ import json
 import math
 import os
 import re
+import stat
 import struct
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,8 @@ import pytest
 from click.testing import CliRunner
 
 from xentcli.cli import main
+
+from .conftest import run_process
 
 RTOL = 1e-9
 ATOL = 1e-14  # only for values that are 0 up to rounding (both sides ~1e-17)
@@ -910,6 +914,49 @@ def test_per_token_is_atomic(tmp_path):
     (tmp_path / "t.csv").write_text("old\n")
     result = invoke("--base", p["base"], "--test", p["a"], "--targets", p["ids"], "--per-token", tmp_path / "t.csv")
     assert result.exit_code == 1 and (tmp_path / "t.csv").read_text() == "old\n"
+
+
+def test_per_token_and_save_base_onto_dev_stdout_dev_null_and_a_fifo_are_written_through(tmp_path):
+    # They were refused ("write it as .csv…") where -o writes through: a name without an extension is
+    # csv, --save-base is always safetensors, and the bytes go out only once the run has succeeded.
+    base, tests, ids = dataset("plain", seed=13)
+    p = files(tmp_path, base, tests, ids)
+    args = ["compare", "--base", p["base"], "--test", p["a"], "--targets", p["ids"]]
+    regular = tmp_path / "tokens.csv"
+    exact = run_json(*args[1:], "--per-token", regular)
+    proc = run_process(*args, "--per-token", "/dev/stdout", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    table, _, doc = proc.stdout.decode().partition("\n{")
+    assert table + "\n" == regular.read_text()
+    assert json.loads("{" + doc) == exact
+    assert invoke(*args[1:], "--per-token", "/dev/null", "--save-base", "/dev/null").exit_code == 0
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    bare = tmp_path / "tokens"  # no extension: csv, as -o writes it
+    assert invoke(*args[1:], "--per-token", bare).exit_code == 0 and bare.read_text() == regular.read_text()
+
+    fifo = tmp_path / "ref.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()))
+    reader.start()
+    proc = run_process(*args, "--save-base", fifo, "--format", "json")
+    reader.join(60)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    saved = tmp_path / "saved.safetensors"
+    saved.write_bytes(received[0])
+    meta, t = read_safetensors(saved)
+    lp = log_softmax(flat(base))
+    np.testing.assert_allclose(t["target_logprob"], lp[np.arange(B * T), ids.reshape(-1)], rtol=2e-7)
+    assert run_json("--base", saved, "--test", p["a"])["n"] == B * T
+
+    # a run that fails after the pass began writes nothing there: -o's rule
+    late = flat(tests["a"]).copy()
+    late[-1, 0] = np.nan
+    bad = save(tmp_path, "late.npy", late.reshape(tests["a"].shape))
+    proc = run_process("compare", "--base", p["base"], "--test", bad, "--per-token", "/dev/stdout",
+                       "--save-base", "/dev/stdout")
+    assert proc.returncode == 1 and proc.stdout == b"" and proc.stderr.decode().startswith("Error: --test ")
 
 
 def test_worst_tokens(tmp_path):

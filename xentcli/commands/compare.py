@@ -7,10 +7,13 @@ the result to :func:`~xentcli.output.emit` as data.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import shutil
 import sys
-from contextlib import ExitStack
+import tempfile
+from contextlib import ExitStack, contextmanager
 
 import click
 import numpy as np
@@ -24,9 +27,10 @@ from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..readers import split_selector
 from ..readers.kld import KldFile
 from ..output import Result, emit
-from ..writers import ColumnWriter, check_file, check_parquet, open_output, resolve_format
+from ..writers import ColumnWriter, check_file, check_parquet, open_output, reason, resolve_format, writes_through
 
-PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+#: --per-token's format by its extension; a name without one (``/dev/stdout``, a FIFO) is csv, as for -o.
+PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", "": "csv"}
 CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
 #: With --bootstrap, csv and Parquet add each interval's ends after these (NaN where a test has none).
 CI_COLUMNS = [f"{key}_ci95_{end}" for key in ("kl", "ln_ppl_ratio", "same_top1") for end in ("lo", "hi")]
@@ -63,12 +67,14 @@ KLD_FLOOR = 16
 @click.option("--block", "block_tokens", type=click.IntRange(min=1),
               help="For --bootstrap: sequences of T tokens (default: the rows of (B,T,V) inputs, else each token).")
 @click.option("--per-token", "per_token", metavar="FILE", shell_complete=options.complete_path,
-              help="Write one row per scored token (.csv .tsv .parquet), streamed, atomically; (B,T,V) inputs "
-                   "add each token's sequence and position.")
+              help="Write one row per scored token (.csv .tsv .parquet; csv without an extension), atomically; "
+                   "(B,T,V) inputs add each token's sequence and position. A device or FIFO (/dev/stdout) is "
+                   "written once the run has succeeded, like -o.")
 @click.option("--worst", type=click.IntRange(min=0), default=0,
               help="List the N tokens of largest KL (with their sequence and position for (B,T,V) inputs).")
 @click.option("--save-base", "save_base", metavar="FILE.safetensors", shell_complete=options.complete_path,
-              help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs.")
+              help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs "
+                   "(safetensors; a device or FIFO is written once the run has succeeded).")
 @options.scheduler_option
 @options.output_options
 @options.input_header_option
@@ -141,9 +147,9 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         cols = run(base, tests, y, kind=kind, reference=reference, ignore_index=ignore_index, top_k=top_k,
                    save_top_k=top_k if save_base else None, on_block=on_block,
                    columns=_columns(fmt, output, kl_key, per_token))
-    if cols.n == 0:
-        raise CallError("no token is scored: every target is --ignore-index") if y is not None else \
-            CallError("no tokens to compare")
+        if cols.n == 0:  # before the files are kept
+            raise CallError("no token is scored: every target is --ignore-index") if y is not None else \
+                CallError("no tokens to compare")
 
     models, out_tests = stats.summarize(cols.base, cols.tests, bytes_=n_bytes)
     if n_boot:
@@ -195,9 +201,11 @@ def _columns(fmt, output, kl_key: str, per_token) -> set[str] | None:
 
 def _check_files(per_token: str | None, save_base: str | None, output: str | None) -> None:
     """Wrong calls found before anything is read: extensions of the files compare writes, and two
-    of them naming one file (the last written would replace the other)."""
+    of them naming one file (the last written would replace the other; what is written through, a
+    device or a FIFO, takes each in turn, as a shell's ``>&`` does)."""
     named = [(option, os.path.realpath(path)) for option, path in
-             (("--output", output), ("--per-token", per_token), ("--save-base", save_base)) if path is not None]
+             (("--output", output), ("--per-token", per_token), ("--save-base", save_base))
+             if path is not None and not writes_through(path)]
     for i, (a, path_a) in enumerate(named):
         for b, path_b in named[i + 1:]:
             if path_a == path_b:
@@ -205,12 +213,14 @@ def _check_files(per_token: str | None, save_base: str | None, output: str | Non
     if per_token is not None:
         ext = os.path.splitext(per_token)[1].lower()
         if ext not in PER_TOKEN_FORMATS:
-            raise CallError(f"--per-token {per_token}: write it as {' '.join(PER_TOKEN_FORMATS)}")
+            raise CallError(f"--per-token {per_token}: write it as {' '.join(e for e in PER_TOKEN_FORMATS if e)} "
+                            "(a name without an extension is csv)")
         check_file(per_token, "--per-token")
         if ext == ".parquet":
             check_parquet(per_token, "--per-token")
     if save_base is not None:
-        if not save_base.lower().endswith(".safetensors"):
+        # a device or FIFO has no name to read it back by: whatever it is called, it gets the safetensors bytes
+        if not save_base.lower().endswith(".safetensors") and not writes_through(save_base):
             raise CallError(f"--save-base {save_base}: a reference is written as .safetensors")
         check_file(save_base, "--save-base")
 
@@ -358,12 +368,37 @@ def _groups(base, block_tokens):
     return lambda rows: rows
 
 
+@contextmanager
+def _output(path: str, option: str):
+    """:func:`~xentcli.writers.open_output` of a file compare streams into during its pass. What is written
+    through (a device, a FIFO, ``/dev/stdout``) cannot be taken back, so it gets the bytes only once the
+    pass has succeeded: until then they go to an unnamed temp file (nothing of it outlives the run)."""
+    if not writes_through(path):
+        with open_output(path, option) as out:
+            yield out
+        return
+    try:
+        spool = tempfile.TemporaryFile(prefix="xent-spool-")
+    except OSError as e:
+        raise CallError(f"{option} {path}: cannot make its temp file in {tempfile.gettempdir()}: {reason(e)}") from e
+    with spool:
+        try:
+            yield spool
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            raise DataError(f"{option} {path}: its temp file in {tempfile.gettempdir()}: {reason(e)}") from e
+        spool.seek(0)
+        with open_output(path, option) as out:
+            shutil.copyfileobj(spool, out, 1 << 20)
+
+
 def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind, located):
     """The ``on_block`` of :func:`run` that streams --per-token and --save-base (atomic files)."""
     table = reference = None
     if per_token is not None:
         fmt = PER_TOKEN_FORMATS[os.path.splitext(per_token)[1].lower()]
-        out = stack.enter_context(open_output(per_token, "--per-token"))
+        out = stack.enter_context(_output(per_token, "--per-token"))
         kl = "kl_lower_bound" if kind == "reference" else "kl"
         names = ["index"] + (["sequence", "position"] if located is not None else [])
         names += ["target", "nll_base"] if y is not None else []
@@ -374,7 +409,7 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
         table = ColumnWriter(out, fmt, names)
         stack.callback(table.close)
     if save_base is not None:
-        out = stack.enter_context(open_output(save_base, "--save-base"))
+        out = stack.enter_context(_output(save_base, "--save-base"))
         reference = ReferenceWriter(out, len(base), base.num_classes, top_k, y is not None,
                                     shift=base.unshifted_shape is not None)
 
