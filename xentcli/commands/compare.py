@@ -125,7 +125,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         for t in tests:
             if t.pred.num_classes != reference.vocab:
                 raise DataError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes}, but the saved "
-                                f"reference {base_path} was made for {reference.vocab}")
+                                f"reference --base {base_path} was made for {reference.vocab}")
     if kind == "logits":
         for t in tests:  # the same tokens in the same layout: sequences (--shift, --bootstrap) are the base's
             if t.pred.num_classes == base.num_classes and tuple(t.pred.shape) != tuple(base.shape):
@@ -234,10 +234,10 @@ def _check_reference_flags(reference: Reference, shift: bool, top_k: int | None)
             f"--base {reference.path} was saved with --shift: its rows are each sequence's positions but the "
             "last, scored against the next token; give --shift too, so the tests are shifted the same way"
             if reference.shift else
-            f"--shift: the saved reference {reference.path} was saved without --shift, so its rows are the tests' "
+            f"--shift: the saved reference --base {reference.path} was saved without --shift, so its rows are the tests' "
             "rows as they are; leave out --shift, or save the reference again with --shift")
     if top_k is not None and top_k != reference.top_k:
-        warn(f"--top-k {top_k}: the saved reference {reference.path} keeps the top {reference.top_k} "
+        warn(f"--top-k {top_k}: the saved reference --base {reference.path} keeps the top {reference.top_k} "
              f"log-probabilities of each token, so K = {reference.top_k} (its top_k)")
 
 
@@ -289,7 +289,7 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
     if targets is None:
         return None
     if kind == "reference" and reference.targets is None:
-        raise CallError(f"--targets: the saved reference {base_path} was saved without targets, so it holds no "
+        raise CallError(f"--targets: the saved reference --base {base_path} was saved without targets, so it holds no "
                         "log-probability of them for the base's NLL; compare without --targets, or save the "
                         "reference with --targets")
     # With --shift a reference's test is shifted: the targets are read as the test's, and shifted the same way.
@@ -302,7 +302,7 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
         differ = given != stored
         if differ.any():
             r = int(np.argmax(differ))
-            raise DataError(f"--targets {targets} differ from the targets stored in the saved reference {base_path} "
+            raise DataError(f"--targets {targets} differ from the targets stored in the saved reference --base {base_path} "
                             f"(first at token {r}: {int(given[r])}, stored {int(stored[r])}): its base "
                             "log-probabilities are those of its own targets; leave --targets out to use them")
     return y
