@@ -346,3 +346,17 @@ def test_zstd_feather_record_batch_of_hundreds_of_mb_took_a_gigabyte(tmp_path, l
     assert code == 1 and used < PEAK_BYTES, (stderr, used >> 20)
     assert (f"record batch 1 (rows 1–{n}) decompresses to {8 * n} bytes, more than the "
             f"{MAX_BATCH_BYTES >> 20} MB") in stderr and "smaller record batches" in stderr
+
+
+def test_parquet_categorical_labels_of_millions_of_rows_took_hundreds_of_mb(tmp_path):
+    """A 14 KB categorical column of 4 M class names: held as codes while read, refused by its bound."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from xentcli.readers.arrow import MAX_CLASS_NAME_BYTES
+
+    path = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"label": pa.array(["versicolor"] * 4_000_000).dictionary_encode()}), path)
+    code, stderr, used = peak("ce", "--labels", path, "--logits", "0,0,0", "--classes", "setosa,versicolor,virginica")
+    assert code == 1 and used < PEAK_BYTES, (stderr, used >> 20)
+    assert stderr.startswith(f"Error: --labels {path}: column 'label', row ") and stderr.count("\n") == 1
+    assert f"up to 10 characters take more than the {MAX_CLASS_NAME_BYTES >> 20} MB" in stderr

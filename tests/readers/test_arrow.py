@@ -426,3 +426,13 @@ def test_memory_error_while_decoding_a_table_is_a_located_line_not_an_internal_e
     r = xent("softmax", "--logits", f"{tmp}/{name}:p_*")
     assert r.exit_code == 1 and r.stderr.count("\n") == 1
     assert r.stderr.startswith(f"Error: --logits {tmp}/{name}: out of memory decoding the rows from row 1")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_class_names_across_record_batches_keep_the_file_order(tmp_path, stream):
+    names = ["virginica", "setosa", "setosa", "versicolor", "virginica", "setosa"]
+    table = pa.table({"species": pa.array(names).dictionary_encode()})
+    got = read_matrix(str(write_ipc(tmp_path / "y.arrow", table, stream=stream, chunk=2)), "--labels").values
+    assert got.tolist() == names
+    pq.write_table(pa.table({"species": names}), tmp_path / "y.parquet", row_group_size=4)
+    assert read_matrix(str(tmp_path / "y.parquet"), "--labels").values.tolist() == names

@@ -37,9 +37,10 @@ its rows times the first row's values (ragged lists), is bad data naming its row
 IPC record batch may decompress to at most :data:`MAX_BATCH_BYTES` (128 MB), as its message's
 buffer lengths declare; a larger one is bad data suggesting smaller batches or Parquet.
 
-A string or categorical column holds class names: selected alone it is read whole as
-``str`` values (labels, mapped to class indices where they are used); among other
-columns it is bad data. A null in a selected column is bad data naming the column and
+A string or categorical column holds class names: selected alone it is read, a batch at a
+time, as ``str`` values (labels, mapped to class indices where they are used), at most
+:data:`MAX_CLASS_NAME_BYTES` (96 MB) as NumPy strings (rows × 4 bytes × the longest name's
+characters) and :data:`MAX_CLASS_NAMES` (1 Mi) distinct names; among other columns it is bad data. A null in a selected column is bad data naming the column and
 the 1-based row.
 
 Nothing is read whole: :class:`ArrowRows` reads a row range from the record batches
@@ -64,7 +65,7 @@ from .selector import (FLOAT, INT, LIST_FLOAT, LIST_INT, LISTS_FLOAT, LISTS_INT,
 from .source import FileRows, Matrix, first_line, shown_path
 
 __all__ = ["read", "ArrowRows", "ArrowSequences", "BATCH_VALUES", "CACHE_BYTES", "MAX_ROW_VALUES",
-           "MAX_SEQUENCE_VALUES", "MAX_BATCH_BYTES"]
+           "MAX_SEQUENCE_VALUES", "MAX_BATCH_BYTES", "MAX_CLASS_NAME_BYTES", "MAX_CLASS_NAMES"]
 
 #: Values decoded per Parquet batch (rows = this // classes, at least 1).
 BATCH_VALUES = 256 * 1024
@@ -78,6 +79,10 @@ MAX_ROW_VALUES = 2 << 20
 MAX_SEQUENCE_VALUES = 16 << 20
 #: The most bytes one Arrow IPC (Feather) record batch may decompress to: IPC batches are decoded whole.
 MAX_BATCH_BYTES = 128 << 20
+#: The most a class-name column may take as NumPy's fixed-width strings (4 bytes a character of the
+#: longest name, every row), and the most distinct names it may hold.
+MAX_CLASS_NAME_BYTES = 96 << 20
+MAX_CLASS_NAMES = 1 << 20
 
 _NUMBER, _LIST, _LISTS, _STRING, _NESTED, _OTHER = "number", "list", "lists", "string", "nested", "other"
 
@@ -97,7 +102,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
             chosen, names = select_columns(selector, columns, len(columns), where)
         fields = [schema.field(positions[i]) for i in chosen]
         if len(chosen) == 1 and kinds[chosen[0]] == _STRING:
-            return Matrix(_class_names(path, fields[0].name, where), where)
+            return Matrix(_class_names(source, positions[chosen[0]], fields[0].name, where), where)
         for f, k in zip(fields, (kinds[i] for i in chosen)):
             _check_kind(f, k, where)
         depth = {_LIST: 1, _LISTS: 2}.get(kinds[chosen[0]], 0)
@@ -177,30 +182,36 @@ def _is_list_view(t) -> bool:
     return getattr(pa.types, "is_list_view", lambda _: False)(t) or getattr(pa.types, "is_large_list_view", lambda _: False)(t)
 
 
-def _class_names(path: str, name: str, where: str) -> np.ndarray:
-    """A string or categorical column, read whole, as ``str`` values (class-name labels)."""
+def _class_names(source, position: int, name: str, where: str) -> np.ndarray:
+    """A string or categorical column as ``str`` values (class-name labels), read a batch at a time
+    and kept as codes into the distinct names until the end; bounded as the module says."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    if _ext(path) == ".parquet":
-        import pyarrow.parquet as pq
-
-        column = pq.read_table(path, columns=[name]).column(name)
-    else:
-        try:
-            import pyarrow.feather as feather
-
-            column = feather.read_table(path, columns=[name]).column(name)
-        except pa.ArrowInvalid:  # the IPC stream format
-            with pa.OSFile(path) as f:
-                column = pa.ipc.open_stream(f).read_all().column(name)
-    column.validate(full=True)  # damaged offsets would crash pyarrow's conversion, not raise
-    values = column.cast(pa.string()).to_pylist()
-    if column.null_count:
-        r = values.index(None)
-        raise DataError(f"{where}: column '{name}', row {r + 1}: empty (null), expected a class name")
-    if not values:
+    names: dict[str, int] = {}
+    codes, row = [], 0
+    _, batches = source.batches_from(0, [position], BATCH_VALUES)
+    for batch in batches:
+        batch.validate(full=True)  # damaged offsets would crash pyarrow's conversion, not raise
+        column = _storage(batch.column(0))
+        if column.null_count:
+            r = int(np.flatnonzero(~column.is_valid().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{where}: column '{name}', row {row + r + 1}: empty (null), expected a class name")
+        encoded = pc.dictionary_encode(column.cast(pa.string()))
+        remap = np.array([names.setdefault(s, len(names)) for s in encoded.dictionary.to_pylist()], dtype=np.int32)
+        if len(names) > MAX_CLASS_NAMES:
+            raise DataError(f"{where}: column '{name}' holds more than {MAX_CLASS_NAMES} distinct class names "
+                            f"by row {row + len(column)}; save the labels as class indices (integers)")
+        codes.append(remap[encoded.indices.to_numpy(zero_copy_only=False)])
+        row += len(column)
+        width = max(map(len, names), default=1)
+        if 4 * width * row > MAX_CLASS_NAME_BYTES:
+            raise DataError(f"{where}: column '{name}', row {row}: {row} class names of up to {width} characters "
+                            f"take more than the {MAX_CLASS_NAME_BYTES >> 20} MB xent holds as class-name labels; "
+                            "save the labels as class indices (integers)")
+    if not row:
         raise DataError(f"{where}: column '{name}' is empty")
-    return np.array(values, dtype=str)
+    return np.array(list(names), dtype=str)[np.concatenate(codes)]
 
 
 def _check_kind(field, kind: str, where: str) -> None:
