@@ -167,3 +167,67 @@ def test_label_column_is_refused_whole_and_streamed(tmp_path, streamed):
     f.write_text("label,p_a,p_b\n0,0.25,0.75\n1,0.5,0.5\n")
     r = xent("ce", "--labels", f"{f}:label", "--probs", f)
     assert one_error_line(r, 2) and f"{f}:p_* for the predictions" in r.stderr
+
+
+# Blanks that str.split() (and NumPy) take as separators: a locale's digit grouping, and ASCII's
+# information separators and page breaks.
+GROUPING_BLANKS = {"\u00a0": "no-break space (U+00A0)", "\u202f": "narrow no-break space (U+202F)",
+                   "\u3000": "ideographic space (U+3000)", "\x1c": "(U+001C)", "\x1d": "(U+001D)",
+                   "\x0c": "(U+000C)", "\x0b": "(U+000B)"}
+
+
+@pytest.mark.parametrize("blank", GROUPING_BLANKS)
+@pytest.mark.parametrize("name, sep", [("p.csv", ","), ("p.txt", " "), ("p.tsv", "\t"), ("p.csv", ";")])
+def test_gh_digit_grouping_blank_does_not_split_a_number(tmp_path, streamed, blank, name, sep):
+    f = tmp_path / name
+    pd.DataFrame([[0.5, 2.0], [1.0, 3.0]]).to_csv(f, sep=sep, header=False, index=False)
+    assert xent("softmax", "--logits", f).exit_code == 0
+    text = f.read_text().splitlines()
+    for cell, where in ((f"1{blank}234", "inside"), (f"{blank}3.0", "around"), (f"3.0{blank}", "around")):
+        f.write_text(f"{text[0]}\n1.0{sep}{cell}\n", encoding="utf-8")
+        err = one_error_line(xent("softmax", "--logits", f), 1)
+        assert f"line 2, column 2: expected a number, found {cell!r}" in err
+        assert f"{GROUPING_BLANKS[blank]} {where} a number: numbers are ASCII, without digit grouping" in err
+    f.write_text(f"1{blank}234\n", encoding="utf-8")  # the reproducer: one line, one cell
+    assert "line 1, column 1" in one_error_line(xent("softmax", "--logits", f), 1)
+
+
+def test_non_ascii_in_a_comment_or_a_name_is_fine(tmp_path):
+    f = tmp_path / "p.csv"
+    f.write_text("# caf\u00e9 \u00a0 r\u00e9sum\u00e9\nclass\u00a0a,b\n1,2\n", encoding="utf-8")
+    doc = cli_json("softmax", "--logits", f)
+    np.testing.assert_allclose(doc["probs"], [[1 / (1 + np.e), np.e / (1 + np.e)]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("blank", GROUPING_BLANKS)
+def test_gh_digit_grouping_blank_does_not_split_an_inline_number(blank):
+    err = one_error_line(xent("softmax", "--logits", f"1{blank}234"), 2)
+    assert f"position 1: expected a number, found {'1' + blank + '234'!r}" in err and GROUPING_BLANKS[blank] in err
+    err = one_error_line(xent("softmax", "--logits", f"1,{blank}2"), 2)
+    assert "position 2" in err and "around a number" in err
+    # spaces and tabs do separate
+    doc = cli_json("softmax", "--logits", "0 \t 0")
+    assert np.ravel(doc["probs"]).tolist() == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("option", [["softmax", "--logits"], ["ce", "--labels", "0", "--logits"],
+                                    ["ce", "--logits", "1,2", "--labels"]])
+def test_gh_inline_value_nested_too_deep_is_a_wrong_call(option):
+    err = one_error_line(xent(*option, "[" * 1000 + "1" + "]" * 1000), 2)
+    assert "malformed inline value" in err and "nested 1000 deep, more than 64" in err and len(err) < 300
+
+
+def test_gh_ragged_last_wide_line_fails_within_the_memory_bound(tmp_path):
+    # 8 lines of 3.9 M values (62 MB, read whole), the last one short: the rows above are
+    # checked, not kept, and no wide line is split into str cells.
+    f = tmp_path / "wide.csv"
+    n = 3_900_000
+    with open(f, "wb") as out:
+        line = b"1," * (n - 1) + b"1\n"
+        for _ in range(7):
+            out.write(line)
+        out.write(b"1," * (n - 2) + b"1\n")
+    rc, mb, err = peak_of_run("softmax", "--logits", f, "-o", tmp_path / "out.csv")
+    assert rc == 1 and err.count("\n") == 1
+    assert f"line 8: found {n - 1} values, expected {n} as on line 1" in err
+    assert mb < 512

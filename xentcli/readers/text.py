@@ -12,8 +12,10 @@ import io
 import os
 import re
 import threading
+import unicodedata
 import warnings
 from collections import OrderedDict
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -134,7 +136,7 @@ def _header_note(names: Header, where: str) -> str:
                 "its cells")
     if _column_numbers(rest) or (indexed and rest == ["0"]):
         what = "a header of column numbers, as pandas and 'xent --header' write"
-    elif [c.lower() for c in rest] == ["false", "true"]:
+    elif len(rest) == 2 and [c.lower() for c in rest] == ["false", "true"]:
         what = "a header of boolean class names (scikit-learn's classes_ of True/False targets)"
     elif len(rest) == 1:
         what = ("a header naming the column" if indexed else "a header (a lone integer over values none of which "
@@ -217,9 +219,23 @@ def _decode(data: bytes, where: str, first_line: int = 1) -> str:
         ) from e
 
 
+#: What separates the fields of a whitespace-separated line, and is stripped around a cell: spaces and
+#: tabs only. ``str.split`` also splits at a no-break space, U+202F or U+3000 (locales' digit
+#: grouping: ``1 234`` is one number there) and at ``\x1c``–``\x1f``, ``\v``, ``\f``; those stay in
+#: their cell, which is then no number (:func:`number_hint` names them).
+_BLANK = " \t"
+_FIELD_SEPARATOR = re.compile(r"[ \t]+")
+
+
+def _fields(s: str) -> list[str]:
+    """The cells of a whitespace-separated line (no cell for a blank one)."""
+    s = s.strip(_BLANK)
+    return _FIELD_SEPARATOR.split(s) if s else []
+
+
 def _content(raw: str) -> str:
-    """A line without its ``#`` comment and surrounding blanks."""
-    return raw.split("#", 1)[0].strip()
+    """A line without its ``#`` comment and surrounding blanks (spaces, tabs, its line end)."""
+    return raw.split("#", 1)[0].strip(_BLANK + "\r\n")
 
 
 def _delimiter(content: str) -> str:
@@ -231,8 +247,8 @@ def _delimiter(content: str) -> str:
         fields = content.split("\t")
         if any(f != f.strip(" ") for f in fields):
             return " "
-        if any(len(f.split()) > 1 for f in fields):
-            return " " if all(_is_value(c) for c in content.split()) else "\t"
+        if any(len(_fields(f)) > 1 for f in fields):
+            return " " if all(_is_value(c) for c in _fields(content)) else "\t"
         return "\t"
     # ";" before ",": a ;-separated spreadsheet export writes "," as its decimal mark.
     return next((d for d in ("\t", ";", ",") if d in content), " ")
@@ -247,8 +263,9 @@ def _is_value(cell: str) -> bool:
 
 
 def _is_header(cells: list[str]) -> bool:
-    """A first row whose every (non-empty) cell is not a value names the classes."""
-    return not any(_is_value(c) for c in cells if c)
+    """A first row whose every (non-empty) cell is not a value names the classes; a number spelled
+    otherwise than in ASCII (``\xa01``, ``١``) is no name: its row is data, refused naming it."""
+    return not any(_is_value(c) or _foreign_number(c) for c in cells if c)
 
 
 # ASCII digits only: str.isdigit and \d accept other scripts' digits, which are no numbers here.
@@ -273,12 +290,11 @@ def _integer_names(cells: list[str]) -> bool:
     """Integers that can name classes: one alone (pandas' Series name ``0``, or a class value), or
     several in increasing order (column numbers, scikit-learn's ``classes_``, which is
     ``False,True`` for boolean targets)."""
-    if [c.lower() for c in cells] == ["false", "true"]:
+    if len(cells) == 2 and [c.lower() for c in cells] == ["false", "true"]:
         return True
     if not cells or not all(_CLASS_VALUE.fullmatch(c) for c in cells):
         return False
-    numbers = [int(c) for c in cells]
-    return all(a < b for a, b in zip(numbers, numbers[1:]))
+    return all(a < b for a, b in pairwise(map(int, cells)))  # no list: a wide row holds millions of cells
 
 
 def _takes_header(first: list[str], second: list[str] | None, mode: str) -> bool:
@@ -346,13 +362,13 @@ def _split(raw: str, delimiter: str) -> list[str]:
     line = raw.split("#", 1)[0].rstrip("\r\n ")
     if "\r" in line:
         before = line[:line.index("\r")]
-        column = len(before.split()) if delimiter == " " else before.count(delimiter) + 1
+        column = len(_fields(before)) if delimiter == " " else before.count(delimiter) + 1
         raise _CellError(max(column, 1), "a carriage return (\\r) inside a line: lines end with LF or CRLF")
     if delimiter == " ":
-        return line.split()
+        return _fields(line)
     if '"' in line:  # quoted fields, as CSV writes names that hold a delimiter (or every name)
         return _split_quoted(line, delimiter)
-    return [c.strip() for c in line.split(delimiter)]
+    return [c.strip(_BLANK) for c in line.split(delimiter)]
 
 
 def _split_quoted(line: str, delimiter: str) -> list[str]:
@@ -375,14 +391,14 @@ def _split_quoted(line: str, delimiter: str) -> list[str]:
                 pos = close + 2
             end = line.find(delimiter, close + 1)
             end = n if end < 0 else end
-            after = line[close + 1:end].strip()
+            after = line[close + 1:end].strip(_BLANK)
             if after:
                 raise _CellError(len(cells) + 1, f"{after!r} after a closing quote: expected the delimiter {delimiter!r}")
-            cells.append("".join(parts).strip())
+            cells.append("".join(parts).strip(_BLANK))
         else:
             end = line.find(delimiter, start)
             end = n if end < 0 else end
-            cells.append(line[start:end].strip())
+            cells.append(line[start:end].strip(_BLANK))
         if end >= n:
             return cells
         start = end + 1
@@ -448,7 +464,7 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
             if delimiter is None:
                 delimiter = _delimiter(s)
                 # "\t0": pandas' tab-separated header of an indexed Series; its rows tell (0\t1).
-                lone_tabbed = delimiter == " " and raw.startswith("\t") and len(s.split()) == 1
+                lone_tabbed = delimiter == " " and raw.startswith("\t") and len(_fields(s)) == 1
             elif lone_tabbed and _delimiter(s) == "\t":
                 delimiter = "\t"
                 rows[0] = rows[0][:2] + (_split_at(rows[0][3], delimiter, where, rows[0][1]), rows[0][3])
@@ -548,6 +564,8 @@ def _parse_block(data: bytes, form: _TextForm) -> np.ndarray | None:
     anything or cannot tell a row of the wrong width (the exact reader then decides and explains)."""
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # a lone CR would end a line there, not for the exact reader (lines end at LF)
+    if not data.isascii() or any(b in data for b in _ODD_SPACE_BYTES):
+        return None  # the C reader splits at, or strips, blanks that are part of a cell here (U+00A0, \x1c)
     delimiter, width, usecols = form.delimiter, form.width, form.usecols
     if b'"' in data and not _quotes_close_on_their_line(data):
         return None  # the C reader would join lines into one quoted field
@@ -557,6 +575,8 @@ def _parse_block(data: bytes, form: _TextForm) -> np.ndarray | None:
         data = data.replace(b",", b".")
     if usecols is not None and (delimiter == " " or b'"' in data or b"#" in data):
         return None  # the C reader checks only the columns it reads: widths are counted below, not here
+    if _ragged(data, form):
+        return None
     try:
         block = _loadtxt(data, delimiter, usecols)
     except (ValueError, UnicodeDecodeError):
@@ -566,9 +586,19 @@ def _parse_block(data: bytes, form: _TextForm) -> np.ndarray | None:
         return np.empty((0, columns))
     if block.shape[1] != columns:
         return None
-    if usecols is not None and data.count(delimiter.encode()) != len(block) * (width - 1):
-        return None  # a row of another width
     return block
+
+
+#: The ASCII blanks other than spaces, tabs and line ends (``str.isspace`` and NumPy take them as separators).
+_ODD_SPACE_BYTES = [b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f"]
+
+
+def _ragged(data: bytes, form: _TextForm) -> bool:
+    """Whether whole lines ``data`` surely hold a row of another width than ``form``'s, by counting
+    delimiters (a file with a delimiter, its lines without quotes or comments): byte operations only."""
+    delimiter = form.delimiter
+    return (delimiter != " " and b'"' not in data and b"#" not in data
+            and data.count(delimiter.encode()) != _count_rows(data) * (form.width - 1))
 
 
 def _quotes_close_on_their_line(data: bytes) -> bool:
@@ -594,15 +624,23 @@ def _parse_chunks(data: bytes, header: str, selector: str | None, where: str, na
     reader (with the file's form and line numbers), which names the problem. None: a column that may
     hold class names (``names``) is read by the exact reader, whole."""
     pos, form = _select(data, _text_head(data, header, where), header, selector, where)
+
+    def chunks():
+        return _line_chunks(io.BytesIO(data), pos, where, form.first_data_line)
+
+    # A file with a ragged row fails: its rows before it are checked, in line order, but not kept.
+    keep = not any(_ragged(piece, form) for _, _, piece in chunks())
     parts = []
-    for _, line, piece in _line_chunks(io.BytesIO(data), pos, where, form.first_data_line):
+    for _, line, piece in chunks():
         block = _parse_block(piece, form)
         if block is None:
             if names:
                 return None
             block = _parse_exact(_decode(piece, where, line), where, first_line=line, form=form)[0]
-        if len(block):
+        if len(block) and keep:
             parts.append(block)
+    if not keep:  # the count said a row is ragged, yet every row has the file's width (cannot happen)
+        raise AssertionError(f"{where}: a row of another width was counted but not found")
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), form.names
 
 
@@ -660,7 +698,7 @@ def _count_rows(data: bytes) -> int:
     return sum(1 for raw in _text_lines(data.decode("utf-8", "replace")) if _content(raw))
 
 
-_BLANKS = b" \t\r\f\v"
+_BLANKS = b" \t\r"
 _BLANKS_EACH = [bytes([b]) for b in _BLANKS]
 
 
@@ -841,20 +879,35 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
     for lineno, raw in enumerate(_text_lines(text), start=first_line):
         if not _content(raw):
             continue
+        count = _wide_line_cells(raw, delimiter)
+        if count == width:
+            # A wide line as str cells takes ~60 bytes a value: NumPy reads it, unless it refuses a cell.
+            block = _parse_block(raw.encode() + b"\n", form)
+            if block is not None and len(block) == 1:
+                if rows:
+                    convert()
+                    rows, batch_lines = [], []
+                parts.append(block)
+                continue
         try:
-            cells = _split_at(raw, delimiter, where, lineno)
+            cells = _split_at(raw, delimiter, where, lineno) if count is None else None
         except DataError:
             _raise_first_bad_cell(rows, batch_lines, where, columns, header=header_names)  # in line order
             raise
-        if len(cells) != width:
+        if count is None:
+            count = len(cells)
+        if count != width:
             if len(columns) > 1 or not names:  # the first problem in line order (one column may be names)
                 _raise_first_bad_cell(rows, batch_lines, where, columns, header=header_names)
             on = (f"the header on line {form.header_line}" if header_names and lineno == form.first_data_line
                   else f"line {form.first_data_line}")
+            trailing = cells[-1] == "" if cells is not None else _content(raw).endswith(delimiter.strip() or "\0")
             raise DataError(
-                f"{where}: line {lineno}: found {_values(len(cells))}, expected {width} as on {on}"
-                + (" (a trailing delimiter?)" if cells[-1] == "" else "")
+                f"{where}: line {lineno}: found {_values(count)}, expected {width} as on {on}"
+                + (" (a trailing delimiter?)" if trailing else "")
             )
+        if cells is None:
+            cells = _split_at(raw, delimiter, where, lineno)
         rows.append(cells)
         batch_lines.append(lineno)
         if len(rows) * width >= _EXACT_BATCH:
@@ -869,6 +922,22 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
 
 #: Cells the exact reader holds as ``str`` at a time.
 _EXACT_BATCH = 1 << 16
+
+#: A line longer than this (in characters) is measured, and read by NumPy, before it is split into ``str`` cells.
+_WIDE_LINE = 1 << 16
+
+
+def _wide_line_cells(raw: str, delimiter: str) -> int | None:
+    """The cells of a line longer than :data:`_WIDE_LINE`, counted without splitting it; None for a
+    shorter line, or one whose quotes or carriage return only :func:`_split` reads."""
+    if len(raw) <= _WIDE_LINE:
+        return None
+    line = raw.split("#", 1)[0].rstrip("\r\n ")
+    if '"' in line or "\r" in line:
+        return None
+    if delimiter == " ":
+        return sum(1 for _ in _FIELD_SEPARATOR.finditer(line.strip(_BLANK))) + 1
+    return line.count(delimiter) + 1
 
 
 def _read_columns(form: _TextForm | None, width: int) -> list[int]:
@@ -985,24 +1054,42 @@ def _floats(cell: str) -> bool:
 def is_number(cell: str) -> bool:
     """A number spelled in ASCII: digits, sign, point, exponent, ``inf``/``nan`` spellings.
 
-    ``float`` also takes ``1_0`` and other scripts' digits (``١``, ``１``): not numbers here."""
-    return cell.isascii() and "_" not in cell and _floats(cell)
+    ``float`` also takes ``1_0``, other scripts' digits (``١``, ``１``) and blanks other than spaces
+    and tabs around the number (a no-break space, ``\x1c``): not numbers here."""
+    return cell.isascii() and cell.isprintable() and "_" not in cell and _floats(cell)
 
 
 def _ascii_numbers(cells: list[str]) -> bool:
     """No cell holds what ``float`` takes but :func:`is_number` does not (one scan of all cells)."""
     joined = "".join(cells)
-    return joined.isascii() and "_" not in joined
+    return joined.isascii() and joined.isprintable() and "_" not in joined
+
+
+_ANY_SPACE = re.compile(r"\s")
 
 
 def _foreign_number(cell: str) -> bool:
-    """What ``float`` reads as a number but is not spelled in ASCII (``1_0``, ``١٢``, ``１２``)."""
-    return not is_number(cell) and _floats(cell)
+    """What reads as a number but is not spelled in ASCII: ``float`` takes it (``1_0``, ``١٢``, ``１２``,
+    ``\xa01``), or would without its blanks (``1\xa0234``, ``1 234``: a locale's digit grouping)."""
+    return not is_number(cell) and (_floats(cell) or _floats(_ANY_SPACE.sub("", cell)))
+
+
+def _odd_space(cell: str) -> str | None:
+    """The first blank of ``cell`` that does not separate fields (neither a space nor a tab), if any."""
+    return next((c for c in cell if c.isspace() and c not in _BLANK), None)
 
 
 def number_hint(cell: str) -> str:
     """Why a cell that looks like a number is not one, for messages (or nothing)."""
     if _foreign_number(cell):
+        odd = _odd_space(cell)
+        if odd is not None or " " in cell.strip(_BLANK):
+            odd = odd or " "
+            name = unicodedata.name(odd, "control character").lower()
+            at = cell.index(odd)
+            where = "inside" if cell[:at].strip() and cell[at + 1:].strip() else "around"
+            article = "an" if name[0] in "aeiou" else "a"
+            return f" ({article} {name} (U+{ord(odd):04X}) {where} a number: numbers are ASCII, without digit grouping)"
         return " (numbers are written in ASCII digits, without '_')"
     if "\ufeff" in cell:
         return " (a byte-order mark inside the text: were files joined?)"
