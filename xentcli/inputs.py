@@ -24,6 +24,7 @@ from .options import IDLE_OPTIONS, INPUT_HEADER
 from .printable import warning
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
+from .readers.shards import ShardMatrix
 from .readers.text import is_number, number_hint
 from .readers.source import RawFile, RawRows, shown_path
 from .writers import RowBlocks
@@ -685,17 +686,42 @@ def _swap_checked(labels: "LabelRows", pred: "Predictions") -> "LabelRows":
 def _label_file_header(m: Matrix, n: int) -> Matrix:
     """pandas heads a label file with its default names: ``0`` over a Series of class indices,
     ``0,1,…`` over a DataFrame of integers. Such a first line over one row more than the ``n``
-    predictions is a header (said once on stderr; ``--input-header no`` keeps it as data)."""
-    if _input_header() != "auto" or not m.text or m.names is not None or np.shape(m.values)[:1] != (n + 1,):
+    predictions is a header (said once on stderr; ``--input-header no`` keeps it as data).
+
+    Each text shard of a set is a file of its own: the shards whose first line is such a header
+    lose it when the set holds exactly as many rows more than the predictions as there are of them."""
+    if _input_header() != "auto":
         return m
-    first = np.asarray(m.values[0], dtype=np.float64).reshape(-1)
-    c = first.size
-    if not (c == 1 and first[0] == 0) and not (c >= 2 and first[0] in (0, 1) and (np.diff(first) == 1).all()):
+    if isinstance(m, ShardMatrix):
+        extra = np.shape(m.values)[0] - n
+        if not 0 < extra <= sum(s.text for s in m.shards):
+            return m
+        headed = {i: names for i, s in enumerate(m.shards)
+                  if s.text and s.names is None and (names := _pandas_label_names(s.array()[0])) is not None}
+        if len(headed) != extra:
+            return m
+        i = next(iter(headed))
+        warn(f"{m.where}: the first line ({','.join(headed[i])}) of {extra} of its {len(m.shards)} files "
+             f"(e.g. {m.shards[i].path}) is read as a header, as pandas writes one: they hold {extra} lines more "
+             f"than the {n} predictions; --input-header no reads them as data")
+        return m.without_first_rows(headed)
+    if not m.text or m.names is not None or np.shape(m.values)[:1] != (n + 1,):
         return m
-    names = [str(int(v)) for v in first]
+    names = _pandas_label_names(m.values[0])
+    if names is None:
+        return m
     warn(f"{m.where}: line {m.lines[0]} ({','.join(names)}) is read as a header, as pandas writes one: the file has "
          f"one line more than the {n} predictions; --input-header no reads it as data")
     return m.without_first_row(names)
+
+
+def _pandas_label_names(head) -> list[str] | None:
+    """The names pandas gives unnamed columns (``0``; ``0,1,…``) if ``head`` (a first row) reads as them."""
+    first = np.asarray(head, dtype=np.float64).reshape(-1)
+    c = first.size
+    if not (c == 1 and first[0] == 0) and not (c >= 2 and first[0] in (0, 1) and (np.diff(first) == 1).all()):
+        return None
+    return [str(int(v)) for v in first]
 
 
 def load_weights(spec: str | None, num_classes: int, option: str = "--weights", *,

@@ -379,3 +379,34 @@ def test_a_glob_matching_only_a_fifo_is_a_wrong_call_naming_it(tmp_path):
     os.mkfifo(tmp_path / "shard-1.npy")
     out = error("softmax", "--logits", tmp_path / "shard-*.npy", code=2)
     assert "no file matches the pattern" in out and "shard-1.npy (a FIFO)" in out
+
+
+def test_gh_pandas_label_shards_each_lose_their_series_header(tmp_path):
+    # pd.Series(y).to_csv(index=False) heads each shard with "0": two shards hold 52 lines for 50 rows.
+    import pandas as pd
+    from sklearn.metrics import log_loss
+
+    local = np.random.default_rng(19)
+    y, p = local.integers(0, 3, 50), local.dirichlet([1, 1, 1], 50)
+    y[25] = 2  # the second shard's first label: not a "0" that could be a header
+    np.save(tmp_path / "p.npy", p)
+    (tmp_path / "shy").mkdir()
+    for i in range(2):
+        pd.Series(y[25 * i:25 * (i + 1)]).to_csv(tmp_path / f"shy/y-{i}.csv", index=False)
+    expected = log_loss(y, p, labels=[0, 1, 2])
+    for labels in (f"{tmp_path}/shy/y-*.csv", tmp_path / "shy"):
+        r = xent("ce", "--labels", labels, "--probs", tmp_path / "p.npy")
+        assert r.exit_code == 0, r.output
+        assert float(r.stdout) == pytest.approx(expected, rel=1e-12)
+        assert r.stderr.count("\n") == 1 and "the first line (0) of 2 of its 2 files" in r.stderr
+    # the same shards as weights (one line more a shard), and read as data on demand
+    r = xent("ce", "--labels", tmp_path / "shy", "--probs", tmp_path / "p.npy", "--sample-weights", tmp_path / "shy")
+    assert r.exit_code == 0 and float(r.stdout) == pytest.approx(log_loss(y, p, labels=[0, 1, 2], sample_weight=y),
+                                                                 rel=1e-12)
+    r = xent("ce", "--labels", tmp_path / "shy", "--probs", tmp_path / "p.npy", "--input-header", "no")
+    assert r.exit_code == 1 and "(52, 1)" in r.stderr
+    # one shard headed, the other not: 51 lines for 50 rows, its "0" alone is the header
+    np.savetxt(tmp_path / "shy/y-1.csv", y[25:], fmt="%d")
+    r = xent("ce", "--labels", tmp_path / "shy", "--probs", tmp_path / "p.npy")
+    assert r.exit_code == 0 and float(r.stdout) == pytest.approx(expected, rel=1e-12)
+    assert "the first line (0) of 1 of its 2 files" in r.stderr

@@ -34,7 +34,10 @@ flattened):
 Headers: text shards' column names must agree where they have them (else bad data). Label
 files of class names (``cat``, one a line) are read whole: a one-column header line that
 several files share (``label``) is a header; a first line found in one file only is that
-file's first label (the reader cannot tell a lone name from a header).
+file's first label (the reader cannot tell a lone name from a header). Each shard is a file of its
+own for pandas' headers too: label shards whose first line is pandas' ``0`` (or ``0,1,…``) over
+integers, in a set holding exactly as many lines more than the predictions as there are such
+shards, each lose that line (:meth:`ShardMatrix.without_first_rows`).
 
 The shards are read lazily, each by its own reader, never all in memory: the readers that
 read by rows (``.npy``, safetensors, ``.kld``, Arrow, large text) keep nothing but their
@@ -219,6 +222,16 @@ class _Reader:
         return self.read_one(file + self.suffix, self.option, **self.options)
 
 
+class _Headless:
+    """Reads one shard whose first row is a header (a plain object: it pickles with the shards)."""
+
+    def __init__(self, reader, names):
+        self.reader, self.names = reader, names
+
+    def __call__(self, file: str) -> Matrix:
+        return self.reader(file).without_first_row(self.names)
+
+
 def portable_path(path: str) -> str:
     """``path`` as another process finds it: absolute (a URL as it is)."""
     return path if "://" in path else os.path.abspath(path)
@@ -230,7 +243,8 @@ class _Shard:
     def __init__(self, path: str, reader, budget: list[int]):
         m = reader(path)
         self.path, self.where, self.names, self.lines, self.notes = path, m.where, m.names, m.lines, m.notes
-        self._reader = reader
+        self.text = m.text
+        self._reader, self._budget = reader, budget
         values = m.values
         self.shape = tuple(np.shape(values))
         if not self.shape:
@@ -264,6 +278,10 @@ class _Shard:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    def without_first_row(self, names) -> "_Shard":
+        """The shard read again with its first row taken as a header named ``names``."""
+        return _Shard(self.path, _Headless(self._reader, names), self._budget)
 
     def array(self) -> np.ndarray:
         """The values as an array (read whole)."""
@@ -334,6 +352,14 @@ class ShardMatrix(Matrix):
             names = self._names(shards)
         super().__init__(values, where, names, None, notes=notes)
         self.shards, self._file = shards, file
+
+    def without_first_rows(self, headers: dict[int, list[str]]) -> "ShardMatrix":
+        """The set with the first row of shard ``i`` taken as a header named ``headers[i]``: each shard is a
+        file of its own, which its writer (pandas) may have headed."""
+        shards = [s.without_first_row(headers[i]) if i in headers else s for i, s in enumerate(self.shards)]
+        m = ShardMatrix(shards, self.where)
+        m.notes = list(self.notes)
+        return m
 
     @staticmethod
     def _names(shards: list[_Shard]):
