@@ -207,3 +207,46 @@ def test_gh_label_column_among_predictions_is_a_wrong_call(tmp_path, name):
     assert f"{f}:{name} for the labels" in r.stderr and f"{f}:p_* for the predictions" in r.stderr
     assert cli_json("ce", "--labels", f"{f}:{name}", "--probs", f"{f}:p_*")["mean"] == pytest.approx(ce_of_probs(p, y),
                                                                                                    rel=1e-15)
+
+
+def entropy_of(p):
+    return -(p * np.log(p)).sum(axis=1)
+
+
+@pytest.mark.parametrize("sep, rows", [(" ", ["1", "2", "3"]), ("\t", ["a", "b", "c"]), (",", ["x1", "x2", "x3"])])
+def test_gh_r_write_table_header_one_short_over_row_names(tmp_path, sep, rows):
+    # R's write.table(df): no name for the row-names column, every name quoted. pandas writes the
+    # same layout with index_label=False ("for easier importing in R").
+    import csv
+
+    p = rng_probs(3, 3)
+    f = tmp_path / "r.txt"
+    pd.DataFrame(p, columns=["V1", "V2", "V3"], index=rows).to_csv(f, sep=sep, quoting=csv.QUOTE_NONNUMERIC,
+                                                                    index_label=False)
+    assert f.read_text().splitlines()[0] == sep.join(['"V1"', '"V2"', '"V3"'])
+    r = xent("entropy", "--probs", f, "--reduction", "none", "--format", "json")
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(json.loads(r.stdout)["per_sample"], entropy_of(p), rtol=1e-12)
+    assert r.stderr.count("\n") == 1 and "names one column fewer than the rows under it" in r.stderr
+    assert "row names, left out" in r.stderr
+    doc = cli_json("softmax", "--logits", f"{f}:V2,V3")  # selectors name R's columns
+    z = p[:, 1:]
+    np.testing.assert_allclose(doc["probs"], np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), rtol=1e-12)
+
+
+def test_r_write_csv_empty_first_header_cell(tmp_path):
+    # R's write.csv(df): '"","V1","V2"' over '"1",0.1,0.9', as pandas' to_csv with its index.
+    import csv
+
+    p = rng_probs(4, 2)
+    f = tmp_path / "w.csv"
+    pd.DataFrame(p, columns=["V1", "V2"], index=[str(i) for i in range(1, 5)]).to_csv(
+        f, quoting=csv.QUOTE_NONNUMERIC, index_label="")
+    assert f.read_text().startswith('"","V1","V2"\n')
+    assert f.read_text().splitlines()[1] == f'"1",{float(p[0, 0])!r},{float(p[0, 1])!r}'
+    doc = cli_json("entropy", "--probs", f, "--reduction", "none")
+    np.testing.assert_allclose(doc["per_sample"], entropy_of(p), rtol=1e-12)
+
+
+def rng_probs(n, c):
+    return np.random.default_rng(5).dirichlet(np.ones(c), n)

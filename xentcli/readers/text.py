@@ -38,14 +38,15 @@ class Header(list):
     numbers (``0,1,2``: pandas' and ``xent --header``'s names for an unnamed matrix); ``cells``
     the whole row as written (an index column's empty cell included), for messages."""
 
-    def __init__(self, names, line: int, numbered: bool = False, cells=None, selector: str | None = None):
+    def __init__(self, names, line: int, numbered: bool = False, cells=None, selector: str | None = None,
+                 row_names: bool = False):
         super().__init__(names)
-        self.line, self.numbered, self.selector = line, numbered, selector
+        self.line, self.numbered, self.selector, self.row_names = line, numbered, selector, row_names
         self.cells = list(names) if cells is None else list(cells)
 
     def renamed(self, names) -> "Header":
         """The same header line, naming the columns ``names`` (the ones read)."""
-        return Header(names, self.line, self.numbered, self.cells, self.selector)
+        return Header(names, self.line, self.numbered, self.cells, self.selector, self.row_names)
 
 
 def read(path: str, where: str, selector: str | None = None, *, header: str = "auto", names: bool = False) -> Matrix:
@@ -121,6 +122,9 @@ def _matrix(values, where: str, names: Header | None, lines, header: str = "auto
     notes = []
     if names is not None and names.numbered and header == "auto":
         notes.append(_header_note(names, where))
+    if names is not None and names.row_names:
+        notes.append(f"{where}: the header on line {names.line} names one column fewer than the rows under it "
+                     "(as R's write.table writes): the first column is row names, left out")
     return Matrix(values, where, names, lines, notes=notes, text=True)
 
 
@@ -365,7 +369,9 @@ def _split(raw: str, delimiter: str) -> list[str]:
         column = len(_fields(before)) if delimiter == " " else before.count(delimiter) + 1
         raise _CellError(max(column, 1), "a carriage return (\\r) inside a line: lines end with LF or CRLF")
     if delimiter == " ":
-        return _fields(line)
+        # R's write.table quotes names and row names: a field wholly in quotes is its text.
+        fields = _fields(line)
+        return [f[1:-1] if len(f) > 1 and f[0] == f[-1] == '"' else f for f in fields] if '"' in line else fields
     if '"' in line:  # quoted fields, as CSV writes names that hold a delimiter (or every name)
         return _split_quoted(line, delimiter)
     return [c.strip(_BLANK) for c in line.split(delimiter)]
@@ -481,6 +487,10 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
             raise DataError(f"{where}: no numbers found (empty input)")
         return None
     (first_pos, first_line, first, _), second = rows[0], (rows[1] if len(rows) > 1 else None)
+    # R's write.table: a header of names, none for the row-names column, over rows one cell wider.
+    row_names = second is not None and len(second[2]) == len(first) + 1 and all(first) and _is_header(first)
+    if row_names:
+        first = ["", *first]
     indexed = len(first) > 1 and first[0] == "" and (second is None or len(second[2]) == len(first))
     # In a ;-separated file "0,7" is a number with a decimal comma, not a name.
     seen = (lambda cells: [c.replace(",", ".") for c in cells]) if delimiter == ";" else (lambda cells: cells)
@@ -501,7 +511,7 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
         if whole:
             raise DataError(f"{where}: no numbers found (only a header row)")
         return None
-    names = Header(first, first_line, numbered=not _is_header(first[indexed:]))
+    names = Header(first, first_line, numbered=not _is_header(first[indexed:]), row_names=row_names)
     # pandas' index column: an empty header cell over row ids, which are no class.
     usecols = tuple(range(1, len(first))) if indexed else None
     return second[0], _TextForm(delimiter, len(names), names, first_line, second[1], usecols,
