@@ -231,3 +231,17 @@ def test_gh_ragged_last_wide_line_fails_within_the_memory_bound(tmp_path):
     assert rc == 1 and err.count("\n") == 1
     assert f"line 8: found {n - 1} values, expected {n} as on line 1" in err
     assert mb < 512
+
+
+def test_ragged_wide_whitespace_line_fails_within_the_memory_bound(tmp_path):
+    # The same as whitespace-separated text with aligned (doubled) blanks.
+    f = tmp_path / "wide.txt"
+    n = 2_700_000  # 8.1 MB a line, under the bound
+    with open(f, "wb") as out:
+        line = b"1  " * (n - 1) + b"1\n"
+        for _ in range(6):
+            out.write(line)
+        out.write(b"1  " * (n - 2) + b"1\n")
+    rc, mb, err = peak_of_run("softmax", "--logits", f, "-o", tmp_path / "out.csv")
+    assert rc == 1 and f"line 7: found {n - 1} values, expected {n} as on line 1" in err
+    assert mb < 512

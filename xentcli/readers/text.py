@@ -584,8 +584,8 @@ def _parse_block(data: bytes, form: _TextForm) -> np.ndarray | None:
             return None  # both decimal marks, or a dot in a comment: the exact reader tells which
         data = data.replace(b",", b".")
     if usecols is not None and (delimiter == " " or b'"' in data or b"#" in data):
-        return None  # the C reader checks only the columns it reads: widths are counted below, not here
-    if _ragged(data, form):
+        return None  # the C reader checks only the columns it reads: widths are counted here
+    if usecols is not None and _ragged(data, form):
         return None
     try:
         block = _loadtxt(data, delimiter, usecols)
@@ -605,10 +605,27 @@ _ODD_SPACE_BYTES = [b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f"]
 
 def _ragged(data: bytes, form: _TextForm) -> bool:
     """Whether whole lines ``data`` surely hold a row of another width than ``form``'s, by counting
-    delimiters (a file with a delimiter, its lines without quotes or comments): byte operations only."""
-    delimiter = form.delimiter
-    return (delimiter != " " and b'"' not in data and b"#" not in data
-            and data.count(delimiter.encode()) != _count_rows(data) * (form.width - 1))
+    separators (lines without quotes or comments; whitespace-separated ones without blank lines or lone
+    CRs): byte operations only."""
+    if b'"' in data or b"#" in data:
+        return False
+    if form.delimiter != " ":
+        return data.count(form.delimiter.encode()) != _count_rows(data) * (form.width - 1)
+    rows = data.count(b"\n") + (not data.endswith(b"\n"))
+    if data.count(b" ") + data.count(b"\t") == rows * (form.width - 1):
+        return False  # one blank between cells, none around them (np.savetxt): the common case, counted quickly
+    # Fields are counted where a blank or a line start meets another byte: " " marks blanks, "x" the rest.
+    marked = data.translate(_MARKS)
+    dense = marked.translate(None, b" ")
+    if not dense or dense.startswith(b"\n") or b"\n\n" in dense:
+        return False  # a blank line, which holds no row
+    rows = dense.count(b"\n") + (not dense.endswith(b"\n"))
+    fields = marked.count(b" x") + marked.count(b"\nx") + marked.startswith(b"x")
+    return fields != rows * form.width
+
+
+# A CR counts as a blank: one before its LF ends a line, a lone one is refused anyway.
+_MARKS = bytes(b" "[0] if b in b" \t\r" else b if b == b"\n"[0] else b"x"[0] for b in range(256))
 
 
 def _quotes_close_on_their_line(data: bytes) -> bool:
