@@ -245,3 +245,15 @@ def test_ragged_wide_whitespace_line_fails_within_the_memory_bound(tmp_path):
     rc, mb, err = peak_of_run("softmax", "--logits", f, "-o", tmp_path / "out.csv")
     assert rc == 1 and f"line 7: found {n - 1} values, expected {n} as on line 1" in err
     assert mb < 512
+
+
+@pytest.mark.parametrize("sep", [",", " ", "  "])
+def test_ragged_row_is_said_in_line_order_before_any_output(tmp_path, streamed, sep):
+    f = tmp_path / ("z.csv" if sep == "," else "z.txt")
+    rows = [sep.join(["0.5", "1.5", "2.5"])] * 6
+    f.write_text("\n".join(rows[:4] + [sep.join(["1", "2"])] + rows[4:]) + "\n")
+    err = one_error_line(xent("softmax", "--logits", f, "--format", "csv"), 1)
+    assert "line 5: found 2 values, expected 3 as on line 1" in err
+    f.write_text("\n".join(rows[:1] + [sep.join(["1", "x", "3"])] + rows[1:3] + [sep.join(["1", "2"])]) + "\n")
+    err = one_error_line(xent("softmax", "--logits", f, "--format", "csv"), 1)
+    assert "line 2, column 2: expected a number, found 'x'" in err

@@ -704,6 +704,13 @@ def _stream_text(path: str, where: str, header: str = "auto", selector: str | No
             if rows:
                 spans.append(_Span(at, len(data), row, rows, line))
             row += rows
+            if _ragged(data, form):
+                # The file fails: said now, in line order (the rows before are checked, not kept), before
+                # any block of it is computed.
+                checked = TextRows(path, where, spans, form)
+                for i in range(len(spans)):
+                    checked._parse(i)
+                raise AssertionError(f"{where}: a row of another width was counted but not found")
     values, notes = TextRows(path, where, spans, form), []
     if selector is None and spans and _index_column(values.rows(0, spans[0].rows), form.names, where, notes):
         form = form._replace(usecols=tuple(range(1, form.width)), names=_without_first(form.names))
