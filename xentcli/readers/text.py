@@ -935,7 +935,7 @@ def _parse_exact(text: str, where: str, *, first_line: int = 1, form: _TextForm 
                 _raise_first_bad_cell(rows, batch_lines, where, columns, header=header_names)
             on = (f"the header on line {form.header_line}" if header_names and lineno == form.first_data_line
                   else f"line {form.first_data_line}")
-            trailing = cells[-1] == "" if cells is not None else _content(raw).endswith(delimiter.strip() or "\0")
+            trailing = cells[-1] == "" if cells is not None else delimiter != " " and _content(raw).endswith(delimiter)
             raise DataError(
                 f"{where}: line {lineno}: found {_values(count)}, expected {width} as on {on}"
                 + (" (a trailing delimiter?)" if trailing else "")
