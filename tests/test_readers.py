@@ -259,7 +259,7 @@ def test_text_rows_know_their_lines():
     assert m.locate(1) == "--probs (stdin) line 4"
 
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from xentcli.readers import text as readers  # noqa: E402
@@ -385,6 +385,7 @@ def test_row_count_of_a_chunk_follows_the_exact_readers_rule(text):
 @settings(max_examples=120, deadline=None)
 @given(st.lists(st.text(alphabet="0123456789.,-e x#\t\r", max_size=12), min_size=1, max_size=12),
        st.integers(1, 40), st.booleans())
+@example(lines=[",0", ","], chunk=1, header=False)  # a head cut before its second row decided no header
 def test_streamed_text_fuzz_matches_the_whole_file(tmp_path_factory, lines, chunk, header):
     # No nan/inf in the alphabet, so the only errors are the reader's: they must read the same.
     from click.testing import CliRunner

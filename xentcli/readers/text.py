@@ -155,6 +155,9 @@ def _header_note(names: Header, where: str) -> str:
     return f"{said}; --input-header no reads it as data"
 
 
+#: Bytes at the start of a streamed file whose rows decide whether its first row of integers is a header.
+HEAD_EVIDENCE = 8 << 20
+
 #: Bytes of text parsed per chunk by NumPy's C reader.
 TEXT_CHUNK = 8 << 20
 
@@ -486,6 +489,8 @@ def _text_head(data: bytes, header: str = "auto", where: str = "", *, whole: boo
         if whole:
             raise DataError(f"{where}: no numbers found (empty input)")
         return None
+    if not whole and len(rows) < 2 and broken is None:
+        return None  # the second row decides a header as it does for the whole text: read on
     (first_pos, first_line, first, _), second = rows[0], (rows[1] if len(rows) > 1 else None)
     # R's write.table: a header of names, none for the row-names column, over rows one cell wider.
     row_names = second is not None and len(second[2]) == len(first) + 1 and all(first) and _is_header(first)
@@ -686,13 +691,15 @@ def _stream_text(path: str, where: str, header: str = "auto", selector: str | No
     decides a header of integers, and its first chunk's rows an index column (:func:`_index_column`).
     """
     with open(path, "rb") as f:
-        first = f.read(TEXT_CHUNK) + f.readline(MAX_LINE + 1)
+        # The head's rows decide a header of integers: the same evidence whatever the chunk size.
+        first = f.read(max(TEXT_CHUNK, HEAD_EVIDENCE)) + f.readline(MAX_LINE + 1)
         bom = 3 if first.startswith(b"\xef\xbb\xbf") else 0
         _refuse_binary(first, where)
         while (head := _text_head(first[bom:], header, where, whole=False)) is None:  # a long head of comments
             more = f.read(TEXT_CHUNK) + f.readline(MAX_LINE + 1)
-            if not more:
-                _text_head(first[bom:], header, where)  # the whole file: it says what is missing
+            if not more:  # the whole file: its head as the whole text's (or what is missing)
+                head = _text_head(first[bom:], header, where)
+                break
             if len(first) > MAX_HEAD:
                 raise DataError(f"{where}: no data row within the first {len(first) >> 20} MB "
                                 "(only comments, blank lines or a header)")
