@@ -223,7 +223,7 @@ def test_a_key_naming_a_string_is_bad_data(tmp_path):
 
 # --- pandas' table layouts, and bounds ---------------------------------------------------------
 
-@pytest.mark.parametrize("orient", [None, "split", "records", "columns", "index"])
+@pytest.mark.parametrize("orient", [None, "split", "records", "columns"])
 def test_pandas_default_to_json_layout_reads_as_a_table_with_column_names(tmp_path, orient):
     pd = pytest.importorskip("pandas")
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
@@ -294,27 +294,29 @@ def test_a_long_string_among_many_numbers_is_bad_data_not_an_array_of_strings(tm
     assert "line 20001" in error("softmax", "--logits", lines, code=1)
 
 
-def test_pandas_orient_index_json_was_read_transposed(tmp_path):
-    """``to_json(orient="index")`` over an index that is not 0…N−1 (rows outside) was read as columns."""
+def test_pandas_default_to_json_over_named_rows_was_read_transposed(tmp_path):
+    """``DataFrame(z, index=['a.jpg', …]).to_json()`` (integer columns outside, names inside) was read
+    as orient="index": 4 rows of 3 read as 3 rows of 4."""
     pd = pytest.importorskip("pandas")
-    sklearn_metrics = pytest.importorskip("sklearn.metrics")
-    p = np.array([[.9, .1], [.1, .9], [.3, .7]])
-    y = [0, 1, 1]
-    frame = pd.DataFrame(p, columns=["a", "b"], index=[7, 3, 5])
-    for orient in ("index", "columns"):
-        path = tmp_path / f"{orient}.json"
-        frame.to_json(path, orient=orient)
-        got = cli_json("ce", "--labels", "0,1,1", "--probs", path)
-        assert got["n"] == 3 and got["mean"] == pytest.approx(sklearn_metrics.log_loss(y, p), rel=1e-12)
-    # 3×3: a transposed read is the right shape and the wrong number.
-    preds, targets = rng.random((3, 3)), rng.random((3, 3))
-    index = [12, 4, 9]
-    pd.DataFrame(preds, columns=["u", "v", "w"], index=index).to_json(tmp_path / "preds.json", orient="index")
-    pd.DataFrame(targets, columns=["u", "v", "w"], index=index).to_json(tmp_path / "t.json", orient="index")
-    saved_p = pd.read_json(tmp_path / "preds.json", orient="index").to_numpy()
-    saved_t = pd.read_json(tmp_path / "t.json", orient="index").to_numpy()
-    got = cli_json("mse", "--labels", tmp_path / "t.json", "--preds", tmp_path / "preds.json")
-    assert got["mean"] == pytest.approx(sklearn_metrics.mean_squared_error(saved_t, saved_p), rel=1e-12)
+    torch = pytest.importorskip("torch")
+    z = rng.standard_normal((4, 3))
+    y = [2, 0, 1, 1]
+    frame = pd.DataFrame(z, index=["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
+    frame.to_json(tmp_path / "z.json")
+    message = error("ce", "--labels", "2,0,1,1", "--logits", tmp_path / "z.json", code=2)
+    assert message.startswith(f"Error: --logits {tmp_path}/z.json: ") and message.count("\n") == 1
+    assert "either layout" in message and 'orient="split"' in message and 'orient="records"' in message
+    # Ids at both levels, or names outside and ids inside: pandas' default layout, columns outside.
+    for index, columns in (([7, 3, 5, 1], None), ([7, 3, 5, 1], ["u", "v", "w"])):
+        pd.DataFrame(z, index=index, columns=columns).to_json(tmp_path / "c.json", double_precision=15)
+        expected = torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(y)).item()
+        got = cli_json("ce", "--labels", "2,0,1,1", "--logits", tmp_path / "c.json")
+        assert got["n"] == 4 and got["mean"] == pytest.approx(expected, rel=1e-12)
+    # orient="split" carries its layout: the suggested way out reads the named rows right.
+    frame.to_json(tmp_path / "s.json", orient="split", double_precision=15)
+    expected = torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(y)).item()
+    got = cli_json("ce", "--labels", "2,0,1,1", "--logits", tmp_path / "s.json")
+    assert got["mean"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_pandas_series_json_over_a_shuffled_index_held_no_list_of_numbers(tmp_path):
@@ -324,10 +326,11 @@ def test_pandas_series_json_over_a_shuffled_index_held_no_list_of_numbers(tmp_pa
     assert y.dtype == np.int64 and y.tolist() == [2, 0, 1, 1]  # the file's order, not sorted by index
 
 
-def test_json_object_of_objects_named_at_both_levels_is_ambiguous_and_a_wrong_call(tmp_path):
+@pytest.mark.parametrize("index", [["x", "y"], [7, 3]])
+def test_json_object_of_objects_with_names_inside_is_ambiguous_and_a_wrong_call(tmp_path, index):
     pd = pytest.importorskip("pandas")
     path = tmp_path / "p.json"
-    pd.DataFrame({"a": [.9, .1], "b": [.1, .9]}, index=["x", "y"]).to_json(path, orient="index")
+    pd.DataFrame({"a": [.9, .1], "b": [.1, .9]}, index=index).to_json(path, orient="index")
     message = error("ce", "--labels", "0,1", "--probs", path, code=2)
     assert message.startswith(f"Error: --probs {path}: ") and message.count("\n") == 1
     assert 'orient="split"' in message and 'orient="records"' in message

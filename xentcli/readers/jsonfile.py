@@ -80,15 +80,16 @@ def _pandas_table(data, selector: str | None, where: str) -> "list[dict] | None"
     """The rows of a table as pandas' ``to_json`` writes it, as records; ``None`` for other JSON.
 
     ``orient="split"``: ``{"columns": [...], "index": [...], "data": [[...]]}``. An object of
-    objects of plain values is told apart by its keys: row ids (integer-like keys, as pandas writes
-    its index) outside and column names inside is ``orient="index"``, ``{"7": {"a": value, …}, …}``,
-    the rows outside; column names outside and row ids inside, or ids at both levels (unnamed
-    columns over a RangeIndex), is ``orient="columns"`` (a DataFrame's default), ``{"a": {"7":
-    value, …}, …}``; names at both levels cannot be told apart and are a wrong call suggesting
-    ``orient="split"`` or ``"records"``. An object of plain values under integer-like keys is a
-    Series' default, ``{"7": value, "3": value, …}``, one value a row. Rows come in the file's
-    order (pandas writes them in index order). A dotted selector whose first part is a key
-    (``FILE:a.b``) walks objects instead.
+    objects of plain values does not say which level holds the rows, so only its inner keys decide:
+    integer-like inner keys (row ids, as pandas writes its index) under names or under integer-like
+    keys are pandas' default ``orient="columns"``, ``{"a": {"7": value, …}, …}``, the columns
+    outside; names inside (under integer-like keys or under names) could be either layout
+    (``orient="index"`` writes ``{"7": {"a": value, …}, …}``, but a default ``to_json()`` of a
+    table indexed by names over unnamed columns looks the same) and are a wrong call suggesting
+    ``orient="split"`` or ``"records"``, which carry their layout. An object of plain values under
+    integer-like keys is a Series' default, ``{"7": value, "3": value, …}``, one value a row. Rows
+    come in the file's order (pandas writes them in index order). A dotted selector whose first part
+    is a key (``FILE:a.b``) walks objects instead.
     """
     if not isinstance(data, dict) or not data:
         return None
@@ -108,13 +109,11 @@ def _pandas_table(data, selector: str | None, where: str) -> "list[dict] | None"
     if not all(isinstance(c, dict) and c and not any(isinstance(v, (list, dict)) for v in c.values())
                for c in values):
         return None
-    inner_ids = all(_integer_like(k) for c in values for k in c)
-    if outer_ids and not inner_ids:
-        return values  # orient="index": each row a record of its columns
-    if not outer_ids and not inner_ids:
-        raise CallError(f"{where}: an object of objects with names at both levels: it cannot be told whether the "
-                        "rows are outside (pandas' orient=\"index\") or inside (orient=\"columns\"); write the "
-                        "table with to_json(orient=\"split\") or to_json(orient=\"records\")")
+    if not all(_integer_like(k) for c in values for k in c):
+        raise CallError(f"{where}: an object of objects with names inside: the file could be either layout, "
+                        "the rows outside (pandas' orient=\"index\") or the columns outside (orient=\"columns\", "
+                        "a table indexed by names); write the table with to_json(orient=\"split\") or "
+                        "to_json(orient=\"records\"), which carry their layout")
     # orient="columns". A row id one column lacks reads as null: bad data naming the field and the row.
     return [{name: column.get(i) for name, column in data.items()} for i in values[0]]
 
