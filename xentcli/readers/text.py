@@ -660,19 +660,17 @@ def _parse_chunks(data: bytes, header: str, selector: str | None, where: str, na
     def chunks():
         return _line_chunks(io.BytesIO(data), pos, where, form.first_data_line)
 
-    # A file with a ragged row fails: its rows before it are checked, in line order, but not kept.
-    keep = not any(_ragged(piece, form) for _, _, piece in chunks())
     parts = []
     for _, line, piece in chunks():
         block = _parse_block(piece, form)
         if block is None:
             if names:
                 return None
+            if _ragged(piece, form):
+                parts.clear()  # the file fails in this chunk: the rows before it were checked, not needed
             block = _parse_exact(_decode(piece, where, line), where, first_line=line, form=form)[0]
-        if len(block) and keep:
+        if len(block):
             parts.append(block)
-    if not keep:  # the count said a row is ragged, yet every row has the file's width (cannot happen)
-        raise AssertionError(f"{where}: a row of another width was counted but not found")
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), form.names
 
 
