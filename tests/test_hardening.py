@@ -503,6 +503,13 @@ def test_gh_signalling_nan_is_one_error_line(tmp_path, dtype, bits, command):
     assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error:") and "nan" in lines[0], lines
 
 
+@pytest.mark.parametrize("args", [("--base", "\u0662"), ("--base", "1_0"), ("--precision", "\u0663"),
+                                  ("--ignore-index", "\u0661"), ("--precision", "1_0"), ("--scheduler", "local:\u0662")])
+def test_gh_whole_number_options_are_ascii(xent, args):
+    r = xent("ce", "--labels", "0,1", "--logits", "1,2;3,4", *args)
+    assert r.exit_code == 2 and r.stdout == "" and args[0] in r.stderr and len(r.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize("option", ["--eps", "--temperature", "--label-smoothing"])
 @pytest.mark.parametrize("value", ["nan", "NaN", "1_0", "\uff12", "\u0663"])
 def test_gh_option_numbers_are_ascii_and_never_nan(xent, option, value):
@@ -532,10 +539,13 @@ def test_gh_transposed_targets_of_sequences_are_refused(xent, tmp_path, command)
         assert r.exit_code == 0 and float(r.stdout) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("alias", ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"])
-def test_gh_stdin_read_by_two_options_through_a_path_is_a_wrong_call(alias):
-    if not os.path.exists(alias):
-        pytest.skip(f"{alias} does not exist here")
+@pytest.mark.parametrize("alias", ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "link"])
+def test_gh_stdin_read_by_two_options_through_a_path_is_a_wrong_call(alias, tmp_path):
+    if alias == "link":  # a symlink of the user's own to the stream
+        alias = tmp_path / "stdin"
+        os.symlink("/dev/stdin", alias)
+    if not os.path.exists("/dev/stdin"):
+        pytest.skip("no /dev/stdin here")
     r = run_process("ce", "--labels", "-", "--logits", alias, input=b"0\n1\n")
     assert r.returncode == 2 and r.stderr.decode().startswith("Error: only one option may read stdin")
 

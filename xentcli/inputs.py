@@ -52,7 +52,7 @@ def check_stdin(**values: str | None) -> None:
 def _is_stdin_stream(spec: str | None) -> bool:
     """Whether ``spec`` names the stream on stdin by a path (``/dev/stdin``, ``/proc/self/fd/0``): a pipe
     or FIFO read once. A regular file redirected to stdin reopens at its start, so two readers are fine."""
-    if spec is None or not spec.startswith("/"):
+    if spec is None or reads_stdin(spec):
         return False
     try:
         st, fd0 = os.stat(spec), os.fstat(0)

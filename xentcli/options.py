@@ -58,6 +58,8 @@ class BaseType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)) or value != "e":
             try:
+                if isinstance(value, str) and (not value.isascii() or "_" in value):
+                    raise ValueError(value)  # float() takes '1_0' and other scripts' digits
                 b = float(value)
             except ValueError:
                 self.fail(f"expected 'e', 2, 10 or another number > 0 other than 1, got {value!r}", param, ctx)
@@ -85,6 +87,15 @@ class Number(click.FloatRange):
         if math.isnan(number):
             self.fail(f"expected a number, got {value!r}", param, ctx)
         return number
+
+
+class Whole(click.IntRange):
+    """A whole number spelled in ASCII (``int`` takes ``1_0`` and other scripts' digits), optionally in a range."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and (not value.isascii() or "_" in value):
+            self.fail(f"{value!r} is not a whole number written in ASCII digits", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 # An option value that must be a positive, finite number.
@@ -168,7 +179,7 @@ sample_weights_option = click.option(
          "none gives each w·loss. A file, FILE:COLUMN, or inline '1,2,0.5'.",
 )
 ignore_index_option = click.option(
-    "--ignore-index", type=int, default=None, help="Skip samples whose class index is K (index labels only). Default: none."
+    "--ignore-index", type=Whole(), default=None, help="Skip samples whose class index is K (index labels only). Default: none."
 )
 shift_option = click.option(
     "--shift", is_flag=True,
@@ -230,7 +241,7 @@ def output_options(f):
                  ".csv .tsv .json .npy .parquet (needs pyarrow: pip install 'xentcli[arrow]'); "
                  ".txt and no extension are csv; other extensions are refused; '-' is stdout.",
         ),
-        click.option("--precision", type=click.IntRange(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
+        click.option("--precision", type=Whole(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
         click.option("--header", is_flag=True, help="Start csv/tsv output with a header line."),
     )(f)
 
@@ -279,7 +290,7 @@ def explain_options(f):
                  "result (in place of the table; with --format csv/tsv/json/npy or --output the result goes "
                  "there as usual and the explanation to stderr).",
         ),
-        click.option("--explain-rows", type=click.IntRange(min=1), default=EXPLAIN_ROWS, show_default=True,
+        click.option("--explain-rows", type=Whole(min=1), default=EXPLAIN_ROWS, show_default=True,
                      metavar="N", help="How many of the first rows --explain derives (it says how many it left out)."),
     )(f)
 

@@ -56,21 +56,21 @@ KLD_FLOOR = 16
               "the statistics that need targets (NLL, perplexity, accuracy, Δp) are absent.")
 @options.shift_option
 @options.ignore_index_option
-@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--top-k", "top_k", type=options.Whole(min=1), default=5, show_default=True,
               help="K of topk_acc and topk_overlap, and how many log-probabilities --save-base keeps "
                    "(a saved reference given as --base brings its own K).")
-@click.option("--bytes", "n_bytes", type=click.IntRange(min=1), help="Total UTF-8 bytes of the text: adds bits_per_byte.")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(min=1, max=MAX_BOOTSTRAP),
+@click.option("--bytes", "n_bytes", type=options.Whole(min=1), help="Total UTF-8 bytes of the text: adds bits_per_byte.")
+@click.option("--bootstrap", "n_boot", type=options.Whole(min=1, max=MAX_BOOTSTRAP),
               help=f"Resample whole sequences N times (at most {MAX_BOOTSTRAP:,}): a 95% interval (ci95) for kl, "
                    "ln_ppl_ratio and same_top1 (csv and Parquet add its ends as <statistic>_ci95_lo and _hi columns).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --bootstrap (the same seed, the same interval).")
-@click.option("--block", "block_tokens", type=click.IntRange(min=1),
+@click.option("--seed", type=options.Whole(), default=0, show_default=True, help="Seed of --bootstrap (the same seed, the same interval).")
+@click.option("--block", "block_tokens", type=options.Whole(min=1),
               help="For --bootstrap: sequences of T tokens (default: the rows of (B,T,V) inputs, else each token).")
 @click.option("--per-token", "per_token", metavar="FILE", shell_complete=options.complete_path,
               help="Write one row per scored token (.csv .tsv .parquet; csv without an extension), atomically; "
                    "(B,T,V) inputs add each token's sequence and position. A device or FIFO (/dev/stdout) is "
                    "written once the run has succeeded, like -o.")
-@click.option("--worst", type=click.IntRange(min=0), default=0,
+@click.option("--worst", type=options.Whole(min=0), default=0,
               help="List the N tokens of largest KL (with their sequence and position for (B,T,V) inputs).")
 @click.option("--save-base", "save_base", metavar="FILE.safetensors", shell_complete=options.complete_path,
               help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs "

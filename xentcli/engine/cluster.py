@@ -76,7 +76,7 @@ REFUSED_SECONDS = 2.0
 STALL_SECONDS = 600.0
 STALL_ENV = "XENT_SCHEDULER_STALL"
 
-_LOCAL = re.compile(r"local:(\d+)")
+_LOCAL = re.compile(r"local:([0-9]+)")
 _REMOTE = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://[^\s/:]+(:\d+)?/?")
 
 
@@ -108,7 +108,7 @@ def stall_seconds() -> float:
     if not raw:
         return STALL_SECONDS
     try:
-        seconds = float(raw)
+        seconds = float(raw) if raw.isascii() and "_" not in raw else float("nan")  # ASCII spellings only
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds < float("inf"):
