@@ -92,10 +92,18 @@ class Number(click.FloatRange):
 class Whole(click.IntRange):
     """A whole number spelled in ASCII (``int`` takes ``1_0`` and other scripts' digits), optionally in a range."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.min is None and self.max is None:
+            self.name = "integer"  # shown as INTEGER, with no range
+
     def convert(self, value, param, ctx):
         if isinstance(value, str) and (not value.isascii() or "_" in value):
             self.fail(f"{value!r} is not a whole number written in ASCII digits", param, ctx)
         return super().convert(value, param, ctx)
+
+    def _describe_range(self) -> str:
+        return super()._describe_range() if self.min is not None or self.max is not None else ""
 
 
 # An option value that must be a positive, finite number.
