@@ -199,6 +199,7 @@ def test_header_counts_that_lie_or_overflow_are_bad_data_never_an_allocation(tmp
     ("minimum", -np.inf, "min_log_prob is -inf"),
     ("scale", np.inf, "scale is inf"),
     ("scale", np.nan, "scale is nan"),
+    ("scale", -16 / 65535, "expected a number >= 0"),  # a negative scale: mean KL -0.059 with exit 0
 ])
 def test_kld_row_decoding_above_zero_or_with_a_non_finite_scale_is_bad_data(tmp_path, field, value, says):
     rows = 2 * (8 - 1 - 4)

@@ -59,6 +59,9 @@ class KldFile(RawFile):
                 if not np.isfinite(value).all():
                     r = int(np.argmax(~np.isfinite(value)))
                     raise RowError(f"damaged .kld row: its {name} is {float(value[r])}, expected a finite number", r)
+            if (scale < 0).any():  # llama.cpp's scale is (max - min) / 65535: a code of 0 is the row's minimum
+                r = int(np.argmax(scale < 0))
+                raise RowError(f"damaged .kld row: its scale is {float(scale[r])!r}, expected a number >= 0", r)
             with np.errstate(over="ignore", invalid="ignore"):
                 out *= scale[:, None]
                 out += low[:, None]
