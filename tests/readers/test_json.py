@@ -283,6 +283,33 @@ def test_json_document_above_the_bound_is_refused_before_parsing(tmp_path, monke
     assert read_matrix(str(tmp_path / "lines.json"), "--logits").values.shape == (20, 20)
 
 
+@pytest.mark.parametrize("unit", ["[" * 900 + "]" * 900 + ",", "[0],"])
+def test_json_document_at_the_bound_fails_within_512_mb(tmp_path, unit):
+    """The worst failing documents at the bound: lists nested deep (two bytes a list), many tiny lists."""
+    from xentcli.readers import jsonfile
+    from tests.readers.test_text_trust import peak_of_run
+
+    path = tmp_path / "worst.json"
+    head, tail = "[[0],", '"x"]'
+    path.write_text(head + unit * ((jsonfile.MAX_DOCUMENT_BYTES - len(head) - len(tail)) // len(unit)) + tail)
+    rc, mb, err = peak_of_run("softmax", "--logits", path)
+    assert rc == 1 and err.startswith(f"Error: --logits {path}: ") and err.count("\n") == 1
+    assert mb < 512
+
+
+def test_json_document_of_the_bound_is_read_and_one_byte_more_refused(tmp_path):
+    from xentcli.readers import jsonfile
+
+    p = rng.standard_normal((2, 1000))
+    text = json.dumps(p.tolist())
+    path = tmp_path / "p.json"
+    path.write_text(text + " " * (jsonfile.MAX_DOCUMENT_BYTES - len(text)))
+    assert np.array_equal(read_matrix(str(path), "--logits").values, p)
+    path.write_text(text + " " * (jsonfile.MAX_DOCUMENT_BYTES + 1 - len(text)))
+    message = error("softmax", "--logits", path, code=1)
+    assert f"larger than {jsonfile.MAX_DOCUMENT_BYTES >> 20} MB" in message
+
+
 def test_a_long_string_among_many_numbers_is_bad_data_not_an_array_of_strings(tmp_path):
     # NumPy would make every value as wide as the string: 20 000 × 1 000 000 characters, 80 GB.
     path = tmp_path / "s.json"

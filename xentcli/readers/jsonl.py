@@ -63,8 +63,9 @@ CHUNK_VALUES = 1 << 18
 #: Strings read as non-finite floats (lower-cased, stripped): xent writes ``inf``, ``-inf``, ``nan``.
 SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")}
 _INT64 = np.iinfo(np.int64)
-#: The longest line parsed as one record: as much as a whole ``.json`` document.
-MAX_LINE_BYTES = MAX_DOCUMENT_BYTES
+#: The longest line parsed as one record: within a whole ``.json`` document's bound, as the rows
+#: read before it are held too.
+MAX_LINE_BYTES = 8 << 20
 _BOM = "\ufeff"
 
 _NUMBER, _LIST, _STRING = "number", "list", "string"
