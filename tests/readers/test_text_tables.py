@@ -250,3 +250,33 @@ def test_r_write_csv_empty_first_header_cell(tmp_path):
 
 def rng_probs(n, c):
     return np.random.default_rng(5).dirichlet(np.ones(c), n)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_gh_shuffled_index_named_subject_is_a_wrong_call_as_integers_beside_floats(tmp_path, monkeypatch, streamed):
+    """rename_axis('subject') over a shuffled split's index was read as a class (CE 60.02 against log_loss
+    0.4621, exit 0): as a table of integers beside floats it is a wrong call naming the class columns."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import train_test_split
+
+    from xentcli.readers import text
+
+    rng = np.random.default_rng(19)
+    y = pd.Series(rng.integers(0, 3, 120))
+    x = pd.DataFrame(rng.normal(size=(120, 2)) + y.to_numpy()[:, None], columns=["a", "b"])
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    clf = LogisticRegression().fit(x_train, y_train)
+    z = pd.DataFrame(np.log(clf.predict_proba(x_test)), index=x_test.index, columns=SPECIES).rename_axis("subject")
+    z.to_csv(tmp_path / "f.csv")
+    np.save(tmp_path / "y.npy", y_test.to_numpy())
+    if streamed:
+        monkeypatch.setattr(text, "STREAM_TEXT_BYTES", 0)
+        monkeypatch.setattr(text, "TEXT_CHUNK", 256)
+    f = tmp_path / "f.csv"
+    r = xent("ce", "--labels", tmp_path / "y.npy", "--logits", f)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+    assert "'subject'" in r.stderr and "looks like row ids" in r.stderr
+    assert f"e.g. {f}:setosa,versicolor,virginica" in r.stderr and "FILE" not in r.stderr
+    doc = cli_json("ce", "--labels", tmp_path / "y.npy", "--logits", f"{f}:setosa,versicolor,virginica")
+    assert doc["mean"] == pytest.approx(log_loss(y_test, clf.predict_proba(x_test)), rel=1e-9)

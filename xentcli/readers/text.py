@@ -84,7 +84,8 @@ def _index_column(values: np.ndarray, names: Header | None, where: str, notes: l
     (:data:`ID_NAME`) that holds integers is that index, in any order (a shuffled split's); so is a
     first column of row numbers (0…N-1 or 1…N) of any name beside columns that are not all integers.
     A column named like the labels (:data:`.selector.LABEL_NAMES`) among several is a wrong call naming the
-    selectors to use; a first column of other integers beside non-integers is said to look like ids.
+    selectors to use; so is a first column of other integers beside non-integers (a shuffled index under
+    another name looks like row ids, and Parquet refuses the same table as mixing integers and floats).
     """
     if names is None or values.dtype.kind != "f" or values.ndim != 2 or len(names) != values.shape[1]:
         return False
@@ -96,15 +97,17 @@ def _index_column(values: np.ndarray, names: Header | None, where: str, notes: l
         _refuse_label_column(names[1:], where)
         return True
     _refuse_label_column(names, where)
-    if ids is None or not np.all(ids == np.round(ids)) or np.all(values[:, 1:] == np.round(values[:, 1:])):
+    if (ids is None or not np.all(np.isfinite(ids) & (ids == np.round(ids)))
+            or np.all(values[:, 1:] == np.round(values[:, 1:]))):
         return False
     if np.array_equal(ids, np.arange(len(ids))) or np.array_equal(ids, np.arange(1, len(ids) + 1)):
         notes.append(f"{where}: column '{names[0]}' holds the row numbers {int(ids[0])}…{int(ids[-1])} "
                      "(pandas' named index): it is not a class and is left out")
         return True
-    notes.append(f"{where}: column '{names[0]}' holds only integers while the others do not: if it is an id, "
-                 f"select the class columns, e.g. FILE:{names[1]},…")
-    return False
+    path = shown_path(where)
+    raise CallError(f"{where}: the first column '{names[0]}' holds only integers while the others do not: it looks "
+                    f"like row ids (pandas' named index), not a class: select the class columns, e.g. "
+                    f"{path}:{glob_of(list(names[1:]), list(names))}")
 
 
 def _refuse_label_column(names: list[str], where: str) -> None:
