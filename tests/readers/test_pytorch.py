@@ -204,3 +204,22 @@ def test_nested_keys_walk_dicts_and_lists_and_an_exact_dotted_key_wins(tmp_path,
     out = error("softmax", "--logits", f"{path}:out.scores", code=2)
     assert "'out' has no entry 'scores'" in out and "logits: float64 (3, 4)" in out
     assert "'out.hidden' has no entry '7'" in error("softmax", "--logits", f"{path}:out.hidden.7", code=2)
+
+
+def test_pt_dict_with_one_tensor_at_its_top_level_and_others_nested_silently_used_it(tmp_path, torch):
+    """``{"out": {"logits", "labels"}, "input_ids"}`` read without a selector took ``input_ids``."""
+    lg = torch.randn(2, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    lab = torch.tensor([4, 1])
+    ids = torch.tensor([[101, 7, 9], [101, 3, 2]])
+    path = tmp_path / "lm.pt"
+    torch.save({"out": {"logits": lg, "labels": lab}, "input_ids": ids}, path)
+    out = error("softmax", "--logits", path, code=2)
+    assert out.startswith(f"Error: --logits {path}: ") and out.count("\n") == 1
+    assert "3 tensors (out.logits: float64 (2, 5), out.labels: int64 (2,), input_ids: int64 (2, 3))" in out
+    got = cli_json("ce", "--logits", f"{path}:out.logits", "--labels", f"{path}:out.labels")
+    expected = torch.nn.functional.cross_entropy(lg, lab).item()
+    assert got["mean"] == pytest.approx(expected, rel=1e-12)
+    # One tensor in all, however deep, needs no selector.
+    one = tmp_path / "one.pt"
+    torch.save({"out": {"logits": lg, "step": 3}, "hidden": []}, one)
+    assert np.array_equal(values(one), lg.numpy())

@@ -3,9 +3,10 @@
 PyTorch is never a dependency of xent: without it these files are a wrong call (exit 2)
 saying how to get it; xent has no unpickler of its own for them.
 
-What is read: a tensor; a dict of tensors (a ``state_dict``), ``FILE:KEY`` picking one
-(optional when the dict holds one tensor); a list or tuple of tensors, ``FILE:INDEX``
-(0-based) picking one (optional when it holds one). Dots walk nested dicts and lists
+What is read: a tensor; a dict of tensors (a ``state_dict``), ``FILE:KEY`` picking one; a
+list or tuple of tensors, ``FILE:INDEX`` (0-based) picking one. The selector is optional when
+the file holds one tensor in all, counting every tensor reachable through nested dicts, lists
+and tuples; with several, no selector is a wrong call listing each by its dotted name. Dots walk nested dicts and lists
 (``out.pt:out.logits`` for ``torch.save({"out": {"logits": t}})``, ``x.pt:hidden.0``); a key
 that itself contains the dots wins. A tensor is taken ``.detach().cpu()``; bfloat16 is widened to float32 (exactly),
 float16 stays float16 (the engine widens it), other dtypes keep theirs through
@@ -96,15 +97,15 @@ def _pick(torch, obj, selector: str | None, path: str, where: str):
         kind, how = type(obj).__name__, "INDEX"
     else:
         raise DataError(f"{where}: the file holds {_describe(torch, obj)}, not a tensor")
-    tensors = [k for k, v in entries.items() if isinstance(v, torch.Tensor)]
     if selector is None:
+        tensors = dict(_reachable(torch, obj, ""))
         if len(tensors) == 1:
-            return entries[tensors[0]], where
+            return next(iter(tensors.values())), where
         if not tensors:
             raise DataError(f"{where}: the file holds a {kind} of no tensors"
                             + (f" ({_listed(torch, entries)})" if entries else " (it is empty)"))
-        raise CallError(f"{where}: the file holds a {kind} of {len(tensors)} tensors "
-                        f"({_listed(torch, {k: entries[k] for k in tensors})}); name one as {shown_path(where)}:{how}")
+        raise CallError(f"{where}: the file holds {len(tensors)} tensors ({_listed(torch, tensors)}); "
+                        f"name one as {shown_path(where)}:{how}")
     value = entries[selector] if selector in entries else _walk(torch, obj, selector, kind, where)
     name = f"{where}:{selector}"
     if not isinstance(value, torch.Tensor):
@@ -122,6 +123,15 @@ def _entries(value) -> "dict | None":
     if isinstance(value, (list, tuple)):
         return {str(i): v for i, v in enumerate(value)}
     return None
+
+
+def _reachable(torch, value, prefix: str):
+    """Every tensor inside nested dicts, lists and tuples, in order, with its dotted name (``out.logits``)."""
+    for key, entry in _entries(value).items():
+        if isinstance(entry, torch.Tensor):
+            yield prefix + key, entry
+        elif _entries(entry) is not None:
+            yield from _reachable(torch, entry, f"{prefix}{key}.")
 
 
 def _walk(torch, obj, selector: str, kind: str, where: str):
