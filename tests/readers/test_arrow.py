@@ -436,3 +436,30 @@ def test_class_names_across_record_batches_keep_the_file_order(tmp_path, stream)
     assert got.tolist() == names
     pq.write_table(pa.table({"species": names}), tmp_path / "y.parquet", row_group_size=4)
     assert read_matrix(str(tmp_path / "y.parquet"), "--labels").values.tolist() == names
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "feather", "json"])
+@pytest.mark.parametrize("labels", [["setosa", "virginica", "versicolor", "setosa"], [0, 2, 1, 0]])
+def test_mixed_table_hint_included_a_number_column_that_is_not_a_class(tmp_path, fmt, labels):
+    """Columns ``label, z_setosa, z_versicolor, z_virginica, w``: the hint was ``FILE:z_setosa,…,w``,
+    a wrong loss when pasted."""
+    from tests.cli_helpers import error
+    from sklearn.metrics import log_loss
+    from scipy.special import softmax
+
+    z = rng.standard_normal((4, 3))
+    df = pd.DataFrame({"label": labels, "z_setosa": z[:, 0], "z_versicolor": z[:, 1], "z_virginica": z[:, 2],
+                       "w": rng.random(4)})
+    path = tmp_path / f"d.{fmt}"
+    if fmt == "json":
+        df.to_json(path, orient="records", double_precision=15)
+    else:
+        getattr(df, f"to_{fmt}")(path, **({"index": False} if fmt == "csv" else {}))
+    text_cell = fmt == "csv" and isinstance(labels[0], str)  # bad data at the first text cell, with the hint
+    message = error("ce", "--labels", f"{path}:label", "--logits", path, code=1 if text_cell else 2)
+    hint = f"{path}:z_* (w is not a class: add it by name if it is)"
+    assert hint in message and message.count("\n") == 1
+    classes = ["setosa", "versicolor", "virginica"]
+    y = [classes.index(c) for c in labels] if isinstance(labels[0], str) else labels
+    got = cli_json("ce", "--labels", "0,2,1,0", "--logits", f"{path}:z_*")
+    assert got["mean"] == pytest.approx(log_loss(y, softmax(z, axis=1), labels=[0, 1, 2]), rel=1e-9)

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from ..errors import CallError
 
-__all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "mixed_table", "whole_table", "is_label_name",
+__all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "class_selector", "mixed_table", "whole_table", "is_label_name",
            "LABEL_NAMES", "ID_NAME", "FLOAT", "INT", "STRING", "OTHER", "LIST_FLOAT", "LIST_INT", "LISTS_FLOAT", "LISTS_INT",
            "MAX_LISTED"]
 
@@ -101,6 +101,32 @@ def glob_of(wanted: list[str], columns: list[str]) -> str:
     return ",".join(str(a) if a == b and str(a) not in position else f"{a}-{b}" for a, b in runs)
 
 
+def class_selector(wanted: list[str], columns: list[str]) -> str:
+    """The selector of the class columns among the number columns ``wanted``, for hints: :func:`glob_of`
+    when they all share a prefix, or when no two do (their names); else the selector of the largest
+    group of at least two sharing a prefix (the part up to the first ``_ . - :`` or space, or the name
+    less its trailing digits), the rest named as left out: ``z_* (w is not a class: add it by name if
+    it is)``, so a pasted hint never mixes another number column into the classes."""
+    whole = glob_of(wanted, columns)
+    if whole.endswith("*"):
+        return whole
+    groups: dict[str, list[str]] = {}
+    for name in wanted:
+        stem = _STEM.match(name)
+        groups.setdefault(stem.group(0) if stem else name.rstrip("0123456789"), []).append(name)
+    group = max(groups.values(), key=len)  # the first of the largest, in the table's order
+    if len(group) < 2 or len(group) == len(wanted):
+        return whole
+    rest = [name for name in wanted if name not in group]
+    names = ", ".join(rest[:3]) + (f", … ({len(rest)} columns)" if len(rest) > 3 else "")
+    why = "is not a class: add it by name if it is" if len(rest) == 1 else "are not classes: add them by name if they are"
+    return f"{glob_of(group, columns)} ({names} {why})"
+
+
+#: A column name's prefix for :func:`class_selector`: up to its first separator (else the name less its trailing digits).
+_STEM = re.compile(r"[^_.\-: ]*[_.\-: ]")
+
+
 #: Column names that hold labels or targets, never probabilities or logits (compared lower-cased; names
 #: ending ``_label`` too). Not ``true``: scikit-learn names a boolean target's classes ``False,True``.
 LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "y", "y_true", "truth", "gold", "class",
@@ -155,7 +181,7 @@ def whole_table(where: str, columns: list[str], kinds: list[str], selectable: li
         if kind == INT and not groups.keys() & {FLOAT, LIST_FLOAT, LISTS_FLOAT} and not all(map(is_label_name, names)):
             role = "predictions"  # integers beside no floats are the matrix (counts, one-hot rows)
         if role == "predictions" and kind in (FLOAT, INT):
-            selectors = [glob_of(names, selectable)]  # the columns of one matrix
+            selectors = [class_selector(names, selectable)]  # the columns of one matrix
         else:
             selectors = [glob_of([name], selectable) for name in names] if role else []  # each read alone
         parts.append((what, names, selectors, role))

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import CallError, DataError
-from .selector import ID_NAME, LABEL_NAMES, glob_of, select_columns
+from .selector import ID_NAME, LABEL_NAMES, class_selector, select_columns
 from .source import FileRows, Matrix, open_file, pread, shown_path
 
 __all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "number_hint", "TextRows",
@@ -107,7 +107,7 @@ def _index_column(values: np.ndarray, names: Header | None, where: str, notes: l
     path = shown_path(where)
     raise CallError(f"{where}: the first column '{names[0]}' holds only integers while the others do not: it looks "
                     f"like row ids (pandas' named index), not a class: select the class columns, e.g. "
-                    f"{path}:{glob_of(list(names[1:]), list(names))}")
+                    f"{path}:{class_selector(list(names[1:]), list(names))}")
 
 
 def _refuse_label_column(names: list[str], where: str) -> None:
@@ -117,7 +117,7 @@ def _refuse_label_column(names: list[str], where: str) -> None:
         return
     path, others = shown_path(where), [c for c in names if c not in labels]
     raise CallError(f"{where}: column '{labels[0]}' is named like the labels, not a class: select the columns, e.g. "
-                    f"{path}:{labels[0]} for the labels and {path}:{glob_of(others, list(names))} for the predictions")
+                    f"{path}:{labels[0]} for the labels and {path}:{class_selector(others, list(names))} for the predictions")
 
 
 def _matrix(values, where: str, names: Header | None, lines, header: str = "auto") -> Matrix:
@@ -1163,4 +1163,4 @@ def _selector_hint(where: str, header: Header | None, first: list[str], columns:
 
     shown = ", ".join(text[:3]) + (", …" if len(text) > 3 else "")
     return (f"; the table mixes number and text columns ({shown}): select the numbers, "
-            f"e.g. {shown_path(where)}:{glob_of(numeric, list(header))}")
+            f"e.g. {shown_path(where)}:{class_selector(numeric, list(header))}")
