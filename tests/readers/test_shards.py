@@ -146,7 +146,7 @@ def test_mixed_formats_each_read_by_its_own_reader(tmp_path):
     np.save(d / "part-1.npy", z[:3])
     write_safetensors(d / "part-2.safetensors", {"logits": z[3:7]})
     write_csv(d / "part-3.csv", z[7:])
-    m = read_matrix(str(d), "--logits")
+    m = read_matrix(f"{d}/part-*", "--logits")  # a glob mixes formats; a directory of several is refused
     assert isinstance(m, ShardMatrix) and m.values.shape == (11, 5) and m.values.dtype == np.float64
     for cmd in (["ce", "--labels", tmp_path / "y.npy", "--reduction", "none"], ["softmax"], ["entropy"]):
         key = "--probs" if cmd[0] == "entropy" else "--logits"
@@ -159,9 +159,9 @@ def test_mixed_formats_each_read_by_its_own_reader(tmp_path):
             e.mkdir()
             np.save(e / "a.npy", p32[:4])
             write_csv(e / "b.csv", p32[4:])
-            same_output([cmd[0], key, tmp_path / "p.npy", "--format", "csv"], [cmd[0], key, e, "--format", "csv"])
+            same_output([cmd[0], key, tmp_path / "p.npy", "--format", "csv"], [cmd[0], key, f"{e}/*", "--format", "csv"])
             continue
-        same_output([*cmd, key, tmp_path / "one.npy", "--format", "csv"], [*cmd, key, d, "--format", "csv"])
+        same_output([*cmd, key, tmp_path / "one.npy", "--format", "csv"], [*cmd, key, f"{d}/part-*", "--format", "csv"])
 
 
 def test_a_selector_applies_to_each_shard(tmp_path):
@@ -272,7 +272,7 @@ def test_shard_rows_pickle_by_path_for_other_processes(tmp_path, monkeypatch):
     save_shards(tmp_path / "d", z[:8], [5, 3])
     write_csv(tmp_path / "d" / "shard-2.csv", z[8:])
     monkeypatch.chdir(tmp_path)
-    rows = read_matrix("d", "--logits").values.as_rows()
+    rows = read_matrix("d/shard-*", "--logits").values.as_rows()
     rows.rows(0, 12)  # opens the sources: they stay behind
     copy = pickle.loads(pickle.dumps(rows))
     monkeypatch.chdir(tmp_path / "d")  # another working directory: the paths were made absolute
@@ -410,3 +410,39 @@ def test_gh_pandas_label_shards_each_lose_their_series_header(tmp_path):
     r = xent("ce", "--labels", tmp_path / "shy", "--probs", tmp_path / "p.npy")
     assert r.exit_code == 0 and float(r.stdout) == pytest.approx(expected, rel=1e-12)
     assert "the first line (0) of 1 of its 2 files" in r.stderr
+
+
+def test_a_directory_of_several_formats_is_a_wrong_call_naming_one_glob_each(tmp_path):
+    z = rng.normal(size=(7, 3))
+    np.save(tmp_path / "a.npy", z[:3])
+    write_csv(tmp_path / "b.csv", z[3:])
+    (tmp_path / "meta.json").write_text('{"rows": 7}')
+    out = error("softmax", "--logits", f"{tmp_path}/", code=2)
+    assert "3 formats" in out
+    for ext in ("csv", "npy", "json"):
+        assert f"'{tmp_path}/*.{ext}'" in out
+    out = error("softmax", "--logits", f"{tmp_path}:1-3", code=2)
+    assert f"'{tmp_path}/*.npy:1-3'" in out
+
+
+def test_gh_hugging_face_save_to_disk_folder_reads_its_arrow_shards(tmp_path):
+    """Dataset.save_to_disk writes data-*.arrow beside dataset_info.json and state.json: the JSON files
+    were taken as shards."""
+    import pyarrow as pa
+    from scipy.special import log_softmax
+
+    z = rng.normal(size=(10, 5)).astype(np.float32)
+    y = rng.integers(0, 5, 10)
+    d = tmp_path / "hfdir"
+    d.mkdir()
+    for i, rows in enumerate((slice(0, 4), slice(4, 10))):  # save_to_disk's Arrow stream files, one per shard
+        t = pa.table({"logits": pa.array(list(z[rows]), type=pa.list_(pa.float32())), "label": y[rows]})
+        with pa.ipc.new_stream(str(d / f"data-{i:05d}-of-00002.arrow"), t.schema) as w:
+            w.write_table(t)
+    (d / "dataset_info.json").write_text(json.dumps({"features": {"logits": {"_type": "Sequence"}}}))
+    (d / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00002.arrow"}]}))
+    r = xent("ppl", "--logits", f"{d}/:logits", "--targets", f"{d}/:label", "--format", "json")
+    assert r.exit_code == 0, r.output
+    expected = np.exp(-log_softmax(z.astype(np.float64), axis=1)[np.arange(10), y].mean())
+    assert json.loads(r.stdout)["perplexity"] == pytest.approx(expected, rel=1e-12)
+    assert "skipped Hugging Face's dataset metadata beside the .arrow shards: dataset_info.json, state.json" in r.stderr

@@ -8,7 +8,10 @@ Which files, in which order:
 * a **directory** takes every regular file directly in it whose extension is in the
   registry (:data:`~xentcli.readers.FORMATS`); hidden files (``.name``), files of other
   extensions or none, and subdirectories are skipped (the skipped files are named in one
-  ``Warning:`` line);
+  ``Warning:`` line). Its files must be of one format: several are a wrong call naming one glob
+  per format (``'d/*.npy'``, ``'d/*.csv'``), which a user may pass to mix them. Hugging Face's
+  ``Dataset.save_to_disk`` metadata (:data:`HF_METADATA`) beside ``.arrow`` files is skipped and
+  said, so such a folder reads its ``.arrow`` shards;
 * only **regular files** (or symlinks to them): a FIFO, a device, a socket, a dangling symlink or
   a symlink loop matched by a glob or found in a directory is skipped and named in one
   ``Warning:`` line, so nothing waits on a pipe nobody writes;
@@ -78,6 +81,9 @@ MAX_OPEN = 32
 #: Arrays of shards parsed whole are kept up to this many bytes in all; beyond, parsed again when read.
 KEEP_BYTES = 256 << 20
 
+#: What ``datasets.Dataset.save_to_disk`` writes beside its ``data-*.arrow`` shards: JSON, but no data.
+HF_METADATA = frozenset({"dataset_info.json", "state.json"})
+
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _DIGITS = re.compile(r"(\d+)")
 
@@ -123,9 +129,10 @@ def _split(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def _files(path: str, option: str) -> tuple[list[str], list[str]]:
+def _files(path: str, option: str, selector: str | None = None) -> tuple[list[str], list[str]]:
     """The regular files ``path`` (a directory or a glob) names, in natural order, and a note for each
-    kind of file skipped (of no supported extension; not a regular file)."""
+    kind of file skipped (of no supported extension; not a regular file; Hugging Face's metadata).
+    ``selector`` goes into the globs a directory of several formats is told to use."""
     from . import FORMATS
 
     unsupported: list[str] = []
@@ -147,7 +154,9 @@ def _files(path: str, option: str) -> tuple[list[str], list[str]]:
         if not files:
             raise CallError(f"{option} {path}: is a directory holding no file of a supported extension "
                             f"({' '.join(FORMATS)})" + _holds(unsupported + irregular))
+        files, metadata = _one_format(files, path, option, selector)
     else:
+        metadata = []
         for match in glob.glob(path):
             kind = _kind(match)
             if kind is None:
@@ -157,6 +166,9 @@ def _files(path: str, option: str) -> tuple[list[str], list[str]]:
         if not files:
             raise CallError(f"{option} {path}: no file matches the pattern" + _holds(irregular, "skipped what is not a regular file:"))
     notes = []
+    if metadata:
+        notes.append(f"{option} {path}: skipped Hugging Face's dataset metadata beside the .arrow shards: "
+                     f"{_listed(metadata)}")
     if unsupported:
         notes.append(f"{option} {path}: skipped {len(unsupported)} file(s) of no supported extension: "
                      f"{_listed(sorted(unsupported, key=natural_key))}")
@@ -164,6 +176,30 @@ def _files(path: str, option: str) -> tuple[list[str], list[str]]:
         notes.append(f"{option} {path}: skipped {len(irregular)} entries that are not regular files (globs and folders "
                      f"take regular files only): {_listed(sorted(irregular, key=natural_key))}")
     return sorted(files, key=natural_key), notes
+
+
+def _one_format(files: list[str], path: str, option: str, selector: str | None) -> tuple[list[str], list[str]]:
+    """A directory's ``files`` less Hugging Face's metadata beside ``.arrow`` files (and the names
+    skipped): of one format, else a wrong call naming one glob per format (each of its extensions)."""
+    from . import FORMATS
+
+    def extension(file: str) -> str:
+        return os.path.splitext(file)[1].lower()
+
+    metadata = []
+    if any(extension(f) == ".arrow" for f in files):
+        metadata = sorted(os.path.basename(f) for f in files if os.path.basename(f) in HF_METADATA)
+        files = [f for f in files if os.path.basename(f) not in HF_METADATA]
+    by_format: dict[str, list[str]] = {}
+    for ext in sorted({extension(f) for f in files}, key=list(FORMATS).index):
+        by_format.setdefault(FORMATS[ext].module, []).append(ext)
+    if len(by_format) > 1:
+        suffix = "" if selector is None else f":{selector}"
+        globs = [f"'{os.path.join(path, '*' + ext)}{suffix}'" for exts in by_format.values() for ext in exts]
+        counts = ", ".join(f"{sum(extension(f) in exts for f in files)} {'/'.join(exts)}" for exts in by_format.values())
+        raise CallError(f"{option} {path}: the directory holds files of {len(by_format)} formats ({counts}): "
+                        f"name the files of one with a glob, e.g. {' or '.join(globs)}")
+    return files, metadata
 
 
 def _kind(path: str) -> str | None:
@@ -200,7 +236,7 @@ def read(spec: str, option: str, read_one, **options) -> Matrix:
     ``read_one(spec, option, **options)`` reads one file (``read_matrix``).
     """
     path, selector = _split(spec)
-    files, notes = _files(path, option)
+    files, notes = _files(path, option, selector)
     reader = _Reader(read_one, "" if selector is None else f":{selector}", option, options)
 
     if len(files) == 1:
