@@ -14,7 +14,9 @@ What forms the matrix:
   column of integers. An extension type (``datasets``' ``Array2D``) is read as its storage.
 
 Without a selector a table is read whole only when its columns (pandas' index columns aside:
-``__index_level_0__`` is never data, a named index is read only when selected) are all of one kind:
+``__index_level_0__`` is never data, a named index is read only when selected, and a first column
+of integers named like an id, :data:`.selector.ID_NAME`, as ``df.reset_index().to_feather()``
+writes the index, is left out, said once on stderr) are all of one kind:
 all float, or all integer/boolean, or one column of any kind (a string or categorical column: the
 class-name labels; a list column: the rows). A table that mixes kinds (class names and numbers,
 integers among floats, ``input_ids`` and ``logits`` list columns) or holds a number column named
@@ -60,8 +62,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import CallError, DataError
-from .selector import (FLOAT, INT, LIST_FLOAT, LIST_INT, LISTS_FLOAT, LISTS_INT, OTHER, STRING, describe_columns,
-                       select_columns, whole_table)
+from .selector import (FLOAT, ID_NAME, INT, LIST_FLOAT, LIST_INT, LISTS_FLOAT, LISTS_INT, OTHER, STRING,
+                       describe_columns, select_columns, whole_table)
 from .source import FileRows, Matrix, first_line, shown_path
 
 __all__ = ["read", "ArrowRows", "ArrowSequences", "BATCH_VALUES", "CACHE_BYTES", "MAX_ROW_VALUES",
@@ -95,8 +97,10 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         positions = [i for i, f in enumerate(schema) if f.name not in hidden]
         columns = [schema.field(i).name for i in positions]
         kinds = [_kind(schema.field(i).type) for i in positions]
+        notes: list[str] = []
         if selector is None:
-            chosen = _default(columns, [schema.field(i).type for i in positions], _pandas_index_names(schema), where)
+            chosen = _default(columns, [schema.field(i).type for i in positions], _pandas_index_names(schema), where,
+                              notes)
             names = [columns[i] for i in chosen]
         else:
             chosen, names = select_columns(selector, columns, len(columns), where)
@@ -113,7 +117,7 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
         rows = ArrowRows(source, [positions[i] for i in chosen], fields, where, depth)
     except _damaged() as e:
         raise DataError(f"{where}: cannot read the file as {_FORMAT_NAMES[_ext(path)]}: {first_line(e)}") from e
-    return Matrix(ArrowSequences(rows) if depth == 2 else rows, where, None if depth else names)
+    return Matrix(ArrowSequences(rows) if depth == 2 else rows, where, None if depth else names, notes=notes)
 
 
 def _damaged() -> tuple:
@@ -226,9 +230,16 @@ def _check_kind(field, kind: str, where: str) -> None:
                         "float and bool columns, or one list column of numbers")
 
 
-def _default(columns: list[str], types: list, index_names: set[str], where: str) -> list[int]:
-    """The columns read without a selector (the rule is the module's docstring)."""
+def _default(columns: list[str], types: list, index_names: set[str], where: str, notes: list[str]) -> list[int]:
+    """The columns read without a selector (the rule is the module's docstring); a first column left
+    out as pandas' index is said in ``notes``."""
+    import pyarrow as pa
+
     data = [i for i, c in enumerate(columns) if c not in index_names]
+    if len(data) >= 2 and ID_NAME.fullmatch(columns[data[0]]) and pa.types.is_integer(_storage_type(types[data[0]])):
+        notes.append(f"{where}: column '{columns[data[0]]}' is named like an id and holds integers (pandas' index, "
+                     "as reset_index() writes it): it is not a class and is left out")
+        data = data[1:]
     kinds = [_table_kind(types[i]) for i in data]
     if all(k == OTHER for k in kinds):
         held = describe_columns([f"{c} ({t})" for c, t in zip(columns, types)], len(columns))
