@@ -371,3 +371,23 @@ def test_memory_error_in_a_reader_was_an_internal_error(tmp_path, monkeypatch):
     monkeypatch.setattr(json, "loads", exhausted)
     r = xent("softmax", "--logits", tmp_path / "z.json")
     assert r.exit_code == 1 and r.stderr == f"Error: --logits {tmp_path}/z.json: out of memory reading the file\n"
+
+
+@pytest.mark.parametrize("lines", [False, True])
+def test_reset_index_records_after_train_test_split_was_refused_suggesting_its_index_as_labels(tmp_path, lines):
+    """``df.reset_index().to_json(orient="records")`` leads with an integer field ``index``: pandas'
+    index, left out and said once, never suggested as the labels."""
+    pd = pytest.importorskip("pandas")
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    p = rng.dirichlet(np.ones(3), size=20)
+    y = rng.integers(0, 3, size=20)
+    df = pd.DataFrame(p, columns=["p_a", "p_b", "p_c"]).assign(label=y)
+    _, test = model_selection.train_test_split(df, random_state=0)
+    path = tmp_path / ("r.jsonl" if lines else "r.json")
+    test.drop(columns="label").reset_index().to_json(path, orient="records", lines=lines, double_precision=15)
+    r = xent("ce", "--labels", ",".join(map(str, test["label"])), "--probs", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.count("\n") == 1 and "field 'index' is named like an id" in r.stderr and str(path) in r.stderr
+    expected = sklearn_metrics.log_loss(test["label"], test[["p_a", "p_b", "p_c"]], labels=[0, 1, 2])
+    assert json.loads(r.stdout)["mean"] == pytest.approx(expected, rel=1e-12)

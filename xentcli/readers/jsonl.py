@@ -21,7 +21,9 @@ of a file is of the kind of the first:
   Without a selector the records are read whole only when their fields are all of one kind:
   one field of any kind, or several fields all holding floats, or all integers/booleans (the
   first record decides what a field holds, the whole file whether a field of numbers holds a
-  float). A record that mixes kinds (a ``label`` string and ``p_*`` numbers, a ``logits`` list
+  float; a first field named like an id, :data:`.selector.ID_NAME`, holding an integer is pandas'
+  index, as ``df.reset_index().to_json(orient="records")`` writes it: left out, said once on
+  stderr). A record that mixes kinds (a ``label`` string and ``p_*`` numbers, a ``logits`` list
   and a ``label`` number, integers among floats) or holds a number field named like a label,
   target or id among others is a wrong call naming the selector of each part
   (:func:`.selector.whole_table`): such a file is read twice, as ``--logits FILE:logits`` and
@@ -53,7 +55,7 @@ import numpy as np
 
 from ..errors import CallError, DataError
 from .jsonfile import MAX_DOCUMENT_BYTES, only_numbers
-from .selector import FLOAT, INT, LIST_FLOAT, LIST_INT, OTHER, STRING, select_columns, whole_table
+from .selector import FLOAT, ID_NAME, INT, LIST_FLOAT, LIST_INT, OTHER, STRING, select_columns, whole_table
 from .source import Matrix
 
 __all__ = ["read", "CHUNK_VALUES"]
@@ -185,11 +187,17 @@ def _object_sink(record: dict, lineno: int, selector: str | None, where: str) ->
     fields = list(record)
     if not fields:
         raise DataError(f"{where}: line {lineno}: an empty object (no fields to read)")
+    notes: list[str] = []
     if selector is None:
-        kinds = [_field_kind(record[name]) for name in fields]
+        index = len(fields) >= 2 and bool(ID_NAME.fullmatch(fields[0])) and type(record[fields[0]]) is int
+        if index:
+            notes.append(f"{where}: field '{fields[0]}' is named like an id and holds integers (pandas' index, as "
+                         "reset_index() writes it): it is not a class and is left out")
+        data = fields[index:]
+        kinds = [_field_kind(record[name]) for name in data]
         if set(kinds) <= {FLOAT, INT}:  # which of them hold a float is known once every record is read
-            kinds = [FLOAT] * len(fields)
-        chosen = whole_table(where, fields, kinds, fields)
+            kinds = [FLOAT] * len(data)
+        chosen = [index + i for i in whole_table(where, data, kinds, data)]
         names = [fields[i] for i in chosen]
     else:
         chosen, names = select_columns(selector, fields, len(fields), f"{where} line {lineno}")
@@ -221,14 +229,15 @@ def _object_sink(record: dict, lineno: int, selector: str | None, where: str) ->
             raise DataError(f"{where}: line {lineno}: field '{name}' holds an empty list (no classes)")
         rows = _Rows(where, len(record[name]), lambda j: f"field '{name}' position {j + 1}: ",
                      lists=True, field=name)
-        return _Sink(where, rows, _fields_of(picked, fields, _LIST))
+        return _Sink(where, rows, _fields_of(picked, fields, _LIST), notes=notes)
     if kinds[0] == _STRING:
-        return _Sink(where, _Strings(where, picked[0]), _fields_of(picked, fields, _STRING))
+        return _Sink(where, _Strings(where, picked[0]), _fields_of(picked, fields, _STRING), notes=notes)
     if len(picked) == 1:  # a number per record, as a file of numbers reads: (N,)
-        return _Sink(where, _Rows(where, None, lambda j: f"field '{picked[0]}': "), _fields_of(picked, fields, _NUMBER))
+        return _Sink(where, _Rows(where, None, lambda j: f"field '{picked[0]}': "), _fields_of(picked, fields, _NUMBER),
+                     notes=notes)
     rows = _Rows(where, len(picked), lambda j: f"field '{picked[j]}': ")
     seen = _FloatFields(picked, where) if selector is None else None
-    return _Sink(where, rows, _fields_of(picked, fields, _NUMBER), names=names, seen=seen)
+    return _Sink(where, rows, _fields_of(picked, fields, _NUMBER), names=names, seen=seen, notes=notes)
 
 
 def _field_kind(value) -> str:
@@ -281,8 +290,10 @@ def _fields_of(picked: list[str], fields: list[str], kind: str):
 class _Sink:
     """The records of a file, picked and collected: ``add(record, line)``, then ``matrix()``."""
 
-    def __init__(self, where: str, rows, pick, names: list[str] | None = None, seen: _FloatFields | None = None):
+    def __init__(self, where: str, rows, pick, names: list[str] | None = None, seen: _FloatFields | None = None,
+                 notes: list[str] | None = None):
         self.where, self.rows, self.pick, self.names, self.seen = where, rows, pick, names, seen
+        self.notes = notes or []
         self.lines = array("q")
         self.first: int | None = None
 
@@ -299,7 +310,7 @@ class _Sink:
         values = self.rows.result()
         if self.seen is not None:
             self.seen.check()
-        return Matrix(values, self.where, self.names, self.lines)
+        return Matrix(values, self.where, self.names, self.lines, notes=self.notes)
 
 
 class _Rows:
