@@ -580,3 +580,24 @@ def test_pandas_tab_separated_series_with_its_index(xent, tmp_path):
     (tmp_path / "indented.txt").write_text("\t0.5\n\t0.25\n")  # one column indented by tabs stays one column
     r = xent("softmax", "--logits", tmp_path / "indented.txt", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["shape"] == [2, 1]
+
+
+@pytest.mark.parametrize("command", ["ce", "bce"])
+def test_gh_shape_error_says_which_first_line_was_read_as_a_header(xent, tmp_path, command):
+    """np.savetxt('%g') writes 0 over values none of which is a whole number: pandas' Series name by the
+    rule, said by a warning that a failed run drops; the shape error says it instead."""
+    np.savetxt(tmp_path / "p.txt", [0, 0.3, 0.7, 0.2], fmt="%g")  # 3 predictions once line 1 is a header
+    np.savetxt(tmp_path / "y.txt", [1, 0], fmt="%g")
+    r = xent(command, "--labels", tmp_path / "y.txt", "--probs", tmp_path / "p.txt")
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1, r.output
+    assert "(2, 1)" in r.stderr and "(3, 1)" in r.stderr
+    assert f"line 1 of {tmp_path / 'p.txt'} (0) was read as a header" in r.stderr
+    assert r.stderr.rstrip().endswith("--input-header no reads it as data") and "y.txt (" not in r.stderr
+    # The labels' own first line: 0 over 0.25, 0.75 read as a header leaves 2 targets for 3 predictions.
+    np.savetxt(tmp_path / "t.txt", [0, 0.25, 0.75], fmt="%g")
+    np.savetxt(tmp_path / "q.txt", [0.5, 0.3, 0.7], fmt="%g")
+    r = xent("bce", "--labels", tmp_path / "t.txt", "--probs", tmp_path / "q.txt")
+    assert r.exit_code == 1 and f"line 1 of {tmp_path / 't.txt'} (0) was read as a header" in r.stderr
+    # Read as data, nothing went missing and nothing is said.
+    r = xent(command, "--labels", tmp_path / "y.txt", "--probs", tmp_path / "p.txt", "--input-header", "no")
+    assert r.exit_code == 1 and "(4, 1)" in r.stderr and "read as a header" not in r.stderr

@@ -25,7 +25,7 @@ from .printable import warning
 from .progress import Progress
 from .readers import Matrix, read_matrix, reads_stdin
 from .readers.shards import ShardMatrix
-from .readers.text import is_number, number_hint
+from .readers.text import guessed_header, is_number, number_hint
 from .readers.source import RawFile, RawRows, shown_path
 from .writers import RowBlocks
 
@@ -571,11 +571,12 @@ def load_labels(
         try:
             y = core.interpret_labels(m.values, shape)
         except core.RowError as e:
-            raise DataError(f"{located(m, e)}{_swapped_hint(m, pred)}") from e
+            raise DataError(f"{located(m, e)}{_swapped_hint(m, pred)}{_guessed_headers(m, pred.matrix)}") from e
         rows = None if core.is_index_labels(y) else y.reshape(-1, pred.num_classes)
     if rows is None:
         if kind == "bce":
-            raise DataError(f"{m.where}: binary targets need the predictions' shape {shape}, found {np.shape(m.values)}")
+            raise DataError(f"{m.where}: binary targets need the predictions' shape {shape}, found {np.shape(m.values)}"
+                            f"{_guessed_headers(m, pred.matrix)}")
         y = y.reshape(-1)
         if kind == "ce":
             y = _class_values(y, m, pred, classes, ignore_index)
@@ -609,7 +610,8 @@ def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tu
     try:
         y = core.interpret_labels(m.values, shape)
     except core.RowError as e:
-        raise DataError(f"{located(m, e)} (before --shift){_swapped_hint(m, pred)}") from e
+        raise DataError(f"{located(m, e)} (before --shift){_swapped_hint(m, pred)}{_guessed_headers(m, pred.matrix)}") \
+            from e
     if not core.is_index_labels(y):
         raise CallError(f"{m.where}: --shift scores each position against the next token: the labels must be "
                         f"token ids (class indices), not distributions")
@@ -621,6 +623,12 @@ def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tu
         e = e.moved(lambda r: (r // (t - 1)) * t + r % (t - 1) + 1)  # the token's position in the input
         raise DataError(f"{located(m, e)}{_index_hint(y, pred.num_classes, ignore_index)}") from e
     return y, m
+
+
+def _guessed_headers(*inputs: Matrix) -> str:
+    """The inputs' first lines read as headers by the automatic rules, for a shape error: its run
+    fails, and a failed run prints no warning, so nothing else would say that a line went missing."""
+    return "".join(f"; {clause}" for m in inputs if (clause := guessed_header(m)))
 
 
 def _binary_hint(pred: "Predictions", labels: Matrix) -> str:

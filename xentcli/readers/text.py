@@ -24,7 +24,7 @@ from ..errors import CallError, DataError
 from .selector import ID_NAME, LABEL_NAMES, class_selector, select_columns
 from .source import FileRows, Matrix, open_file, pread, shown_path
 
-__all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "read", "read_bytes", "parse_text", "is_number", "number_hint", "TextRows",
+__all__ = ["EXTENSIONS", "HEADER_MODES", "Header", "guessed_header", "read", "read_bytes", "parse_text", "is_number", "number_hint", "TextRows",
            "TEXT_CHUNK", "STREAM_TEXT_BYTES"]
 
 EXTENSIONS = (".csv", ".tsv", ".txt", ".dat")
@@ -131,16 +131,26 @@ def _matrix(values, where: str, names: Header | None, lines, header: str = "auto
     return Matrix(values, where, names, lines, notes=notes, text=True)
 
 
-def _header_note(names: Header, where: str) -> str:
-    """What a line holding numbers was read as (a header), and how to read it as data."""
+def guessed_header(m: Matrix) -> str | None:
+    """For the error of a failed run (which drops warnings): the clause saying that ``m``'s first line,
+    numbers only, was read as a header by the automatic rules, and how to read it as data; ``None`` when
+    no such guess was made (or pandas' index column or a selector made it certain)."""
+    names = m.names
+    if not isinstance(names, Header) or not names.numbered or _header_note(names, m.where) not in m.notes:
+        return None
+    if names.selector is not None or names.cells[0] == "" or _named_first(names.cells):
+        return None
+    shown, what = _header_reading(names)
+    return f"line {names.line} of {shown_path(m.where)} ({shown}) was read as {what}: --input-header no reads it as data"
+
+
+def _header_reading(names: Header) -> tuple[str, str]:
+    """A header line of numbers as shown in messages, and what it was read as."""
     cells = names.cells  # a wide vocabulary's header is thousands of numbers: its start says enough
     shown = ",".join(cells[:8])
     shown = (shown if len(shown) <= 80 else shown[:80] + "…") + (f",… {len(cells)} cells" if len(cells) > 8 else "")
     indexed, named = cells[0] == "", _named_first(cells)
     rest = cells[1:] if indexed or named else cells
-    if names.selector is not None:
-        return (f"{where}: line {names.line} ({shown}) is read as a header: the selector ':{names.selector}' names "
-                "its cells")
     if _column_numbers(rest) or (indexed and rest == ["0"]):
         what = "a header of column numbers, as pandas and 'xent --header' write"
     elif len(rest) == 2 and [c.lower() for c in rest] == ["false", "true"]:
@@ -150,6 +160,17 @@ def _header_note(names: Header, where: str) -> str:
                 "is written as an integer: pandas' name of a Series)")
     else:
         what = "a header of integer class names (over values that are not integers, as scikit-learn's classes_)"
+    return shown, what
+
+
+def _header_note(names: Header, where: str) -> str:
+    """What a line holding numbers was read as (a header), and how to read it as data."""
+    cells = names.cells
+    shown, what = _header_reading(names)
+    indexed, named = cells[0] == "", _named_first(cells)
+    if names.selector is not None:
+        return (f"{where}: line {names.line} ({shown}) is read as a header: the selector ':{names.selector}' names "
+                "its cells")
     said = f"{where}: line {names.line} ({shown}) is read as {what}"
     if indexed:
         return f"{said}, over pandas' index column (its empty first cell)"
