@@ -601,3 +601,16 @@ def test_gh_shape_error_says_which_first_line_was_read_as_a_header(xent, tmp_pat
     # Read as data, nothing went missing and nothing is said.
     r = xent(command, "--labels", tmp_path / "y.txt", "--probs", tmp_path / "p.txt", "--input-header", "no")
     assert r.exit_code == 1 and "(4, 1)" in r.stderr and "read as a header" not in r.stderr
+
+
+def test_gh_savetxt_first_value_an_integer_other_than_0_is_data(xent, tmp_path):
+    """np.savetxt(fmt='%g') writes 3 and 1 as '3' and '1': as headers they dropped a sample from both files."""
+    from sklearn.metrics import mean_squared_error
+
+    y, p = np.array([3, 2.5, 1.25, 4.75]), np.array([1, 2.75, 1.5, 4.5])
+    np.savetxt(tmp_path / "y.txt", y, fmt="%g")
+    np.savetxt(tmp_path / "p.txt", p, fmt="%g")
+    r = xent("mse", "--labels", tmp_path / "y.txt", "--preds", tmp_path / "p.txt", "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 0 and r.stderr == "" and doc["n"] == 4
+    assert doc["mean"] == pytest.approx(mean_squared_error(y, p), rel=1e-15)

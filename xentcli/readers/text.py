@@ -331,8 +331,8 @@ def _integer_names(cells: list[str]) -> bool:
 def _takes_header(first: list[str], second: list[str] | None, mode: str) -> bool:
     """Whether the first row is a header, given the row after it (None: there is none).
 
-    Names always are (they cannot be data). Integers in increasing order (one alone, column
-    numbers, scikit-learn's ``classes_``), after at most one name (a named index: ``id,0,1,2``),
+    Names always are (they cannot be data). Integers in increasing order (one alone — over numbers
+    only ``0``, pandas' name of a Series —, column numbers, scikit-learn's ``classes_``), after at most one name (a named index: ``id,0,1,2``),
     are a header over a row with no cell written as an integer under them (pandas' ``to_csv`` and
     ``xent --header`` write every float with a point), never over integers: a hand-written
     ``1,2,3`` over ``4,5,6`` stays data. :func:`_integer_below` checks the rows after the second.
@@ -342,6 +342,10 @@ def _takes_header(first: list[str], second: list[str] | None, mode: str) -> bool
     if mode == "no" or second is None:
         return False
     named = _named_first(first)
+    if len(first) == 1 and first[0] != "0" and _is_value(second[0]):
+        # Over numbers only pandas' own name 0 is a header: np.savetxt(fmt='%g') writes a first value of
+        # 3 as "3", and a header taken on that guess would drop a sample without a word.
+        return False
     return (_integer_names(first[named:]) and len(second) == len(first)
             and not any(_INTEGER.fullmatch(c) or c.lower() in _BOOLEANS for c in second[named:]))
 
