@@ -386,6 +386,7 @@ def test_row_count_of_a_chunk_follows_the_exact_readers_rule(text):
 @given(st.lists(st.text(alphabet="0123456789.,-e x#\t\r", max_size=12), min_size=1, max_size=12),
        st.integers(1, 40), st.booleans())
 @example(lines=[",0", ","], chunk=1, header=False)  # a head cut before its second row decided no header
+@example(lines=["0\t0", "\t"], chunk=1, header=False)  # a blank line's tab counted as a ragged row
 def test_streamed_text_fuzz_matches_the_whole_file(tmp_path_factory, lines, chunk, header):
     # No nan/inf in the alphabet, so the only errors are the reader's: they must read the same.
     from click.testing import CliRunner

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.cli_helpers import cli_json, xent
+from xentcli.readers import read_matrix
 from xentcli.readers import text as readers
 
 
@@ -257,3 +258,17 @@ def test_ragged_row_is_said_in_line_order_before_any_output(tmp_path, streamed, 
     f.write_text("\n".join(rows[:1] + [sep.join(["1", "x", "3"])] + rows[1:3] + [sep.join(["1", "2"])]) + "\n")
     err = one_error_line(xent("softmax", "--logits", f, "--format", "csv"), 1)
     assert "line 2, column 2: expected a number, found 'x'" in err
+
+
+def test_gh_blank_line_of_tabs_is_no_ragged_row(tmp_path, monkeypatch):
+    # A tab-separated file's line of blanks and tabs holds no row: counted as one, it failed the streamed
+    # read with an internal error, and dropped the rows before a chunk NumPy refuses ('True' is 1 here).
+    f = tmp_path / "z.tsv"
+    pd.DataFrame([[1.0, 2.0], [3.0, 4.0]]).to_csv(f, sep="\t", index=False, header=False)
+    f.write_text(f.read_text() + "\t\nTrue\t6.0\n")
+    expected = [[1, 2], [3, 4], [1, 6]]
+    np.testing.assert_array_equal(np.asarray(read_matrix(str(f), "--logits").values), expected)
+    monkeypatch.setattr(readers, "TEXT_CHUNK", 8)  # the rows before the refused chunk are kept
+    np.testing.assert_array_equal(np.asarray(read_matrix(str(f), "--logits").values), expected)
+    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
+    np.testing.assert_array_equal(np.asarray(read_matrix(str(f), "--logits").values), expected)

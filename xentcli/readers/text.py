@@ -643,6 +643,8 @@ def _ragged(data: bytes, form: _TextForm) -> bool:
     if b'"' in data or b"#" in data:
         return False
     if form.delimiter != " ":
+        if form.delimiter == "\t" and _BLANK_TAB_LINE.search(data):
+            return False  # a line of blanks and tabs holds no row, yet its tabs would be counted
         return data.count(form.delimiter.encode()) != _count_rows(data) * (form.width - 1)
     rows = data.count(b"\n") + (not data.endswith(b"\n"))
     if data.count(b" ") + data.count(b"\t") == rows * (form.width - 1):
@@ -656,6 +658,8 @@ def _ragged(data: bytes, form: _TextForm) -> bool:
     fields = marked.count(b" x") + marked.count(b"\nx") + marked.startswith(b"x")
     return fields != rows * form.width
 
+
+_BLANK_TAB_LINE = re.compile(rb"^[ \r]*\t[ \t\r]*$", re.MULTILINE)
 
 # A CR counts as a blank: one before its LF ends a line, a lone one is refused anyway.
 _MARKS = bytes(b" "[0] if b in b" \t\r" else b if b == b"\n"[0] else b"x"[0] for b in range(256))
@@ -679,24 +683,29 @@ def _loadtxt(data: bytes, delimiter: str, usecols=None) -> np.ndarray:
                       usecols=usecols)
 
 
-def _parse_chunks(data: bytes, header: str, selector: str | None, where: str, names: bool):
+def _parse_chunks(data: bytes, header: str, selector: str | None, where: str, names: bool, *,
+                  drop: bool = True):
     """``(values, names)`` by NumPy's C reader in chunks; a chunk it refuses goes through the exact
     reader (with the file's form and line numbers), which names the problem. None: a column that may
-    hold class names (``names``) is read by the exact reader, whole."""
+    hold class names (``names``) is read by the exact reader, whole.
+
+    ``drop``: a refused chunk that counts a row of another width (:func:`_ragged`) fails the file, so
+    the rows before it are dropped before the exact reader says where (a failing file stays small);
+    should that chunk parse after all, the file is read again keeping every row.
+    """
     pos, form = _select(data, _text_head(data, header, where), header, selector, where)
-
-    def chunks():
-        return _line_chunks(io.BytesIO(data), pos, where, form.first_data_line)
-
     parts = []
-    for _, line, piece in chunks():
+    for _, line, piece in _line_chunks(io.BytesIO(data), pos, where, form.first_data_line):
         block = _parse_block(piece, form)
         if block is None:
             if names:
                 return None
-            if _ragged(piece, form):
-                parts.clear()  # the file fails in this chunk: the rows before it were checked, not needed
+            dropped = drop and bool(parts) and _ragged(piece, form)
+            if dropped:
+                parts.clear()
             block = _parse_exact(_decode(piece, where, line), where, first_line=line, form=form)[0]
+            if dropped:  # the count misled: every row of the chunk has the file's width
+                return _parse_chunks(data, header, selector, where, names, drop=False)
         if len(block):
             parts.append(block)
     return (parts[0] if len(parts) == 1 else np.concatenate(parts)), form.names
@@ -739,11 +748,10 @@ def _stream_text(path: str, where: str, header: str = "auto", selector: str | No
             row += rows
             if _ragged(data, form):
                 # The file fails: said now, in line order (the rows before are checked, not kept), before
-                # any block of it is computed.
+                # any block of it is computed. Should every row parse after all, the count misled: read on.
                 checked = TextRows(path, where, spans, form)
                 for i in range(len(spans)):
                     checked._parse(i)
-                raise AssertionError(f"{where}: a row of another width was counted but not found")
     values, notes = TextRows(path, where, spans, form), []
     if selector is None and spans and _index_column(values.rows(0, spans[0].rows), form.names, where, notes):
         form = form._replace(usecols=tuple(range(1, form.width)), names=_without_first(form.names))
