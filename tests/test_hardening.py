@@ -576,3 +576,8 @@ def test_gh_a_failed_run_prints_its_error_alone(tmp_path, args):
 def test_a_successful_run_still_shows_its_warnings():
     r = run_process("ce", "--labels", "1,0,0", "--logits", "0.7,0.2,0.1")
     assert r.returncode == 0 and r.stderr.decode().startswith("Warning: --logits rows look like probabilities")
+
+
+def test_gh_kl_shape_error_starts_with_the_option_and_file(xent):
+    r = xent("kl", "--p", "0.5,0.5;0.3,0.7", "--q", "0.2,0.8")
+    assert r.exit_code == 1 and r.stderr.startswith("Error: --q inline value: Q has shape (1, 2) but P (--p inline value)")

@@ -40,8 +40,8 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
     pp = load_predictions(p_logits, p_probs, renormalize=renormalize, options=("--p-logits", "--p"))
     qq = load_predictions(q_logits, q_probs, renormalize=renormalize, options=("--q-logits", "--q"))
     if pp.values.shape != qq.values.shape:
-        raise DataError(f"P {pp.matrix.where} has shape {pp.values.shape} but Q {qq.matrix.where} "
-                        f"has shape {qq.values.shape}")
+        raise DataError(f"{qq.matrix.where}: Q has shape {qq.values.shape} but P ({pp.matrix.where}) has shape "
+                        f"{pp.values.shape}; KL needs one Q row for each P row, over the same classes")
 
     def divergence(p_rows, q_rows):
         q_rows = qq.check(q_rows)
