@@ -110,5 +110,11 @@ def test_limits_page_states_the_bounds_the_code_uses():
     for row, bound in rows.items():
         line = next(line for line in page.splitlines() if line.startswith(f"| {row}"))
         assert bound in line, (row, bound, line)
+    from xentcli.readers import arrow
+
+    cell = next(line for line in page.splitlines() if line.startswith("| a Parquet list cell"))
+    assert f"{arrow.MAX_ROW_VALUES >> 20} Mi values" in cell and f"{arrow.MAX_SEQUENCE_VALUES >> 20} Mi for" in cell
+    batch = next(line for line in page.splitlines() if line.startswith("| a Feather/Arrow record batch"))
+    assert f"{arrow.MAX_BATCH_BYTES >> 20} MB" in batch
     assert f"{engine.PER_CORE_LIMIT} per usable core" in page
     assert f"{readers.SPOOL_FREE_BYTES >> 30} GiB or {readers.SPOOL_FREE_SHARE:.0%}".replace("%", " %") in page

@@ -398,7 +398,7 @@ def test_an_extension_type_reads_as_its_storage(tmp_path):
 
 def test_parquet_sequence_cell_beyond_the_bound_is_bad_data_before_decoding(tmp_path):
     """A list-of-lists cell (a whole (T, V) sequence) is decoded whole: its declared values are bounded."""
-    t, v = 520, 32768  # 17 039 360 values, above 16 Mi
+    t, v = 520, 32768  # 17 039 360 values, above the 8 Mi bound
     inner = pa.ListArray.from_arrays(pa.array(np.arange(0, (t + 1) * v, v, dtype=np.int32)),
                                      pa.array(np.zeros(t * v, np.float32)))
     pq.write_table(pa.table({"logits": pa.ListArray.from_arrays(pa.array([0, t], pa.int32()), inner)}),

@@ -32,8 +32,8 @@ out of memory while decoding rows.
 
 What one read may decode is bounded by what the file declares, checked before anything is
 decoded (Parquet decodes at least a whole row, Arrow IPC a whole record batch). A list cell
-holds at most :data:`MAX_ROW_VALUES` (2 Mi) values when it is one row of classes, and at most
-:data:`MAX_SEQUENCE_VALUES` (16 Mi) when it is a whole sequence: Parquet declares each row
+holds at most :data:`MAX_ROW_VALUES` (1 Mi) values when it is one row of classes, and at most
+:data:`MAX_SEQUENCE_VALUES` (8 Mi) when it is a whole sequence: Parquet declares each row
 group's values per column, so a row group whose rows average more than that, or hold more than
 its rows times the first row's values (ragged lists), is bad data naming its rows. An Arrow
 IPC record batch may decompress to at most :data:`MAX_BATCH_BYTES` (128 MB), as its message's
@@ -77,8 +77,8 @@ CACHE_BYTES = 64 << 20
 PARQUET_BUFFER = 1 << 20
 #: The most values one list cell may hold when it is one row of classes (the core's working copies
 #: of a row take about ten times its float64 size), and when it is a whole sequence of rows.
-MAX_ROW_VALUES = 2 << 20
-MAX_SEQUENCE_VALUES = 16 << 20
+MAX_ROW_VALUES = 1 << 20
+MAX_SEQUENCE_VALUES = 8 << 20
 #: The most bytes one Arrow IPC (Feather) record batch may decompress to: IPC batches are decoded whole.
 MAX_BATCH_BYTES = 128 << 20
 #: The most a class-name column may take as NumPy's fixed-width strings (4 bytes a character of the
