@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 
+from .numbers import ascii_spelled
 from .printable import warning
 
 __all__ = ["env_number", "usable_cores", "forget_warnings"]
@@ -38,7 +39,7 @@ def env_number(name: str, default: float | None, *, what: str, low: float, high:
     if not raw:
         return default
     try:
-        if not raw.isascii() or "_" in raw:  # int() and float() take '1_0' and other scripts' digits
+        if not ascii_spelled(raw):
             raise ValueError(raw)
         value = parse(raw) if parse is not None else (int(raw) if integer else float(raw))
     except ValueError:

@@ -7,6 +7,7 @@ import math
 import click
 
 from .core.reductions import REDUCTIONS
+from .numbers import ascii_spelled
 from .readers.text import HEADER_MODES
 from .writers import FORMATS
 
@@ -58,7 +59,7 @@ class BaseType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)) or value != "e":
             try:
-                if isinstance(value, str) and (not value.isascii() or "_" in value):
+                if isinstance(value, str) and not ascii_spelled(value):
                     raise ValueError(value)  # float() takes '1_0' and other scripts' digits
                 b = float(value)
             except ValueError:
@@ -81,7 +82,7 @@ class Number(click.FloatRange):
     through every bound (each comparison is false) and ``float`` takes ``1_0`` and other scripts' digits."""
 
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and (not value.isascii() or "_" in value):
+        if isinstance(value, str) and not ascii_spelled(value):
             self.fail(f"{value!r} is not a number written in ASCII digits", param, ctx)
         number = super().convert(value, param, ctx)
         if math.isnan(number):
@@ -98,7 +99,7 @@ class Whole(click.IntRange):
             self.name = "integer"  # shown as INTEGER, with no range
 
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and (not value.isascii() or "_" in value):
+        if isinstance(value, str) and not ascii_spelled(value):
             self.fail(f"{value!r} is not a whole number written in ASCII digits", param, ctx)
         return super().convert(value, param, ctx)
 

@@ -57,6 +57,7 @@ from collections import deque
 from ..core.checks import RowError
 from ..errors import CallError
 from ..environment import env_number, usable_cores
+from ..numbers import ascii_spelled
 from . import PER_CORE_LIMIT, _task, count, max_threads, remote_object, remote_token, run_block
 from .threads import THREADS
 
@@ -108,7 +109,7 @@ def stall_seconds() -> float:
     if not raw:
         return STALL_SECONDS
     try:
-        seconds = float(raw) if raw.isascii() and "_" not in raw else float("nan")  # ASCII spellings only
+        seconds = float(raw) if ascii_spelled(raw) else float("nan")
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds < float("inf"):

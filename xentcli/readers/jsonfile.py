@@ -31,7 +31,7 @@ import json
 import numpy as np
 
 from ..errors import CallError, DataError
-from .source import Matrix, numeric, shown_path
+from .source import MAX_AXES, Matrix, numeric, shown_path
 
 __all__ = ["read", "to_array", "only_numbers"]
 
@@ -43,8 +43,6 @@ _INT64 = np.iinfo(np.int64)
 #: The largest JSON document parsed whole: the worst failing one (lists nested deep, two bytes a
 #: list) peaks under 512 MB here, and above 530 MB at 10 MB.
 MAX_DOCUMENT_BYTES = 9 << 20
-#: NumPy's limit on an array's axes.
-MAX_AXES = 64
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:

@@ -9,15 +9,13 @@ import os
 import numpy as np
 
 from ..errors import DataError
-from .source import NUMERIC_KINDS, Matrix, RawFile, RawRows, first_line, no_selector
+from .source import MAX_AXES, NUMERIC_KINDS, Matrix, RawFile, RawRows, first_line, no_selector
 
 __all__ = ["NPY_MAGIC", "read", "read_bytes", "header", "NpyFile", "NpyRows"]
 
 NPY_MAGIC = b"\x93NUMPY"
 #: numpy's own default limit on an NPY header (``np.load(max_header_size=...)``).
 MAX_HEADER_BYTES = 10_000
-#: NumPy's limit on an array's axes.
-MAX_AXES = 64
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:

@@ -21,7 +21,7 @@ import struct
 import numpy as np
 
 from ..errors import CallError, DataError
-from .source import Matrix, RawFile, shown_path
+from .source import MAX_AXES, Matrix, RawFile, shown_path
 
 __all__ = ["read", "DTYPES"]
 
@@ -48,8 +48,6 @@ OTHER_ITEMSIZES = {"F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "C64": 8}
 #: 30 times its text, so a failing file stays well under 512 MB. The reference implementation
 #: allows 100 MB; real headers (hundreds of tensors) take kilobytes.
 MAX_HEADER_BYTES = 16 << 20
-#: NumPy's limit on an array's axes.
-MAX_AXES = 64
 #: At most this many tensors are listed in a message.
 MAX_LISTED = 20
 

@@ -15,7 +15,10 @@ import numpy as np
 from ..errors import CallError, DataError
 
 __all__ = ["Matrix", "shown_path", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS", "open_file", "pread",
-           "portable_path", "first_line"]
+           "portable_path", "first_line", "MAX_AXES"]
+
+#: NumPy's limit on an array's axes: no reader builds an array of more.
+MAX_AXES = 64
 
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
 

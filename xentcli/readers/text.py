@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import CallError, DataError
+from ..numbers import ascii_spelled
 from .selector import ID_NAME, LABEL_NAMES, class_selector, select_columns
 from .source import FileRows, Matrix, open_file, pread, shown_path
 
@@ -1131,13 +1132,13 @@ def is_number(cell: str) -> bool:
 
     ``float`` also takes ``1_0``, other scripts' digits (``١``, ``１``) and blanks other than spaces
     and tabs around the number (a no-break space, ``\x1c``): not numbers here."""
-    return cell.isascii() and cell.isprintable() and "_" not in cell and _floats(cell)
+    return ascii_spelled(cell) and cell.isprintable() and _floats(cell)
 
 
 def _ascii_numbers(cells: list[str]) -> bool:
     """No cell holds what ``float`` takes but :func:`is_number` does not (one scan of all cells)."""
     joined = "".join(cells)
-    return joined.isascii() and joined.isprintable() and "_" not in joined
+    return ascii_spelled(joined) and joined.isprintable()
 
 
 _ANY_SPACE = re.compile(r"\s")
