@@ -182,8 +182,11 @@ def _fail(message: str, code: int):
 
 
 def _write_error(e: OSError) -> bool:
-    """An error of writing that names no file: stdout's (``--output`` and the readers name their file)."""
-    return e.filename is None and e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
+    """An error of writing (or an I/O error) that names no file: stdout's (``--output`` and the readers
+    name their file)."""
+    from .writers import WRITE_ERRNOS
+
+    return e.filename is None and e.errno in (*WRITE_ERRNOS, errno.EIO)
 
 
 def _stdout_failed() -> bool:

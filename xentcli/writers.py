@@ -41,6 +41,7 @@ __all__ = [
     "ColumnWriter",
     "open_output",
     "reason",
+    "WRITE_ERRNOS",
     "writes_through",
     "RowBlocks",
 ]
@@ -423,7 +424,7 @@ class _Sink:
 
 #: Errors only a write gives: raised by whoever wrote to the output's file descriptor itself
 #: (``os.pwrite`` of ``--save-base``), they are the output's.
-_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def writes_through(path: str | None) -> bool:
@@ -481,7 +482,7 @@ def open_output(path: str | None, option: str = "--output") -> Iterator[BinaryIO
     """
     if path is None:
         sink = _Sink(sys.stdout.buffer, "stdout")
-        with sink.failures(_WRITE_ERRNOS):
+        with sink.failures(WRITE_ERRNOS):
             yield sink
         sink.flush()
         return
@@ -495,7 +496,7 @@ def open_output(path: str | None, option: str = "--output") -> Iterator[BinaryIO
             raise CallError(f"{name}: cannot write: {reason(e)}") from e
         with os.fdopen(fd, "wb", buffering=0) as f:  # unbuffered: nothing left to fail again at close
             sink = _Sink(f, name)
-            with sink.failures(_WRITE_ERRNOS):
+            with sink.failures(WRITE_ERRNOS):
                 yield sink
         return
     target = _final_target(os.path.abspath(path))
@@ -509,7 +510,7 @@ def open_output(path: str | None, option: str = "--output") -> Iterator[BinaryIO
     try:
         with os.fdopen(fd, "wb", buffering=0) as f:  # unbuffered: nothing left to fail again at close
             sink = _Sink(f, name)
-            with sink.failures(_WRITE_ERRNOS):
+            with sink.failures(WRITE_ERRNOS):
                 yield sink
             with sink.failures():
                 os.fsync(f.fileno())
