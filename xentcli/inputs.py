@@ -446,6 +446,11 @@ PROBABILITY_LOOK_ROWS = 1000
 PROBABILITY_LOOK_VALUES = 1 << 20
 
 
+def _head(rows) -> np.ndarray:
+    """The first :data:`PROBABILITY_LOOK_ROWS` rows as float64: what the hints look at."""
+    return np.asarray(read_rows(rows, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+
+
 def load_predictions(
     logits: str | None,
     probs: str | None,
@@ -639,8 +644,8 @@ def _binary_hint(pred: "Predictions", labels: Matrix) -> str:
     if _command() != "ce" or not (len(pred.shape) == 1 or pred.shape[-1] == 1) \
             or entries < 2 or math.prod(np.shape(labels.values)) != entries:
         return ""
-    head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
-    y = np.asarray(read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    head = _head(pred.values)
+    y = _head(_as_rows(labels.values))
     if not np.all((y == 0) | (y == 1)) or (pred.kind == "probs" and not np.all((head >= 0) & (head <= 1))):
         return ""
     what, option = ("probability", "--probs") if pred.kind == "probs" else ("logit", "--logits")
@@ -670,8 +675,8 @@ def _swapped_hint(labels: Matrix, pred: "Predictions") -> str:
     rows = math.prod(held[:-1]) if len(held) > 1 else (held[0] if pred.one_output else 1)
     if math.prod(pred.unshifted_shape or (len(pred), pred.num_classes)) != rows:  # counted before --shift
         return ""
-    y = np.asarray(read_rows(_as_rows(labels.values), 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
-    head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    y = _head(_as_rows(labels.values))
+    head = _head(pred.values)
     if not np.all(np.isfinite(head) & (head == np.round(head))) or np.all(y == np.round(y)):
         return ""
     label_opt, pred_opt = labels.where.split()[0], pred.matrix.where.split()[0]
@@ -683,8 +688,8 @@ def _swap_checked(labels: "LabelRows", pred: "Predictions") -> "LabelRows":
     their shape: predictions all 0 or 1 (as targets are), targets none of them (as probabilities are)."""
     if labels.kind != "bce":
         return labels
-    y = np.asarray(read_rows(labels.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
-    head = np.asarray(read_rows(pred.values, 0, PROBABILITY_LOOK_ROWS), dtype=np.float64)
+    y = _head(labels.values)
+    head = _head(pred.values)
     if y.size and np.all((head == 0) | (head == 1)) and np.all((y > 0) & (y < 1)):
         warn(f"{labels.matrix.where} and {pred.matrix.where} look swapped: every prediction is 0 or 1, as "
              f"targets are, and no target is, as probabilities are")
