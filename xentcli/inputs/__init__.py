@@ -16,18 +16,18 @@ import threading
 import click
 import numpy as np
 
-from . import core
-from .core import reductions as core_reductions
-from .engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remote_token
-from .errors import CallError, DataError
-from .options import IDLE_OPTIONS, INPUT_HEADER
-from .printable import warning
-from .progress import Progress
-from .readers import Matrix, read_matrix, reads_stdin
-from .readers.shards import ShardMatrix
-from .readers.text import guessed_header, is_number, number_hint
-from .readers.source import RawFile, RawRows, shown_path
-from .writers import RowBlocks
+from .. import core
+from ..core import reductions as core_reductions
+from ..engine import LEAN_BLOCK_ELEMENTS, blocks, collect, count, read_rows, remote_token
+from ..errors import CallError, DataError
+from ..options import IDLE_OPTIONS, INPUT_HEADER
+from ..printable import warning
+from ..progress import Progress
+from ..readers import Matrix, read_matrix, reads_stdin
+from ..readers.shards import ShardMatrix
+from ..readers.text import guessed_header, is_number, number_hint
+from ..readers.source import RawFile, RawRows, shown_path
+from ..writers import RowBlocks
 
 __all__ = ["CheckedRows", "LabelRows", "Predictions", "warn", "check_stdin", "load_predictions", "load_labels", "load_weights", "load_pos_weight", "load_sample_weights", "class_names"]
 
