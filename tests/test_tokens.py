@@ -1,4 +1,4 @@
-"""Per-token statistics of ``xent compare`` (xentcli/core/tokens.py).
+"""Per-token statistics of ``xent compare`` (xentcli/core/tokens/).
 
 Expected values come from mpmath at 60 digits on the very float64 inputs, from
 PyTorch numbers stored below with the lines that made them, from brute force
@@ -220,9 +220,9 @@ def test_topk_large_vocabulary_matches_sorting():
 @pytest.mark.parametrize("chunk", [2**12, 2**18])
 def test_many_rows_span_several_chunks(monkeypatch, chunk):
     # Rows are processed in chunks inside one call; the result must not depend on it.
-    import xentcli.core.tokens as tokens
+    from xentcli.core.tokens import rows
 
-    monkeypatch.setattr(tokens, "_CHUNK_VALUES", chunk)
+    monkeypatch.setattr(rows, "CHUNK_VALUES", chunk)
     rng = np.random.default_rng(8)
     zb, zt = rng.normal(size=(700, 300)), rng.normal(size=(700, 300))
     zb[400, 3] = -np.inf  # a row the exact kernel redoes, in a later chunk
@@ -442,21 +442,21 @@ def test_reference_errors():
         reference_token_stats(v, i + 5, tail, np.zeros((2, 5)))
 
 
-# -- the fast kernel's series and fallbacks (xentcli/core/tokens.py _token_stats) ---------------------------
+# -- the fast kernel's series and fallbacks (xentcli/core/tokens/fast.py, series.py) -----------------------
 
 @mpmath.workdps(60)
 @pytest.mark.parametrize("d", [2.0**-5, -(2.0**-5), 0.9 * 2.0**-5, -0.03, 1e-3, -1e-3, 1e-9, -1e-9])
 def test_small_d_series_against_mpmath(d):
     # φ(d) = e^{-d} - 1 + d and 2·J(d) = (1 + e^{-d})·G(d/2), G(h) = h·tanh h - log cosh h, at the threshold and below.
-    from xentcli.core.tokens import _JSD2_C, _PHI_C, _SMALL_D, _horner
-    assert abs(d) <= _SMALL_D
+    from xentcli.core.tokens.series import JSD2_C, PHI_C, SMALL_D, horner
+    assert abs(d) <= SMALL_D
     x = mpmath.mpf(d)
     phi = mpmath.exp(-x) - 1 + x
     h = x / 2
     jsd2 = (1 + mpmath.exp(-x)) * (h * mpmath.tanh(h) - mpmath.log(mpmath.cosh(h)))
     xs = np.array([d])
-    for coeffs, exact in ((_PHI_C, phi), (_JSD2_C, jsd2)):
-        got = _horner(coeffs, xs, xs * xs)[0]
+    for coeffs, exact in ((PHI_C, phi), (JSD2_C, jsd2)):
+        got = horner(coeffs, xs, xs * xs)[0]
         assert abs(mpmath.mpf(float(got)) - exact) <= 2.0**-50 * abs(exact), (d, float(got), float(exact))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_float64", "max_and_log_sum", "logsumexp", "log_softmax", "softmax"]
+__all__ = ["as_float64", "row_max", "max_and_log_sum", "log1p_fixup", "logsumexp", "log_softmax", "softmax"]
 
 
 def as_float64(x) -> np.ndarray:
@@ -33,7 +33,7 @@ def _shifted(z: np.ndarray, m: np.ndarray, temperature: float) -> np.ndarray:
         return d if temperature == 1.0 else d / temperature
 
 
-def _row_max(z: np.ndarray, axis: int) -> np.ndarray:
+def row_max(z: np.ndarray, axis: int) -> np.ndarray:
     """``max z`` along ``axis`` (kept), with 0 for a slice of only -inf.
 
     Shifting by a max of ``-inf`` would give ``-inf - -inf = nan``.
@@ -58,17 +58,17 @@ def max_and_log_sum(z: np.ndarray, *, axis: int = -1, temperature: float = 1.0) 
     ``scipy.special.logsumexp`` does.
     """
     _check_temperature(temperature)
-    m = _row_max(z, axis)
+    m = row_max(z, axis)
     s = np.sum(np.exp(_shifted(z, m, temperature)), axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
         log_sum = np.log(s)
     close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
     if close.any():
-        log_sum = _log1p_fixup(z, m, close, log_sum, axis, temperature)
+        log_sum = log1p_fixup(z, m, close, log_sum, axis, temperature)
     return m, log_sum
 
 
-def _log1p_fixup(z, m, close, log_sum, axis, temperature):
+def log1p_fixup(z, m, close, log_sum, axis, temperature):
     """``log1p(Σ_{z_c < m} exp((z_c - m)/T) + (#{z_c = m} - 1))`` on the ``close`` slices."""
     zc = np.moveaxis(z, axis, -1)
     mc = np.moveaxis(m, axis, -1)
@@ -152,5 +152,5 @@ def softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     """
     _check_temperature(temperature)
     z = as_float64(logits)
-    e = np.exp(_shifted(z, _row_max(z, axis), temperature))
+    e = np.exp(_shifted(z, row_max(z, axis), temperature))
     return e / np.sum(e, axis=axis, keepdims=True)
