@@ -110,8 +110,8 @@ def small_blocks(monkeypatch):
 @pytest.fixture
 def streamed_text(monkeypatch):
     """Text files over 1 MB are streamed (TextRows), in chunks of 256 KB: the workers parse them."""
-    monkeypatch.setattr(text, "STREAM_TEXT_BYTES", 1 << 20)
-    monkeypatch.setattr(text, "TEXT_CHUNK", 1 << 18)
+    monkeypatch.setattr(text.main, "STREAM_TEXT_BYTES", 1 << 20)
+    monkeypatch.setattr(text.common, "TEXT_CHUNK", 1 << 18)
 
 
 def same(xent, address, *args):

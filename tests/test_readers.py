@@ -274,13 +274,13 @@ def test_chunked_reader_agrees_with_the_exact_reader(rows, cols, delimiter, head
     lines = ([delimiter.join(f"c{j}" for j in range(cols))] if header else []) + ["# a comment", ""]
     lines += [delimiter.join(r) for r in table]
     text = "\r\n".join(lines).encode() if data.draw(st.booleans()) else "\n".join(lines).encode()
-    exact, exact_names, exact_lines = readers._parse_exact(text.decode(), "x")
-    old = readers.TEXT_CHUNK
+    exact, exact_names, exact_lines = readers.exact.parse_exact(text.decode(), "x")
+    old = readers.common.TEXT_CHUNK
     try:
-        readers.TEXT_CHUNK = data.draw(st.integers(1, 64))  # rows straddle chunk boundaries
+        readers.common.TEXT_CHUNK = data.draw(st.integers(1, 64))  # rows straddle chunk boundaries
         values, names, lines_ = parse_text(text, "x")
     finally:
-        readers.TEXT_CHUNK = old
+        readers.common.TEXT_CHUNK = old
     np.testing.assert_array_equal(values, exact)
     assert names == exact_names and list(lines_) == exact_lines
 
@@ -306,11 +306,7 @@ _STREAM_CASES = {
 
 @pytest.mark.parametrize("name", list(_STREAM_CASES))
 @pytest.mark.parametrize("chunk", [1, 7, 1 << 20])  # rows straddling chunks, or one chunk
-def test_streamed_text_gives_what_the_whole_file_gives(name, chunk, tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from xentcli.cli import main
-
+def test_streamed_text_gives_what_the_whole_file_gives(name, chunk, tmp_path, monkeypatch, xent):
     path = tmp_path / "z.csv"
     path.write_bytes(_STREAM_CASES[name])
     (tmp_path / "y.csv").write_bytes(b"0\n2\n1\n0\n")
@@ -325,19 +321,19 @@ def test_streamed_text_gives_what_the_whole_file_gives(name, chunk, tmp_path, mo
         (tmp_path / "y.csv").write_bytes(b"0\n2\n1\n0\n"[: 2 * rows])
         commands += [["ce", "--logits", str(path), "--labels", str(tmp_path / "y.csv"), "--format", "json"],
                      ["ppl", "--logits", str(path), "--targets", str(tmp_path / "y.csv")]]
-    whole = [CliRunner().invoke(main, args) for args in commands]
-    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
-    monkeypatch.setattr(readers, "TEXT_CHUNK", chunk)
+    whole = [xent(*args) for args in commands]
+    monkeypatch.setattr(readers.main, "STREAM_TEXT_BYTES", 0)
+    monkeypatch.setattr(readers.common, "TEXT_CHUNK", chunk)
     if name in ("plain", "header, comments, blanks, CRLF, BOM", "whitespace, no final newline", "NaN logit in a later chunk"):
         assert isinstance(read_matrix(str(path), "--logits").values, readers.TextRows)  # really streamed
     for args, before in zip(commands, whole):
-        after = CliRunner().invoke(main, args)
+        after = xent(*args)
         assert (after.exit_code, after.stdout, after.stderr) == (before.exit_code, before.stdout, before.stderr), args
 
 
 def test_streamed_text_rows_and_lines(tmp_path, monkeypatch):
-    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
-    monkeypatch.setattr(readers, "TEXT_CHUNK", 16)
+    monkeypatch.setattr(readers.main, "STREAM_TEXT_BYTES", 0)
+    monkeypatch.setattr(readers.common, "TEXT_CHUNK", 16)
     text = "# head\ncat,dog\n" + "".join(f"{i},{-i}\n" + ("# note\n\n" if i % 3 == 0 else "") for i in range(50))
     (tmp_path / "z.csv").write_text(text)
     m = read_matrix(str(tmp_path / "z.csv"), "--logits")
@@ -346,15 +342,11 @@ def test_streamed_text_rows_and_lines(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.asarray(m.values), expected)
     np.testing.assert_array_equal(m.values.rows(5, 44), expected[5:44])
     np.testing.assert_array_equal(m.values[[49, 0, 17]], expected[[49, 0, 17]])
-    exact_lines = readers._parse_exact(text, "x")[2]
+    exact_lines = readers.exact.parse_exact(text, "x")[2]
     assert [m.lines[r] for r in range(50)] == exact_lines
 
 
-def test_every_input_may_be_a_streamed_text_file(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from xentcli.cli import main
-
+def test_every_input_may_be_a_streamed_text_file(tmp_path, monkeypatch, xent):
     rng = np.random.default_rng(0)
     files = {"z": rng.normal(size=(50, 5)), "y": rng.dirichlet(np.ones(5), size=50), "w": np.arange(1.0, 6.0)[None]}
     for name, a in files.items():
@@ -366,11 +358,11 @@ def test_every_input_may_be_a_streamed_text_file(tmp_path, monkeypatch):
                 ["kl", "--p", y, "--q-logits", z, "--format", "json"],
                 ["grad", "--logits", z, "--labels", k, "--check"],
                 ["bce", "--logits", z, "--labels", y]]
-    whole = [CliRunner().invoke(main, args) for args in commands]
-    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
-    monkeypatch.setattr(readers, "TEXT_CHUNK", 100)
+    whole = [xent(*args) for args in commands]
+    monkeypatch.setattr(readers.main, "STREAM_TEXT_BYTES", 0)
+    monkeypatch.setattr(readers.common, "TEXT_CHUNK", 100)
     for args, before in zip(commands, whole):
-        after = CliRunner().invoke(main, args)
+        after = xent(*args)
         assert before.exit_code == 0 and (after.exit_code, after.stdout, after.stderr) == (0, before.stdout, before.stderr)
 
 
@@ -378,8 +370,8 @@ def test_every_input_may_be_a_streamed_text_file(tmp_path, monkeypatch):
 @given(st.text(alphabet="12,. \t\r\n#\f\v\xa0x", max_size=80))
 def test_row_count_of_a_chunk_follows_the_exact_readers_rule(text):
     data = text.encode()
-    expected = sum(1 for raw in text.split("\n") if readers._content(raw))
-    assert readers._count_rows(data) == expected
+    expected = sum(1 for raw in text.split("\n") if readers.common.line_content(raw))
+    assert readers.common.count_rows(data) == expected
 
 
 @settings(max_examples=120, deadline=None)
@@ -387,22 +379,18 @@ def test_row_count_of_a_chunk_follows_the_exact_readers_rule(text):
        st.integers(1, 40), st.booleans())
 @example(lines=[",0", ","], chunk=1, header=False)  # a head cut before its second row decided no header
 @example(lines=["0\t0", "\t"], chunk=1, header=False)  # a blank line's tab counted as a ragged row
-def test_streamed_text_fuzz_matches_the_whole_file(tmp_path_factory, lines, chunk, header):
+def test_streamed_text_fuzz_matches_the_whole_file(tmp_path_factory, xent, lines, chunk, header):
     # No nan/inf in the alphabet, so the only errors are the reader's: they must read the same.
-    from click.testing import CliRunner
-
-    from xentcli.cli import main
-
     path = tmp_path_factory.mktemp("fuzz") / "z.csv"
     path.write_bytes((("a,b\n" if header else "") + "\n".join(lines) + "\n").encode())
     args = ["softmax", "--logits", str(path), "--format", "csv"]
-    whole = CliRunner().invoke(main, args)
-    old = readers.STREAM_TEXT_BYTES, readers.TEXT_CHUNK
-    readers.STREAM_TEXT_BYTES, readers.TEXT_CHUNK = 0, chunk
+    whole = xent(*args)
+    old = readers.main.STREAM_TEXT_BYTES, readers.common.TEXT_CHUNK
+    readers.main.STREAM_TEXT_BYTES, readers.common.TEXT_CHUNK = 0, chunk
     try:
-        streamed = CliRunner().invoke(main, args)
+        streamed = xent(*args)
     finally:
-        readers.STREAM_TEXT_BYTES, readers.TEXT_CHUNK = old
+        readers.main.STREAM_TEXT_BYTES, readers.common.TEXT_CHUNK = old
     assert (streamed.exit_code, streamed.stdout) == (whole.exit_code, whole.stdout)
     # A streamed file's reader error comes when its block is reached: warnings about the
     # input's head (a single class, say) may come first. The error itself reads the same.

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli_helpers import cli_json, xent
+from tests.cli_helpers import cli_json
+from tests.conftest import xent
 from xentcli.readers import read_matrix
 
 SPECIES = ["setosa", "versicolor", "virginica"]
@@ -271,8 +272,8 @@ def test_gh_shuffled_index_named_subject_is_a_wrong_call_as_integers_beside_floa
     z.to_csv(tmp_path / "f.csv")
     np.save(tmp_path / "y.npy", y_test.to_numpy())
     if streamed:
-        monkeypatch.setattr(text, "STREAM_TEXT_BYTES", 0)
-        monkeypatch.setattr(text, "TEXT_CHUNK", 256)
+        monkeypatch.setattr(text.main, "STREAM_TEXT_BYTES", 0)
+        monkeypatch.setattr(text.common, "TEXT_CHUNK", 256)
     f = tmp_path / "f.csv"
     r = xent("ce", "--labels", tmp_path / "y.npy", "--logits", f)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli_helpers import cli_json, xent
+from tests.cli_helpers import cli_json
+from tests.conftest import xent
 from xentcli.readers import read_matrix
 from xentcli.readers import text as readers
 
@@ -26,8 +27,8 @@ def one_error_line(result, code: int) -> str:
 def streamed(request, monkeypatch):
     """Each file read whole and streamed by chunks (as files over 64 MB are)."""
     if request.param == "streamed":
-        monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
-        monkeypatch.setattr(readers, "TEXT_CHUNK", 16)
+        monkeypatch.setattr(readers.main, "STREAM_TEXT_BYTES", 0)
+        monkeypatch.setattr(readers.common, "TEXT_CHUNK", 16)
     return request.param
 
 
@@ -268,7 +269,7 @@ def test_gh_blank_line_of_tabs_is_no_ragged_row(tmp_path, monkeypatch):
     f.write_text(f.read_text() + "\t\nTrue\t6.0\n")
     expected = [[1, 2], [3, 4], [1, 6]]
     np.testing.assert_array_equal(np.asarray(read_matrix(str(f), "--logits").values), expected)
-    monkeypatch.setattr(readers, "TEXT_CHUNK", 8)  # the rows before the refused chunk are kept
+    monkeypatch.setattr(readers.common, "TEXT_CHUNK", 8)  # the rows before the refused chunk are kept
     np.testing.assert_array_equal(np.asarray(read_matrix(str(f), "--logits").values), expected)
-    monkeypatch.setattr(readers, "STREAM_TEXT_BYTES", 0)
+    monkeypatch.setattr(readers.main, "STREAM_TEXT_BYTES", 0)
     np.testing.assert_array_equal(np.asarray(read_matrix(str(f), "--logits").values), expected)
