@@ -272,7 +272,7 @@ def test_json_nested_deeper_than_numpy_or_the_parser_is_located_bad_data(tmp_pat
 
 
 def test_json_document_above_the_bound_is_refused_before_parsing(tmp_path, monkeypatch):
-    from xentcli.readers import jsonfile
+    from xentcli.readers.json import document as jsonfile
 
     monkeypatch.setattr(jsonfile, "MAX_DOCUMENT_BYTES", 1000)
     dump(tmp_path / "big.json", rng.standard_normal((20, 20)).tolist())
@@ -286,7 +286,7 @@ def test_json_document_above_the_bound_is_refused_before_parsing(tmp_path, monke
 @pytest.mark.parametrize("unit", ["[" * 900 + "]" * 900 + ",", "[0],"])
 def test_json_document_at_the_bound_fails_within_512_mb(tmp_path, unit):
     """The worst failing documents at the bound: lists nested deep (two bytes a list), many tiny lists."""
-    from xentcli.readers import jsonfile
+    from xentcli.readers.json import document as jsonfile
     from tests.readers.test_text_trust import peak_of_run
 
     path = tmp_path / "worst.json"
@@ -298,7 +298,7 @@ def test_json_document_at_the_bound_fails_within_512_mb(tmp_path, unit):
 
 
 def test_json_document_of_the_bound_is_read_and_one_byte_more_refused(tmp_path):
-    from xentcli.readers import jsonfile
+    from xentcli.readers.json import document as jsonfile
 
     p = rng.standard_normal((2, 1000))
     text = json.dumps(p.tolist())

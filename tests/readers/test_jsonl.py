@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from xentcli.errors import CallError, DataError
-from xentcli.readers import jsonl, read_matrix
+from xentcli.readers import read_matrix
+from xentcli.readers.json import lines as jsonl
 from tests.cli_helpers import xent, cli_json, error
 
 rng = np.random.default_rng(7)

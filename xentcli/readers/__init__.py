@@ -54,10 +54,10 @@ FORMATS: dict[str, Format] = {
     ".parquet": Format("arrow", extra="arrow", package="pyarrow"),
     ".feather": Format("arrow", extra="arrow", package="pyarrow"),
     ".arrow": Format("arrow", extra="arrow", package="pyarrow"),
-    ".json": Format("jsonfile"),
+    ".json": Format("json.document"),
     ".pt": Format("pytorch"),  # PyTorch is never a dependency: pytorch.read says how to get it
     ".pth": Format("pytorch"),
-    ".jsonl": Format("jsonl"),
+    ".jsonl": Format("json.lines"),
 }
 TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
 SUPPORTED_EXTENSIONS = tuple(FORMATS)

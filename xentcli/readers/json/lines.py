@@ -53,18 +53,15 @@ from array import array
 
 import numpy as np
 
-from ..errors import CallError, DataError
-from .jsonfile import MAX_DOCUMENT_BYTES, only_numbers
-from .selector import FLOAT, ID_NAME, INT, LIST_FLOAT, LIST_INT, OTHER, STRING, select_columns, whole_table
-from .source import Matrix
+from ...errors import CallError, DataError
+from ..selector import FLOAT, ID_NAME, INT, LIST_FLOAT, LIST_INT, OTHER, STRING, select_columns, whole_table
+from ..source import Matrix
+from .values import number, numbers, only_numbers
 
-__all__ = ["read", "CHUNK_VALUES"]
+__all__ = ["read", "read_records", "CHUNK_VALUES", "MAX_LINE_BYTES"]
 
 #: Parsed values held as Python objects before a chunk is converted to NumPy.
 CHUNK_VALUES = 1 << 18
-#: Strings read as non-finite floats (lower-cased, stripped): xent writes ``inf``, ``-inf``, ``nan``.
-SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")}
-_INT64 = np.iinfo(np.int64)
 #: The longest line parsed as one record: within a whole ``.json`` document's bound, as the rows
 #: read before it are held too.
 MAX_LINE_BYTES = 8 << 20
@@ -129,8 +126,7 @@ def _parse(raw: bytes, lineno: int, where: str):
 # --- what the records are -----------------------------------------------------------------------
 
 def _is_number(value) -> bool:
-    t = type(value)
-    return t is int or t is float or t is bool or (t is str and value.strip().lower() in SPECIAL)
+    return number(value) is not None
 
 
 def _describe(value) -> str:
@@ -374,23 +370,11 @@ class _Rows:
         floats = False
         for i, row in enumerate(rows):
             for j, v in enumerate((row,) if self.width is None else row):
-                t = type(v)
-                if t is int:
-                    if not _INT64.min <= v <= _INT64.max:
-                        floats = True
-                    flat.append(v)
-                elif t is float:
-                    floats = True
-                    flat.append(v)
-                elif t is bool:
-                    flat.append(int(v))
-                elif t is str and v.strip().lower() in SPECIAL:
-                    floats = True
-                    flat.append(SPECIAL[v.strip().lower()])
-                else:
+                got = number(v)
+                if got is None:
                     raise DataError(f"{self.where}: line {lines[i]}: {self.label(j)}{_not_number(v)}")
-        from .jsonfile import numbers
-
+                flat.append(got[0])
+                floats = floats or got[1]
         return numbers(flat, floats, shape, f"{self.where}: line {lines[0]} or after: an integer too large for float64")
 
 

@@ -30,16 +30,15 @@ import json
 
 import numpy as np
 
-from ..errors import CallError, DataError
-from .source import MAX_AXES, Matrix, numeric, shown_path
+from ...errors import CallError, DataError
+from ..source import MAX_AXES, Matrix, numeric, shown_path
+from . import lines
+from .values import number, numbers, only_numbers
 
-__all__ = ["read", "to_array", "only_numbers"]
+__all__ = ["read", "to_array", "MAX_DOCUMENT_BYTES"]
 
-#: Strings read as non-finite floats (lower-cased, stripped): xent writes ``inf``, ``-inf``, ``nan``.
-SPECIAL = {s: float(s) for s in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")}
 #: At most this many keys are listed in a message.
 MAX_LISTED = 20
-_INT64 = np.iinfo(np.int64)
 #: The largest JSON document parsed whole: the worst failing one (lists nested deep, two bytes a
 #: list) peaks under 512 MB here, and above 530 MB at 10 MB.
 MAX_DOCUMENT_BYTES = 9 << 20
@@ -49,25 +48,23 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
     """The list of numbers the file holds (or its ``selector`` field) as an array, read whole.
 
     A list of objects is records, as pandas' ``to_json(orient="records")`` writes them: the
-    selector picks their fields as columns (see :mod:`.jsonl`); so are the tables of pandas'
+    selector picks their fields as columns (see :mod:`.lines`); so are the tables of pandas'
     other layouts (:func:`_pandas_table`), so ``d.json:p_*`` picks columns as for csv. Without a
     selector a table is read whole, in column order, when its columns are all of one kind (all
     floats, all integers/booleans, or one column: a DataFrame's default ``to_json()`` of
     probabilities in unnamed columns ``0``, ``1``, ``2`` is the matrix); a table mixing kinds is
-    a wrong call naming the selector of each part (:mod:`.jsonl`). A file of one JSON value a
+    a wrong call naming the selector of each part (:mod:`.lines`). A file of one JSON value a
     line (``lines=True``) is read as JSON Lines.
     """
-    from . import jsonl
-
     try:
         data = _load(path, where)
     except _SeveralValues:
-        return jsonl.read(path, where, selector)
+        return lines.read(path, where, selector)
     if isinstance(data, list) and data and isinstance(data[0], dict):
-        return jsonl.read_records(((record, i) for i, record in enumerate(data, 1)), where, selector)
+        return lines.read_records(((record, i) for i, record in enumerate(data, 1)), where, selector)
     records = _pandas_table(data, selector, where)
     if records is not None:
-        return jsonl.read_records(((record, i) for i, record in enumerate(records, 1)), where, selector)
+        return lines.read_records(((record, i) for i, record in enumerate(records, 1)), where, selector)
     value, name = _pick(data, selector, path, where)
     values = to_array(value, name)
     if values.size == 0:
@@ -249,24 +246,6 @@ def to_array(value, where: str) -> np.ndarray:
     return _walk(value, where)
 
 
-def only_numbers(value) -> bool:
-    """Whether nested lists (or tuples) hold nothing but numbers. Only then are they handed to NumPy
-    whole: with a string among them NumPy would make an array of strings, each value as wide as the
-    longest string (gigabytes from a few megabytes of JSON)."""
-    level = [value]
-    while level:
-        deeper = []
-        for item in level:
-            for x in item:
-                t = type(x)
-                if t is list or t is tuple:
-                    deeper.append(x)
-                elif t is not int and t is not float and t is not bool:
-                    return False
-        level = deeper
-    return True
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun if n != 1 else noun[:-1]}"
 
@@ -328,18 +307,10 @@ def _walk(value, where: str) -> np.ndarray:
             for i, x in enumerate(item):
                 visit(x, index + (i,))
             return
-        if isinstance(item, bool):
-            flat.append(int(item))
-        elif isinstance(item, int):
-            if not _INT64.min <= item <= _INT64.max:
-                floats = True
-            flat.append(item)
-        elif isinstance(item, float):
-            floats = True
-            flat.append(item)
-        elif isinstance(item, str) and item.strip().lower() in SPECIAL:
-            floats = True
-            flat.append(SPECIAL[item.strip().lower()])
+        got = number(item)
+        if got is not None:
+            flat.append(got[0])
+            floats = floats or got[1]
         else:
             if item is None:
                 what = "null is not a number (pandas writes NaN and ±inf as null: save as .npy to keep them)"
@@ -357,14 +328,3 @@ def _walk(value, where: str) -> np.ndarray:
         raise DataError(f"{where}: the lists nest too deeply") from e
     return numbers(flat, floats, shape, f"{where}: an integer too large for float64")
 
-
-def numbers(flat: list, floats: bool, shape: tuple, too_large: str) -> np.ndarray:
-    """JSON numbers as an array of ``shape``: float64 if any is a float, else int64 (shared with JSON Lines)."""
-    if floats:
-        try:
-            a = np.array([float(x) for x in flat], dtype=np.float64)
-        except OverflowError:  # an integer beyond float64 (above 1.8e308)
-            raise DataError(too_large) from None
-    else:
-        a = np.array(flat, dtype=np.int64)
-    return a.reshape(shape)
