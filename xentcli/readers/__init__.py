@@ -11,7 +11,7 @@ A directory or a glob (``'dump/shard-*.npy'``, ``'dump/*.safetensors:logits'``) 
 files read as one matrix: :mod:`.shards`.
 
 Adding a format: a module here with ``read(path, where, selector) -> Matrix`` and one
-line in :data:`FORMATS`.
+line in :data:`FORMATS` (:mod:`.formats`).
 """
 
 from __future__ import annotations
@@ -22,45 +22,15 @@ import importlib.util
 import os
 import stat
 import sys
-from typing import NamedTuple
 
 from ..errors import CallError, DataError
+from .formats import FORMATS, SUPPORTED_EXTENSIONS, TEXT_EXTENSIONS, Format
 from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
 
 __all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "reads_stdin", "spool_limit", "parse_inline", "split_selector"]
 
-
-class Format(NamedTuple):
-    """Where the reader of one extension lives, and what it needs beyond xent's own dependencies."""
-
-    module: str
-    extra: str | None = None  # the pip extra that installs what it imports
-    package: str | None = None  # the module it imports, looked up (not imported) before reading
-    takes: tuple[str, ...] = ()  # which of read_matrix's reading options its read() accepts
-
-
-_TEXT = Format("text", takes=("header", "names"))
-FORMATS: dict[str, Format] = {
-    ".csv": _TEXT,
-    ".tsv": _TEXT,
-    ".txt": _TEXT,
-    ".dat": _TEXT,
-    ".npy": Format("npy"),
-    ".npz": Format("npz"),
-    ".safetensors": Format("safetensors"),
-    ".kld": Format("kld"),
-    ".parquet": Format("arrow", extra="arrow", package="pyarrow"),
-    ".feather": Format("arrow", extra="arrow", package="pyarrow"),
-    ".arrow": Format("arrow", extra="arrow", package="pyarrow"),
-    ".json": Format("json.document"),
-    ".pt": Format("pytorch"),  # PyTorch is never a dependency: pytorch.read says how to get it
-    ".pth": Format("pytorch"),
-    ".jsonl": Format("json.lines"),
-}
-TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
-SUPPORTED_EXTENSIONS = tuple(FORMATS)
 
 #: stdin and other streams (pipes, ``<(…)``) are held in memory up to this size, else spooled
 #: to a temporary file, which is then read like any file (streamed, in bounded memory).

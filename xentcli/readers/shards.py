@@ -72,7 +72,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import CallError, DataError
-from .source import FileRows, Matrix, RawRows
+from .formats import FORMATS
+from .source import FileRows, Matrix, RawRows, RowSource, portable_path
 
 __all__ = ["is_sharded", "read", "natural_key", "ShardFile", "ShardRows", "ShardMatrix", "MAX_OPEN", "KEEP_BYTES"]
 
@@ -109,16 +110,13 @@ def is_sharded(spec: str) -> bool:
         return False
     if "*" in path or "?" in path:
         return True
-    from . import FORMATS  # a '[' alone: inline brackets unless it looks like a path
-
+    # a '[' alone: inline brackets unless it looks like a path
     return "/" in path or os.sep in path or os.path.splitext(path)[1].lower() in FORMATS
 
 
 def _split(spec: str) -> tuple[str, str | None]:
     """``PATTERN:SELECTOR`` → (PATTERN, SELECTOR): the selector is split off when what is left is a
     directory, matches files, or ends in a supported extension (as :func:`split_selector` does)."""
-    from . import FORMATS
-
     if os.path.exists(spec) or ":" not in spec:
         return spec, None
     left, right = spec.rsplit(":", 1)
@@ -133,8 +131,6 @@ def _files(path: str, option: str, selector: str | None = None) -> tuple[list[st
     """The regular files ``path`` (a directory or a glob) names, in natural order, and a note for each
     kind of file skipped (of no supported extension; not a regular file; Hugging Face's metadata).
     ``selector`` goes into the globs a directory of several formats is told to use."""
-    from . import FORMATS
-
     unsupported: list[str] = []
     irregular: list[str] = []
     files = []
@@ -181,8 +177,6 @@ def _files(path: str, option: str, selector: str | None = None) -> tuple[list[st
 def _one_format(files: list[str], path: str, option: str, selector: str | None) -> tuple[list[str], list[str]]:
     """A directory's ``files`` less Hugging Face's metadata beside ``.arrow`` files (and the names
     skipped): of one format, else a wrong call naming one glob per format (each of its extensions)."""
-    from . import FORMATS
-
     def extension(file: str) -> str:
         return os.path.splitext(file)[1].lower()
 
@@ -268,11 +262,6 @@ class _Headless:
         return self.reader(file).without_first_row(self.names)
 
 
-def portable_path(path: str) -> str:
-    """``path`` as another process finds it: absolute (a URL as it is)."""
-    return path if "://" in path else os.path.abspath(path)
-
-
 class _Shard:
     """One file of the set: its shape, dtype, where, text lines, and its values (lazy, or an array)."""
 
@@ -327,7 +316,7 @@ class _Shard:
     def source(self):
         """A row source ``(rows, width)`` of the shard (opens a file descriptor for raw files)."""
         values = self._values if self._values is not None else self._reread()
-        if hasattr(values, "as_rows"):
+        if isinstance(values, RowSource):
             return values.as_rows()
         return np.asarray(values).reshape(self.rows, self.width)
 
@@ -571,7 +560,7 @@ class ShardRows(FileRows):
         """Rows ``start:stop`` of the whole, all in shard ``i``, as its source gives them."""
         first = self._starts[i]
         src = self._source(i) if src is None else src
-        part = src.rows(start - first, stop - first) if hasattr(src, "rows") else src[start - first:stop - first]
+        part = src[start - first:stop - first] if isinstance(src, np.ndarray) else src.rows(start - first, stop - first)
         if len(part) != stop - start:
             raise DataError(f"{self._shards[i].where}: the file ended early (was it changed while being read?)")
         return part

@@ -6,17 +6,9 @@ reader, :mod:`.exact`, to name the line and column of a problem); files over
 (delimiter, header, index column); :mod:`.cells` and :mod:`.common` are what they all share.
 """
 
-from .cells import is_number
-from .cells import number_hint
-from .common import HEADER_MODES
-from .common import MAX_HEAD
-from .common import MAX_LINE
-from .common import TEXT_CHUNK
-from .common import Header
-from .main import STREAM_TEXT_BYTES
-from .main import parse_text
-from .main import read
-from .main import read_bytes
+from .cells import is_number, number_hint
+from .common import HEADER_MODES, MAX_HEAD, MAX_LINE, TEXT_CHUNK, Header
+from .main import STREAM_TEXT_BYTES, parse_text, read, read_bytes
 from .sniff import guessed_header
 from .stream import TextRows
 

@@ -12,8 +12,18 @@ import numpy as np
 
 from ...errors import DataError
 from ..source import FileRows, Matrix, open_file, pread
-from .common import (MAX_HEAD, MAX_LINE, TEXT_CHUNK, TextForm, count_rows, decode, line_chunks, line_content,
-                     refuse_binary, text_lines)
+from .common import (
+    MAX_HEAD,
+    MAX_LINE,
+    TEXT_CHUNK,
+    TextForm,
+    count_rows,
+    decode,
+    line_chunks,
+    line_content,
+    refuse_binary,
+    text_lines,
+)
 from .exact import parse_exact
 from .fast import parse_block, ragged
 from .sniff import index_column, select_head, text_head, text_matrix, without_first
