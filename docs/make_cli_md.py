@@ -34,8 +34,8 @@ def render() -> str:
     parts = [
         "# xent command-line reference\n",
         "Generated from each command's `--help` by `python docs/make_cli_md.py`; a test fails when it is "
-        "stale. The README explains the ideas (inputs, formulas, outputs, errors); this page lists every "
-        "option.\n",
+        "stale. The pages beside it explain the ideas ([inputs](inputs.md), [outputs](outputs.md), "
+        "[formulas](math.md), [errors](errors.md), and the others the README lists); this page lists every option.\n",
         "## xent\n", "```text", help_text().rstrip(), "```\n",
     ]
     for name in commands:

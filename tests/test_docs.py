@@ -1,4 +1,4 @@
-"""The reference page and the README's promises about the command line."""
+"""The README and the docs pages: their promises about the command line, their size, their links."""
 
 import importlib.util
 import os
@@ -92,7 +92,9 @@ def test_readme_names_every_test_extra():
 def test_limits_page_states_the_bounds_the_code_uses():
     # docs/limits.md is what users read of the bounds: it must say the numbers the readers enforce.
     from xentcli import engine, readers
-    from xentcli.readers import jsonfile, jsonl, npz, safetensors, text
+    from xentcli.readers import npz, safetensors, text
+    from xentcli.readers.json import document as jsonfile
+    from xentcli.readers.json import lines as jsonl
 
     with open(os.path.join(ROOT, "docs", "limits.md"), encoding="utf-8") as f:
         page = f.read()
@@ -118,3 +120,49 @@ def test_limits_page_states_the_bounds_the_code_uses():
     assert f"{arrow.MAX_BATCH_BYTES >> 20} MB" in batch
     assert f"{engine.PER_CORE_LIMIT} per usable core" in page
     assert f"{readers.SPOOL_FREE_BYTES >> 30} GiB or {readers.SPOOL_FREE_SHARE:.0%}".replace("%", " %") in page
+
+
+PAGES = ["README.md"] + sorted(os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs"))
+                               if name.endswith(".md"))
+
+
+def read(page: str) -> str:
+    with open(os.path.join(ROOT, page), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_readme_is_at_most_200_lines():
+    # The README says what xent is and how to start; the reference lives in docs/.
+    assert len(read("README.md").splitlines()) <= 200
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_user_pages_never_cite_the_internal_spec(page):
+    text = read(page)
+    assert "SPEC" not in text and "§" not in text
+
+
+def anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as ``-``."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_relative_link_and_anchor_exists(page):
+    text = read(page)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if "://" in target:
+            continue
+        path, _, fragment = target.partition("#")
+        linked = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+        assert os.path.exists(os.path.join(ROOT, linked)), (page, target)
+        if fragment:
+            headings = re.findall(r"^#+ (.*)$", read(linked), re.M)
+            assert fragment in {anchor(h) for h in headings}, (page, target)
+
+
+def test_the_readme_links_every_docs_page():
+    readme = read("README.md")
+    for page in PAGES[1:]:
+        if not page.endswith("README.md"):
+            assert f"]({page})" in readme, f"the README's page list misses {page}"
