@@ -13,7 +13,8 @@ import numpy as np
 from . import core
 from .readers import read_matrix
 from .sample_data import path
-from .tables import fixed, matrix_table, single_sample_table, summary
+from .numbers import fixed
+from .render.layouts import matrix_table, single_sample_table, summary
 
 __all__ = ["worked_example", "worked_example_explained", "DOCUMENT_EPS"]
 

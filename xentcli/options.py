@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import click
 
 from .core.reductions import REDUCTIONS
 from .numbers import ascii_spelled
+from .output import OutputSpec
 from .readers.text import HEADER_MODES
 from .writers import FORMATS
 
@@ -30,7 +32,7 @@ __all__ = [
     "base_option",
     "reduction_option",
     "reduction_options",
-    "output_options",
+    "output_spec",
     "debug_option",
     "compose",
     "complete_path",
@@ -236,11 +238,17 @@ def reduction_options(what: str = "per-sample values", denominator: str = "the n
     ), base_option)
 
 
-def output_options(f):
-    """--format, --output, --precision, --header (--output is checked as soon as it is parsed)."""
+def output_spec(f):
+    """--format, --output, --precision, --header, resolved into one :class:`~xentcli.output.OutputSpec`
+    that the command receives as ``output`` (--output is checked as soon as it is parsed)."""
+
+    @functools.wraps(f)
+    def command(*args, format, output, precision, header, **kwargs):
+        return f(*args, output=OutputSpec.resolve(format, output, precision, header), **kwargs)
+
     return compose(
         click.option(
-            "--format", "fmt", type=click.Choice(FORMATS), default=None, callback=_check_output_call,
+            "--format", type=click.Choice(FORMATS), default=None, callback=_check_output_call,
             help="Output format. Default: table on a terminal, csv otherwise, or the --output extension. "
                  "Given, it wins over the extension.",
         ),
@@ -252,7 +260,7 @@ def output_options(f):
         ),
         click.option("--precision", type=Whole(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
         click.option("--header", is_flag=True, help="Start csv/tsv output with a header line."),
-    )(f)
+    )(command)
 
 
 def _use_scheduler(ctx: click.Context, param: click.Parameter, value):
@@ -321,8 +329,8 @@ def _check_output_call(ctx: click.Context, param: click.Parameter, value):
 
     if param.name == "output" and value == "-":  # stdout, as for any Unix tool's -o -
         value = None
-    other = "output" if param.name == "fmt" else "fmt"
+    other = "output" if param.name == "format" else "format"
     if not ctx.resilient_parsing and other in ctx.params:
-        output, fmt = (ctx.params[other], value) if param.name == "fmt" else (value, ctx.params[other])
-        check_output(output, fmt)
+        output, format = (ctx.params[other], value) if param.name == "format" else (value, ctx.params[other])
+        check_output(output, format)
     return value

@@ -25,6 +25,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import CallError, DataError
+from .numbers import format_number
 
 __all__ = [
     "FORMATS",
@@ -32,8 +33,7 @@ __all__ = [
     "check_output",
     "check_file",
     "check_parquet",
-    "resolve_format",
-    "format_number",
+    "extension_format",
     "write_delimited",
     "write_json",
     "write_npy",
@@ -55,7 +55,7 @@ OUTPUT_EXTENSIONS = tuple(_EXTENSION_FORMATS)
 ARROW_HINT = "pip install 'xentcli[arrow]'"
 
 
-def _extension_format(output: str) -> str:
+def extension_format(output: str) -> str:
     """The format ``output``'s extension names: csv without an extension; CallError for one xent does not write."""
     ext = os.path.splitext(output)[1].lower()
     if not ext:
@@ -68,11 +68,11 @@ def _extension_format(output: str) -> str:
         ) from None
 
 
-def check_output(output: str | None, fmt: str | None = None) -> None:
+def check_output(output: str | None, format: str | None = None) -> None:
     """Reject an ``--output`` xent would not write, before anything is read (CallError, exit 2).
 
     The extension must be one of :data:`OUTPUT_EXTENSIONS` (or none: csv) even
-    with ``fmt`` (an explicit ``--format``, which then wins over it: a name never
+    with ``format`` (an explicit ``--format``, which then wins over it: a name never
     claims a format the file does not have unless asked), and ``.parquet`` needs
     pyarrow. The file name must be a file in an existing folder. Nothing is created.
     """
@@ -80,7 +80,7 @@ def check_output(output: str | None, fmt: str | None = None) -> None:
         return
     if output == "":
         raise CallError("--output: expected a file name, got ''")
-    if _extension_format(output) == "parquet" and fmt is None:
+    if extension_format(output) == "parquet" and format is None:
         check_parquet(output)
     check_file(output)
 
@@ -116,30 +116,6 @@ def reason(e: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def resolve_format(fmt: str | None, output: str | None, stdout_is_terminal: bool) -> str:
-    """``--format`` if given; else ``--output``'s extension (csv without one, CallError for one xent
-    does not write); else table on a terminal, csv otherwise."""
-    if fmt:
-        return fmt
-    if output:
-        return _extension_format(output)
-    return "table" if stdout_is_terminal else "csv"
-
-
-def format_number(x: float, precision: int | None = None) -> str:
-    """``repr`` of the float64 (round-trips), or ``precision`` significant digits.
-
-    Non-finite values print as ``inf``, ``-inf`` and ``nan``.
-
-    >>> format_number(0.4972954548475541), format_number(0.4972954548475541, 4)
-    ('0.4972954548475541', '0.4973')
-    """
-    x = float(x)
-    if not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return repr(x) if precision is None else f"{x:.{precision}g}"
-
-
 class RowBlocks:
     """A matrix computed block by block while it is written: its shape and its row blocks, in order.
 
@@ -173,6 +149,12 @@ class RowBlocks:
     def __iter__(self) -> Iterator[np.ndarray]:
         yield from self._blocks
 
+    def drain(self) -> None:
+        """Compute every block, keeping none: a table or an explanation shows a few rows, but every
+        row is still checked (and fails the run as the written matrix would) before they are read."""
+        for _ in self:
+            pass
+
 
 def _as_row_blocks(values) -> Iterator[np.ndarray]:
     if isinstance(values, RowBlocks):
@@ -193,7 +175,7 @@ def write_delimited(
 ) -> None:
     """Numbers only: a scalar on one line, a vector one value per line, a matrix one row per line
     (with ``row_names``, each row starts with its name: ``compare``'s one line per test)."""
-    fmt = repr if precision is None else (lambda x: f"{x:.{precision}g}")
+    cell = repr if precision is None else (lambda x: f"{x:.{precision}g}")
     if header is not None:
         out.write((delimiter.join(_quoted(str(name), delimiter) for name in header) + "\n").encode())
     names = iter(_quoted(name, delimiter) for name in row_names or ())
@@ -202,7 +184,7 @@ def write_delimited(
         finite = bool(np.isfinite(block).all())
         lines = []
         for row in block.tolist():
-            cells = map(fmt, row) if finite else (format_number(x, precision) for x in row)
+            cells = map(cell, row) if finite else (format_number(x, precision) for x in row)
             lines.append(delimiter.join([next(names), *cells] if row_names else cells))
         if lines:
             out.write(("\n".join(lines) + "\n").encode())
@@ -348,17 +330,17 @@ class ColumnWriter:
     ``add(columns)`` takes one block: a list of 1-D arrays, one per name, of equal length.
     """
 
-    def __init__(self, out: BinaryIO, fmt: str, names: list[str]):
-        self.out, self.fmt, self.names = out, fmt, list(names)
+    def __init__(self, out: BinaryIO, file_format: str, names: list[str]):
+        self.out, self.file_format, self.names = out, file_format, list(names)
         self._writer = None
-        if fmt in ("csv", "tsv"):
-            self._sep = "," if fmt == "csv" else "\t"
+        if file_format in ("csv", "tsv"):
+            self._sep = "," if file_format == "csv" else "\t"
             out.write((self._sep.join(_quoted(name, self._sep) for name in self.names) + "\n").encode())
-        elif fmt != "parquet":
-            raise CallError(f"a per-token table is written as csv, tsv or parquet, not {fmt}")
+        elif file_format != "parquet":
+            raise CallError(f"a per-token table is written as csv, tsv or parquet, not {file_format}")
 
     def add(self, columns: list[np.ndarray]) -> None:
-        if self.fmt == "parquet":
+        if self.file_format == "parquet":
             self._add_parquet(columns)
             return
         cells = [c.tolist() if c.dtype.kind in "iub" else [format_number(x) for x in c.tolist()] for c in columns]

@@ -8,7 +8,7 @@ from .. import core, options
 from ..inputs import check_stdin, class_names, load_labels, load_pos_weight, load_predictions, load_sample_weights
 from ..output import Result, emit
 from ..report import base_label
-from ..views import shown_rows
+from ..views import LossView, shown_rows
 from ._common import probabilities, warn_infinite, weighted_report
 
 
@@ -23,12 +23,12 @@ from ._common import probabilities, warn_infinite, weighted_report
 @options.sample_weights_option
 @options.reduction_options("per-sample losses", "N, or the sum of the sample weights")
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, reduction, base, fmt, output, precision, header,
-        explain, explain_rows):
+def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, reduction, base, output, explain,
+        explain_rows):
     """Binary / multi-label cross-entropy: each entry its own probability.
 
     Per sample it sums -[y·log σ(z) + (1-y)·log(1-σ(z))] over classes (the
@@ -51,13 +51,13 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, 
     warn_infinite(per, label_matrix, "a target needs a probability of 0 or 1 that the prediction rules out")
     report = weighted_report("bce", per, sw, base=base, reduction=reduction)
 
-    def view():
+    view = None
+    if output.draws_table(explain):
         ids = shown_rows(len(per))
         title = "binary cross-entropy" + (" (mean over classes)" if class_mean else " (sum over classes)")
-        return {"table": "loss", "title": title, "ids": ids, "n": len(per), "labels": y[ids],
-                "probs": probabilities(pred, ids, binary=True), "losses": report.per[ids], "names": names,
-                "loss_header": ("w·" if sw is not None else "") + f"loss ({base_label(base)})",
-                "footer": report.footer()}
+        view = LossView(title, names, ids, len(per), labels=y[ids], probs=probabilities(pred, ids, binary=True),
+                        losses=report.per[ids], loss_header=("w·" if sw is not None else "") + f"loss ({base_label(base)})",
+                        footer=report.footer())
 
     def explanation(digits):
         from .. import explain as ex
@@ -67,5 +67,4 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, 
                       pos_weight=pw if pw is None or pw.ndim == 1 else pw[ids], class_mean=class_mean, names=names,
                       sample_weights=sw, digits=digits)
 
-    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None),
-         fmt=fmt, output=output, precision=precision, header=header)
+    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None), output)

@@ -10,7 +10,7 @@ from ..errors import CallError
 from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_sample_weights, load_weights
 from ..output import Result, emit
 from ..report import base_label
-from ..views import MAX_CLASSES, shown_rows
+from ..views import MAX_CLASSES, LossView, SingleView, TargetView, shown_rows
 from ._common import ONE_PASS, probabilities, warn_infinite, weighted_report
 
 
@@ -27,12 +27,12 @@ from ._common import ONE_PASS, probabilities, warn_infinite, weighted_report
 @options.reduction_options("per-sample losses", "the sum of the counted targets' weights (times their sample "
                            "weights), or N")
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
 def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore_index,
-       label_smoothing, eps, sample_weights, shift, reduction, base, fmt, output, precision, header, explain, explain_rows):
+       label_smoothing, eps, sample_weights, shift, reduction, base, output, explain, explain_rows):
     """Categorical cross-entropy of --labels under --logits or --probs.
 
     Labels are distributions (one-hot or soft, the predictions' shape) or N
@@ -63,24 +63,25 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     report = weighted_report("ce", per, sw, base=base, reduction=reduction, denominator=denominator)
     ignored = (y == ignore_index) if core.is_index_labels(y) and ignore_index is not None else None
 
-    def view():
+    view = None
+    if output.draws_table(explain):
         footer = report.footer(perplexity=True)
         if eps is not None:
             footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))
         loss_header = ("w·" if sw is not None else "") + f"loss ({base_label(base)})"
-        shown = {"title": "cross-entropy", "names": names, "loss_header": loss_header,
-                 "footer": footer}
         if len(per) == 1 and pred.num_classes <= MAX_CLASSES:
-            return {"table": "single", "label": y[0], "probs": probabilities(pred, [0], temperature)[0],
-                    "loss": report.per[0], **shown}
-        ids = shown_rows(len(per))
-        shown.update(ids=ids, n=len(per), probs=probabilities(pred, ids, temperature), losses=report.per[ids],
-                     ignored=None if ignored is None else ignored[ids])
-        if pred.num_classes > MAX_CLASSES:  # a vocabulary: what matters per row, not p(0)…p(8)
-            target = y[ids] if core.is_index_labels(y) else np.argmax(y[ids], axis=1)
-            return {"table": "target", "target": target,
-                    "label_header": "label" if core.is_index_labels(y) else "label (largest)", **shown}
-        return {"table": "loss", "labels": y[ids], **shown}
+            view = SingleView("cross-entropy", names, y[0], probabilities(pred, [0], temperature)[0], report.per[0],
+                              loss_header, footer)
+        else:
+            ids = shown_rows(len(per))
+            shown = dict(ids=ids, n=len(per), probs=probabilities(pred, ids, temperature), losses=report.per[ids],
+                         loss_header=loss_header, ignored=None if ignored is None else ignored[ids], footer=footer)
+            if pred.num_classes > MAX_CLASSES:  # a vocabulary: what matters per row, not p(0)…p(8)
+                target = y[ids] if core.is_index_labels(y) else np.argmax(y[ids], axis=1)
+                view = TargetView("cross-entropy", names, target=target, **shown,
+                                  label_header="label" if core.is_index_labels(y) else "label (largest)")
+            else:
+                view = LossView("cross-entropy", names, labels=y[ids], **shown)
 
     def explanation(digits):
         from .. import explain as ex
@@ -91,5 +92,4 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
                      sample_weights=sw, digits=digits)
 
     emit(Result(report.value, report.json(perplexity=True), report.header, view,
-                explanation=explanation if explain else None),
-         fmt=fmt, output=output, precision=precision, header=header)
+                explanation=explanation if explain else None), output)

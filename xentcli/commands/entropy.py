@@ -8,7 +8,7 @@ from .. import core, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
 from ..report import LossReport, base_label
-from ..views import shown_rows
+from ..views import LossView, shown_rows
 from ._common import log_probs
 
 
@@ -20,23 +20,22 @@ from ._common import log_probs
                  options.renormalize_option("probability rows"), options.classes_option)
 @options.reduction_options("per-row entropies", "the number of rows")
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def entropy(probs, logits, temperature, renormalize, classes, reduction, base, fmt, output, precision, header,
-            explain, explain_rows):
+def entropy(probs, logits, temperature, renormalize, classes, reduction, base, output, explain, explain_rows):
     """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
     pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize)
     names = class_names(classes, pred.num_classes, pred.matrix)
     per = pred.map(lambda rows: core.entropy(*log_probs(pred, rows, temperature)))
     report = LossReport.of("entropy", per, base=base, reduction=reduction)
 
-    def view():
+    view = None
+    if output.draws_table(explain):
         ids = shown_rows(len(per))
-        return {"table": "loss", "title": "entropy", "ids": ids, "n": len(per), "labels": None,
-                "probs": log_probs(pred, pred.rows(ids), temperature)[0], "losses": report.per[ids], "names": names,
-                "loss_header": f"H(P) ({base_label(base)})", "footer": report.footer()}
+        view = LossView("entropy", names, ids, len(per), labels=None, probs=log_probs(pred, pred.rows(ids), temperature)[0],
+                        losses=report.per[ids], loss_header=f"H(P) ({base_label(base)})", footer=report.footer())
 
     def explanation(digits):
         from .. import explain as ex
@@ -45,5 +44,4 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, f
         return ex.entropy(pred.rows(ids), len(per), per[ids], report, kind=pred.kind, temperature=temperature,
                           digits=digits)
 
-    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None),
-         fmt=fmt, output=output, precision=precision, header=header)
+    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None), output)

@@ -18,7 +18,7 @@ def example(explain, explain_rows):
     --explain walks it step by step (both samples; --explain-rows does not apply).
     """
     from ..example import worked_example, worked_example_explained
-    from ..tables import render, render_explanation
+    from ..render.console import render, render_explanation
 
     if explain:
         render_explanation(worked_example_explained(), sys.stdout.buffer, terminal=sys.stdout.isatty())

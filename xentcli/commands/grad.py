@@ -3,8 +3,6 @@ against central finite differences."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 import numpy as np
 
@@ -13,8 +11,7 @@ from ..errors import CallError
 from ..inputs import (check_stdin, class_names, load_labels, load_pos_weight, load_predictions, load_sample_weights,
                       load_weights, warn)
 from ..output import Result, emit
-from ..views import shown_rows
-from ..writers import resolve_format
+from ..views import DerivationView, shown_rows
 from ._common import load_mse_predictions, load_targets, probabilities, shown_predictions
 
 # grad --check differentiates every entry: 2C evaluations of N rows. Past this many
@@ -42,13 +39,12 @@ GRADCHECK_BUDGET = 20_000_000
                           "denominator; sum and none give each sample's gradient of its own loss.")
 @click.option("--check", is_flag=True, help="Compare with central finite differences; report the max abs difference.")
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
 def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
-         pos_weight, class_mean, through, half, sample_weights, reduction, check, fmt, output, precision, header, explain,
-         explain_rows):
+         pos_weight, class_mean, through, half, sample_weights, reduction, check, output, explain, explain_rows):
     """Gradient of the loss with respect to --logits: softmax - labels for CE, σ(z) - y for BCE.
 
     CE: (softmax - smoothed labels), with class weights, divided by T; BCE:
@@ -149,7 +145,12 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         if not diff <= 1e-6:
             warn(f"the analytic gradient and central differences differ by {diff:.3g}")
 
-    def view():
+    if check and output.format not in ("table", "json"):
+        # csv/tsv/npy carry only the matrix; the check's result goes beside it.
+        click.echo(f"max_abs_diff: {doc['max_abs_diff']!r}", err=True)
+    view = None
+    if output.draws_table(explain):
+        g.drain()
         ids = shown_rows(n)
         if loss == "mse":
             predicted = shown_predictions(pred, ids, through)
@@ -172,13 +173,9 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         if check:
             footer.append(("max |analytic - numeric|", f"{doc['max_abs_diff']:.3g} (central differences"
                            + (f", first {checked_rows:,} rows)" if checked_rows < n else ")")))
-        return {"table": "derivation", "title": title, "ids": ids, "n": n, "predicted": predicted, "target": target,
-                "grad": rows_gradient(ids), "names": names,
-                "predicted_name": "σ(z)" if loss == "bce" or through == "sigmoid" else "softmax", "footer": footer}
+        view = DerivationView(title, names, ids, n, predicted, target, rows_gradient(ids),
+                              "σ(z)" if loss == "bce" or through == "sigmoid" else "softmax", footer)
 
-    if check and resolve_format(fmt, output, output is None and sys.stdout.isatty()) not in ("table", "json"):
-        # csv/tsv/npy carry only the matrix; the check's result goes beside it.
-        click.echo(f"max_abs_diff: {doc['max_abs_diff']!r}", err=True)
     def explanation(digits):
         from .. import explain as ex
 
@@ -195,5 +192,4 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
                        ignored=ignored, sample_weights=None if sw is None else sw[ids],
                        digits=digits)
 
-    emit(Result(g, doc, names, view, explanation=explanation if explain else None),
-         fmt=fmt, output=output, precision=precision, header=header)
+    emit(Result(g, doc, names, view, explanation=explanation if explain else None), output)

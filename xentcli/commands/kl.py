@@ -10,7 +10,7 @@ from ..errors import DataError
 from ..inputs import check_stdin, load_predictions
 from ..output import Result, emit
 from ..report import LossReport, base_label
-from ..views import shown_rows
+from ..views import MatrixView, shown_rows
 from ._common import log_probs, warn_infinite
 
 
@@ -25,12 +25,11 @@ from ._common import log_probs, warn_infinite
 @options.renormalize_option("P and Q rows")
 @options.reduction_options("per-row divergences", "the number of rows")
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, output, precision, header,
-       explain, explain_rows):
+def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, output, explain, explain_rows):
     """KL divergence D_KL(P‖Q) = Σ p·(log p - log q) per row.
 
     Terms with p = 0 are 0; q = 0 where p > 0 gives inf. The table shows
@@ -60,12 +59,12 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
     warn_infinite(per, qq.matrix, "Q gives probability 0 to a class P gives probability > 0")
     report = LossReport.of("kl", per, base=base, reduction=reduction)
 
-    def view():
+    view = None
+    if output.draws_table(explain):
         ids = shown_rows(len(per))
         unit = base_label(base)
-        return {"table": "matrix", "title": "KL(P‖Q) = H(P,Q) - H(P)", "ids": ids, "n": len(per),
-                "rows": columns[ids][:, [1, 2, 0]] / core.log_base(base),
-                "names": [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"], "footer": report.footer()}
+        view = MatrixView("KL(P‖Q) = H(P,Q) - H(P)", [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"],
+                          ids, len(per), columns[ids][:, [1, 2, 0]] / core.log_base(base), footer=report.footer())
 
     def explanation(digits):
         from .. import explain as ex
@@ -74,5 +73,4 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, fmt, 
         return ex.kl(pp.rows(ids), qq.check(qq.rows(ids)), len(per), columns[ids], report, p_kind=pp.kind,
                      q_kind=qq.kind, digits=digits)
 
-    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None),
-         fmt=fmt, output=output, precision=precision, header=header)
+    emit(Result(report.value, report.json(), report.header, view, explanation=explanation if explain else None), output)

@@ -9,7 +9,7 @@ from ..errors import CallError
 from ..core.reductions import weighted
 from ..inputs import Predictions, check_stdin, class_names, load_sample_weights
 from ..output import Result, emit
-from ..views import shown_rows
+from ..views import LossView, shown_rows
 from ._common import load_mse_predictions, load_targets, shown_predictions, warn_infinite, warn_zero_denominator
 
 
@@ -64,12 +64,11 @@ def _no_base(ctx, param, value):
 @options.sample_weights_option
 @click.option("--base", hidden=True, expose_value=False, callback=_no_base)
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def mse(preds, logits, through, classes, labels, reduction, half, sample_weights, fmt, output, precision, header, explain,
-        explain_rows):
+def mse(preds, logits, through, classes, labels, reduction, half, sample_weights, output, explain, explain_rows):
     """Mean squared error of --preds (or of --logits through softmax or sigmoid) against --labels.
 
     Per sample Σ_c (ŷ_c - y_c)², summed over classes; --reduction mean
@@ -101,7 +100,8 @@ def mse(preds, logits, through, classes, labels, reduction, half, sample_weights
         doc["per_sample"] = per
     value = {"mean": mean, "sum": total, "none": per}[reduction]
 
-    def view():
+    view = None
+    if output.draws_table(explain):
         ids = shown_rows(n)
         shown = "sum" if reduction == "sum" else "mean"
         footer = [("reduction", reduction), ("denominator", (denominator, f" ({why})")),
@@ -109,11 +109,10 @@ def mse(preds, logits, through, classes, labels, reduction, half, sample_weights
         if half:
             footer.append(("half", "every value × ½, mean over samples"))
         title = ("½·" if half else "") + "squared error Σ(ŷ - y)²" + (f" (through {through})" if through else "")
-        return {"table": "loss", "title": title,
-                "ids": ids, "n": n, "labels": y[ids], "probs": shown_predictions(pred, ids, through),
-                "losses": per[ids], "names": names,
-                "loss_header": ("w·" if sw is not None else "") + ("½·Σ(ŷ - y)²" if half else "Σ(ŷ - y)²"),
-                "footer": footer}
+        view = LossView(title, names, ids, n, labels=y[ids], probs=shown_predictions(pred, ids, through),
+                        losses=per[ids],
+                        loss_header=("w·" if sw is not None else "") + ("½·Σ(ŷ - y)²" if half else "Σ(ŷ - y)²"),
+                        footer=footer)
 
     def explanation(digits):
         from .. import explain as ex
@@ -127,5 +126,4 @@ def mse(preds, logits, through, classes, labels, reduction, half, sample_weights
                       sample_weights=None if sw is None else sw[ids], weight_sum=counted, digits=digits)
 
     emit(Result(value, doc, ["loss" if reduction == "none" else reduction], view,
-                explanation=explanation if explain else None),
-         fmt=fmt, output=output, precision=precision, header=header)
+                explanation=explanation if explain else None), output)

@@ -8,7 +8,7 @@ from .. import core, options
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..output import Result, emit
 from ..report import LossReport, base_label
-from ..views import shown_rows
+from ..views import TargetView, shown_rows
 from ._common import ONE_PASS, probabilities, warn_infinite
 
 
@@ -23,12 +23,11 @@ from ._common import ONE_PASS, probabilities, warn_infinite
 @options.shift_option
 @options.base_option
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def ppl(logits, probs, temperature, targets, ignore_index, shift, base, fmt, output, precision, header, explain,
-        explain_rows):
+def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, explain, explain_rows):
     """Perplexity of --targets under --logits or --probs (tokens × vocabulary, or (batch, seq, vocab) NPY).
 
     perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
@@ -53,18 +52,18 @@ def ppl(logits, probs, temperature, targets, ignore_index, shift, base, fmt, out
     report = LossReport.of("ppl", per, base=base, reduction="mean", denominator=counted)
     doc = {"command": "ppl", "n": int(counted), "base": base, "mean": report.mean, "perplexity": report.perplexity}
 
-    def view():
+    view = None
+    if output.draws_table(explain):
         ids = shown_rows(len(tokens))
         footer = [("tokens", f"{int(counted):,}")]
         if ignore_index is not None:
             footer.append(("ignored", f"{len(tokens) - int(counted):,} (index {ignore_index})"))
         footer += [(f"mean CE ({base_label(base)})", report.mean), ("perplexity", report.perplexity)]
-        return {"table": "target", "title": "tokens", "ids": ids, "n": len(tokens), "target": tokens[ids],
-                "probs": probabilities(pred, ids, temperature), "losses": report.per[ids],
-                "names": [str(c) for c in range(pred.num_classes)], "label_header": "target",
-                "loss_header": f"CE ({base_label(base)})",
-                "ignored": None if ignore_index is None else tokens[ids] == ignore_index,
-                "footer": footer, "footer_title": "perplexity"}
+        view = TargetView("tokens", [str(c) for c in range(pred.num_classes)], ids, len(tokens), target=tokens[ids],
+                          probs=probabilities(pred, ids, temperature), losses=report.per[ids], label_header="target",
+                          loss_header=f"CE ({base_label(base)})",
+                          ignored=None if ignore_index is None else tokens[ids] == ignore_index,
+                          footer=footer, footer_title="perplexity")
 
     def explanation(digits):
         from .. import explain as ex
@@ -73,5 +72,4 @@ def ppl(logits, probs, temperature, targets, ignore_index, shift, base, fmt, out
         return ex.ppl(pred.rows(ids), tokens[ids], len(tokens), per[ids], report, kind=pred.kind,
                       temperature=temperature, ignore_index=ignore_index, digits=digits)
 
-    emit(Result(report.perplexity, doc, ["perplexity"], view, explanation=explanation if explain else None),
-         fmt=fmt, output=output, precision=precision, header=header)
+    emit(Result(report.perplexity, doc, ["perplexity"], view, explanation=explanation if explain else None), output)

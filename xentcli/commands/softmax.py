@@ -7,7 +7,7 @@ import click
 from .. import core, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
-from ..views import shown_rows
+from ..views import MatrixView, shown_rows
 
 
 @click.command(epilog=options.examples(
@@ -18,11 +18,11 @@ from ..views import shown_rows
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
 @click.option("--log", "log_space", is_flag=True, help="Print log-softmax (computed exactly, not as log of softmax).")
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def softmax(logits, temperature, classes, log_space, fmt, output, precision, header, explain, explain_rows):
+def softmax(logits, temperature, classes, log_space, output, explain, explain_rows):
     """Softmax (or --log log-softmax) of each row of --logits."""
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
     names = class_names(classes, pred.num_classes, pred.matrix)
@@ -32,10 +32,11 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
     if temperature != 1.0:
         title += f" (T = {temperature:g})"
 
-    def view():
+    view = None
+    if output.draws_table(explain):
+        out.drain()
         ids = shown_rows(len(pred))
-        return {"table": "matrix", "title": title, "ids": ids, "n": len(pred), "names": names,
-                "rows": fn(pred.rows(ids), temperature=temperature)}
+        view = MatrixView(title, names, ids, len(pred), fn(pred.rows(ids), temperature=temperature))
 
     def explanation(digits):
         from .. import explain as ex
@@ -47,4 +48,4 @@ def softmax(logits, temperature, classes, log_space, fmt, output, precision, hea
 
     result = Result(out, {"command": "softmax", "shape": list(out.array_shape), key: out}, names, view,
                     explanation=explanation if explain else None)
-    emit(result, fmt=fmt, output=output, precision=precision, header=header)
+    emit(result, output)
