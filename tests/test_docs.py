@@ -166,3 +166,11 @@ def test_the_readme_links_every_docs_page():
     for page in PAGES[1:]:
         if not page.endswith("README.md"):
             assert f"]({page})" in readme, f"the README's page list misses {page}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_file_of_the_repository_a_page_names_exists(page):
+    # Benchmarks, test files and sample data are named in code spans; a move must update the page.
+    named = re.findall(r"`(?:python )?((?:benchmarks|tests|docs|sample_data)/[\w./-]+\.(?:py|json|md|csv|tsv))", read(page))
+    missing = [path for path in named if not os.path.exists(os.path.join(ROOT, path))]
+    assert not missing, (page, missing)
