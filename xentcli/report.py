@@ -63,15 +63,15 @@ class LossReport:
             doc["perplexity"] = self.perplexity
         return doc
 
-    def footer(self, fmt=lambda x: x, *, perplexity: bool = False) -> list[tuple[str, object]]:
+    def footer(self, number=lambda x: x, *, perplexity: bool = False) -> list[tuple[str, object]]:
         """(name, value) rows under a table: reduction, denominator, the reduced value, perplexity; numbers
-        through ``fmt`` (a table view keeps them numbers: they are formatted where they are drawn)."""
+        through ``number`` (a table view keeps them numbers: they are formatted where they are drawn)."""
         shown = "sum" if self.reduction == "sum" else "mean"
         rows = [
             ("reduction", self.reduction),
-            ("denominator", fmt(self.denominator)),
-            (shown, fmt(self.sum if shown == "sum" else self.mean)),
+            ("denominator", number(self.denominator)),
+            (shown, number(self.sum if shown == "sum" else self.mean)),
         ]
         if perplexity:
-            rows.append(("perplexity", fmt(self.perplexity)))
+            rows.append(("perplexity", number(self.perplexity)))
         return rows
