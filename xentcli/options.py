@@ -9,7 +9,6 @@ import click
 
 from .core.reductions import REDUCTIONS
 from .numbers import ascii_spelled
-from .output import OutputSpec
 from .readers.text import HEADER_MODES
 from .writers import FORMATS
 
@@ -244,6 +243,8 @@ def output_spec(f):
 
     @functools.wraps(f)
     def command(*args, format, output, precision, header, **kwargs):
+        from .output import OutputSpec  # not needed by --help and --version
+
         return f(*args, output=OutputSpec.resolve(format, output, precision, header), **kwargs)
 
     return compose(
