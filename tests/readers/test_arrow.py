@@ -267,7 +267,7 @@ def test_missing_pyarrow_says_how_to_install(iris, monkeypatch):
 @pytest.fixture
 def many(tmp_path, monkeypatch):
     """A table of many small row groups / batches, read in batches smaller still."""
-    monkeypatch.setattr(arrow, "BATCH_VALUES", 15)  # 5 rows of 3 per decoded batch
+    monkeypatch.setattr(arrow.rows, "BATCH_VALUES", 15)  # 5 rows of 3 per decoded batch
     z = rng.standard_normal((203, 3))
     table = pa.table({"a": z[:, 0], "b": z[:, 1].astype(np.float32), "c": (z[:, 2] > 0),
                       "l": pa.array(list(z), pa.list_(pa.float64(), 3))})
@@ -295,7 +295,7 @@ def test_rows_across_batch_boundaries(many, name):
 @pytest.mark.parametrize("name", ["m.parquet", "m.arrow", "s.arrow"])
 def test_two_threads_read_the_right_rows(many, name, monkeypatch):
     d, z, _ = many
-    monkeypatch.setattr(arrow, "CACHE_BYTES", 200)  # evict often: readers restart behind the cursor
+    monkeypatch.setattr(arrow.rows, "CACHE_BYTES", 200)  # evict often: readers restart behind the cursor
     values = read_matrix(f"{d / name}:l", "--x").values
     spans = [(s, min(203, s + 9)) for s in range(0, 203, 9)] * 3
     order = rng.permutation(len(spans))

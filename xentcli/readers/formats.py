@@ -31,9 +31,9 @@ FORMATS: dict[str, Format] = {
     ".npz": Format("npz"),
     ".safetensors": Format("safetensors"),
     ".kld": Format("kld"),
-    ".parquet": Format("arrow", extra="arrow", package="pyarrow"),
-    ".feather": Format("arrow", extra="arrow", package="pyarrow"),
-    ".arrow": Format("arrow", extra="arrow", package="pyarrow"),
+    ".parquet": Format("arrow.files", extra="arrow", package="pyarrow"),
+    ".feather": Format("arrow.files", extra="arrow", package="pyarrow"),
+    ".arrow": Format("arrow.files", extra="arrow", package="pyarrow"),
     ".json": Format("json.document"),
     ".pt": Format("pytorch"),  # PyTorch is never a dependency: pytorch.read says how to get it
     ".pth": Format("pytorch"),
