@@ -11,7 +11,6 @@ import errno
 import math
 import os
 import shutil
-import sys
 import tempfile
 from contextlib import ExitStack, contextmanager
 
@@ -19,26 +18,23 @@ import click
 import numpy as np
 
 from .. import options
-from ..comparison import Test, run
+from ..comparison import Test, check_tokens, columns, run
 from ..comparison import statistics as stats
 from ..comparison.reference import Reference, ReferenceWriter, is_reference
+from ..core.tokens import KLD_LOGPROB_FLOOR
 from ..errors import CallError, DataError
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..readers import split_selector
 from ..readers.kld import KldFile
 from ..output import Result, emit
-from ..writers import ColumnWriter, check_file, check_parquet, open_output, reason, resolve_format, writes_through
+from ..views import CompareView
+from ..writers import ColumnWriter, check_file, check_parquet, open_output, reason, writes_through
 
 #: --per-token's format by its extension; a name without one (``/dev/stdout``, a FIFO) is csv, as for -o.
 PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", "": "csv"}
-CSV_COLUMNS = ["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"]
-#: With --bootstrap, csv and Parquet add each interval's ends after these (NaN where a test has none).
-CI_COLUMNS = [f"{key}_ci95_{end}" for key in ("kl", "ln_ppl_ratio", "same_top1") for end in ("lo", "hi")]
 #: Most resamples --bootstrap takes: each keeps 8 bytes per interval (3 a test), so 100,000 keep 2.4 MB a
 #: test beside the resampling's fixed 32 MB; the percentile interval's ends need no more.
 MAX_BOOTSTRAP = 100_000
-#: The .kld file stores each row's log-probabilities from its maximum down to this many nats below.
-KLD_FLOOR = 16
 
 
 @click.command(epilog=options.examples(
@@ -52,18 +48,21 @@ KLD_FLOOR = 16
 @click.option("--test", "test_specs", metavar="[NAME=]MATRIX", shell_complete=options.complete_path, multiple=True,
               help="A model to compare with the base, over the same tokens (repeatable). Its name is NAME, "
                    "else the file name without its extension.")
-@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, help="The true next token of each row (token ids). Without them "
+@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path,
+              help="The true next token of each row (token ids). Without them "
               "the statistics that need targets (NLL, perplexity, accuracy, Δp) are absent.")
 @options.shift_option
 @options.ignore_index_option
 @click.option("--top-k", "top_k", type=options.Whole(min=1), default=5, show_default=True,
               help="K of topk_acc and topk_overlap, and how many log-probabilities --save-base keeps "
                    "(a saved reference given as --base brings its own K).")
-@click.option("--bytes", "n_bytes", type=options.Whole(min=1), help="Total UTF-8 bytes of the text: adds bits_per_byte.")
+@click.option("--bytes", "n_bytes", type=options.Whole(min=1),
+              help="Total UTF-8 bytes of the text: adds bits_per_byte.")
 @click.option("--bootstrap", "n_boot", type=options.Whole(min=1, max=MAX_BOOTSTRAP),
               help=f"Resample whole sequences N times (at most {MAX_BOOTSTRAP:,}): a 95% interval (ci95) for kl, "
                    "ln_ppl_ratio and same_top1 (csv and Parquet add its ends as <statistic>_ci95_lo and _hi columns).")
-@click.option("--seed", type=options.Whole(), default=0, show_default=True, help="Seed of --bootstrap (the same seed, the same interval).")
+@click.option("--seed", type=options.Whole(), default=0, show_default=True,
+              help="Seed of --bootstrap (the same seed, the same interval).")
 @click.option("--block", "block_tokens", type=options.Whole(min=1),
               help="For --bootstrap: sequences of T tokens (default: the rows of (B,T,V) inputs, else each token).")
 @click.option("--per-token", "per_token", metavar="FILE", shell_complete=options.complete_path,
@@ -76,11 +75,11 @@ KLD_FLOOR = 16
               help="Also save a compact reference of the base (top-K log-probabilities per token) for later runs "
                    "(safetensors; a device or FIFO is written once the run has succeeded).")
 @options.scheduler_option
-@options.output_options
+@options.output_spec
 @options.input_header_option
 @options.debug_option
 def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes, n_boot, seed, block_tokens,
-            per_token, worst, save_base, fmt, output, precision, header):
+            per_token, worst, save_base, output):
     """Compare models over the same tokens: KL, perplexity ratio, top-1 agreement and more.
 
     The base B and each test T are logits (or log-probabilities) of the same
@@ -89,7 +88,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     errors are llama.cpp's `perplexity --kl-divergence` ones, so the two can
     be set side by side.
     """
-    _check_files(per_token, save_base, output)
+    _check_files(per_token, save_base, output.destination)
     tests_named = _named_tests(test_specs)
     if not tests_named and not save_base:
         raise CallError("give at least one --test (or --save-base to save the base alone)")
@@ -135,18 +134,20 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         for p in ((base,) if kind == "logits" else ()) + tuple(t.pred for t in tests):
             p.shift()
 
+    if kind == "reference":  # its targets are read as the tests' tokens, which must be the reference's
+        check_tokens(base, tests, kind=kind, reference=reference)
     y = _targets(targets, kind, base_path, base, tests, reference, ignore_index)
     if n_bytes is not None and y is None:
         warn("--bytes: bits per byte come from the NLL, which needs targets; without them it is absent")
     groups_of = _groups(tests[0].pred if kind == "reference" else base, block_tokens)
     located = _sequences(kind, base, tests)
 
-    kl_key = "kl_lower_bound" if kind == "reference" else "kl"
+    kl_key = columns.divergence(kind)
     with ExitStack() as stack:
         on_block = _writers(stack, per_token, save_base, base, tests, y, top_k, kind, located)
         cols = run(base, tests, y, kind=kind, reference=reference, ignore_index=ignore_index, top_k=top_k,
                    save_top_k=top_k if save_base else None, on_block=on_block,
-                   columns=_columns(fmt, output, kl_key, per_token))
+                   columns=_columns(output.format, kind, per_token))
         if cols.n == 0:  # before the files are kept
             raise CallError("no token is scored: every target is --ignore-index") if y is not None else \
                 CallError("no tokens to compare")
@@ -173,30 +174,28 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     if len(tests) > 1:
         doc["pairs"] = stats.pair_summary(cols.tests)
 
-    rows = [[_get(t, kl_key, "mean"), _get(t, kl_key, "se"), _get(t, "ln_ppl_ratio", "value"),
-             _get(t, "same_top1", "value")] + ([_ci(t, key, end) for key in (kl_key, "ln_ppl_ratio", "same_top1")
-                                                for end in (0, 1)] if n_boot else [])
-            for t in out_tests.values()]
+    # csv and npy: the columns table's csv columns, NaN where a test has none
+    csv = columns.csv_columns(kind, bool(n_boot))
+    rows = [[_get(t, s.key, field) for s, _, field in csv] for t in out_tests.values()]
 
-    def view():
-        return {"table": "compare", "notes": _notes(kind, cols, top_k),
-                **stats.table_view(doc, {name: c.get(kl_key) for name, c in cols.tests.items()}, precision or 6,
-                                   kl_label="KL bound" if kind == "reference" else "KL")}
+    view = None
+    if output.draws_table():
+        kl_values = {name: c.get(kl_key) for name, c in cols.tests.items()}
+        view = CompareView(notes=_notes(kind, cols, top_k),
+                           **stats.table_view(doc, kl_values, output.precision or 6,
+                                              kl_label="KL bound" if kind == "reference" else "KL"))
 
-    names = CSV_COLUMNS[1:] + (CI_COLUMNS if n_boot else [])
-    if kind == "reference":
-        names = [c.replace("kl_", "kl_lower_bound_", 1) if c.startswith("kl_") else c for c in names]
+    names = [column for _, column, _ in csv]
     emit(Result(np.array(rows, dtype=np.float64).reshape(len(rows), len(names)), doc, ["name", *names], view,
-                row_names=list(out_tests)),
-         fmt=fmt, output=output, precision=precision, header=header)
+                row_names=list(out_tests)), output)
 
 
-def _columns(fmt, output, kl_key: str, per_token) -> set[str] | None:
-    """The per-token columns the output needs: all for the table and JSON; the csv line's own
-    (KL, NLL, same top-1) and --per-token's otherwise (the rest is not computed)."""
-    if resolve_format(fmt, output, output is None and sys.stdout.isatty()) in ("table", "json"):
+def _columns(output_format: str, kind: str, per_token) -> set[str] | None:
+    """The per-token columns the output needs: all for the table and JSON; the csv line's own and
+    --per-token's otherwise (the rest is not computed)."""
+    if output_format in ("table", "json"):
         return None
-    return {kl_key, "nll", "same_top1"} | ({"delta_p", "top1_correct"} if per_token else set())
+    return columns.terms_for(kind, bool(per_token))
 
 
 def _check_files(per_token: str | None, save_base: str | None, output: str | None) -> None:
@@ -234,8 +233,8 @@ def _check_reference_flags(reference: Reference, shift: bool, top_k: int | None)
             f"--base {reference.path} was saved with --shift: its rows are each sequence's positions but the "
             "last, scored against the next token; give --shift too, so the tests are shifted the same way"
             if reference.shift else
-            f"--shift: the saved reference --base {reference.path} was saved without --shift, so its rows are the tests' "
-            "rows as they are; leave out --shift, or save the reference again with --shift")
+            f"--shift: the saved reference --base {reference.path} was saved without --shift, so its rows are the "
+            "tests' rows as they are; leave out --shift, or save the reference again with --shift")
     if top_k is not None and top_k != reference.top_k:
         warn(f"--top-k {top_k}: the saved reference --base {reference.path} keeps the top {reference.top_k} "
              f"log-probabilities of each token, so K = {reference.top_k} (its top_k)")
@@ -261,8 +260,8 @@ def _named_tests(specs) -> list[tuple[str, str]]:
     seen = set()
     for name, _ in named:
         if name in seen or name == "base":
-            raise CallError(f"--test: two models are named '{name}'; name them apart: --test NAME=FILE" if name in seen else
-                            "--test: 'base' names the base; give the test another NAME=")
+            raise CallError(f"--test: two models are named '{name}'; name them apart: --test NAME=FILE"
+                            if name in seen else "--test: 'base' names the base; give the test another NAME=")
         seen.add(name)
     return named
 
@@ -292,18 +291,16 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
         raise CallError(f"--targets: the saved reference --base {base_path} was saved without targets, so it holds no "
                         "log-probability of them for the base's NLL; compare without --targets, or save the "
                         "reference with --targets")
-    # With --shift a reference's test is shifted: the targets are read as the test's, and shifted the same way.
-    shifted = kind == "reference" and getattr(vocab_of, "unshifted_shape", None) is not None
-    y, _ = load_labels(targets, vocab_of if kind != "reference" or shifted else _vocab_only(base, vocab_of),
-                       kind="indices", ignore_index=ignore_index, option="--targets")
+    # A reference's targets are read as its test's tokens (shifted the same way with --shift).
+    y, _ = load_labels(targets, vocab_of, kind="indices", ignore_index=ignore_index, option="--targets")
     if kind == "reference":
         _check_target_logprob(reference, ignore_index)
         given, stored = np.asarray(y).reshape(-1), np.asarray(reference.targets).reshape(-1)
         differ = given != stored
         if differ.any():
             r = int(np.argmax(differ))
-            raise DataError(f"--targets {targets} differ from the targets stored in the saved reference --base {base_path} "
-                            f"(first at token {r}: {int(given[r])}, stored {int(stored[r])}): its base "
+            raise DataError(f"--targets {targets} differ from the targets stored in the saved reference --base "
+                            f"{base_path} (first at token {r}: {int(given[r])}, stored {int(stored[r])}): its base "
                             "log-probabilities are those of its own targets; leave --targets out to use them")
     return y
 
@@ -319,19 +316,6 @@ def _check_target_logprob(reference: Reference, ignore_index) -> None:
         raise DataError(f"--base {reference.path}: row {r + 1}: its target {int(reference.targets[r])} has no stored "
                         "log-probability (NaN: it was ignored when the reference was saved); give the same "
                         "--ignore-index as then")
-
-
-def _vocab_only(base, test):
-    """The base's rows and shape with the test's vocabulary (a saved reference keeps only K classes)."""
-    class View:
-        shape = base.shape[:-1] + (test.num_classes,)
-        num_classes = test.num_classes
-        unshifted_shape = None
-        one_output = False
-
-        def __len__(self):
-            return len(base)
-    return View()
 
 
 def _sequences(kind: str, base, tests):
@@ -396,16 +380,15 @@ def _output(path: str, option: str):
 def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind, located):
     """The ``on_block`` of :func:`run` that streams --per-token and --save-base (atomic files)."""
     table = reference = None
+    shown = columns.per_token(kind, y is not None)
     if per_token is not None:
         fmt = PER_TOKEN_FORMATS[os.path.splitext(per_token)[1].lower()]
         out = stack.enter_context(_output(per_token, "--per-token"))
-        kl = "kl_lower_bound" if kind == "reference" else "kl"
         names = ["index"] + (["sequence", "position"] if located is not None else [])
-        names += ["target", "nll_base"] if y is not None else []
-        names += [f"nll_{t.name}" for t in tests] if y is not None else []
-        names += [f"{kl}_{t.name}" for t in tests]
-        names += [f"delta_p_{t.name}" for t in tests] if y is not None else []
-        names += (["top1_base"] + [f"top1_{t.name}" for t in tests]) if y is not None else []
+        names += ["target"] if y is not None else []
+        for s in shown:
+            names += [f"{s.per_token}_base"] if s.scope == "model" else []
+            names += [f"{s.per_token}_{t.name}" for t in tests]
         table = ColumnWriter(out, fmt, names)
         stack.callback(table.close)
     if save_base is not None:
@@ -419,30 +402,24 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
         if reference is not None:
             reference.write(start, block.saved)
         if table is not None:
-            columns = [np.arange(scored[0], scored[0] + len(rows))]
+            values = [np.arange(scored[0], scored[0] + len(rows))]
             scored[0] += len(rows)
             if located is not None:
-                columns += located(rows)
+                values += located(rows)
             if y is not None:
-                columns += [block.target, block.base["nll"]]
-                columns += [block.tests[t.name]["nll"] for t in tests]
-            columns += [block.tests[t.name].get("kl", block.tests[t.name].get("kl_lower_bound")) for t in tests]
-            if y is not None:
-                columns += [block.tests[t.name]["delta_p"] for t in tests]
-                columns += [block.base["top1_correct"]] + [block.tests[t.name]["top1_correct"] for t in tests]
-            table.add([np.asarray(c) for c in columns])
+                values.append(block.target)
+            for s in shown:
+                values += [block.base[s.term]] if s.scope == "model" else []
+                values += [block.tests[t.name][s.term] for t in tests]
+            table.add([np.asarray(c) for c in values])
 
     return on_block if (table is not None or reference is not None) else None
 
 
-def _ci(test: dict, key: str, end: int) -> float:
-    """One end of a statistic's ci95, NaN where it has none (absent statistic, one sequence)."""
-    ci = test.get(key, {}).get("ci95")
-    return math.nan if ci is None else ci[end]
-
-
 def _get(test: dict, key: str, field: str) -> float:
-    value = test.get(key, {}).get(field)
+    """A field of a test's statistic (:func:`~xentcli.comparison.columns.lookup`), NaN where it has none
+    (an absent statistic, an interval of one sequence)."""
+    value = columns.lookup(test.get(key), field)
     return math.nan if value is None else value
 
 
@@ -452,8 +429,9 @@ def _notes(kind: str, cols, top_k: int) -> list[str]:
              f"top-k: K = {top_k}"]
     if kind == "kld":
         notes.append(f"base: a llama.cpp .kld file, read as llama.cpp reads it: its log-probabilities as stored (not "
-                     f"renormalised), KL over the entries above -{KLD_FLOOR}; the file floors log-probabilities "
-                     f"{KLD_FLOOR} nats below each row's maximum, which biases the base's perplexity")
+                     f"renormalised), KL over the entries above {KLD_LOGPROB_FLOOR:g}; the file floors "
+                     f"log-probabilities {-KLD_LOGPROB_FLOOR:g} nats below each row's maximum, which biases the "
+                     "base's perplexity")
     if kind == "reference":
         notes.append("base: a saved reference (top-K log-probabilities): KL is a lower bound (kl_lower_bound), "
                      "over the top K and the rest as one outcome")

@@ -20,25 +20,16 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import core
+from ..core.tokens import TERMS
 from ..errors import DataError
 from ..inputs import Predictions
 
-__all__ = ["Test", "Columns", "run", "BASE_COLUMNS", "TEST_COLUMNS"]
+__all__ = ["Test", "Columns", "run", "check_tokens"]
 
-#: Per-token values kept of the base and of each test (``None``: what needs targets is absent without them).
-BASE_COLUMNS = ("nll", "entropy", "top1_correct", "in_topk")
-TEST_COLUMNS = ("kl", "kl_reverse", "jsd", "nll", "delta_p", "entropy", "same_top1", "topk_overlap",
-                "top1_correct", "in_topk")
+#: Each kernel key's column and side: a term of each model is two keys, ``<term>_base`` and ``<term>_test``.
+_COLUMN_OF = {key: (t.name, "base" if t.per_model and key == t.keys[0] else "test") for t in TERMS for key in t.keys}
 #: Kept as 0/1 bytes rather than float64: they are shares.
-_FLAGS = {"top1_correct", "in_topk", "same_top1"}
-#: What each kernel key is called in the columns.
-_FROM_KERNEL = {"nll_base": "nll", "entropy_base": "entropy", "top1_correct_base": "top1_correct",
-                "in_topk_base": "in_topk"}
-_FROM_KERNEL_TEST = {"nll_test": "nll", "entropy_test": "entropy", "top1_correct_test": "top1_correct",
-                     "in_topk_test": "in_topk"}
-#: The kernel keys that make each column (:func:`~xentcli.core.token_stats`' ``keys``).
-_KERNEL_KEYS = {name: tuple(k for k, v in {**_FROM_KERNEL, **_FROM_KERNEL_TEST}.items() if v == name) or (name,)
-                for name in TEST_COLUMNS}
+_FLAGS = {t.name for t in TERMS if t.flag}
 
 
 @dataclass
@@ -104,24 +95,16 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
       columns: the column names to keep (None: all); a base given as logits then computes only
         those (csv prints four numbers: the JSD, the entropies and the top-K sets are not needed).
     """
+    check_tokens(base, tests, kind=kind, reference=reference)
     n = len(base)
-    for t in tests:
-        if t.pred.num_classes != base.num_classes and kind != "reference":
-            raise DataError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes} but "
-                            f"{base.matrix.where} of {base.num_classes}: the models must share one")
-        if len(t.pred) != n:
-            # a saved reference's rows are its top K: the tokens it covers are what to compare
-            held = f"{n} tokens (a saved reference of vocabulary {reference.vocab})" if kind == "reference" else \
-                f"shape {base.shape}"
-            raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has {held}: "
-                            f"the same tokens are needed in both{_shift_hint(t.pred, n) if kind == 'reference' else ''}")
     sources = [_Checked(t.pred) for t in tests]
     if targets is not None:
         sources.append(targets)
     if kind == "reference":
         sources += reference.sources()
 
-    keys = None if columns is None else sorted({k for c in columns for k in _KERNEL_KEYS.get(c, ())})
+    keys = None if columns is None else sorted({k for t in TERMS if t.name in columns and "logits" in t.kernels
+                                                for k in t.keys})
     wanted = (lambda name: True) if columns is None else (lambda name: name in columns)
 
     def per_block(b, *rest):
@@ -142,17 +125,18 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
                 stats = core.token_stats(b, rows, safe, top_k=top_k, keys=keys)
             cols = {}
             for key, value in stats.items():
-                name = _FROM_KERNEL_TEST.get(key, key)
-                if not wanted(_FROM_KERNEL.get(key, name)):
+                name, side = _COLUMN_OF.get(key, (None, None))
+                if name is None or not wanted(name):
                     continue
-                if key in _FROM_KERNEL:
-                    base_cols[_FROM_KERNEL[key]] = value[keep]
-                elif name in TEST_COLUMNS or name == "kl_lower_bound":
+                if side == "base":
+                    base_cols[name] = value[keep]
+                else:
                     cols[name] = (value[keep] != 0).astype(np.uint8) if name in _FLAGS else value[keep]
             test_cols[t.name] = cols
         if not tests and kind == "logits":  # --save-base alone: the base's own values
             stats = core.token_stats(b, b, safe, top_k=top_k, keys=keys)
-            base_cols = {_FROM_KERNEL[k]: v[keep] for k, v in stats.items() if k in _FROM_KERNEL and wanted(_FROM_KERNEL[k])}
+            base_cols = {name: v[keep] for k, v in stats.items() if k in _COLUMN_OF
+                         for name, side in [_COLUMN_OF[k]] if side == "base" and wanted(name)}
         for k in list(base_cols):
             if k in _FLAGS:
                 base_cols[k] = (base_cols[k] != 0).astype(np.uint8)
@@ -174,6 +158,23 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
             on_block(start, rows, block)
         store.add(rows, block)
     return store.columns(targets is not None)
+
+
+def check_tokens(base: Predictions, tests: list[Test], *, kind: str = "logits", reference=None) -> None:
+    """Every test has the base's vocabulary (a saved reference's rows are its top K: not there) and its
+    number of tokens; a DataError naming both inputs otherwise."""
+    n = len(base)
+    for t in tests:
+        if t.pred.num_classes != base.num_classes and kind != "reference":
+            raise DataError(f"{t.pred.matrix.where} has a vocabulary of {t.pred.num_classes} but "
+                            f"{base.matrix.where} of {base.num_classes}: the models must share one")
+        if len(t.pred) != n:
+            # a saved reference's rows are its top K: the tokens it covers are what to compare
+            held = f"{n} tokens (a saved reference of vocabulary {reference.vocab})" if kind == "reference" else \
+                f"shape {base.shape}"
+            hint = _shift_hint(t.pred, n) if kind == "reference" else ""
+            raise DataError(f"{t.pred.matrix.where} has shape {t.pred.shape} but {base.matrix.where} has {held}: "
+                            f"the same tokens are needed in both{hint}")
 
 
 def _shift_hint(pred: Predictions, n: int) -> str:

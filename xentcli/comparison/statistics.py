@@ -1,13 +1,12 @@
-"""The statistics of ``xent compare``: one :data:`STATISTICS` entry each, which JSON, the table and
-csv all iterate. Adding a statistic is one entry here (and a kernel in :mod:`xentcli.core.tokens`
-if it needs new per-token math).
+"""The statistics of ``xent compare``, summarised: each row of :data:`~.columns.STATISTICS` (the one
+table of them) by its summary kind (:data:`SUMMARIES`), for JSON, the table and csv alike.
 
-Each entry names its JSON key, its scope (``model``: the base and every test; ``test``: each test
-against the base), the per-token columns it needs (absent columns — targets not given, a base
-kind that does not define them — make the statistic absent, not zero), and how it is summarised:
+Summary kinds (a row's ``summary``):
 
 * ``distribution``: ``mean``, ``se``, ``percentiles`` (NumPy's linear interpolation);
-* ``number``: ``value`` and ``se``.
+* ``distribution_rms``: those and ``rms``, ``rms_se``;
+* ``mean``, ``share`` (of 0/1 values), ``ppl``, ``bits_per_token``, ``bits_per_byte``, ``ratio``:
+  ``value`` and ``se``.
 
 Standard errors are those of llama.cpp's ``perplexity --kl-divergence`` (SE of a mean =
 sample standard deviation, ddof 1, / √n; see :mod:`xentcli.core.summary`), ``null`` whenever
@@ -17,23 +16,16 @@ n < 2 or none is defined.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 
 from ..core import summary
+from .columns import STATISTICS, Statistic, lookup
 
-__all__ = ["Statistic", "STATISTICS", "summarize", "pair_summary", "worst_tokens", "histogram", "LN2"]
+__all__ = ["SUMMARIES", "summarize", "bootstrap", "pair_summary", "worst_tokens", "histogram", "table_view", "LN2"]
 
 LN2 = math.log(2.0)
-
-
-class Statistic(NamedTuple):
-    key: str
-    scope: str  # "model" or "test"
-    columns: tuple[str, ...]  # the per-token columns it reads
-    summarize: Callable[..., dict]  # (columns dict, context) -> JSON object
-    label: str  # the table's row name
 
 
 def _se(se: float, n: int):
@@ -45,84 +37,74 @@ def _number(value: float, se: float, n: int) -> dict:
     return {"value": value, "se": _se(se, n)}
 
 
-def _distribution(x: np.ndarray) -> dict:
+def _distribution(s: Statistic, c: dict, ctx: dict) -> dict:
+    x = c[s.term]
     mean, se = summary.mean_se(x)
     return {"mean": mean, "se": _se(se, x.size), "percentiles": summary.percentiles(x)}
 
 
-def _mean_number(x: np.ndarray) -> dict:
+def _mean_of(x: np.ndarray) -> dict:
     return _number(*summary.mean_se(x), x.size)
 
 
-def _share(s: np.ndarray) -> dict:
-    return _number(*summary.share_se(s.astype(np.float64)), s.size)
+def _mean_number(s: Statistic, c: dict, ctx: dict) -> dict:
+    return _mean_of(c[s.term])
 
 
-def _ppl(c, ctx) -> dict:
-    mean, se = summary.mean_se(c["nll"])
+def _share(s: Statistic, c: dict, ctx: dict) -> dict:
+    return _number(*summary.share_se(c[s.term].astype(np.float64)), c[s.term].size)
+
+
+def _ppl(s: Statistic, c: dict, ctx: dict) -> dict:
+    mean, se = summary.mean_se(c[s.term])
     with np.errstate(over="ignore"):  # a mean NLL past ~709 nats is a perplexity of inf
         ppl = float(np.exp(mean))
-    return _number(ppl, ppl * se, c["nll"].size)
+    return _number(ppl, ppl * se, c[s.term].size)
 
 
-def _bits_per_token(c, ctx) -> dict:
-    mean, se = summary.mean_se(c["nll"])
-    return _number(mean / LN2, se / LN2, c["nll"].size)
+def _bits_per_token(s: Statistic, c: dict, ctx: dict) -> dict:
+    mean, se = summary.mean_se(c[s.term])
+    return _number(mean / LN2, se / LN2, c[s.term].size)
 
 
-def _bits_per_byte(c, ctx) -> dict | None:
+def _bits_per_byte(s: Statistic, c: dict, ctx: dict) -> dict | None:
     if ctx.get("bytes") is None:
         return None
-    n = c["nll"].size
-    mean, se = summary.mean_se(c["nll"])
+    n = c[s.term].size
+    mean, se = summary.mean_se(c[s.term])
     scale = n / (LN2 * ctx["bytes"])  # Σ NLL / (ln 2 · bytes) = mean · n / (ln 2 · bytes)
     return _number(mean * scale, se * scale, n)
 
 
-def _delta_p(c, ctx) -> dict:
-    d = c["delta_p"]
-    out = _distribution(d)
-    rms, rms_se = summary.rms_se(d)
-    out["rms"], out["rms_se"] = rms, _se(rms_se, d.size)
+def _distribution_rms(s: Statistic, c: dict, ctx: dict) -> dict:
+    out = _distribution(s, c, ctx)
+    rms, rms_se = summary.rms_se(c[s.term])
+    out["rms"], out["rms_se"] = rms, _se(rms_se, c[s.term].size)
     return out
 
 
-def _ratio(key: str):
-    def get(c, ctx) -> dict:
-        r = ctx["ratios"]
-        if key == "nll_correlation":
-            return {"value": r[key], "se": None}
-        value, se = r[key]
-        return _number(value, se, c["nll"].size)
-    return get
+def _ratio(s: Statistic, c: dict, ctx: dict) -> dict | None:
+    """The test's NLL against the base's (:func:`~xentcli.core.summary.ratio_stats`), absent without the base's."""
+    r = ctx.get("ratios")
+    if r is None:
+        return None
+    if s.key == "nll_correlation":
+        return {"value": r[s.key], "se": None}
+    value, se = r[s.key]
+    return _number(value, se, c[s.term].size)
 
 
-STATISTICS: tuple[Statistic, ...] = (
-    Statistic("nll", "model", ("nll",), lambda c, ctx: _distribution(c["nll"]), "NLL (nats)"),
-    Statistic("ppl", "model", ("nll",), _ppl, "perplexity"),
-    Statistic("bits_per_token", "model", ("nll",), _bits_per_token, "bits per token"),
-    Statistic("bits_per_byte", "model", ("nll",), _bits_per_byte, "bits per byte"),
-    Statistic("top1_acc", "model", ("top1_correct",), lambda c, ctx: _share(c["top1_correct"]), "top-1 accuracy"),
-    Statistic("topk_acc", "model", ("in_topk",), lambda c, ctx: _share(c["in_topk"]), "top-k accuracy"),
-    Statistic("entropy", "model", ("entropy",), lambda c, ctx: _mean_number(c["entropy"]), "entropy (nats)"),
-    Statistic("kl", "test", ("kl",), lambda c, ctx: _distribution(c["kl"]), "KL(base‖test) (nats)"),
-    Statistic("kl_lower_bound", "test", ("kl_lower_bound",), lambda c, ctx: _distribution(c["kl_lower_bound"]),
-              "KL lower bound (nats)"),
-    Statistic("kl_reverse", "test", ("kl_reverse",), lambda c, ctx: _distribution(c["kl_reverse"]),
-              "KL(test‖base) (nats)"),
-    Statistic("jsd", "test", ("jsd",), lambda c, ctx: _distribution(c["jsd"]), "JSD (bits)"),
-    Statistic("ln_ppl_ratio", "test", ("nll",), _ratio("ln_ppl_ratio"), "ln(PPL ratio)"),
-    Statistic("ppl_ratio", "test", ("nll",), _ratio("ppl_ratio"), "PPL ratio"),
-    Statistic("delta_ppl", "test", ("nll",), _ratio("delta_ppl"), "ΔPPL"),
-    Statistic("nll_correlation", "test", ("nll",), _ratio("nll_correlation"), "NLL correlation"),
-    Statistic("delta_p", "test", ("delta_p",), _delta_p, "Δp"),
-    Statistic("same_top1", "test", ("same_top1",), lambda c, ctx: _share(c["same_top1"]), "same top-1"),
-    Statistic("topk_overlap", "test", ("topk_overlap",), lambda c, ctx: _mean_number(c["topk_overlap"]),
-              "top-k overlap"),
-)
-
-#: The statistics whose interval ``--bootstrap`` adds, and the per-token value whose mean each is.
-BOOTSTRAPPED = {"kl": "kl", "kl_lower_bound": "kl_lower_bound", "ln_ppl_ratio": "nll_diff", "same_top1": "same_top1"}
+#: Each summary kind of :data:`~.columns.STATISTICS`: ``(statistic, columns, context) -> JSON object`` (None: absent).
+SUMMARIES: dict[str, Callable[[Statistic, dict, dict], dict | None]] = {
+    "distribution": _distribution,
+    "distribution_rms": _distribution_rms,
+    "mean": _mean_number,
+    "share": _share,
+    "ppl": _ppl,
+    "bits_per_token": _bits_per_token,
+    "bits_per_byte": _bits_per_byte,
+    "ratio": _ratio,
+}
 
 
 def summarize(base: dict[str, np.ndarray], tests: dict[str, dict[str, np.ndarray]], *, bytes_: int | None = None,
@@ -135,18 +117,16 @@ def summarize(base: dict[str, np.ndarray], tests: dict[str, dict[str, np.ndarray
         ctx = {"bytes": bytes_}
         if "nll" in cols and "nll" in base:
             ctx["ratios"] = summary.ratio_stats(base["nll"], cols["nll"])
-        out_tests[name] = _scope("test", cols, ctx, needs_base="nll" in base)
+        out_tests[name] = _scope("test", cols, ctx)
     return models, out_tests
 
 
-def _scope(scope: str, cols: dict[str, np.ndarray], ctx: dict, *, needs_base: bool = True) -> dict:
+def _scope(scope: str, cols: dict[str, np.ndarray], ctx: dict) -> dict:
     out = {}
     for s in STATISTICS:
-        if s.scope != scope or not all(c in cols for c in s.columns):
+        if s.scope != scope or s.term not in cols:
             continue
-        if s.key in ("ln_ppl_ratio", "ppl_ratio", "delta_ppl", "nll_correlation") and "ratios" not in ctx:
-            continue
-        value = s.summarize(cols, ctx)
+        value = SUMMARIES[s.summary](s, cols, ctx)
         if value is not None:
             out[s.key] = value
     return out
@@ -154,32 +134,33 @@ def _scope(scope: str, cols: dict[str, np.ndarray], ctx: dict, *, needs_base: bo
 
 def bootstrap(base: dict[str, np.ndarray], tests: dict[str, dict[str, np.ndarray]], out_tests: dict, groups,
               *, n_boot: int, seed: int) -> None:
-    """Add ``ci95`` to ``kl`` (or a saved reference's ``kl_lower_bound``), ``ln_ppl_ratio`` and ``same_top1`` of
-    each test: whole groups (sequences) resampled.
+    """Add ``ci95`` to each test's bootstrapped statistics (:data:`~.columns.STATISTICS`' ``bootstrap``):
+    whole groups (sequences) resampled.
 
-    Every interval is ``summary.block_bootstrap`` of its column with this seed; they share the
-    resamples, so these are drawn once for all of them (:func:`summary.block_bootstraps`)."""
+    Every interval is ``summary.block_bootstrap`` of the mean of its per-token value (a ``ratio``'s:
+    the test's term less the base's) with this seed; they share the resamples, so these are drawn
+    once for all of them (:func:`summary.block_bootstraps`)."""
     targets, jobs = [], []
     for name, cols in tests.items():
-        per_token = {}
-        for kl in ("kl", "kl_lower_bound"):
-            if kl in cols:
-                per_token[kl] = cols[kl]
-        if "nll" in cols and "nll" in base:
-            per_token["nll_diff"] = cols["nll"] - base["nll"]
-        if "same_top1" in cols:
-            per_token["same_top1"] = cols["same_top1"].astype(np.float64)
-        for key, column in BOOTSTRAPPED.items():
-            if column in per_token and key in out_tests[name]:
-                targets.append(out_tests[name][key])
-                jobs.append(({column: per_token[column]}, lambda m, column=column: m[column]))
+        for s in STATISTICS:
+            if not s.bootstrap or s.key not in out_tests[name] or s.term not in cols:
+                continue
+            if s.summary == "ratio":
+                if s.term not in base:
+                    continue
+                per_token = cols[s.term] - base[s.term]
+            else:
+                per_token = cols[s.term].astype(np.float64)
+            targets.append(out_tests[name][s.key])
+            jobs.append(({s.key: per_token}, lambda m, key=s.key: m[key]))
     if jobs:
         for target, (lo, hi) in zip(targets, summary.block_bootstraps(jobs, groups, n_boot=n_boot, seed=seed)):
             target["ci95"] = [lo, hi]
 
 
 def pair_summary(tests: dict[str, dict[str, np.ndarray]]) -> dict:
-    """For tests a, b in the order given: ``pairs["a-b"]`` with the paired means of KL_a − KL_b and nll_a − nll_b."""
+    """For tests a, b in the order given: ``pairs["a-b"]`` with the paired means of KL_a − KL_b and
+    nll_a − nll_b."""
     names = list(tests)
     pairs = {}
     for i, a in enumerate(names):
@@ -189,7 +170,7 @@ def pair_summary(tests: dict[str, dict[str, np.ndarray]]) -> dict:
                 if column in tests[a] and column in tests[b]:
                     with np.errstate(invalid="ignore"):  # inf - inf: NaN
                         d = tests[a][column] - tests[b][column]
-                    entry[key] = _mean_number(d)
+                    entry[key] = _mean_of(d)
             pairs[f"{a}-{b}"] = entry
     return pairs
 
@@ -246,7 +227,7 @@ def histogram(values: np.ndarray, *, width: int = 32) -> list[tuple[str, int, st
 def table_view(doc: dict, kl_values: dict, precision: int, *, kl_label: str = "KL") -> dict:
     """What the table shows, as plain data: column names, ``(label, cells)`` rows (``value ± se``),
     a histogram of log10 KL per test, and the worst tokens."""
-    from ..writers import format_number
+    from ..numbers import format_number
 
     def num(x) -> str:
         return "" if x is None else format_number(x, precision)
@@ -267,14 +248,12 @@ def table_view(doc: dict, kl_values: dict, precision: int, *, kl_label: str = "K
         where = doc["models"] if s.scope == "model" else doc["tests"]
         if not any(s.key in where.get(c, {}) for c in columns):
             continue
-        rows.append((s.label, [cell(where.get(c, {}).get(s.key)) for c in columns]))
-        if s.key == "delta_p":
-            rows.append(("RMS Δp", [cell({"value": where[c]["delta_p"]["rms"], "se": where[c]["delta_p"]["rms_se"]})
-                                    if "delta_p" in where.get(c, {}) else "" for c in columns]))
-        if s.key in ("kl", "kl_lower_bound"):
-            for p in ("p50", "p99", "max"):
-                rows.append((f"  {p} of it", [num(where[c][s.key]["percentiles"][p]) if s.key in where.get(c, {}) else ""
-                                              for c in columns]))
+        entries = [where.get(c, {}).get(s.key) for c in columns]
+        rows.append((s.label, [cell(e) for e in entries]))
+        for f in s.figures:
+            rows.append((f.label, [cell(None if e is None else {"value": lookup(e, f.value),
+                                                                 "se": None if f.se is None else lookup(e, f.se)})
+                                   for e in entries]))
     histograms = {name: histogram(v) for name, v in kl_values.items() if v is not None}
     worst = {name: t["worst"] for name, t in doc["tests"].items() if t.get("worst")}
     return {"columns": columns, "rows": rows, "histograms": histograms, "worst": worst, "kl_label": kl_label}
