@@ -171,6 +171,13 @@ def test_the_readme_links_every_docs_page():
 @pytest.mark.parametrize("page", PAGES)
 def test_every_file_of_the_repository_a_page_names_exists(page):
     # Benchmarks, test files and sample data are named in code spans; a move must update the page.
-    named = re.findall(r"`(?:python )?((?:benchmarks|tests|docs|sample_data)/[\w./-]+\.(?:py|json|md|csv|tsv))", read(page))
+    span = r"`(?:python )?((?:benchmarks|tests|docs|sample_data)/[\w./-]+\.(?:py|json|md|csv|tsv))"
+    named = re.findall(span, read(page))
     missing = [path for path in named if not os.path.exists(os.path.join(ROOT, path))]
     assert not missing, (page, missing)
+
+
+def test_readme_set_up_is_the_two_commands():
+    setup = re.search(r"## Set-up.*?```sh\n(.*?)```", read("README.md"), re.S).group(1).splitlines()
+    assert [line.split("#")[0].strip() for line in setup] == [
+        "pip install . && xent example", "pip install -e '.[test]' && pytest"]
