@@ -11,10 +11,10 @@ from importlib.resources import as_file
 import numpy as np
 
 from . import core
-from .readers import read_matrix
-from .sample_data import path
 from .numbers import fixed
+from .readers import read_matrix
 from .render.layouts import matrix_table, single_sample_table, summary
+from .sample_data import path
 
 __all__ = ["worked_example", "worked_example_explained", "DOCUMENT_EPS"]
 
@@ -73,7 +73,8 @@ def worked_example() -> list:
     out.append(losses)
 
     out.append(matrix_table("gradient of each sample's loss: softmax(z) - y", *_all_rows(grad), names, number=fixed))
-    out.append(matrix_table("gradient of the mean loss: (softmax(z) - y) / 2", *_all_rows(grad_mean), names, number=fixed))
+    out.append(matrix_table("gradient of the mean loss: (softmax(z) - y) / 2", *_all_rows(grad_mean), names,
+                            number=fixed))
 
     cdm_label = _read("catdogman_label.csv", "--labels")
     cdm_pred = _read("catdogman_pred.csv", "--probs")

@@ -16,8 +16,17 @@ from typing import Callable
 
 from .errors import PipeClosed
 from .views import View
-from .writers import (RowBlocks, check_output, extension_format, open_output, write_delimited, write_json, write_npy,
-                      write_parquet, writes_through)
+from .writers import (
+    RowBlocks,
+    check_output,
+    extension_format,
+    open_output,
+    write_delimited,
+    write_json,
+    write_npy,
+    write_parquet,
+    writes_through,
+)
 
 __all__ = ["OutputSpec", "Result", "emit"]
 

@@ -56,8 +56,8 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, 
         ids = shown_rows(len(per))
         title = "binary cross-entropy" + (" (mean over classes)" if class_mean else " (sum over classes)")
         view = LossView(title, names, ids, len(per), labels=y[ids], probs=probabilities(pred, ids, binary=True),
-                        losses=report.per[ids], loss_header=("w·" if sw is not None else "") + f"loss ({base_label(base)})",
-                        footer=report.footer())
+                        losses=report.per[ids], footer=report.footer(),
+                        loss_header=("w·" if sw is not None else "") + f"loss ({base_label(base)})")
 
     def explanation(digits):
         from .. import explain as ex

@@ -34,8 +34,9 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, o
     view = None
     if output.draws_table(explain):
         ids = shown_rows(len(per))
-        view = LossView("entropy", names, ids, len(per), labels=None, probs=log_probs(pred, pred.rows(ids), temperature)[0],
-                        losses=report.per[ids], loss_header=f"H(P) ({base_label(base)})", footer=report.footer())
+        view = LossView("entropy", names, ids, len(per), labels=None,
+                        probs=log_probs(pred, pred.rows(ids), temperature)[0], losses=report.per[ids],
+                        loss_header=f"H(P) ({base_label(base)})", footer=report.footer())
 
     def explanation(digits):
         from .. import explain as ex

@@ -15,8 +15,18 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..numbers import table_number
-from ..views import (MAX_CLASSES, MAX_ROWS, CompareView, DerivationView, LossView, MatrixView, SingleView, TargetView,
-                     Text, View)
+from ..views import (
+    MAX_CLASSES,
+    MAX_ROWS,
+    CompareView,
+    DerivationView,
+    LossView,
+    MatrixView,
+    SingleView,
+    TargetView,
+    Text,
+    View,
+)
 from .console import needed_width
 
 __all__ = [
@@ -192,9 +202,9 @@ def _derivation_table(view: DerivationView, precision: int | None, class_limit: 
     return table
 
 
-#: The columns of a worst-tokens table, in order, where the tokens have them; the rest are numbers.
-WORST_COLUMNS = ("index", "sequence", "position", "kl", "kl_lower_bound", "target", "p_target", "q_target")
-WHOLE_COLUMNS = ("index", "sequence", "position", "target")
+#: The columns of a worst-tokens table, in order, where the tokens have them; those of whole numbers.
+_WORST_COLUMNS = ("index", "sequence", "position", "kl", "kl_lower_bound", "target", "p_target", "q_target")
+_WHOLE_COLUMNS = ("index", "sequence", "position", "target")
 
 
 def _compare_tables(view: CompareView, precision: int | None) -> list:
@@ -219,11 +229,11 @@ def _compare_tables(view: CompareView, precision: int | None) -> list:
         out.append(hist)
     for name, items in view.worst.items():
         worst = _new_table(f"tokens of largest {view.kl_label}: {name}")
-        keys = [k for k in WORST_COLUMNS if k in items[0]]
+        keys = [k for k in _WORST_COLUMNS if k in items[0]]
         for k in keys:
             _number_column(worst, k)
         for item in items:
-            worst.add_row(*(str(item[k]) if k in WHOLE_COLUMNS else table_number(item[k], precision) for k in keys))
+            worst.add_row(*(str(item[k]) if k in _WHOLE_COLUMNS else table_number(item[k], precision) for k in keys))
         out.append(worst)
     if view.notes:
         out.append(summary([("", n) for n in view.notes]))
