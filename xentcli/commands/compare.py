@@ -24,9 +24,9 @@ from ..comparison.reference import Reference, ReferenceWriter, is_reference
 from ..core.tokens import KLD_LOGPROB_FLOOR
 from ..errors import CallError, DataError
 from ..inputs import check_stdin, load_labels, load_predictions, warn
+from ..output import Result, emit
 from ..readers import split_selector
 from ..readers.kld import KldFile
-from ..output import Result, emit
 from ..views import CompareView
 from ..writers import ColumnWriter, check_file, check_parquet, open_output, reason, writes_through
 

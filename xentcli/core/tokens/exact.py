@@ -59,7 +59,7 @@ def reverse_kl_terms(p, q, d, forward, p_masked, q_masked) -> np.ndarray:
     ``p - q - q·d`` of the φ form: it stands for the ``1 - Σ_{q>0} p`` that makes
     ``Σ q·φ(-d)`` equal ``Σ q·(-d)``), one only ``p`` masks ``inf``.
     """
-    with np.errstate(over="ignore", invalid="ignore"):  # exp of d < -709 (replaced below), inf·0 of masked classes (set below)
+    with np.errstate(over="ignore", invalid="ignore"):  # exp of d < -709, inf·0 of masked classes: set below
         r = np.negative(d)
         np.expm1(r, out=r)
         r *= p
@@ -78,7 +78,8 @@ def reverse_kl_terms(p, q, d, forward, p_masked, q_masked) -> np.ndarray:
 
 
 def token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
-    """The element-by-element kernel: every term by its exact formula (masks, extreme rows): the fast kernel's fallback."""
+    """The element-by-element kernel: every term by its exact formula (masks, extreme rows): the fast
+    kernel's fallback."""
     zb64, zt64 = float64(zb), float64(zt)
 
     mb, sb, logpb, pb = log_softmax_parts(zb64)

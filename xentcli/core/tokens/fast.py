@@ -27,7 +27,6 @@ from .rows import (
     check_top_k,
     checked_targets,
     contains,
-    float64,
     overlap,
     pair,
     rank_key,
@@ -222,8 +221,8 @@ def _token_stats(zb, zt, k, kk, need: frozenset = _ALL) -> dict[str, np.ndarray]
 
     * KL: ``φ(d) = u - D``;
     * reverse KL: ``R(d) = u·D - φ(d)`` (``= (q - p)/p·D - φ``, :func:`~.exact.reverse_kl_terms`' identity);
-    * JSD: ``J(d) = ½[(1 + u)·D - (2 + u)·L]``, ``L = log1p(u/2) = log((p + q)/2p)``: ``½[p·log(p/m) + q·log(q/m)]``
-      with ``log(p/m) = -L``, ``log(q/m) = D - L``;
+    * JSD: ``J(d) = ½[(1 + u)·D - (2 + u)·L]``, ``L = log1p(u/2) = log((p + q)/2p)``:
+      ``½[p·log(p/m) + q·log(q/m)]`` with ``log(p/m) = -L``, ``log(q/m) = D - L``;
 
     and for ``|d| < SMALL_D`` (:mod:`.series`) (where those cancel) their Taylor series
     (:func:`~.series.small_d_coefficients`), on the gathered elements only. Rows that are not plain

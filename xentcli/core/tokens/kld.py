@@ -9,7 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from .._xlogy import negate
-from .rows import by_chunks, check_top_k, checked_targets, float64, log_softmax_parts, pair, rank_key, ranks, row_entropy
+from .rows import (
+    by_chunks,
+    check_top_k,
+    checked_targets,
+    float64,
+    log_softmax_parts,
+    pair,
+    rank_key,
+    ranks,
+    row_entropy,
+)
 
 __all__ = ["KLD_LOGPROB_FLOOR", "kld_token_stats"]
 

@@ -25,7 +25,8 @@ __all__ = ["log_rest", "topk_logprobs", "reference_token_stats"]
 
 
 def log_rest(logp: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """``log Σ_{c ∉ ids} e^{logp_c}`` per row, in log space (no ``1 - Σ`` cancellation); ``-inf`` if nothing is left."""
+    """``log Σ_{c ∉ ids} e^{logp_c}`` per row, in log space (no ``1 - Σ`` cancellation); ``-inf`` if nothing
+    is left."""
     rest = logp.copy()
     np.put_along_axis(rest, ids, -np.inf, axis=1)
     m, s = max_and_log_sum(rest)
@@ -33,7 +34,8 @@ def log_rest(logp: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def topk_logprobs(logits, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    r"""The compact reference of each row: its top-``k`` log-probabilities, their ids, the log tail mass and the entropy.
+    r"""The compact reference of each row: its top-``k`` log-probabilities, their ids, the log tail mass
+    and the entropy.
 
     Formulas: ``log p = log_softmax(z)`` (float64); the top-``k`` classes as the
     top-K rule of :mod:`.rows` ranks them (ties to the lower id), largest first;
@@ -110,7 +112,8 @@ def reference_token_stats(ref_topk_logprobs, ref_topk_ids, ref_tail_logmass, tes
     lp = np.asarray(ref_topk_logprobs, dtype=np.float64)
     ids = np.asarray(ref_topk_ids)
     tail = np.asarray(ref_tail_logmass, dtype=np.float64)
-    if zt.ndim != 2 or lp.ndim != 2 or ids.shape != lp.shape or lp.shape[0] != zt.shape[0] or tail.shape != (zt.shape[0],):
+    if zt.ndim != 2 or lp.ndim != 2 or ids.shape != lp.shape or lp.shape[0] != zt.shape[0] \
+            or tail.shape != (zt.shape[0],):
         raise ValueError(f"reference of shapes {lp.shape} (log-probabilities), {ids.shape} (ids), {tail.shape} (tail) "
                          f"and test logits of shape {zt.shape}: expected (n, K), (n, K), (n,) and (n, V)")
     n, v = zt.shape
@@ -136,7 +139,8 @@ def reference_token_stats(ref_topk_logprobs, ref_topk_ids, ref_tail_logmass, tes
     with np.errstate(invalid="ignore", over="ignore"):  # -inf - -inf for outcomes both sides lack: handled by the masks
         d2 = logp2 - logq2
     p_masked, q_masked = logp2 == -np.inf, logq2 == -np.inf
-    out: dict[str, np.ndarray] = {"kl_lower_bound": np.sum(kl_logit_terms(np.exp(logp2), logq2, d2, p_masked, q_masked), axis=-1)}
+    terms = kl_logit_terms(np.exp(logp2), logq2, d2, p_masked, q_masked)
+    out: dict[str, np.ndarray] = {"kl_lower_bound": np.sum(terms, axis=-1)}
 
     key_t = rank_key(zt, zt64)
     out["top1_base"] = ids[:, 0].copy()

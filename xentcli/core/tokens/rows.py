@@ -27,7 +27,8 @@ def pair(base, test, what: str = "logits") -> tuple[np.ndarray, np.ndarray]:
     """Both inputs as 2-D arrays ``(n, V)`` of the same shape (ValueError naming both shapes otherwise)."""
     a, b = np.asarray(base), np.asarray(test)
     if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(f"base {what} of shape {a.shape} and test logits of shape {b.shape}: expected the same shape (n, V)")
+        raise ValueError(f"base {what} of shape {a.shape} and test logits of shape {b.shape}: "
+                         "expected the same shape (n, V)")
     return a, b
 
 
@@ -50,7 +51,8 @@ def checked_targets(targets, n: int, num_classes: int) -> np.ndarray:
     bad = (k < 0) | (k >= num_classes)
     if bad.any():
         r = int(np.argmax(bad))
-        raise RowError(f"target {int(k[r])} is out of range for {num_classes} classes (expected 0 to {num_classes - 1})", r)
+        raise RowError(f"target {int(k[r])} is out of range for {num_classes} classes "
+                       f"(expected 0 to {num_classes - 1})", r)
     return k.astype(np.int64, copy=False)
 
 

@@ -62,7 +62,8 @@ SMALL_D = 2.0**-5
 
 def truncated(coeffs: list[Fraction], abs_max: float) -> list[float]:
     """``coeffs`` as floats, cut after the last term above ``2**-56`` of the first at ``|d| = abs_max``."""
-    keep = [j for j in range(len(coeffs)) if abs(coeffs[j]) * Fraction(abs_max) ** j >= abs(coeffs[0]) * Fraction(2) ** -56]
+    floor = abs(coeffs[0]) * Fraction(2) ** -56
+    keep = [j for j in range(len(coeffs)) if abs(coeffs[j]) * Fraction(abs_max) ** j >= floor]
     return [float(c) for c in coeffs[: max(keep) + 1]]
 
 
