@@ -27,12 +27,11 @@ import re
 import warnings
 
 from ..errors import CallError, DataError
+from .selector import listed
 from .source import Matrix, first_line, numeric, shown_path
 
 __all__ = ["read"]
 
-#: At most this many entries are listed in a message.
-MAX_LISTED = 20
 
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
@@ -165,8 +164,7 @@ def _describe(torch, value) -> str:
 
 
 def _listed(torch, entries: dict) -> str:
-    shown = ", ".join(f"{k}: {_describe(torch, v)}" for k, v in list(entries.items())[:MAX_LISTED])
-    return shown + (f", … and {len(entries) - MAX_LISTED} more" if len(entries) > MAX_LISTED else "")
+    return listed((f"{k}: {_describe(torch, v)}" for k, v in entries.items()), len(entries))
 
 
 def _to_numpy(torch, t, name: str):

@@ -21,9 +21,10 @@ import struct
 import numpy as np
 
 from ..errors import CallError, DataError
+from .selector import listed
 from .source import MAX_AXES, Matrix, RawFile, shown_path
 
-__all__ = ["read", "DTYPES"]
+__all__ = ["read", "read_header", "header_bytes", "DTYPES", "MAX_HEADER_BYTES"]
 
 #: The dtypes xent reads: the safetensors name → the NumPy dtype of the stored values.
 DTYPES = {
@@ -48,8 +49,6 @@ OTHER_ITEMSIZES = {"F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "C64": 8}
 #: 30 times its text, so a failing file stays well under 512 MB. The reference implementation
 #: allows 100 MB; real headers (hundreds of tensors) take kilobytes.
 MAX_HEADER_BYTES = 16 << 20
-#: At most this many tensors are listed in a message.
-MAX_LISTED = 20
 
 
 class _Tensor:
@@ -104,9 +103,10 @@ def _widen_bf16(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _read_header(path: str, where: str) -> tuple[int, list[_Tensor]]:
-    """The data's start in the file and the tensors of the header (in the order of their data),
-    each checked against the file: a header that lies is bad data."""
+def read_header(path: str, where: str) -> tuple[int, dict]:
+    """The data's start in the file and its header: the JSON object after the 8-byte length. A file
+    too short for it, a length beyond the file or above :data:`MAX_HEADER_BYTES`, and text that is not
+    a UTF-8 JSON object are bad data."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(8)
@@ -134,7 +134,22 @@ def _read_header(path: str, where: str) -> tuple[int, list[_Tensor]]:
     if not isinstance(header, dict):
         raise DataError(f"{where}: damaged safetensors header: expected a JSON object, "
                         f"found {type(header).__name__}")
-    data_bytes = size - 8 - n
+    return 8 + n, header
+
+
+def header_bytes(header: dict) -> bytes:
+    """What starts a file of ``header``: its 8-byte length, then its JSON, padded with spaces to a
+    multiple of 8 bytes so that the data after it is aligned."""
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text
+
+
+def _read_header(path: str, where: str) -> tuple[int, list[_Tensor]]:
+    """The data's start in the file and the tensors of the header (in the order of their data),
+    each checked against the file: a header that lies is bad data."""
+    start, header = read_header(path, where)
+    data_bytes = os.path.getsize(path) - start
     tensors = [_tensor(name, info, data_bytes, where) for name, info in header.items() if name != "__metadata__"]
     tensors.sort(key=lambda t: (t.begin, t.end))
     previous = None
@@ -145,7 +160,7 @@ def _read_header(path: str, where: str) -> tuple[int, list[_Tensor]]:
             raise DataError(f"{where}: damaged safetensors header: the data of tensors '{previous.name}' "
                             f"[{previous.begin}, {previous.end}] and '{t.name}' [{t.begin}, {t.end}] overlap")
         previous = t
-    return 8 + n, tensors
+    return start, tensors
 
 
 def _tensor(name: str, info, data_bytes: int, where: str) -> _Tensor:
@@ -192,5 +207,4 @@ def _is_int(x) -> bool:
 
 
 def _listed(tensors: list[_Tensor]) -> str:
-    shown = ", ".join(t.describe() for t in tensors[:MAX_LISTED])
-    return shown + (f", … and {len(tensors) - MAX_LISTED} more" if len(tensors) > MAX_LISTED else "")
+    return listed((t.describe() for t in tensors), len(tensors))

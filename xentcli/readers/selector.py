@@ -33,16 +33,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
+from itertools import islice
 from typing import NamedTuple
 
 from ..errors import CallError
 
-__all__ = ["Selection", "select_columns", "describe_columns", "glob_of", "class_selector", "mixed_table", "whole_table", "is_label_name",
-           "LABEL_NAMES", "ID_NAME", "FLOAT", "INT", "STRING", "OTHER", "LIST_FLOAT", "LIST_INT", "LISTS_FLOAT", "LISTS_INT",
-           "MAX_LISTED"]
+__all__ = ["Selection", "select_columns", "describe_columns", "listed", "glob_of", "class_selector", "mixed_table",
+           "whole_table", "is_label_name", "LABEL_NAMES", "ID_NAME", "FLOAT", "INT", "STRING", "OTHER", "LIST_FLOAT",
+           "LIST_INT", "LISTS_FLOAT", "LISTS_INT", "MAX_LISTED", "MAX_ENTRIES"]
 
 #: At most this many column names are listed in a message.
 MAX_LISTED = 30
+#: At most this many entries of a file (tensors, keys) are listed in a message.
+MAX_ENTRIES = 20
 
 # ASCII digits only: \d also matches other scripts' digits.
 _NUMBER = re.compile(r"\s*([0-9]+)\s*")
@@ -74,9 +78,16 @@ def describe_columns(columns: list[str] | None, ncols: int) -> str:
         return f"{ncols} column{'s' if ncols != 1 else ''} (select by number: 1-{ncols})"
     if not columns:
         return "no columns"
-    shown = ", ".join(columns[:MAX_LISTED])
-    more = f", … and {len(columns) - MAX_LISTED} more" if len(columns) > MAX_LISTED else ""
-    return f"{len(columns)} column{'s' if len(columns) != 1 else ''}: {shown}{more}"
+    return f"{len(columns)} column{'s' if len(columns) != 1 else ''}: {listed(columns, len(columns), MAX_LISTED)}"
+
+
+def listed(items: Iterable[str], count: int, most: int = MAX_ENTRIES, *, ellipsis: bool = True) -> str:
+    """The first ``most`` of ``count`` ``items`` (described lazily: only those shown are taken) joined by
+    ``", "``, and how many more: ``a, b, … and 3 more`` (``a, b and 3 more`` without ``ellipsis``)."""
+    shown = ", ".join(islice(items, most))
+    if count <= most:
+        return shown
+    return f"{shown}{', …' if ellipsis else ''} and {count - most} more"
 
 
 def glob_of(wanted: list[str], columns: list[str]) -> str:

@@ -73,6 +73,7 @@ import numpy as np
 
 from ..errors import CallError, DataError
 from .formats import FORMATS
+from .selector import listed
 from .source import FileRows, Matrix, RawRows, RowSource, portable_path
 
 __all__ = ["is_sharded", "read", "natural_key", "ShardFile", "ShardRows", "ShardMatrix", "MAX_OPEN", "KEEP_BYTES"]
@@ -220,8 +221,8 @@ def _holds(names: list[str], verb: str = "it holds") -> str:
     return f"; {verb} {_listed(sorted(names, key=natural_key))}" if names else ""
 
 
-def _listed(names: list[str], most: int = 5) -> str:
-    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+def _listed(names: list[str]) -> str:
+    return listed(names, len(names), 5, ellipsis=False)
 
 
 def read(spec: str, option: str, read_one, **options) -> Matrix:

@@ -31,14 +31,13 @@ import json
 import numpy as np
 
 from ...errors import CallError, DataError
+from ..selector import listed
 from ..source import MAX_AXES, Matrix, numeric, shown_path
 from . import lines
 from .values import number, numbers, only_numbers
 
 __all__ = ["read", "to_array", "MAX_DOCUMENT_BYTES"]
 
-#: At most this many keys are listed in a message.
-MAX_LISTED = 20
 #: The largest JSON document parsed whole: the worst failing one (lists nested deep, two bytes a
 #: list) peaks under 512 MB here, and above 530 MB at 10 MB.
 MAX_DOCUMENT_BYTES = 9 << 20
@@ -208,8 +207,7 @@ def _only_list(obj: dict, path: str, where: str, what: str, prefix: str):
 def _listed(obj: dict) -> str:
     if not obj:
         return "no keys"
-    shown = ", ".join(f"{k} ({_describe(v)})" for k, v in list(obj.items())[:MAX_LISTED])
-    return shown + (f", … and {len(obj) - MAX_LISTED} more" if len(obj) > MAX_LISTED else "")
+    return listed((f"{k} ({_describe(v)})" for k, v in obj.items()), len(obj))
 
 
 def _describe(value) -> str:
