@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from xentcli import core
-from xentcli.engine import LEAN_BLOCK_ELEMENTS, default_threads, map_rows
+from xentcli.engine import LEAN_BLOCK_ELEMENTS, ThreadPool, collect, default_threads
 from xentcli.readers.text import parse_text
 
 
@@ -75,8 +75,9 @@ def naive_numpy_ce(z: np.ndarray, y: np.ndarray) -> float:
 
 def xent_ce(z: np.ndarray, y: np.ndarray, threads: int) -> float:
     """What ``xent ce`` runs per block for index labels (its validation costs nothing more on clean rows)."""
-    return core.reduce(map_rows(lambda zb, yb: core.cross_entropy(zb, yb), z, y, threads=threads,
-                                block_elements=LEAN_BLOCK_ELEMENTS))
+    parts = ThreadPool().blocks(lambda zb, yb: core.cross_entropy(zb, yb), z, y, threads=threads,
+                                block_elements=LEAN_BLOCK_ELEMENTS)
+    return core.reduce(collect(parts, len(z)))
 
 
 def run_rss(cmd: list[str]) -> tuple[float, int]:

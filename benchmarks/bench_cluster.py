@@ -8,7 +8,7 @@
 2. ``xent ce --logits big.csv --labels ids.npy`` on a ``--csv-mb`` MB CSV (100 columns): text
    parsing holds the GIL, so two processes should beat threads;
 3. the engine's cost per task on a running cluster (``tcp://``, client, scheduler and worker
-   together): ``--tasks`` blocks of one row each through :func:`xentcli.engine.blocks`, and the
+   together): ``--tasks`` blocks of one row each through :meth:`xentcli.engine.Engine.blocks`, and the
    bytes each result brings back.
 
 Every run's JSON is checked to be identical between the two runners.
@@ -68,21 +68,21 @@ def task_cost(tasks: int) -> None:
     """Per-task cost as xent's runner sees it: blocks of one row, nothing computed."""
     from distributed import Client, LocalCluster
 
-    import xentcli.engine as engine
     import xentcli.engine.cluster as cl
+    from xentcli.engine import engine_for
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       scheduler_kwargs={"dashboard": False}, silence_logs=logging.CRITICAL) as c, Client(c) as client:
         source = np.zeros((tasks, 4))
-        runner = engine.use_scheduler(c.scheduler_address)
+        runner = engine_for(c.scheduler_address)
         try:
             for _ in range(2):  # the first run connects and warms up
                 t = time.perf_counter()
-                for _ in engine.blocks(lambda rows: rows[:, 0], source, rows_per_block=1):
+                for _ in runner.blocks(lambda rows: rows[:, 0], source, rows_per_block=1):
                     pass
                 elapsed = time.perf_counter() - t
         finally:
-            engine.use_scheduler(None)
+            runner.close()
         print(f"task cost: {tasks} blocks in {elapsed:.2f} s = {elapsed / tasks * 1e3:.2f} ms a block "
               f"({tasks / elapsed:.0f} blocks/s; 2 workers × 1 thread, window {cl.IN_FLIGHT * 2})")
         t = time.perf_counter()

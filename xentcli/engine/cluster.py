@@ -4,7 +4,7 @@ What travels is the per-row function and its sources, pickled once per run
 (:mod:`cloudpickle`: the functions are closures) into a *payload* task; every
 block task takes that payload and its ``(start, stop)``. A worker rebuilds the
 sources from their paths and reader parameters (``__setstate__`` reopens the
-file; the data is never shipped) and runs the same :func:`~xentcli.engine.run_block`
+file; the data is never shipped) and runs the same :func:`~xentcli.engine.base.run_block`
 as the thread pool, on the same block boundaries. The client takes the results
 back in input order, so everything after (reductions, writers) is the local
 engine's, and the numbers are identical bit for bit.
@@ -25,7 +25,7 @@ engine's, and the numbers are identical bit for bit.
   (:data:`STALL_SECONDS` by default) ends the run with a one-line
   :class:`~xentcli.errors.CallError` naming the scheduler, never a hang.
 * Counts made on a worker (``--renormalize`` rows rescaled, float16 values at
-  the limit) come back with each block's result (:func:`~xentcli.engine.count`).
+  the limit) come back with each block's result (:func:`~xentcli.engine.base.count`).
 * A worker lost mid-run costs time only: the scheduler runs its tasks again
   elsewhere, and the payload is a task, not scattered data, so it is recomputed
   if its only holder is lost.
@@ -55,11 +55,11 @@ import warnings
 from collections import deque
 
 from ..core.checks import RowError
-from ..errors import CallError
 from ..environment import env_number, usable_cores
+from ..errors import CallError
 from ..numbers import ascii_spelled
-from . import PER_CORE_LIMIT, _task, count, max_threads, remote_object, remote_token, run_block
-from .threads import THREADS
+from .base import PER_CORE_LIMIT, Engine, count, max_threads, remote_object, remote_token, run_counted
+from .threads import ThreadPool
 
 __all__ = ["DaskCluster", "parse_address", "stall_seconds", "IN_FLIGHT", "PIP_LINE", "STALL_ENV"]
 
@@ -230,16 +230,12 @@ def _run(payload, start: int, stop: int):
         import time
 
         time.sleep(delay)
-    _task.counts = {}
     try:
-        part = run_block(fn, sources, start, stop)
-        return part, _task.counts
+        return run_counted(fn, sources, start, stop)
     except RowError as err:
         if err.source is not None and not isinstance(err.source, str):
             err.source = remote_token(err.source)
         raise
-    finally:
-        _task.counts = None
 
 
 async def _gather(client, futures):
@@ -253,8 +249,8 @@ def _unpack(blob: bytes):
     return cloudpickle.loads(blob)
 
 
-class DaskCluster:
-    """Runs :func:`xentcli.engine.blocks` on a Dask cluster; connects (or starts ``local:N``) at the first
+class DaskCluster(Engine):
+    """Runs the row blocks on a Dask cluster; connects (or starts ``local:N``) at the first
     block of several, and :meth:`close` ends the client and a local cluster."""
 
     def __init__(self, address: str):
@@ -283,7 +279,8 @@ class DaskCluster:
                 # its default, $TMPDIR/dask-scratch-space, outlives every run.
                 self.scratch = tempfile.mkdtemp(prefix="xent-dask-")
                 with _no_interrupts_inherited():
-                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=max(1, cores // self.workers),
+                    self.cluster = LocalCluster(n_workers=self.workers,
+                                                threads_per_worker=max(1, cores // self.workers),
                                                 processes=True, silence_logs=logging.CRITICAL,
                                                 local_directory=self.scratch,
                                                 # no dashboard; its HTTP server on any free port
@@ -307,9 +304,9 @@ class DaskCluster:
                 pass
         return self.client
 
-    def blocks(self, fn, sources, spans, *, threads: int | None = None):
+    def run(self, fn, sources, spans, *, threads: int | None = None):
         if len(spans) <= 1:
-            yield from THREADS.blocks(fn, sources, spans, threads=threads)
+            yield from ThreadPool().run(fn, sources, spans, threads=threads)
             return
         import cloudpickle
 

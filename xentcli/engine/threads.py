@@ -1,30 +1,26 @@
-"""The default runner: row blocks on a thread pool of this process, handed back in order."""
+"""The default engine: row blocks on a thread pool of this process, handed back in order."""
 
 from __future__ import annotations
 
 from collections import deque
 from typing import Callable, Iterator
 
-__all__ = ["ThreadPool", "THREADS", "ordered_map"]
+from .base import Engine, default_threads, run_block
+
+__all__ = ["ThreadPool", "ordered_map"]
 
 
-class ThreadPool:
-    """Runs the blocks of :func:`xentcli.engine.blocks` on :func:`ordered_map` (one thread for one block)."""
+class ThreadPool(Engine):
+    """Runs the blocks on :func:`ordered_map` (one thread for one block). NumPy releases the GIL
+    inside its loops, so the cores work in parallel."""
 
-    def blocks(self, fn, sources, spans, *, threads: int | None = None) -> Iterator:
-        from . import run_block
-
+    def run(self, fn, sources, spans, *, threads: int | None = None) -> Iterator:
         def run(span):
             s, e = span
             return s, e, run_block(fn, sources, s, e)
 
         yield from ordered_map(run, spans, threads=1 if len(spans) <= 1 else threads)
 
-    def close(self) -> None:
-        pass
-
-
-THREADS = ThreadPool()
 
 _END = object()
 
@@ -37,8 +33,6 @@ def ordered_map(fn: Callable, items, *, threads: int | None = None) -> Iterator:
     error or an early stop cancels what has not started.
     """
     if not threads:
-        from . import default_threads
-
         threads = default_threads()
     items = iter(items)
     if threads == 1:

@@ -1,26 +1,67 @@
-"""What every reader returns: a :class:`Matrix`, whose values are an array or a lazy row source.
+"""What every reader returns: a :class:`Matrix`, whose values are an array or a :class:`RowSource`.
 
-A lazy source (``.npy`` rows read by ``pread``, a large text file parsed by chunks) has
-``shape``, ``dtype``, ``ndim``, ``len`` and ``rows(start, stop)``, which the engine reads
-block by block; ``[index]`` serves tables and checks, ``np.asarray`` reads it whole.
+A row source (``.npy`` rows read by ``pread``, a large text file parsed by chunks) is an array
+read only when asked: ``np.asarray`` reads it whole, and ``as_rows()`` gives its ``(N, C)``
+rows as a :class:`RowReader`, which the engine reads block by block (``rows(start, stop)``)
+and whose ``[index]`` serves tables and checks.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from ..errors import CallError, DataError
 
-__all__ = ["Matrix", "shown_path", "FileRows", "RawFile", "RawRows", "numeric", "no_selector", "NUMERIC_KINDS", "open_file", "pread",
-           "portable_path", "first_line", "MAX_AXES"]
+__all__ = ["Matrix", "RowSource", "RowReader", "shown_path", "FileRows", "RawFile", "RawRows", "numeric", "no_selector",
+           "NUMERIC_KINDS", "open_file", "pread", "portable_path", "first_line", "MAX_AXES"]
 
 #: NumPy's limit on an array's axes: no reader builds an array of more.
 MAX_AXES = 64
 
 NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: never object, string or structured
+
+
+@runtime_checkable
+class RowReader(Protocol):
+    """``(N, C)`` rows read on demand, safely from several threads: ``rows(start, stop)`` is one block
+    of the engine; ``[index]`` (an int, a slice or an index array) serves tables and checks.
+
+    An array is sliced instead: wherever rows are read, an ``np.ndarray`` is sliced and anything
+    else is a row reader.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __len__(self) -> int: ...
+
+    def rows(self, start: int, stop: int) -> np.ndarray: ...
+
+    def __getitem__(self, index) -> np.ndarray: ...
+
+
+@runtime_checkable
+class RowSource(Protocol):
+    """A reader's values held lazily: an array of ``shape`` and ``dtype``, read only when asked.
+
+    ``np.asarray`` reads it whole (small inputs: targets, weights); :meth:`as_rows` gives its
+    ``(N, C)`` rows (leading axes flattened, C the last axis) as a :class:`RowReader`, or as an
+    array when the reader holds the values already (a vector of shards is one row). The readers'
+    values are an ``np.ndarray`` or a row source, and ``isinstance(values, RowSource)`` tells which.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    ndim: int
+
+    def __len__(self) -> int: ...
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray: ...
+
+    def as_rows(self) -> "RowReader | np.ndarray": ...
 
 
 class Matrix:
@@ -223,13 +264,14 @@ class RawRows(FileRows):
         n = max(0, stop - start)
         if self.decode is None:
             out = np.empty((n, self.shape[1]), dtype=self.dtype)
-            self._read_into(out, start)
+            self.read_into(out, start)
             return out
         raw = np.empty((n, self._row_bytes), dtype=np.uint8)
-        self._read_into(raw, start)
+        self.read_into(raw, start)
         return self.decode(raw)
 
-    def _read_into(self, out: np.ndarray, start: int) -> None:
+    def read_into(self, out: np.ndarray, start: int) -> None:
+        """Stored rows from ``start`` on, as many as ``out`` holds, read straight into ``out``'s bytes."""
         view = memoryview(out).cast("B")
         pos, done = self.offset + start * self._row_bytes, 0
         while done < len(view):

@@ -1,0 +1,105 @@
+"""From an option's value to a :class:`~xentcli.readers.Matrix`: stdin read once, the reader run with
+the command's ``--input-header``, its notes said on stderr, names refused where numbers are needed,
+and the values as ``(N, C)`` rows."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+
+import numpy as np
+
+from ..errors import CallError, DataError
+from ..printable import warning
+from ..readers import Matrix, read_matrix, reads_stdin
+from ..readers.source import RawFile, RawRows, RowSource
+from ..readers.text import is_number, number_hint
+
+__all__ = ["warn", "check_stdin", "read", "located", "holds_names", "numbers", "as_column", "as_rows"]
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, one line (control characters escaped; see :func:`xentcli.printable.warning`)."""
+    warning(message)
+
+
+def check_stdin(**values: str | None) -> None:
+    """Only one option may read stdin ('-', or a path that is the same pipe: ``/dev/stdin``,
+    ``/dev/fd/0``); a keyword ``name_N`` is the option ``--name`` given more than once."""
+    readers = ["--" + re.sub(r"_\d+$", "", k).replace("_", "-") for k, v in values.items()
+               if reads_stdin(v) or _is_stdin_stream(v)]
+    if len(readers) > 1 and len(set(readers)) == 1:
+        raise CallError(f"only one input may read stdin, but {readers[0]} is '-' {len(readers)} times")
+    if len(readers) > 1:
+        raise CallError(f"only one option may read stdin, but {' and '.join(readers)} both read it "
+                        "('-', /dev/stdin or /dev/fd/0)")
+
+
+def _is_stdin_stream(spec: str | None) -> bool:
+    """Whether ``spec`` names the stream on stdin by a path (``/dev/stdin``, ``/proc/self/fd/0``): a pipe
+    or FIFO read once. A regular file redirected to stdin reopens at its start, so two readers are fine."""
+    if spec is None or reads_stdin(spec):
+        return False
+    try:
+        st, fd0 = os.stat(spec), os.fstat(0)
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (fd0.st_dev, fd0.st_ino)
+
+
+
+def _stdin():
+    return sys.stdin.buffer
+
+
+def read(spec: str, option: str, *, input_header: str, names: bool = False) -> Matrix:
+    """``spec`` read for ``option`` by its reader, the header rule ``input_header`` (``--input-header``:
+    auto, yes or no) for text; what the reader decided is said on stderr."""
+    m = read_matrix(spec, option, stdin=_stdin(), header=input_header, names=names)
+    for note in m.notes:
+        warn(note)
+    return m
+
+
+def located(matrix: Matrix, error: ValueError) -> DataError:
+    """A core error, prefixed with where the offending row came from."""
+    locate = getattr(matrix, "locate_entry", matrix.locate)  # class-index labels count entries (shards: SPEC §9)
+    return DataError(f"{locate(getattr(error, 'row', None))}: {error}")
+
+
+def holds_names(m: Matrix) -> bool:
+    """Whether ``m`` holds text cells (class names), not numbers."""
+    return isinstance(m.values, np.ndarray) and m.values.dtype.kind in "US"
+
+
+def numbers(m: Matrix) -> Matrix:
+    """``m``, unless it holds names where numbers are needed (names are class labels only)."""
+    if holds_names(m):
+        cells = m.values.reshape(len(m.values), -1)
+        r = next((i for i, row in enumerate(cells) if not all(is_number(c) for c in row)), 0)
+        bad = next((c for c in cells[r] if not is_number(c)), cells[r][0])
+        raise DataError(f"{m.locate(r)}: row {r + 1}: expected a number, found {str(bad)!r}{number_hint(str(bad))}")
+    return m
+
+
+def as_column(values):
+    """A 1-D input as ``(N, 1)`` rows; a file stays unread (its N values are its N rows)."""
+    if isinstance(values, RawFile):
+        row_bytes = None if values.row_bytes is None else values.row_bytes // max(1, values.shape[-1])
+        return RawRows(values.path, values.offset, (values.size, 1), values.dtype, row_bytes=row_bytes,
+                       decode=values.decode)
+    return np.asarray(values).reshape(-1, 1)
+
+
+def as_rows(values):
+    """``values`` as ``(N, C)`` rows, C the last axis (one row of a vector or a scalar); a lazy source
+    stays unread."""
+    if isinstance(values, RowSource):
+        return values.as_rows()
+    if values.ndim == 0:
+        return values.reshape(1, 1)
+    if values.ndim == 1:
+        return values.reshape(1, -1)
+    return values.reshape(-1, values.shape[-1])
