@@ -22,7 +22,8 @@ pytest.importorskip("distributed")
 # A run on a cluster that stopped making progress fails its test instead of holding CI forever.
 pytestmark = pytest.mark.timeout(300)
 
-import xentcli.engine as engine  # noqa: E402
+import xentcli.engine.base as engine  # noqa: E402
+from xentcli.engine import cluster  # noqa: E402
 from xentcli.readers import text  # noqa: E402
 
 from .conftest import run_process  # noqa: E402
@@ -100,6 +101,28 @@ def data(tmp_path_factory):
     return d
 
 
+#: The Dask engines the commands of the running test made (see :func:`closed`).
+ENGINES: list = []
+
+
+@pytest.fixture(autouse=True)
+def engines_made(monkeypatch):
+    """Keep every :class:`~xentcli.engine.cluster.DaskCluster` a command makes from its --scheduler."""
+    ENGINES.clear()
+    made = cluster.DaskCluster.__init__
+
+    def init(self, address):
+        made(self, address)
+        ENGINES.append(self)
+
+    monkeypatch.setattr(cluster.DaskCluster, "__init__", init)
+
+
+def closed() -> bool:
+    """Whether the engine of every run with --scheduler was closed when its command ended: no client, no cluster."""
+    return all(e.client is None and e.cluster is None for e in ENGINES)
+
+
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of at most 4096 rows (the engine caps a block at BLOCK_ELEMENTS rows): many blocks from small
@@ -118,7 +141,7 @@ def same(xent, address, *args):
     """The command locally and on the cluster: the same exit code, stdout and stderr."""
     local = xent(*args)
     remote = xent(*args, "--scheduler", address)
-    assert engine._runner is None  # the run's client is closed and the engine back to its threads
+    assert closed()  # the run's client is closed with its command
     assert (remote.exit_code, remote.stderr) == (local.exit_code, local.stderr)
     assert remote.stdout == local.stdout
     return local
@@ -231,7 +254,7 @@ def test_local_cluster_size_is_bounded_by_the_cores(xent, monkeypatch, cores):
     monkeypatch.setattr(engine, "usable_cores", lambda: cores)
     monkeypatch.setattr("xentcli.engine.cluster.usable_cores", lambda: cores)
     out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", f"local:{4 * cores + 1}")
-    assert out.exit_code == 2 and engine._runner is None
+    assert out.exit_code == 2 and closed()
     assert out.stderr == (f"Error: --scheduler local:{4 * cores + 1}: a local cluster takes at most {4 * cores} "
                           f"workers (4 per core, and xent may use {cores} cores here)\n")
     monkeypatch.setenv("XENT_SCHEDULER", "local:99999")
@@ -244,11 +267,12 @@ def test_local_cluster_size_is_bounded_by_the_cores(xent, monkeypatch, cores):
 def test_one_block_runs_here(xent):
     """An input of one block needs no cluster: ``local:N`` starts nothing."""
     out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", "local:4", "--format", "json")
-    assert out.exit_code == 0 and engine._runner is None
+    assert out.exit_code == 0 and closed()
 
 
 def test_sources_pickle_by_path(data, tmp_path, streamed_text):
     """Sources travel as path and parameters; the copy reopens the file (also by an fsspec URL)."""
+    from xentcli.engine import ThreadPool
     from xentcli.inputs import load_predictions
     from xentcli.readers import read_matrix
 
@@ -259,7 +283,7 @@ def test_sources_pickle_by_path(data, tmp_path, streamed_text):
     lazy = read_matrix(str(data / "z.csv"), "--logits").values
     assert isinstance(lazy, text.TextRows)
     assert np.array_equal(pickle.loads(pickle.dumps(lazy)).rows(5000, 7000), lazy.rows(5000, 7000))
-    pred = load_predictions(str(data / "p.npy"), None)
+    pred = load_predictions(str(data / "p.npy"), None, input_header="auto", engine=ThreadPool())
     token = engine.remote_token(pred)
     back = pickle.loads(pickle.dumps(pred))
     assert back.matrix is None and back._remote_token == token and engine.remote_object(token) is pred
@@ -312,7 +336,7 @@ def test_stall_is_an_error(xent, address, data, client, small_blocks, monkeypatc
     assert out.stderr.startswith(f"Error: --scheduler {address}: no block came back in 0.3 s")
     assert "XENT_SCHEDULER_STALL" in out.stderr and out.stderr.count("\n") == 1
     assert elapsed < 30
-    assert engine._runner is None
+    assert closed()
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "inf", "nan"])
@@ -436,7 +460,7 @@ def test_refused_connection_fails_soon(xent, data):
     assert out.stderr == f"Error: --scheduler {address}: cannot reach the scheduler: connection refused " \
                          f"(nothing listens at {address})\n"
     assert {n: logging.getLogger(n).level for n in levels} == levels
-    assert engine._runner is None
+    assert closed()
 
 
 def _scratch_left(folder) -> list[str]:

@@ -1059,7 +1059,7 @@ def test_identical_whatever_threads_and_block_size(tmp_path, monkeypatch):
     two = _cli_json(args, {"XENT_THREADS": "2"})
     assert one == two
     # in-process, blocks of 1, 3 and 5 rows (the engine caps a block at BLOCK_ELEMENTS rows), 1 or 3 threads
-    import xentcli.engine as engine
+    import xentcli.engine.base as engine
 
     for rows, threads in ((1, "3"), (3, "1"), (5, "3")):
         monkeypatch.setattr(engine, "BLOCK_ELEMENTS", rows)

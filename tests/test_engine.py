@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xentcli import core
-from xentcli.engine import block_rows, blocks, map_rows
+from xentcli.engine import ThreadPool, block_rows, collect
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,11 @@ def lm():
     y = rng.integers(1, 257, size=3001)
     y[7] = 0
     return z, y
+
+
+def map_rows(fn, *sources, **engine_options):
+    """``fn`` over row blocks of ``sources`` on the thread pool, as one float64 array."""
+    return collect(ThreadPool().blocks(fn, *sources, **engine_options), len(sources[0]))
 
 
 def test_identical_whatever_block_size_and_threads(lm):
@@ -72,7 +77,8 @@ def test_fast_path_agrees_with_the_shifted_formula(lm):
 
 
 def test_blocks_are_in_order_and_cover_every_row():
-    seen = [(s, e) for s, e, _ in blocks(lambda a: a[:, 0], np.zeros((103, 4)), rows_per_block=10, threads=2)]
+    seen = [(s, e) for s, e, _ in ThreadPool().blocks(lambda a: a[:, 0], np.zeros((103, 4)), rows_per_block=10,
+                                                      threads=2)]
     assert seen == [(s, min(103, s + 10)) for s in range(0, 103, 10)]
     assert block_rows(1000) >= 1 and block_rows(10**9) == 1
 

@@ -411,7 +411,7 @@ def test_a_bad_environment_value_is_one_warning_and_the_run_goes_on(name, value,
 
 
 def test_threads_are_capped_at_four_per_core(monkeypatch):
-    from xentcli import engine
+    from xentcli.engine import base as engine
 
     monkeypatch.setattr(engine, "usable_cores", lambda: 3)
     monkeypatch.setenv("XENT_THREADS", "12")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.cli_helpers import error, xent
-from xentcli.engine import blocks
+from xentcli.engine import ThreadPool
 from xentcli.readers import read_matrix, shards
 from xentcli.readers.shards import ShardMatrix, ShardRows, natural_key
 
@@ -247,7 +247,7 @@ def test_rows_across_shard_boundaries_match_the_whole(tmp_path):
     np.testing.assert_array_equal(rows[5:30:4], z[5:30:4])
     np.testing.assert_array_equal(rows[39], z[39])
     np.testing.assert_array_equal(np.asarray(rows), z)
-    got = [part for _, _, part in blocks(lambda r: r.sum(axis=1), rows, rows_per_block=6, threads=4)]
+    got = [part for _, _, part in ThreadPool().blocks(lambda r: r.sum(axis=1), rows, rows_per_block=6, threads=4)]
     np.testing.assert_array_equal(np.concatenate(got), z.sum(axis=1))
 
 
@@ -260,7 +260,7 @@ def test_few_files_open_at_once_and_whole_parsed_shards_are_read_again(tmp_path,
     rows = read_matrix(str(tmp_path), "--logits").values.as_rows()
     kept = [s._values is not None for s in rows._shards]
     assert kept[0] and not any(kept[1:])
-    got = [part for _, _, part in blocks(lambda r: r, rows, rows_per_block=4, threads=3)]
+    got = [part for _, _, part in ThreadPool().blocks(lambda r: r, rows, rows_per_block=4, threads=3)]
     np.testing.assert_array_equal(np.concatenate(got), z)
     assert len(rows._open) <= 2
 
