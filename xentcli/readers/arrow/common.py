@@ -1,5 +1,6 @@
 """What every Arrow-backed table reader shares: the kind of a column's Arrow type, extension types'
-storage, what pyarrow raises on a damaged file, and pickling a table source by its path."""
+storage, what pyarrow raises on a damaged file, pickling a table source by its path, and batches cut
+to the rows decoded at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import struct
 from ..source import portable_path
 
 __all__ = ["NUMBER_COLUMN", "LIST_COLUMN", "LISTS_COLUMN", "STRING_COLUMN", "NESTED_COLUMN", "OTHER_COLUMN", "damaged",
-           "column_kind", "storage_type", "storage", "is_list_type", "ByPath"]
+           "column_kind", "storage_type", "storage", "is_list_type", "ByPath", "sliced"]
 
 NUMBER_COLUMN, LIST_COLUMN, LISTS_COLUMN, STRING_COLUMN, NESTED_COLUMN, OTHER_COLUMN = (
     "number", "list", "lists", "string", "nested", "other")
@@ -69,8 +70,8 @@ def is_list_type(t) -> bool:
 def _is_list_view(t) -> bool:
     import pyarrow as pa
 
-    types = pa.types
-    return getattr(types, "is_list_view", lambda _: False)(t) or getattr(types, "is_large_list_view", lambda _: False)(t)
+    no = lambda _: False  # noqa: E731 - pyarrow before 16 has no list views
+    return getattr(pa.types, "is_list_view", no)(t) or getattr(pa.types, "is_large_list_view", no)(t)
 
 
 class ByPath:
@@ -83,3 +84,11 @@ class ByPath:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+
+
+def sliced(batches, rows: int):
+    """Record batches cut into views of at most ``rows`` rows: a batch (an IPC record batch, an ORC
+    stripe) is decoded whole, but converted to NumPy a slice at a time, so its rows are never held twice."""
+    for batch in batches:
+        for start in range(0, batch.num_rows, rows):
+            yield batch.slice(start, rows)

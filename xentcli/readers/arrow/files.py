@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import DataError
 from ..source import Matrix
-from .common import ByPath, is_list_type, storage_type
+from .common import ByPath, is_list_type, sliced, storage_type
 from .table import read_table
 
 __all__ = ["read", "open_source", "FORMAT_NAMES", "PARQUET_BUFFER", "MAX_BATCH_BYTES"]
@@ -114,7 +114,7 @@ class _IpcFile(ByPath):
     def batches_from(self, row: int, positions, batch_rows: int):
         reader = self._reader(positions)
         b = max(0, int(np.searchsorted(self.starts, row, side="right")) - 1)
-        return int(self.starts[b]), _sliced((reader.get_batch(i) for i in range(b, reader.num_record_batches)),
+        return int(self.starts[b]), sliced((reader.get_batch(i) for i in range(b, reader.num_record_batches)),
                                             batch_rows)
 
 
@@ -138,15 +138,7 @@ class _IpcStream(ByPath):
         return self.rows
 
     def batches_from(self, row: int, positions, batch_rows: int):
-        return 0, _sliced(iter(self._reader(positions)), batch_rows)
-
-
-def _sliced(batches, rows: int):
-    """Record batches cut into views of at most ``rows`` rows: an IPC batch is decompressed whole, but
-    converted to NumPy a slice at a time, so its rows are never held twice."""
-    for batch in batches:
-        for start in range(0, batch.num_rows, rows):
-            yield batch.slice(start, rows)
+        return 0, sliced(iter(self._reader(positions)), batch_rows)
 
 
 def _leaf_count(t) -> int:
