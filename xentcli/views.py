@@ -4,13 +4,12 @@
 A command builds its view once it knows a table is wanted (:meth:`xentcli.output.OutputSpec.draws_table`),
 after it has computed (and, for a streamed matrix, :meth:`~xentcli.writers.RowBlocks.drain`-ed) every
 row: it reads the shown rows itself (:func:`shown_rows`) and puts their numbers in the view, then hands
-the view to :class:`~xentcli.output.Result`. For example, ``xent entropy``::
+the view to :class:`~xentcli.output.Result`. For example, ``xent kl``::
 
     view = None
     if output.draws_table(explain):
         ids = shown_rows(len(per))
-        view = LossView("entropy", names, ids, len(per), probs=probs_of(ids), losses=report.per[ids],
-                        loss_header="H(P) (nats)", footer=report.footer())
+        view = MatrixView("KL(P‖Q) = H(P,Q) - H(P)", names, ids, len(per), columns[ids], footer=report.footer())
     emit(Result(report.value, report.json(), report.header, view), output)
 
 A :data:`Text` (a title, a footer value) is a string, a number (formatted where it is drawn, at

@@ -175,6 +175,7 @@ def write_delimited(
 ) -> None:
     """Numbers only: a scalar on one line, a vector one value per line, a matrix one row per line
     (with ``row_names``, each row starts with its name: ``compare``'s one line per test)."""
+    # format_number of a finite float, without its per-value checks: blocks of finite rows take this path.
     cell = repr if precision is None else (lambda x: f"{x:.{precision}g}")
     if header is not None:
         out.write((delimiter.join(_quoted(str(name), delimiter) for name in header) + "\n").encode())
