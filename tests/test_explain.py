@@ -7,14 +7,13 @@ printed numbers; snapshots fix the wording of a few cases (read them as a user w
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
-from xentcli.writers import format_number
+from xentcli.numbers import format_number
 
 from .cli_helpers import shows_number
+from .conftest import run_process
 
 DOC = ["--labels", "1,0,0;0,0.8,0.2", "--logits", "4,2,1;0,5,1"]
 SATURATED = ["grad", "--loss", "mse", "--through", "sigmoid", "--logits", "5", "--labels", "0"]
@@ -277,7 +276,7 @@ def test_grad_ce_puts_mse_beside_it(xent):
 
 def test_no_ansi_on_a_pipe():
     for args in (["ce", *DOC], ["example"], SATURATED):
-        out = subprocess.run([sys.executable, "-m", "xentcli", *args, "--explain"], capture_output=True, timeout=60)
+        out = run_process(*args, "--explain")
         assert out.returncode == 0, out.stderr
         assert b"\x1b" not in out.stdout and b"step by step" in out.stdout and out.stderr == b""
 

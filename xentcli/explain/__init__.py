@@ -1,8 +1,8 @@
 """``--explain``: how each number came about, step by step, with the values substituted (SPEC §8).
 
 An explanation is plain data: an :class:`Explanation` (a title and a list of
-:class:`Step`, each a title and lines of text). :mod:`xentcli.tables`
-draws it (:func:`~xentcli.tables.explanation_renderables`); :func:`~xentcli.output.emit`
+:class:`Step`, each a title and lines of text). :mod:`xentcli.render.console`
+draws it (:func:`~xentcli.render.console.explanation_renderables`); :func:`~xentcli.output.emit`
 decides where it goes. There is one builder per command, in one module per family
 (:mod:`.losses`, :mod:`.divergences`, :mod:`.gradients`, :mod:`.lm`; the text they share in
 :mod:`.text`); each takes the rows to explain and the command's own results. Intermediate
@@ -21,10 +21,9 @@ from .lm import softmax
 from .losses import bce
 from .losses import ce
 from .losses import mse
-from .text import TABLE_DIGITS
 from .text import Explanation
 from .text import Step
 from .text import explained_rows
 
 __all__ = ["Step", "Explanation", "explained_rows", "softmax", "ce", "entropy", "grad",
-           "example", "kl", "bce", "ppl", "mse", "TABLE_DIGITS"]
+           "example", "kl", "bce", "ppl", "mse"]

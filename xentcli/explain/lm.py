@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import core
 from ..report import LossReport
-from ..writers import format_number
+from ..numbers import format_number
 from .losses import ce
 from .text import (Explanation, Fmt, Step, base_lines, left_out, pairs, reduction_lines, row_label,
                    softmax_lines, unit_of)

@@ -14,14 +14,12 @@ from typing import Sequence
 import numpy as np
 
 from .. import core
-from ..writers import format_number
+from ..numbers import TABLE_DIGITS, format_number
 
-__all__ = ["TABLE_DIGITS", "MAX_ENTRIES", "Step", "Explanation", "Fmt", "explained_rows", "left_out", "unit_of",
+__all__ = ["MAX_ENTRIES", "Step", "Explanation", "Fmt", "explained_rows", "left_out", "unit_of",
            "row_label", "softmax_lines", "log_terms", "reduction_lines", "sample_weight_lines", "base_lines",
            "perplexity_lines", "report_closing", "report_result", "pairs"]
 
-#: Significant digits of every number unless ``--precision`` says otherwise (the tables' 8).
-TABLE_DIGITS = 8
 #: Entries of a vector written out; the rest are counted (a vocabulary of 50 000 is not listed).
 MAX_ENTRIES = 8
 
