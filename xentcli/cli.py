@@ -97,7 +97,8 @@ class XentGroup(click.Group):
         except Exception as e:
             if debug:
                 raise
-            if isinstance(e, OSError) and (_stdout_failed() or _write_error(e)):  # what was printed could not be written
+            # what was printed could not be written
+            if isinstance(e, OSError) and (_stdout_failed() or _write_error(e)):
                 from .writers import reason
 
                 _detach_stdout()

@@ -355,7 +355,8 @@ class ColumnWriter:
 
         arrays = [pa.array(np.asarray(c)) for c in columns]
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.out, pa.schema([pa.field(n, a.type) for n, a in zip(self.names, arrays)]))
+            schema = pa.schema([pa.field(n, a.type) for n, a in zip(self.names, arrays)])
+            self._writer = pq.ParquetWriter(self.out, schema)
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, names=self.names))
 
     def close(self) -> None:
