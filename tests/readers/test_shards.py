@@ -13,8 +13,9 @@ import pytest
 
 from tests.cli_helpers import error, xent
 from xentcli.engine import ThreadPool
-from xentcli.readers import read_matrix, shards
-from xentcli.readers.shards import ShardMatrix, ShardRows, natural_key
+from xentcli.readers import read_matrix, shard_matrix, shards
+from xentcli.readers.shard_matrix import ShardMatrix, ShardRows
+from xentcli.readers.shards import natural_key
 
 rng = np.random.default_rng(2024)
 
@@ -252,7 +253,7 @@ def test_rows_across_shard_boundaries_match_the_whole(tmp_path):
 
 
 def test_few_files_open_at_once_and_whole_parsed_shards_are_read_again(tmp_path, monkeypatch):
-    monkeypatch.setattr(shards, "MAX_OPEN", 2)
+    monkeypatch.setattr(shard_matrix, "MAX_OPEN", 2)
     monkeypatch.setattr(shards, "KEEP_BYTES", 200)  # only the first small CSV is kept
     z = rng.normal(size=(30, 4))
     for i in range(6):
