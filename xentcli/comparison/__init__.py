@@ -152,7 +152,7 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
         return _Block(keep, None if target is None else target[keep], base_cols, test_cols, saved)
 
     store = _Store(n)
-    for start, stop, block in base._computed(per_block, *sources):
+    for start, stop, block in base.blocks(per_block, *sources):
         rows = np.arange(start, stop)[block.keep]
         if on_block is not None:
             on_block(start, rows, block)

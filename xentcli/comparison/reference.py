@@ -11,14 +11,13 @@ against the next token; else ``false``) (strings, as the format wants).
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 
 import numpy as np
 
 from .. import core
 from ..errors import CallError, DataError
+from ..readers.safetensors import header_bytes, read_header
 
 __all__ = ["FORMAT", "ReferenceWriter", "Reference", "is_reference"]
 
@@ -46,10 +45,9 @@ class ReferenceWriter:
             offset += size
         header["__metadata__"] = {"format": FORMAT, "vocab": str(vocab), "top_k": str(k),
                                   "shift": "true" if shift else "false"}
-        text = json.dumps(header).encode()
-        text += b" " * (-len(text) % 8)
-        self.start = 8 + len(text)
-        os.pwrite(self.fd, struct.pack("<Q", len(text)) + text, 0)
+        head = header_bytes(header)
+        self.start = len(head)
+        os.pwrite(self.fd, head, 0)
         os.ftruncate(self.fd, self.start + offset)
 
     def write(self, start: int, arrays: dict[str, np.ndarray]) -> None:
@@ -72,17 +70,17 @@ class ReferenceWriter:
         return out
 
 
+def _header(path: str) -> dict:
+    """The header of a safetensors file; empty if it is not one the reader reads."""
+    try:
+        return read_header(path, path)[1]
+    except (OSError, DataError):
+        return {}
+
+
 def _metadata(path: str) -> dict | None:
     """The ``__metadata__`` of a safetensors file, or None if it has none (or is not one)."""
-    try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > 100_000_000:
-                return None
-            header = json.loads(f.read(n))
-    except (OSError, ValueError, struct.error):
-        return None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    meta = _header(path).get("__metadata__")
     return meta if isinstance(meta, dict) else None
 
 
@@ -207,9 +205,4 @@ class Reference:
 
 
 def _names(path: str) -> set[str]:
-    try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            return set(json.loads(f.read(n)))
-    except (OSError, ValueError, struct.error):
-        return set()
+    return set(_header(path))
