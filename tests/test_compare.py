@@ -115,6 +115,7 @@ def ref_tokens(zb, zt, target, top_k):
         "kl": plogratio(p, lp, lq),
         "kl_reverse": plogratio(q, lq, lp),
         "jsd": (0.5 * plogratio(p, lp, lm) + 0.5 * plogratio(q, lq, lm)) / LN2,
+        "tvd": 0.5 * np.abs(p - q).sum(axis=-1),
         "entropy_base": -plogratio(p, lp, 0.0),
         "entropy_test": -plogratio(q, lq, 0.0),
         "same_top1": (np.argmax(zb, axis=1) == np.argmax(zt, axis=1)).astype(float),
@@ -185,7 +186,7 @@ def ref_model(nll, entropy, top1, topk, n_bytes):
 
 
 def ref_test(t, b_nll):
-    out = {key: distribution(t[key]) for key in ("kl", "kl_reverse", "jsd")}
+    out = {key: distribution(t[key]) for key in ("kl", "kl_reverse", "jsd", "tvd")}
     out["same_top1"], out["topk_overlap"] = share(t["same_top1"]), mean_number(t["topk_overlap"])
     if "nll_test" in t:
         nb, nt = b_nll, t["nll_test"]
@@ -873,7 +874,7 @@ def test_per_token_file(tmp_path, ext):
                    "--ignore-index", "-1", "--per-token", out)
     table = read_table(out)
     assert list(table.columns) == ["index", "sequence", "position", "target", "nll_base", "nll_a", "nll_b", "kl_a",
-                                   "kl_b", "delta_p_a", "delta_p_b", "top1_base", "top1_a", "top1_b"]
+                                   "kl_b", "delta_p_a", "delta_p_b", "top1_base", "top1_a", "top1_b", "tvd_a", "tvd_b"]
     keep = ids.reshape(-1) != -1
     assert table["index"].tolist() == list(range(keep.sum()))  # the 0-based scored-token index
     sequence, position = np.divmod(np.arange(B * T), T)  # each row of the (B, T, V) input
@@ -886,6 +887,7 @@ def test_per_token_file(tmp_path, ext):
         np.testing.assert_allclose(table[f"nll_{name}"], per[name]["nll_test"], rtol=1e-9)
         np.testing.assert_allclose(table[f"delta_p_{name}"], per[name]["delta_p"], rtol=1e-9, atol=1e-15)
         np.testing.assert_array_equal(table[f"top1_{name}"], per[name]["top1_test"])
+        np.testing.assert_allclose(table[f"tvd_{name}"], per[name]["tvd"], rtol=1e-9, atol=1e-15)
         assert_close(table[f"kl_{name}"].mean(), doc["tests"][name]["kl"]["mean"])
         assert_close(table[f"nll_{name}"].mean(), doc["models"][name]["nll"]["mean"])
         assert_close(table[f"delta_p_{name}"].mean(), doc["tests"][name]["delta_p"]["mean"])
@@ -897,7 +899,7 @@ def test_per_token_file(tmp_path, ext):
     # without targets: where the token is, and KL
     out2 = tmp_path / f"no_targets{ext}"
     run_json("--base", p["base"], "--test", f"a={p['a']}", "--per-token", out2)
-    assert list(read_table(out2).columns) == ["index", "sequence", "position", "kl_a"]
+    assert list(read_table(out2).columns) == ["index", "sequence", "position", "kl_a", "tvd_a"]
 
 
 def test_per_token_is_atomic(tmp_path):
@@ -1312,7 +1314,7 @@ def test_per_token_header_quotes_names_and_shifted_reference_takes_raw_targets(t
     run_json("--base", p["base"], "--test", f"a,b={p['a']}", "--targets", p["ids"], "--per-token", tmp_path / "t.csv")
     table = pd.read_csv(tmp_path / "t.csv")
     assert list(table.columns) == ["index", "sequence", "position", "target", "nll_base", "nll_a,b", "kl_a,b",
-                                   "delta_p_a,b", "top1_base", "top1_a,b"]
+                                   "delta_p_a,b", "top1_base", "top1_a,b", "tvd_a,b"]
     assert (table["kl_a,b"] >= 0).all() and set(table["top1_a,b"]) <= {0, 1}
     # a reference saved with --shift and --targets: the same raw (B, T) targets, shifted like the test, are its own
     ref = tmp_path / "ref.safetensors"

@@ -99,7 +99,7 @@ def test_keys_shapes_and_dtypes():
     s = token_stats(zb, zt, rng.integers(0, 11, 7))
     assert set(s) == {"kl", "kl_reverse", "jsd", "entropy_base", "entropy_test", "top1_base", "top1_test",
                       "same_top1", "topk_overlap", "nll_base", "nll_test", "p_target", "q_target", "delta_p",
-                      "in_topk_base", "in_topk_test", "top1_correct_base", "top1_correct_test"}
+                      "in_topk_base", "in_topk_test", "top1_correct_base", "top1_correct_test", "tvd"}
     for key, v in s.items():
         assert v.shape == (7,), key
         assert v.dtype == (np.int64 if key.startswith("top1_") and "correct" not in key else np.float64), key

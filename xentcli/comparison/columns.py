@@ -94,6 +94,7 @@ STATISTICS: tuple[Statistic, ...] = (
               bootstrap=True, worst=True),
     Statistic("kl_reverse", "KL(test‖base) (nats)", "test", "kl_reverse", "distribution"),
     Statistic("jsd", "JSD (bits)", "test", "jsd", "distribution"),
+    Statistic("tvd", "TV distance", "test", "tvd", "distribution", per_token="tvd"),
     Statistic("ln_ppl_ratio", "ln(PPL ratio)", "test", "nll", "ratio", csv=(("ln_ppl_ratio", "value"),),
               bootstrap=True),
     Statistic("ppl_ratio", "PPL ratio", "test", "nll", "ratio"),

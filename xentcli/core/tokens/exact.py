@@ -12,7 +12,7 @@ import numpy as np
 from ..divergence import kl_logit_terms, logit_log_ratio
 from .rows import LN2, float64, log_softmax_parts, rank_key, ranks, row_entropy
 
-__all__ = ["jsd_g", "reverse_kl_terms", "token_stats_exact"]
+__all__ = ["jsd_g", "reverse_kl_terms", "tv_terms", "token_stats_exact"]
 
 
 def jsd_g(h: np.ndarray) -> np.ndarray:
@@ -77,6 +77,27 @@ def reverse_kl_terms(p, q, d, forward, p_masked, q_masked) -> np.ndarray:
     return np.maximum(r, 0.0, out=r)
 
 
+def tv_terms(p, q, d, p_masked, q_masked) -> np.ndarray:
+    r"""``|p - q|`` per class, the terms of the total variation distance ``½Σ|p - q|``.
+
+    ``p·|expm1(-d)|`` for ``d >= -1`` (``q = p·e^{-d}``: exact to a few ulp where ``p ≈ q``), ``q - p``
+    itself below (``q > e·p``: no cancellation, and ``e^{-d}`` may overflow there); a class one side
+    masks gives the other's mass.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # exp of d < -709, inf·0 of masked classes: set below
+        t = np.negative(d)
+        np.expm1(t, out=t)
+        np.abs(t, out=t)
+        t *= p
+        below = d < -1.0
+        if below.any():
+            t[below] = q[below] - p[below]
+    masked = p_masked | q_masked
+    if masked.any():
+        np.copyto(t, np.abs(p - q), where=masked)
+    return t
+
+
 def token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
     """The element-by-element kernel: every term by its exact formula (masks, extreme rows): the fast
     kernel's fallback."""
@@ -92,6 +113,7 @@ def token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
     out["kl"] = np.sum(forward, axis=-1)
     out["kl_reverse"] = np.sum(reverse_kl_terms(pb, pt, d, forward, masked_b, masked_t), axis=-1)
     del forward
+    out["tvd"] = 0.5 * np.sum(tv_terms(pb, pt, d, masked_b, masked_t), axis=-1)
     d *= 0.5  # h = d/2
     terms = jsd_g(d)
     with np.errstate(invalid="ignore"):  # NaN·0 of classes masked in both: zeroed below

@@ -54,6 +54,10 @@ def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5, keys=
       (each class's share ``½[p·log(p/m) + q·log(q/m)]`` is itself ``>= 0``; the
       log-space form of ``log m = logaddexp(log p, log q) - ln 2`` without its
       cancellation for ``p ≈ q``).
+    * ``tvd = ½Σ|p - q|``: the total variation distance, in ``[0, 1]``, each class's
+      ``|p - q|`` as ``p·|e^{-d} - 1|`` (no cancellation of ``p`` and ``q``). Good to about 1e-16
+      absolute: the rounding of each row's normalisation moves every ``d`` alike, which leaves KL
+      unmoved to first order (``Σ p - q = 0``) but not TVD.
     * ``entropy_base``, ``entropy_test``: ``H = -Σ p·log p`` (nats).
     * ``top1_base``, ``top1_test``: ``argmax`` (int64, lowest index on ties, as
       ``np.argmax``); ``same_top1`` 0/1; ``topk_overlap = |top-K(p) ∩ top-K(q)| / K``,
@@ -223,6 +227,7 @@ def _token_stats(zb, zt, k, kk, need: frozenset = _ALL) -> dict[str, np.ndarray]
     * reverse KL: ``R(d) = u·D - φ(d)`` (``= (q - p)/p·D - φ``, :func:`~.exact.reverse_kl_terms`' identity);
     * JSD: ``J(d) = ½[(1 + u)·D - (2 + u)·L]``, ``L = log1p(u/2) = log((p + q)/2p)``:
       ``½[p·log(p/m) + q·log(q/m)]`` with ``log(p/m) = -L``, ``log(q/m) = D - L``;
+    * TVD: ``½|u|`` (``|q - p| = p·|u|``);
 
     and for ``|d| < SMALL_D`` (:mod:`.series`) (where those cancel) their Taylor series
     (:func:`~.series.small_d_coefficients`), on the gathered elements only. Rows that are not plain
@@ -270,6 +275,10 @@ def _token_stats(zb, zt, k, kk, need: frozenset = _ALL) -> dict[str, np.ndarray]
             out["kl_reverse"] = np.maximum(rev, 0.0, out=rev)
             finite &= np.isfinite(rev)
             far |= rev < _REV_CANCELS * kl  # rev = (KL + rev) - KL would have lost digits: the exact terms
+        if "tvd" in need:  # before the JSD's pass overwrites u
+            np.abs(u, out=f)
+            out["tvd"] = np.einsum("ij,ij->i", eb, f) * (inv_s * 0.5)
+            finite &= np.isfinite(out["tvd"])
         if "jsd" in need:
             w += big_d  # (1 + u)·D
             np.multiply(u, 0.5, out=f)

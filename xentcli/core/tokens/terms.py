@@ -62,6 +62,7 @@ TERMS: tuple[Term, ...] = (
     Term("topk_overlap", group="topk"),
     Term("top1_correct", per_model=True, targets=True, flag=True),
     Term("in_topk", per_model=True, targets=True, flag=True, group="topk"),
+    Term("tvd", group="tvd", kernels=("logits",)),
 )
 
 _BY_NAME = {t.name: t for t in TERMS}
