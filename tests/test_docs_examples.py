@@ -22,9 +22,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
+from .conftest import xent
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "cli.md")
@@ -107,10 +106,9 @@ def run(line: str):
     if isinstance(how, str):
         return how
     env, commands, expected = how
-    runner, stdin = CliRunner(), None
+    stdin = None
     for i, argv in enumerate(commands):
-        result = runner.invoke(main, argv, input=stdin, env=env, catch_exceptions=False)
-        assert "Traceback" not in result.stderr, (line, result.stderr)
+        result = xent(*argv, input=stdin, env=env)
         want = expected if i == len(commands) - 1 else 0
         assert result.exit_code == want, (line, result.exit_code, result.stderr)
         stdin = result.stdout_bytes

@@ -83,30 +83,21 @@ def test_blocks_are_in_order_and_cover_every_row():
     assert block_rows(1000) >= 1 and block_rows(10**9) == 1
 
 
-def test_an_error_in_a_later_block_names_the_row_of_the_input(tmp_path):
+def test_an_error_in_a_later_block_names_the_row_of_the_input(tmp_path, xent):
     z = np.zeros((5000, 8))
     z[4321, 2] = np.nan
     np.save(tmp_path / "z.npy", z)
-    from click.testing import CliRunner
-
-    from xentcli.cli import main
-
-    r = CliRunner().invoke(main, ["softmax", "--logits", str(tmp_path / "z.npy"), "--format", "json"],
-                           env={"XENT_THREADS": "2"})
+    r = xent("softmax", "--logits", str(tmp_path / "z.npy"), "--format", "json", env={"XENT_THREADS": "2"})
     assert r.exit_code == 1 and "row 4322, class 3" in r.stderr
 
 
-def test_cli_same_numbers_with_one_or_two_threads(tmp_path):
-    from click.testing import CliRunner
-
-    from xentcli.cli import main
-
+def test_cli_same_numbers_with_one_or_two_threads(tmp_path, xent):
     rng = np.random.default_rng(3)
     np.save(tmp_path / "z.npy", rng.normal(size=(20000, 50)).astype(np.float32))
     np.save(tmp_path / "y.npy", rng.integers(0, 50, 20000))
     docs = [
-        json.loads(CliRunner().invoke(main, ["ce", "--logits", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy"),
-                                            "--format", "json"], env={"XENT_THREADS": t}).stdout)
+        json.loads(xent("ce", "--logits", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy"),
+                        "--format", "json", env={"XENT_THREADS": t}).stdout)
         for t in ("1", "2")
     ]
     assert docs[0] == docs[1]

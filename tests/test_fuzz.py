@@ -24,9 +24,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from xentcli.cli import main
 
 CASES = int(os.environ.get("XENT_FUZZ_CASES", "60"))
 SEED = int(os.environ.get("XENT_FUZZ_SEED", "19"))
@@ -203,19 +200,17 @@ def fuzz_files(tmp_path_factory):
     return cases(tmp_path_factory)
 
 
-def test_seeds_are_valid(fuzz_files):
+def test_seeds_are_valid(fuzz_files, xent):
     tmp, files = fuzz_files
-    runner = CliRunner()
     for name, (data, selector) in files.items():
         path = tmp / f"seed-{name}"
         path.write_bytes(data)
-        r = runner.invoke(main, ["softmax", "--logits", f"{path}{selector}", "--format", "csv"])
+        r = xent("softmax", "--logits", f"{path}{selector}", "--format", "csv")
         assert r.exit_code == 0, (name, r.stderr)
 
 
-def test_mutants_fail_cleanly_in_process(fuzz_files):
+def test_mutants_fail_cleanly_in_process(fuzz_files, xent):
     tmp, files = fuzz_files
-    runner = CliRunner()
     for k, (name, (data, selector)) in enumerate(sorted(files.items())):
         rng = np.random.default_rng([SEED, k])
         for i in range(CASES):
@@ -226,7 +221,7 @@ def test_mutants_fail_cleanly_in_process(fuzz_files):
             with warnings.catch_warnings():  # as a real run has them: a Warning: line, not an exception
                 warnings.simplefilter("default")
                 spec = f"-{selector}" if stdin else f"{path}{selector}"
-                r = runner.invoke(main, ["softmax", "--logits", spec, "--format", "csv"], input=mutant if stdin else None)
+                r = xent("softmax", "--logits", spec, "--format", "csv", input=mutant if stdin else None)
             check(r.exit_code, r.stderr, None if stdin else path, f"{name} mutant {i} (seed {SEED}{', stdin' if stdin else ''})")
             path.unlink()
 

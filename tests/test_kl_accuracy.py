@@ -9,13 +9,11 @@ import json
 import mpmath
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from xentcli import core
-from xentcli.cli import main
 
 #: The contract for probabilities: within 1e-9 relative or 1e-24 absolute of the exact sum.
 REL, ABS = 1e-9, 1e-24
@@ -189,14 +187,14 @@ def test_never_negative_from_logits(zp, scale, seed):
 
 # -- through the command line --------------------------------------------------------------------
 
-def test_cli_json_mean_near_equal_rows():
+def test_cli_json_mean_near_equal_rows(xent):
     # Two rows: the gh-20710 pair, and a dyadic probability with 100·2**-40 moved to the other class.
     x, y, _ = GH_20710[0]
     a = dyadic_row(np.random.default_rng(3), 5)[1]
     b = a + 100 * 2.0**-40
     rows_p, rows_q = [[x, 1 - x], [a, 1 - a]], [[y, 1 - y], [b, 1 - b]]
     matrix = lambda rows: ";".join(",".join(repr(float(v)) for v in row) for row in rows)  # noqa: E731
-    r = CliRunner().invoke(main, ["kl", "--p", matrix(rows_p), "--q", matrix(rows_q), "--format", "json"])
+    r = xent("kl", "--p", matrix(rows_p), "--q", matrix(rows_q), "--format", "json")
     assert r.exit_code == 0, r.stderr
     exact = (exact_kl(rows_p[0], rows_q[0]) + exact_kl(rows_p[1], rows_q[1])) / 2
     mean = json.loads(r.stdout)["mean"]
@@ -205,7 +203,7 @@ def test_cli_json_mean_near_equal_rows():
 
     z = np.random.default_rng(4).normal(size=(2, 6))
     zq = z + 1e-9 * np.random.default_rng(5).normal(size=z.shape)
-    r = CliRunner().invoke(main, ["kl", "--p-logits", matrix(z), "--q-logits", matrix(zq), "--format", "json"])
+    r = xent("kl", "--p-logits", matrix(z), "--q-logits", matrix(zq), "--format", "json")
     assert r.exit_code == 0, r.stderr
     exact = (exact_kl_of_logits(z[0], zq[0]) + exact_kl_of_logits(z[1], zq[1])) / 2
     assert abs(json.loads(r.stdout)["mean"] - float(exact)) <= 1e-6 * float(exact)

@@ -9,15 +9,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
+from .conftest import xent
 
 SPECIES = ["setosa", "versicolor", "virginica"]
-
-
-def xent(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def mean_ce(z, y):

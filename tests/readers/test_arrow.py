@@ -10,7 +10,8 @@ import pytest
 
 from xentcli.errors import CallError
 from xentcli.readers import arrow, read_matrix
-from tests.cli_helpers import xent, cli_json
+from tests.cli_helpers import cli_json
+from tests.conftest import xent
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

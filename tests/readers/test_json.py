@@ -9,7 +9,8 @@ import pytest
 
 from xentcli.errors import CallError, DataError
 from xentcli.readers import read_matrix
-from tests.cli_helpers import xent, cli_json, error
+from tests.cli_helpers import cli_json, error
+from tests.conftest import xent
 
 rng = np.random.default_rng(11)
 

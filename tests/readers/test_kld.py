@@ -8,9 +8,8 @@ import struct
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from xentcli.cli import main
+from tests.conftest import xent
 from xentcli.readers import read_matrix
 
 rng = np.random.default_rng(11)
@@ -46,10 +45,6 @@ def write(tmp_path, n_ctx=8, n_vocab=5, n_chunk=2, name="base.kld", **kw):
     path = tmp_path / name
     path.write_bytes(data)
     return path, held
-
-
-def xent(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.mark.parametrize("n_ctx, n_vocab, n_chunk", [(8, 5, 2), (8, 6, 3), (7, 9, 2), (4, 1, 2), (9, 2, 4)])

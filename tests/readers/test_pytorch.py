@@ -11,7 +11,8 @@ import pytest
 
 from xentcli.errors import CallError
 from xentcli.readers import read_matrix
-from tests.cli_helpers import xent, cli_json, error
+from tests.cli_helpers import cli_json, error
+from tests.conftest import xent
 
 rng = np.random.default_rng(5)
 

@@ -11,7 +11,8 @@ import struct
 import numpy as np
 import pytest
 
-from tests.cli_helpers import error, xent
+from tests.cli_helpers import error
+from tests.conftest import xent
 from xentcli.engine import ThreadPool
 from xentcli.readers import read_matrix, shard_matrix, shards
 from xentcli.readers.shard_matrix import ShardMatrix, ShardRows
