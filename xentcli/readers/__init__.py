@@ -29,7 +29,17 @@ from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
 
-__all__ = ["Matrix", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "read_matrix", "reads_stdin", "spool_limit", "parse_inline", "split_selector"]
+__all__ = [
+    "Matrix",
+    "FORMATS",
+    "SUPPORTED_EXTENSIONS",
+    "TEXT_EXTENSIONS",
+    "read_matrix",
+    "reads_stdin",
+    "spool_limit",
+    "parse_inline",
+    "split_selector",
+]
 
 
 #: stdin and other streams (pipes, ``<(…)``) are held in memory up to this size, else spooled

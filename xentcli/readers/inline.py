@@ -55,12 +55,14 @@ def parse_inline(spec: str, option: str) -> np.ndarray:
             if not is_number(cell):
                 found = "an empty value" if cell == "" else repr(cell) + number_hint(cell)
                 raise CallError(
-                    f"{option}: malformed inline value {_shown(spec)}: row {r}, position {c}: expected a number, found {found}"
+                    f"{option}: malformed inline value {_shown(spec)}: row {r}, position {c}: "
+                    f"expected a number, found {found}"
                 )
             row.append(float(cell))
         if rows and len(row) != len(rows[0]):
             raise CallError(
-                f"{option}: malformed inline value {_shown(spec)}: row {r} has {len(row)} values, row 1 has {len(rows[0])}"
+                f"{option}: malformed inline value {_shown(spec)}: row {r} has {len(row)} values, "
+                f"row 1 has {len(rows[0])}"
             )
         rows.append(row)
     values = np.array(rows, dtype=np.float64)
@@ -96,7 +98,8 @@ def _parse_nested(s: str, spec: str, option: str) -> np.ndarray:
     try:
         values = np.array(obj, dtype=np.float64)
     except (ValueError, TypeError) as e:
-        raise CallError(f"{option}: malformed inline value {_shown(spec)}: rows of different lengths or non-numbers") from e
+        raise CallError(f"{option}: malformed inline value {_shown(spec)}: "
+                        "rows of different lengths or non-numbers") from e
     if values.size == 0:
         raise CallError(f"{option}: malformed inline value {_shown(spec)}: no numbers")
     return values

@@ -68,7 +68,8 @@ def header(f, size: int, where: str) -> tuple[tuple[int, ...], bool, np.dtype, i
     if any(d < 0 for d in shape):
         raise DataError(f"{where}: damaged NPY header: shape {shape} has a negative dimension")
     if len(shape) > MAX_AXES:
-        raise DataError(f"{where}: damaged NPY header: a shape of {len(shape)} axes; NumPy arrays have at most {MAX_AXES}")
+        raise DataError(f"{where}: damaged NPY header: a shape of {len(shape)} axes; "
+                        f"NumPy arrays have at most {MAX_AXES}")
     count = math.prod(shape)
     if count > np.iinfo(np.int64).max // dtype.itemsize:
         raise DataError(f"{where}: damaged NPY header: shape {shape} of {dtype} holds more bytes than a file can "

@@ -4,8 +4,9 @@ xent opens the zip itself rather than through ``np.load``, so that nothing is in
 beyond what the member's NPY header says: the member's size declared in the archive must
 equal its header plus the bytes its shape takes, must not pass :data:`MAX_MEMBER_BYTES`,
 its shape must hold at most :data:`MAX_MEMBER_VALUES` values (the float64 working copies of a
-narrow dtype such as float16 grow four-fold, and must stay within the 512 MB budget), and the data is inflated straight into an array of that size (an archive whose member
-inflates to more or less, or fails its CRC, is bad data). A member above either bound
+narrow dtype such as float16 grow four-fold, and must stay within the 512 MB budget), and the
+data is inflated straight into an array of that size (an archive whose member inflates to more
+or less, or fails its CRC, is bad data). A member above either bound
 is refused with a message that suggests ``.npy``, which is read in blocks at any size.
 Nothing is unpickled.
 """

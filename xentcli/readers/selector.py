@@ -130,11 +130,13 @@ def class_selector(wanted: list[str], columns: list[str]) -> str:
         return whole
     rest = [name for name in wanted if name not in group]
     names = ", ".join(rest[:3]) + (f", … ({len(rest)} columns)" if len(rest) > 3 else "")
-    why = "is not a class: add it by name if it is" if len(rest) == 1 else "are not classes: add them by name if they are"
+    why = ("is not a class: add it by name if it is" if len(rest) == 1
+           else "are not classes: add them by name if they are")
     return f"{glob_of(group, columns)} ({names} {why})"
 
 
-#: A column name's prefix for :func:`class_selector`: up to its first separator (else the name less its trailing digits).
+#: A column name's prefix for :func:`class_selector`: up to its first separator (else the name less its
+#: trailing digits).
 _STEM = re.compile(r"[^_.\-: ]*[_.\-: ]")
 
 
@@ -269,7 +271,8 @@ def select_columns(selector: str | None, columns: list[str] | None, ncols: int, 
     return Selection(indices, Names(names, full))
 
 
-def _select_item(item: str, columns: list[str] | None, ncols: int, where: str, holds: str) -> list[tuple[int, str | None]]:
+def _select_item(item: str, columns: list[str] | None, ncols: int, where: str,
+                 holds: str) -> list[tuple[int, str | None]]:
     """``(index, glob-matched part or None)`` of the columns one item selects, in file order."""
     if columns is not None and item in columns:
         return [(i, None) for i, c in enumerate(columns) if c == item]
