@@ -39,7 +39,6 @@ __all__ = [
     "input_header_option",
     "shift_option",
     "scheduler_option",
-    "INPUT_HEADER",
     "IDLE_OPTIONS",
     "explain_options",
 ]
@@ -146,19 +145,11 @@ temperature_option = click.option(
 classes_option = click.option("--classes", metavar="NAMES", help="Class names for tables, comma-separated: cat,dog,man.")
 
 
-def _remember_input_header(ctx, param, value):
-    ctx.meta[INPUT_HEADER] = value  # read where inputs are read (xentcli.inputs)
-    return value
-
-
-#: The key of ``--input-header`` in the click context's ``meta``.
-INPUT_HEADER = "xent.input_header"
 #: The key in the click context's ``meta`` of the options a command has but does not apply in this
 #: call (``grad --loss bce`` has --ignore-index): hints do not name them.
 IDLE_OPTIONS = "xent.idle_options"
 input_header_option = click.option(
-    "--input-header", type=click.Choice(HEADER_MODES), default="auto", show_default=True, expose_value=False,
-    callback=_remember_input_header,
+    "--input-header", type=click.Choice(HEADER_MODES), default="auto", show_default=True,
     help="A first line of numbers in a text input: auto takes increasing integers over a row with no "
          "integer (pandas' 0,1,2 or Series name 0, scikit-learn's classes_ 1,3,5), and a lone 0 over a "
          "label file one line longer than the predictions, as a header; yes: always a header; no: always data.",
@@ -264,14 +255,18 @@ def output_spec(f):
     )(command)
 
 
-def _use_scheduler(ctx: click.Context, param: click.Parameter, value):
-    """Callback of --scheduler: check the address and that dask is installed (without importing it),
-    then run this command's row blocks there (:func:`xentcli.engine.use_scheduler`) until it ends."""
-    if value is None or ctx.resilient_parsing:
+def _engine(ctx: click.Context, param: click.Parameter, value):
+    """Callback of --scheduler: the command's engine (:func:`xentcli.engine.engine_for`), which it receives
+    as ``engine``: this process's threads, or, the address and dask's presence checked (without importing
+    it), the Dask cluster at ADDRESS, closed when the command ends."""
+    if ctx.resilient_parsing:
         return None
+    from .engine import engine_for
+
+    if value is None:
+        return engine_for(None)
     import importlib.util
 
-    from .engine import use_scheduler
     from .engine.cluster import PIP_LINE, parse_address
 
     name = None
@@ -282,13 +277,13 @@ def _use_scheduler(ctx: click.Context, param: click.Parameter, value):
         from .errors import CallError
 
         raise CallError(f"--scheduler runs the row blocks on a Dask cluster, which needs dask: {PIP_LINE}")
-    use_scheduler(value)
-    ctx.call_on_close(lambda: use_scheduler(None))  # the client closed, a local:N cluster shut down
-    return None
+    engine = engine_for(value)
+    ctx.call_on_close(engine.close)  # the client closed, a local:N cluster shut down
+    return engine
 
 
 scheduler_option = click.option(
-    "--scheduler", metavar="ADDRESS", envvar="XENT_SCHEDULER", expose_value=False, callback=_use_scheduler,
+    "--scheduler", "engine", metavar="ADDRESS", envvar="XENT_SCHEDULER", callback=_engine,
     help="Run the row blocks on a Dask cluster: tcp://HOST:8786 joins a running scheduler, local:N starts N "
          "worker processes for this run (N at most 4 per core). Workers read the input files by the same path. Needs "
          "pip install 'xentcli[dask]'. Env: XENT_SCHEDULER.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import core
-from ..engine import LEAN_BLOCK_ELEMENTS
+from ..engine import LEAN_BLOCK_ELEMENTS, Engine
 from ..core.reductions import weighted
 from ..inputs import LabelRows, Predictions, load_labels, load_predictions, warn
 from ..report import LossReport
@@ -83,26 +83,28 @@ class Targets(LabelRows):
         return y
 
 
-def load_targets(labels: str, pred: Predictions, classes: str | None):
+def load_targets(labels: str, pred: Predictions, classes: str | None, *, input_header: str):
     """Targets of the predictions' shape (checked block by block), or class indices ``(N,)``.
 
     The shape rule of every command: labels of the predictions' shape are
     targets; otherwise N integers (or class names) are class indices, which
     stand for their one-hot rows (:func:`core.one_hot`, applied per block).
     """
-    y, matrix = load_labels(labels, pred, kind="ce", classes=classes)
+    y, matrix = load_labels(labels, pred, kind="ce", classes=classes, input_header=input_header)
     if isinstance(y, LabelRows):
         y = Targets(y.values, matrix, kind="mse")
     return y, matrix
 
 
 def load_mse_predictions(preds: str | None, logits: str | None, through: str | None, *,
-                         preds_option: str | None = "--preds") -> Predictions:
+                         preds_option: str | None = "--preds", input_header: str, engine: Engine) -> Predictions:
     """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``
     (``preds_option``: the command's option for predictions, None where it has none); a 1-D input is N
     samples of one output."""
     if logits is None:  # each entry its own number, as a Bernoulli logit is: only NaN is refused by the reader
         return load_predictions(preds, None, normalized=False, binary=True, allow_probs=False,
-                                options=("--preds", "--preds"), one_output=True)
+                                options=("--preds", "--preds"), one_output=True, input_header=input_header,
+                                engine=engine)
     return load_predictions(logits, None, normalized=through == "softmax", binary=through == "sigmoid",
-                            allow_probs=False, options=("--logits", preds_option), one_output=True)
+                            allow_probs=False, options=("--logits", preds_option), one_output=True,
+                            input_header=input_header, engine=engine)

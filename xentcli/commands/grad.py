@@ -44,7 +44,8 @@ GRADCHECK_BUDGET = 20_000_000
 @options.input_header_option
 @options.debug_option
 def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
-         pos_weight, class_mean, through, half, sample_weights, reduction, check, output, explain, explain_rows):
+         pos_weight, class_mean, through, half, sample_weights, reduction, check, output, explain, explain_rows,
+         engine, input_header):
     """Gradient of the loss with respect to --logits: softmax - labels for CE, σ(z) - y for BCE.
 
     CE: (softmax - smoothed labels), with class weights, divided by T; BCE:
@@ -70,18 +71,19 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         raise CallError("--loss mse differentiates with respect to the logits: give --through softmax or "
                         "--through sigmoid, the activation between them and the squared error")
     if loss == "mse":
-        pred = load_mse_predictions(None, logits, through, preds_option=None)
-        y, label_matrix = load_targets(labels, pred, classes)
+        pred = load_mse_predictions(None, logits, through, preds_option=None, input_header=input_header, engine=engine)
+        y, label_matrix = load_targets(labels, pred, classes, input_header=input_header)
     else:
         pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
                                 normalized=loss == "ce", binary=loss == "bce", options=("--logits", None),
-                                one_output=loss == "bce")
-        y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes)
+                                one_output=loss == "bce", input_header=input_header, engine=engine)
+        y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes,
+                                      input_header=input_header)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     n = len(pred)
-    sw = load_sample_weights(sample_weights, pred)
+    sw = load_sample_weights(sample_weights, pred, input_header=input_header)
     counted = n if sw is None else float(sw.sum())  # the samples, or the sum of their weights
-    pw = load_pos_weight(pos_weight, pred) if loss == "bce" else None
+    pw = load_pos_weight(pos_weight, pred, input_header=input_header) if loss == "bce" else None
     per_sample_pw = pw is not None and pw.ndim == 2  # one --pos-weight per sample of one output
     # Row-aligned inputs beyond the labels, sliced with the logits' rows: that --pos-weight, the sample weights.
     extra = ([pw] if per_sample_pw else []) + ([sw[:, None]] if sw is not None else [])
@@ -96,7 +98,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         def per_row_loss(z, t):
             return core.mse_with_logits(z, t, through=through) * factor
     elif loss == "ce":
-        w = load_weights(weights, pred.num_classes)
+        w = load_weights(weights, pred.num_classes, input_header=input_header)
         settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, temperature=temperature)
         denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index, sample_weights=sw)
 

@@ -22,9 +22,10 @@ from ..views import MatrixView, shown_rows
 @options.explain_options
 @options.input_header_option
 @options.debug_option
-def softmax(logits, temperature, classes, log_space, output, explain, explain_rows):
+def softmax(logits, temperature, classes, log_space, output, explain, explain_rows, engine, input_header):
     """Softmax (or --log log-softmax) of each row of --logits."""
-    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False)
+    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False, input_header=input_header,
+                            engine=engine)
     names = class_names(classes, pred.num_classes, pred.matrix)
     fn = core.log_softmax if log_space else core.softmax
     out = pred.stream(lambda z: fn(z, temperature=temperature))
