@@ -79,7 +79,7 @@ MAX_BOOTSTRAP = 100_000
 @options.input_header_option
 @options.debug_option
 def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes, n_boot, seed, block_tokens,
-            per_token, worst, save_base, output):
+            per_token, worst, save_base, output, engine, input_header):
     """Compare models over the same tokens: KL, perplexity ratio, top-1 agreement and more.
 
     The base B and each test T are logits (or log-probabilities) of the same
@@ -105,7 +105,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         _check_reference_flags(reference, shift, top_k if given_top_k else None)
         top_k = reference.top_k  # a saved reference's K is the file's
     base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
-    base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None))
+    base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None), input_header=input_header,
+                            engine=engine)
     if kind == "logits" and isinstance(base.matrix.values, KldFile) and base_selector in (None, "logprobs"):
         # llama.cpp's file however it came (its name, stdin, a pipe, no extension): read as llama.cpp reads it
         kind, base_path = "kld", base.matrix.values.path
@@ -118,7 +119,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         raise CallError("--shift: the rows of a .kld file are already aligned with their next tokens")
     if kind != "logits" and save_base:
         raise CallError("--save-base saves a base given as logits or log-probabilities")
-    tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", None)))
+    tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", None),
+                                               input_header=input_header, engine=engine))
              for name, spec in tests_named]
     if kind == "reference":
         for t in tests:
@@ -136,7 +138,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
 
     if kind == "reference":  # its targets are read as the tests' tokens, which must be the reference's
         check_tokens(base, tests, kind=kind, reference=reference)
-    y = _targets(targets, kind, base_path, base, tests, reference, ignore_index)
+    y = _targets(targets, kind, base_path, base, tests, reference, ignore_index, input_header)
     if n_bytes is not None and y is None:
         warn("--bytes: bits per byte come from the NLL, which needs targets; without them it is absent")
     groups_of = _groups(tests[0].pred if kind == "reference" else base, block_tokens)
@@ -266,7 +268,7 @@ def _named_tests(specs) -> list[tuple[str, str]]:
     return named
 
 
-def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
+def _targets(targets, kind, base_path, base, tests, reference, ignore_index, input_header):
     """The targets of the scored rows: --targets, else those the base brings (.kld, saved reference)."""
     vocab_of = tests[0].pred if kind == "reference" and tests else base
     if targets is None and kind == "kld":
@@ -279,10 +281,10 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
         try:
             check_class_indices(reference.targets, reference.vocab, ignore_index=ignore_index)
         except ValueError as e:  # located: the file and its stored targets (SPEC §4)
-            from ..inputs import _index_hint
+            from ..inputs import index_hint
 
             raise DataError(f"--base {base_path}: its stored targets: {e}"
-                            f"{_index_hint(reference.targets, reference.vocab, ignore_index)}") from e
+                            f"{index_hint(reference.targets, reference.vocab, ignore_index)}") from e
         _check_target_logprob(reference, ignore_index)
         return reference.targets
     if targets is None:
@@ -292,7 +294,8 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index):
                         "log-probability of them for the base's NLL; compare without --targets, or save the "
                         "reference with --targets")
     # A reference's targets are read as its test's tokens (shifted the same way with --shift).
-    y, _ = load_labels(targets, vocab_of, kind="indices", ignore_index=ignore_index, option="--targets")
+    y, _ = load_labels(targets, vocab_of, kind="indices", ignore_index=ignore_index, option="--targets",
+                       input_header=input_header)
     if kind == "reference":
         _check_target_logprob(reference, ignore_index)
         given, stored = np.asarray(y).reshape(-1), np.asarray(reference.targets).reshape(-1)
