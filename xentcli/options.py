@@ -142,7 +142,8 @@ logits_option = click.option(
 temperature_option = click.option(
     "--temperature", type=_POSITIVE, default=1.0, show_default=True, help="Divide logits by T before the softmax."
 )
-classes_option = click.option("--classes", metavar="NAMES", help="Class names for tables, comma-separated: cat,dog,man.")
+classes_option = click.option("--classes", metavar="NAMES",
+                              help="Class names for tables, comma-separated: cat,dog,man.")
 
 
 #: The key in the click context's ``meta`` of the options a command has but does not apply in this
@@ -154,7 +155,8 @@ input_header_option = click.option(
          "integer (pandas' 0,1,2 or Series name 0, scikit-learn's classes_ 1,3,5), and a lone 0 over a "
          "label file one line longer than the predictions, as a header; yes: always a header; no: always data.",
 )
-probs_option = click.option("--probs", metavar="MATRIX", shell_complete=complete_path, help="Probabilities N×C instead of logits.")
+probs_option = click.option("--probs", metavar="MATRIX", shell_complete=complete_path,
+                            help="Probabilities N×C instead of logits.")
 def renormalize_option(rows: str):
     """--renormalize, saying which rows it rescales."""
     return click.option(
@@ -173,14 +175,16 @@ def labels(help: str = "Labels: distributions (one-hot or soft) of the predictio
     return click.option("--labels", metavar="MATRIX", shell_complete=complete_path, required=True, help=help)
 
 
-weights_option = click.option("--weights", metavar="VECTOR", shell_complete=complete_path, help="One weight per class (PyTorch's weight=).")
+weights_option = click.option("--weights", metavar="VECTOR", shell_complete=complete_path,
+                              help="One weight per class (PyTorch's weight=).")
 sample_weights_option = click.option(
     "--sample-weights", metavar="VECTOR", shell_complete=complete_path,
     help="One weight >= 0 per sample (scikit-learn's sample_weight): mean is Σ w·loss / Σ w, sum is Σ w·loss, "
          "none gives each w·loss. A file, FILE:COLUMN, or inline '1,2,0.5'.",
 )
 ignore_index_option = click.option(
-    "--ignore-index", type=Whole(), default=None, help="Skip samples whose class index is K (index labels only). Default: none."
+    "--ignore-index", type=Whole(), default=None,
+    help="Skip samples whose class index is K (index labels only). Default: none."
 )
 shift_option = click.option(
     "--shift", is_flag=True,
@@ -205,8 +209,10 @@ def ce_options(f):
 def bce_options(f):
     """--pos-weight and --class-mean."""
     return compose(
-        click.option("--pos-weight", metavar="VECTOR", shell_complete=complete_path, help="One weight per class for the positive term (PyTorch's pos_weight=)."),
-        click.option("--class-mean", is_flag=True, help="Average over classes instead of summing (the Keras/PyTorch 'mean' convention)."),
+        click.option("--pos-weight", metavar="VECTOR", shell_complete=complete_path,
+                     help="One weight per class for the positive term (PyTorch's pos_weight=)."),
+        click.option("--class-mean", is_flag=True,
+                     help="Average over classes instead of summing (the Keras/PyTorch 'mean' convention)."),
     )(f)
 
 
@@ -250,7 +256,8 @@ def output_spec(f):
                  ".csv .tsv .json .npy .parquet (needs pyarrow: pip install 'xentcli[arrow]'); "
                  ".txt and no extension are csv; other extensions are refused; '-' is stdout.",
         ),
-        click.option("--precision", type=Whole(1, 17), default=None, help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
+        click.option("--precision", type=Whole(1, 17), default=None,
+                     help="Significant digits. Default: round-trip for csv/tsv/json, 8 in tables."),
         click.option("--header", is_flag=True, help="Start csv/tsv output with a header line."),
     )(command)
 
@@ -310,7 +317,8 @@ def explain_options(f):
 
 def debug_option(f):
     """--debug: show a traceback for an unexpected error (read by xentcli.cli.main before parsing)."""
-    return click.option("--debug", is_flag=True, expose_value=False, help="Show a Python traceback for unexpected errors.")(f)
+    return click.option("--debug", is_flag=True, expose_value=False,
+                        help="Show a Python traceback for unexpected errors.")(f)
 
 
 def _check_output_call(ctx: click.Context, param: click.Parameter, value):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import core
-from ..engine import LEAN_BLOCK_ELEMENTS, Engine
 from ..core.reductions import weighted
+from ..engine import LEAN_BLOCK_ELEMENTS, Engine
 from ..inputs import LabelRows, Predictions, load_labels, load_predictions, warn
 from ..report import LossReport
 

@@ -8,8 +8,16 @@ import numpy as np
 
 from .. import core, options
 from ..errors import CallError
-from ..inputs import (check_stdin, class_names, load_labels, load_pos_weight, load_predictions, load_sample_weights,
-                      load_weights, warn)
+from ..inputs import (
+    check_stdin,
+    class_names,
+    load_labels,
+    load_pos_weight,
+    load_predictions,
+    load_sample_weights,
+    load_weights,
+    warn,
+)
 from ..output import Result, emit
 from ..views import DerivationView, shown_rows
 from ._common import load_mse_predictions, load_targets, probabilities, shown_predictions
@@ -24,7 +32,8 @@ GRADCHECK_BUDGET = 20_000_000
     'xent grad --loss bce --labels "1,0" --logits "2,-1" --sample-weights "2,1" --check',
     'xent grad --loss mse --through sigmoid --labels 0 --logits 5 --format json',
 ))
-@click.option("--loss", type=click.Choice(["ce", "bce", "mse"]), default="ce", show_default=True, help="Which loss to differentiate.")
+@click.option("--loss", type=click.Choice(["ce", "bce", "mse"]), default="ce", show_default=True,
+              help="Which loss to differentiate.")
 @options.compose(options.logits_option, options.temperature_option, options.classes_option)
 @options.labels("Labels: for ce, distributions of the logits' shape or N class indices; for bce, targets in [0, 1]; "
                 "for mse, targets of the logits' shape or N class indices (one-hot rows).")

@@ -18,9 +18,11 @@ from ._common import log_probs, warn_infinite
     'xent kl --p "0.5,0.5" --q "0.25,0.75"',
     'xent kl --p-logits p.npy --q-logits q.npy --base 2 --reduction none',
 ))
-@click.option("--p", "p_probs", metavar="MATRIX", shell_complete=options.complete_path, help="P as probabilities (rows summing to 1).")
+@click.option("--p", "p_probs", metavar="MATRIX", shell_complete=options.complete_path,
+              help="P as probabilities (rows summing to 1).")
 @click.option("--q", "q_probs", metavar="MATRIX", shell_complete=options.complete_path, help="Q as probabilities.")
-@click.option("--p-logits", metavar="MATRIX", shell_complete=options.complete_path, help="P as logits (softmax applied in log space).")
+@click.option("--p-logits", metavar="MATRIX", shell_complete=options.complete_path,
+              help="P as logits (softmax applied in log space).")
 @click.option("--q-logits", metavar="MATRIX", shell_complete=options.complete_path, help="Q as logits.")
 @options.renormalize_option("P and Q rows")
 @options.reduction_options("per-row divergences", "the number of rows")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import core, options
-from ..errors import CallError
 from ..core.reductions import weighted
+from ..errors import CallError
 from ..inputs import Predictions, check_stdin, class_names, load_sample_weights
 from ..output import Result, emit
 from ..views import LossView, shown_rows
@@ -52,7 +52,8 @@ def _no_base(ctx, param, value):
               help="Predictions N×C (probabilities, or any real numbers), compared with --labels as they are.")
 @options.logits_option
 @click.option("--through", type=click.Choice(core.ACTIVATIONS),
-              help="With --logits: the activation that makes the predictions, softmax (per row) or sigmoid (per entry).")
+              help="With --logits: the activation that makes the predictions, softmax (per row) or sigmoid "
+                   "(per entry).")
 @options.classes_option
 @options.labels("Targets of the predictions' shape (one-hot, soft, multi-hot or any finite numbers), "
                 "or N class indices, each standing for its one-hot row.")

@@ -18,7 +18,8 @@ from ._common import ONE_PASS, probabilities, warn_infinite
     'xent ppl --probs probs.npy --targets ids.npy --ignore-index -100',
 ))
 @options.compose(options.logits_option, options.probs_option, options.temperature_option)
-@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, required=True, help="The true token ids: one class index per row of --logits (or --probs).")
+@click.option("--targets", metavar="VECTOR", shell_complete=options.complete_path, required=True,
+              help="The true token ids: one class index per row of --logits (or --probs).")
 @options.ignore_index_option
 @options.shift_option
 @options.base_option
