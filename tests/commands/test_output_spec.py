@@ -50,6 +50,12 @@ def test_an_unknown_extension_is_refused_even_with_format_and_nothing_is_created
     assert os.listdir(tmp_path) == []
 
 
+def test_format_table_to_a_file_is_the_plain_table(xent, tmp_path):
+    assert xent(*CE, "--format", "table", "-o", tmp_path / "out.txt").exit_code == 0
+    text = (tmp_path / "out.txt").read_text()
+    assert "cross-entropy" in text and "0.69314718" in text and "\x1b" not in text
+
+
 def test_dash_is_stdout(xent, tmp_path):
     result = xent(*CE, "--format", "json", "-o", "-")
     assert result.exit_code == 0 and json.loads(result.stdout)["mean"] == LN2
