@@ -11,13 +11,13 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from xentcli import core
-from xentcli.cli import main
 from xentcli.errors import CallError, DataError
-from xentcli.output import Result, emit
+from xentcli.output import OutputSpec, Result, emit
 from xentcli.writers import RowBlocks, check_output, write_npy, write_parquet
+
+from .conftest import run_process, xent
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -28,21 +28,15 @@ LABELS = "0,1"
 ALL_EXTENSIONS = ".csv .tsv .txt .json .npy .parquet"
 
 
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert "Traceback" not in result.stderr
-    return result
-
-
 def csv_numbers(*args) -> np.ndarray:
     """The csv output of ``xent ARGS`` as a 2-D float array (one row per line)."""
-    result = run(*args, "--format", "csv")
+    result = xent(*args, "--format", "csv")
     assert result.exit_code == 0, result.stderr
     return np.array([[float(x) for x in line.split(",")] for line in result.stdout.splitlines()])
 
 
 def csv_header(*args) -> list[str]:
-    result = run(*args, "--format", "csv", "--header")
+    result = xent(*args, "--format", "csv", "--header")
     assert result.exit_code == 0, result.stderr
     return result.stdout.splitlines()[0].split(",")
 
@@ -57,7 +51,7 @@ def listing(folder) -> set[str]:
 @pytest.mark.parametrize("name", ["res.xlsx", "res.XLSX", "res.h5", "res.csv.gz", "res."])
 def test_unknown_extension_is_a_wrong_call_and_creates_nothing(tmp_path, name):
     target = tmp_path / name
-    result = run("softmax", "--logits", LOGITS, "-o", target)
+    result = xent("softmax", "--logits", LOGITS, "-o", target)
     assert result.exit_code == 2
     ext = os.path.splitext(name)[1].lower()
     assert result.stderr == (
@@ -72,7 +66,7 @@ def test_unknown_extension_is_refused_before_any_input_is_read(tmp_path):
     # The --logits file does not exist: the --output error comes first, whatever the option order.
     for args in (["-o", tmp_path / "r.xlsx", "--logits", tmp_path / "missing.csv"],
                  ["--logits", tmp_path / "missing.csv", "-o", tmp_path / "r.xlsx"]):
-        result = run("softmax", *args)
+        result = xent("softmax", *args)
         assert result.exit_code == 2
         assert "xent does not write '.xlsx' files" in result.stderr
         assert "missing.csv" not in result.stderr
@@ -83,7 +77,7 @@ def test_unknown_extension_leaves_an_existing_file_untouched(tmp_path):
     target = tmp_path / "old.xlsx"
     target.write_bytes(b"PK\x03\x04 not yours")
     os.chmod(target, 0o640)
-    result = run("ce", "--labels", LABELS, "--logits", LOGITS, "-o", target)
+    result = xent("ce", "--labels", LABELS, "--logits", LOGITS, "-o", target)
     assert result.exit_code == 2
     assert target.read_bytes() == b"PK\x03\x04 not yours"
     assert os.stat(target).st_mode & 0o777 == 0o640
@@ -106,7 +100,7 @@ def test_parquet_without_pyarrow_is_a_wrong_call_naming_the_extra(tmp_path, no_p
     existing = tmp_path / "kept.parquet"
     existing.write_bytes(b"old bytes")
     for target in (tmp_path / "new.parquet", existing):
-        result = run("softmax", "--logits", LOGITS, "-o", target)
+        result = xent("softmax", "--logits", LOGITS, "-o", target)
         assert result.exit_code == 2
         assert result.stderr.startswith(f"Error: --output {target}: ")
         assert "pip install 'xentcli[arrow]'" in result.stderr
@@ -116,7 +110,7 @@ def test_parquet_without_pyarrow_is_a_wrong_call_naming_the_extra(tmp_path, no_p
 
 
 def test_parquet_without_pyarrow_is_refused_before_reading(tmp_path, no_pyarrow):
-    result = run("softmax", "--logits", tmp_path / "missing.csv", "-o", tmp_path / "x.parquet")
+    result = xent("softmax", "--logits", tmp_path / "missing.csv", "-o", tmp_path / "x.parquet")
     assert result.exit_code == 2
     assert "pip install 'xentcli[arrow]'" in result.stderr
     assert listing(tmp_path) == set()
@@ -134,8 +128,8 @@ def test_check_output_refuses_at_the_writer_level_too(tmp_path):
         check_output(str(tmp_path))
     with pytest.raises(CallError, match="does not exist"):
         check_output(str(tmp_path / "no" / "a.csv"))
-    with pytest.raises(CallError):  # emit checks before it opens anything
-        emit(Result(1.0, {}, ["mean"], None), fmt=None, output=str(tmp_path / "a.xlsx"), precision=None, header=False)
+    with pytest.raises(CallError):  # the output is refused before anything is opened
+        OutputSpec.resolve(destination=str(tmp_path / "a.xlsx"))
     with pytest.raises(CallError, match="does not write '.xlsx'"):  # not even with an explicit --format
         check_output(str(tmp_path / "a.xlsx"), "csv")
     check_output(None)
@@ -144,10 +138,10 @@ def test_check_output_refuses_at_the_writer_level_too(tmp_path):
 
 def test_output_folder_problems_are_refused_before_reading(tmp_path):
     missing = tmp_path / "missing.csv"
-    result = run("softmax", "--logits", missing, "-o", tmp_path / "nowhere" / "x.csv")
+    result = xent("softmax", "--logits", missing, "-o", tmp_path / "nowhere" / "x.csv")
     assert result.exit_code == 2
     assert "does not exist" in result.stderr and "missing.csv" not in result.stderr
-    result = run("softmax", "--logits", missing, "-o", tmp_path)
+    result = xent("softmax", "--logits", missing, "-o", tmp_path)
     assert result.exit_code == 2
     assert "is a directory" in result.stderr and "missing.csv" not in result.stderr
 
@@ -158,27 +152,27 @@ def test_output_folder_problems_are_refused_before_reading(tmp_path):
 @pytest.mark.parametrize("name", ["result", "result.txt", "RESULT.CSV"])
 def test_no_extension_and_txt_are_csv(tmp_path, name):
     target = tmp_path / name
-    result = run("softmax", "--logits", LOGITS, "-o", target)
+    result = xent("softmax", "--logits", LOGITS, "-o", target)
     assert result.exit_code == 0, result.stderr
-    assert target.read_text() == run("softmax", "--logits", LOGITS, "--format", "csv").stdout
+    assert target.read_text() == xent("softmax", "--logits", LOGITS, "--format", "csv").stdout
     assert listing(tmp_path) == {name}
 
 
 def test_explicit_format_wins_over_the_extension(tmp_path):
-    result = run("softmax", "--format", "json", "--logits", LOGITS, "-o", tmp_path / "x.csv")
+    result = xent("softmax", "--format", "json", "--logits", LOGITS, "-o", tmp_path / "x.csv")
     assert result.exit_code == 0, result.stderr
     assert json.loads((tmp_path / "x.csv").read_text())["command"] == "softmax"
     # --format after -o works the same (click parses in command-line order).
-    result = run("softmax", "--logits", LOGITS, "-o", tmp_path / "x.txt", "--format", "tsv")
+    result = xent("softmax", "--logits", LOGITS, "-o", tmp_path / "x.txt", "--format", "tsv")
     assert result.exit_code == 0, result.stderr
-    assert (tmp_path / "x.txt").read_text() == run("softmax", "--logits", LOGITS, "--format", "tsv").stdout
+    assert (tmp_path / "x.txt").read_text() == xent("softmax", "--logits", LOGITS, "--format", "tsv").stdout
     # An extension xent never writes stays a wrong call, --format or not.
-    result = run("softmax", "--logits", LOGITS, "-o", tmp_path / "x.xlsx", "--format", "csv")
+    result = xent("softmax", "--logits", LOGITS, "-o", tmp_path / "x.xlsx", "--format", "csv")
     assert result.exit_code == 2 and not (tmp_path / "x.xlsx").exists()
 
 
 def test_output_help_lists_the_extensions():
-    text = run("softmax", "--help").stdout
+    text = xent("softmax", "--help").stdout
     for word in (".parquet", ".txt", "no extension", "xentcli[arrow]", "wins over the extension", "refused"):
         assert word in " ".join(text.split())
 
@@ -205,7 +199,7 @@ def assert_parquet_matches_csv(path, args):
 
 def test_softmax_parquet_matches_csv(tmp_path):
     args = ["softmax", "--logits", LOGITS]
-    result = run(*args, "-o", tmp_path / "x.parquet")
+    result = xent(*args, "-o", tmp_path / "x.parquet")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert_parquet_matches_csv(tmp_path / "x.parquet", args)
@@ -216,14 +210,14 @@ def test_softmax_parquet_matches_csv(tmp_path):
 
 def test_softmax_parquet_columns_are_the_class_names(tmp_path):
     args = ["softmax", "--logits", LOGITS, "--classes", "cat,dog,man"]
-    assert run(*args, "-o", tmp_path / "x.PARQUET").exit_code == 0
+    assert xent(*args, "-o", tmp_path / "x.PARQUET").exit_code == 0
     assert_parquet_matches_csv(tmp_path / "x.PARQUET", args)
     assert pq.read_table(tmp_path / "x.PARQUET").column_names == ["cat", "dog", "man"]
 
 
 def test_per_sample_ce_parquet_is_one_loss_column(tmp_path):
     args = ["ce", "--labels", LABELS, "--logits", LOGITS, "--reduction", "none"]
-    assert run(*args, "-o", tmp_path / "x.parquet").exit_code == 0
+    assert xent(*args, "-o", tmp_path / "x.parquet").exit_code == 0
     assert_parquet_matches_csv(tmp_path / "x.parquet", args)
     assert pq.read_table(tmp_path / "x.parquet").column_names == ["loss"]
 
@@ -231,7 +225,7 @@ def test_per_sample_ce_parquet_is_one_loss_column(tmp_path):
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_scalar_parquet_is_one_row_named_like_the_csv_header(tmp_path, reduction):
     args = ["ce", "--labels", LABELS, "--logits", LOGITS, "--reduction", reduction]
-    assert run(*args, "-o", tmp_path / "x.parquet").exit_code == 0
+    assert xent(*args, "-o", tmp_path / "x.parquet").exit_code == 0
     assert_parquet_matches_csv(tmp_path / "x.parquet", args)
     table = pq.read_table(tmp_path / "x.parquet")
     assert table.column_names == [reduction] and table.num_rows == 1
@@ -239,14 +233,14 @@ def test_scalar_parquet_is_one_row_named_like_the_csv_header(tmp_path, reduction
 
 def test_grad_parquet_matches_csv(tmp_path):
     args = ["grad", "--labels", LABELS, "--logits", LOGITS]
-    assert run(*args, "-o", tmp_path / "g.parquet").exit_code == 0
+    assert xent(*args, "-o", tmp_path / "g.parquet").exit_code == 0
     assert_parquet_matches_csv(tmp_path / "g.parquet", args)
 
 
 def test_parquet_replaces_an_existing_file_atomically(tmp_path):
     target = tmp_path / "x.parquet"
     target.write_bytes(b"stale")
-    assert run("softmax", "--logits", LOGITS, "-o", target).exit_code == 0
+    assert xent("softmax", "--logits", LOGITS, "-o", target).exit_code == 0
     assert pq.read_table(target).num_rows == 2
     assert listing(tmp_path) == {"x.parquet"}
 
@@ -285,7 +279,7 @@ def test_parquet_failing_half_way_leaves_nothing(tmp_path):
 
     result = Result(RowBlocks((4, 2), blocks()), {}, ["a", "b"], None)
     with pytest.raises(DataError):
-        emit(result, fmt=None, output=str(target), precision=None, header=False)
+        emit(result, OutputSpec.resolve(destination=str(target)))
     assert target.read_bytes() == b"previous run"
     assert listing(tmp_path) == {"x.parquet"}
 
@@ -300,8 +294,7 @@ def test_npy_keeps_the_input_leading_dimensions(tmp_path):
     blocks = (core.softmax(z[i:i + 4]) for i in range(0, len(z), 4))  # blocks of 4, 2 rows
     values = RowBlocks((6, 4), blocks, array_shape=(2, 3, 4))
     assert values.shape == (6, 4) and values.array_shape == (2, 3, 4)
-    emit(Result(values, {}, ["0", "1", "2", "3"], None), fmt=None, output=str(tmp_path / "p.npy"),
-         precision=None, header=False)
+    emit(Result(values, {}, ["0", "1", "2", "3"], None), OutputSpec.resolve(destination=str(tmp_path / "p.npy")))
     p = np.load(tmp_path / "p.npy")
     assert p.shape == (2, 3, 4) and p.dtype == np.float64
     expected = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
@@ -315,12 +308,12 @@ def test_json_keeps_the_input_leading_dimensions_as_npy_does(tmp_path, shape):
     logits = np.random.default_rng(2).normal(size=shape)
     np.save(tmp_path / "z.npy", logits)
     expected = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
-    doc = json.loads(run("softmax", "--logits", tmp_path / "z.npy", "--format", "json").stdout)
+    doc = json.loads(xent("softmax", "--logits", tmp_path / "z.npy", "--format", "json").stdout)
     assert doc["shape"] == list(shape)
     np.testing.assert_allclose(np.array(doc["probs"]), expected, rtol=1e-13, atol=0)
     targets = np.random.default_rng(3).integers(0, shape[-1], shape[:-1])
     np.save(tmp_path / "t.npy", targets)
-    doc = json.loads(run("grad", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "t.npy", "--reduction", "sum",
+    doc = json.loads(xent("grad", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "t.npy", "--reduction", "sum",
                          "--format", "json").stdout)
     assert doc["shape"] == list(shape)
     np.testing.assert_allclose(np.array(doc["grad"]), expected - np.eye(shape[-1])[targets], rtol=1e-12, atol=1e-15)
@@ -331,10 +324,9 @@ def test_gh_softmax_json_of_sequences_pipes_into_ppl_shift(tmp_path):
     ids = np.random.default_rng(5).integers(0, 11, (3, 7))
     np.save(tmp_path / "z.npy", logits)
     np.save(tmp_path / "ids.npy", ids)
-    probs = subprocess.run([sys.executable, "-m", "xentcli", "softmax", "--logits", tmp_path / "z.npy", "--format", "json"],
-                           capture_output=True, check=True).stdout
-    r = subprocess.run([sys.executable, "-m", "xentcli", "ppl", "--probs", "-", "--targets", tmp_path / "ids.npy",
-                        "--shift"], input=probs, capture_output=True)
+    probs = run_process("softmax", "--logits", tmp_path / "z.npy", "--format", "json")
+    assert probs.returncode == 0, probs.stderr
+    r = run_process("ppl", "--probs", "-", "--targets", tmp_path / "ids.npy", "--shift", input=probs.stdout)
     assert r.returncode == 0, r.stderr
     log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
     nll = -np.take_along_axis(log_p[:, :-1], ids[:, 1:, None], axis=-1)
@@ -358,7 +350,7 @@ def test_row_blocks_refuse_an_array_shape_that_does_not_hold_the_rows(array_shap
 # --- -o onto what is not a regular file; a full disk -----------------------------------------------
 
 def _stdout_of(*args) -> bytes:
-    result = run(*args, "--format", "csv")
+    result = xent(*args, "--format", "csv")
     assert result.exit_code == 0, result.stderr
     return result.stdout_bytes
 
@@ -369,7 +361,7 @@ def test_output_onto_a_symlink_writes_its_target_and_the_link_stays(tmp_path):
     target.write_text("old\n")
     link = tmp_path / "link.csv"
     link.symlink_to(target)
-    result = run("softmax", "--logits", LOGITS, "-o", link)
+    result = xent("softmax", "--logits", LOGITS, "-o", link)
     assert result.exit_code == 0, result.stderr
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_bytes() == _stdout_of("softmax", "--logits", LOGITS)
@@ -379,14 +371,14 @@ def test_output_onto_a_symlink_writes_its_target_and_the_link_stays(tmp_path):
 def test_output_onto_a_dangling_symlink_creates_its_target(tmp_path):
     link = tmp_path / "link.json"
     link.symlink_to(tmp_path / "made.json")
-    assert run("ce", "--logits", LOGITS, "--labels", LABELS, "-o", link).exit_code == 0
+    assert xent("ce", "--logits", LOGITS, "--labels", LABELS, "-o", link).exit_code == 0
     assert link.is_symlink() and json.loads((tmp_path / "made.json").read_text())["command"] == "ce"
 
 
 def test_output_onto_a_symlink_loop_is_a_wrong_call(tmp_path):
     (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
     (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
-    result = run("softmax", "--logits", LOGITS, "-o", tmp_path / "a.csv")
+    result = xent("softmax", "--logits", LOGITS, "-o", tmp_path / "a.csv")
     assert result.exit_code == 2 and "a.csv: too many levels of symbolic links" in result.stderr
     assert (tmp_path / "a.csv").is_symlink() and sorted(os.listdir(tmp_path)) == ["a.csv", "b.csv"]
 
@@ -399,7 +391,7 @@ def test_output_onto_a_fifo_writes_through_it(tmp_path):
     got = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
     reader.start()
-    result = run("softmax", "--logits", LOGITS, "-o", fifo)
+    result = xent("softmax", "--logits", LOGITS, "-o", fifo)
     reader.join(30)
     assert result.exit_code == 0, result.stderr
     assert got == [_stdout_of("softmax", "--logits", LOGITS)]
@@ -412,7 +404,7 @@ def test_output_onto_a_device_node_writes_through_it(tmp_path):
 
     null = tmp_path / "null"
     os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a second /dev/null
-    result = run("ce", "--logits", LOGITS, "--labels", LABELS, "-o", null)
+    result = xent("ce", "--logits", LOGITS, "--labels", LABELS, "-o", null)
     assert result.exit_code == 0, result.stderr
     assert stat.S_ISCHR(os.stat(null).st_mode) and os.listdir(tmp_path) == ["null"]
 
@@ -453,7 +445,7 @@ def test_gh_help_version_and_example_onto_a_full_disk_are_one_line(args):
 @needs_dev_full
 def test_a_full_disk_on_output_is_one_located_line_and_dev_full_stays():
     for fmt in ("csv", "json", "npy"):
-        result = run("softmax", "--logits", LOGITS, "--format", fmt, "-o", "/dev/full")
+        result = xent("softmax", "--logits", LOGITS, "--format", fmt, "-o", "/dev/full")
         assert result.exit_code == 1
         assert result.stderr == "Error: --output /dev/full: no space left on device\n"
     assert not os.path.isfile("/dev/full")
@@ -485,7 +477,7 @@ def test_a_failing_output_file_is_one_located_line_and_leaves_nothing(tmp_path, 
     z = np.random.default_rng(0).normal(size=(300, 20))
     np.save(tmp_path / "z.npy", z)
     out = tmp_path / f"out.{'txt' if fmt == 'table' else fmt}"
-    result = run("softmax", "--logits", tmp_path / "z.npy", *(["--format", fmt] if fmt != "parquet" else []), "-o", out)
+    result = xent("softmax", "--logits", tmp_path / "z.npy", *(["--format", fmt] if fmt != "parquet" else []), "-o", out)
     expected = {28: "no space left on device", 5: "input/output error"}[errno_]
     assert result.exit_code == 1 and result.stderr == f"Error: --output {out}: {expected}\n"
     assert sorted(os.listdir(tmp_path)) == ["z.npy"]
