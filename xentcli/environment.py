@@ -26,8 +26,8 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def env_number(name: str, default: float | None, *, what: str, low: float, high: float | None = None, integer: bool = False,
-               parse=None):
+def env_number(name: str, default: float | None, *, what: str, low: float, high: float | None = None,
+               integer: bool = False, parse=None):
     """The number in the environment variable ``name``, else ``default`` (None: no limit).
 
     ``what`` says what it is, for the warning (``"threads"``). A value that is not a number

@@ -194,7 +194,8 @@ def rows_off(rows) -> np.ndarray:
     p = np.asarray(rows)
     dev = np.abs(np.sum(p, axis=1, dtype=np.float64) - 1.0)
     off = ~(dev <= sum_tolerance(p.shape[1]))
-    # A row past float32's bound but within bfloat16's is looked at again: its entries may be float16 or bfloat16 values.
+    # A row past float32's bound but within bfloat16's is looked at again: its entries may be float16
+    # or bfloat16 values.
     for r in np.flatnonzero(off & (dev <= sum_tolerance(p.shape[1], "bfloat16"))):
         off[r] = not dev[r] <= sum_tolerance(p.shape[1], _entry_format(p[r]))
     return np.flatnonzero(off)

@@ -313,7 +313,8 @@ def logit_log_ratio(zp: np.ndarray, zq: np.ndarray, mp, sp, mq, sq) -> np.ndarra
         return (zp - zq) - ((mp - mq) + (sp - sq))
 
 
-def kl_logit_terms(p: np.ndarray, logq: np.ndarray, d: np.ndarray, p_masked: np.ndarray, q_masked: np.ndarray) -> np.ndarray:
+def kl_logit_terms(p: np.ndarray, logq: np.ndarray, d: np.ndarray, p_masked: np.ndarray,
+                   q_masked: np.ndarray) -> np.ndarray:
     r"""The terms ``p_c·φ(d_c) >= 0`` whose row sums are ``D_KL(P‖Q)`` (see :func:`kl_divergence_with_logits`).
 
     Args:

@@ -43,10 +43,10 @@ def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
     'float64'
     >>> interpret_labels([2, 0], (2, 3)).tolist()
     [2, 0]
-    >>> interpret_labels(np.zeros((3, 2), dtype=int), (2, 3, 5))
+    >>> interpret_labels(np.zeros((3, 2), dtype=int), (2, 3, 5))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    xentcli.core.checks.RowError: labels of shape (3, 2) fit predictions of shape (2, 3, 5) neither as distributions (shape (2, 3, 5)) nor as class indices (6 integers, one per sample, of shape (2, 3) or flat)
+    xentcli.core.checks.RowError: labels of shape (3, 2) fit predictions of shape (2, 3, 5) neither as ... or flat)
     """
     y = np.asarray(labels)
     shape = tuple(prediction_shape)

@@ -1,4 +1,5 @@
-r"""Summaries of per-token columns (float64 vectors of length ``n``): means with standard errors, percentiles, bootstrap.
+r"""Summaries of per-token columns (float64 vectors of length ``n``): means with standard errors, percentiles,
+bootstrap.
 
 The standard errors are llama.cpp's (``tools/perplexity/perplexity.cpp``,
 function ``kl_divergence``: the lambdas ``mean_and_uncertainty`` and
@@ -87,7 +88,8 @@ def percentiles(x) -> dict[str, float]:
 
 
 def _linear_percentiles(x: np.ndarray, qs) -> np.ndarray:
-    """NumPy's linear percentiles of ``x`` at ``qs``, with an interpolation that touches ``±inf`` giving that infinity."""
+    """NumPy's linear percentiles of ``x`` at ``qs``, with an interpolation that touches ``±inf`` giving that
+    infinity."""
     qs = np.asarray(qs, dtype=np.float64)
     with np.errstate(invalid="ignore"):  # inf - inf while interpolating between infinities: fixed below
         values = np.percentile(x, qs)
