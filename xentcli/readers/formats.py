@@ -38,6 +38,7 @@ FORMATS: dict[str, Format] = {
     ".pt": Format("pytorch"),  # PyTorch is never a dependency: pytorch.read says how to get it
     ".pth": Format("pytorch"),
     ".jsonl": Format("json.lines"),
+    ".orc": Format("orc", extra="arrow", package="pyarrow"),
 }
 TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
 SUPPORTED_EXTENSIONS = tuple(FORMATS)
