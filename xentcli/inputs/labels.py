@@ -11,7 +11,7 @@ import numpy as np
 from .. import core
 from ..errors import CallError, DataError
 from ..readers import Matrix
-from ..readers.shards import ShardMatrix
+from ..readers.shard_matrix import ShardMatrix
 from ..readers.source import RowSource
 from .hints import binary_hint, guessed_headers, index_hint, offers, prefix_hint, swap_checked, swapped_hint
 from .reading import as_column, holds_names, located, numbers, read, warn
