@@ -81,3 +81,15 @@ def test_truncated_orc_file_is_one_error_line_exit_1(table):
     r = xent("softmax", "--logits", f"{bad}:p_*")
     assert r.exit_code == 1 and r.stdout == ""
     assert r.stderr.startswith(f"Error: --logits {bad}: cannot read the file as ORC: ") and r.stderr.count("\n") == 1
+
+
+def test_gh_pyarrow_without_orc_is_one_error_line(tmp_path, monkeypatch):
+    # Windows wheels of pyarrow are built without ORC: `import pyarrow.orc` raises ImportError there.
+    import sys
+
+    pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 0.5]}).to_orc(tmp_path / "p.orc")
+    monkeypatch.setitem(sys.modules, "pyarrow.orc", None)
+    result = xent("softmax", "--logits", str(tmp_path / "p.orc"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --logits ") and "cannot read ORC files" in result.stderr
+    assert result.stderr.count("\n") == 1

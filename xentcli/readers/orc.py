@@ -9,6 +9,7 @@ batches), and a read behind the last one starts again from the first stripe.
 
 from __future__ import annotations
 
+from ..errors import CallError
 from .arrow.common import ByPath, sliced
 from .arrow.table import read_table
 from .source import Matrix
@@ -18,6 +19,11 @@ __all__ = ["read"]
 
 def read(path: str, where: str, selector: str | None = None) -> Matrix:
     """The selected columns of an ORC file (:func:`.arrow.table.read_table`)."""
+    try:
+        import pyarrow.orc  # noqa: F401  # some pyarrow builds (Windows wheels) leave ORC out
+    except ImportError as e:
+        raise CallError(f"{where}: this pyarrow ({e}) cannot read ORC files; save the table as .parquet "
+                        "or .feather, which any pyarrow reads") from None
     return read_table(lambda: _OrcFile(path), where, selector, "ORC")
 
 
