@@ -9,7 +9,7 @@ A shell example is a line of a fenced ``sh`` block that starts with ``xent`` (af
   line expects a failure: ``# exit 2``), and every other file argument must exist too, or the
   line needs a user's file (``q4.npy``) and is skipped; inline values are never file arguments;
 - a line that needs a shell beyond ``|`` between ``xent`` commands (``<(…)``, ``| head``) or that
-  starts a Dask cluster (``--scheduler``, run by tests/test_cluster.py) is skipped.
+  starts a Dask cluster (``--scheduler``, run by tests/engine/test_cluster.py) is skipped.
 
 The README's tour may skip nothing. A ``text`` block right after a one-command ``sh`` block
 shows that command's output: each of its lines but ``...`` must appear in what it prints.

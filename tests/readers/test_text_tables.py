@@ -126,7 +126,7 @@ def test_boolean_integer_and_float_label_columns(tmp_path):
         assert doc["mean"] == pytest.approx(expected, rel=1e-13), name
 
 
-def test_decimal_commas(tmp_path):
+def test_decimal_commas_read_and_a_mixed_file_located(tmp_path):
     (tmp_path / "p.csv").write_text("0,7;0,2;0,1\n0,25;0,5;0,25\n")
     m = read_matrix(str(tmp_path / "p.csv"), "--probs")
     np.testing.assert_array_equal(np.asarray(m.values), [[0.7, 0.2, 0.1], [0.25, 0.5, 0.25]])

@@ -168,7 +168,7 @@ def test_identical_rows_give_zero():
 @settings(max_examples=100, deadline=None)
 @given(hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 9)), elements=st.floats(-50, 50)),
        st.floats(0, 1e-3), st.integers(0, 2**32 - 1))
-def test_never_negative(zb, scale, seed):
+def test_token_divergences_and_entropies_are_never_negative(zb, scale, seed):
     rng = np.random.default_rng(seed)
     for zt in (zb + scale * rng.normal(size=zb.shape), rng.permutation(zb, axis=-1), zb):
         s = token_stats(zb, zt)
@@ -254,7 +254,7 @@ def test_keys_leave_out_work_not_digits(keys):
         token_stats(zb, zt, k, keys=("kl", "perplexity"))
 
 
-def test_errors():
+def test_token_stats_refuse_other_shapes_out_of_range_ids_and_top_k_0():
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
         token_stats(np.zeros((2, 3)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="out of range"):
@@ -432,7 +432,7 @@ def test_reference_against_mpmath_and_brute_force():
     assert s["kl_lower_bound"][0] == INF
 
 
-def test_reference_errors():
+def test_saved_reference_refuses_other_shapes_and_bad_ids():
     v, i, tail = reference_of(np.zeros((2, 5)), 2)
     with pytest.raises(ValueError, match="shapes"):
         reference_token_stats(v, i, tail, np.zeros((3, 5)))

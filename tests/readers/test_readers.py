@@ -75,7 +75,7 @@ def test_bad_text_names_line_and_column(data, message):
         ("-1e3, 2.5E-1", [-1000, 0.25]),
     ],
 )
-def test_inline_forms(spec, expected):
+def test_inline_matrix_forms_parse_to_rows(spec, expected):
     assert parse_inline(spec, "--logits").tolist() == expected
 
 
@@ -124,7 +124,7 @@ def test_npy_is_read_lazily_by_rows(tmp_path):
     np.testing.assert_array_equal(np.asarray(read_matrix(str(tmp_path / "f.npy"), "--logits").values), z.reshape(6, 4))
 
 
-def test_npz_keys(tmp_path):
+def test_npz_member_picked_by_key_missing_or_ambiguous_refused(tmp_path):
     np.savez(tmp_path / "d.npz", logits=np.ones((2, 3)), targets=np.array([0, 2]))
     np.savez(tmp_path / "one.npz", np.ones((2, 3)))
     assert read_matrix(f"{tmp_path}/d.npz:targets", "--labels").values.tolist() == [0, 2]

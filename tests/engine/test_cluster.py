@@ -26,7 +26,7 @@ import xentcli.engine.base as engine  # noqa: E402
 from xentcli.engine import cluster  # noqa: E402
 from xentcli.readers import text  # noqa: E402
 
-from .conftest import run_process  # noqa: E402
+from tests.conftest import run_process  # noqa: E402
 
 N = 300_500  # rows of the large inputs: a NaN at row 300 001 is in their last block
 C = 32
@@ -179,12 +179,12 @@ def test_softmax_npy_bytes(xent, address, data, tmp_path):
     assert remote.read_bytes() == local.read_bytes()
 
 
-def test_compare(xent, address, data, small_blocks):
+def test_compare_on_a_cluster_gives_the_local_json(xent, address, data, small_blocks):
     same(xent, address, "compare", "--base", data / "base.npy", "--test", data / "test.npy", "--targets",
          data / "tok.npy", "--format", "json")
 
 
-def test_streamed_csv(xent, address, data, small_blocks, streamed_text):
+def test_streamed_csv_on_a_cluster_gives_the_local_json(xent, address, data, small_blocks, streamed_text):
     out = same(xent, address, "entropy", "--logits", data / "z.csv", "--format", "json")
     assert json.loads(out.stdout)["n"] == 20_000
 
@@ -216,7 +216,7 @@ def test_worker_side_text_error(xent, address, data, small_blocks, streamed_text
     assert out.exit_code == 1 and "line 15322, column 4: expected a number, found 'abc'" in out.stderr
 
 
-def test_environment_variable(xent, address, data, monkeypatch):
+def test_xent_scheduler_variable_gives_the_local_json(xent, address, data, monkeypatch):
     local = xent("kl", "--p-logits", data / "z.npy", "--q-logits", data / "q.npy", "--format", "json")
     monkeypatch.setenv("XENT_SCHEDULER", address)
     assert xent("kl", "--p-logits", data / "z.npy", "--q-logits", data / "q.npy", "--format", "json").stdout == local.stdout
@@ -232,7 +232,7 @@ def test_local_cluster_process(xent, data):
     assert proc.stderr == b""
 
 
-def test_without_dask(xent, data, monkeypatch):
+def test_scheduler_without_dask_names_the_extra(xent, data, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a, **k: None if name in ("dask", "distributed") else real(name, *a, **k))
@@ -243,7 +243,7 @@ def test_without_dask(xent, data, monkeypatch):
 
 @pytest.mark.parametrize("bad", ["localhost", "local:0", "local:x", "local:", "http://host:8786", "tcp://",
                                  "tcp://host:port"])
-def test_bad_address(xent, bad):
+def test_scheduler_that_is_no_address_is_a_wrong_call(xent, bad):
     out = xent("ce", "--logits", "1,2,3", "--labels", "0", "--scheduler", bad)
     assert out.exit_code == 2 and out.stderr.startswith("Error: --scheduler")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import xent
+from tests.conftest import xent
 
 SPECIES = ["setosa", "versicolor", "virginica"]
 

@@ -20,7 +20,7 @@ from xentcli.errors import XentError
 from xentcli.readers import read_matrix
 from xentcli.readers.text import parse_text
 
-from .conftest import BAD_ROWS, run_process, spoil, xent
+from tests.conftest import BAD_ROWS, run_process, spoil, xent
 
 mp.mp.dps = 50
 
@@ -265,7 +265,7 @@ near_csv = st.text(alphabet="0123456789.,;-+eE \t\r\n#infa\x00\xe9[]", max_size=
 
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.binary(max_size=300), near_csv.map(lambda s: s.encode("utf-8"))))
-def test_fuzz_readers(data):
+def test_random_bytes_parse_or_give_a_located_error(data):
     try:
         values, _, _ = parse_text(data, "--logits f")
         # numbers, or one column of names (class-name labels)

@@ -15,7 +15,7 @@ import pytest
 
 from xentcli.readers import read_matrix
 
-from .conftest import run_process
+from tests.conftest import run_process
 
 
 def ce_reference(z, y) -> float:

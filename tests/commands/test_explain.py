@@ -12,8 +12,8 @@ import pytest
 
 from xentcli.numbers import format_number
 
-from .cli_helpers import shows_number
-from .conftest import run_process
+from tests.cli_helpers import shows_number
+from tests.conftest import run_process
 
 DOC = ["--labels", "1,0,0;0,0.8,0.2", "--logits", "4,2,1;0,5,1"]
 SATURATED = ["grad", "--loss", "mse", "--through", "sigmoid", "--logits", "5", "--labels", "0"]
@@ -209,7 +209,7 @@ def test_example_explain_walks_the_whole_document(xent):
     (["softmax", "--logits", "3,1,-3", "--temperature", "2"], SOFTMAX_T2),
     (SATURATED, GRAD_SATURATED),
 ])
-def test_snapshot(xent, args, expected):
+def test_explain_wording_probs_in_bits_softmax_t2_saturated_grad(xent, args, expected):
     assert run(xent, *args, "--explain").stdout == expected
 
 
@@ -419,7 +419,7 @@ result
 """
 
 
-def test_mse_snapshot(xent):
+def test_mse_explain_of_the_documents_sample_reads_as_written(xent):
     assert run(xent, "mse", "--labels", "1,0,0;", "--preds", "0.7,0.2,0.1;", "--explain").stdout == MSE_DOC
 
 

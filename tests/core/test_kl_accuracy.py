@@ -68,7 +68,7 @@ def test_rel_entr_gh_20710_near_zero():
     np.testing.assert_allclose(core.rel_entr(x, y), expected, rtol=1e-13, atol=0)
 
 
-def test_rel_entr_edge_cases():
+def test_rel_entr_zeros_infs_nan_and_gh_20710_overflow():
     got = core.rel_entr([0.0, 0.0, 0.5, 0.5, np.nan, 1e-300, 4.0], [0.5, 0.0, 0.0, -1.0, 0.5, 1e300, 2.22e-308])
     assert got[:4].tolist() == [0.0, 0.0, np.inf, np.inf] and np.isnan(got[4])
     # Ratios that underflow / overflow (SciPy's test_rel_entr_gh_20710_overflow values).
@@ -126,7 +126,7 @@ def test_zero_and_inf_terms():
     assert core.kl_divergence_of(p=[0.5, 0.5], q_logits=[0.0, -np.inf]) == np.inf
 
 
-def test_other_axis_and_shapes():
+def test_kl_along_another_axis_equals_last_axis():
     rng = np.random.default_rng(1)
     p = rng.dirichlet(np.ones(6), size=(2, 3))
     q = rng.dirichlet(np.ones(6), size=(2, 3))
@@ -164,7 +164,7 @@ def test_logits_far_apart_and_overflowing_exponent():
         assert float(g) == pytest.approx(float(exact_kl_of_logits(a, b)), rel=1e-12)
 
 
-def test_masked_classes():
+def test_kl_of_logits_with_minus_inf_classes_exact_inf_or_nan():
     inf = np.inf
     zp = np.array([[0.0, -inf, 1.0, 2.0], [0.0, -inf, 1.0, 2.0], [0.0, 1.0, 1.0, 2.0]])
     zq = np.array([[0.5, -inf, 1.0, 1.5], [0.5, 3.0, 1.0, 1.5], [0.5, -inf, 1.0, 1.5]])

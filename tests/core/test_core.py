@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .conftest import BAD_ROWS, spoil
+from tests.conftest import BAD_ROWS, spoil
 from xentcli import core
 
 mp.mp.dps = 50

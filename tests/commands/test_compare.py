@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import run_process, xent
+from tests.conftest import run_process, xent
 
 RTOL = 1e-9
 ATOL = 1e-14  # only for values that are 0 up to rounding (both sides ~1e-17)
@@ -955,7 +955,7 @@ def test_per_token_and_save_base_onto_dev_stdout_dev_null_and_a_fifo_are_written
     assert proc.returncode == 1 and proc.stdout == b"" and proc.stderr.decode().startswith("Error: --test ")
 
 
-def test_worst_tokens(tmp_path):
+def test_worst_tokens_are_the_largest_kl_in_order(tmp_path):
     base, tests, ids = dataset("plain", seed=29)
     p = files(tmp_path, base, tests, ids)
     doc = run_json("--base", p["base"], "--test", f"a={p['a']}", "--test", f"b={p['b']}", "--targets", p["ids"],
@@ -1131,7 +1131,7 @@ def test_ci95_in_csv_and_parquet_with_bootstrap(tmp_path):
 # errors
 # ----------------------------------------------------------------------------------------------
 
-def test_errors(tmp_path):
+def test_compare_wrong_calls_are_one_error_line_and_no_stdout(tmp_path):
     base, tests, ids = dataset("plain", seed=41)
     p = files(tmp_path, base, tests, ids)
 
@@ -1210,7 +1210,7 @@ def test_test_of_another_layout_is_bad_data(tmp_path):
     assert "(8, 3, 5)" in out.stderr and "(4, 6, 5)" in out.stderr
 
 
-def test_saved_reference_and_other_targets(tmp_path):
+def test_saved_reference_refuses_other_targets_or_per_token_without_them(tmp_path):
     base, tests, ids = dataset("plain", seed=43)
     p = files(tmp_path, base, tests, ids)
     with_t, without_t = tmp_path / "with.safetensors", tmp_path / "without.safetensors"

@@ -7,8 +7,8 @@ import pytest
 
 from xentcli import core
 
-from .cli_helpers import shows_number
-from .conftest import SAMPLE
+from tests.cli_helpers import shows_number
+from tests.conftest import SAMPLE
 
 LABELS = np.array([[1, 0, 0], [0, 0.8, 0.2]])
 LOGITS = np.array([[4.0, 2, 1], [0, 5, 1]])

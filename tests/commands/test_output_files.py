@@ -17,7 +17,7 @@ from xentcli.errors import CallError, DataError
 from xentcli.output import OutputSpec, Result, emit
 from xentcli.writers import RowBlocks, check_output, write_npy, write_parquet
 
-from .conftest import run_process, xent
+from tests.conftest import run_process, xent
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

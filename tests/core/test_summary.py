@@ -160,7 +160,7 @@ def test_bootstrap_coverage_of_clustered_data():
     assert 0.85 <= hits / sims <= 1.0, hits
 
 
-def test_bootstrap_edge_cases():
+def test_bootstrap_of_nothing_is_nan_mismatched_blocks_refused():
     assert all(math.isnan(v) for v in block_bootstrap({"x": np.array([])}, np.array([], int), lambda m: m["x"]))
     with pytest.raises(ValueError):
         block_bootstrap({"x": np.ones(3)}, np.zeros(4, int), lambda m: m["x"])

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from .cli_helpers import shows_number
-from .conftest import SAMPLE, run_process
+from tests.cli_helpers import shows_number
+from tests.conftest import SAMPLE, run_process
 
 LABELS = str(SAMPLE / "labels.csv")
 LOGITS = str(SAMPLE / "logits.csv")

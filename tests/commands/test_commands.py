@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from xentcli import core
 
-from .conftest import SAMPLE
+from tests.conftest import SAMPLE
 
 
 def as_json(result):
@@ -130,7 +130,7 @@ probability_rows = hnp.arrays(
 
 @settings(max_examples=150, deadline=None)
 @given(probability_rows, probability_rows)
-def test_kl_properties(a, b):
+def test_kl_nonnegative_zero_on_itself_equals_ce_minus_entropy(a, b):
     p = a / a.sum(axis=1, keepdims=True)
     q = (b[: len(p), : p.shape[1]] if b.shape[0] >= p.shape[0] and b.shape[1] >= p.shape[1] else np.ones_like(p))
     q = (q + 1e-3) / (q + 1e-3).sum(axis=1, keepdims=True)
