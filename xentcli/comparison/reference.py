@@ -198,8 +198,9 @@ class Reference:
         ids, tail, entropy = ref_rows[0], ref_rows[1], ref_rows[2]
         self.check_rows(logprobs, ids)
         target_logprob = ref_rows[3] if len(ref_rows) > 3 and targets is not None else None
-        stats = core.reference_token_stats(logprobs, ids, tail, test_rows, targets if target_logprob is not None else None,
-                                           target_logprob, top_k=min(top_k, self.top_k))
+        scored = targets if target_logprob is not None else None
+        stats = core.reference_token_stats(logprobs, ids, tail, test_rows, scored, target_logprob,
+                                           top_k=min(top_k, self.top_k))
         stats["entropy_base"] = np.asarray(entropy, dtype=np.float64)
         return stats
 

@@ -5,11 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from .. import core
-from ..report import LossReport
 from ..numbers import format_number
+from ..report import LossReport
 from .losses import ce
-from .text import (Explanation, Fmt, Step, base_lines, left_out, pairs, reduction_lines, row_label,
-                   softmax_lines, unit_of)
+from .text import (
+    Explanation,
+    Fmt,
+    Step,
+    base_lines,
+    left_out,
+    pairs,
+    reduction_lines,
+    row_label,
+    softmax_lines,
+    unit_of,
+)
 
 __all__ = ["softmax", "ppl", "example"]
 

@@ -5,8 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from .. import core
-from .text import (MAX_ENTRIES, Explanation, Fmt, Step, left_out, log_terms, perplexity_lines, reduction_lines,
-                   report_closing, report_result, row_label, sample_weight_lines, softmax_lines, unit_of)
+from .text import (
+    MAX_ENTRIES,
+    Explanation,
+    Fmt,
+    Step,
+    left_out,
+    log_terms,
+    perplexity_lines,
+    reduction_lines,
+    report_closing,
+    report_result,
+    row_label,
+    sample_weight_lines,
+    softmax_lines,
+    unit_of,
+)
 
 __all__ = ["ce_coefficients", "ce", "bce", "mse"]
 
