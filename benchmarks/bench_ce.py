@@ -138,7 +138,8 @@ def main() -> None:
     kernel_rep = 3 * rep  # a tenth of a second each: more turns cost little and steady the ratio
     if torch is not None:
         zt, yt = torch.from_numpy(z), torch.from_numpy(y)
-        ours, theirs = best_interleaved([lambda: xent_ce(z, y, threads), lambda: F.cross_entropy(zt, yt).item()], kernel_rep)
+        ours, theirs = best_interleaved([lambda: xent_ce(z, y, threads), lambda: F.cross_entropy(zt, yt).item()],
+                                        kernel_rep)
         row(f"xent vs torch F.cross_entropy ({threads} threads)", ours, theirs, other="torch")
         print(f"  {'':<46} throughput: xent {theirs / ours:.2f}x torch's")
         exact = F.cross_entropy(zt.double(), yt).item()
@@ -169,16 +170,20 @@ def main() -> None:
         ours = best(lambda: subprocess.run(xent_cmd, check=True, capture_output=True), rep)
         if torch is not None:
             row("xent ce vs python -c torch script", ours,
-                best(lambda: subprocess.run([sys.executable, "-c", torch_script], check=True, capture_output=True), rep),
+                best(lambda: subprocess.run([sys.executable, "-c", torch_script], check=True, capture_output=True),
+                     rep),
                 other="torch")
         row("xent ce vs python -c NumPy script", ours,
             best(lambda: subprocess.run([sys.executable, "-c", numpy_script], check=True, capture_output=True), rep),
             other="numpy")
 
         print("\n3. start-up (tiny inline call)")
-        tiny = [sys.executable, "-m", "xentcli", "ce", "--labels", "1,0,0", "--probs", "0.7,0.2,0.1", "--format", "json"]
-        row("xent ce vs python -c 'import numpy'", best(lambda: subprocess.run(tiny, check=True, capture_output=True), max(rep, 7)),
-            best(lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=True), max(rep, 7)), other="numpy")
+        tiny = [sys.executable, "-m", "xentcli", "ce", "--labels", "1,0,0", "--probs", "0.7,0.2,0.1",
+                "--format", "json"]
+        row("xent ce vs python -c 'import numpy'",
+            best(lambda: subprocess.run(tiny, check=True, capture_output=True), max(rep, 7)),
+            best(lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=True), max(rep, 7)),
+            other="numpy")
 
         if args.big_gb > 0:
             big_rows = int(args.big_gb * 1e9 / (4 * c))

@@ -88,7 +88,8 @@ def task_cost(tasks: int) -> None:
         t = time.perf_counter()
         client.gather(client.map(lambda i: i, range(tasks), pure=False))
         raw = time.perf_counter() - t
-        print(f"plain Dask, client.map + gather of {tasks} no-op tasks: {raw:.2f} s = {raw / tasks * 1e3:.2f} ms a task")
+        print(f"plain Dask, client.map + gather of {tasks} no-op tasks: "
+              f"{raw:.2f} s = {raw / tasks * 1e3:.2f} ms a task")
         del runner
 
 

@@ -110,7 +110,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         write_dumps(tmp, args.rows, args.classes)
         size = os.path.getsize(os.path.join(tmp, "b.npy")) / 1e6
-        print(f"1-2. two {size:.0f} MB float32 dumps ({args.rows} x {args.classes}) with targets; best of {args.repeat}")
+        print(f"1-2. two {size:.0f} MB float32 dumps ({args.rows} x {args.classes}) with targets; "
+              f"best of {args.repeat}")
         same_stats = best(xent(tmp, "t.npy", fmt="csv"), args.repeat)
         ours = best(xent(tmp, "t.npy"), args.repeat)
         doc = json.loads(ours[3])
@@ -121,7 +122,8 @@ def main() -> None:
             show("xent compare (every statistic)", ours, theirs, "torch float64 script")
             kl_csv = float(same_stats[3].decode().split(",")[1])
             kl_t, nll_b, nll_t, same = map(float, theirs[3].split())
-            print(f"  {'':<40} mean KL of the csv line {kl_csv!r} (the JSON's, to the bit: {kl_csv == doc['tests']['t']['kl']['mean']})")
+            print(f"  {'':<40} mean KL of the csv line {kl_csv!r} "
+                  f"(the JSON's, to the bit: {kl_csv == doc['tests']['t']['kl']['mean']})")
             kl = doc["tests"]["t"]["kl"]["mean"]
             print(f"  {'':<40} mean KL: xent {kl!r}, torch {kl_t!r}, relative difference {abs(kl - kl_t) / kl_t:.1e}")
             print(f"  {'':<40} NLL base/test: xent {doc['models']['base']['nll']['mean']!r} / "

@@ -107,7 +107,8 @@ def main() -> None:
         print(f"1. {size / 1e9:.1f} GB of float32 logits ({rows} x {CLASSES}), xent ce with index targets")
         npy_cmd, st_cmd = xent("ce", "--logits", p("z.npy"), "--labels", p("y.npy")), \
             xent("ce", "--logits", p("z.safetensors"), "--labels", p("y.npy"))
-        same = (subprocess.run(npy_cmd, capture_output=True).stdout == subprocess.run(st_cmd, capture_output=True).stdout)
+        same = (subprocess.run(npy_cmd, capture_output=True).stdout
+                == subprocess.run(st_cmd, capture_output=True).stdout)
         best_npy, best_st = (float("inf"), 0), (float("inf"), 0)
         for _ in range(args.repeat):  # in turns, so a slow spell of the shared machine hits both
             best_npy = min(best_npy, timed(npy_cmd, 1), key=lambda r: r[0])

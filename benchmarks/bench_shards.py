@@ -49,7 +49,8 @@ def machine() -> str:
     except AttributeError:
         cores = os.cpu_count()
     return (f"{platform.system()} {platform.release()}, {cpu}, {cores} cores usable, {ram:.1f} GiB RAM, "
-            f"Python {platform.python_version()}, NumPy {np.__version__}, XENT_THREADS={os.environ.get('XENT_THREADS', '-')}")
+            f"Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"XENT_THREADS={os.environ.get('XENT_THREADS', '-')}")
 
 
 def run_measured(cmd: list[str]) -> tuple[float, float, int, bytes]:

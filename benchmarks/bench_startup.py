@@ -43,7 +43,8 @@ def main() -> None:
     print(f"xent {' '.join(TINY)}")
     print(f"  xent:          best {min(ours):.3f} s, median {statistics.median(ours):.3f} s")
     print(f"  import numpy:  best {min(numpy):.3f} s, median {statistics.median(numpy):.3f} s")
-    print(f"  ratio: {min(ours) / min(numpy):.2f}x (best), {statistics.median(ours) / statistics.median(numpy):.2f}x (median)")
+    print(f"  ratio: {min(ours) / min(numpy):.2f}x (best), "
+          f"{statistics.median(ours) / statistics.median(numpy):.2f}x (median)")
 
 
 if __name__ == "__main__":
