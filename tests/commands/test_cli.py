@@ -52,7 +52,8 @@ def test_csv_tsv_npy_and_header(xent):
     r = xent("ce", "--labels", LABELS, "--logits", LOGITS, "--reduction", "sum", "--format", "npy")
     assert np.load(io.BytesIO(r.stdout_bytes)) == pytest.approx(0.9945909096951082, rel=1e-15)
     r = xent("softmax", "--logits", LOGITS, "--format", "npy")
-    np.testing.assert_allclose(np.load(io.BytesIO(r.stdout_bytes)).round(8), [[0.84379473, 0.1141952, 0.04201007], [0.00657326, 0.97555875, 0.01786798]])
+    np.testing.assert_allclose(np.load(io.BytesIO(r.stdout_bytes)).round(8),
+                               [[0.84379473, 0.1141952, 0.04201007], [0.00657326, 0.97555875, 0.01786798]])
 
 
 def test_softmax_json_log_and_temperature(xent):
@@ -66,7 +67,8 @@ def test_softmax_json_log_and_temperature(xent):
 
 
 def test_base_changes_losses_not_perplexity(xent):
-    docs = {b: as_json(xent("ce", "--labels", LABELS, "--logits", LOGITS, "--format", "json", "--base", b)) for b in ("e", "2", "10")}
+    docs = {b: as_json(xent("ce", "--labels", LABELS, "--logits", LOGITS, "--format", "json", "--base", b))
+            for b in ("e", "2", "10")}
     assert docs["2"]["base"] == 2 and docs["10"]["base"] == 10
     assert docs["2"]["mean"] == pytest.approx(0.4972954548475541 / math.log(2), rel=1e-15)
     assert docs["10"]["mean"] == pytest.approx(0.4972954548475541 / math.log(10), rel=1e-15)
@@ -106,13 +108,14 @@ def test_table_on_a_pipe_is_never_truncated_and_has_no_ansi(xent):
 
 def test_no_color_terminal_table(tmp_path):
     # A real terminal is needed for colour; NO_COLOR must still win.
-    pty = pytest.importorskip("pty")
+    pytest.importorskip("pty")  # the child process forks the terminal with it
     out = tmp_path / "out"
     code = (
         "import os,pty,sys\n"
         f"pid, fd = pty.fork()\n"
         "if pid == 0:\n"
-        f"    os.execvpe(sys.executable, [sys.executable, '-m', 'xentcli', 'softmax', '--logits', '1,2'], dict(os.environ, NO_COLOR='1', TERM='xterm-256color'))\n"
+        "    os.execvpe(sys.executable, [sys.executable, '-m', 'xentcli', 'softmax', '--logits', '1,2'],"
+        " dict(os.environ, NO_COLOR='1', TERM='xterm-256color'))\n"
         "data = b''\n"
         "while True:\n"
         "    try: chunk = os.read(fd, 4096)\n"
@@ -121,7 +124,8 @@ def test_no_color_terminal_table(tmp_path):
         "    data += chunk\n"
         f"open({str(out)!r}, 'wb').write(data)\n"
     )
-    import subprocess, sys
+    import subprocess
+    import sys
     subprocess.run([sys.executable, "-c", code], timeout=60, check=True)
     data = out.read_bytes().decode()
     assert "0.26894142" in data  # a table (the default on a terminal), not csv
@@ -176,7 +180,8 @@ def test_pytorch_cases_through_the_command(xent, tmp_path, torch_cases):
         z = tmp_path / f"z{i}.csv"
         np.savetxt(z, np.array(case["logits"]), delimiter=",", fmt="%.17g")
         y = tmp_path / f"y{i}.csv"
-        np.savetxt(y, np.array(case["labels"]).reshape(len(case["logits"]), -1), delimiter=",", fmt="%.17g" if not case["index"] else "%d")
+        np.savetxt(y, np.array(case["labels"]).reshape(len(case["logits"]), -1), delimiter=",",
+                   fmt="%.17g" if not case["index"] else "%d")
         args = ["ce", "--logits", z, "--labels", y, "--reduction", case["reduction"], "--format", "json",
                 "--label-smoothing", case["label_smoothing"], "--temperature", case["temperature"]]
         if case["weights"] is not None:
@@ -197,7 +202,8 @@ def test_three_dimensional_npy_with_batch_targets(xent, tmp_path):
     t = rng.integers(0, 6, size=(2, 4))
     np.save(tmp_path / "z.npy", z)
     np.save(tmp_path / "t.npy", t)
-    flat = as_json(xent("ce", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "t.npy", "--format", "json", "--reduction", "none"))
+    flat = as_json(xent("ce", "--logits", tmp_path / "z.npy", "--labels", tmp_path / "t.npy", "--format", "json",
+                        "--reduction", "none"))
     assert flat["n"] == 8
     zz = z.reshape(8, 6).astype(np.float64)
     ref = np.log(np.exp(zz).sum(1)) - zz[np.arange(8), t.reshape(-1)]
@@ -212,7 +218,8 @@ def test_renormalize_rescales_rows(xent):
 
 
 def test_ignore_index_counts_in_denominator(xent):
-    doc = as_json(xent("ce", "--labels", "0,-100,2", "--logits", "0,0,0;1,2,3;0,0,0", "--ignore-index", "-100", "--format", "json"))
+    doc = as_json(xent("ce", "--labels", "0,-100,2", "--logits", "0,0,0;1,2,3;0,0,0", "--ignore-index", "-100",
+                       "--format", "json"))
     assert doc["denominator"] == 2 and doc["mean"] == pytest.approx(math.log(3), rel=1e-15)
 
 
@@ -259,7 +266,8 @@ def test_masked_target_warns_and_gives_inf(xent):
         (["ce", "--labels", "0", "--probs", "0.5,0.6"], 1, ["row 1", "sum to 1.1", "--renormalize"]),
         (["ce", "--labels", "-0.5,1.5", "--probs", "0.5,0.5"], 1, ["--labels", "row 1", "-0.5"]),
         (["ce", "--labels", "0.5,0.6", "--probs", "0.5,0.5"], 1, ["--labels", "sum to 1.1"]),
-        (["ce", "--labels", "0", "--logits", "1,2", "--weights", "1,2,3"], 1, ["--weights", "one weight per class (2)"]),
+        (["ce", "--labels", "0", "--logits", "1,2", "--weights", "1,2,3"], 1,
+         ["--weights", "one weight per class (2)"]),
     ],
 )
 def test_errors_exit_codes_and_messages(xent, args, code, needles):
@@ -302,7 +310,8 @@ def test_npy_through_stdin():
 @pytest.mark.parametrize("rows", [200_000, 60_000])  # many blocks; one block written in one 3 MB call
 def test_closed_pipe_ends_quietly(tmp_path, rows):
     np.save(tmp_path / "big.npy", np.zeros((rows, 8)))
-    import subprocess, sys
+    import subprocess
+    import sys
     p = subprocess.Popen([sys.executable, "-m", "xentcli", "softmax", "--logits", str(tmp_path / "big.npy")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.readline()
