@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from xentcli import core
-
 from tests.conftest import SAMPLE
+from xentcli import core
 
 
 def as_json(result):
@@ -53,9 +52,11 @@ def test_bce_is_stable_at_extreme_and_infinite_logits():
 
 
 def test_bce_cli_accepts_infinite_logits_and_rejects_nan(xent):
-    doc = as_json(xent("bce", "--labels", "1,0,1,0", "--logits", "inf,-inf,-inf,inf", "--reduction", "none", "--format", "json"))
+    doc = as_json(xent("bce", "--labels", "1,0,1,0", "--logits", "inf,-inf,-inf,inf", "--reduction", "none",
+                       "--format", "json"))
     assert doc["per_sample"] == [0.0, 0.0, "inf", "inf"]  # four samples; the last two are certain and wrong
-    doc = as_json(xent("bce", "--labels", "1,0,1,0;", "--logits", "inf,-inf,-inf,inf;", "--reduction", "none", "--format", "json"))
+    doc = as_json(xent("bce", "--labels", "1,0,1,0;", "--logits", "inf,-inf,-inf,inf;", "--reduction", "none",
+                       "--format", "json"))
     assert doc["per_sample"] == ["inf"]  # one sample of four outputs
     assert float(xent("bce", "--labels", "1,0", "--logits", "inf,-inf").stdout) == 0.0
     r = xent("grad", "--loss", "bce", "--labels", "1,0;", "--logits", "inf,-inf;", "--format", "json", "--check")
@@ -72,7 +73,8 @@ def test_bce_from_probabilities_is_the_formula():
 
 def test_bce_cli_probs_and_errors(xent):
     # a 1-D input is N samples of one output: the mean over the two
-    assert float(xent("bce", "--labels", "1,0", "--probs", "0.7,0.2").stdout) == pytest.approx((-math.log(0.7) - math.log(0.8)) / 2, rel=1e-15)
+    assert float(xent("bce", "--labels", "1,0", "--probs", "0.7,0.2").stdout) == pytest.approx(
+        (-math.log(0.7) - math.log(0.8)) / 2, rel=1e-15)
     r = xent("bce", "--labels", "1,0", "--probs", "0.7,1.2")
     assert r.exit_code == 1 and "outside [0, 1]" in r.stderr
     r = xent("bce", "--labels", "1,2", "--logits", "0.7,0.2")
@@ -91,14 +93,16 @@ def test_bce_cli_probs_and_errors(xent):
 
 def test_kl_and_entropy_against_scipy_and_torch(xent, reference):
     for case in reference["divergence"]:
-        r = as_json(xent("kl", "--p", csv_matrix(case["p"]) + ";", "--q", csv_matrix(case["q"]) + ";", "--reduction", "none", "--format", "json"))
-        np.testing.assert_allclose(r["per_sample"], case["kl_probs"], rtol=1e-12)
-        r = as_json(xent("kl", "--p-logits", csv_matrix(case["p_logits"]) + ";", "--q-logits", csv_matrix(case["q_logits"]) + ";",
+        r = as_json(xent("kl", "--p", csv_matrix(case["p"]) + ";", "--q", csv_matrix(case["q"]) + ";",
                          "--reduction", "none", "--format", "json"))
+        np.testing.assert_allclose(r["per_sample"], case["kl_probs"], rtol=1e-12)
+        r = as_json(xent("kl", "--p-logits", csv_matrix(case["p_logits"]) + ";",
+                         "--q-logits", csv_matrix(case["q_logits"]) + ";", "--reduction", "none", "--format", "json"))
         np.testing.assert_allclose(r["per_sample"], case["kl_logits"], rtol=1e-12)
         r = as_json(xent("entropy", "--probs", csv_matrix(case["p"]) + ";", "--reduction", "none", "--format", "json"))
         np.testing.assert_allclose(r["per_sample"], case["entropy_probs"], rtol=1e-12)
-        r = as_json(xent("entropy", "--logits", csv_matrix(case["p_logits"]) + ";", "--reduction", "none", "--format", "json"))
+        r = as_json(xent("entropy", "--logits", csv_matrix(case["p_logits"]) + ";", "--reduction", "none",
+                         "--format", "json"))
         np.testing.assert_allclose(r["per_sample"], case["entropy_logits"], rtol=1e-12)
 
 
@@ -107,7 +111,8 @@ def test_kl_by_hand_mixed_forms_and_inf(xent):
     expected = 0.5 * math.log(2) + 0.5 * math.log(2 / 3)
     assert float(xent("kl", "--p", "0.5,0.5", "--q", "0.25,0.75").stdout) == pytest.approx(expected, rel=1e-14)
     # Q as logits: softmax(0, log 3) = (1/4, 3/4).
-    assert float(xent("kl", "--p", "0.5,0.5", "--q-logits", f"0,{math.log(3)!r}").stdout) == pytest.approx(expected, rel=1e-14)
+    assert float(xent("kl", "--p", "0.5,0.5", "--q-logits", f"0,{math.log(3)!r}").stdout) == pytest.approx(
+        expected, rel=1e-14)
     r = xent("kl", "--p", "0.5,0.5", "--q", "1,0")
     assert r.exit_code == 0 and r.stdout == "inf\n" and "Q gives probability 0" in r.stderr
     assert float(xent("kl", "--p", "1,0", "--q", "0.5,0.5").stdout) == pytest.approx(math.log(2), rel=1e-15)
@@ -147,7 +152,8 @@ def test_entropy_of_uniform_is_log_c(xent):
     for c in (2, 3, 10):
         probs = ",".join(["1"] * c)
         assert float(xent("entropy", "--probs", probs, "--renormalize").stdout) == pytest.approx(math.log(c), rel=1e-15)
-        assert float(xent("entropy", "--logits", ",".join(["0"] * c), "--base", "2").stdout) == pytest.approx(math.log2(c), rel=1e-15)
+        assert float(xent("entropy", "--logits", ",".join(["0"] * c), "--base", "2").stdout) == pytest.approx(
+            math.log2(c), rel=1e-15)
     assert float(xent("entropy", "--probs", "1,0,0").stdout) == 0.0
 
 
@@ -219,7 +225,8 @@ def test_grad_document_example_and_output_forms(xent):
     labels, logits = str(SAMPLE / "labels.csv"), str(SAMPLE / "logits.csv")
     r = xent("grad", "--logits", logits, "--labels", labels, "--reduction", "none")
     g = np.array([[float(v) for v in line.split(",")] for line in r.stdout.splitlines()])
-    np.testing.assert_allclose(g, np.array([[0.84379473, 0.1141952, 0.04201007], [0.00657326, 0.97555875, 0.01786798]]) - np.array([[1, 0, 0], [0, 0.8, 0.2]]), atol=5e-9)
+    softmax = np.array([[0.84379473, 0.1141952, 0.04201007], [0.00657326, 0.97555875, 0.01786798]])
+    np.testing.assert_allclose(g, softmax - np.array([[1, 0, 0], [0, 0.8, 0.2]]), atol=5e-9)
     r = xent("grad", "--logits", logits, "--labels", labels, "--check")
     assert r.exit_code == 0 and r.stderr.startswith("max_abs_diff: ") and float(r.stderr.split()[1]) < 1e-9
     r = xent("grad", "--logits", logits, "--labels", labels, "--format", "table")
@@ -228,7 +235,8 @@ def test_grad_document_example_and_output_forms(xent):
 
 
 def test_grad_bce_matches_sigmoid_minus_targets_and_finite_differences(xent):
-    doc = as_json(xent("grad", "--loss", "bce", "--logits", "0,1e4;-1e4,2", "--labels", "1,0;0,0.5", "--reduction", "sum", "--format", "json", "--check"))
+    doc = as_json(xent("grad", "--loss", "bce", "--logits", "0,1e4;-1e4,2", "--labels", "1,0;0,0.5",
+                       "--reduction", "sum", "--format", "json", "--check"))
     s = 1 / (1 + math.exp(-2))
     np.testing.assert_allclose(doc["grad"], [[-0.5, 1.0], [0.0, s - 0.5]], rtol=1e-15)
     assert doc["max_abs_diff"] <= 1e-6
