@@ -24,7 +24,7 @@ import stat
 import sys
 
 from ..errors import CallError, DataError
-from .formats import FORMATS, SUPPORTED_EXTENSIONS, TEXT_EXTENSIONS, Format
+from .formats import FORMATS, MAGIC, SUPPORTED_EXTENSIONS, TEXT_EXTENSIONS, Format
 from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
@@ -138,14 +138,9 @@ def split_selector(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-#: Magic bytes of the formats that have them, for a path without an extension and for stdin.
-_MAGIC = ((NPY_MAGIC, ".npy"), (b"_logits_", ".kld"), (b"PK\x03\x04", ".pt"), (b"PAR1", ".parquet"),
-          (b"ARROW1", ".arrow"))
-
-
 def _sniff(head: bytes) -> str:
     """The extension the first bytes of a file or stream say: magic bytes, a JSON opening, else text."""
-    for magic, ext in _MAGIC:
+    for magic, ext in MAGIC:
         if head.startswith(magic):
             if ext == ".pt" and len(head) > 30:
                 # Both are zip archives: torch.save puts every entry in a folder, np.savez puts NAME.npy at the top.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Format", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS"]
+__all__ = ["Format", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "MAGIC"]
 
 
 class Format(NamedTuple):
@@ -19,6 +19,7 @@ class Format(NamedTuple):
     extra: str | None = None  # the pip extra that installs what it imports
     package: str | None = None  # the module it imports, looked up (not imported) before reading
     takes: tuple[str, ...] = ()  # which of read_matrix's reading options its read() accepts
+    magic: bytes | None = None  # the first bytes that name the format on stdin or without an extension
 
 
 _TEXT = Format("text", takes=("header", "names"))
@@ -27,18 +28,22 @@ FORMATS: dict[str, Format] = {
     ".tsv": _TEXT,
     ".txt": _TEXT,
     ".dat": _TEXT,
-    ".npy": Format("npy"),
+    ".npy": Format("npy", magic=b"\x93NUMPY"),
     ".npz": Format("npz"),
     ".safetensors": Format("safetensors"),
-    ".kld": Format("kld"),
-    ".parquet": Format("arrow.files", extra="arrow", package="pyarrow"),
+    ".kld": Format("kld", magic=b"_logits_"),
+    ".parquet": Format("arrow.files", extra="arrow", package="pyarrow", magic=b"PAR1"),
     ".feather": Format("arrow.files", extra="arrow", package="pyarrow"),
-    ".arrow": Format("arrow.files", extra="arrow", package="pyarrow"),
+    ".arrow": Format("arrow.files", extra="arrow", package="pyarrow", magic=b"ARROW1"),
     ".json": Format("json.document"),
-    ".pt": Format("pytorch"),  # PyTorch is never a dependency: pytorch.read says how to get it
+    # PyTorch is never a dependency: pytorch.read says how to get it. A zip archive is a .pt or an .npz,
+    # told apart by its first entry's name (the readers package's _sniff).
+    ".pt": Format("pytorch", magic=b"PK\x03\x04"),
     ".pth": Format("pytorch"),
     ".jsonl": Format("json.lines"),
-    ".orc": Format("orc", extra="arrow", package="pyarrow"),
+    ".orc": Format("orc", extra="arrow", package="pyarrow"),  # "ORC" alone could start a text header
 }
 TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
 SUPPORTED_EXTENSIONS = tuple(FORMATS)
+#: Magic bytes of the formats that have them, for a path without an extension and for stdin.
+MAGIC = tuple((f.magic, ext) for ext, f in FORMATS.items() if f.magic is not None)
