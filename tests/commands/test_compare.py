@@ -408,7 +408,8 @@ def test_infinite_kl_tokens(tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 # Made once with torch 2.13.0 (CPU), float64:
-#   B = torch.tensor(TORCH_BASE, dtype=torch.float64).reshape(-1, 5); T = ... TORCH_TEST; K = torch.tensor(TORCH_IDS).reshape(-1)
+#   B = torch.tensor(TORCH_BASE, dtype=torch.float64).reshape(-1, 5); T = ... TORCH_TEST
+#   K = torch.tensor(TORCH_IDS).reshape(-1)
 #   lp, lq = F.log_softmax(B, -1), F.log_softmax(T, -1)
 #   TORCH_KL = F.kl_div(lq, lp, log_target=True, reduction='none').nan_to_num(0.0).sum(-1)
 #   TORCH_KL_REVERSE = F.kl_div(lp, lq, log_target=True, reduction='none').nan_to_num(0.0).sum(-1)
@@ -601,7 +602,8 @@ def test_save_base_round_trip(tmp_path):
     q_rest = 1 - qk.sum(1)
     # KL of the K + 1 outcomes, with the terms p·(d + e^-d - 1) (SPEC §2's non-negative form): the plain
     # Σ p·d plus Σ q - Σ p, which is ~1e-7 here, the float32-stored p's not summing to 1 exactly
-    bound = (pk * np.log(pk / qk)).sum(1) + p_rest * np.log(p_rest / q_rest) + (qk.sum(1) + q_rest) - (pk.sum(1) + p_rest)
+    bound = ((pk * np.log(pk / qk)).sum(1) + p_rest * np.log(p_rest / q_rest)
+             + (qk.sum(1) + q_rest) - (pk.sum(1) + p_rest))
     np.testing.assert_allclose(bound_t["kl_lower_bound_a"], bound, rtol=1e-9)
     # --shift with a reference saved unshifted: a wrong call that says the fix
     result = invoke("--base", ref, "--test", p["a"], "--shift")
@@ -831,7 +833,8 @@ def test_bootstrap_resamples_whole_sequences(tmp_path):
     base = np.array([[zb0] * 5, [zb1] * 5])
     test = np.array([[zt0] * 5, [zt1] * 5])
     p = files(tmp_path, base, {"t": test})
-    kls = [float(plogratio(np.exp(log_softmax(b)), log_softmax(b), log_softmax(t))) for b, t in ((zb0, zt0), (zb1, zt1))]
+    kls = [float(plogratio(np.exp(log_softmax(b)), log_softmax(b), log_softmax(t)))
+           for b, t in ((zb0, zt0), (zb1, zt1))]
     for shift in ([], ["--shift"]):
         doc = run_json("--base", p["base"], "--test", p["t"], "--bootstrap", "400", "--seed", "3", *shift)
         lo, hi = doc["tests"]["t"]["kl"]["ci95"]
@@ -1022,7 +1025,8 @@ def test_csv_tsv_and_table_output(tmp_path):
         headed = invoke(*args, "--format", fmt, "--header")
         assert plain.exit_code == headed.exit_code == 0
         lines = plain.stdout.splitlines()
-        assert headed.stdout.splitlines() == [sep.join(["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"])] + lines
+        header = sep.join(["name", "kl_mean", "kl_se", "ln_ppl_ratio", "same_top1"])
+        assert headed.stdout.splitlines() == [header] + lines
         assert len(lines) == 2
         for line, name in zip(lines, ("a", "b")):
             cells = line.split(sep)
@@ -1169,7 +1173,8 @@ def test_compare_wrong_calls_are_one_error_line_and_no_stdout(tmp_path):
     fails(1, "--base", base2, "--test", tmp_path / "b.csv", says=("--test", "b.csv", "line 5, column 3", "oops"))
     nan_rows = rows.copy()
     nan_rows[6, 2] = np.nan
-    fails(1, "--base", base2, "--test", save(tmp_path, "nanny.npy", nan_rows), says=("--test", "nanny.npy: row 7", "nan"))
+    fails(1, "--base", base2, "--test", save(tmp_path, "nanny.npy", nan_rows),
+          says=("--test", "nanny.npy: row 7", "nan"))
     # a --test file that does not exist: a wrong call naming it
     fails(2, "--base", p["base"], "--test", tmp_path / "missing.npy", says=("missing.npy",))
     # --per-token of an unsupported kind, before anything is read

@@ -10,10 +10,9 @@ import re
 
 import pytest
 
-from xentcli.numbers import format_number
-
 from tests.cli_helpers import shows_number
 from tests.conftest import run_process
+from xentcli.numbers import format_number
 
 DOC = ["--labels", "1,0,0;0,0.8,0.2", "--logits", "4,2,1;0,5,1"]
 SATURATED = ["grad", "--loss", "mse", "--through", "sigmoid", "--logits", "5", "--labels", "0"]
@@ -69,7 +68,8 @@ reduction (mean)
 
 perplexity
   perplexity = exp(mean in nats) = exp(0.35667494) = 1.4285714
-  the branching factor: on average the model is as unsure as a fair choice among 1.4285714 classes (the same number in every base)
+  the branching factor: on average the model is as unsure as a fair choice among 1.4285714 classes \
+(the same number in every base)
 
 result
   reduction = mean
@@ -114,7 +114,8 @@ row 1: beside it, binary cross-entropy
              = [0.99330715]
   side by side: BCE [0.99330715]   MSE [0.013207124]
   a saturated wrong prediction: σ'(z) = [0.0066480567], so MSE's gradient 2(σ(z) - y)·σ'(z) collapses
-  while CE's stays σ(z) - y: MSE barely corrects a confident mistake, CE pushes at full strength. That is why classifiers are trained with cross-entropy.
+  while CE's stays σ(z) - y: MSE barely corrects a confident mistake, CE pushes at full strength. \
+That is why classifiers are trained with cross-entropy.
 
 result: ∂loss/∂z, 1 × 1, divided by the mean's denominator 1
   row 1: [0.013207124]
@@ -163,8 +164,10 @@ def test_log_softmax_numbers_are_the_commands_own(xent):
         assert numbers(st["result: log-softmax of 2 rows"][i]) == [printed(p) for p in row]
 
 
-@pytest.mark.parametrize("extra", [[], ["--reduction", "sum"], ["--loss", "bce", "--labels", "1,0;0,1", "--logits", "2,-1;0,3"],
-                                   ["--loss", "mse", "--through", "softmax"], ["--weights", "1,2,3", "--label-smoothing", "0.2"]])
+@pytest.mark.parametrize("extra", [[], ["--reduction", "sum"],
+                                   ["--loss", "bce", "--labels", "1,0;0,1", "--logits", "2,-1;0,3"],
+                                   ["--loss", "mse", "--through", "softmax"],
+                                   ["--weights", "1,2,3", "--label-smoothing", "0.2"]])
 def test_grad_numbers_are_the_commands_own(xent, extra):
     base = ["grad", *DOC] if "--labels" not in extra else ["grad"]
     args = base + extra
@@ -291,7 +294,8 @@ def test_entropy_numbers_are_the_commands_own(xent):
         assert in_bits.split()[-2] == printed(doc["per_sample"][i])
     assert "0·log 0" in st["row 4: entropy"][-4] and "1.5 bits" not in text
     result = dict(line.split(" = ", 1) for line in st["result"][1:])
-    assert result["mean"] == printed(doc["mean"]) and numbers(st["result"][0]) == [printed(v) for v in doc["per_sample"]]
+    assert result["mean"] == printed(doc["mean"])
+    assert numbers(st["result"][0]) == [printed(v) for v in doc["per_sample"]]
 
 
 # -- kl, bce, ppl, mse ---------------------------------------------------------------------------------

@@ -15,12 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.conftest import BAD_ROWS, run_process, spoil, xent
 from xentcli import core
 from xentcli.errors import XentError
 from xentcli.readers import read_matrix
 from xentcli.readers.text import parse_text
-
-from tests.conftest import BAD_ROWS, run_process, spoil, xent
 
 mp.mp.dps = 50
 
@@ -44,49 +43,72 @@ _ok_npy = _npy_bytes(np.ones((2, 3)))
 
 # name: (files {name: bytes}, args ({d} is the folder), stdin, exit code, substrings of the one-line message)
 BAD_INPUTS = {
-    "missing file": ({}, ["ce", "--labels", "{d}/nope.csv", "--logits", "1,2"], None, 2, ["--labels", "nope.csv", "not found"]),
+    "missing file": ({}, ["ce", "--labels", "{d}/nope.csv", "--logits", "1,2"], None, 2,
+                     ["--labels", "nope.csv", "not found"]),
     # (a directory of supported files is read as shards: one holding none is a wrong call)
     "directory": ({"empty/README": b"no data here"}, ["softmax", "--logits", "{d}/empty"], None, 2,
                   ["--logits", "directory"]),
-    "unknown extension": ({"z.xlsx": b"1,2"}, ["softmax", "--logits", "{d}/z.xlsx"], None, 2, ["z.xlsx", "'.xlsx'", ".csv", ".npz"]),
+    "unknown extension": ({"z.xlsx": b"1,2"}, ["softmax", "--logits", "{d}/z.xlsx"], None, 2,
+                          ["z.xlsx", "'.xlsx'", ".csv", ".npz"]),
     "empty file": ({"z.csv": b""}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["--logits", "z.csv", "empty"]),
     "empty stdin": ({}, ["softmax", "--logits", "-"], b"", 1, ["--logits", "stdin", "empty"]),
     "header only": ({"z.csv": b"cat,dog\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["z.csv", "header"]),
-    "ragged rows": ({"z.csv": b"1,2,3\n4,5\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 2", "2 values", "expected 3"]),
-    "non-numeric cell": ({"z.csv": b"1,2\n3,abc\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 2, column 2", "'abc'"]),
-    "empty cell": ({"z.csv": b"1,,2\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 1, column 2", "empty cell"]),
-    "trailing delimiter": ({"z.csv": b"1,2,\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 1, column 3", "trailing delimiter"]),
-    "non-UTF-8 bytes": ({"z.csv": b"1,2\n3,4\n\xe9,5\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 3", "0xe9", "UTF-8"]),
-    "binary bytes": ({"z.csv": b"1,2\n\x00\x01\x02"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["line 2", "binary"]),
+    "ragged rows": ({"z.csv": b"1,2,3\n4,5\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1,
+                    ["line 2", "2 values", "expected 3"]),
+    "non-numeric cell": ({"z.csv": b"1,2\n3,abc\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1,
+                         ["line 2, column 2", "'abc'"]),
+    "empty cell": ({"z.csv": b"1,,2\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1,
+                   ["line 1, column 2", "empty cell"]),
+    "trailing delimiter": ({"z.csv": b"1,2,\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1,
+                           ["line 1, column 3", "trailing delimiter"]),
+    "non-UTF-8 bytes": ({"z.csv": b"1,2\n3,4\n\xe9,5\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1,
+                        ["line 3", "0xe9", "UTF-8"]),
+    "binary bytes": ({"z.csv": b"1,2\n\x00\x01\x02"}, ["softmax", "--logits", "{d}/z.csv"], None, 1,
+                     ["line 2", "binary"]),
     "binary on stdin": ({}, ["softmax", "--logits", "-"], b"\x00\x01garbage", 1, ["stdin", "binary"]),
     "truncated npy": ({"z.npy": _ok_npy[:-5]}, ["softmax", "--logits", "{d}/z.npy"], None, 1, ["z.npy", "truncated"]),
-    "fake npy": ({"z.npy": b"not numpy at all"}, ["softmax", "--logits", "{d}/z.npy"], None, 1, ["z.npy", "not an NPY file"]),
+    "fake npy": ({"z.npy": b"not numpy at all"}, ["softmax", "--logits", "{d}/z.npy"], None, 1,
+                 ["z.npy", "not an NPY file"]),
     "truncated npy on stdin": ({}, ["softmax", "--logits", "-"], _ok_npy[:-5], 1, ["stdin", "NPY"]),
-    "object npy": ({"z.npy": b""}, ["softmax", "--logits", "{d}/obj.npy"], None, 1, ["obj.npy", "not numeric", "never unpickled"]),
-    "string npy": ({"s.npy": _npy_bytes(np.array(["a", "b"]))}, ["softmax", "--logits", "{d}/s.npy"], None, 1, ["s.npy", "not numeric"]),
-    "npz key missing": ({}, ["softmax", "--logits", "{d}/d.npz:nope"], None, 2, ["d.npz", "'nope'", "logits", "targets"]),
+    "object npy": ({"z.npy": b""}, ["softmax", "--logits", "{d}/obj.npy"], None, 1,
+                   ["obj.npy", "not numeric", "never unpickled"]),
+    "string npy": ({"s.npy": _npy_bytes(np.array(["a", "b"]))}, ["softmax", "--logits", "{d}/s.npy"], None, 1,
+                   ["s.npy", "not numeric"]),
+    "npz key missing": ({}, ["softmax", "--logits", "{d}/d.npz:nope"], None, 2,
+                        ["d.npz", "'nope'", "logits", "targets"]),
     "npz ambiguous": ({}, ["softmax", "--logits", "{d}/d.npz"], None, 2, ["d.npz", "2 arrays", "KEY"]),
     "NaN logit": ({"z.csv": b"1,2\n3,nan\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["z.csv", "row 2", "nan"]),
     "+inf logit": ({"z.csv": b"1,inf\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["row 1", "inf"]),
     # (not "1,2" on line 1: column numbers over a row without integers are a header, as pandas writes)
-    "row of only -inf": ({"z.csv": b"2,1\n-inf,-inf\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1, ["z.csv line 2", "row 2", "-inf"]),
-    "shape mismatch": ({}, ["ce", "--labels", "1,0,0;0,1,0;0,0,1", "--logits", "1,2,3;4,5,6"], None, 1, ["(3, 3)", "(2, 3)"]),
-    "index out of range": ({"y.csv": b"0\n3\n"}, ["ce", "--labels", "{d}/y.csv", "--logits", "1,2,3;4,5,6"], None, 1, ["y.csv line 2", "row 2", "class index 3", "3 classes"]),
+    "row of only -inf": ({"z.csv": b"2,1\n-inf,-inf\n"}, ["softmax", "--logits", "{d}/z.csv"], None, 1,
+                         ["z.csv line 2", "row 2", "-inf"]),
+    "shape mismatch": ({}, ["ce", "--labels", "1,0,0;0,1,0;0,0,1", "--logits", "1,2,3;4,5,6"], None, 1,
+                       ["(3, 3)", "(2, 3)"]),
+    "index out of range": ({"y.csv": b"0\n3\n"}, ["ce", "--labels", "{d}/y.csv", "--logits", "1,2,3;4,5,6"], None, 1,
+                           ["y.csv line 2", "row 2", "class index 3", "3 classes"]),
     "negative index": ({}, ["ce", "--labels", "-1,0", "--logits", "1,2,3;4,5,6"], None, 1, ["row 1", "class index -1"]),
-    "fractional index": ({}, ["ce", "--labels", "0.5,1", "--logits", "1,2,3;4,5,6"], None, 1, ["row 1", "0.5", "integer"]),
+    "fractional index": ({}, ["ce", "--labels", "0.5,1", "--logits", "1,2,3;4,5,6"], None, 1,
+                         ["row 1", "0.5", "integer"]),
     "negative label": ({}, ["ce", "--labels", "1.5,-0.5", "--logits", "1,2"], None, 1, ["--labels", "row 1", "-0.5"]),
-    "probs outside [0,1]": ({}, ["ce", "--labels", "0", "--probs", "1.5,-0.5"], None, 1, ["--probs", "row 1", "outside [0, 1]"]),
-    "probs not summing": ({"p.csv": b"0.5,0.5\n0.5,0.7\n"}, ["ce", "--labels", "0,1", "--probs", "{d}/p.csv"], None, 1, ["p.csv line 2", "row 2", "1.2", "--renormalize"]),
-    "labels not summing": ({}, ["ce", "--labels", "0.5,0.7", "--logits", "1,2"], None, 1, ["--labels", "row 1", "--renormalize"]),
-    "weights wrong length": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--weights", "1,2,3"], None, 1, ["--weights", "(2)", "(3,)"]),
-    "smoothing out of range": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--label-smoothing", "1.5"], None, 2, ["--label-smoothing", "1.5"]),
+    "probs outside [0,1]": ({}, ["ce", "--labels", "0", "--probs", "1.5,-0.5"], None, 1,
+                            ["--probs", "row 1", "outside [0, 1]"]),
+    "probs not summing": ({"p.csv": b"0.5,0.5\n0.5,0.7\n"}, ["ce", "--labels", "0,1", "--probs", "{d}/p.csv"], None, 1,
+                          ["p.csv line 2", "row 2", "1.2", "--renormalize"]),
+    "labels not summing": ({}, ["ce", "--labels", "0.5,0.7", "--logits", "1,2"], None, 1,
+                           ["--labels", "row 1", "--renormalize"]),
+    "weights wrong length": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--weights", "1,2,3"], None, 1,
+                             ["--weights", "(2)", "(3,)"]),
+    "smoothing out of range": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--label-smoothing", "1.5"], None, 2,
+                               ["--label-smoothing", "1.5"]),
     "base 1": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--base", "1"], None, 2, ["--base"]),
     "base 0": ({}, ["entropy", "--probs", "1,0", "--base", "0"], None, 2, ["--base"]),
     "base negative": ({}, ["kl", "--p", "1,0", "--q", "1,0", "--base", "-2"], None, 2, ["--base"]),
     "base word": ({}, ["kl", "--p", "1,0", "--q", "1,0", "--base", "ten"], None, 2, ["--base", "'ten'"]),
     "temperature 0": ({}, ["softmax", "--logits", "1,2", "--temperature", "0"], None, 2, ["--temperature"]),
-    "temperature negative": ({}, ["ppl", "--logits", "1,2", "--targets", "0", "--temperature", "-1"], None, 2, ["--temperature"]),
-    "logits and probs": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--probs", "0.5,0.5"], None, 2, ["--logits", "--probs", "not both"]),
+    "temperature negative": ({}, ["ppl", "--logits", "1,2", "--targets", "0", "--temperature", "-1"], None, 2,
+                             ["--temperature"]),
+    "logits and probs": ({}, ["ce", "--labels", "0", "--logits", "1,2", "--probs", "0.5,0.5"], None, 2,
+                         ["--logits", "--probs", "not both"]),
     "two stdin readers": ({}, ["ce", "--labels", "-", "--logits", "-"], b"1,2", 2, ["stdin", "--labels", "--logits"]),
     "malformed inline": ({}, ["ce", "--labels", "0", "--logits", "1,2;3"], None, 2, ["--logits", "malformed", "row 2"]),
     "malformed inline json": ({}, ["ce", "--labels", "0", "--logits", "[[1,2],[3"], None, 2, ["--logits", "malformed"]),
@@ -145,7 +167,8 @@ def test_index_ce_checks_after_computing_yet_reports_as_before(classes, bad, tmp
     expected = xent("softmax", "--logits", zf, "--format", "npy", "-o", str(tmp_path / "p.npy"))
     assert expected.exit_code == 1 and "row 12346" in expected.stderr
     for args in (["ce", "--labels", yf, "--ignore-index", "-100"], ["ppl", "--targets", yf, "--ignore-index", "-100"],
-                 ["ce", "--labels", yf, "--ignore-index", "-100", "--weights", ",".join(["0"] + ["1"] * (classes - 1))]):
+                 ["ce", "--labels", yf, "--ignore-index", "-100",
+                  "--weights", ",".join(["0"] + ["1"] * (classes - 1))]):
         got = xent(*args, "--logits", zf)
         assert (got.exit_code, got.stderr) == (1, expected.stderr), args
 
@@ -347,7 +370,8 @@ def test_shift_invariance_and_float32_accumulation():
     for shift in (-1e3, 1e3, 12345.678):
         np.testing.assert_allclose(core.cross_entropy(z + shift, k), base, rtol=1e-10)
     z32 = z.astype(np.float32)
-    np.testing.assert_allclose(core.cross_entropy(z32, k), core.cross_entropy(z32.astype(np.float64), k), rtol=0, atol=0)
+    np.testing.assert_allclose(core.cross_entropy(z32, k), core.cross_entropy(z32.astype(np.float64), k),
+                               rtol=0, atol=0)
     assert math.isclose(core.softmax(np.array([1000.0, 0.0, 0.0]))[0], 1.0) and core.softmax([1000.0, 0, 0])[1] == 0.0
 
 
@@ -497,7 +521,8 @@ def test_gh_signalling_nan_is_one_error_line(tmp_path, dtype, bits, command):
 
 
 @pytest.mark.parametrize("args", [("--base", "\u0662"), ("--base", "1_0"), ("--precision", "\u0663"),
-                                  ("--ignore-index", "\u0661"), ("--precision", "1_0"), ("--scheduler", "local:\u0662")])
+                                  ("--ignore-index", "\u0661"), ("--precision", "1_0"),
+                                  ("--scheduler", "local:\u0662")])
 def test_gh_whole_number_options_are_ascii(xent, args):
     r = xent("ce", "--labels", "0,1", "--logits", "1,2;3,4", *args)
     assert r.exit_code == 2 and r.stdout == "" and args[0] in r.stderr and len(r.stderr.splitlines()) == 1
@@ -511,7 +536,8 @@ def test_gh_option_numbers_are_ascii_and_never_nan(xent, option, value):
     assert r.exit_code == 2 and r.stdout == "" and option in r.stderr and len(r.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", [("ppl", "--logits", "{z}", "--targets", "{t}"), ("ce", "--logits", "{z}", "--labels", "{t}"),
+@pytest.mark.parametrize("command", [("ppl", "--logits", "{z}", "--targets", "{t}"),
+                                     ("ce", "--logits", "{z}", "--labels", "{t}"),
                                      ("grad", "--logits", "{z}", "--labels", "{t}"),
                                      ("compare", "--base", "{z}", "--test", "{z}", "--targets", "{t}")])
 def test_gh_transposed_targets_of_sequences_are_refused(xent, tmp_path, command):
@@ -549,7 +575,8 @@ def test_a_regular_file_on_stdin_may_be_named_by_its_path(tmp_path):
     with open(f, "rb") as stdin:
         r = subprocess.run([sys.executable, "-m", "xentcli", "ce", "--labels", "0,1", "--logits", "/dev/stdin"],
                            stdin=stdin, capture_output=True, timeout=60)
-    assert r.returncode == 0 and float(r.stdout) == pytest.approx((math.log1p(math.e) + math.log1p(math.exp(-1))) / 2, rel=1e-12)
+    assert r.returncode == 0 and float(r.stdout) == pytest.approx(
+        (math.log1p(math.e) + math.log1p(math.exp(-1))) / 2, rel=1e-12)
 
 
 @pytest.mark.parametrize("args", [
@@ -573,4 +600,5 @@ def test_a_successful_run_still_shows_its_warnings():
 
 def test_gh_kl_shape_error_starts_with_the_option_and_file(xent):
     r = xent("kl", "--p", "0.5,0.5;0.3,0.7", "--q", "0.2,0.8")
-    assert r.exit_code == 1 and r.stderr.startswith("Error: --q inline value: Q has shape (1, 2) but P (--p inline value)")
+    assert r.exit_code == 1 and r.stderr.startswith(
+        "Error: --q inline value: Q has shape (1, 2) but P (--p inline value)")

@@ -135,7 +135,8 @@ def test_saturated_wrong_sigmoid_vanishes_for_mse_not_for_ce(xent):
     assert 0.01 < mse["grad"][0][0] < 0.02 and bce["grad"][0][0] > 0.99
     assert mse["max_abs_diff"] < 1e-9 and bce["max_abs_diff"] < 1e-9
     # Further out MSE's gradient keeps vanishing (but stays exact), CE's stays 1.
-    far = as_json(xent("grad", "--loss", "mse", "--through", "sigmoid", "--logits", "20", "--labels", "0", "--format", "json"))
+    far = as_json(xent("grad", "--loss", "mse", "--through", "sigmoid", "--logits", "20", "--labels", "0",
+                       "--format", "json"))
     assert far["grad"][0][0] == pytest.approx(2 / (1 + math.exp(-20)) ** 2 / (1 + math.exp(20)), rel=1e-14)
     r = xent("grad", "--loss", "mse", "--through", "sigmoid", "--logits", "5", "--labels", "0", "--format", "table")
     assert r.exit_code == 0 and "0.013207124" in r.stdout and "2(σ(z) - y)·σ(z)(1 - σ(z))" in r.stdout
@@ -181,7 +182,8 @@ def test_class_indices_and_names_stand_for_one_hot_rows(xent, tmp_path):
                            "--reduction", "none", "--format", "json", *extra))
         assert doc == one_hot
     g1 = xent("grad", "--loss", "mse", "--through", "sigmoid", "--labels", "0,2,1", "--logits", logits).stdout
-    g2 = xent("grad", "--loss", "mse", "--through", "sigmoid", "--labels", "1,0,0;0,0,1;0,1,0", "--logits", logits).stdout
+    g2 = xent("grad", "--loss", "mse", "--through", "sigmoid", "--labels", "1,0,0;0,0,1;0,1,0",
+              "--logits", logits).stdout
     assert g1 == g2 and g1.count("\n") == 3
 
 
@@ -192,7 +194,8 @@ def test_preds_and_targets_are_any_finite_numbers_one_output_per_sample(xent):
     assert doc["mean"] == pytest.approx(0.5 * sum((p - t) ** 2 for p, t in zip(preds, y)) / 3, rel=1e-15)
     assert doc["denominator"] == 3.0
     # Brier score of probabilities, as given (no activation): 0.3² + 0.2² + 0.1² = 0.14
-    assert float(xent("mse", "--preds", "0.7,0.2,0.1", "--labels", "1,0,0", "--reduction", "sum").stdout) == pytest.approx(0.14)
+    brier = xent("mse", "--preds", "0.7,0.2,0.1", "--labels", "1,0,0", "--reduction", "sum")
+    assert float(brier.stdout) == pytest.approx(0.14)
 
 
 # -- output forms ------------------------------------------------------------------------------
@@ -261,7 +264,8 @@ def test_help_and_command_list(xent):
 
 def test_overflowing_squared_error_is_inf_with_a_located_warning(xent):
     # (1e200)² = 1e400 is past float64's largest (1.8e308): inf, said once with the row and the count.
-    r = xent("mse", "--preds", "0,0;1e200,0;0,-1e200", "--labels", "0,0;0,0;0,0", "--reduction", "none", "--format", "json")
+    r = xent("mse", "--preds", "0,0;1e200,0;0,-1e200", "--labels", "0,0;0,0;0,0", "--reduction", "none",
+             "--format", "json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["per_sample"] == [0.0, "inf", "inf"]
     assert "row 2: the value is inf because the squared error overflows float64; 2 samples in all" in r.stderr

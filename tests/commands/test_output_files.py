@@ -12,12 +12,11 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import run_process, xent
 from xentcli import core
 from xentcli.errors import CallError, DataError
 from xentcli.output import OutputSpec, Result, emit
 from xentcli.writers import RowBlocks, check_output, write_npy, write_parquet
-
-from tests.conftest import run_process, xent
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -477,7 +476,8 @@ def test_a_failing_output_file_is_one_located_line_and_leaves_nothing(tmp_path, 
     z = np.random.default_rng(0).normal(size=(300, 20))
     np.save(tmp_path / "z.npy", z)
     out = tmp_path / f"out.{'txt' if fmt == 'table' else fmt}"
-    result = xent("softmax", "--logits", tmp_path / "z.npy", *(["--format", fmt] if fmt != "parquet" else []), "-o", out)
+    result = xent("softmax", "--logits", tmp_path / "z.npy", *(["--format", fmt] if fmt != "parquet" else []),
+                  "-o", out)
     expected = {28: "no space left on device", 5: "input/output error"}[errno_]
     assert result.exit_code == 1 and result.stderr == f"Error: --output {out}: {expected}\n"
     assert sorted(os.listdir(tmp_path)) == ["z.npy"]

@@ -134,7 +134,8 @@ def test_a_row_off_by_1e_3_is_refused(xent, tmp_path, dtype, width):
     p[2, 0] += np.asarray(1e-3, dtype=dtype)
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "ids.npy", np.zeros(3, dtype=np.int64))
-    for command in (["ce", "--labels", tmp_path / "ids.npy", "--probs"], ["entropy", "--probs"], ["kl", "--q", tmp_path / "p.npy", "--p"]):
+    for command in (["ce", "--labels", tmp_path / "ids.npy", "--probs"], ["entropy", "--probs"],
+                    ["kl", "--q", tmp_path / "p.npy", "--p"]):
         r = xent(*command, tmp_path / "p.npy")
         assert r.exit_code == 1, (command, r.stdout)
         assert "row 3: probabilities sum to 1.00" in r.stderr

@@ -5,10 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from xentcli import core
-
 from tests.cli_helpers import shows_number
 from tests.conftest import SAMPLE
+from xentcli import core
 
 LABELS = np.array([[1, 0, 0], [0, 0.8, 0.2]])
 LOGITS = np.array([[4.0, 2, 1], [0, 5, 1]])

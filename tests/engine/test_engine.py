@@ -104,7 +104,7 @@ def test_cli_same_numbers_with_one_or_two_threads(tmp_path, xent):
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path):
-    pty = pytest.importorskip("pty")
+    pytest.importorskip("pty")  # the child process forks the terminal with it
     import os
     import subprocess
     import sys
@@ -150,6 +150,7 @@ def test_float16_input_gives_the_numbers_of_its_exact_float32_values(xent, tmp_p
     np.save(tmp_path / "h.npy", z16)
     np.save(tmp_path / "f.npy", z16.astype(np.float32))
     np.save(tmp_path / "t.npy", t)
-    runs = [json.loads(xent("ppl", "--logits", tmp_path / name, "--targets", tmp_path / "t.npy", "--format", "json").stdout)
+    runs = [json.loads(xent("ppl", "--logits", tmp_path / name, "--targets", tmp_path / "t.npy",
+                            "--format", "json").stdout)
             for name in ("h.npy", "f.npy")]
     assert runs[0] == runs[1]

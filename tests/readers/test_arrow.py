@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from xentcli.errors import CallError
-from xentcli.readers import arrow, read_matrix
 from tests.cli_helpers import cli_json
 from tests.conftest import xent
+from xentcli.errors import CallError
+from xentcli.readers import arrow, read_matrix
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -160,7 +160,8 @@ def test_pandas_index_columns_are_not_data(tmp_path):
 @pytest.mark.parametrize("fmt", ["parquet", "feather", "arrow-file", "arrow-stream"])
 def test_list_columns_are_one_row_per_cell(tmp_path, kind, fmt):
     z = rng.standard_normal((9, 4)).astype(np.float32)
-    typ = {"list": pa.list_(pa.float32()), "fixed": pa.list_(pa.float32(), 4), "large": pa.large_list(pa.float32())}[kind]
+    typ = {"list": pa.list_(pa.float32()), "fixed": pa.list_(pa.float32(), 4),
+           "large": pa.large_list(pa.float32())}[kind]
     table = pa.table({"logits": pa.array(list(z), typ)})
     if fmt == "parquet":
         path = tmp_path / "l.parquet"
@@ -176,7 +177,8 @@ def test_list_columns_are_one_row_per_cell(tmp_path, kind, fmt):
         assert np.array_equal(np.asarray(m.values), z)
     np.save(tmp_path / "z.npy", z)
     y = ",".join(str(i % 4) for i in range(9))
-    assert cli_json("ce", "--labels", y, "--logits", path) == cli_json("ce", "--labels", y, "--logits", tmp_path / "z.npy")
+    assert (cli_json("ce", "--labels", y, "--logits", path)
+            == cli_json("ce", "--labels", y, "--logits", tmp_path / "z.npy"))
 
 
 def test_a_hugging_face_like_table(tmp_path):
@@ -190,7 +192,8 @@ def test_a_hugging_face_like_table(tmp_path):
     assert (cli_json("ce", "--labels", f"{path}:label", "--logits", f"{path}:logits", "--reduction", "none")
             == cli_json("ce", "--labels", "0,2,1,1,0", "--logits", tmp_path / "z.npy", "--reduction", "none"))
     r = xent("ce", "--labels", f"{path}:label", "--logits", path)  # which column? a wrong call
-    assert r.exit_code == 2 and "lists of integers (input_ids), lists of numbers (logits) and integers (label)" in r.output
+    assert r.exit_code == 2
+    assert "lists of integers (input_ids), lists of numbers (logits) and integers (label)" in r.output
     assert f"e.g. {path}:logits for the predictions, or {path}:input_ids or {path}:label for the labels" in r.output
     r = xent("ce", "--labels", f"{path}:label", "--logits", f"{path}:input_ids")  # ragged
     assert r.exit_code == 1 and "column 'input_ids' row 2" in r.output and "--logits" in r.output
@@ -338,7 +341,8 @@ def test_a_sequence_per_row_reads_as_b_t_v(tmp_path, fmt):
     got = cli_json("ppl", "--logits", f"{path}:logits", "--targets", f"{path}:input_ids", "--shift")
     assert got["perplexity"] == pytest.approx(np.exp(nll.mean()), rel=1e-12)
     r = xent("ppl", "--logits", f"{path}:logits", "--targets", path, "--shift")
-    assert r.exit_code == 2 and "the table mixes sequences of lists of numbers (logits) and lists of integers" in r.stderr
+    assert r.exit_code == 2
+    assert "the table mixes sequences of lists of numbers (logits) and lists of integers" in r.stderr
     assert f"e.g. {path}:input_ids for the targets or {path}:logits for the predictions" in r.stderr
     r = xent("softmax", "--logits", f"{path}:logits", "--format", "npy")
     assert r.exit_code == 0
@@ -445,9 +449,10 @@ def test_class_names_across_record_batches_keep_the_file_order(tmp_path, stream)
 def test_mixed_table_hint_included_a_number_column_that_is_not_a_class(tmp_path, fmt, labels):
     """Columns ``label, z_setosa, z_versicolor, z_virginica, w``: the hint was ``FILE:z_setosa,…,w``,
     a wrong loss when pasted."""
-    from tests.cli_helpers import error
-    from sklearn.metrics import log_loss
     from scipy.special import softmax
+    from sklearn.metrics import log_loss
+
+    from tests.cli_helpers import error
 
     z = rng.standard_normal((4, 3))
     df = pd.DataFrame({"label": labels, "z_setosa": z[:, 0], "z_versicolor": z[:, 1], "z_virginica": z[:, 2],

@@ -170,7 +170,8 @@ def _lying_text(data: bytes, rng) -> bytes:
         depth = int(rng.choice([64, 65, 999, 1000, 5000]))
         return (text[:at] + "[" * depth + "1" + "]" * depth + text[at:]).encode()
     if choice == 1:
-        return (text[:at] + str(rng.choice(["[", "]", "{", "}", '"', ",", "null", "1e999", '"x"', "\n"])) + text[at:]).encode()
+        token = str(rng.choice(["[", "]", "{", "}", '"', ",", "null", "1e999", '"x"', "\n"]))
+        return (text[:at] + token + text[at:]).encode()
     if choice == 2:
         return text.replace("0.", "-", 1).encode()
     return (text[:at] + "\x00\x1b[31m" + text[at:]).encode()
@@ -222,7 +223,8 @@ def test_mutants_fail_cleanly_in_process(fuzz_files, xent):
                 warnings.simplefilter("default")
                 spec = f"-{selector}" if stdin else f"{path}{selector}"
                 r = xent("softmax", "--logits", spec, "--format", "csv", input=mutant if stdin else None)
-            check(r.exit_code, r.stderr, None if stdin else path, f"{name} mutant {i} (seed {SEED}{', stdin' if stdin else ''})")
+            check(r.exit_code, r.stderr, None if stdin else path,
+                  f"{name} mutant {i} (seed {SEED}{', stdin' if stdin else ''})")
             path.unlink()
 
 

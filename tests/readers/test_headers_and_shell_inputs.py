@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xentcli.readers import read_matrix
-
 from tests.conftest import run_process
+from xentcli.readers import read_matrix
 
 
 def ce_reference(z, y) -> float:
@@ -190,8 +189,8 @@ def test_gh_sklearn_classes_header_and_class_value_labels(xent, sklearn_135):
     keep = bad != -100
     doc = json.loads(xent("ce", "--labels", d / "ignored.txt", "--probs", d / "proba.csv", "--ignore-index", "-100",
                           "--format", "json").stdout)
-    assert doc["denominator"] == 59 and doc["mean"] == pytest.approx(log_loss(y[keep], proba[keep], labels=clf.classes_),
-                                                           rel=1e-12)
+    assert doc["denominator"] == 59
+    assert doc["mean"] == pytest.approx(log_loss(y[keep], proba[keep], labels=clf.classes_), rel=1e-12)
     assert xent("ce", "--labels", d / "y.txt", "--probs", d / "proba.csv", "--ignore-index", "1").exit_code == 2
 
 
@@ -418,7 +417,8 @@ def test_shift_against_pytorchs_shifted_cross_entropy(xent, tmp_path, reference,
     np.testing.assert_allclose(ce["per_sample"], case["per_sample"], rtol=1e-13, atol=1e-300)
 
 
-@pytest.mark.parametrize("command", [["ppl", "--logits", "{z}", "--targets", "{t}"], ["ce", "--logits", "{z}", "--labels", "{t}"],
+@pytest.mark.parametrize("command", [["ppl", "--logits", "{z}", "--targets", "{t}"],
+                                     ["ce", "--logits", "{z}", "--labels", "{t}"],
                                      ["compare", "--base", "{z}", "--test", "{z}", "--targets", "{t}"]])
 def test_shift_with_flat_logits_and_sequences_of_targets_is_refused(xent, tmp_path, command):
     # (B·T, V) logits are one sequence; (B, T) targets are B: shifting the one would pair each sequence's last

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from xentcli.errors import CallError, DataError
-from xentcli.readers import read_matrix
 from tests.cli_helpers import cli_json, error
 from tests.conftest import xent
+from xentcli.errors import CallError, DataError
+from xentcli.readers import read_matrix
 
 rng = np.random.default_rng(11)
 
@@ -69,7 +69,8 @@ def test_object_key_optional_when_it_holds_one_list(tmp_path):
 
 def test_dotted_keys_name_nested_fields_and_a_literal_dotted_key_wins(tmp_path):
     z = rng.standard_normal((2, 3))
-    path = dump(tmp_path / "n.json", {"out": {"logits": z.tolist(), "note": "x"}, "a.b": [[1.0, 2.0]], "a": {"b": [[9.0]]}})
+    path = dump(tmp_path / "n.json",
+                {"out": {"logits": z.tolist(), "note": "x"}, "a.b": [[1.0, 2.0]], "a": {"b": [[9.0]]}})
     assert np.array_equal(values(f"{path}:out.logits"), z)
     assert np.array_equal(values(f"{path}:out"), z)  # an object: its only list
     assert values(f"{path}:a.b").tolist() == [[1.0, 2.0]]
@@ -104,7 +105,8 @@ def test_cli_gives_the_numbers_of_npy(tmp_path):
     yj = dump(tmp_path / "y.json", y.tolist())
     for labels in (yj, tmp_path / "y.npy"):
         assert (cli_json("ce", "--labels", labels, "--logits", zj, "--reduction", "none")
-                == cli_json("ce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy", "--reduction", "none"))
+                == cli_json("ce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy",
+                            "--reduction", "none"))
     both = dump(tmp_path / "both.json", {"logits": z.tolist(), "labels": y.tolist()})
     assert (cli_json("ce", "--labels", f"{both}:labels", "--logits", f"{both}:logits")
             == cli_json("ce", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "z.npy"))
@@ -287,8 +289,8 @@ def test_json_document_above_the_bound_is_refused_before_parsing(tmp_path, monke
 @pytest.mark.parametrize("unit", ["[" * 900 + "]" * 900 + ",", "[0],"])
 def test_json_document_at_the_bound_fails_within_512_mb(tmp_path, unit):
     """The worst failing documents at the bound: lists nested deep (two bytes a list), many tiny lists."""
-    from xentcli.readers.json import document as jsonfile
     from tests.readers.test_text_trust import peak_of_run
+    from xentcli.readers.json import document as jsonfile
 
     path = tmp_path / "worst.json"
     head, tail = "[[0],", '"x"]'

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from tests.cli_helpers import cli_json, error
+from tests.conftest import xent
 from xentcli.errors import CallError, DataError
 from xentcli.readers import read_matrix
 from xentcli.readers.json import lines as jsonl
-from tests.cli_helpers import cli_json, error
-from tests.conftest import xent
 
 rng = np.random.default_rng(7)
 SPECIES = ["setosa", "versicolor", "virginica"]
@@ -163,7 +163,8 @@ def test_gh_fields_of_several_kinds_without_a_selector_are_a_wrong_call_naming_e
     f = tmp_path / "d.jsonl"
     df.to_json(f, orient="records", lines=True, double_precision=15)
     out = error("ce", "--labels", f, "--probs", f"{f}:p_*", code=2)
-    assert f"--labels {f}: the table mixes class names (species) and numbers (p_setosa, p_versicolor, p_virginica)" in out
+    assert (f"--labels {f}: the table mixes class names (species) "
+            "and numbers (p_setosa, p_versicolor, p_virginica)") in out
     assert f"select one, e.g. {f}:species for the labels or {f}:p_* for the predictions" in out
     got = cli_json("ce", "--labels", f"{f}:species", "--probs", f"{f}:p_*")
     assert got["mean"] == pytest.approx(sklearn_metrics.log_loss(np.array(SPECIES)[y], p, labels=SPECIES), rel=1e-12)

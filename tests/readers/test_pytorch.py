@@ -9,10 +9,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from xentcli.errors import CallError
-from xentcli.readers import read_matrix
 from tests.cli_helpers import cli_json, error
 from tests.conftest import xent
+from xentcli.errors import CallError
+from xentcli.readers import read_matrix
 
 rng = np.random.default_rng(5)
 
@@ -31,7 +31,8 @@ def values(spec):
 @pytest.mark.parametrize("ext", [".pt", ".pth"])
 def test_without_pytorch_it_is_a_wrong_call_and_nothing_is_unpickled(tmp_path, monkeypatch, ext):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "torch" else real(name, *a, **k))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "torch" else real(name, *a, **k))
     path = tmp_path / f"z{ext}"
     path.write_bytes(b"PK\x03\x04 not looked at")
     out = error("softmax", "--logits", path, code=2)
@@ -97,7 +98,8 @@ def test_ppl_of_bt_v_logits_and_bt_targets_against_numpy(tmp_path, torch):
     m = z64.max(axis=1)
     nll = m + np.log(np.exp(z64 - m[:, None]).sum(axis=1)) - z64[np.arange(10), t.reshape(-1)]
     assert r["n"] == 10
-    assert r["mean"] == pytest.approx(nll.mean(), rel=1e-12) and r["perplexity"] == pytest.approx(np.exp(nll.mean()), rel=1e-12)
+    assert r["mean"] == pytest.approx(nll.mean(), rel=1e-12)
+    assert r["perplexity"] == pytest.approx(np.exp(nll.mean()), rel=1e-12)
 
 
 def test_ce_matches_npy_and_bf16_matches_its_float32(tmp_path, torch):

@@ -179,7 +179,8 @@ def _npy_with_header(path, shape, data_bytes: int, descr: str = "<f4") -> None:
 def test_npy_header_that_lies_about_its_shape_is_bad_data(tmp_path, xent, shape, data_bytes, message):
     # Read as 20 values, or failing inside xent, before: a header must hold exactly the file's data.
     _npy_with_header(tmp_path / "z.npy", shape, data_bytes)
-    for args, stdin in [(["--logits", tmp_path / "z.npy"], None), (["--logits", "-"], (tmp_path / "z.npy").read_bytes())]:
+    for args, stdin in [(["--logits", tmp_path / "z.npy"], None),
+                        (["--logits", "-"], (tmp_path / "z.npy").read_bytes())]:
         r = xent("softmax", *args, input=stdin)
         assert r.exit_code == 1 and r.stdout == ""
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("Error: --logits ")
@@ -289,7 +290,8 @@ def test_chunked_reader_agrees_with_the_exact_reader(rows, cols, delimiter, head
 
 _STREAM_CASES = {
     "plain": b"1,2,3\n4,5,6\n7,8,9.5\n-1,0,1e-3\n",
-    "header, comments, blanks, CRLF, BOM": b"\xef\xbb\xbf# top\r\ncat,dog,man\r\n\r\n1,2,3\r\n# mid\r\n4,5,6\r\n\r\n7,8,9\r\n",
+    "header, comments, blanks, CRLF, BOM": (b"\xef\xbb\xbf# top\r\ncat,dog,man\r\n\r\n1,2,3\r\n"
+                                            b"# mid\r\n4,5,6\r\n\r\n7,8,9\r\n"),
     "whitespace, no final newline": b"1 2  3\n4 5 6\n7 8 9",
     "NaN logit in a later chunk": b"1,2,3\n# c\n4,5,6\n\n7,nan,9\n",
     "a word in a later chunk": b"1,2,3\n4,5,6\n7,x,9\n",
@@ -324,7 +326,8 @@ def test_streamed_text_gives_what_the_whole_file_gives(name, chunk, tmp_path, mo
     whole = [xent(*args) for args in commands]
     monkeypatch.setattr(readers.main, "STREAM_TEXT_BYTES", 0)
     monkeypatch.setattr(readers.common, "TEXT_CHUNK", chunk)
-    if name in ("plain", "header, comments, blanks, CRLF, BOM", "whitespace, no final newline", "NaN logit in a later chunk"):
+    if name in ("plain", "header, comments, blanks, CRLF, BOM", "whitespace, no final newline",
+                "NaN logit in a later chunk"):
         assert isinstance(read_matrix(str(path), "--logits").values, readers.TextRows)  # really streamed
     for args, before in zip(commands, whole):
         after = xent(*args)
@@ -363,7 +366,8 @@ def test_every_input_may_be_a_streamed_text_file(tmp_path, monkeypatch, xent):
     monkeypatch.setattr(readers.common, "TEXT_CHUNK", 100)
     for args, before in zip(commands, whole):
         after = xent(*args)
-        assert before.exit_code == 0 and (after.exit_code, after.stdout, after.stderr) == (0, before.stdout, before.stderr)
+        assert before.exit_code == 0
+        assert (after.exit_code, after.stdout, after.stderr) == (0, before.stdout, before.stderr)
 
 
 @settings(max_examples=300, deadline=None)

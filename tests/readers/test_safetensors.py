@@ -8,10 +8,10 @@ import struct
 import numpy as np
 import pytest
 
-from xentcli.errors import CallError
-from xentcli.readers import read_matrix
 from tests.cli_helpers import cli_json
 from tests.conftest import xent
+from xentcli.errors import CallError
+from xentcli.readers import read_matrix
 
 rng = np.random.default_rng(7)
 
@@ -220,8 +220,9 @@ def test_unknown_name_is_a_wrong_call_listing_the_tensors(tmp_path):
     assert result.exit_code == 2 and result.output.startswith("Error:")
     for part in ("nope", "logits: F32 (2, 3)", "labels: I64 (2,)", str(path)):
         assert part in result.output
+    md = write(tmp_path / "md.safetensors", {"a": tensor(np.ones(2))}, metadata={"a": "b"})
     with pytest.raises(CallError, match="__metadata__"):
-        read_matrix(f"{write(tmp_path / 'md.safetensors', {'a': tensor(np.ones(2))}, metadata={'a': 'b'})}:__metadata__", "x")
+        read_matrix(f"{md}:__metadata__", "x")
 
 
 def test_several_tensors_and_no_name_is_a_wrong_call(tmp_path):

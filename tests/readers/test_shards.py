@@ -95,7 +95,8 @@ COMMANDS = {
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_gives_the_numbers_of_one_file(dump, command):
-    one = [a.format(**{k: dump / f"{k}.npy" for k in ("z", "q", "p", "y", "soft", "binary")}) for a in COMMANDS[command]]
+    one = [a.format(**{k: dump / f"{k}.npy" for k in ("z", "q", "p", "y", "soft", "binary")})
+           for a in COMMANDS[command]]
     many = [a.format(**{k: f"{dump / k}/shard-*.npy" for k in ("z", "q", "p", "y", "soft", "binary")})
             for a in COMMANDS[command]]
     out = same_output(one, many)
@@ -126,7 +127,8 @@ def test_natural_order_puts_shard_2_before_shard_10(tmp_path):
         np.save(tmp_path / f"y-{name}.npy", y[rows])
     np.save(tmp_path / "one.npy", z)
     np.save(tmp_path / "one-y.npy", y)
-    out = same_output(["ce", "--logits", tmp_path / "one.npy", "--labels", tmp_path / "one-y.npy", "--reduction", "none"],
+    out = same_output(["ce", "--logits", tmp_path / "one.npy", "--labels", tmp_path / "one-y.npy",
+                       "--reduction", "none"],
                       ["ce", "--logits", f"{tmp_path}/shard-*.npy", "--labels", f"{tmp_path}/y-shard-*.npy",
                        "--reduction", "none"])
     lexical = np.concatenate([z[0:3], z[8:12], z[3:8]])
@@ -161,7 +163,8 @@ def test_mixed_formats_each_read_by_its_own_reader(tmp_path):
             e.mkdir()
             np.save(e / "a.npy", p32[:4])
             write_csv(e / "b.csv", p32[4:])
-            same_output([cmd[0], key, tmp_path / "p.npy", "--format", "csv"], [cmd[0], key, f"{e}/*", "--format", "csv"])
+            same_output([cmd[0], key, tmp_path / "p.npy", "--format", "csv"],
+                        [cmd[0], key, f"{e}/*", "--format", "csv"])
             continue
         same_output([*cmd, key, tmp_path / "one.npy", "--format", "csv"], [*cmd, key, f"{d}/part-*", "--format", "csv"])
 
