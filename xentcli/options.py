@@ -39,7 +39,7 @@ __all__ = [
     "input_header_option",
     "shift_option",
     "scheduler_option",
-    "IDLE_OPTIONS",
+    "reading",
     "explain_options",
 ]
 
@@ -146,9 +146,6 @@ classes_option = click.option("--classes", metavar="NAMES",
                               help="Class names for tables, comma-separated: cat,dog,man.")
 
 
-#: The key in the click context's ``meta`` of the options a command has but does not apply in this
-#: call (``grad --loss bce`` has --ignore-index): hints do not name them.
-IDLE_OPTIONS = "xent.idle_options"
 input_header_option = click.option(
     "--input-header", type=click.Choice(HEADER_MODES), default="auto", show_default=True,
     help="A first line of numbers in a text input: auto takes increasing integers over a row with no "
@@ -263,8 +260,8 @@ def output_spec(f):
 
 
 def _engine(ctx: click.Context, param: click.Parameter, value):
-    """Callback of --scheduler: the command's engine (:func:`xentcli.engine.engine_for`), which it receives
-    as ``engine``: this process's threads, or, the address and dask's presence checked (without importing
+    """Callback of --scheduler: the command's engine (:func:`xentcli.engine.engine_for`), which :func:`reading`
+    hands it in its reading: this process's threads, or, the address and dask's presence checked (without importing
     it), the Dask cluster at ADDRESS, closed when the command ends."""
     if ctx.resilient_parsing:
         return None
@@ -295,6 +292,23 @@ scheduler_option = click.option(
          "worker processes for this run (N at most 4 per core). Workers read the input files by the same path. Needs "
          "pip install 'xentcli[dask]'. Env: XENT_SCHEDULER.",
 )
+
+
+def reading(f):
+    """--input-header and --scheduler's engine, with the command's name and the options it offers, resolved
+    into one :class:`~xentcli.inputs.Reading` that the command receives as ``reading`` and hands to every
+    loader (a command narrows it with :meth:`~xentcli.inputs.Reading.without` for options a call does not
+    apply). The engine stays the context's: closed when the command ends."""
+
+    @functools.wraps(f)
+    def command(*args, engine, input_header, **kwargs):
+        from .inputs import Reading  # not needed by --help and --version
+
+        ctx = click.get_current_context()
+        offered = frozenset(opt for p in ctx.command.params if not getattr(p, "hidden", False) for opt in p.opts)
+        return f(*args, reading=Reading(ctx.command.name, input_header, engine, offered), **kwargs)
+
+    return command
 
 
 #: How many rows ``--explain`` derives unless told (a few show the pattern; all would drown it).

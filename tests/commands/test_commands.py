@@ -298,11 +298,12 @@ def test_streamed_label_errors_name_the_row_and_file(xent, tmp_path):
 
 def test_label_files_are_not_read_whole(tmp_path):
     from xentcli.engine import ThreadPool
-    from xentcli.inputs import LabelRows, load_labels, load_predictions
+    from xentcli.inputs import LabelRows, Reading, load_labels, load_predictions
 
     np.save(tmp_path / "z.npy", np.zeros((10, 4)))
     np.save(tmp_path / "y.npy", np.full((10, 4), 0.25))
-    pred = load_predictions(str(tmp_path / "z.npy"), None, input_header="auto", engine=ThreadPool())
-    y, _ = load_labels(str(tmp_path / "y.npy"), pred, input_header="auto")
+    reading = Reading("ce", "auto", ThreadPool(), frozenset())
+    pred = load_predictions(str(tmp_path / "z.npy"), None, reading=reading)
+    y, _ = load_labels(str(tmp_path / "y.npy"), pred, reading=reading)
     assert isinstance(y, LabelRows) and not core.is_index_labels(y)
     assert core.cross_entropy_denominator(y) == 10.0

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from xentcli.engine import ThreadPool, base, cluster, engine_for  # noqa: E402
-from xentcli.inputs import load_predictions  # noqa: E402
+from xentcli.inputs import Reading, load_predictions  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,7 +68,7 @@ def test_predictions_run_on_the_engine_they_were_loaded_with(data, spans_on_the_
         return np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(ids)), ids]
 
     def per_row(engine):
-        pred = load_predictions(str(data / "z.npy"), None, input_header="auto", engine=engine)
+        pred = load_predictions(str(data / "z.npy"), None, reading=Reading("ce", "auto", engine, frozenset()))
         return pred.map(cross_entropy, y)
 
     dask = engine_for("local:2")

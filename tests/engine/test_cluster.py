@@ -273,7 +273,7 @@ def test_one_block_runs_here(xent):
 def test_sources_pickle_by_path(data, tmp_path, streamed_text):
     """Sources travel as path and parameters; the copy reopens the file (also by an fsspec URL)."""
     from xentcli.engine import ThreadPool
-    from xentcli.inputs import load_predictions
+    from xentcli.inputs import Reading, load_predictions
     from xentcli.readers import read_matrix
 
     rows = read_matrix(str(data / "z.npy"), "--logits").values.as_rows()
@@ -283,7 +283,7 @@ def test_sources_pickle_by_path(data, tmp_path, streamed_text):
     lazy = read_matrix(str(data / "z.csv"), "--logits").values
     assert isinstance(lazy, text.TextRows)
     assert np.array_equal(pickle.loads(pickle.dumps(lazy)).rows(5000, 7000), lazy.rows(5000, 7000))
-    pred = load_predictions(str(data / "p.npy"), None, input_header="auto", engine=ThreadPool())
+    pred = load_predictions(str(data / "p.npy"), None, reading=Reading("ce", "auto", ThreadPool(), frozenset()))
     token = engine.remote_token(pred)
     back = pickle.loads(pickle.dumps(pred))
     assert back.matrix is None and back._remote_token == token and engine.remote_object(token) is pred

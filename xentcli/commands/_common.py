@@ -9,8 +9,8 @@ import numpy as np
 
 from .. import core
 from ..core.reductions import weighted
-from ..engine import LEAN_BLOCK_ELEMENTS, Engine
-from ..inputs import LabelRows, Predictions, load_labels, load_predictions, warn
+from ..engine import LEAN_BLOCK_ELEMENTS
+from ..inputs import LabelRows, Predictions, Reading, load_labels, load_predictions, warn
 from ..report import LossReport
 
 #: How ``ce`` and ``ppl`` run index targets, which go through ``core.target_log_probs``: a bad
@@ -83,28 +83,26 @@ class Targets(LabelRows):
         return y
 
 
-def load_targets(labels: str, pred: Predictions, classes: str | None, *, input_header: str):
+def load_targets(labels: str, pred: Predictions, classes: str | None, *, reading: Reading):
     """Targets of the predictions' shape (checked block by block), or class indices ``(N,)``.
 
     The shape rule of every command: labels of the predictions' shape are
     targets; otherwise N integers (or class names) are class indices, which
     stand for their one-hot rows (:func:`core.one_hot`, applied per block).
     """
-    y, matrix = load_labels(labels, pred, kind="ce", classes=classes, input_header=input_header)
+    y, matrix = load_labels(labels, pred, kind="ce", classes=classes, reading=reading)
     if isinstance(y, LabelRows):
-        y = Targets(y.values, matrix, kind="mse")
+        y = Targets(y.values, matrix, reading=reading, kind="mse")
     return y, matrix
 
 
 def load_mse_predictions(preds: str | None, logits: str | None, through: str | None, *,
-                         preds_option: str | None = "--preds", input_header: str, engine: Engine) -> Predictions:
+                         preds_option: str | None = "--preds", reading: Reading) -> Predictions:
     """Predictions (any numbers, NaN refused; ±inf refused when computed) or logits checked for ``through``
     (``preds_option``: the command's option for predictions, None where it has none); a 1-D input is N
     samples of one output."""
     if logits is None:  # each entry its own number, as a Bernoulli logit is: only NaN is refused by the reader
         return load_predictions(preds, None, normalized=False, binary=True, allow_probs=False,
-                                options=("--preds", "--preds"), one_output=True, input_header=input_header,
-                                engine=engine)
+                                options=("--preds", "--preds"), one_output=True, reading=reading)
     return load_predictions(logits, None, normalized=through == "softmax", binary=through == "sigmoid",
-                            allow_probs=False, options=("--logits", preds_option), one_output=True,
-                            input_header=input_header, engine=engine)
+                            allow_probs=False, options=("--logits", preds_option), one_output=True, reading=reading)

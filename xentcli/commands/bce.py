@@ -26,9 +26,10 @@ from ._common import probabilities, warn_infinite, weighted_report
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
 def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, reduction, base, output, explain,
-        explain_rows, engine, input_header):
+        explain_rows, reading):
     """Binary / multi-label cross-entropy: each entry its own probability.
 
     Per sample it sums -[y·log σ(z) + (1-y)·log(1-σ(z))] over classes (the
@@ -38,11 +39,10 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, 
     it; one sample of several outputs is one row ("[[1,0,1]]").
     """
     check_stdin(logits=logits, probs=probs, labels=labels, pos_weight=pos_weight, sample_weights=sample_weights)
-    pred = load_predictions(logits, probs, normalized=False, binary=True, one_output=True, input_header=input_header,
-                            engine=engine)
-    y, label_matrix = load_labels(labels, pred, kind="bce", input_header=input_header)
-    pw = load_pos_weight(pos_weight, pred, input_header=input_header)
-    sw = load_sample_weights(sample_weights, pred, input_header=input_header)
+    pred = load_predictions(logits, probs, normalized=False, binary=True, one_output=True, reading=reading)
+    y, label_matrix = load_labels(labels, pred, kind="bce", reading=reading)
+    pw = load_pos_weight(pos_weight, pred, reading=reading)
+    sw = load_sample_weights(sample_weights, pred, reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     elementwise = core.binary_cross_entropy_with_logits if pred.kind == "logits" else core.binary_cross_entropy
     if pw is not None and pw.ndim == 2:  # one per sample: sliced with the rows

@@ -30,10 +30,11 @@ from ._common import ONE_PASS, probabilities, warn_infinite, weighted_report
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
 def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore_index,
        label_smoothing, eps, sample_weights, shift, reduction, base, output, explain, explain_rows,
-       engine, input_header):
+       reading):
     """Categorical cross-entropy of --labels under --logits or --probs.
 
     Labels are distributions (one-hot or soft, the predictions' shape) or N
@@ -45,14 +46,13 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     if shift and sample_weights is not None:
         raise CallError("--sample-weights does not combine with --shift: weigh the scored positions without "
                         "--shift (logits[:, :-1], ids[:, 1:] and one weight per position of those)")
-    pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize, input_header=input_header,
-                            engine=engine)
+    pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize, reading=reading)
     if shift:
         pred.shift()
     y, label_matrix = load_labels(labels, pred, ignore_index=ignore_index, renormalize=renormalize, classes=classes,
-                                  input_header=input_header)
-    w = load_weights(weights, pred.num_classes, input_header=input_header)
-    sw = load_sample_weights(sample_weights, pred, input_header=input_header)
+                                  reading=reading)
+    w = load_weights(weights, pred.num_classes, reading=reading)
+    sw = load_sample_weights(sample_weights, pred, reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps)
     if pred.kind == "logits":

@@ -77,9 +77,10 @@ MAX_BOOTSTRAP = 100_000
 @options.scheduler_option
 @options.output_spec
 @options.input_header_option
+@options.reading
 @options.debug_option
 def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes, n_boot, seed, block_tokens,
-            per_token, worst, save_base, output, engine, input_header):
+            per_token, worst, save_base, output, reading):
     """Compare models over the same tokens: KL, perplexity ratio, top-1 agreement and more.
 
     The base B and each test T are logits (or log-probabilities) of the same
@@ -105,8 +106,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         _check_reference_flags(reference, shift, top_k if given_top_k else None)
         top_k = reference.top_k  # a saved reference's K is the file's
     base_rows = f"{base_path}:topk_logprobs" if kind == "reference" else base_spec
-    base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None), input_header=input_header,
-                            engine=engine)
+    base = load_predictions(base_rows, None, allow_probs=False, options=("--base", None), reading=reading)
     if kind == "logits" and isinstance(base.matrix.values, KldFile) and base_selector in (None, "logprobs"):
         # llama.cpp's file however it came (its name, stdin, a pipe, no extension): read as llama.cpp reads it
         kind, base_path = "kld", base.matrix.values.path
@@ -119,8 +119,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         raise CallError("--shift: the rows of a .kld file are already aligned with their next tokens")
     if kind != "logits" and save_base:
         raise CallError("--save-base saves a base given as logits or log-probabilities")
-    tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", None),
-                                               input_header=input_header, engine=engine))
+    tests = [Test(name, load_predictions(spec, None, allow_probs=False, options=("--test", None), reading=reading))
              for name, spec in tests_named]
     if kind == "reference":
         for t in tests:
@@ -138,7 +137,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
 
     if kind == "reference":  # its targets are read as the tests' tokens, which must be the reference's
         check_tokens(base, tests, kind=kind, reference=reference)
-    y = _targets(targets, kind, base_path, base, tests, reference, ignore_index, input_header)
+    y = _targets(targets, kind, base_path, base, tests, reference, ignore_index, reading)
     if n_bytes is not None and y is None:
         warn("--bytes: bits per byte come from the NLL, which needs targets; without them it is absent")
     groups_of = _groups(tests[0].pred if kind == "reference" else base, block_tokens)
@@ -268,7 +267,7 @@ def _named_tests(specs) -> list[tuple[str, str]]:
     return named
 
 
-def _targets(targets, kind, base_path, base, tests, reference, ignore_index, input_header):
+def _targets(targets, kind, base_path, base, tests, reference, ignore_index, reading):
     """The targets of the scored rows: --targets, else those the base brings (.kld, saved reference)."""
     vocab_of = tests[0].pred if kind == "reference" and tests else base
     if targets is None and kind == "kld":
@@ -284,7 +283,7 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index, inp
             from ..inputs import index_hint
 
             raise DataError(f"--base {base_path}: its stored targets: {e}"
-                            f"{index_hint(reference.targets, reference.vocab, ignore_index)}") from e
+                            f"{index_hint(reference.targets, reference.vocab, ignore_index, reading)}") from e
         _check_target_logprob(reference, ignore_index)
         return reference.targets
     if targets is None:
@@ -295,7 +294,7 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index, inp
                         "reference with --targets")
     # A reference's targets are read as its test's tokens (shifted the same way with --shift).
     y, _ = load_labels(targets, vocab_of, kind="indices", ignore_index=ignore_index, option="--targets",
-                       input_header=input_header)
+                       reading=reading)
     if kind == "reference":
         _check_target_logprob(reference, ignore_index)
         given, stored = np.asarray(y).reshape(-1), np.asarray(reference.targets).reshape(-1)

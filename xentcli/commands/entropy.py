@@ -23,12 +23,11 @@ from ._common import log_probs
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
-def entropy(probs, logits, temperature, renormalize, classes, reduction, base, output, explain, explain_rows,
-            engine, input_header):
+def entropy(probs, logits, temperature, renormalize, classes, reduction, base, output, explain, explain_rows, reading):
     """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
-    pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize, input_header=input_header,
-                            engine=engine)
+    pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize, reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix)
     per = pred.map(lambda rows: core.entropy(*log_probs(pred, rows, temperature)))
     report = LossReport.of("entropy", per, base=base, reduction=reduction)

@@ -51,10 +51,11 @@ GRADCHECK_BUDGET = 20_000_000
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
 def grad(loss, logits, temperature, classes, labels, weights, ignore_index, label_smoothing,
          pos_weight, class_mean, through, half, sample_weights, reduction, check, output, explain, explain_rows,
-         engine, input_header):
+         reading):
     """Gradient of the loss with respect to --logits: softmax - labels for CE, σ(z) - y for BCE.
 
     CE: (softmax - smoothed labels), with class weights, divided by T; BCE:
@@ -73,26 +74,26 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
     applies = {"ce": ("--weights", "--ignore-index", "--label-smoothing", "--temperature"),
                "bce": ("--pos-weight", "--class-mean"), "mse": ("--through", "--half")}[loss]
     wrong = [opt for opt, on in used.items() if on and opt not in applies]
-    click.get_current_context().meta[options.IDLE_OPTIONS] = {opt for opt in used if opt not in applies}
+    reading = reading.without(opt for opt in used if opt not in applies)  # hints name none of them
     if wrong:
         raise CallError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to --loss {loss}")
     if loss == "mse" and through is None:
         raise CallError("--loss mse differentiates with respect to the logits: give --through softmax or "
                         "--through sigmoid, the activation between them and the squared error")
     if loss == "mse":
-        pred = load_mse_predictions(None, logits, through, preds_option=None, input_header=input_header, engine=engine)
-        y, label_matrix = load_targets(labels, pred, classes, input_header=input_header)
+        pred = load_mse_predictions(None, logits, through, preds_option=None, reading=reading)
+        y, label_matrix = load_targets(labels, pred, classes, reading=reading)
     else:
         pred = load_predictions(logits, None, temperature=temperature, allow_probs=False,
                                 normalized=loss == "ce", binary=loss == "bce", options=("--logits", None),
-                                one_output=loss == "bce", input_header=input_header, engine=engine)
+                                one_output=loss == "bce", reading=reading)
         y, label_matrix = load_labels(labels, pred, kind=loss, ignore_index=ignore_index, classes=classes,
-                                      input_header=input_header)
+                                      reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     n = len(pred)
-    sw = load_sample_weights(sample_weights, pred, input_header=input_header)
+    sw = load_sample_weights(sample_weights, pred, reading=reading)
     counted = n if sw is None else float(sw.sum())  # the samples, or the sum of their weights
-    pw = load_pos_weight(pos_weight, pred, input_header=input_header) if loss == "bce" else None
+    pw = load_pos_weight(pos_weight, pred, reading=reading) if loss == "bce" else None
     per_sample_pw = pw is not None and pw.ndim == 2  # one --pos-weight per sample of one output
     # Row-aligned inputs beyond the labels, sliced with the logits' rows: that --pos-weight, the sample weights.
     extra = ([pw] if per_sample_pw else []) + ([sw[:, None]] if sw is not None else [])
@@ -107,7 +108,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         def per_row_loss(z, t):
             return core.mse_with_logits(z, t, through=through) * factor
     elif loss == "ce":
-        w = load_weights(weights, pred.num_classes, input_header=input_header)
+        w = load_weights(weights, pred.num_classes, reading=reading)
         settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, temperature=temperature)
         denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index, sample_weights=sw)
 

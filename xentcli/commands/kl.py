@@ -30,19 +30,17 @@ from ._common import log_probs, warn_infinite
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
-def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, output, explain, explain_rows, engine,
-       input_header):
+def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, output, explain, explain_rows, reading):
     """KL divergence D_KL(P‖Q) = Σ p·(log p - log q) per row.
 
     Terms with p = 0 are 0; q = 0 where p > 0 gives inf. The table shows
     KL = H(P,Q) - H(P): cross-entropy and entropy beside the divergence.
     """
     check_stdin(p=p_probs, q=q_probs, p_logits=p_logits, q_logits=q_logits)
-    pp = load_predictions(p_logits, p_probs, renormalize=renormalize, options=("--p-logits", "--p"),
-                          input_header=input_header, engine=engine)
-    qq = load_predictions(q_logits, q_probs, renormalize=renormalize, options=("--q-logits", "--q"),
-                          input_header=input_header, engine=engine)
+    pp = load_predictions(p_logits, p_probs, renormalize=renormalize, options=("--p-logits", "--p"), reading=reading)
+    qq = load_predictions(q_logits, q_probs, renormalize=renormalize, options=("--q-logits", "--q"), reading=reading)
     if pp.values.shape != qq.values.shape:
         raise DataError(f"{qq.matrix.where}: Q has shape {qq.values.shape} but P ({pp.matrix.where}) has shape "
                         f"{pp.values.shape}; KL needs one Q row for each P row, over the same classes")

@@ -68,9 +68,10 @@ def _no_base(ctx, param, value):
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
 def mse(preds, logits, through, classes, labels, reduction, half, sample_weights, output, explain, explain_rows,
-        engine, input_header):
+        reading):
     """Mean squared error of --preds (or of --logits through softmax or sigmoid) against --labels.
 
     Per sample Σ_c (ŷ_c - y_c)², summed over classes; --reduction mean
@@ -81,9 +82,9 @@ def mse(preds, logits, through, classes, labels, reduction, half, sample_weights
     """
     check_mse_call(preds, logits, through)
     check_stdin(preds=preds, logits=logits, labels=labels, sample_weights=sample_weights)
-    pred = load_mse_predictions(preds, logits, through, input_header=input_header, engine=engine)
-    y, label_matrix = load_targets(labels, pred, classes, input_header=input_header)
-    sw = load_sample_weights(sample_weights, pred, input_header=input_header)
+    pred = load_mse_predictions(preds, logits, through, reading=reading)
+    y, label_matrix = load_targets(labels, pred, classes, reading=reading)
+    sw = load_sample_weights(sample_weights, pred, reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix, label_matrix)
     factor = 0.5 if half else 1.0
     per = pred.map(per_sample_squared_error(pred, through), y) * factor

@@ -27,9 +27,9 @@ from ._common import ONE_PASS, probabilities, warn_infinite
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
-def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, explain, explain_rows, engine,
-        input_header):
+def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, explain, explain_rows, reading):
     """Perplexity of --targets under --logits or --probs (tokens × vocabulary, or (batch, seq, vocab) NPY).
 
     perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
@@ -37,11 +37,11 @@ def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, 
     probabilities as given. --ignore-index skips padding tokens.
     """
     check_stdin(logits=logits, probs=probs, targets=targets)
-    pred = load_predictions(logits, probs, temperature=temperature, input_header=input_header, engine=engine)
+    pred = load_predictions(logits, probs, temperature=temperature, reading=reading)
     if shift:
         pred.shift()
     tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets",
-                                           input_header=input_header)
+                                           reading=reading)
     if pred.kind == "logits":
         per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index),
                        tokens, **ONE_PASS)

@@ -21,11 +21,11 @@ from ..views import MatrixView, shown_rows
 @options.output_spec
 @options.explain_options
 @options.input_header_option
+@options.reading
 @options.debug_option
-def softmax(logits, temperature, classes, log_space, output, explain, explain_rows, engine, input_header):
+def softmax(logits, temperature, classes, log_space, output, explain, explain_rows, reading):
     """Softmax (or --log log-softmax) of each row of --logits."""
-    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False, input_header=input_header,
-                            engine=engine)
+    pred = load_predictions(logits, None, temperature=temperature, allow_probs=False, reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix)
     fn = core.log_softmax if log_space else core.softmax
     out = pred.stream(lambda z: fn(z, temperature=temperature))

@@ -2,10 +2,11 @@
 
 This is where a core ``ValueError`` about a row gets the option, the file and
 the line it came from, and where warnings are written (stderr, never stdout).
-A command's loaders take its ``--input-header`` (how a text file's first line
-is read) and, for the predictions, its engine (where their row blocks run).
+Every loader takes the command's :class:`Reading`: its ``--input-header`` (how a
+text file's first line is read), its engine (where the predictions' row blocks
+run) and the options its hints may name.
 
-Modules: :mod:`.reading` (an option's value to a matrix), :mod:`.rows` (rows
+Modules: :mod:`.reading` (the command's reading; an option's value to a matrix), :mod:`.rows` (rows
 checked block by block: :class:`Predictions`, :class:`LabelRows`),
 :mod:`.labels` (what is read against the predictions), :mod:`.hints`.
 """
@@ -16,14 +17,12 @@ import numpy as np
 
 from .. import core
 from ..core import reductions as core_reductions
-from ..engine import Engine
 from ..errors import CallError, DataError
 from ..readers import Matrix
 from .hints import (
     PROBABILITY_LOOK_ROWS,
     PROBABILITY_LOOK_VALUES,
     index_hint,
-    offers,
 )
 from .labels import (
     class_names,
@@ -31,6 +30,7 @@ from .labels import (
     load_labels,
 )
 from .reading import (
+    Reading,
     as_column,
     as_rows,
     check_stdin,
@@ -48,6 +48,7 @@ __all__ = [
     "CheckedRows",
     "LabelRows",
     "Predictions",
+    "Reading",
     "check_stdin",
     "class_names",
     "index_hint",
@@ -71,14 +72,13 @@ def load_predictions(
     allow_probs: bool = True,
     options: tuple[str, str | None] = ("--logits", "--probs"),
     one_output: bool = False,
-    input_header: str,
-    engine: Engine,
+    reading: Reading,
 ) -> Predictions:
     """Read exactly one of logits / probabilities (validated later, block by block).
 
     Args:
-      input_header: ``--input-header`` (auto, yes, no): how a text file's first line is read.
-      engine: where the predictions' row blocks run (the command's, from its ``--scheduler``).
+      reading: the command's: ``--input-header``, the engine the row blocks run on (``--scheduler``),
+        the options a hint may name.
       normalized: probability rows must sum to 1 (``ce``, ``kl``, ``entropy``;
         not ``bce``, where each entry is its own probability).
       binary: each logit is its own Bernoulli logit (``bce``): ``±inf`` allowed.
@@ -96,10 +96,10 @@ def load_predictions(
     if probs is not None and temperature != 1.0:
         raise CallError(f"--temperature divides logits; it does not apply to {probs_opt}")
     kind, option, spec = ("logits", logits_opt, logits) if logits is not None else ("probs", probs_opt, probs)
-    m = numbers(read(spec, option, input_header=input_header))
+    m = numbers(read(spec, option, reading))
     vector = one_output and len(np.shape(m.values)) == 1
     shape = (len(m.values), 1) if vector else tuple(np.shape(m.values)) or (1,)
-    pred = Predictions(as_column(m.values) if vector else as_rows(m.values), kind, shape, m, engine=engine,
+    pred = Predictions(as_column(m.values) if vector else as_rows(m.values), kind, shape, m, reading=reading,
                        renormalize=renormalize and kind == "probs", normalized=normalized, binary=binary)
     pred.logits_option = logits_opt
     pred.one_output = one_output
@@ -110,18 +110,18 @@ def load_predictions(
         rows = max(1, min(PROBABILITY_LOOK_ROWS, PROBABILITY_LOOK_VALUES // pred.num_classes))
         head = np.asarray(pred.values[:rows], dtype=np.float64)
         if np.isfinite(head).all() and core.looks_like_probabilities(head):
-            fix = (f"Did you mean {probs_opt}?" if probs_opt and offers(probs_opt) else
+            fix = (f"Did you mean {probs_opt}?" if probs_opt and reading.offers(probs_opt) else
                    "If they are, give their logarithms: log-probabilities are logits (softmax(log p) = p).")
             warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
                  f"softmax would be applied twice. {fix}")
     return pred
 
 
-def load_weights(spec: str | None, num_classes: int, *, input_header: str) -> np.ndarray | None:
+def load_weights(spec: str | None, num_classes: int, *, reading: Reading) -> np.ndarray | None:
     """``--weights``: one finite weight per class."""
     if spec is None:
         return None
-    return _class_weights(numbers(read(spec, "--weights", input_header=input_header)), num_classes)
+    return _class_weights(numbers(read(spec, "--weights", reading)), num_classes)
 
 
 def _class_weights(m: Matrix, num_classes: int) -> np.ndarray:
@@ -131,12 +131,12 @@ def _class_weights(m: Matrix, num_classes: int) -> np.ndarray:
         raise DataError(f"{m.where}: {e}") from e
 
 
-def load_pos_weight(spec: str | None, pred: Predictions, *, input_header: str) -> np.ndarray | None:
+def load_pos_weight(spec: str | None, pred: Predictions, *, reading: Reading) -> np.ndarray | None:
     """``--pos-weight``: one weight per class ``(C,)``; for samples of one output (``C = 1``), also one per
     sample ``(N, 1)``, applied entry by entry as PyTorch broadcasts a ``pos_weight`` of the input's shape."""
     if spec is None:
         return None
-    m = numbers(read(spec, "--pos-weight", input_header=input_header))
+    m = numbers(read(spec, "--pos-weight", reading))
     n = len(pred)
     if pred.num_classes != 1 or n == 1 or np.size(m.values) == 1:
         return _class_weights(m, pred.num_classes)
@@ -150,12 +150,12 @@ def load_pos_weight(spec: str | None, pred: Predictions, *, input_header: str) -
 
 
 def load_sample_weights(spec: str | None, pred: Predictions, option: str = "--sample-weights", *,
-                        input_header: str) -> np.ndarray | None:
+                        reading: Reading) -> np.ndarray | None:
     """``--sample-weights``: one finite weight >= 0 per sample of ``pred``, as float64 ``(N,)``
     (any shape of N values, in C order: ``(B, T)`` for ``(B, T, C)`` predictions)."""
     if spec is None:
         return None
-    m = label_file_header(numbers(read(spec, option, input_header=input_header)), len(pred), input_header)
+    m = label_file_header(numbers(read(spec, option, reading)), len(pred), reading.header)
     try:
         return core_reductions.check_sample_weights(m.values, len(pred))
     except core.RowError as e:

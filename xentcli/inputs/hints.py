@@ -1,8 +1,10 @@
 """The hints of input errors and warnings: what to do about the inputs, where the cause is plain.
 
-A hint names only options the running command offers (:func:`offers`), and looks at the first
+A hint names only options the command offers and applies in this call
+(:meth:`~xentcli.inputs.reading.Reading.offers` of the command's reading), and looks at the first
 :data:`PROBABILITY_LOOK_ROWS` rows of an input at most. ``pred`` is the predictions
-(:class:`~xentcli.inputs.rows.Predictions`), ``labels`` a label matrix or label rows.
+(:class:`~xentcli.inputs.rows.Predictions`, which carry their reading), ``labels`` a label matrix or
+label rows.
 """
 
 from __future__ import annotations
@@ -10,37 +12,16 @@ from __future__ import annotations
 import math
 import os
 
-import click
 import numpy as np
 
 from ..engine import read_rows
-from ..options import IDLE_OPTIONS
 from ..readers import Matrix
 from ..readers.source import shown_path
 from ..readers.text import guessed_header
-from .reading import as_rows, warn
+from .reading import Reading, as_rows, warn
 
-__all__ = ["offers", "PROBABILITY_LOOK_ROWS", "PROBABILITY_LOOK_VALUES", "first_rows", "guessed_headers", "binary_hint",
+__all__ = ["PROBABILITY_LOOK_ROWS", "PROBABILITY_LOOK_VALUES", "first_rows", "guessed_headers", "binary_hint",
            "index_hint", "swapped_hint", "swap_checked", "prefix_hint", "renormalize_hint"]
-
-
-def offers(option: str) -> bool:
-    """Whether the running command has ``option`` and applies it in this call: hints name no other.
-
-    A command whose options depend on another option (``grad --loss``) lists those that do not
-    apply under :data:`options.IDLE_OPTIONS` in its context's ``meta``. True outside a command.
-    """
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return True
-    return (any(option in p.opts for p in ctx.command.params if not getattr(p, "hidden", False))
-            and option not in ctx.meta.get(IDLE_OPTIONS, ()))
-
-
-def _command() -> str | None:
-    """The running command's name (``ce``), None outside one."""
-    ctx = click.get_current_context(silent=True)
-    return None if ctx is None else ctx.command.name
 
 
 #: At most how many leading rows, and about how many values, decide whether logits
@@ -65,7 +46,7 @@ def binary_hint(pred, labels: Matrix) -> str:
     of them with as many labels, each 0 or 1, are N binary predictions (scikit-learn's ``p[:, 1]`` or
     ``decision_function``), not a distribution."""
     entries = len(pred) * pred.num_classes
-    if _command() != "ce" or not (len(pred.shape) == 1 or pred.shape[-1] == 1) \
+    if pred.reading.command != "ce" or not (len(pred.shape) == 1 or pred.shape[-1] == 1) \
             or entries < 2 or math.prod(np.shape(labels.values)) != entries:
         return ""
     head = first_rows(pred.values)
@@ -78,11 +59,11 @@ def binary_hint(pred, labels: Matrix) -> str:
             f"xent bce --labels … {option} …")
 
 
-def index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None) -> str:
+def index_hint(y: np.ndarray, num_classes: int, ignore_index: int | None, reading: Reading) -> str:
     """What to do about class indices out of range, where the cause is plain."""
     if ignore_index is None and (y == -100).any():
         return "; -100 is the padding label of PyTorch and Hugging Face" + (
-            ": pass --ignore-index -100 to skip those samples" if offers("--ignore-index") else "")
+            ": pass --ignore-index -100 to skip those samples" if reading.offers("--ignore-index") else "")
     counted = y if ignore_index is None else y[y != ignore_index]
     if counted.size and counted.min() >= 1 and counted.max() == num_classes:
         return (f"; the labels look 1-based (1 to {num_classes}, no 0): xent counts classes from 0, "
@@ -130,9 +111,9 @@ def prefix_hint(name: str, known, where: str) -> str:
             f"to name them {name!r}, …")
 
 
-def renormalize_hint(row) -> str:
+def renormalize_hint(row, reading: Reading) -> str:
     """Suggest --renormalize where rescaling would fix the offending row (and the command has it)."""
     row = np.asarray(row, dtype=np.float64)
-    if np.all(np.isfinite(row) & (row >= 0)) and row.sum() > 0 and offers("--renormalize"):
+    if np.all(np.isfinite(row) & (row >= 0)) and row.sum() > 0 and reading.offers("--renormalize"):
         return "; pass --renormalize to rescale rows"
     return ""

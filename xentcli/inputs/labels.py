@@ -13,8 +13,8 @@ from ..errors import CallError, DataError
 from ..readers import Matrix
 from ..readers.shard_matrix import ShardMatrix
 from ..readers.source import RowSource
-from .hints import binary_hint, guessed_headers, index_hint, offers, prefix_hint, swap_checked, swapped_hint
-from .reading import as_column, holds_names, located, numbers, read, warn
+from .hints import binary_hint, guessed_headers, index_hint, prefix_hint, swap_checked, swapped_hint
+from .reading import Reading, as_column, holds_names, located, numbers, read, warn
 from .rows import LabelRows, Predictions
 
 __all__ = ["load_labels", "label_file_header", "class_names"]
@@ -24,7 +24,7 @@ def load_labels(
     spec: str,
     pred: Predictions,
     *,
-    input_header: str,
+    reading: Reading,
     kind: str = "ce",
     ignore_index: int | None = None,
     renormalize: bool = False,
@@ -34,7 +34,7 @@ def load_labels(
     """Labels as int64 indices ``(N,)`` or float64 rows ``(N, C)``, by the shape rule of SPEC §1.
 
     Args:
-      input_header: ``--input-header`` (auto, yes, no): how a text file's first line is read.
+      reading: the command's (:class:`~xentcli.inputs.reading.Reading`): ``--input-header``, hints' options.
       kind: ``"ce"``: class indices in ``[0, C)`` (or ``ignore_index``), or
         distributions, non-negative and summing to 1 per row (rescaled with
         ``renormalize``); ``"bce"``: targets of the predictions' shape, each
@@ -48,20 +48,20 @@ def load_labels(
     checked block by block as they are used (a file of them is not read
     here); class indices are read and checked here.
     """
-    m = read(spec, option, input_header=input_header, names=kind == "ce")
+    m = read(spec, option, reading, names=kind == "ce")
     if holds_names(m):
         if kind != "ce":  # binary targets and token ids are numbers
             numbers(m)
-        m = _named_labels(m, pred, classes)
+        m = _named_labels(m, pred, classes, reading)
     unshifted = pred.unshifted_shape
-    m = label_file_header(m, len(pred) if unshifted is None else math.prod(unshifted[:-1]), input_header)
+    m = label_file_header(m, len(pred) if unshifted is None else math.prod(unshifted[:-1]), reading.header)
     if unshifted is not None:
-        return _next_tokens(m, pred, ignore_index)
+        return _next_tokens(m, pred, ignore_index, reading)
     pred.alternative = binary_hint(pred, m)
     shape = pred.shape if len(pred.shape) > 1 else (1,) + pred.shape
     if pred.one_output and pred.num_classes == 1 and len(np.shape(m.values)) == 1 and len(m.values) == len(pred):
         # N targets of N one-output samples, not N class indices (as for a one-column file)
-        return swap_checked(LabelRows(as_column(m.values), m, kind=kind), pred), m
+        return swap_checked(LabelRows(as_column(m.values), m, reading=reading, kind=kind), pred), m
     if pred.one_output and len(pred) > 1 and tuple(np.shape(m.values)) == (1, len(pred)) and shape == (len(pred), 1):
         raise DataError(f"{m.where} holds one sample of {len(pred)} outputs, shape {np.shape(m.values)}, but "
                         f"{pred.matrix.where} is a 1-D vector, {len(pred)} samples of one output: for one sample "
@@ -85,19 +85,20 @@ def load_labels(
         try:
             core.check_class_indices(y, pred.num_classes, ignore_index=ignore_index)
         except core.RowError as e:
-            raise DataError(f"{located(m, e)}{index_hint(y, pred.num_classes, ignore_index) or pred.alternative}") \
-                from e
+            hint = index_hint(y, pred.num_classes, ignore_index, reading) or pred.alternative
+            raise DataError(f"{located(m, e)}{hint}") from e
         return y, m
     if kind == "indices":
         raise DataError(f"{m.where}: expected one class index per sample, found a matrix of the logits' shape {shape}")
     if ignore_index is not None:
         raise CallError("--ignore-index applies to class-index labels only; these labels are distributions")
-    labels = LabelRows(rows, m, kind=kind, renormalize=renormalize)
+    labels = LabelRows(rows, m, reading=reading, kind=kind, renormalize=renormalize)
     labels.alternative = pred.alternative
     return swap_checked(labels, pred), m
 
 
-def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tuple[np.ndarray, Matrix]:
+def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None,
+                 reading: Reading) -> tuple[np.ndarray, Matrix]:
     """``--shift``: the token ids of the unshifted input without each sequence's first, ``ids[..., 1:]``."""
     shape = pred.unshifted_shape
     held = tuple(np.shape(m.values))
@@ -123,18 +124,18 @@ def _next_tokens(m: Matrix, pred: "Predictions", ignore_index: int | None) -> tu
         core.check_class_indices(y, pred.num_classes, ignore_index=ignore_index)
     except core.RowError as e:
         e = e.moved(lambda r: (r // (t - 1)) * t + r % (t - 1) + 1)  # the token's position in the input
-        raise DataError(f"{located(m, e)}{index_hint(y, pred.num_classes, ignore_index)}") from e
+        raise DataError(f"{located(m, e)}{index_hint(y, pred.num_classes, ignore_index, reading)}") from e
     return y, m
 
 
-def label_file_header(m: Matrix, n: int, input_header: str) -> Matrix:
+def label_file_header(m: Matrix, n: int, header: str) -> Matrix:
     """pandas heads a label file with its default names: ``0`` over a Series of class indices,
     ``0,1,…`` over a DataFrame of integers. Such a first line over one row more than the ``n``
-    predictions is a header (said once on stderr) when ``input_header`` (``--input-header``) is auto.
+    predictions is a header (said once on stderr) when ``header`` (``--input-header``, :attr:`Reading.header`) is auto.
 
     Each text shard of a set is a file of its own: the shards whose first line is such a header
     lose it when the set holds exactly as many rows more than the predictions as there are of them."""
-    if input_header != "auto":
+    if header != "auto":
         return m
     if isinstance(m, ShardMatrix):
         extra = np.shape(m.values)[0] - n
@@ -203,14 +204,15 @@ def _class_values(y: np.ndarray, m: Matrix, pred: "Predictions", classes: str | 
 _INTEGER_NAME = re.compile(r"[+-]?[0-9]{1,18}")
 
 
-def _named_labels(m: Matrix, pred: "Predictions", classes: str | None) -> Matrix:
+def _named_labels(m: Matrix, pred: "Predictions", classes: str | None, reading: Reading) -> Matrix:
     """Labels written as class names, as class indices: through ``--classes``, else the predictions'
     column names. A one-column label file whose first line is a known class name has no header."""
     known = _class_list(classes, pred.num_classes) if classes is not None else pred.matrix.names
     cells = [str(c) for c in m.values.reshape(-1)]
     if not known or len(known) != pred.num_classes:
         fix = (f"pass --classes with the predictions' {pred.num_classes} classes in column order"
-               if offers("--classes") else "give class indices 0 to C-1, or predictions with a header of class names")
+               if reading.offers("--classes")
+               else "give class indices 0 to C-1, or predictions with a header of class names")
         raise CallError(f"{m.where}: the labels are class names ({cells[0]!r}, …) but no class names are known: {fix}")
     lines = m.lines
     if m.names is not None and len(m.names) == 1 and m.names[0] in known:  # that "header" was the first label

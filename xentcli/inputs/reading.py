@@ -1,6 +1,6 @@
-"""From an option's value to a :class:`~xentcli.readers.Matrix`: stdin read once, the reader run with
-the command's ``--input-header``, its notes said on stderr, names refused where numbers are needed,
-and the values as ``(N, C)`` rows."""
+"""How a command reads its inputs (:class:`Reading`), and from an option's value to a
+:class:`~xentcli.readers.Matrix`: stdin read once, the reader run with the command's ``--input-header``,
+its notes said on stderr, names refused where numbers are needed, and the values as ``(N, C)`` rows."""
 
 from __future__ import annotations
 
@@ -8,16 +8,45 @@ import os
 import re
 import stat
 import sys
+from dataclasses import dataclass, replace
+from typing import Iterable
 
 import numpy as np
 
+from ..engine import Engine
 from ..errors import CallError, DataError
 from ..printable import warning
 from ..readers import Matrix, read_matrix, reads_stdin
 from ..readers.source import RawFile, RawRows, RowSource
 from ..readers.text import is_number, number_hint
 
-__all__ = ["warn", "check_stdin", "read", "located", "holds_names", "numbers", "as_column", "as_rows"]
+__all__ = ["Reading", "warn", "check_stdin", "read", "located", "holds_names", "numbers", "as_column", "as_rows"]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a command reads its inputs, resolved once where its options are read
+    (:func:`xentcli.options.reading`) and handed to every loader.
+
+    Attributes:
+      command: the command's name (``ce``): a hint may point to another command.
+      header: ``--input-header`` (auto, yes, no): how a text file's first line is read.
+      engine: where the predictions' row blocks run (``--scheduler``); the command's, closed when it ends.
+      options: the options the command offers and applies in this call: hints name no other.
+    """
+
+    command: str
+    header: str
+    engine: Engine
+    options: frozenset[str]
+
+    def offers(self, option: str) -> bool:
+        """Whether the command has ``option`` and applies it in this call."""
+        return option in self.options
+
+    def without(self, options: Iterable[str]) -> Reading:
+        """This reading for a call that does not apply ``options`` (``grad --loss bce`` has --ignore-index)."""
+        return replace(self, options=self.options - frozenset(options))
 
 
 def warn(message: str) -> None:
@@ -54,10 +83,10 @@ def _stdin():
     return sys.stdin.buffer
 
 
-def read(spec: str, option: str, *, input_header: str, names: bool = False) -> Matrix:
-    """``spec`` read for ``option`` by its reader, the header rule ``input_header`` (``--input-header``:
+def read(spec: str, option: str, reading: Reading, *, names: bool = False) -> Matrix:
+    """``spec`` read for ``option`` by its reader, the header rule of ``reading`` (``--input-header``:
     auto, yes or no) for text; what the reader decided is said on stderr."""
-    m = read_matrix(spec, option, stdin=_stdin(), header=input_header, names=names)
+    m = read_matrix(spec, option, stdin=_stdin(), header=reading.header, names=names)
     for note in m.notes:
         warn(note)
     return m

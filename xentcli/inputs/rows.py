@@ -3,7 +3,7 @@ targets of their shape, and the next-token view of ``--shift``.
 
 :meth:`Predictions.blocks` is the one pass over row blocks that everything computed from the inputs
 takes (:meth:`~Predictions.map`, :meth:`~Predictions.stream`, :meth:`~Predictions.validate`, ``xent
-compare``): it runs on the engine the predictions were loaded with, checks each block, shows
+compare``): it runs on the engine of the reading the predictions were loaded with, checks each block, shows
 progress, locates errors in the input files and reports what was counted at the end.
 """
 
@@ -14,13 +14,13 @@ import threading
 import numpy as np
 
 from .. import core
-from ..engine import LEAN_BLOCK_ELEMENTS, Engine, collect, count, read_rows, remote_token
+from ..engine import LEAN_BLOCK_ELEMENTS, collect, count, read_rows, remote_token
 from ..errors import CallError, DataError
 from ..progress import Progress
 from ..readers import Matrix
 from ..writers import RowBlocks
 from .hints import PROBABILITY_LOOK_ROWS, renormalize_hint
-from .reading import warn
+from .reading import Reading, warn
 
 __all__ = ["CheckedRows", "ShiftedRows", "LabelRows", "Predictions"]
 
@@ -29,28 +29,30 @@ class CheckedRows:
     """Rows ``(N, C)`` of one input, read lazily (``values`` may be a file read by rows) and
     validated a block at a time by :meth:`check`, which subclasses define.
 
-    What is shared: ``--renormalize`` (rows rescaled, counted, reported once
-    at the end) and errors located in the input they came from.
+    What is shared: the command's :class:`~xentcli.inputs.reading.Reading` (its engine, and the
+    options a hint may name), ``--renormalize`` (rows rescaled, counted, reported once at the end)
+    and errors located in the input they came from.
 
     Pickled for the workers of a Dask cluster (``--scheduler``), an input keeps what
     checking and computing need — its rows' source (reopened there by path), kind
     and settings — with a token that maps errors and counts made there back to this
-    object (:func:`xentcli.engine.remote_token`); not its lock, counts or
-    :class:`Matrix` (errors are located here, on the client).
+    object (:func:`xentcli.engine.remote_token`); not its lock, counts, reading (the
+    client's engine: a worker only runs the blocks it is given) or :class:`Matrix`
+    (errors are located and hinted here, on the client).
     """
 
     #: Counters of rows or values seen, added up block by block (:func:`xentcli.engine.count`).
     _COUNTERS = ("_rescaled",)
 
-    def __init__(self, values, matrix: Matrix, *, renormalize: bool = False):
-        self.values, self.matrix, self.renormalize = values, matrix, renormalize
+    def __init__(self, values, matrix: Matrix, *, reading: Reading, renormalize: bool = False):
+        self.values, self.matrix, self.reading, self.renormalize = values, matrix, reading, renormalize
         self.lock = threading.Lock()  # the counters' (engine.count)
         self._rescaled = 0  # rows --renormalize changed
 
     def __getstate__(self) -> dict:
         remote_token(self)
         state = {k: v for k, v in self.__dict__.items() if k != "lock"}
-        state.update(dict.fromkeys(self._COUNTERS, 0), matrix=None)
+        state.update(dict.fromkeys(self._COUNTERS, 0), matrix=None, reading=None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -132,8 +134,8 @@ class LabelRows(CheckedRows):
     as float64 rows ``(N, C)`` checked a block at a time: a multi-GB label file streams like
     the predictions. ``rows(start, stop)`` is what the engine reads; ``[index]`` serves tables."""
 
-    def __init__(self, values, matrix: Matrix, *, kind: str, renormalize: bool = False):
-        super().__init__(values, matrix, renormalize=renormalize)
+    def __init__(self, values, matrix: Matrix, *, reading: Reading, kind: str, renormalize: bool = False):
+        super().__init__(values, matrix, reading=reading, renormalize=renormalize)
         self.kind = kind
         self.alternative = ""  # a hint that wins over --renormalize's (see hints.binary_hint)
         self.shape, self.ndim, self.dtype = tuple(values.shape), 2, np.dtype(np.float64)
@@ -164,7 +166,7 @@ class LabelRows(CheckedRows):
     def hint(self, error: core.RowError) -> str:
         if error.row is None or self.kind != "ce":
             return ""
-        return self.alternative or renormalize_hint(self.values[error.row])
+        return self.alternative or renormalize_hint(self.values[error.row], self.reading)
 
 
 class Predictions(CheckedRows):
@@ -172,7 +174,7 @@ class Predictions(CheckedRows):
 
     ``values`` keeps the stored dtype and may be lazy (an ``.npy`` file read
     by rows): :meth:`blocks` runs a per-row function over row blocks on
-    ``engine`` (the command's, from its ``--scheduler``), checking each block
+    the engine of ``reading`` (the command's, from its ``--scheduler``), checking each block
     first (:meth:`check`), so even a multi-GB file is read once, in bounded
     memory. ``shape`` is the input's shape before leading axes were flattened
     (labels are matched against it).
@@ -180,22 +182,16 @@ class Predictions(CheckedRows):
 
     _COUNTERS = ("_rescaled", "_float16_hits")
 
-    def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, *, engine: Engine,
+    def __init__(self, values, kind: str, shape: tuple[int, ...], matrix: Matrix, *, reading: Reading,
                  renormalize: bool = False, normalized: bool = True, binary: bool = False):
-        super().__init__(values, matrix, renormalize=renormalize)
+        super().__init__(values, matrix, reading=reading, renormalize=renormalize)
         self.kind, self.shape, self.normalized, self.binary = kind, shape, normalized, binary
-        self.engine = engine
         self._float16_hits = 0
         self._validated = False
         self.logits_option = "--logits"  # named in hints about probabilities that look like logits
         self.unshifted_shape = None  # the input's shape when shift() dropped each sequence's last position
         self.alternative = ""  # a hint that wins over the others (see hints.binary_hint)
         self.one_output = False  # a 1-D input read as N samples of one output (bce, mse): see load_predictions
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state["engine"] = None  # the client's: a worker only runs the blocks it is given
-        return state
 
     def check(self, rows) -> np.ndarray:
         """One block, validated (``RowError`` rows count from the block's start); rescaled with --renormalize."""
@@ -244,7 +240,7 @@ class Predictions(CheckedRows):
         return np.asarray(self.check(self.values[ids]), dtype=np.float64)
 
     def blocks(self, fn, *others, screened: bool = False, report: bool = True, **engine_options):
-        """``(start, stop, fn(checked rows, *rows of others))`` per row block, in order, on :attr:`engine`.
+        """``(start, stop, fn(checked rows, *rows of others))`` per row block, in order, on the reading's engine.
 
         ``others`` are arrays or row readers of the same rows (labels: their blocks are checked as
         they are read). A progress bar follows the blocks; a bad row fails with its file and line.
@@ -264,7 +260,7 @@ class Predictions(CheckedRows):
                 return fn(self.check(rows), *rest)
         with self._progress() as bar:
             try:
-                for start, stop, part in self.engine.blocks(run, self.values, *others, **engine_options):
+                for start, stop, part in self.reading.engine.blocks(run, self.values, *others, **engine_options):
                     yield start, stop, part
                     bar.update(stop)
             except core.RowError as e:
@@ -332,9 +328,9 @@ class Predictions(CheckedRows):
             if (row < 0).any() or (head < 0).any() or (not self.normalized and (row > 1).any()):
                 return logits  # plainly not probabilities, and rescaling would not make them so
             if self.normalized and np.all(np.abs(head.sum(axis=1) - 1) > 0.01):  # no row sums to 1: logits, or counts
-                counts = renormalize_hint(row)[2:]
+                counts = renormalize_hint(row, self.reading)[2:]
                 return logits + (f" (or {counts}, if they are counts)" if counts else "")
-            return renormalize_hint(row) if self.normalized else ""
+            return renormalize_hint(row, self.reading) if self.normalized else ""
 
     def _count_float16(self, rows: np.ndarray) -> None:
         """Count float16 values at the format's limit: ±65504 or ±inf, not NaN.
