@@ -23,10 +23,9 @@ pytest.importorskip("distributed")
 pytestmark = pytest.mark.timeout(300)
 
 import xentcli.engine.base as engine  # noqa: E402
+from tests.conftest import run_process  # noqa: E402
 from xentcli.engine import cluster  # noqa: E402
 from xentcli.readers import text  # noqa: E402
-
-from tests.conftest import run_process  # noqa: E402
 
 N = 300_500  # rows of the large inputs: a NaN at row 300 001 is in their last block
 C = 32
@@ -219,7 +218,8 @@ def test_worker_side_text_error(xent, address, data, small_blocks, streamed_text
 def test_xent_scheduler_variable_gives_the_local_json(xent, address, data, monkeypatch):
     local = xent("kl", "--p-logits", data / "z.npy", "--q-logits", data / "q.npy", "--format", "json")
     monkeypatch.setenv("XENT_SCHEDULER", address)
-    assert xent("kl", "--p-logits", data / "z.npy", "--q-logits", data / "q.npy", "--format", "json").stdout == local.stdout
+    on_cluster = xent("kl", "--p-logits", data / "z.npy", "--q-logits", data / "q.npy", "--format", "json")
+    assert on_cluster.stdout == local.stdout
 
 
 def test_local_cluster_process(xent, data):
