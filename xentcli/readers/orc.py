@@ -10,7 +10,7 @@ batches), and a read behind the last one starts again from the first stripe.
 from __future__ import annotations
 
 from ..errors import CallError
-from .arrow.common import ByPath, sliced
+from .arrow.common import Reopened, sliced
 from .arrow.table import read_table
 from .source import Matrix
 
@@ -27,18 +27,10 @@ def read(path: str, where: str, selector: str | None = None) -> Matrix:
     return read_table(lambda: _OrcFile(path), where, selector, "ORC")
 
 
-class _OrcFile(ByPath):
+class _OrcFile(Reopened):
     """An ORC file as a table source: its schema, its rows, and record batches from the first stripe on."""
 
-    def __init__(self, path: str):
-        self.path = path
-        self._open()
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._open()
-
-    def _open(self) -> None:
+    def open(self) -> None:
         import pyarrow.orc as orc
 
         self.file = orc.ORCFile(self.path)

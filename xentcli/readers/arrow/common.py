@@ -9,7 +9,7 @@ import struct
 from ..source import portable_path
 
 __all__ = ["NUMBER_COLUMN", "LIST_COLUMN", "LISTS_COLUMN", "STRING_COLUMN", "NESTED_COLUMN", "OTHER_COLUMN", "damaged",
-           "column_kind", "storage_type", "storage", "is_list_type", "ByPath", "sliced"]
+           "column_kind", "storage_type", "storage", "is_list_type", "ByPath", "Reopened", "sliced"]
 
 NUMBER_COLUMN, LIST_COLUMN, LISTS_COLUMN, STRING_COLUMN, NESTED_COLUMN, OTHER_COLUMN = (
     "number", "list", "lists", "string", "nested", "other")
@@ -84,6 +84,21 @@ class ByPath:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+
+
+class Reopened(ByPath):
+    """A table source whose file :meth:`open` opens, when it is made and again where it is unpickled."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.open()
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.open()
+
+    def open(self) -> None:
+        raise NotImplementedError
 
 
 def sliced(batches, rows: int):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import DataError
 from ..source import Matrix
-from .common import ByPath, is_list_type, sliced, storage_type
+from .common import ByPath, Reopened, is_list_type, sliced, storage_type
 from .table import read_table
 
 __all__ = ["read", "open_source", "FORMAT_NAMES", "PARQUET_BUFFER", "MAX_BATCH_BYTES"]
@@ -50,16 +50,8 @@ def open_source(path: str, where: str):
             raise e from None
 
 
-class _Parquet(ByPath):
-    def __init__(self, path: str):
-        self.path = path
-        self._open()
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._open()
-
-    def _open(self) -> None:
+class _Parquet(Reopened):
+    def open(self) -> None:
         import pyarrow.parquet as pq
 
         self.file = pq.ParquetFile(self.path, buffer_size=PARQUET_BUFFER, pre_buffer=False)
