@@ -99,7 +99,7 @@ class XentGroup(click.Group):
                 raise
             # what was printed could not be written
             if isinstance(e, OSError) and (_stdout_failed() or _write_error(e)):
-                from .writers import reason
+                from .errors import reason
 
                 _detach_stdout()
                 _fail(f"stdout: {reason(e)}", 1)
@@ -185,7 +185,7 @@ def _fail(message: str, code: int):
 def _write_error(e: OSError) -> bool:
     """An error of writing (or an I/O error) that names no file: stdout's (``--output`` and the readers
     name their file)."""
-    from .writers import WRITE_ERRNOS
+    from .destination import WRITE_ERRNOS
 
     return e.filename is None and e.errno in (*WRITE_ERRNOS, errno.EIO)
 

@@ -32,3 +32,9 @@ class PipeClosed(Exception):
     Raised instead of ``BrokenPipeError`` because click would swallow that
     one and exit with 1, the code of bad data.
     """
+
+
+def reason(e: OSError) -> str:
+    """An OSError's cause as a message ends: ``no space left on device``, ``input/output error``."""
+    text = e.strerror or str(e) or type(e).__name__
+    return text[:1].lower() + text[1:]

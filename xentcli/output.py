@@ -14,18 +14,17 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from .destination import open_output, writes_through
 from .errors import PipeClosed
 from .views import View
 from .writers import (
     RowBlocks,
     check_output,
     extension_format,
-    open_output,
     write_delimited,
     write_json,
     write_npy,
     write_parquet,
-    writes_through,
 )
 
 __all__ = ["OutputSpec", "Result", "emit"]

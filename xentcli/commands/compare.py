@@ -22,13 +22,14 @@ from ..comparison import Test, check_tokens, columns, run
 from ..comparison import statistics as stats
 from ..comparison.reference import Reference, ReferenceWriter, is_reference
 from ..core.tokens import KLD_LOGPROB_FLOOR
-from ..errors import CallError, DataError
+from ..destination import check_file, open_output, writes_through
+from ..errors import CallError, DataError, reason
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..output import Result, emit
 from ..readers import split_selector
 from ..readers.kld import KldFile
 from ..views import CompareView
-from ..writers import ColumnWriter, check_file, check_parquet, open_output, reason, writes_through
+from ..writers import ColumnWriter, check_parquet
 
 #: --per-token's format by its extension; a name without one (``/dev/stdout``, a FIFO) is csv, as for -o.
 PER_TOKEN_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", "": "csv"}
@@ -356,7 +357,7 @@ def _groups(base, block_tokens):
 
 @contextmanager
 def _output(path: str, option: str):
-    """:func:`~xentcli.writers.open_output` of a file compare streams into during its pass. What is written
+    """:func:`~xentcli.destination.open_output` of a file compare streams into during its pass. What is written
     through (a device, a FIFO, ``/dev/stdout``) cannot be taken back, so it gets the bytes only once the
     pass has succeeded: until then they go to an unnamed temp file (nothing of it outlives the run)."""
     if not writes_through(path):

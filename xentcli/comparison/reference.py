@@ -28,7 +28,7 @@ LOGPROB_SLACK = 1e-6
 
 class ReferenceWriter:
     """Writes the reference block by block at its place in the file (``os.pwrite``) into ``out``,
-    an open binary file (the atomic temp file of :func:`~xentcli.writers.open_output`)."""
+    an open binary file (the atomic temp file of :func:`~xentcli.destination.open_output`)."""
 
     def __init__(self, out, n: int, vocab: int, top_k: int, with_targets: bool, *, shift: bool = False):
         k = min(top_k, vocab)

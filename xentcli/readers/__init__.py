@@ -220,7 +220,7 @@ def _spool(stream, head: bytes, where: str, ext: str) -> str:
     except BaseException as e:
         _remove(tmp)
         if isinstance(e, OSError):
-            from ..writers import reason
+            from ..errors import reason
 
             raise DataError(f"{where}: cannot copy the stream to {folder}: {reason(e)}") from e
         raise
