@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .destination import open_output, writes_through
 from .errors import PipeClosed
-from .views import View
 from .writers import (
     RowBlocks,
     check_output,
@@ -26,6 +25,9 @@ from .writers import (
     write_npy,
     write_parquet,
 )
+
+if TYPE_CHECKING:
+    from .views import View
 
 __all__ = ["OutputSpec", "Result", "emit"]
 

@@ -8,7 +8,6 @@ from .. import core, options
 from ..inputs import check_stdin, class_names, load_labels, load_pos_weight, load_predictions, load_sample_weights
 from ..output import Result, emit
 from ..report import base_label
-from ..views import LossView, shown_rows
 from ._common import probabilities, warn_infinite, weighted_report
 
 
@@ -54,6 +53,7 @@ def bce(logits, probs, classes, labels, pos_weight, class_mean, sample_weights, 
 
     view = None
     if output.draws_table(explain):
+        from ..views import LossView, shown_rows  # imported only when a table is drawn
         ids = shown_rows(len(per))
         title = "binary cross-entropy" + (" (mean over classes)" if class_mean else " (sum over classes)")
         view = LossView(title, names, ids, len(per), labels=y[ids], probs=probabilities(pred, ids, binary=True),

@@ -10,7 +10,6 @@ from ..errors import CallError
 from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_sample_weights, load_weights
 from ..output import Result, emit
 from ..report import base_label
-from ..views import MAX_CLASSES, LossView, SingleView, TargetView, shown_rows
 from ._common import ONE_PASS, probabilities, warn_infinite, weighted_report
 
 
@@ -68,6 +67,13 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
 
     view = None
     if output.draws_table(explain):
+        from ..views import (  # imported only when a table is drawn
+            MAX_CLASSES,
+            LossView,
+            SingleView,
+            TargetView,
+            shown_rows,
+        )
         footer = report.footer(perplexity=True)
         if eps is not None:
             footer.append(("eps", f"{eps:g} (naive -Σ y·log(p + eps))"))

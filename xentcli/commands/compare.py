@@ -28,7 +28,6 @@ from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..output import Result, emit
 from ..readers import split_selector
 from ..readers.kld import KldFile
-from ..views import CompareView
 from ..writers import ColumnWriter, check_parquet
 
 #: --per-token's format by its extension; a name without one (``/dev/stdout``, a FIFO) is csv, as for -o.
@@ -182,6 +181,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
 
     view = None
     if output.draws_table():
+        from ..views import CompareView  # imported only when a table is drawn
         kl_values = {name: c.get(kl_key) for name, c in cols.tests.items()}
         view = CompareView(notes=_notes(kind, cols, top_k),
                            **stats.table_view(doc, kl_values, output.precision or 6,

@@ -8,7 +8,6 @@ from .. import core, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
 from ..report import LossReport, base_label
-from ..views import LossView, shown_rows
 from ._common import log_probs
 
 
@@ -34,6 +33,7 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, o
 
     view = None
     if output.draws_table(explain):
+        from ..views import LossView, shown_rows  # imported only when a table is drawn
         ids = shown_rows(len(per))
         view = LossView("entropy", names, ids, len(per), labels=None,
                         probs=log_probs(pred, pred.rows(ids), temperature)[0], losses=report.per[ids],

@@ -19,7 +19,6 @@ from ..inputs import (
     warn,
 )
 from ..output import Result, emit
-from ..views import DerivationView, shown_rows
 from ._common import load_mse_predictions, load_targets, probabilities, shown_predictions
 
 # grad --check differentiates every entry: 2C evaluations of N rows. Past this many
@@ -162,6 +161,7 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         click.echo(f"max_abs_diff: {doc['max_abs_diff']!r}", err=True)
     view = None
     if output.draws_table(explain):
+        from ..views import DerivationView, shown_rows  # imported only when a table is drawn
         g.drain()
         ids = shown_rows(n)
         if loss == "mse":

@@ -10,7 +10,6 @@ from ..errors import DataError
 from ..inputs import check_stdin, load_predictions
 from ..output import Result, emit
 from ..report import LossReport, base_label
-from ..views import MatrixView, shown_rows
 from ._common import log_probs, warn_infinite
 
 
@@ -64,6 +63,7 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, outpu
 
     view = None
     if output.draws_table(explain):
+        from ..views import MatrixView, shown_rows  # imported only when a table is drawn
         ids = shown_rows(len(per))
         unit = base_label(base)
         view = MatrixView("KL(P‖Q) = H(P,Q) - H(P)", [f"H(P,Q) ({unit})", f"H(P) ({unit})", f"KL(P‖Q) ({unit})"],

@@ -9,7 +9,6 @@ from ..core.reductions import weighted
 from ..errors import CallError
 from ..inputs import Predictions, check_stdin, class_names, load_sample_weights
 from ..output import Result, emit
-from ..views import LossView, shown_rows
 from ._common import load_mse_predictions, load_targets, shown_predictions, warn_infinite, warn_zero_denominator
 
 
@@ -105,6 +104,7 @@ def mse(preds, logits, through, classes, labels, reduction, half, sample_weights
 
     view = None
     if output.draws_table(explain):
+        from ..views import LossView, shown_rows  # imported only when a table is drawn
         ids = shown_rows(n)
         shown = "sum" if reduction == "sum" else "mean"
         footer = [("reduction", reduction), ("denominator", (denominator, f" ({why})")),

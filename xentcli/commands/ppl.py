@@ -8,7 +8,6 @@ from .. import core, options
 from ..inputs import check_stdin, load_labels, load_predictions, warn
 from ..output import Result, emit
 from ..report import LossReport, base_label
-from ..views import TargetView, shown_rows
 from ._common import ONE_PASS, probabilities, warn_infinite
 
 
@@ -57,6 +56,7 @@ def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, 
 
     view = None
     if output.draws_table(explain):
+        from ..views import TargetView, shown_rows  # imported only when a table is drawn
         ids = shown_rows(len(tokens))
         footer = [("tokens", f"{int(counted):,}")]
         if ignore_index is not None:

@@ -7,7 +7,6 @@ import click
 from .. import core, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
-from ..views import MatrixView, shown_rows
 
 
 @click.command(epilog=options.examples(
@@ -35,6 +34,7 @@ def softmax(logits, temperature, classes, log_space, output, explain, explain_ro
 
     view = None
     if output.draws_table(explain):
+        from ..views import MatrixView, shown_rows  # imported only when a table is drawn
         out.drain()
         ids = shown_rows(len(pred))
         view = MatrixView(title, names, ids, len(pred), fn(pred.rows(ids), temperature=temperature))
