@@ -23,13 +23,15 @@ from pathlib import Path
 
 import pytest
 
+from xentcli.readers.formats import FORMATS
+
 from .conftest import xent
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "cli.md")
 #: Options whose value is a file xent writes, not one it reads.
 OUTPUTS = {"-o", "--output", "--per-token", "--save-base"}
-PATH_LIKE = re.compile(r"\.(csv|tsv|txt|dat|npy|npz|safetensors|kld|parquet|feather|arrow|json|jsonl|pt|pth)$")
+PATH_LIKE = re.compile("(" + "|".join(re.escape(ext) for ext in FORMATS) + ")$")
 
 
 def blocks(text: str):

@@ -42,7 +42,7 @@ EXIT_BROKEN_PIPE = 141
 
 
 class XentGroup(click.Group):
-    """Runs a command and turns every failure into ``Error: …`` and an exit code (SPEC §4).
+    """Runs a command and turns every failure into ``Error: …`` and an exit code (docs/errors.md).
 
     Its commands are those of :data:`LAZY_COMMANDS`, each imported only when run or listed.
     """

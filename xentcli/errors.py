@@ -1,4 +1,4 @@
-"""The CLI's error types and the exit codes of SPEC §4.
+"""The CLI's error types and the exit codes of docs/errors.md.
 
 The core raises plain ``ValueError``; readers and commands raise these with
 the option and file already named. :func:`xentcli.cli.main` turns every one

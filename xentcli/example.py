@@ -1,6 +1,6 @@
 """``xent example``: the reference document's worked example, computed from the shipped sample data.
 
-Every number printed in SPEC §5 appears here, formatted as the document
+Every number the reference document's worked example prints appears here, formatted as the document
 prints it: matrices with NumPy's 8 decimals, means with all their digits.
 """
 

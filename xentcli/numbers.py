@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ascii_spelled", "TABLE_DIGITS", "format_number", "table_number", "fixed"]
+__all__ = ["ascii_spelled", "TABLE_DIGITS", "COMPARE_TABLE_DIGITS", "format_number", "table_number", "fixed"]
 
 #: Significant digits of the numbers in tables and explanations unless ``--precision`` says otherwise.
 TABLE_DIGITS = 8
+#: compare's table: its many statistics with their ± SE fit a terminal at 6 significant digits.
+COMPARE_TABLE_DIGITS = 6
 
 
 def ascii_spelled(text: str) -> bool:

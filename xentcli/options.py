@@ -10,7 +10,7 @@ import click
 from .core.reductions import REDUCTIONS
 from .numbers import ascii_spelled
 from .readers.text import HEADER_MODES
-from .writers import FORMATS
+from .writers import OUTPUT_FORMATS
 
 __all__ = [
     "BASE",
@@ -243,7 +243,7 @@ def output_spec(f):
 
     return compose(
         click.option(
-            "--format", type=click.Choice(FORMATS), default=None, callback=_check_output_call,
+            "--format", type=click.Choice(OUTPUT_FORMATS), default=None, callback=_check_output_call,
             help="Output format. Default: table on a terminal, csv otherwise, or the --output extension. "
                  "Given, it wins over the extension.",
         ),

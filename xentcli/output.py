@@ -94,7 +94,7 @@ class Result:
     Attributes:
       array: the csv/tsv/npy/parquet payload: a scalar, a per-sample vector or a matrix
         (:class:`~xentcli.writers.RowBlocks` streams one; drain it before building a view).
-      json: the JSON object of SPEC §3.
+      json: the JSON object of docs/outputs.md.
       header: the csv/tsv header line's names (with ``--header``), and the Parquet column names.
       view: what the table shows (:mod:`xentcli.views`); needed only when the spec draws a table.
       row_names: csv/tsv: a name before each row's numbers (the Parquet file's first column).

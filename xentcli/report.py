@@ -1,6 +1,6 @@
 """The summary every per-sample loss command reports: values in the base, the reduction, JSON and footer.
 
-``ce``, ``bce``, ``kl`` and ``entropy`` all print the same keys (SPEC §3);
+``ce``, ``bce``, ``kl`` and ``entropy`` all print the same keys (docs/outputs.md);
 this is the one place they are assembled.
 """
 

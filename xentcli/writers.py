@@ -20,7 +20,7 @@ from .errors import CallError
 from .numbers import format_number
 
 __all__ = [
-    "FORMATS",
+    "OUTPUT_FORMATS",
     "OUTPUT_EXTENSIONS",
     "check_output",
     "check_parquet",
@@ -33,7 +33,7 @@ __all__ = [
     "RowBlocks",
 ]
 
-FORMATS = ("table", "csv", "tsv", "json", "npy")
+OUTPUT_FORMATS = ("table", "csv", "tsv", "json", "npy")
 _EXTENSION_FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".json": "json", ".npy": "npy", ".parquet": "parquet",
 }

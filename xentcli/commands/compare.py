@@ -25,6 +25,7 @@ from ..core.tokens import KLD_LOGPROB_FLOOR
 from ..destination import check_file, open_output, writes_through
 from ..errors import CallError, DataError, reason
 from ..inputs import check_stdin, load_labels, load_predictions, warn
+from ..numbers import COMPARE_TABLE_DIGITS
 from ..output import Result, emit
 from ..readers import split_selector
 from ..readers.kld import KldFile
@@ -184,7 +185,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         from ..views import CompareView  # imported only when a table is drawn
         kl_values = {name: c.get(kl_key) for name, c in cols.tests.items()}
         view = CompareView(notes=_notes(kind, cols, top_k),
-                           **stats.table_view(doc, kl_values, output.precision or 6,
+                           **stats.table_view(doc, kl_values, output.precision or COMPARE_TABLE_DIGITS,
                                               kl_label="KL bound" if kind == "reference" else "KL"))
 
     names = [column for _, column, _ in csv]
@@ -280,7 +281,7 @@ def _targets(targets, kind, base_path, base, tests, reference, ignore_index, rea
 
         try:
             check_class_indices(reference.targets, reference.vocab, ignore_index=ignore_index)
-        except ValueError as e:  # located: the file and its stored targets (SPEC §4)
+        except ValueError as e:  # located: the file and its stored targets (docs/errors.md)
             from ..inputs import index_hint
 
             raise DataError(f"--base {base_path}: its stored targets: {e}"

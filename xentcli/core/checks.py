@@ -24,9 +24,11 @@ __all__ = [
     "check_weights",
     "looks_like_probabilities",
     "rows_off",
+    "rows_2d",
+    "raise_first",
 ]
 
-#: How far a row of probabilities may sum from 1 at the least, whatever its width (SPEC §2).
+#: How far a row of probabilities may sum from 1 at the least, whatever its width (docs/math.md).
 SUM_TOLERANCE = 1e-6
 
 _FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -37,7 +39,7 @@ _ROUNDOFF = {"float32": _FLOAT32_EPS / 2, "float16": float(np.finfo(np.float16).
 def sum_tolerance(num_classes: int, entries: str = "float32") -> float:
     """How far from 1 a row of ``num_classes`` probabilities may sum through rounding alone.
 
-    ``max(1e-6, 8·√C·ε₃₂ + u)``, ``ε₃₂ = 2⁻²³`` (SPEC §1, §2): 2.1e-4 at 50 257 classes,
+    ``max(1e-6, 8·√C·ε₃₂ + u)``, ``ε₃₂ = 2⁻²³`` (docs/inputs.md): 2.1e-4 at 50 257 classes,
     3.7e-4 at 152 064. The first term is the normalizer: frameworks sum a softmax row's
     C exponentials in float32 (for float16 and bfloat16 output too), and rounding in a
     running sum grows like a random walk, with a standard deviation near ``√C·ε₃₂/6``;
@@ -105,12 +107,13 @@ class RowError(ValueError):
         return err
 
 
-def _rows(x) -> np.ndarray:
+def rows_2d(x) -> np.ndarray:
+    """``x`` as rows of its last axis: ``(1, n)`` for a vector or a scalar, ``(N, C)`` otherwise."""
     x = np.asarray(x)
     return x.reshape(1, -1) if x.ndim < 2 else x.reshape(-1, x.shape[-1])
 
 
-def _raise_first(bad: np.ndarray, x: np.ndarray, problem: str, *, row: int = 0) -> None:
+def raise_first(bad: np.ndarray, x: np.ndarray, problem: str, *, row: int = 0) -> None:
     """Raise for the first True entry of the 2-D mask ``bad``, if any.
 
     ``problem`` is formatted with ``value``, the offending entry as a float;
@@ -127,7 +130,7 @@ def check_logits(logits) -> None:
     ``-inf`` is allowed (a masked class); NaN and ``+inf`` are not, and a row
     of only ``-inf`` gives no distribution at all.
     """
-    z = _rows(logits)
+    z = rows_2d(logits)
     if z.size == 0:
         raise RowError("the matrix is empty")
     # One pass decides the common case: a row's max is NaN if it holds a NaN, +inf if it
@@ -136,17 +139,17 @@ def check_logits(logits) -> None:
     if np.isfinite(top).all():
         return
     r = int(np.argmax(~np.isfinite(top)))  # the first bad row, whatever its fault, so blocks do not matter
-    _raise_first(np.isnan(z[r : r + 1]) | (z[r : r + 1] == np.inf), z[r : r + 1],
+    raise_first(np.isnan(z[r : r + 1]) | (z[r : r + 1] == np.inf), z[r : r + 1],
                  "logit is {value!r}; expected a finite number or -inf", row=r)
     raise RowError("every logit is -inf, so no class has any probability", r)
 
 
 def check_binary_logits(logits) -> None:
     """Raise for NaN; ``±inf`` are allowed (a Bernoulli logit of ``+inf`` is certainty, p = 1)."""
-    z = _rows(logits)
+    z = rows_2d(logits)
     if z.size == 0:
         raise RowError("the matrix is empty")
-    _raise_first(np.isnan(z), z, "logit is {value!r}; expected a number or ±inf")
+    raise_first(np.isnan(z), z, "logit is {value!r}; expected a number or ±inf")
 
 
 def check_probabilities(probs, *, normalized: bool = True) -> None:
@@ -157,27 +160,27 @@ def check_probabilities(probs, *, normalized: bool = True) -> None:
       normalized: require ``|Σ_c p_c - 1| <= sum_tolerance(C, …)`` per row, the
         rounding the entries' format allows over the row's width (:func:`sum_tolerance`).
     """
-    p = _rows(probs)
+    p = rows_2d(probs)
     if p.size == 0:
         raise RowError("the matrix is empty")
     # The negation also catches NaN.
-    _raise_first(~((p >= 0) & (p <= 1)), p, "probability {value!r} is outside [0, 1]")
+    raise_first(~((p >= 0) & (p <= 1)), p, "probability {value!r} is outside [0, 1]")
     if normalized:
         _check_sums(p, "probabilities")
 
 
 def check_label_distribution(labels, *, normalized: bool = True) -> None:
     """Raise unless label rows are finite, non-negative and (if ``normalized``) sum to 1 (as probabilities do)."""
-    y = _rows(labels)
-    _raise_first(~(np.isfinite(y) & (y >= 0)), y, "label {value!r} is not a non-negative number")
+    y = rows_2d(labels)
+    raise_first(~(np.isfinite(y) & (y >= 0)), y, "label {value!r} is not a non-negative number")
     if normalized:
         _check_sums(y, "labels")
 
 
 def check_binary_targets(targets) -> None:
     """Raise unless every target is in [0, 1] (each entry is its own Bernoulli probability)."""
-    y = _rows(targets)
-    _raise_first(~((y >= 0) & (y <= 1)), y, "target {value!r} is outside [0, 1]")
+    y = rows_2d(targets)
+    raise_first(~((y >= 0) & (y <= 1)), y, "target {value!r} is outside [0, 1]")
 
 
 def _check_sums(p: np.ndarray, what: str) -> None:
@@ -236,7 +239,7 @@ def looks_like_probabilities(logits) -> bool:
     Such "logits" are almost certainly probabilities; a softmax of them would
     be applied twice.
     """
-    z = _rows(logits)
+    z = rows_2d(logits)
     if z.size == 0 or z.shape[-1] < 2:
         return False
     if not np.all((z >= 0) & (z <= 1)):

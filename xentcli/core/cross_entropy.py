@@ -25,7 +25,7 @@ import numpy as np
 from ._xlogy import mul0, negate
 from .checks import RowError, check_class_indices, check_weights
 from .labels import is_index_labels
-from .softmax import _shifted, as_float64, log_softmax, max_and_log_sum, softmax
+from .softmax import as_float64, log_softmax, max_and_log_sum, shifted, softmax
 
 __all__ = [
     "cross_entropy",
@@ -209,7 +209,7 @@ def _shifted_target_log_probs(z: np.ndarray, k: np.ndarray, temperature: float) 
         zc = as_float64(z[i : i + step])
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             m, log_sum = max_and_log_sum(zc, temperature=temperature)
-            picked = (_shifted(np.take_along_axis(zc, k[i : i + step], axis=-1), m, temperature) - log_sum)[:, 0]
+            picked = (shifted(np.take_along_axis(zc, k[i : i + step], axis=-1), m, temperature) - log_sum)[:, 0]
         out[i : i + step] = np.where(np.isfinite(log_sum[:, 0]), picked, np.nan)
     return out
 

@@ -23,7 +23,7 @@ def is_index_labels(labels) -> bool:
 def interpret_labels(labels, prediction_shape: tuple[int, ...]) -> np.ndarray:
     """Read ``labels`` as distributions or class indices for predictions of ``prediction_shape``.
 
-    The rule (SPEC §1), for predictions of shape ``(..., C)`` holding ``N``
+    The rule (docs/inputs.md), for predictions of shape ``(..., C)`` holding ``N``
     samples:
 
     * labels of exactly the predictions' shape are distributions (one-hot or

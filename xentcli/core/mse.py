@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .binary import sigmoid
-from .checks import RowError, _raise_first, _rows
+from .checks import RowError, raise_first, rows_2d
 from .labels import is_index_labels
 from .softmax import as_float64, softmax
 
@@ -74,10 +74,10 @@ def mse_denominator(num_samples: float, num_classes: int, *, half: bool = False)
 
 def check_finite(values, what: str = "value") -> None:
     """Raise :class:`RowError` for the first entry that is NaN or ``±inf`` (targets, predictions)."""
-    x = _rows(values)
+    x = rows_2d(values)
     if x.size == 0:
         raise RowError("the matrix is empty")
-    _raise_first(~np.isfinite(x), x, what + " {value!r} is not a finite number")
+    raise_first(~np.isfinite(x), x, what + " {value!r} is not a finite number")
 
 
 def _targets(targets, shape: tuple[int, ...]) -> np.ndarray:

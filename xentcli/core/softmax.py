@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_float64", "row_max", "max_and_log_sum", "log1p_fixup", "logsumexp", "log_softmax", "softmax"]
+__all__ = ["as_float64", "row_max", "shifted", "max_and_log_sum", "log1p_fixup", "logsumexp", "log_softmax", "softmax"]
 
 
 def as_float64(x) -> np.ndarray:
@@ -22,7 +22,7 @@ def _check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
 
 
-def _shifted(z: np.ndarray, m: np.ndarray, temperature: float) -> np.ndarray:
+def shifted(z: np.ndarray, m: np.ndarray, temperature: float) -> np.ndarray:
     """``(z - m) / T``: shift first, so that huge logits and a small T never overflow upwards.
 
     Below, ``-1e308 - 1e308`` or a division by a small ``T`` may reach
@@ -59,7 +59,7 @@ def max_and_log_sum(z: np.ndarray, *, axis: int = -1, temperature: float = 1.0) 
     """
     _check_temperature(temperature)
     m = row_max(z, axis)
-    s = np.sum(np.exp(_shifted(z, m, temperature)), axis=axis, keepdims=True)
+    s = np.sum(np.exp(shifted(z, m, temperature)), axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
         log_sum = np.log(s)
     close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
@@ -75,7 +75,7 @@ def log1p_fixup(z, m, close, log_sum, axis, temperature):
     rows = np.moveaxis(close, axis, -1)[..., 0]
     zr, mr = zc[rows], mc[rows]
     at_max = zr == mr
-    t = np.sum(np.where(at_max, 0.0, np.exp(_shifted(zr, mr, temperature))), axis=-1) + (np.sum(at_max, axis=-1) - 1)
+    t = np.sum(np.where(at_max, 0.0, np.exp(shifted(zr, mr, temperature))), axis=-1) + (np.sum(at_max, axis=-1) - 1)
     out = np.moveaxis(log_sum.copy(), axis, -1)
     out[rows, 0] = np.log1p(t)
     return np.moveaxis(out, -1, axis)
@@ -129,7 +129,7 @@ def log_softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarr
     """
     z = as_float64(logits)
     m, log_sum = max_and_log_sum(z, axis=axis, temperature=temperature)
-    return _shifted(z, m, temperature) - log_sum
+    return shifted(z, m, temperature) - log_sum
 
 
 def softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
@@ -152,5 +152,5 @@ def softmax(logits, *, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
     """
     _check_temperature(temperature)
     z = as_float64(logits)
-    e = np.exp(_shifted(z, row_max(z, axis), temperature))
+    e = np.exp(shifted(z, row_max(z, axis), temperature))
     return e / np.sum(e, axis=axis, keepdims=True)

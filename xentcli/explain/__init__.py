@@ -1,4 +1,4 @@
-"""``--explain``: how each number came about, step by step, with the values substituted (SPEC §8).
+"""``--explain``: how each number came about, step by step, with the values substituted (docs/explain.md).
 
 An explanation is plain data: an :class:`Explanation` (a title and a list of
 :class:`Step`, each a title and lines of text). :mod:`xentcli.render.console`

@@ -31,7 +31,7 @@ def load_labels(
     option: str = "--labels",
     classes: str | None = None,
 ) -> tuple["np.ndarray | LabelRows", Matrix]:
-    """Labels as int64 indices ``(N,)`` or float64 rows ``(N, C)``, by the shape rule of SPEC §1.
+    """Labels as int64 indices ``(N,)`` or float64 rows ``(N, C)``, by the shape rule of docs/inputs.md.
 
     Args:
       reading: the command's (:class:`~xentcli.inputs.reading.Reading`): ``--input-header``, hints' options.

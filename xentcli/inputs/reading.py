@@ -94,7 +94,7 @@ def read(spec: str, option: str, reading: Reading, *, names: bool = False) -> Ma
 
 def located(matrix: Matrix, error: ValueError) -> DataError:
     """A core error, prefixed with where the offending row came from."""
-    locate = getattr(matrix, "locate_entry", matrix.locate)  # class-index labels count entries (shards: SPEC §9)
+    locate = getattr(matrix, "locate_entry", matrix.locate)  # class-index labels count entries, not rows
     return DataError(f"{locate(getattr(error, 'row', None))}: {error}")
 
 

@@ -63,7 +63,7 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
                             spec[2:] or None, options)
     if (os.path.isdir(spec) or os.path.isdir(spec.rsplit(":", 1)[0]) or any(c in spec for c in "*?[")) \
             and not os.path.isfile(spec):
-        from . import shards  # several files as one matrix: a directory or a glob (SPEC §9)
+        from . import shards  # several files as one matrix: a directory or a glob (docs/scale-out.md)
 
         if shards.is_sharded(spec):
             return shards.read(spec, option, read_matrix, header=header, names=names)

@@ -1,4 +1,4 @@
-"""Many files read as one matrix (SPEC §9): a quoted glob (``'dump/shard-*.npy'``) or a directory.
+"""Many files read as one matrix (docs/scale-out.md): a quoted glob (``'dump/shard-*.npy'``) or a directory.
 
 Which files, in which order:
 
