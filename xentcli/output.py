@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from .destination import open_output, writes_through
+from .engine import RowBlocks
 from .errors import PipeClosed
 from .writers import (
-    RowBlocks,
     check_output,
     extension_format,
     write_delimited,
@@ -93,7 +93,7 @@ class Result:
 
     Attributes:
       array: the csv/tsv/npy/parquet payload: a scalar, a per-sample vector or a matrix
-        (:class:`~xentcli.writers.RowBlocks` streams one; drain it before building a view).
+        (:class:`~xentcli.engine.RowBlocks` streams one; drain it before building a view).
       json: the JSON object of docs/outputs.md.
       header: the csv/tsv header line's names (with ``--header``), and the Parquet column names.
       view: what the table shows (:mod:`xentcli.views`); needed only when the spec draws a table.

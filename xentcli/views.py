@@ -2,7 +2,7 @@
 :func:`xentcli.render.layouts.draw`.
 
 A command builds its view once it knows a table is wanted (:meth:`xentcli.output.OutputSpec.draws_table`),
-after it has computed (and, for a streamed matrix, :meth:`~xentcli.writers.RowBlocks.drain`-ed) every
+after it has computed (and, for a streamed matrix, :meth:`~xentcli.engine.RowBlocks.drain`-ed) every
 row: it reads the shown rows itself (:func:`shown_rows`) and puts their numbers in the view, then hands
 the view to :class:`~xentcli.output.Result`. For example, ``xent kl``::
 

@@ -14,9 +14,10 @@ import pytest
 
 from tests.conftest import run_process, xent
 from xentcli import core
+from xentcli.engine import RowBlocks
 from xentcli.errors import CallError, DataError
 from xentcli.output import OutputSpec, Result, emit
-from xentcli.writers import RowBlocks, check_output, write_npy, write_parquet
+from xentcli.writers import check_output, write_npy, write_parquet
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

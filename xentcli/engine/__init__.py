@@ -37,6 +37,9 @@ from .base import (
     remote_object,
     remote_token,
 )
+from .blocks import (
+    RowBlocks,
+)
 from .threads import (
     ThreadPool,
 )
@@ -46,6 +49,7 @@ __all__ = [
     "LEAN_BLOCK_ELEMENTS",
     "PER_CORE_LIMIT",
     "Engine",
+    "RowBlocks",
     "ThreadPool",
     "block_rows",
     "collect",

@@ -14,11 +14,10 @@ import threading
 import numpy as np
 
 from .. import core
-from ..engine import LEAN_BLOCK_ELEMENTS, collect, count, read_rows, remote_token
+from ..engine import LEAN_BLOCK_ELEMENTS, RowBlocks, collect, count, read_rows, remote_token
 from ..errors import CallError, DataError
 from ..progress import Progress
 from ..readers import Matrix
-from ..writers import RowBlocks
 from .hints import PROBABILITY_LOOK_ROWS, renormalize_hint
 from .reading import Reading, warn
 
