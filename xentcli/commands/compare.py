@@ -386,14 +386,14 @@ def _writers(stack: ExitStack, per_token, save_base, base, tests, y, top_k, kind
     table = reference = None
     shown = columns.per_token(kind, y is not None)
     if per_token is not None:
-        fmt = PER_TOKEN_FORMATS[os.path.splitext(per_token)[1].lower()]
+        file_format = PER_TOKEN_FORMATS[os.path.splitext(per_token)[1].lower()]
         out = stack.enter_context(_output(per_token, "--per-token"))
         names = ["index"] + (["sequence", "position"] if located is not None else [])
         names += ["target"] if y is not None else []
         for s in shown:
             names += [f"{s.per_token}_base"] if s.scope == "model" else []
             names += [f"{s.per_token}_{t.name}" for t in tests]
-        table = ColumnWriter(out, fmt, names)
+        table = ColumnWriter(out, file_format, names)
         stack.callback(table.close)
     if save_base is not None:
         out = stack.enter_context(_output(save_base, "--save-base"))

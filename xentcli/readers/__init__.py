@@ -106,15 +106,15 @@ def _broken_link(path: str) -> str:
     return f" (a symlink to {os.readlink(path)}, which does not exist)"
 
 
-def _read_file(fmt: Format, path: str, where: str, selector: str | None, options: dict) -> Matrix:
-    return _reader(fmt, where).read(path, where, selector, **{k: v for k, v in options.items() if k in fmt.takes})
+def _read_file(entry: Format, path: str, where: str, selector: str | None, options: dict) -> Matrix:
+    return _reader(entry, where).read(path, where, selector, **{k: v for k, v in options.items() if k in entry.takes})
 
 
-def _reader(fmt: Format, where: str):
-    """The reader module of ``fmt``, imported on first use; a missing optional package is a wrong call."""
-    if fmt.package is not None and importlib.util.find_spec(fmt.package) is None:  # looked up, not imported
-        raise CallError(f"{where}: reading this format needs {fmt.package}: pip install 'xentcli[{fmt.extra}]'")
-    return importlib.import_module(f"{__name__}.{fmt.module}")
+def _reader(entry: Format, where: str):
+    """The reader module of ``entry``, imported on first use; a missing optional package is a wrong call."""
+    if entry.package is not None and importlib.util.find_spec(entry.package) is None:  # looked up, not imported
+        raise CallError(f"{where}: reading this format needs {entry.package}: pip install 'xentcli[{entry.extra}]'")
+    return importlib.import_module(f"{__name__}.{entry.module}")
 
 
 def _unsupported(option: str, path: str, ext: str) -> str:
