@@ -492,3 +492,14 @@ def test_reset_index_table_after_train_test_split_was_refused_suggesting_its_ind
     assert json.loads(r.stdout)["mean"] == pytest.approx(expected, rel=1e-12)
     # Selected by name it is read like any other column.
     assert cli_json("entropy", "--probs", f"{path}:p_*", "--reduction", "none")["n"] == 5
+
+
+def test_gh_parquet_without_an_extension_is_read_as_parquet(tmp_path):
+    # The hostile trial's case: sniffed as Parquet, then opened as Arrow IPC ("Not an Arrow file").
+    pd = pytest.importorskip("pandas")
+    z = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    pd.DataFrame(z, columns=["a", "b", "c"]).to_parquet(tmp_path / "logits")
+    np.save(tmp_path / "z.npy", z)
+    result = xent("softmax", "--logits", tmp_path / "logits")
+    assert result.exit_code == 0
+    assert result.stdout == xent("softmax", "--logits", tmp_path / "z.npy").stdout

@@ -93,3 +93,18 @@ def test_gh_pyarrow_without_orc_is_one_error_line(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --logits ") and "cannot read ORC files" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_gh_orc_on_stdin_and_without_an_extension_read_as_orc(table):
+    # The hostile trial's case: ORC on stdin was read as text ("binary data (a NUL byte)").
+    expected = xent("softmax", "--logits", table / "z.npy").stdout
+    data = (table / "t.orc").read_bytes()
+    assert xent("softmax", "--logits", "-:p_*", input=data).stdout == expected
+    (table / "noext").write_bytes(data)
+    assert xent("softmax", "--logits", f"{table / 'noext'}:p_*").stdout == expected
+
+
+def test_text_starting_with_orc_on_stdin_stays_text():
+    # "ORC" is short enough to start a csv header: without a NUL byte the head is text.
+    result = xent("softmax", "--logits", "-", input=b"ORC,b\n0,0\n")
+    assert result.exit_code == 0 and result.stdout == "0.5,0.5\n"

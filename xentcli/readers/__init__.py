@@ -24,7 +24,7 @@ import stat
 import sys
 
 from ..errors import CallError, DataError
-from .formats import FORMATS, MAGIC, SUPPORTED_EXTENSIONS, TEXT_EXTENSIONS, Format
+from .formats import FORMATS, MAGIC, SHORT_MAGIC, SUPPORTED_EXTENSIONS, TEXT_EXTENSIONS, Format
 from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
@@ -141,7 +141,7 @@ def split_selector(spec: str) -> tuple[str, str | None]:
 def _sniff(head: bytes) -> str:
     """The extension the first bytes of a file or stream say: magic bytes, a JSON opening, else text."""
     for magic, ext in MAGIC:
-        if head.startswith(magic):
+        if head.startswith(magic) and (len(magic) >= SHORT_MAGIC or b"\0" in head):
             if ext == ".pt" and len(head) > 30:
                 # Both are zip archives: torch.save puts every entry in a folder, np.savez puts NAME.npy at the top.
                 first = head[30:30 + int.from_bytes(head[26:28], "little")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Format", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "MAGIC"]
+__all__ = ["Format", "FORMATS", "SUPPORTED_EXTENSIONS", "TEXT_EXTENSIONS", "MAGIC", "SHORT_MAGIC"]
 
 
 class Format(NamedTuple):
@@ -19,7 +19,10 @@ class Format(NamedTuple):
     extra: str | None = None  # the pip extra that installs what it imports
     package: str | None = None  # the module it imports, looked up (not imported) before reading
     takes: tuple[str, ...] = ()  # which of read_matrix's reading options its read() accepts
-    magic: bytes | None = None  # the first bytes that name the format on stdin or without an extension
+    # The first bytes that name the format on stdin or without an extension; one shorter than
+    # SHORT_MAGIC counts only with a NUL byte in the head, which text never holds ("ORC" could start
+    # a text header).
+    magic: bytes | None = None
 
 
 _TEXT = Format("text", takes=("header", "names"))
@@ -41,9 +44,10 @@ FORMATS: dict[str, Format] = {
     ".pt": Format("pytorch", magic=b"PK\x03\x04"),
     ".pth": Format("pytorch"),
     ".jsonl": Format("json.lines"),
-    ".orc": Format("orc", extra="arrow", package="pyarrow"),  # "ORC" alone could start a text header
+    ".orc": Format("orc", extra="arrow", package="pyarrow", magic=b"ORC"),
 }
 TEXT_EXTENSIONS = tuple(ext for ext, f in FORMATS.items() if f.module == "text")
 SUPPORTED_EXTENSIONS = tuple(FORMATS)
+SHORT_MAGIC = 4
 #: Magic bytes of the formats that have them, for a path without an extension and for stdin.
 MAGIC = tuple((f.magic, ext) for ext, f in FORMATS.items() if f.magic is not None)

@@ -29,8 +29,12 @@ FORMAT_NAMES = {".parquet": "Parquet", ".feather": "Feather (Arrow IPC)", ".arro
 
 
 def _ext(path: str) -> str:
+    """The path's extension; without one (the readers sniffed the file), Parquet's magic bytes decide."""
     ext = os.path.splitext(path)[1].lower()
-    return ext if ext in FORMAT_NAMES else ".arrow"
+    if ext in FORMAT_NAMES:
+        return ext
+    with open(path, "rb") as f:
+        return ".parquet" if f.read(4) == b"PAR1" else ".arrow"
 
 
 def open_source(path: str, where: str):
