@@ -16,7 +16,7 @@ import numpy as np
 from ..engine import Engine
 from ..errors import CallError, DataError
 from ..printable import warning
-from ..readers import Matrix, read_matrix, reads_stdin
+from ..readers import Matrix, read_matrix, reads_stdin, split_selector
 from ..readers.source import RawFile, RawRows, RowSource
 from ..readers.text import is_number, number_hint
 
@@ -64,6 +64,30 @@ def check_stdin(**values: str | None) -> None:
     if len(readers) > 1:
         raise CallError(f"only one option may read stdin, but {' and '.join(readers)} both read it "
                         "('-', /dev/stdin or /dev/fd/0)")
+    streams: dict[tuple[int, int], str] = {}
+    for key, spec in values.items():
+        found = _stream_id(spec)
+        if found is None:
+            continue
+        option = "--" + re.sub(r"_\d+$", "", key).replace("_", "-")
+        if found in streams:
+            raise CallError(f"{streams[found]} and {option} both read {split_selector(spec)[0]}, a pipe or device "
+                            "that can be read only once: save it to a file, or give it to one option")
+        streams[found] = option
+
+
+def _stream_id(spec: str | None) -> tuple[int, int] | None:
+    """The (device, inode) of the FIFO, pipe or device ``spec`` names (a selector allowed), else None:
+    such a stream is read once, so a second option reading it would wait for ever."""
+    if spec is None or reads_stdin(spec):
+        return None
+    try:
+        st = os.stat(split_selector(spec)[0])
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _is_stdin_stream(spec: str | None) -> bool:
