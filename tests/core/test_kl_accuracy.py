@@ -5,6 +5,7 @@ given (or SciPy's own published numbers), never from the code under test.
 """
 
 import json
+import math
 
 import mpmath
 import numpy as np
@@ -207,3 +208,16 @@ def test_cli_json_mean_near_equal_rows(xent):
     assert r.exit_code == 0, r.stderr
     exact = (exact_kl_of_logits(z[0], zq[0]) + exact_kl_of_logits(z[1], zq[1])) / 2
     assert abs(json.loads(r.stdout)["mean"] - float(exact)) <= 1e-6 * float(exact)
+
+
+@pytest.mark.parametrize("big", [1e12, 1e14, 3e15, 1e17])
+def test_gh_kl_of_logits_whose_maxima_are_far_apart(big):
+    # The hostile trial's case: (m_P - m_Q) + (s_P - s_Q) folded into one constant rounded to ulp(big)
+    # (KL 0.8333 for 1e17). By hand: P is one-hot on class 0, Q uniform over 6, so KL = log 6, TVD = 5/6.
+    from xentcli.core import tokens
+
+    zp, zq = np.array([[big, 0, 0, 0, 0, 0]]), np.zeros((1, 6))
+    assert core.kl_divergence_with_logits(zp, zq)[0] == pytest.approx(math.log(6), rel=1e-15)
+    stats = tokens.token_stats(zp, zq)
+    assert stats["kl"][0] == pytest.approx(math.log(6), rel=1e-15)
+    assert stats["tvd"][0] == pytest.approx(5 / 6, rel=1e-15)

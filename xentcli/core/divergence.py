@@ -12,7 +12,7 @@ from .softmax import as_float64, log_softmax, max_and_log_sum, softmax
 
 __all__ = [
     "log_probs_of", "entropy", "cross_entropy_of_distributions",
-    "rel_entr", "kl_divergence", "kl_divergence_with_logits", "kl_divergence_of",
+    "rel_entr", "kl_divergence", "kl_divergence_with_logits", "kl_divergence_of", "logit_log_ratio", "FAR_SHIFT",
 ]
 
 
@@ -298,6 +298,12 @@ def _phi_terms(p: np.ndarray, logq: np.ndarray, d: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Row maxima further apart than this are subtracted from the logits' difference on their own
+#: (:func:`logit_log_ratio`): folded into one constant with the log-sums, they would round it by
+#: more than 1e-13.
+FAR_SHIFT = 1024.0
+
+
 def logit_log_ratio(zp: np.ndarray, zq: np.ndarray, mp, sp, mq, sq) -> np.ndarray:
     r"""``d = log p - log q`` elementwise, as ``(z_P - z_Q) - ((m_P - m_Q) + (s_P - s_Q))``.
 
@@ -310,7 +316,14 @@ def logit_log_ratio(zp: np.ndarray, zq: np.ndarray, mp, sp, mq, sq) -> np.ndarra
     """
     with np.errstate(invalid="ignore", over="ignore"):  # -inf - -inf for a class masked in both, inf - inf for bad rows
         # lse_P - lse_Q as (m_P - m_Q) + (s_P - s_Q): both differences are exact or tiny for close rows.
-        return (zp - zq) - ((mp - mq) + (sp - sq))
+        shift = mp - mq
+        d = (zp - zq) - (shift + (sp - sq))
+        apart = np.abs(shift) > FAR_SHIFT
+        if apart.any():
+            # Maxima far apart: shift + (s_P - s_Q) would round to ulp(shift), which moves every d (1e-4
+            # at 1e12); subtracted one after the other, z_P - z_Q cancels the shift exactly first.
+            d = np.where(apart, ((zp - zq) - shift) - (sp - sq), d)
+        return d
 
 
 def kl_logit_terms(p: np.ndarray, logq: np.ndarray, d: np.ndarray, p_masked: np.ndarray,

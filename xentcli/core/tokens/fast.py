@@ -18,6 +18,7 @@ import threading
 import numpy as np
 
 from .._xlogy import negate
+from ..divergence import FAR_SHIFT
 from ..softmax import log1p_fixup
 from .exact import token_stats_exact
 from .rows import (
@@ -251,6 +252,7 @@ def _token_stats(zb, zt, k, kk, need: frozenset = _ALL) -> dict[str, np.ndarray]
     out: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):  # bad rows: non-finite sums, redone below; large |D|: overflow, ditto
         far = (mb[:, 0] - np.min(kb, axis=1)) > _FAR_BELOW
+        far |= np.abs(mb[:, 0] - mt[:, 0]) > FAR_SHIFT  # the row constant below would round: logit_log_ratio
         np.subtract(zt64, zb64, out=big_d)  # D = -d: d as logit_log_ratio, negated (exactly)
         big_d += (mb - mt) + (sb - st)
         np.expm1(big_d, out=u)
