@@ -24,7 +24,7 @@ import stat
 import sys
 
 from ..errors import CallError, DataError
-from .formats import FORMATS, MAGIC, SHORT_MAGIC, SUPPORTED_EXTENSIONS, TEXT_EXTENSIONS, Format
+from .formats import FORMATS, SUPPORTED_EXTENSIONS, TEXT_EXTENSIONS, Format, sniff
 from .inline import looks_inline, parse_inline
 from .npy import NPY_MAGIC
 from .source import Matrix
@@ -86,7 +86,7 @@ def read_matrix(spec: str, option: str, *, stdin=None, header: str = "auto", nam
                 return _read_stream(f, where, ext, selector, options)
         if not ext:  # no extension: sniff
             with open(path, "rb") as f:
-                ext = _sniff(f.read(64))
+                ext = sniff(f.read(64))
         return _read_file(FORMATS[ext], path, where, selector, options)
     except OSError as e:
         raise DataError(f"{where}: cannot read: {e.strerror or e}") from e
@@ -138,20 +138,6 @@ def split_selector(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def _sniff(head: bytes) -> str:
-    """The extension the first bytes of a file or stream say: magic bytes, a JSON opening, else text."""
-    for magic, ext in MAGIC:
-        if head.startswith(magic) and (len(magic) >= SHORT_MAGIC or b"\0" in head):
-            if ext == ".pt" and len(head) > 30:
-                # Both are zip archives: torch.save puts every entry in a folder, np.savez puts NAME.npy at the top.
-                first = head[30:30 + int.from_bytes(head[26:28], "little")]
-                return ".pt" if b"/" in first else ".npz"
-            return ext
-    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (100 << 20):
-        return ".safetensors"  # an 8-byte little-endian header length, then the JSON header
-    return ".json" if head.lstrip()[:1] in (b"{", b"[") else ".txt"
-
-
 def _read_stream(stream, where: str, ext: str, selector: str | None, options: dict) -> Matrix:
     """Read a stream once: held in memory when small text or NPY, else spooled to a temporary file
     (:func:`_spool`), which is then read like any file of its format.
@@ -161,7 +147,7 @@ def _read_stream(stream, where: str, ext: str, selector: str | None, options: di
     data = stream.read(SPOOL_BYTES + 1)
     if isinstance(data, str):
         data = data.encode()
-    ext = ext or _sniff(data[:64])
+    ext = ext or sniff(data[:64])
     if len(data) <= SPOOL_BYTES and selector is None and ext in (".npy", *TEXT_EXTENSIONS):
         if ext == ".npy":
             from . import npy

@@ -9,6 +9,7 @@ import struct
 import numpy as np
 
 from ...errors import DataError
+from ..formats import sniff
 from ..source import Matrix
 from .common import ByPath, Reopened, is_list_type, sliced, storage_type
 from .table import read_table
@@ -29,12 +30,12 @@ FORMAT_NAMES = {".parquet": "Parquet", ".feather": "Feather (Arrow IPC)", ".arro
 
 
 def _ext(path: str) -> str:
-    """The path's extension; without one (the readers sniffed the file), Parquet's magic bytes decide."""
+    """The path's extension; without one, what the file's first bytes say (:func:`~..formats.sniff`)."""
     ext = os.path.splitext(path)[1].lower()
-    if ext in FORMAT_NAMES:
-        return ext
-    with open(path, "rb") as f:
-        return ".parquet" if f.read(4) == b"PAR1" else ".arrow"
+    if ext not in FORMAT_NAMES:
+        with open(path, "rb") as f:
+            ext = sniff(f.read(64))
+    return ext if ext in FORMAT_NAMES else ".arrow"
 
 
 def open_source(path: str, where: str):
