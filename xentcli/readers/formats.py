@@ -2,8 +2,8 @@
 the first bytes that name it (:func:`sniff`, for stdin and a path without an extension).
 
 A leaf: :mod:`xentcli.readers` (one file), :mod:`.shards` (a folder or a glob of files) and the Arrow
-readers (Parquet or Arrow IPC without an extension) all look formats up here. Adding a format: a reader module with ``read(path, where, selector)
--> Matrix`` and one line in :data:`FORMATS`.
+readers (Parquet or Arrow IPC without an extension) all look formats up here. Adding a format: a
+reader module with ``read(path, where, selector) -> Matrix`` and one line in :data:`FORMATS`.
 """
 
 from __future__ import annotations
