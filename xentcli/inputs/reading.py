@@ -56,29 +56,34 @@ def warn(message: str) -> None:
 
 def check_stdin(**values: str | None) -> None:
     """Only one option may read stdin ('-', or a path that is the same pipe: ``/dev/stdin``,
-    ``/dev/fd/0``); a keyword ``name_N`` is the option ``--name`` given more than once."""
-    readers = ["--" + re.sub(r"_\d+$", "", k).replace("_", "-") for k, v in values.items()
-               if reads_stdin(v) or _is_stdin_stream(v)]
+    ``/dev/fd/0``), and only one a FIFO, pipe or device (each is read once: a second option would wait
+    for ever); a keyword ``name_N`` is the option ``--name`` given more than once."""
+    options = {key: "--" + re.sub(r"_\d+$", "", key).replace("_", "-") for key in values}
+    streams = {key: _stream_id(spec) for key, spec in values.items()}
+    try:
+        fd0 = os.fstat(0)
+        stdin = (fd0.st_dev, fd0.st_ino)
+    except (OSError, ValueError):
+        stdin = None
+    readers = [options[k] for k, v in values.items() if reads_stdin(v) or (stdin and streams[k] == stdin)]
     if len(readers) > 1 and len(set(readers)) == 1:
         raise CallError(f"only one input may read stdin, but {readers[0]} is '-' {len(readers)} times")
     if len(readers) > 1:
         raise CallError(f"only one option may read stdin, but {' and '.join(readers)} both read it "
                         "('-', /dev/stdin or /dev/fd/0)")
-    streams: dict[tuple[int, int], str] = {}
-    for key, spec in values.items():
-        found = _stream_id(spec)
+    seen: dict[tuple[int, int], str] = {}
+    for key, found in streams.items():
         if found is None:
             continue
-        option = "--" + re.sub(r"_\d+$", "", key).replace("_", "-")
-        if found in streams:
-            raise CallError(f"{streams[found]} and {option} both read {split_selector(spec)[0]}, a pipe or device "
-                            "that can be read only once: save it to a file, or give it to one option")
-        streams[found] = option
+        if found in seen:
+            raise CallError(f"{seen[found]} and {options[key]} both read {split_selector(values[key])[0]}, a pipe "
+                            "or device that can be read only once: save it to a file, or give it to one option")
+        seen[found] = options[key]
 
 
 def _stream_id(spec: str | None) -> tuple[int, int] | None:
-    """The (device, inode) of the FIFO, pipe or device ``spec`` names (a selector allowed), else None:
-    such a stream is read once, so a second option reading it would wait for ever."""
+    """The (device, inode) of the FIFO, pipe or device ``spec`` names (a selector allowed), else None.
+    A regular file (one redirected to stdin too) reopens at its start, so any number of options read it."""
     if spec is None or reads_stdin(spec):
         return None
     try:
@@ -88,19 +93,6 @@ def _stream_id(spec: str | None) -> tuple[int, int] | None:
     if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
         return None
     return st.st_dev, st.st_ino
-
-
-def _is_stdin_stream(spec: str | None) -> bool:
-    """Whether ``spec`` names the stream on stdin by a path (``/dev/stdin``, ``/proc/self/fd/0``): a pipe
-    or FIFO read once. A regular file redirected to stdin reopens at its start, so two readers are fine."""
-    if spec is None or reads_stdin(spec):
-        return False
-    try:
-        st, fd0 = os.stat(spec), os.fstat(0)
-    except (OSError, ValueError):
-        return False
-    return not stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (fd0.st_dev, fd0.st_ino)
-
 
 
 def _stdin():
