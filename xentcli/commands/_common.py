@@ -10,7 +10,8 @@ import numpy as np
 from .. import core
 from ..core.reductions import weighted
 from ..engine import LEAN_BLOCK_ELEMENTS
-from ..inputs import LabelRows, Predictions, Reading, load_labels, load_predictions, warn
+from ..inputs import LabelRows, Predictions, Reading, load_labels, load_predictions
+from ..printable import warning
 from ..report import LossReport
 
 #: How ``ce`` and ``ppl`` run index targets, which go through ``core.target_log_probs``: a bad
@@ -39,14 +40,14 @@ def warn_infinite(per: np.ndarray, where, why: str) -> None:
     if inf.any():
         r = int(np.argmax(inf))
         count = int(inf.sum())
-        warn(f"{where.locate(r)}: row {r + 1}: the value is inf because {why}"
-             + (f"; {count} samples in all" if count > 1 else ""))
+        warning(f"{where.locate(r)}: row {r + 1}: the value is inf because {why}"
+                + (f"; {count} samples in all" if count > 1 else ""))
 
 
 def warn_zero_denominator(denominator: float) -> None:
     """The mean of nothing counted is nan, as PyTorch's is: said on stderr."""
     if denominator == 0:
-        warn("the mean's denominator is 0 (every sample ignored or weighted 0): the mean is nan")
+        warning("the mean's denominator is 0 (every sample ignored or weighted 0): the mean is nan")
 
 
 def weighted_report(command: str, per: np.ndarray, sample_weights, *, base, reduction: str,

@@ -24,9 +24,10 @@ from ..comparison.reference import Reference, ReferenceWriter, is_reference
 from ..core.tokens import KLD_LOGPROB_FLOOR
 from ..destination import check_file, open_output, writes_through
 from ..errors import CallError, DataError, reason
-from ..inputs import check_stdin, load_labels, load_predictions, warn
+from ..inputs import check_stdin, load_labels, load_predictions
 from ..numbers import COMPARE_TABLE_DIGITS
 from ..output import Result, emit
+from ..printable import warning
 from ..readers import split_selector
 from ..readers.kld import KldFile
 from ..writers import ColumnWriter, check_parquet
@@ -113,8 +114,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         kind, base_path = "kld", base.matrix.values.path
     if kind != "reference" and top_k > base.num_classes:
         if given_top_k:
-            warn(f"--top-k {top_k} is more than the {base.num_classes} classes: K = {base.num_classes}, every class "
-                 "(top-k accuracy and overlap are then 1)")
+            warning(f"--top-k {top_k} is more than the {base.num_classes} classes: K = {base.num_classes}, every class "
+                    "(top-k accuracy and overlap are then 1)")
         top_k = base.num_classes
     if kind == "kld" and shift:
         raise CallError("--shift: the rows of a .kld file are already aligned with their next tokens")
@@ -140,7 +141,7 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
         check_tokens(base, tests, kind=kind, reference=reference)
     y = _targets(targets, kind, base_path, base, tests, reference, ignore_index, reading)
     if n_bytes is not None and y is None:
-        warn("--bytes: bits per byte come from the NLL, which needs targets; without them it is absent")
+        warning("--bytes: bits per byte come from the NLL, which needs targets; without them it is absent")
     groups_of = _groups(tests[0].pred if kind == "reference" else base, block_tokens)
     located = _sequences(kind, base, tests)
 
@@ -158,9 +159,9 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     if n_boot:
         groups = groups_of(cols.rows)
         if np.unique(groups).size < 2:  # nothing to resample: an interval of width 0 would claim certainty
-            warn(f"--bootstrap: the {cols.n} scored token{'s are' if cols.n != 1 else ' is'} one sequence"
-                 + (f" (--block {block_tokens})" if block_tokens is not None else "")
-                 + "; a block bootstrap resamples whole sequences and needs at least 2, so no ci95 is given")
+            warning(f"--bootstrap: the {cols.n} scored token{'s are' if cols.n != 1 else ' is'} one sequence"
+                    + (f" (--block {block_tokens})" if block_tokens is not None else "")
+                    + "; a block bootstrap resamples whole sequences and needs at least 2, so no ci95 is given")
         else:
             stats.bootstrap(cols.base, cols.tests, out_tests, groups, n_boot=n_boot, seed=seed)
     if worst:
@@ -170,8 +171,8 @@ def compare(base_spec, test_specs, targets, shift, ignore_index, top_k, n_bytes,
     for name, c in cols.tests.items():
         if kl_key in c and np.isinf(c[kl_key]).any():
             i = int(np.argmax(np.isinf(c[kl_key])))
-            warn(f"test {name}: token {int(cols.rows[i])}: KL is inf because the test gives probability 0 "
-                 f"(a -inf logit) to a class the base gives mass; {int(np.isinf(c[kl_key]).sum())} token(s) in all")
+            warning(f"test {name}: token {int(cols.rows[i])}: KL is inf because the test gives probability 0 "
+                    f"(a -inf logit) to a class the base gives mass; {int(np.isinf(c[kl_key]).sum())} token(s) in all")
     doc = {"command": "compare", "n": cols.n, "top_k": top_k, "models": models, "tests": out_tests}
     if len(tests) > 1:
         doc["pairs"] = stats.pair_summary(cols.tests)
@@ -239,8 +240,8 @@ def _check_reference_flags(reference: Reference, shift: bool, top_k: int | None)
             f"--shift: the saved reference --base {reference.path} was saved without --shift, so its rows are the "
             "tests' rows as they are; leave out --shift, or save the reference again with --shift")
     if top_k is not None and top_k != reference.top_k:
-        warn(f"--top-k {top_k}: the saved reference --base {reference.path} keeps the top {reference.top_k} "
-             f"log-probabilities of each token, so K = {reference.top_k} (its top_k)")
+        warning(f"--top-k {top_k}: the saved reference --base {reference.path} keeps the top {reference.top_k} "
+                f"log-probabilities of each token, so K = {reference.top_k} (its top_k)")
 
 
 def _named_tests(specs) -> list[tuple[str, str]]:

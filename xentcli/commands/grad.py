@@ -16,9 +16,9 @@ from ..inputs import (
     load_predictions,
     load_sample_weights,
     load_weights,
-    warn,
 )
 from ..output import Result, emit
+from ..printable import warning
 from ._common import load_mse_predictions, load_targets, probabilities, shown_predictions
 
 # grad --check differentiates every entry: 2C evaluations of N rows. Past this many
@@ -152,9 +152,9 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         diff = float(np.max(np.abs(numeric - rows_gradient(first))))
         doc["max_abs_diff"] = diff
         if checked_rows < n:
-            warn(f"--check compared the first {checked_rows:,} of {n:,} rows (finite differences cost 2C passes)")
+            warning(f"--check compared the first {checked_rows:,} of {n:,} rows (finite differences cost 2C passes)")
         if not diff <= 1e-6:
-            warn(f"the analytic gradient and central differences differ by {diff:.3g}")
+            warning(f"the analytic gradient and central differences differ by {diff:.3g}")
 
     if check and output.format not in ("table", "json"):
         # csv/tsv/npy carry only the matrix; the check's result goes beside it.

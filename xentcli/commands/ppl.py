@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from .. import core, options
-from ..inputs import check_stdin, load_labels, load_predictions, warn
+from ..inputs import check_stdin, load_labels, load_predictions
 from ..output import Result, emit
+from ..printable import warning
 from ..report import LossReport, base_label
 from ._common import ONE_PASS, probabilities, warn_infinite
 
@@ -50,7 +51,7 @@ def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, 
                   + ("a -inf logit)" if pred.kind == "logits" else "a zero probability)"))
     counted = core.cross_entropy_denominator(tokens, ignore_index=ignore_index)
     if counted == 0:
-        warn("every token is ignored: the mean and the perplexity are nan")
+        warning("every token is ignored: the mean and the perplexity are nan")
     report = LossReport.of("ppl", per, base=base, reduction="mean", denominator=counted)
     doc = {"command": "ppl", "n": int(counted), "base": base, "mean": report.mean, "perplexity": report.perplexity}
 

@@ -18,6 +18,7 @@ import numpy as np
 from .. import core
 from ..core import reductions as core_reductions
 from ..errors import CallError, DataError
+from ..printable import warning
 from ..readers import Matrix
 from .hints import (
     PROBABILITY_LOOK_ROWS,
@@ -36,7 +37,6 @@ from .reading import (
     check_stdin,
     numbers,
     read,
-    warn,
 )
 from .rows import (
     CheckedRows,
@@ -57,7 +57,6 @@ __all__ = [
     "load_predictions",
     "load_sample_weights",
     "load_weights",
-    "warn",
 ]
 
 
@@ -104,16 +103,16 @@ def load_predictions(
     pred.logits_option = logits_opt
     pred.one_output = one_output
     if pred.num_classes == 1 and normalized:
-        warn(f"{option} has a single class: " + ("its softmax is 1" if kind == "logits" else "its probability is 1")
-             + " and every cross-entropy is 0")
+        warning(f"{option} has a single class: " + ("its softmax is 1" if kind == "logits" else "its probability is 1")
+                + " and every cross-entropy is 0")
     if kind == "logits" and normalized:
         rows = max(1, min(PROBABILITY_LOOK_ROWS, PROBABILITY_LOOK_VALUES // pred.num_classes))
         head = np.asarray(pred.values[:rows], dtype=np.float64)
         if np.isfinite(head).all() and core.looks_like_probabilities(head):
             fix = (f"Did you mean {probs_opt}?" if probs_opt and reading.offers(probs_opt) else
                    "If they are, give their logarithms: log-probabilities are logits (softmax(log p) = p).")
-            warn(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
-                 f"softmax would be applied twice. {fix}")
+            warning(f"{option} rows look like probabilities (in [0, 1], summing to 1); "
+                    f"softmax would be applied twice. {fix}")
     return pred
 
 

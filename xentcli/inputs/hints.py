@@ -15,10 +15,11 @@ import os
 import numpy as np
 
 from ..engine import read_rows
+from ..printable import warning
 from ..readers import Matrix
 from ..readers.source import shown_path
 from ..readers.text import guessed_header
-from .reading import Reading, as_rows, warn
+from .reading import Reading, as_rows
 
 __all__ = ["PROBABILITY_LOOK_ROWS", "PROBABILITY_LOOK_VALUES", "first_rows", "guessed_headers", "binary_hint",
            "index_hint", "swapped_hint", "swap_checked", "prefix_hint", "renormalize_hint"]
@@ -96,8 +97,8 @@ def swap_checked(labels, pred):
     y = first_rows(labels.values)
     head = first_rows(pred.values)
     if y.size and np.all((head == 0) | (head == 1)) and np.all((y > 0) & (y < 1)):
-        warn(f"{labels.matrix.where} and {pred.matrix.where} look swapped: every prediction is 0 or 1, as "
-             f"targets are, and no target is, as probabilities are")
+        warning(f"{labels.matrix.where} and {pred.matrix.where} look swapped: every prediction is 0 or 1, as "
+                f"targets are, and no target is, as probabilities are")
     return labels
 
 

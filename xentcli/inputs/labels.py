@@ -10,11 +10,12 @@ import numpy as np
 
 from .. import core
 from ..errors import CallError, DataError
+from ..printable import warning
 from ..readers import Matrix
 from ..readers.shard_matrix import ShardMatrix
 from ..readers.source import RowSource
 from .hints import binary_hint, guessed_headers, index_hint, prefix_hint, swap_checked, swapped_hint
-from .reading import Reading, as_column, holds_names, located, numbers, read, warn
+from .reading import Reading, as_column, holds_names, located, numbers, read
 from .rows import LabelRows, Predictions
 
 __all__ = ["load_labels", "label_file_header", "class_names"]
@@ -146,17 +147,17 @@ def label_file_header(m: Matrix, n: int, header: str) -> Matrix:
         if len(headed) != extra:
             return m
         i = next(iter(headed))
-        warn(f"{m.where}: the first line ({','.join(headed[i])}) of {extra} of its {len(m.shards)} files "
-             f"(e.g. {m.shards[i].path}) is read as a header, as pandas writes one: they hold {extra} lines more "
-             f"than the {n} predictions; --input-header no reads them as data")
+        warning(f"{m.where}: the first line ({','.join(headed[i])}) of {extra} of its {len(m.shards)} files "
+                f"(e.g. {m.shards[i].path}) is read as a header, as pandas writes one: they hold {extra} lines more "
+                f"than the {n} predictions; --input-header no reads them as data")
         return m.without_first_rows(headed)
     if not m.text or m.names is not None or np.shape(m.values)[:1] != (n + 1,):
         return m
     names = _pandas_label_names(m.values[0])
     if names is None:
         return m
-    warn(f"{m.where}: line {m.lines[0]} ({','.join(names)}) is read as a header, as pandas writes one: the file has "
-         f"one line more than the {n} predictions; --input-header no reads it as data")
+    warning(f"{m.where}: line {m.lines[0]} ({','.join(names)}) is read as a header, as pandas writes one: the file has "
+            f"one line more than the {n} predictions; --input-header no reads it as data")
     return m.without_first_row(names)
 
 
@@ -195,8 +196,8 @@ def _class_values(y: np.ndarray, m: Matrix, pred: "Predictions", classes: str | 
         raise CallError(f"--ignore-index {ignore_index}: the labels are class values, and class "
                         f"{names[ignore_index]!r} is at position {ignore_index}: it would be ignored too; "
                         "give an --ignore-index that is no class position (e.g. -100)")
-    warn(f"{m.where}: the classes are named by integers ({shown}), not 0…{len(names) - 1}: labels are read as "
-         f"those class values (label {names[-1]} is the column named {names[-1]!r})")
+    warning(f"{m.where}: the classes are named by integers ({shown}), not 0…{len(names) - 1}: labels are read as "
+            f"those class values (label {names[-1]} is the column named {names[-1]!r})")
     return ids.astype(np.int64)
 
 

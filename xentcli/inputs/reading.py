@@ -20,7 +20,7 @@ from ..readers import Matrix, read_matrix, reads_stdin, split_selector
 from ..readers.source import RawFile, RawRows, RowSource
 from ..readers.text import is_number, number_hint
 
-__all__ = ["Reading", "warn", "check_stdin", "read", "located", "holds_names", "numbers", "as_column", "as_rows"]
+__all__ = ["Reading", "check_stdin", "read", "located", "holds_names", "numbers", "as_column", "as_rows"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,6 @@ class Reading:
     def without(self, options: Iterable[str]) -> Reading:
         """This reading for a call that does not apply ``options`` (``grad --loss bce`` has --ignore-index)."""
         return replace(self, options=self.options - frozenset(options))
-
-
-def warn(message: str) -> None:
-    """A warning on stderr, one line (control characters escaped; see :func:`xentcli.printable.warning`)."""
-    warning(message)
 
 
 def check_stdin(**values: str | None) -> None:
@@ -104,7 +99,7 @@ def read(spec: str, option: str, reading: Reading, *, names: bool = False) -> Ma
     auto, yes or no) for text; what the reader decided is said on stderr."""
     m = read_matrix(spec, option, stdin=_stdin(), header=reading.header, names=names)
     for note in m.notes:
-        warn(note)
+        warning(note)
     return m
 
 

@@ -16,10 +16,11 @@ import numpy as np
 from .. import core
 from ..engine import LEAN_BLOCK_ELEMENTS, RowBlocks, collect, count, read_rows, remote_token
 from ..errors import CallError, DataError
+from ..printable import warning
 from ..progress import Progress
 from ..readers import Matrix
 from .hints import PROBABILITY_LOOK_ROWS, renormalize_hint
-from .reading import Reading, warn
+from .reading import Reading
 
 __all__ = ["CheckedRows", "ShiftedRows", "LabelRows", "Predictions"]
 
@@ -89,7 +90,7 @@ class CheckedRows:
 
     def _report(self) -> None:
         if self._rescaled:
-            warn(f"{self.matrix.where}: --renormalize rescaled {self._rescaled} row(s) that did not sum to 1")
+            warning(f"{self.matrix.where}: --renormalize rescaled {self._rescaled} row(s) that did not sum to 1")
 
 
 class ShiftedRows:
@@ -348,8 +349,8 @@ class Predictions(CheckedRows):
 
     def _report(self) -> None:
         if self._float16_hits:
-            warn(f"{self.matrix.where}: float16 input holds {self._float16_hits} value(s) at ±65504 or ±inf, "
-                 "the float16 limit: they may have overflowed when saved (xent computes in float64)")
+            warning(f"{self.matrix.where}: float16 input holds {self._float16_hits} value(s) at ±65504 or ±inf, "
+                    "the float16 limit: they may have overflowed when saved (xent computes in float64)")
         super()._report()
 
 
