@@ -13,7 +13,7 @@ import os
 from .numbers import ascii_spelled
 from .printable import warning
 
-__all__ = ["env_number", "usable_cores", "forget_warnings"]
+__all__ = ["env_number", "usable_cores", "warning_once", "forget_warnings"]
 
 _warned: set[str] = set()
 
@@ -46,16 +46,17 @@ def env_number(name: str, default: float | None, *, what: str, low: float, high:
         value = None
     kind = "a whole number" if integer else "a number"
     if value is None or not math.isfinite(value) or value < low:
-        _warn(f"{name}={raw!r} is not {kind} of {what} ≥ {low:g}; using "
+        warning_once(f"{name}={raw!r} is not {kind} of {what} ≥ {low:g}; using "
               f"{'no limit' if default is None else format(default, 'g')} instead")
         return default
     if high is not None and value > high:
-        _warn(f"{name}={raw} is above the limit of {high:g} {what}; using {high:g}")
+        warning_once(f"{name}={raw} is above the limit of {high:g} {what}; using {high:g}")
         return high
     return value
 
 
-def _warn(message: str) -> None:
+def warning_once(message: str) -> None:
+    """``Warning: message`` on stderr, once per run."""
     if message in _warned:
         return
     _warned.add(message)

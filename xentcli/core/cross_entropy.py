@@ -48,6 +48,7 @@ def cross_entropy(
     label_smoothing: float = 0.0,
     temperature: float = 1.0,
     eps: float | None = None,
+    pick=None,
 ) -> np.ndarray:
     r"""Per-sample categorical cross-entropy of ``labels`` under ``softmax(logits / T)``.
 
@@ -71,6 +72,9 @@ def cross_entropy(
       temperature: ``T > 0``.
       eps: if given, use the naive ``log(softmax(z/T) + eps)`` instead of the
         exact log-probabilities (the reference document's NumPy code).
+      pick: a function of the signature and meaning of :func:`target_log_probs`
+        (the default), which index labels take their log-probabilities from:
+        ``xentcli.kernels`` passes its compiled one.
 
     Returns:
       float64 array ``(...)`` of per-sample losses in nats. A ``-inf`` logit is
@@ -96,7 +100,7 @@ def cross_entropy(
     if picks_target_log_probs(labels, label_smoothing=label_smoothing):
         k, keep = _split_ignored(labels, z.shape, ignore_index)
         w = _weights(weights, z.shape[-1])
-        picked = target_log_probs(z, k, temperature=temperature)
+        picked = (pick or target_log_probs)(z, k, temperature=temperature)
         # NaN (logits that are no distribution) stays NaN even where ignored or weighted 0.
         return np.where(keep | np.isnan(picked), _index_nll(picked, k, w), 0.0)
     return cross_entropy_from_log_probs(
@@ -320,6 +324,7 @@ def cross_entropy_grad(
     label_smoothing: float = 0.0,
     temperature: float = 1.0,
     reduction: str = "none",
+    probs=None,
 ) -> np.ndarray:
     r"""Gradient of the cross-entropy with respect to ``logits``.
 
@@ -332,6 +337,8 @@ def cross_entropy_grad(
       reduction: ``'none'`` or ``'sum'`` give each sample's gradient of its own
         loss (the same matrix); ``'mean'`` divides it by
         :func:`cross_entropy_denominator`, as autograd of the mean does.
+      probs: ``softmax(logits / T)`` along ``axis``, if the caller has it already
+        (float64, the shape of ``logits``).
 
     Returns:
       float64 array of the shape of ``logits``; ignored samples get 0.
@@ -353,7 +360,8 @@ def cross_entropy_grad(
         a *= keep[..., None]
     else:
         a = _distribution_targets(np.moveaxis(as_float64(labels), axis, -1), z.shape, w, smoothing, ignore_index)
-    grad = (softmax(z, temperature=temperature) * np.sum(a, axis=-1, keepdims=True) - a) / temperature
+    q = softmax(z, temperature=temperature) if probs is None else np.moveaxis(as_float64(probs), axis, -1)
+    grad = (q * np.sum(a, axis=-1, keepdims=True) - a) / temperature
     if reduction == "mean":
         d = cross_entropy_denominator(labels, weights=weights, ignore_index=ignore_index, axis=axis)
         # Every sample ignored: the gradient is all zeros, as PyTorch's nll_loss backward gives.
