@@ -12,7 +12,7 @@ user + system CPU of the process, peak RSS):
    those are computed) and ``--format json`` (every statistic: also the reverse KL, JSD,
    entropies, top-K sets, percentiles);
 2. a ``python -c`` PyTorch script computing those core statistics in float64: log_softmax of
-   both, KL per token, both NLLs, top-1 agreement (torch's threads = this machine's cores);
+   both, KL per token, both NLLs, top-1 agreement (torch's threads = xent's: ``XENT_THREADS``, else the cores);
    and checks that xent and it give the same mean KL to 1e-9 relative;
 3. how the cost grows: the same bytes with a 4× wider vocabulary, and two tests instead of one;
 4. two ``--big-gb`` dumps (0 skips): peak RSS stays bounded.
@@ -38,9 +38,9 @@ PROBE = (
 )
 
 
-def measured(cmd: list[str]) -> tuple[float, float, int, bytes]:
+def measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, int, bytes]:
     """(wall s, work s = user + sys, peak RSS bytes, stdout) of a command, from a fresh child."""
-    out = subprocess.run([sys.executable, "-c", PROBE, *cmd], check=True, capture_output=True).stdout
+    out = subprocess.run([sys.executable, "-c", PROBE, *cmd], check=True, capture_output=True, env=env).stdout
     first, _, rest = out.partition(b"\n")
     wall, work, rss = first.split()
     return float(wall), float(work), int(rss) * 1024, rest
@@ -70,7 +70,7 @@ def write_dumps(folder: str, rows: int, classes: int, seed: int = 0, tests: int 
 
 TORCH_SCRIPT = """
 import sys, numpy as np, torch, torch.nn.functional as F
-torch.set_num_threads(len(__import__("os").sched_getaffinity(0)))
+import os; torch.set_num_threads(int(os.environ.get("XENT_THREADS") or len(os.sched_getaffinity(0))))
 b = torch.from_numpy(np.load(sys.argv[1])).double(); t = torch.from_numpy(np.load(sys.argv[2])).double()
 y = torch.from_numpy(np.load(sys.argv[3]))
 lp, lq = F.log_softmax(b, -1), F.log_softmax(t, -1)
