@@ -69,8 +69,8 @@ def write_dumps(folder: str, rows: int, classes: int, seed: int = 0, tests: int 
 
 
 TORCH_SCRIPT = """
-import sys, numpy as np, torch, torch.nn.functional as F
-import os; torch.set_num_threads(int(os.environ.get("XENT_THREADS") or len(os.sched_getaffinity(0))))
+import os, sys, numpy as np, torch, torch.nn.functional as F
+torch.set_num_threads(int(os.environ.get("XENT_THREADS") or len(os.sched_getaffinity(0))))
 b = torch.from_numpy(np.load(sys.argv[1])).double(); t = torch.from_numpy(np.load(sys.argv[2])).double()
 y = torch.from_numpy(np.load(sys.argv[3]))
 lp, lq = F.log_softmax(b, -1), F.log_softmax(t, -1)
