@@ -28,7 +28,9 @@ setup(
         Extension(
             "xentcli.kernels._rowkernel",
             sources=["xentcli/kernels/_rowkernel.c"],
-            depends=["xentcli/kernels/_rowkernel_body.h", "xentcli/kernels/_rowkernel_rows.h"],
+            depends=["xentcli/kernels/_rowkernel_body.h", "xentcli/kernels/_rowkernel_rows.h",
+                     "xentcli/kernels/_rowkernel_compare.h", "xentcli/kernels/_rowkernel_compare_rows.h",
+                     "xentcli/kernels/_rowkernel_compare_py.h"],
             extra_compile_args=KERNEL_FLAGS,
             optional=True,
         )

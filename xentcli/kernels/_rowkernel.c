@@ -57,23 +57,6 @@
 #define EXP_C10 0x1.28b42c37558acp-22
 #define EXP_C11 0x1.af634ca3cb41fp-26
 
-/* φ series: PHI_Sn = 1/(n+2)!. */
-#define PHI_S0 (1.0 / 2.0)
-#define PHI_S1 (1.0 / 6.0)
-#define PHI_S2 (1.0 / 24.0)
-#define PHI_S3 (1.0 / 120.0)
-#define PHI_S4 (1.0 / 720.0)
-#define PHI_S5 (1.0 / 5040.0)
-#define PHI_S6 (1.0 / 40320.0)
-#define PHI_S7 (1.0 / 362880.0)
-#define PHI_S8 (1.0 / 3628800.0)
-#define PHI_S9 (1.0 / 39916800.0)
-#define PHI_S10 (1.0 / 479001600.0)
-#define PHI_S11 (1.0 / 6227020800.0)
-#define PHI_S12 (1.0 / 87178291200.0)
-#define PHI_S13 (1.0 / 1307674368000.0)
-#define PHI_S14 (1.0 / 20922789888000.0)
-
 /* Rows whose values all lie within NARROW of their max take the exp without clamp and subnormal scaling. */
 #define NARROW 700.0
 
@@ -109,8 +92,8 @@ typedef struct {
     void (*lse)(const void *, int, Py_ssize_t, Py_ssize_t, double *, float *);
     void (*entropy)(const void *, int, Py_ssize_t, Py_ssize_t, double *, float *);
     void (*softmax)(const void *, int, Py_ssize_t, Py_ssize_t, double *, int, float *);
-    void (*compare)(const void *, const void *, int, Py_ssize_t, Py_ssize_t, const int64_t *, double *, double *, double *,
-                    int64_t *, double *, double *, float *, float *);
+    void (*compare)(const void *, const void *, int, Py_ssize_t, Py_ssize_t, const int64_t *, Py_ssize_t, int, double *,
+                    int64_t *, int64_t *, void *);
 } kernels_t;
 
 /* ---- generic build: the compiler's baseline ISA, no FMA ---- */
@@ -326,52 +309,7 @@ static PyObject *py_softmax_rows(PyObject *self, PyObject *args, PyObject *kw) {
     Py_RETURN_NONE;
 }
 
-/* compare_rows(base, test, targets_or_None, kl, nll_base, nll_test, top1) -> None
- * kl, nll_*: (N,) float64; top1: (N, 2) int64 (base, test).  nll_* untouched without targets. */
-static PyObject *py_compare_rows(PyObject *self, PyObject *args) {
-    PyObject *bo, *to, *ko, *klo, *nbo, *nto, *t1o;
-    Py_buffer b, t, k, kl, nb, nt, t1;
-    int have_k;
-    if (!PyArg_ParseTuple(args, "OOOOOOO", &bo, &to, &ko, &klo, &nbo, &nto, &t1o)) return NULL;
-    have_k = ko != Py_None;
-    if (get_buf(bo, &b, 2, 'z', 0, "base") < 0) return NULL;
-    if (get_buf(to, &t, 2, 'z', 0, "test") < 0) { PyBuffer_Release(&b); return NULL; }
-    if (have_k && get_buf(ko, &k, 1, 'q', 0, "targets") < 0) { PyBuffer_Release(&b); PyBuffer_Release(&t); return NULL; }
-    if (get_buf(klo, &kl, 1, 'd', 1, "kl") < 0) goto f3;
-    if (get_buf(nbo, &nb, 1, 'd', 1, "nll_base") < 0) goto f4;
-    if (get_buf(nto, &nt, 1, 'd', 1, "nll_test") < 0) goto f5;
-    if (get_buf(t1o, &t1, 2, 'q', 1, "top1") < 0) goto f6;
-    {
-        Py_ssize_t N = b.shape[0], V = b.shape[1];
-        int dt = dtype_of(&b);
-        double *scratch = NULL;
-        if (t.shape[0] != N || t.shape[1] != V || dtype_of(&t) != dt)
-            PyErr_SetString(PyExc_ValueError, "base and test must have the same shape and dtype");
-        else if (V < 1) PyErr_SetString(PyExc_ValueError, "logits need at least one class");
-        else if (kl.shape[0] != N || nb.shape[0] != N || nt.shape[0] != N || t1.shape[0] != N || t1.shape[1] != 2 ||
-                 (have_k && k.shape[0] != N))
-            PyErr_SetString(PyExc_ValueError, "outputs and targets must have one entry per row (top1: (N, 2))");
-        else if (have_k && check_targets((const int64_t *)k.buf, N, V) < 0) { /* error set */ }
-        else if (!(scratch = PyMem_RawMalloc(V * (2 * sizeof(double) + 2 * sizeof(float))))) PyErr_NoMemory();
-        else {
-            float *sb = (float *)(scratch + 2 * V), *st = sb + V;
-            Py_BEGIN_ALLOW_THREADS
-            K->compare(b.buf, t.buf, dt, N, V, have_k ? (const int64_t *)k.buf : NULL, (double *)kl.buf, (double *)nb.buf,
-                       (double *)nt.buf, (int64_t *)t1.buf, scratch, scratch + V, sb, st);
-            Py_END_ALLOW_THREADS
-        }
-        PyMem_RawFree(scratch);
-    }
-    PyBuffer_Release(&t1);
-f6: PyBuffer_Release(&nt);
-f5: PyBuffer_Release(&nb);
-f4: PyBuffer_Release(&kl);
-f3:
-    if (have_k) PyBuffer_Release(&k);
-    PyBuffer_Release(&b); PyBuffer_Release(&t);
-    if (PyErr_Occurred()) return NULL;
-    Py_RETURN_NONE;
-}
+#include "_rowkernel_compare_py.h"
 
 static PyObject *py_isa(PyObject *self, PyObject *noargs) { return PyUnicode_FromString(K->name); }
 
@@ -406,8 +344,8 @@ static PyMethodDef methods[] = {
     {"entropy_rows", py_entropy_rows, METH_VARARGS, "entropy_rows(logits, out): per-row entropy of softmax(logits) (nats)."},
     {"softmax_rows", (PyCFunction)(void (*)(void))py_softmax_rows, METH_VARARGS | METH_KEYWORDS,
      "softmax_rows(logits, out, log=False): softmax or log-softmax of every row into out (float64)."},
-    {"compare_rows", py_compare_rows, METH_VARARGS,
-     "compare_rows(base, test, targets_or_None, kl, nll_base, nll_test, top1): per-row KL(base||test), NLLs, argmaxes."},
+    {"compare_stats", py_compare_stats, METH_VARARGS,
+     "compare_stats(base, test, targets_or_None, top_k, need, out, top1, redo): compare's per-token statistics."},
     {"isa", py_isa, METH_NOARGS, "The instruction set of the kernels in use."},
     {"isas", py_isas, METH_NOARGS, "The instruction sets usable on this CPU, best last."},
     {"set_isa", py_set_isa, METH_VARARGS, "set_isa(name) -> previous name."},

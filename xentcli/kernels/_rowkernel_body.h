@@ -143,20 +143,6 @@ EXP_ARRAY(NM(exp_neg_array), NM(vexp_neg))
 EXP_ARRAY(NM(exp_narrow_array), NM(vexp_narrow))
 #undef EXP_ARRAY
 
-/* φ(D) = e^D - 1 - D = D²·Σ_{n>=0} D^n/(n+2)! for |D| < 0.5 (through D^16: the first term left out is
- * below 1e-18 of the sum). */
-static inline VD NM(phi_series)(VD d) {
-    VD p = NM(splat)(PHI_S14);
-    p = VFMA(p, d, NM(splat)(PHI_S13)); p = VFMA(p, d, NM(splat)(PHI_S12));
-    p = VFMA(p, d, NM(splat)(PHI_S11)); p = VFMA(p, d, NM(splat)(PHI_S10));
-    p = VFMA(p, d, NM(splat)(PHI_S9));  p = VFMA(p, d, NM(splat)(PHI_S8));
-    p = VFMA(p, d, NM(splat)(PHI_S7));  p = VFMA(p, d, NM(splat)(PHI_S6));
-    p = VFMA(p, d, NM(splat)(PHI_S5));  p = VFMA(p, d, NM(splat)(PHI_S4));
-    p = VFMA(p, d, NM(splat)(PHI_S3));  p = VFMA(p, d, NM(splat)(PHI_S2));
-    p = VFMA(p, d, NM(splat)(PHI_S1));  p = VFMA(p, d, NM(splat)(PHI_S0));
-    return p * (d * d);
-}
-
 /* The per-input-type row functions. */
 #define IN_IS_F32 1
 #define IN_T float
@@ -228,20 +214,7 @@ static void NM(softmax_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V,
     }
 }
 
-static void NM(compare_block)(const void *zb, const void *zt, int dt, Py_ssize_t N, Py_ssize_t V, const int64_t *k,
-                              double *kl, double *nll_b, double *nll_t, int64_t *top1, double *eb, double *et,
-                              float *scratch_b, float *scratch_t) {
-    for (Py_ssize_t i = 0; i < N; i++) {
-        int64_t ki = k ? k[i] : -1;
-        double nb = NAN, nt = NAN;
-        if (dt == DT_F64)
-            NM(compare_row_f64)((const double *)zb + i * V, (const double *)zt + i * V, V, ki, kl + i, &nb, &nt, top1 + 2 * i, eb, et);
-        else
-            NM(compare_row_f32)(NM(row_f32)(zb, dt, i, V, scratch_b), NM(row_f32)(zt, dt, i, V, scratch_t), V, ki, kl + i, &nb, &nt,
-                                top1 + 2 * i, eb, et);
-        if (k) { nll_b[i] = nb; nll_t[i] = nt; }
-    }
-}
+#include "_rowkernel_compare.h"
 
 static const kernels_t NM(kernels) = {
     STR(ISA_SUF) + 1, NM(exp_array), NM(exp_neg_array), NM(exp_narrow_array), NM(ce_block), NM(lse_block), NM(entropy_block), NM(softmax_block), NM(compare_block),

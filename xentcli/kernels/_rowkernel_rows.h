@@ -69,19 +69,6 @@ static int FN(rowmax)(const IN_T *z, Py_ssize_t V, double *m_out, int64_t *arg_o
 }
 #endif
 
-/* np.argmax of a row that may hold NaN: the first NaN, else the first maximum. */
-static int64_t FN(argmax_scalar)(const IN_T *z, Py_ssize_t V) {
-    int64_t a = 0;
-    double m = (double)z[0];
-    if (m != m) return 0;
-    for (Py_ssize_t j = 1; j < V; j++) {
-        double x = (double)z[j];
-        if (x != x) return j;
-        if (x > m) { m = x; a = j; }
-    }
-    return a;
-}
-
 /* Σ exp(z_j - m) over lo <= j < hi, added to *acc (two vector chains: the exp is a long one and Zen 3's
  * smaller window needs the help); store: if not NULL, each exp(z_j - m) is written to store[j].
  * sum_seg uses vexp_neg (any x <= 0); sum_seg_narrow vexp_narrow, for rows whose values all lie within
@@ -221,69 +208,6 @@ static void FN(softmax_row)(const IN_T *z, Py_ssize_t V, double *out, int log_) 
     const VD s = NM(splat)(NM(hsum)(acc));
     for (j = 0; j + W <= V; j += W) *(VDU *)(out + j) = *(VDU *)(out + j) / s;
     for (; j < V; j++) out[j] = out[j] / s[0];
-}
-
-/* One row of compare: KL(p‖q) = Σ p·φ(D), φ(D) = e^D - 1 - D, D = log q - log p taken from the logits as
- * (z_t - z_b) + ((m_b - m_t) + (ls_b - ls_t)) (core.divergence.logit_log_ratio, negated), summed in units of
- * e_b = exp(z_b - m_b) and divided by s_b once.  φ by its series for |D| < 0.5; elsewhere the term
- * e_b·(e^D - 1 - D) is taken as q - e_b·(1 + D) with q = e_b·e^D = e_t·s_b/s_t (the test's exponential, already
- * computed: e^D/φ(D) <= 11 for |D| >= 0.5, so the ~2 ulp of e_t and e_b cost at most ~5e-15 of the term).
- * A class the base masks (or whose e_b underflows) adds q; one only the test masks gives +inf
- * (q - e_b·(1 - inf)).  Rows that are no
- * distribution (NaN, +inf, only -inf) give NaN; their top-1 is np.argmax's (the first NaN).
- * k < 0: no targets.  eb, et: V doubles of scratch each. */
-static void FN(compare_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, int64_t k, double *kl, double *nll_b, double *nll_t,
-                            int64_t *top1, double *eb, double *et) {
-    double mb, mt, lsb, lst;
-    double mnb, mnt;
-    int okb = FN(rowmax)(zb, V, &mb, top1, &mnb);
-    int okt = FN(rowmax)(zt, V, &mt, top1 + 1, &mnt);
-    if (!okb || !okt) {
-        if (!okb) top1[0] = FN(argmax_scalar)(zb, V);
-        if (!okt) top1[1] = FN(argmax_scalar)(zt, V);
-        *kl = NAN;
-        if (k >= 0) { *nll_b = FN(ce_row)(zb, V, k); *nll_t = FN(ce_row)(zt, V, k); }
-        return;
-    }
-    double tb, tt;
-    lsb = FN(sum_pass)(zb, V, mb, top1[0], mnb, eb, &tb);
-    lst = FN(sum_pass)(zt, V, mt, top1[1], mnt, et, &tt);
-    const double sb = 1.0 + tb, st = 1.0 + tt;
-    /* log(s_b/s_t) as log1p((t_b - t_t)/s_t) (exact difference where the rows are close): lsb - lst would
-     * carry the rounding of both logs (~1e-15), which moves a KL of 1e-19 by ~1e-13 relative (second order). */
-    const double dls = log1p((tb - tt) / st);
-    const VD vc = NM(splat)((mb - mt) + dls), rho = NM(splat)(sb / st), one = NM(splat)(1.0);
-    VD acc = {0}, accd = {0};
-    Py_ssize_t j = 0;
-    for (;; j += W) {
-        VD xb, xt, ebv, etv;
-        if (j + W <= V) {
-            xb = LOADV(zb + j); xt = LOADV(zt + j);
-            ebv = *(const VDU *)(eb + j); etv = *(const VDU *)(et + j);
-        } else if (j < V) {
-            double tb[W], tt[W];
-            xb = LOADT(zb + j, V - j); xt = LOADT(zt + j, V - j);
-            for (int i = 0; i < W; i++) { tb[i] = j + i < V ? eb[j + i] : 0.0; tt[i] = j + i < V ? et[j + i] : 0.0; }
-            ebv = *(const VDU *)tb; etv = *(const VDU *)tt;
-        } else break;
-        VD d = (xt - xb) + vc;
-        VD q = etv * rho;  /* = e_b·e^D, from the test's own exponential: no third exp per class */
-        VD t = NM(blend)((d < 0.5) & (d > -0.5), ebv * NM(phi_series)(d), q - ebv * (one + d));
-        VI none = ebv == 0.0;
-        t = NM(blend)(none, q, t);
-        acc += t;
-        accd += (VD)((VI)(ebv * d) & ~none);
-    }
-    /* A constant error δ in D (the row constant's rounding) raises Σ p·φ(D) by δ²/2 (its first order
-     * vanishes as Σ p·(e^D - 1) = Σ q - Σ p = 0); r = Σ p·(e^D - 1) = Σ p·(φ(D) + D) measures -δ, so
-     * subtracting r²/2 removes it.  It matters only for KL near 1e-19..1e-25 (nearly equal rows). */
-    const double tsum = NM(hsum)(acc), r = (tsum + NM(hsum)(accd)) / sb;
-    *kl = tsum * (1.0 / sb);
-    if (isfinite(r)) *kl -= 0.5 * r * r;
-    if (k >= 0) {
-        *nll_b = 0.0 - (((double)zb[k] - mb) - lsb);
-        *nll_t = 0.0 - (((double)zt[k] - mt) - lst);
-    }
 }
 
 #undef FN

@@ -1,0 +1,135 @@
+/* compare's per-token statistics, one ISA build: included by _rowkernel_body.h (NM, VD, W, VFMA ... set)
+ * after the row functions it uses (rowmax, sum_pass, row_f32).  The row functions per input type are
+ * _rowkernel_compare_rows.h; the Python entry point compare_stats is _rowkernel_compare_py.h.
+ *
+ * What each statistic is (the NumPy reference, xentcli.core.tokens.fast, defines them):
+ * with e_b = exp(z_b - m_b), p = e_b/s_b, q = softmax(z_t) and D = log q - log p, every per-class term
+ * is p times a function of D (so every sum is in units of e_b, divided by s_b once per row):
+ *   KL       φ(D) = e^D - 1 - D
+ *   reverse  R(D) = 1 - (1 - D)·e^D        (q·φ(-D) / p: no cancellation against the forward KL)
+ *   JSD      J(D) = ½(1 + e^D)·G(D/2), G(h) = h·tanh h - log cosh h  (nats; bits at the end)
+ *   TVD      ½|e^D - 1|
+ * For |D| < 0.5 all three of φ, R, J come from their Taylor series (exact to float64 rounding there;
+ * the closed forms cancel); above, from q = e_t·s_b/s_t (the test's own exponential, no third exp per
+ * class), where nothing cancels by more than a factor ~8.  The JSD's closed form is G in e_b and q:
+ * tanh h = (e_b - q)/(e_b + q), log cosh h = -½·log(4·e_b·q/(e_b + q)²) for |D| <= 2, and
+ * G = ln 2 - log(1 + r) - |D|·r/(1 + r), r = min/max(e_b, q) = e^{-|D|}, beyond (the two terms of the
+ * tanh form both grow like |h| there); the log's argument stays in [0.42, 1.14].
+ */
+
+#ifndef XK_COMPARE_ONCE
+#define XK_COMPARE_ONCE
+
+/* Taylor coefficients in D, from D² on: φ: 1/n!, R: (n - 1)/n!, J: the product of ½(1 + e^D) and
+ * G(D/2)'s series (Bernoulli numbers), each cut after the last term above 2^-60 of its function at
+ * |D| = 0.5 (xentcli/core/tokens/series.py derives the same ones in d = -D). */
+static const double XK_PHI_C[] = {
+    0x1.0000000000000p-1, 0x1.5555555555555p-3, 0x1.5555555555555p-5, 0x1.1111111111111p-7, 0x1.6c16c16c16c17p-10,
+    0x1.a01a01a01a01ap-13, 0x1.a01a01a01a01ap-16, 0x1.71de3a556c734p-19, 0x1.27e4fb7789f5cp-22, 0x1.ae64567f544e4p-26,
+    0x1.1eed8eff8d898p-29, 0x1.6124613a86d09p-33, 0x1.93974a8c07c9dp-37, 0x1.ae7f3e733b81fp-41, 0x1.ae7f3e733b81fp-45,
+};
+static const double XK_REV_C[] = {
+    0x1.0000000000000p-1, 0x1.5555555555555p-2, 0x1.0000000000000p-3, 0x1.1111111111111p-5, 0x1.c71c71c71c71cp-8,
+    0x1.3813813813814p-10, 0x1.6c16c16c16c17p-13, 0x1.71de3a556c734p-16, 0x1.4ce19ae67b348p-19, 0x1.0cfeb60f94b0ep-22,
+    0x1.8a86a49f629d1p-26, 0x1.08db48ebe51c7p-29, 0x1.47eaec91c6540p-33, 0x1.78af56a4d411bp-37, 0x1.93974a8c07c9dp-41,
+    0x1.952c77030ad4ap-45,
+};
+static const double XK_JSD_C[] = {
+    0x1.0000000000000p-3, 0x1.0000000000000p-4, 0x1.0000000000000p-6, 0x1.5555555555555p-9, 0x1.c71c71c71c71cp-12,
+    0x1.6c16c16c16c17p-14, 0x1.6c16c16c16c17p-17, -0x1.1566abc011567p-22, -0x1.bbd779334ef0bp-26, 0x1.96dad9c45db1fp-24,
+    0x1.0f3c912d93cbfp-27, -0x1.b2e00cbb52846p-28, -0x1.f1000e8cf0974p-32, 0x1.0e69f16c45eb2p-31, 0x1.0e69f16c45eb2p-35,
+    -0x1.574841295d2cbp-35, -0x1.3123c824c4998p-39, 0x1.bf0d4d0bdb62ap-39, 0x1.65a43da315e88p-43, -0x1.2927a646fa3c7p-42,
+};
+#define XK_NC(c) ((int)(sizeof(c) / sizeof((c)[0])))
+/* log y = 2·atanh(s), s = (y - 1)/(y + 1): 2·Σ s^(2k+1)/(2k+1); |s| <= 0.172 after the reduction to
+ * [√½, √2), where the term after s^21 is below 2^-60 of the sum. */
+#define XK_LOG_NC 11
+#define XK_LN2 0x1.62e42fefa39efp-1
+#define XK_SQRT_HALF 0x1.6a09e667f3bcdp-1
+
+/* The reference's own fallbacks (xentcli.core.tokens.fast): a base class more than _FAR_BELOW under its
+ * row's max (its e_b loses its digits to the subnormals) and maxima more than FAR_SHIFT apart; rows with
+ * a masked class, NaN or ±inf are handed back too (the caller redoes them with the exact kernel). */
+#define XK_FAR_BELOW 700.0
+#define XK_FAR_SHIFT 1024.0
+
+/* The out rows of compare_stats, in this order; need bits say which optional groups are wanted. */
+enum { XK_KL, XK_REV, XK_JSD, XK_TVD, XK_HB, XK_HT, XK_SAME, XK_OVERLAP, XK_NLLB, XK_NLLT, XK_PT, XK_QT, XK_DP,
+       XK_INB, XK_INT, XK_T1B, XK_T1T, XK_NSTATS };
+enum { XK_NEED_REV = 1, XK_NEED_JSD = 2, XK_NEED_TVD = 4, XK_NEED_ENT = 8, XK_NEED_TOPK = 16 };
+
+/* Top-K sets: the K best classes in the order (value descending, id ascending), kept as a heap whose root is
+ * the worst of them.  A class is in the set iff it is no worse than that root. */
+typedef struct { double v; int64_t id; } xk_rank_t;
+
+static inline int xk_worse(xk_rank_t a, xk_rank_t b) { return a.v < b.v || (a.v == b.v && a.id > b.id); }
+
+static void xk_sift(xk_rank_t *h, Py_ssize_t n, Py_ssize_t i) {
+    for (;;) {
+        Py_ssize_t c = 2 * i + 1;
+        if (c >= n) return;
+        if (c + 1 < n && xk_worse(h[c + 1], h[c])) c++;
+        if (!xk_worse(h[c], h[i])) return;
+        xk_rank_t t = h[i]; h[i] = h[c]; h[c] = t;
+        i = c;
+    }
+}
+
+static inline int xk_in_set(const xk_rank_t *root, double v, int64_t id) {
+    return v > root->v || (v == root->v && id <= root->id);
+}
+#endif
+
+static inline VD NM(poly)(const double *c, int n, VD x) {
+    VD p = NM(splat)(c[n - 1]);
+    for (int i = n - 2; i >= 0; i--) p = VFMA(p, x, NM(splat)(c[i]));
+    return p;
+}
+
+/* log y for y in [0.35, 1.4] (the JSD's closed form): halved range by y·2 below √½, then the atanh series. */
+static inline VD NM(vlog_near1)(VD y) {
+    static const double c[XK_LOG_NC] = {1.0, 1.0 / 3, 1.0 / 5, 1.0 / 7, 1.0 / 9, 1.0 / 11, 1.0 / 13, 1.0 / 15,
+                                        1.0 / 17, 1.0 / 19, 1.0 / 21};
+    const VI lo = y < XK_SQRT_HALF;
+    y = NM(blend)(lo, y * 2.0, y);
+    const VD s = (y - 1.0) / (y + 1.0);
+    const VD l = (s + s) * NM(poly)(c, XK_LOG_NC, s * s);
+    return NM(blend)(lo, l - XK_LN2, l);
+}
+
+#define IN_IS_F32 1
+#define IN_T float
+#define IN_SUF _f32
+#define LOADV NM(load_f32)
+#include "_rowkernel_compare_rows.h"
+#undef IN_T
+#undef IN_SUF
+#undef LOADV
+#undef IN_IS_F32
+#define IN_IS_F32 0
+#define IN_T double
+#define IN_SUF _f64
+#define LOADV NM(load_f64)
+#include "_rowkernel_compare_rows.h"
+#undef IN_T
+#undef IN_SUF
+#undef LOADV
+#undef IN_IS_F32
+
+/* N rows: out is XK_NSTATS rows of N (row c: statistic c), top1 two rows of N (base, test), redo[i] = 1 where
+ * row i was left to the caller.  scratch: 2V doubles, 2V floats (16-bit inputs widened), 2K ranks. */
+static void NM(compare_block)(const void *zb, const void *zt, int dt, Py_ssize_t N, Py_ssize_t V, const int64_t *k,
+                              Py_ssize_t K, int need, double *out, int64_t *top1, int64_t *redo, void *scratch) {
+    double *eb = (double *)scratch, *et = eb + V;
+    float *wb = (float *)(et + V), *wt = wb + V;
+    xk_rank_t *hb = (xk_rank_t *)(wt + V), *ht = hb + K;
+    for (Py_ssize_t i = 0; i < N; i++) {
+        int64_t ki = k ? k[i] : -1;
+        if (dt == DT_F64)
+            redo[i] = NM(compare_stats_row_f64)((const double *)zb + i * V, (const double *)zt + i * V, V, ki, K, need,
+                                                out + i, N, top1 + i, top1 + N + i, eb, et, hb, ht);
+        else
+            redo[i] = NM(compare_stats_row_f32)(NM(row_f32)(zb, dt, i, V, wb), NM(row_f32)(zt, dt, i, V, wt), V, ki, K,
+                                                need, out + i, N, top1 + i, top1 + N + i, eb, et, hb, ht);
+    }
+}
