@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import core
+from .. import core, kernels
 from ..core.tokens import TERMS
 from ..errors import DataError
 from ..inputs import Predictions
@@ -122,7 +122,7 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
             elif kind == "reference":
                 stats = reference.token_stats(b, ref_rows, rows, safe, top_k=top_k)
             else:
-                stats = core.token_stats(b, rows, safe, top_k=top_k, keys=keys)
+                stats = kernels.token_stats(b, rows, safe, top_k=top_k, keys=keys)
             cols = {}
             for key, value in stats.items():
                 name, side = _COLUMN_OF.get(key, (None, None))
@@ -134,7 +134,7 @@ def run(base: Predictions, tests: list[Test], targets: np.ndarray | None, *, kin
                     cols[name] = (value[keep] != 0).astype(np.uint8) if name in _FLAGS else value[keep]
             test_cols[t.name] = cols
         if not tests and kind == "logits":  # --save-base alone: the base's own values
-            stats = core.token_stats(b, b, safe, top_k=top_k, keys=keys)
+            stats = kernels.token_stats(b, b, safe, top_k=top_k, keys=keys)
             base_cols = {name: v[keep] for k, v in stats.items() if k in _COLUMN_OF
                          for name, side in [_COLUMN_OF[k]] if side == "base" and wanted(name)}
         for k in list(base_cols):

@@ -28,9 +28,10 @@ import numpy as np
 
 from .. import core
 from ..environment import warning_once
+from .compare import token_stats
 
 __all__ = ["name", "compiled", "cross_entropy", "target_log_probs", "softmax", "log_softmax", "logsumexp",
-           "entropy_of_logits", "cross_entropy_grad"]
+           "entropy_of_logits", "cross_entropy_grad", "token_stats"]
 
 #: The input dtypes the compiled kernel reads as they are (others go to the reference).
 _DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
