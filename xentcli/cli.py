@@ -215,11 +215,22 @@ def _quiet_broken_pipe():
     sys.exit(EXIT_BROKEN_PIPE)
 
 
+def _version(ctx: click.Context, _param, value: bool) -> None:
+    """``--version``: the version, then the kernel computing per-row values (compiled or numpy)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from .kernels import name
+
+    click.echo(f"xent, version {__version__}\nkernel: {name()}")
+    ctx.exit()
+
+
 @click.group(cls=XentGroup, context_settings={"help_option_names": ["-h", "--help"]}, help=(
     "Softmax, cross-entropy, KL, entropy, perplexity and gradients from the command line.\n\n"
     f"Matrices come from files ({options.extensions()}; FILE:SELECTOR picks an array or columns), "
     "'-' for stdin, or inline values such as \"4,2,1;0,5,1\". Try: xent example"))
-@click.version_option(__version__, prog_name="xent")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
+              help="Show the version and the kernel in use, and exit.")
 @options.debug_option
 def main():
     pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from .. import core, options
+from .. import core, kernels, options
 from ..errors import CallError
 from ..inputs import check_stdin, class_names, load_labels, load_predictions, load_sample_weights, load_weights
 from ..output import Result, emit
@@ -56,7 +56,7 @@ def ce(logits, probs, temperature, renormalize, classes, labels, weights, ignore
     settings = dict(weights=w, ignore_index=ignore_index, label_smoothing=label_smoothing, eps=eps)
     if pred.kind == "logits":
         one_pass = core.picks_target_log_probs(y, label_smoothing=label_smoothing, eps=eps)
-        per = pred.map(lambda z, t: core.cross_entropy(z, t, temperature=temperature, **settings), y,
+        per = pred.map(lambda z, t: kernels.cross_entropy(z, t, temperature=temperature, **settings), y,
                        **(ONE_PASS if one_pass else {}))
     else:
         per = pred.map(lambda p, t: core.cross_entropy_with_probs(p, t, **settings), y)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import core, options
+from .. import core, kernels, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
 from ..report import LossReport, base_label
@@ -28,7 +28,10 @@ def entropy(probs, logits, temperature, renormalize, classes, reduction, base, o
     """Entropy H(P) = -Σ p·log p of each row of --probs (or of softmax(--logits)); 0·log 0 = 0."""
     pred = load_predictions(logits, probs, temperature=temperature, renormalize=renormalize, reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix)
-    per = pred.map(lambda rows: core.entropy(*log_probs(pred, rows, temperature)))
+    if pred.kind == "logits":
+        per = pred.map(lambda rows: kernels.entropy_of_logits(rows, temperature=temperature))
+    else:
+        per = pred.map(lambda rows: core.entropy(*log_probs(pred, rows)))
     report = LossReport.of("entropy", per, base=base, reduction=reduction)
 
     view = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from .. import core, options
+from .. import core, kernels, options
 from ..errors import CallError
 from ..inputs import (
     check_stdin,
@@ -112,10 +112,10 @@ def grad(loss, logits, temperature, classes, labels, weights, ignore_index, labe
         denominator = core.cross_entropy_denominator(y, weights=w, ignore_index=ignore_index, sample_weights=sw)
 
         def gradient(z, t):
-            return core.cross_entropy_grad(z, t, **settings)
+            return kernels.cross_entropy_grad(z, t, **settings)
 
         def per_row_loss(z, t):
-            return core.cross_entropy(z, t, **settings)
+            return kernels.cross_entropy(z, t, **settings)
     else:
         denominator = float(counted)
 

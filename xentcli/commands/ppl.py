@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import core, options
+from .. import core, kernels, options
 from ..inputs import check_stdin, load_labels, load_predictions
 from ..output import Result, emit
 from ..printable import warning
@@ -43,7 +43,7 @@ def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, 
     tokens, target_matrix = load_labels(targets, pred, kind="indices", ignore_index=ignore_index, option="--targets",
                                            reading=reading)
     if pred.kind == "logits":
-        per = pred.map(lambda z, k: core.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index),
+        per = pred.map(lambda z, k: kernels.cross_entropy(z, k, temperature=temperature, ignore_index=ignore_index),
                        tokens, **ONE_PASS)
     else:
         per = pred.map(lambda p, k: core.cross_entropy_with_probs(p, k, ignore_index=ignore_index), tokens)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import core, options
+from .. import kernels, options
 from ..inputs import class_names, load_predictions
 from ..output import Result, emit
 
@@ -26,7 +26,7 @@ def softmax(logits, temperature, classes, log_space, output, explain, explain_ro
     """Softmax (or --log log-softmax) of each row of --logits."""
     pred = load_predictions(logits, None, temperature=temperature, allow_probs=False, reading=reading)
     names = class_names(classes, pred.num_classes, pred.matrix)
-    fn = core.log_softmax if log_space else core.softmax
+    fn = kernels.log_softmax if log_space else kernels.softmax
     out = pred.stream(lambda z: fn(z, temperature=temperature))
     key, title = ("log_probs", "log-softmax") if log_space else ("probs", "softmax")
     if temperature != 1.0:
