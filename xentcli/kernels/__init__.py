@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import core
 from ..environment import warning_once
-from .compare import token_stats
+from . import compare
 
 __all__ = ["name", "compiled", "cross_entropy", "target_log_probs", "softmax", "log_softmax", "logsumexp",
            "entropy_of_logits", "cross_entropy_grad", "token_stats"]
@@ -156,3 +156,11 @@ def cross_entropy_grad(logits, labels, *, temperature: float = 1.0, **settings) 
     """:func:`xentcli.core.cross_entropy_grad`, its softmax from :func:`softmax`."""
     probs = _matrix(logits, -1, temperature, log=False) if settings.get("axis", -1) == -1 else None
     return core.cross_entropy_grad(logits, labels, temperature=temperature, probs=probs, **settings)
+
+
+def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5, keys=None) -> dict[str, np.ndarray]:
+    """:func:`xentcli.core.token_stats`: compare's per-token statistics of two logits arrays (:mod:`.compare`)."""
+    module = compiled()
+    if module is None:
+        return core.token_stats(base_logits, test_logits, targets, top_k=top_k, keys=keys)
+    return compare.token_stats(module, base_logits, test_logits, targets, top_k=top_k, keys=keys)

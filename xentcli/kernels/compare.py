@@ -50,13 +50,11 @@ def _needed(keys) -> list[str]:
     return [g for g, made in _GROUPS.items() if set(made) & set(keys)]
 
 
-def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5, keys=None) -> dict[str, np.ndarray]:
-    """:func:`xentcli.core.token_stats`: the same keys (in the same order), dtypes and shapes."""
-    from . import compiled  # here: the package imports this module
-
-    module = compiled()
+def token_stats(module, base_logits, test_logits, targets=None, *, top_k: int = 5, keys=None) -> dict[str, np.ndarray]:
+    """:func:`xentcli.core.token_stats` on the compiled kernel ``module``: the same keys (in the same order), dtypes
+    and shapes; inputs it does not read (dtypes other than float16/32/64, no class) go to the reference."""
     zb, zt = np.asarray(base_logits), np.asarray(test_logits)
-    if module is None or zb.dtype not in _DTYPES or zt.dtype not in _DTYPES:
+    if zb.dtype not in _DTYPES or zt.dtype not in _DTYPES:
         return core.token_stats(zb, zt, targets, top_k=top_k, keys=keys)
     check_top_k(top_k)
     zb, zt = pair(zb, zt)
