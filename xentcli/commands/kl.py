@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from .. import core, options
+from .. import core, kernels, options
 from ..errors import DataError
 from ..inputs import check_stdin, load_predictions
 from ..output import Result, emit
@@ -46,6 +46,10 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, outpu
 
     def divergence(p_rows, q_rows):
         q_rows = qq.check(q_rows)
+        if pp.kind == qq.kind == "logits":
+            # One pass over both rows: KL and H(P) as compare has them, H(P,Q) = H(P) + KL (both terms >= 0).
+            s = kernels.token_stats(p_rows, q_rows, keys=("kl", "entropy_base"))
+            return np.column_stack([s["kl"], s["entropy_base"] + s["kl"], s["entropy_base"]])
         p, logp = log_probs(pp, p_rows)
         _, logq = log_probs(qq, q_rows)
         # KL from its own cancellation-free kernels, not H(P,Q) - H(P) nor Σ p·(log p - log q):
