@@ -66,11 +66,15 @@ GOALS = {"ce": "≥ 3× on AVX2 (moonshot 4×)", "compare-json": "≥ 5× (8×)"
 SIDES = ("compiled", "numpy", "alt")
 
 
-def numpy_avx512() -> list[str]:
-    """NumPy's dispatched AVX-512 targets this CPU runs (names differ across NumPy versions)."""
+def numpy_simd() -> list[str]:
+    """The SIMD targets NumPy dispatches to on this CPU, after ``NPY_DISABLE_CPU_FEATURES``."""
     umath = (getattr(np, "_core", None) or np.core)._multiarray_umath
-    return [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f) and
-            (f.startswith("AVX512") or f == "X86_V4")]
+    return [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)]
+
+
+def numpy_avx512() -> list[str]:
+    """Of those, the AVX-512 ones (their names differ across NumPy versions)."""
+    return [f for f in numpy_simd() if f.startswith("AVX512") or f == "X86_V4"]
 
 
 def environments(args) -> dict[str, dict]:
@@ -100,8 +104,8 @@ def describe(envs: dict, have_torch: bool) -> None:
     except OSError:
         pass
     flags = set(info.get("flags", "").split())
-    simd = ("import numpy as np; u = (getattr(np, '_core', None) or np.core)._multiarray_umath;"
-            "print(' '.join(f for f in u.__cpu_dispatch__ if u.__cpu_features__.get(f)) or 'baseline only')")
+    simd = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r});"
+            "from bench_kernel import numpy_simd; print(' '.join(numpy_simd()) or 'baseline only')")
     kernel = "from xentcli import kernels; print(kernels.name())"
     torch = importlib.metadata.version("torch") if have_torch else "not installed"
     print(f"- CPU: {info.get('model name', platform.processor() or platform.machine())}; flags: "
@@ -274,6 +278,8 @@ def main() -> None:
         for i, r in enumerate(table):
             print("| " + " | ".join([r[0] if i == 0 or table[i - 1][0] != r[0] else "", *r[1:]]) + " |")
         print("\n" + "\n".join(notes))
+    except KeyboardInterrupt:
+        sys.exit("interrupted")
     except subprocess.CalledProcessError as e:
         sys.exit(f"failed: {' '.join(map(str, e.cmd))[:300]}\n{(e.stderr or b'').decode()[-2000:]}")
     finally:
