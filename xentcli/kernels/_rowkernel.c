@@ -101,13 +101,7 @@ typedef struct {
 #define W 2  /* 16-byte vectors: SSE2 on x86-64, NEON on arm64 (GCC 12 ICEs on 32-byte ones without AVX) */
 #define VFMA(a, b, c) ((a) * (b) + (c))
 #define VMAX(c, x) NM(blend)((x) < (c), (c), (x))  /* c if x < c, else x (NaN stays) */
-#include "_rowkernel_body.h"
-#undef ISA_SUF
-#undef W
-#undef VFMA
-#undef VMAX
-#undef LOAD_F32
-#undef HAVE_F16C
+#include "_rowkernel_body.h"  /* it undefines the parameters above */
 
 #ifdef XK_X86
 /* ---- AVX2 + FMA ---- */
@@ -119,13 +113,7 @@ typedef struct {
 #define VMAX(c, x) ((VD)_mm256_max_pd((__m256d)(c), (__m256d)(x)))  /* x when x is NaN */
 #define LOAD_F32(p) ((VD)_mm256_cvtps_pd(_mm_loadu_ps(p)))  /* GCC 12 splits __builtin_convertvector here */
 #define HAVE_F16C 1
-#include "_rowkernel_body.h"
-#undef ISA_SUF
-#undef W
-#undef VFMA
-#undef VMAX
-#undef LOAD_F32
-#undef HAVE_F16C
+#include "_rowkernel_body.h"  /* it undefines the parameters above */
 #pragma GCC pop_options
 
 /* ---- AVX-512F ---- */
@@ -137,13 +125,7 @@ typedef struct {
 #define VMAX(c, x) ((VD)_mm512_max_pd((__m512d)(c), (__m512d)(x)))  /* x when x is NaN */
 #define LOAD_F32(p) ((VD)_mm512_cvtps_pd(_mm256_loadu_ps(p)))
 #define HAVE_F16C 1
-#include "_rowkernel_body.h"
-#undef ISA_SUF
-#undef W
-#undef VFMA
-#undef VMAX
-#undef LOAD_F32
-#undef HAVE_F16C
+#include "_rowkernel_body.h"  /* it undefines the parameters above */
 #pragma GCC pop_options
 #endif
 

@@ -2,7 +2,8 @@
  *   ISA_SUF  suffix of every name (_gen, _avx2, _avx512)
  *   W        doubles per vector
  *   VFMA(a, b, c)  a*b + c: a fused multiply-add where the ISA has one, else two roundings
- * and, around the #include, `#pragma GCC target(...)` for the ISA.
+ * (and optionally LOAD_F32, HAVE_F16C), all undefined at its end, and around the #include
+ * `#pragma GCC target(...)` for the ISA.
  *
  * The arithmetic is GCC vector extensions (vector_size), so the same source compiles to SSE2,
  * AVX2 or AVX-512; nothing here depends on the compiler reassociating anything: every sum is
@@ -44,17 +45,9 @@ static inline VD NM(tail_f64)(const double *p, Py_ssize_t n) {
     return *(const VDU *)t;
 }
 
-/* exp(x) in float64, W lanes.  Cody-Waite: n = round(x/ln2) by the 1.5*2^52 shifter, r = x - n*ln2
- * in two steps (ln2 hi has 32 significant bits, so n*LN2_HI is exact for |n| < 2^21), exp(r) by the
- * degree-11 near-minimax polynomial on |r| <= 0.3467 (gen_coeffs.py: 1.6e-17 relative with the
- * rounded coefficients; Horner adds <= ~1 ulp), then 2^n as two factors 2^n1 * 2^n2 (n1 = floor(n/2))
- * so that results down in the subnormals are rounded once and 2^1024 is never formed.
- * x is clamped to [-746, 710] first: -inf and anything below -745.2 give +0, above 709.8 +inf.
- * NaN passes through every step (the integer bits of a NaN lane are garbage, but NaN * anything
- * is NaN). */
-static inline VD NM(vexp)(VD x) {
-    x = NM(blend)(x < -746.0, NM(splat)(-746.0), x);
-    x = NM(blend)(x > 710.0, NM(splat)(710.0), x);
+/* The shared core of the exps below: n = round(x/ln2) by the 1.5*2^52 shifter (its sum with x left in *t, whose
+ * low bits are n), r = x - n*ln2 in two steps, and the polynomial's exp(r). */
+static inline VD NM(exp_reduced)(VD x, VD *t_out) {
     const VD shifter = NM(splat)(0x1.8p52);
     VD t = VFMA(x, NM(splat)(0x1.71547652b82fep+0), shifter);
     VD n = t - shifter;
@@ -72,6 +65,22 @@ static inline VD NM(vexp)(VD x) {
     p = VFMA(p, r, NM(splat)(EXP_C2));
     p = VFMA(p, r, NM(splat)(EXP_C1));
     p = VFMA(p, r, NM(splat)(EXP_C0));
+    *t_out = t;
+    return p;
+}
+
+/* exp(x) in float64, W lanes.  Cody-Waite: n = round(x/ln2) by the 1.5*2^52 shifter, r = x - n*ln2
+ * in two steps (ln2 hi has 32 significant bits, so n*LN2_HI is exact for |n| < 2^21), exp(r) by the
+ * degree-11 near-minimax polynomial on |r| <= 0.3467 (gen_coeffs.py: 1.6e-17 relative with the
+ * rounded coefficients; Horner adds <= ~1 ulp), then 2^n as two factors 2^n1 * 2^n2 (n1 = floor(n/2))
+ * so that results down in the subnormals are rounded once and 2^1024 is never formed.
+ * x is clamped to [-746, 710] first: -inf and anything below -745.2 give +0, above 709.8 +inf.
+ * NaN passes through every step (the integer bits of a NaN lane are garbage, but NaN * anything
+ * is NaN). */
+static inline VD NM(vexp)(VD x) {
+    x = NM(blend)(x < -746.0, NM(splat)(-746.0), x);
+    x = NM(blend)(x > 710.0, NM(splat)(710.0), x);
+    VD t, p = NM(exp_reduced)(x, &t);
     VU i = (VU)t - 0x4338000000000000ULL;   /* n, two's complement */
     VU n1 = ((i + 2048) >> 1) - 1024;       /* floor(n/2) with logical shifts only (AVX2 has no 64-bit sra) */
     VU n2 = i - n1;
@@ -84,23 +93,7 @@ static inline VD NM(vexp)(VD x) {
  * is exact and the multiplication by 2^-64 rounds once into the subnormals. */
 static inline VD NM(vexp_neg)(VD x) {
     x = VMAX(NM(splat)(-746.0), x);
-    const VD shifter = NM(splat)(0x1.8p52);
-    VD t = VFMA(x, NM(splat)(0x1.71547652b82fep+0), shifter);
-    VD n = t - shifter;
-    VD r = VFMA(n, NM(splat)(-0x1.62e42fee00000p-1), x);
-    r = VFMA(n, NM(splat)(-0x1.a39ef35793c76p-33), r);
-    VD p = NM(splat)(EXP_C11);
-    p = VFMA(p, r, NM(splat)(EXP_C10));
-    p = VFMA(p, r, NM(splat)(EXP_C9));
-    p = VFMA(p, r, NM(splat)(EXP_C8));
-    p = VFMA(p, r, NM(splat)(EXP_C7));
-    p = VFMA(p, r, NM(splat)(EXP_C6));
-    p = VFMA(p, r, NM(splat)(EXP_C5));
-    p = VFMA(p, r, NM(splat)(EXP_C4));
-    p = VFMA(p, r, NM(splat)(EXP_C3));
-    p = VFMA(p, r, NM(splat)(EXP_C2));
-    p = VFMA(p, r, NM(splat)(EXP_C1));
-    p = VFMA(p, r, NM(splat)(EXP_C0));
+    VD t, p = NM(exp_reduced)(x, &t);
     VD s = (VD)(((VU)t << 52) + (1087ULL << 52));  /* 2^(n + 64): the low 12 bits of t's bits are n's */
     return (p * s) * 0x1p-64;
 }
@@ -108,23 +101,7 @@ static inline VD NM(vexp_neg)(VD x) {
 /* exp(x) for -NARROW <= x <= 0 only (the rows whose min is within NARROW of their max): no clamp, and 2^n
  * formed directly (n >= -1021: normal results only). */
 static inline VD NM(vexp_narrow)(VD x) {
-    const VD shifter = NM(splat)(0x1.8p52);
-    VD t = VFMA(x, NM(splat)(0x1.71547652b82fep+0), shifter);
-    VD n = t - shifter;
-    VD r = VFMA(n, NM(splat)(-0x1.62e42fee00000p-1), x);
-    r = VFMA(n, NM(splat)(-0x1.a39ef35793c76p-33), r);
-    VD p = NM(splat)(EXP_C11);
-    p = VFMA(p, r, NM(splat)(EXP_C10));
-    p = VFMA(p, r, NM(splat)(EXP_C9));
-    p = VFMA(p, r, NM(splat)(EXP_C8));
-    p = VFMA(p, r, NM(splat)(EXP_C7));
-    p = VFMA(p, r, NM(splat)(EXP_C6));
-    p = VFMA(p, r, NM(splat)(EXP_C5));
-    p = VFMA(p, r, NM(splat)(EXP_C4));
-    p = VFMA(p, r, NM(splat)(EXP_C3));
-    p = VFMA(p, r, NM(splat)(EXP_C2));
-    p = VFMA(p, r, NM(splat)(EXP_C1));
-    p = VFMA(p, r, NM(splat)(EXP_C0));
+    VD t, p = NM(exp_reduced)(x, &t);
     return p * (VD)(((VU)t << 52) + (1023ULL << 52));
 }
 
@@ -227,3 +204,9 @@ static const kernels_t NM(kernels) = {
 #undef VF
 #undef VFU
 #undef VDU
+#undef ISA_SUF
+#undef W
+#undef VFMA
+#undef VMAX
+#undef LOAD_F32
+#undef HAVE_F16C
