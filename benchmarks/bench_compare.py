@@ -31,7 +31,7 @@ import numpy as np
 
 PROBE = (
     "import resource, subprocess, sys, time; t = time.perf_counter();"
-    "out = subprocess.run(sys.argv[1:], check=True, capture_output=True).stdout;"
+    "out = subprocess.run(sys.argv[1:], check=True, stdout=subprocess.PIPE).stdout;"
     "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
     "print(time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss);"
     "sys.stdout.flush(); sys.stdout.buffer.write(out)"
