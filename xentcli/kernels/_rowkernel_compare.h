@@ -6,11 +6,11 @@
  * with e_b = exp(z_b - m_b), p = e_b/s_b, q = softmax(z_t) and D = log q - log p, every per-class term
  * is p times a function of D (so every sum is in units of e_b, divided by s_b once per row):
  *   KL       φ(D) = e^D - 1 - D
- *   reverse  R(D) = 1 - (1 - D)·e^D        (q·φ(-D) / p: no cancellation against the forward KL)
+ *   reverse  R(D) = 1 - (1 - D)·e^D = D·(e^D - 1) - φ(D)   (q·φ(-D)/p, summed on its own)
  *   JSD      J(D) = ½(1 + e^D)·G(D/2), G(h) = h·tanh h - log cosh h  (nats; bits at the end)
  *   TVD      ½|e^D - 1|
- * For |D| < 0.5 all three of φ, R, J come from their Taylor series (exact to float64 rounding there;
- * the closed forms cancel); above, from q = e_t·s_b/s_t (the test's own exponential, no third exp per
+ * For |D| < 0.5, φ and J come from their Taylor series (exact to float64 rounding there; the closed forms
+ * cancel) and R from φ; above, from q = e_t·s_b/s_t (the test's own exponential, no third exp per
  * class), where nothing cancels by more than a factor ~8.  The JSD's closed form is G in e_b and q:
  * tanh h = (e_b - q)/(e_b + q), log cosh h = -½·log(4·e_b·q/(e_b + q)²) for |D| <= 2, and
  * G = ln 2 - log(1 + r) - |D|·r/(1 + r), r = min/max(e_b, q) = e^{-|D|}, beyond (the two terms of the
@@ -20,19 +20,13 @@
 #ifndef XK_COMPARE_ONCE
 #define XK_COMPARE_ONCE
 
-/* Taylor coefficients in D, from D² on: φ: 1/n!, R: (n - 1)/n!, J: the product of ½(1 + e^D) and
+/* Taylor coefficients in D, from D² on: φ: 1/n!, J: the product of ½(1 + e^D) and
  * G(D/2)'s series (Bernoulli numbers), each cut after the last term above 2^-60 of its function at
  * |D| = 0.5 (xentcli/core/tokens/series.py derives the same ones in d = -D). */
 static const double XK_PHI_C[] = {
     0x1.0000000000000p-1, 0x1.5555555555555p-3, 0x1.5555555555555p-5, 0x1.1111111111111p-7, 0x1.6c16c16c16c17p-10,
     0x1.a01a01a01a01ap-13, 0x1.a01a01a01a01ap-16, 0x1.71de3a556c734p-19, 0x1.27e4fb7789f5cp-22, 0x1.ae64567f544e4p-26,
     0x1.1eed8eff8d898p-29, 0x1.6124613a86d09p-33, 0x1.93974a8c07c9dp-37, 0x1.ae7f3e733b81fp-41, 0x1.ae7f3e733b81fp-45,
-};
-static const double XK_REV_C[] = {
-    0x1.0000000000000p-1, 0x1.5555555555555p-2, 0x1.0000000000000p-3, 0x1.1111111111111p-5, 0x1.c71c71c71c71cp-8,
-    0x1.3813813813814p-10, 0x1.6c16c16c16c17p-13, 0x1.71de3a556c734p-16, 0x1.4ce19ae67b348p-19, 0x1.0cfeb60f94b0ep-22,
-    0x1.8a86a49f629d1p-26, 0x1.08db48ebe51c7p-29, 0x1.47eaec91c6540p-33, 0x1.78af56a4d411bp-37, 0x1.93974a8c07c9dp-41,
-    0x1.952c77030ad4ap-45,
 };
 static const double XK_JSD_C[] = {
     0x1.0000000000000p-3, 0x1.0000000000000p-4, 0x1.0000000000000p-6, 0x1.5555555555555p-9, 0x1.c71c71c71c71cp-12,
@@ -79,6 +73,19 @@ static inline int xk_in_set(const xk_rank_t *root, double v, int64_t id) {
     return v > root->v || (v == root->v && id <= root->id);
 }
 #endif
+
+/* Whether any lane of a comparison's mask is set. */
+static inline int NM(any)(VI m) {
+#if defined(XK_X86) && W == 8
+    return _mm512_test_epi64_mask((__m512i)m, (__m512i)m) != 0;
+#elif defined(XK_X86) && W == 4
+    return _mm256_movemask_pd((__m256d)m) != 0;
+#else
+    long long r = 0;
+    for (int i = 0; i < W; i++) r |= m[i];
+    return r != 0;
+#endif
+}
 
 static inline VD NM(poly)(const double *c, int n, VD x) {
     VD p = NM(splat)(c[n - 1]);

@@ -60,17 +60,23 @@ static int FN(compare_stats_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, i
         const VD d = (vt - vb) + vc;
         const VD q = et_ * rho;  /* e_b·e^D */
         const VI small = (d < 0.5) & (d > -0.5);
-        const VD phi = NM(poly)(XK_PHI_C, XK_NC(XK_PHI_C), d) * (d * d);
-        const VD eu = NM(blend)(small, e * (d + phi), q - e);  /* e_b·(e^D - 1) = q - e_b */
-        ADD(a_kl, NM(blend)(small, e * phi, eu - e * d));
+        const int some_small = NM(any)(small), all_small = !NM(any)(~small & valid);
+        const VD phi = some_small ? NM(poly)(XK_PHI_C, XK_NC(XK_PHI_C), d) * (d * d) : zero;
+        const VD u = d + phi;
+        const VD eu = NM(blend)(small, e * u, q - e);  /* e_b·(e^D - 1) = q - e_b */
+        const VD kl_t = NM(blend)(small, e * phi, eu - e * d);
+        ADD(a_kl, kl_t);
         ADD(a_u, eu);
-        if (rev) ADD(a_rev, NM(blend)(small, e * (NM(poly)(XK_REV_C, XK_NC(XK_REV_C), d) * (d * d)), q * d - eu));
+        /* R = D·u - φ for small D (R ≈ D²/2 from D² and D²/2: one bit cancels); q·D - (q - e_b) above */
+        if (rev) ADD(a_rev, NM(blend)(small, e * (d * u - phi), q * d - eu));
         if (tvd) {
             const VD aeu = NM(blend)(eu < 0.0, -eu, eu);
             ADD(a_tvd, aeu);
             ADD(a_qs, NM(blend)(eu < 0.0, -q, q));
         }
-        if (jsd) {
+        if (jsd && all_small) {
+            ADD(a_jsd, e * (NM(poly)(XK_JSD_C, XK_NC(XK_JSD_C), d) * (d * d)));
+        } else if (jsd) {
             const VD sum = e + q, inv = 1.0 / sum;
             const VD ad = NM(blend)(d < 0.0, -d, d);
             const VI mid = ad <= 2.0;
@@ -79,7 +85,7 @@ static int FN(compare_stats_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, i
             /* h·tanh h with h = -D/2, tanh h = -(e^D - 1)/(e^D + 1) = -eu/sum */
             const VD g = NM(blend)(mid, (ad * half) * (NM(blend)(eu < 0.0, -eu, eu) * inv) + half * l,
                                    (XK_LN2 - l) - ad * (mn * inv));
-            const VD series = e * (NM(poly)(XK_JSD_C, XK_NC(XK_JSD_C), d) * (d * d));
+            const VD series = some_small ? e * (NM(poly)(XK_JSD_C, XK_NC(XK_JSD_C), d) * (d * d)) : zero;
             ADD(a_jsd, NM(blend)(small, series, (half * sum) * g));
         }
         if (ent) {
