@@ -164,6 +164,28 @@ def test_each_key(isa, key):
     check(zb, zt, None, keys=[key])
 
 
+def test_padding_masked_on_both_sides(isa):
+    """Classes both models mask (a padded vocabulary): the compiled kernel's own rows, as the reference's exact ones."""
+    rng = np.random.default_rng(8)
+    zb, zt, k = random_pair(rng, 200, 40, 2.0, 1.0, np.float32)
+    zb[:, 30:] = zt[:, 30:] = -np.inf
+    zb[::7, 5] = zt[::7, 5] = -np.inf
+    check(zb, zt, k % 30)
+    check(zb, zt, k)  # masked targets: NLL inf, p 0
+    check(zb, zt, None, top_k=35)
+
+
+def test_which_rows_are_handed_back(isa):
+    """The kernel computes plain rows and those with classes both sides mask; the others go to the exact kernel."""
+    names, zb, zt = hard_rows(np.random.default_rng(3))
+    n = len(names)
+    out, top1, redo = np.empty((17, n)), np.empty((2, n), np.int64), np.empty(n, np.int64)
+    module.compare_stats(zb, zt, None, 5, 31, out, top1, redo)
+    handed = {"shifted far", "far apart maxima", "base class far below", "masked in base", "masked in test", "nan",
+              "inf", "all masked"}
+    assert {name for name, r in zip(names, redo) if r} == handed
+
+
 def test_mixed_dtypes_and_errors(isa):
     rng = np.random.default_rng(2)
     zb, zt, k = random_pair(rng, 20, 10, 2.0, 1.0)
@@ -193,8 +215,9 @@ def exact_stats(zb, zt) -> dict[str, float]:
     """KL both ways, JSD (bits), TVD and both entropies of one row pair, at 500 digits."""
     mp = mpmath.mp
     with mp.workdps(500):  # p down to e^-400 beside 1 in the log-sums
-        lb = [mp.mpf(float(x)) for x in zb]
-        lt = [mp.mpf(float(x)) for x in zt]
+        live = [j for j in range(len(zb)) if zb[j] > -np.inf or zt[j] > -np.inf]  # both masked: adds 0
+        lb = [mp.mpf(float(zb[j])) for j in live]
+        lt = [mp.mpf(float(zt[j])) for j in live]
         lsb, lst = mp.log(mp.fsum(mp.exp(x) for x in lb)), mp.log(mp.fsum(mp.exp(x) for x in lt))
         lp = [x - lsb for x in lb]
         lq = [x - lst for x in lt]
@@ -212,7 +235,7 @@ def exact_stats(zb, zt) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("case", ["identical", "tiny kl", "tiny kl 1e-7", "shifted 512", "large d", "dominant",
-                                  "dominant both ways", "test class far below"])
+                                  "dominant both ways", "test class far below", "masked in both"])
 def test_hard_rows_against_mpmath(isa, case):
     """Rows the C kernel computes itself, against 500-digit values of the same float64 logits (the
     reference's known 1e-13 on nearly equal rows is not in the way here): 1e-13 relative, no floor."""

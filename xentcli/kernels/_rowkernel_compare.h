@@ -41,9 +41,10 @@ static const double XK_JSD_C[] = {
 #define XK_LN2 0x1.62e42fefa39efp-1
 #define XK_SQRT_HALF 0x1.6a09e667f3bcdp-1
 
-/* The reference's own fallbacks (xentcli.core.tokens.fast): a base class more than _FAR_BELOW under its
- * row's max (its e_b loses its digits to the subnormals) and maxima more than FAR_SHIFT apart; rows with
- * a masked class, NaN or ±inf are handed back too (the caller redoes them with the exact kernel). */
+/* Rows handed back to the caller (which redoes them with the reference's exact kernel), as the reference's
+ * fast kernel hands them to it (xentcli.core.tokens.fast): a base class more than _FAR_BELOW under its row's
+ * max (its e_b loses its digits to the subnormals), maxima more than FAR_SHIFT apart, NaN or ±inf, a class
+ * one side masks (-inf) and the other not.  A class both sides mask adds 0 to every sum, here too. */
 #define XK_FAR_BELOW 700.0
 #define XK_FAR_SHIFT 1024.0
 

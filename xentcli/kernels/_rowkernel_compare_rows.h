@@ -17,8 +17,8 @@ static void FN(topk)(const IN_T *z, Py_ssize_t V, Py_ssize_t K, xk_rank_t *h) {
     }
 }
 
-/* Adds t to *acc in the lanes `valid` (the row's tail: the others hold padding). */
-#define ADD(acc, t) (acc) += NM(blend)(valid, (t), zero)
+/* Adds t to *acc in the lanes `live` (not padding at the row's tail, not a class both sides mask). */
+#define ADD(acc, t) (acc) += NM(blend)(live, (t), zero)
 
 /* Every statistic of one row pair into o[c·N] (c: XK_*), top-1s into *t1b, *t1t.  Returns 1 for a row it leaves
  * to the caller (not plain: see XK_FAR_BELOW; or a result not finite), whose outputs are then meaningless.
@@ -29,7 +29,11 @@ static int FN(compare_stats_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, i
     double mb, mt, mnb, mnt;
     int64_t ab, at;
     if (!FN(rowmax)(zb, V, &mb, &ab, &mnb) || !FN(rowmax)(zt, V, &mt, &at, &mnt)) return 1;
-    if (!(mb - mnb <= XK_FAR_BELOW) || mnt == -INFINITY || !(fabs(mb - mt) <= XK_FAR_SHIFT)) return 1;
+    if (!(fabs(mb - mt) <= XK_FAR_SHIFT)) return 1;
+    /* Classes both sides mask add nothing to any sum; a row with masked classes is checked class by class
+     * (one side only masks one: handed back; a base class far below: handed back), others by their minimum. */
+    const int masked = mnb == -INFINITY || mnt == -INFINITY;
+    if (!masked && !(mb - mnb <= XK_FAR_BELOW)) return 1;
     double tb, tt;
     const double lsb = FN(sum_pass)(zb, V, mb, ab, mnb, eb, &tb);
     const double lst = FN(sum_pass)(zt, V, mt, at, mnt, et, &tt);
@@ -58,9 +62,15 @@ static int FN(compare_stats_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, i
         }
         /* D as core.divergence.logit_log_ratio (negated): the logits' difference first, exact for close rows */
         const VD d = (vt - vb) + vc;
+        VI live = valid;
+        if (masked) {
+            const VI mask_b = vb == -INFINITY, mask_t = vt == -INFINITY;
+            live &= ~mask_b;
+            if (NM(any)(valid & (mask_b ^ mask_t)) || NM(any)(live & ((vb - vmb) < -XK_FAR_BELOW))) return 1;
+        }
         const VD q = et_ * rho;  /* e_b·e^D */
         const VI small = (d < 0.5) & (d > -0.5);
-        const int some_small = NM(any)(small), all_small = !NM(any)(~small & valid);
+        const int some_small = NM(any)(small), all_small = !NM(any)(~small & live);
         const VD phi = some_small ? NM(poly)(XK_PHI_C, XK_NC(XK_PHI_C), d) * (d * d) : zero;
         const VD u = d + phi;
         const VD eu = NM(blend)(small, e * u, q - e);  /* e_b·(e^D - 1) = q - e_b */
