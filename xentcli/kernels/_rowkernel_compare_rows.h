@@ -87,16 +87,17 @@ static int FN(compare_stats_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, i
         if (jsd && all_small) {
             ADD(a_jsd, e * (NM(poly)(XK_JSD_C, XK_NC(XK_JSD_C), d) * (d * d)));
         } else if (jsd) {
-            const VD sum = e + q, inv = 1.0 / sum;
-            const VD ad = NM(blend)(d < 0.0, -d, d);
-            const VI mid = ad <= 2.0;
+            const VD sum = e + q, ad = NM(blend)(d < 0.0, -d, d), aeu = NM(blend)(eu < 0.0, -eu, eu);
             const VD mx = NM(blend)(e < q, q, e), mn = NM(blend)(e < q, e, q);
-            const VD l = NM(vlog_near1)(NM(blend)(mid, 4.0 * (e * inv) * (q * inv), sum / mx));
-            /* h·tanh h with h = -D/2, tanh h = -(e^D - 1)/(e^D + 1) = -eu/sum */
-            const VD g = NM(blend)(mid, (ad * half) * (NM(blend)(eu < 0.0, -eu, eu) * inv) + half * l,
-                                   (XK_LN2 - l) - ad * (mn * inv));
+            const VD four = 4.0 * (e * q), sum2 = sum * sum;
+            const VI mid = ad <= 2.0, halve = mid & (four < XK_SQRT_HALF * sum2);
+            const VD num = NM(blend)(mid, NM(blend)(halve, (four + four) - sum2, -(eu * eu)), mn);
+            const VD den = NM(blend)(mid, NM(blend)(halve, four + four, four) + sum2, sum + mx);
+            const VD l = NM(log_atanh)(num / den);  /* log y; log 2y where halved; log(1 + r) beyond */
+            const VD closed = NM(blend)(mid, 0.25 * (ad * aeu) + (0.25 * sum) * NM(blend)(halve, l - XK_LN2, l),
+                                        (half * sum) * (XK_LN2 - l) - half * (ad * mn));
             const VD series = some_small ? e * (NM(poly)(XK_JSD_C, XK_NC(XK_JSD_C), d) * (d * d)) : zero;
-            ADD(a_jsd, NM(blend)(small, series, (half * sum) * g));
+            ADD(a_jsd, NM(blend)(small, series, closed));
         }
         if (ent) {
             ADD(a_hb, e * (vb - vmb));
