@@ -55,25 +55,27 @@ enum { XK_KL, XK_REV, XK_JSD, XK_TVD, XK_HB, XK_HT, XK_SAME, XK_OVERLAP, XK_NLLB
        XK_INB, XK_INT, XK_T1B, XK_T1T, XK_NSTATS };
 enum { XK_NEED_REV = 1, XK_NEED_JSD = 2, XK_NEED_TVD = 4, XK_NEED_ENT = 8, XK_NEED_TOPK = 16 };
 
-/* Top-K sets: the K best classes in the order (value descending, id ascending), kept as a heap whose root is
- * the worst of them.  A class is in the set iff it is no worse than that root. */
-typedef struct { double v; int64_t id; } xk_rank_t;
+/* Top-K sets: the K best classes in the order (value descending, id ascending), kept as a heap (values v, ids id:
+ * two arrays, so that every move is one 8-byte load or store) whose root is the worst of them.  A class is in the
+ * set iff it is no worse than that root. */
+static inline int xk_worse(double va, int64_t ia, double vb, int64_t ib) { return va < vb || (va == vb && ia > ib); }
 
-static inline int xk_worse(xk_rank_t a, xk_rank_t b) { return a.v < b.v || (a.v == b.v && a.id > b.id); }
-
-static void xk_sift(xk_rank_t *h, Py_ssize_t n, Py_ssize_t i) {
+static void xk_sift(double *v, int64_t *id, Py_ssize_t n, Py_ssize_t i) {
+    const double x = v[i];
+    const int64_t xi = id[i];
     for (;;) {
         Py_ssize_t c = 2 * i + 1;
-        if (c >= n) return;
-        if (c + 1 < n && xk_worse(h[c + 1], h[c])) c++;
-        if (!xk_worse(h[c], h[i])) return;
-        xk_rank_t t = h[i]; h[i] = h[c]; h[c] = t;
+        if (c >= n) break;
+        if (c + 1 < n && xk_worse(v[c + 1], id[c + 1], v[c], id[c])) c++;
+        if (!xk_worse(v[c], id[c], x, xi)) break;
+        v[i] = v[c]; id[i] = id[c];
         i = c;
     }
+    v[i] = x; id[i] = xi;
 }
 
-static inline int xk_in_set(const xk_rank_t *root, double v, int64_t id) {
-    return v > root->v || (v == root->v && id <= root->id);
+static inline int xk_in_set(const double *v, const int64_t *id, double x, int64_t j) {
+    return x > v[0] || (x == v[0] && j <= id[0]);
 }
 #endif
 
@@ -128,19 +130,20 @@ static inline VD NM(log_atanh)(VD s) {
 #undef IN_IS_F32
 
 /* N rows: out is XK_NSTATS rows of N (row c: statistic c), top1 two rows of N (base, test), redo[i] = 1 where
- * row i was left to the caller.  scratch: 2V doubles, 2V floats (16-bit inputs widened), 2K ranks. */
+ * row i was left to the caller.  scratch: 2V doubles, 2V floats (16-bit inputs widened), 2K doubles and 2K int64 (the top-K heaps). */
 static void NM(compare_block)(const void *zb, const void *zt, int dt, Py_ssize_t N, Py_ssize_t V, const int64_t *k,
                               Py_ssize_t K, int need, double *out, int64_t *top1, int64_t *redo, void *scratch) {
     double *eb = (double *)scratch, *et = eb + V;
     float *wb = (float *)(et + V), *wt = wb + V;
-    xk_rank_t *hb = (xk_rank_t *)(wt + V), *ht = hb + K;
+    double *hb = (double *)(wt + V), *ht = hb + K;
+    int64_t *ib = (int64_t *)(ht + K), *it = ib + K;
     for (Py_ssize_t i = 0; i < N; i++) {
         int64_t ki = k ? k[i] : -1;
         if (dt == DT_F64)
             redo[i] = NM(compare_stats_row_f64)((const double *)zb + i * V, (const double *)zt + i * V, V, ki, K, need,
-                                                out + i, N, top1 + i, top1 + N + i, eb, et, hb, ht);
+                                                out + i, N, top1 + i, top1 + N + i, eb, et, hb, ib, ht, it);
         else
             redo[i] = NM(compare_stats_row_f32)(NM(row_f32)(zb, dt, i, V, wb), NM(row_f32)(zt, dt, i, V, wt), V, ki, K,
-                                                need, out + i, N, top1 + i, top1 + N + i, eb, et, hb, ht);
+                                                need, out + i, N, top1 + i, top1 + N + i, eb, et, hb, ib, ht, it);
     }
 }

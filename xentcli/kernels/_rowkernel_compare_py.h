@@ -30,7 +30,7 @@ static PyObject *py_compare_stats(PyObject *self, PyObject *args) {
                  (have_k && k.shape[0] != N))
             PyErr_Format(PyExc_ValueError, "out must be (%d, N), top1 (2, N), redo and targets (N,)", XK_NSTATS);
         else if (have_k && check_targets((const int64_t *)k.buf, N, V) < 0) { /* error set */ }
-        else if (!(scratch = PyMem_RawMalloc(V * (2 * sizeof(double) + 2 * sizeof(float)) + 2 * kk * sizeof(xk_rank_t))))
+        else if (!(scratch = PyMem_RawMalloc(V * (2 * sizeof(double) + 2 * sizeof(float)) + 2 * kk * (sizeof(double) + sizeof(int64_t)))))
             PyErr_NoMemory();
         else {
             Py_BEGIN_ALLOW_THREADS

@@ -2,17 +2,17 @@
 
 #define FN(name) NM(CAT(name, IN_SUF))
 
-/* The K best classes of a row (a heap in h, root the worst of them); K < V. */
-static void FN(topk)(const IN_T *z, Py_ssize_t V, Py_ssize_t K, xk_rank_t *h) {
-    for (Py_ssize_t j = 0; j < K; j++) { h[j].v = (double)z[j]; h[j].id = j; }
-    for (Py_ssize_t j = K / 2; j-- > 0;) xk_sift(h, K, j);
-    double thr = h[0].v;
+/* The K best classes of a row (a heap, root the worst of them); K < V. */
+static void FN(topk)(const IN_T *z, Py_ssize_t V, Py_ssize_t K, double *hv, int64_t *hi) {
+    for (Py_ssize_t j = 0; j < K; j++) { hv[j] = (double)z[j]; hi[j] = j; }
+    for (Py_ssize_t j = K / 2; j-- > 0;) xk_sift(hv, hi, K, j);
+    double thr = hv[0];
     for (Py_ssize_t j = K; j < V; j++) {
         const double x = (double)z[j];
         if (x > thr) {  /* equal values lose: their id is higher than every one already in */
-            h[0].v = x; h[0].id = j;
-            xk_sift(h, K, 0);
-            thr = h[0].v;
+            hv[0] = x; hi[0] = j;
+            xk_sift(hv, hi, K, 0);
+            thr = hv[0];
         }
     }
 }
@@ -25,7 +25,7 @@ static void FN(topk)(const IN_T *z, Py_ssize_t V, Py_ssize_t K, xk_rank_t *h) {
  * k < 0: no targets (the target rows of o untouched).  eb, et: V doubles of scratch each. */
 static int FN(compare_stats_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, int64_t k, Py_ssize_t K, int need,
                                  double *o, Py_ssize_t N, int64_t *t1b, int64_t *t1t, double *eb, double *et,
-                                 xk_rank_t *hb, xk_rank_t *ht) {
+                                 double *hb, int64_t *ib, double *ht, int64_t *it) {
     double mb, mt, mnb, mnt;
     int64_t ab, at;
     if (!FN(rowmax)(zb, V, &mb, &ab, &mnb) || !FN(rowmax)(zt, V, &mt, &at, &mnt)) return 1;
@@ -141,12 +141,12 @@ static int FN(compare_stats_row)(const IN_T *zb, const IN_T *zt, Py_ssize_t V, i
         } else if (K == 1) {
             OUT(XK_OVERLAP) = ab == at; OUT(XK_INB) = ab == k; OUT(XK_INT) = at == k;
         } else {
-            FN(topk)(zb, V, K, hb);
-            FN(topk)(zt, V, K, ht);
+            FN(topk)(zb, V, K, hb, ib);
+            FN(topk)(zt, V, K, ht, it);
             Py_ssize_t both = 0;
-            for (Py_ssize_t i = 0; i < K; i++) both += xk_in_set(ht, (double)zt[hb[i].id], hb[i].id);
+            for (Py_ssize_t i = 0; i < K; i++) both += xk_in_set(ht, it, (double)zt[ib[i]], ib[i]);
             OUT(XK_OVERLAP) = (double)both / (double)K;
-            if (k >= 0) { OUT(XK_INB) = xk_in_set(hb, (double)zb[k], k); OUT(XK_INT) = xk_in_set(ht, (double)zt[k], k); }
+            if (k >= 0) { OUT(XK_INB) = xk_in_set(hb, ib, (double)zb[k], k); OUT(XK_INT) = xk_in_set(ht, it, (double)zt[k], k); }
         }
     }
 #undef OUT
