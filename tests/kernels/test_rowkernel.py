@@ -101,6 +101,27 @@ def test_entropy_against_numpy(name, dtype):
     np.testing.assert_allclose(kernels.entropy_of_logits(z), want, rtol=RTOL, atol=1e-15)
 
 
+@pytest.mark.parametrize("temperature", [0.25, 0.7, 2.5])
+@pytest.mark.parametrize("name, dtype", [c for c in CASES if c.values[0] != "huge"])
+def test_temperature_against_numpy(name, dtype, temperature):
+    z, k = rows(name, dtype)
+    t = dict(temperature=temperature)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_allclose(kernels.target_log_probs(z, k, **t), core.target_log_probs(z, k, **t),
+                                   rtol=RTOL, atol=REF_ATOL)
+        np.testing.assert_allclose(kernels.log_softmax(z, **t), core.log_softmax(z, **t), rtol=RTOL, atol=REF_ATOL)
+        np.testing.assert_allclose(kernels.softmax(z, **t), core.softmax(z, **t), rtol=RTOL, atol=1e-300)
+        want = core.entropy(*core.log_probs_of(logits=z.astype(np.float64), **t))
+    np.testing.assert_allclose(kernels.entropy_of_logits(z, **t), want, rtol=RTOL, atol=1e-15)
+
+
+def test_temperature_against_mpmath():
+    z, k = hard_rows()["wide"]
+    for temperature in (0.3, 4.0):
+        got = -kernels.target_log_probs(z, k, temperature=temperature)
+        np.testing.assert_allclose(got, [mp_ce(r / temperature, t) for r, t in zip(z, k)], rtol=RTOL, atol=0)
+
+
 def mp_ce(row, k) -> float:
     with mp.workdps(60):
         lse = mp.log(mp.fsum(mp.exp(mp.mpf(float(v))) for v in row if v != -np.inf))
@@ -178,13 +199,14 @@ def test_calls_the_kernel_does_not_take_go_to_the_reference():
     z = np.random.default_rng(9).standard_normal((4, 6, 5))
     k = np.arange(24).reshape(4, 6) % 5
     for got, want in [
-        (kernels.target_log_probs(z, k, temperature=0.5), core.target_log_probs(z, k, temperature=0.5)),
         (kernels.softmax(z, axis=1), core.softmax(z, axis=1)),
-        (kernels.softmax(z, temperature=2.0), core.softmax(z, temperature=2.0)),
-        (kernels.entropy_of_logits(z, temperature=3.0), core.entropy(*core.log_probs_of(logits=z, temperature=3.0))),
         (kernels.logsumexp(z.astype(np.longdouble)), core.logsumexp(z.astype(np.longdouble))),
+        (kernels.target_log_probs(z.astype(np.int64), k), core.target_log_probs(z.astype(np.int64), k)),
     ]:
         np.testing.assert_array_equal(got, want)
+    for bad in (0.0, -1.0, np.nan):  # the reference's error
+        with pytest.raises(ValueError, match="temperature"):
+            kernels.softmax(z, temperature=bad)
     # (B, T, V) in: the kernel reads the rows, the shape stays.
     assert kernels.target_log_probs(z, k).shape == (4, 6)
     assert kernels.softmax(z).shape == z.shape

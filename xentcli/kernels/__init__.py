@@ -4,10 +4,9 @@ Every function here has the signature and the meaning of the :mod:`xentcli.core`
 same name, which is the reference: the compiled kernel (``_rowkernel``, C, built by
 ``pip install .`` where a C compiler works) computes the same numbers in one pass over each row
 and agrees with it within 1e-13 relative (tested on hard rows: CE down to 1e-15, logits thousands
-apart, ``-inf`` classes, ties, float16 input). Calls the compiled kernel does not cover
-(a temperature other than 1, a class axis that is not the last, dtypes other than
-float16/32/64) go to the reference, as everything does when the kernel was not built or
-``XENT_KERNEL=numpy`` is set.
+apart, ``-inf`` classes, ties, float16 input, temperatures). Calls the compiled kernel does not
+cover (a class axis that is not the last, dtypes other than float16/32/64) go to the reference,
+as everything does when the kernel was not built or ``XENT_KERNEL=numpy`` is set.
 
 The compiled kernel releases the GIL for its row loops, so the engine's threads run blocks in
 parallel; it keeps no state between calls.
@@ -76,9 +75,12 @@ def name() -> str:
     return "numpy" if module is None else f"compiled ({module.isa()})"
 
 
-def _rows(z: np.ndarray) -> np.ndarray | None:
-    """``z`` as C-contiguous ``(N, C)`` rows the compiled kernel reads, or None if it does not take them."""
-    if z.dtype not in _DTYPES or z.ndim == 0 or z.shape[-1] == 0:
+def _rows(z: np.ndarray, temperature: float = 1.0) -> np.ndarray | None:
+    """``z`` as C-contiguous ``(N, C)`` rows the compiled kernel reads, or None if it does not take them.
+
+    A temperature that is not a finite number > 0 goes to the reference too, whose error names it.
+    """
+    if z.dtype not in _DTYPES or z.ndim == 0 or z.shape[-1] == 0 or not 0 < temperature < np.inf:
         return None
     return np.ascontiguousarray(z.reshape(-1, z.shape[-1]))
 
@@ -87,12 +89,12 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
     """:func:`xentcli.core.target_log_probs`: ``log softmax(z / T)[k]`` of each row's target."""
     module = compiled()
     z = np.asarray(logits)
-    rows = None if module is None or temperature != 1.0 else _rows(z)
+    rows = None if module is None else _rows(z, temperature)
     if rows is None:
         return core.target_log_probs(z, targets, temperature=temperature)
     k = np.ascontiguousarray(np.asarray(targets).reshape(-1), dtype=np.int64)
     out = np.empty(len(rows))
-    module.ce_rows(rows, k, out)
+    module.ce_rows(rows, k, out, temperature)
     return np.negative(out, out=out).reshape(np.shape(targets))
 
 
@@ -104,13 +106,11 @@ def cross_entropy(logits, labels, **settings) -> np.ndarray:
 def _matrix(logits, axis: int, temperature: float, log: bool):
     module = compiled()
     z = np.asarray(logits)
-    rows = None
-    if module is not None and temperature == 1.0 and axis in (-1, z.ndim - 1):
-        rows = _rows(z)
+    rows = _rows(z, temperature) if module is not None and axis in (-1, z.ndim - 1) else None
     if rows is None:
         return None
     out = np.empty(z.shape)
-    module.softmax_rows(rows, out.reshape(rows.shape), log)
+    module.softmax_rows(rows, out.reshape(rows.shape), log, temperature)
     return out
 
 
@@ -143,11 +143,11 @@ def entropy_of_logits(logits, *, temperature: float = 1.0) -> np.ndarray:
     :func:`xentcli.core.log_probs_of` the logits."""
     module = compiled()
     z = np.asarray(logits)
-    rows = None if module is None or temperature != 1.0 else _rows(z)
+    rows = None if module is None else _rows(z, temperature)
     if rows is None:
         return core.entropy(*core.log_probs_of(logits=z, temperature=temperature))
     out = np.empty(len(rows))
-    module.entropy_rows(rows, out)
+    module.entropy_rows(rows, out, temperature)
     return out.reshape(z.shape[:-1])
 
 

@@ -88,10 +88,10 @@ typedef struct {
     void (*exp)(const double *, double *, Py_ssize_t);
     void (*exp_neg)(const double *, double *, Py_ssize_t);
     void (*exp_narrow)(const double *, double *, Py_ssize_t);
-    void (*ce)(const void *, int, Py_ssize_t, Py_ssize_t, const int64_t *, double *, float *);
-    void (*lse)(const void *, int, Py_ssize_t, Py_ssize_t, double *, float *);
-    void (*entropy)(const void *, int, Py_ssize_t, Py_ssize_t, double *, float *);
-    void (*softmax)(const void *, int, Py_ssize_t, Py_ssize_t, double *, int, float *);
+    void (*ce)(const void *, int, Py_ssize_t, Py_ssize_t, const int64_t *, double, double *, float *);
+    void (*lse)(const void *, int, Py_ssize_t, Py_ssize_t, double, double *, float *);
+    void (*entropy)(const void *, int, Py_ssize_t, Py_ssize_t, double, double *, float *);
+    void (*softmax)(const void *, int, Py_ssize_t, Py_ssize_t, double *, int, double, float *);
     void (*compare)(const void *, const void *, int, Py_ssize_t, Py_ssize_t, const int64_t *, Py_ssize_t, int, double *,
                     int64_t *, int64_t *, void *);
 } kernels_t;
@@ -198,6 +198,15 @@ static int check_targets(const int64_t *k, Py_ssize_t n, Py_ssize_t V) {
 
 /* ---- Python functions ---- */
 
+/* A temperature the kernels take: finite and > 0 (the Python side checks it first; this keeps the module safe). */
+static int check_temperature(double T) {
+    if (!(T > 0.0) || !isfinite(T)) {
+        PyErr_SetString(PyExc_ValueError, "temperature must be finite and > 0");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *py_exp(PyObject *self, PyObject *args) {
     PyObject *xo, *yo; Py_buffer x, y; int neg = 0;
     if (!PyArg_ParseTuple(args, "OO|i", &xo, &yo, &neg)) return NULL;
@@ -216,8 +225,8 @@ static PyObject *py_exp(PyObject *self, PyObject *args) {
 }
 
 static PyObject *py_ce_rows(PyObject *self, PyObject *args) {
-    PyObject *zo, *ko, *oo; Py_buffer z, k, o;
-    if (!PyArg_ParseTuple(args, "OOO", &zo, &ko, &oo)) return NULL;
+    PyObject *zo, *ko, *oo; Py_buffer z, k, o; double T = 1.0;
+    if (!PyArg_ParseTuple(args, "OOO|d:ce_rows", &zo, &ko, &oo, &T) || check_temperature(T) < 0) return NULL;
     if (get_buf(zo, &z, 2, 'z', 0, "logits") < 0) return NULL;
     if (get_buf(ko, &k, 1, 'q', 0, "targets") < 0) { PyBuffer_Release(&z); return NULL; }
     if (get_buf(oo, &o, 1, 'd', 1, "out") < 0) { PyBuffer_Release(&z); PyBuffer_Release(&k); return NULL; }
@@ -230,7 +239,7 @@ static PyObject *py_ce_rows(PyObject *self, PyObject *args) {
         if ((dt == DT_F16 || dt == DT_BF16) && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
         else {
             Py_BEGIN_ALLOW_THREADS
-            K->ce(z.buf, dt, N, V, (const int64_t *)k.buf, (double *)o.buf, scratch);
+            K->ce(z.buf, dt, N, V, (const int64_t *)k.buf, T, (double *)o.buf, scratch);
             Py_END_ALLOW_THREADS
         }
     }
@@ -240,11 +249,12 @@ static PyObject *py_ce_rows(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* One float64 value per row: fn(logits, out) for the kernels_t member `which`. */
-static PyObject *row_values(PyObject *args, void (*const *fn)(const void *, int, Py_ssize_t, Py_ssize_t, double *, float *),
-                            const char *signature) {
-    PyObject *zo, *oo; Py_buffer z, o;
-    if (!PyArg_ParseTuple(args, signature, &zo, &oo)) return NULL;
+typedef void (*row_values_fn)(const void *, int, Py_ssize_t, Py_ssize_t, double, double *, float *);
+
+/* One float64 value per row: (*fn)(logits, T, out) for the kernels_t member fn points to. */
+static PyObject *row_values(PyObject *args, row_values_fn const *fn, const char *signature) {
+    PyObject *zo, *oo; Py_buffer z, o; double T = 1.0;
+    if (!PyArg_ParseTuple(args, signature, &zo, &oo, &T) || check_temperature(T) < 0) return NULL;
     if (get_buf(zo, &z, 2, 'z', 0, "logits") < 0) return NULL;
     if (get_buf(oo, &o, 1, 'd', 1, "out") < 0) { PyBuffer_Release(&z); return NULL; }
     Py_ssize_t N = z.shape[0], V = z.shape[1];
@@ -254,9 +264,9 @@ static PyObject *row_values(PyObject *args, void (*const *fn)(const void *, int,
     else if (V < 1) PyErr_SetString(PyExc_ValueError, "logits need at least one class");
     else if ((dt == DT_F16 || dt == DT_BF16) && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
     else {
-        void (*f)(const void *, int, Py_ssize_t, Py_ssize_t, double *, float *) = *fn;
+        row_values_fn f = *fn;
         Py_BEGIN_ALLOW_THREADS
-        f(z.buf, dt, N, V, (double *)o.buf, scratch);
+        f(z.buf, dt, N, V, T, (double *)o.buf, scratch);
         Py_END_ALLOW_THREADS
     }
     PyMem_RawFree(scratch);
@@ -265,13 +275,14 @@ static PyObject *row_values(PyObject *args, void (*const *fn)(const void *, int,
     Py_RETURN_NONE;
 }
 
-static PyObject *py_lse_rows(PyObject *self, PyObject *args) { return row_values(args, &K->lse, "OO:logsumexp_rows"); }
-static PyObject *py_entropy_rows(PyObject *self, PyObject *args) { return row_values(args, &K->entropy, "OO:entropy_rows"); }
+static PyObject *py_lse_rows(PyObject *self, PyObject *args) { return row_values(args, &K->lse, "OO|d:logsumexp_rows"); }
+static PyObject *py_entropy_rows(PyObject *self, PyObject *args) { return row_values(args, &K->entropy, "OO|d:entropy_rows"); }
 
 static PyObject *py_softmax_rows(PyObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"logits", "out", "log", NULL};
-    PyObject *zo, *oo; Py_buffer z, o; int log_ = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|p", names, &zo, &oo, &log_)) return NULL;
+    static char *names[] = {"logits", "out", "log", "temperature", NULL};
+    PyObject *zo, *oo; Py_buffer z, o; int log_ = 0; double T = 1.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|pd", names, &zo, &oo, &log_, &T) || check_temperature(T) < 0)
+        return NULL;
     if (get_buf(zo, &z, 2, 'z', 0, "logits") < 0) return NULL;
     if (get_buf(oo, &o, 2, 'd', 1, "out") < 0) { PyBuffer_Release(&z); return NULL; }
     Py_ssize_t N = z.shape[0], V = z.shape[1];
@@ -282,7 +293,7 @@ static PyObject *py_softmax_rows(PyObject *self, PyObject *args, PyObject *kw) {
     else if ((dt == DT_F16 || dt == DT_BF16) && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
     else {
         Py_BEGIN_ALLOW_THREADS
-        K->softmax(z.buf, dt, N, V, (double *)o.buf, log_, scratch);
+        K->softmax(z.buf, dt, N, V, (double *)o.buf, log_, T, scratch);
         Py_END_ALLOW_THREADS
     }
     PyMem_RawFree(scratch);
@@ -321,11 +332,11 @@ static PyObject *py_set_isa(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"exp", py_exp, METH_VARARGS, "exp(x, out, variant=0): the kernel's float64 exp, elementwise (1-D float64); variant 1: the x <= 0 one the row loops use, 2: the one for -NARROW <= x <= 0."},
-    {"ce_rows", py_ce_rows, METH_VARARGS, "ce_rows(logits, targets, out): per-row cross-entropy (nats)."},
-    {"logsumexp_rows", py_lse_rows, METH_VARARGS, "logsumexp_rows(logits, out): per-row log-sum-exp."},
-    {"entropy_rows", py_entropy_rows, METH_VARARGS, "entropy_rows(logits, out): per-row entropy of softmax(logits) (nats)."},
+    {"ce_rows", py_ce_rows, METH_VARARGS, "ce_rows(logits, targets, out, temperature=1): per-row cross-entropy of softmax(logits / T) (nats)."},
+    {"logsumexp_rows", py_lse_rows, METH_VARARGS, "logsumexp_rows(logits, out, temperature=1): per-row log-sum-exp of logits / T."},
+    {"entropy_rows", py_entropy_rows, METH_VARARGS, "entropy_rows(logits, out, temperature=1): per-row entropy of softmax(logits / T) (nats)."},
     {"softmax_rows", (PyCFunction)(void (*)(void))py_softmax_rows, METH_VARARGS | METH_KEYWORDS,
-     "softmax_rows(logits, out, log=False): softmax or log-softmax of every row into out (float64)."},
+     "softmax_rows(logits, out, log=False, temperature=1): softmax or log-softmax of every row of logits / T into out."},
     {"compare_stats", py_compare_stats, METH_VARARGS,
      "compare_stats(base, test, targets_or_None, top_k, need, out, top1, redo): compare's per-token statistics."},
     {"isa", py_isa, METH_NOARGS, "The instruction set of the kernels in use."},

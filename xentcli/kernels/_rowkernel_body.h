@@ -161,33 +161,36 @@ static float *NM(row_f32)(const void *z, int dt, Py_ssize_t i, Py_ssize_t V, flo
     return scratch;
 }
 
-static void NM(ce_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, const int64_t *k, double *out, float *scratch) {
+static void NM(ce_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, const int64_t *k, double T, double *out,
+                         float *scratch) {
     for (Py_ssize_t i = 0; i < N; i++) {
-        if (dt == DT_F64) out[i] = NM(ce_row_f64)((const double *)z + i * V, V, k[i]);
-        else out[i] = NM(ce_row_f32)(NM(row_f32)(z, dt, i, V, scratch), V, k[i]);
+        if (dt == DT_F64) out[i] = NM(ce_row_f64)((const double *)z + i * V, V, k[i], T);
+        else out[i] = NM(ce_row_f32)(NM(row_f32)(z, dt, i, V, scratch), V, k[i], T);
     }
 }
 
-static void NM(lse_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, double *out, float *scratch) {
+/* log Σ exp(z/T) = m/T + log Σ exp((z - m)/T). */
+static void NM(lse_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, double T, double *out, float *scratch) {
     for (Py_ssize_t i = 0; i < N; i++) {
         double m, ls;
-        if (dt == DT_F64) NM(row_lse_f64)((const double *)z + i * V, V, &m, &ls);
-        else NM(row_lse_f32)(NM(row_f32)(z, dt, i, V, scratch), V, &m, &ls);
-        out[i] = ls + m;
+        if (dt == DT_F64) NM(row_lse_f64)((const double *)z + i * V, V, T, &m, &ls);
+        else NM(row_lse_f32)(NM(row_f32)(z, dt, i, V, scratch), V, T, &m, &ls);
+        out[i] = ls + m / T;
     }
 }
 
-static void NM(entropy_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, double *out, float *scratch) {
+static void NM(entropy_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, double T, double *out, float *scratch) {
     for (Py_ssize_t i = 0; i < N; i++) {
-        if (dt == DT_F64) out[i] = NM(entropy_row_f64)((const double *)z + i * V, V);
-        else out[i] = NM(entropy_row_f32)(NM(row_f32)(z, dt, i, V, scratch), V);
+        if (dt == DT_F64) out[i] = NM(entropy_row_f64)((const double *)z + i * V, V, T);
+        else out[i] = NM(entropy_row_f32)(NM(row_f32)(z, dt, i, V, scratch), V, T);
     }
 }
 
-static void NM(softmax_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, double *out, int log, float *scratch) {
+static void NM(softmax_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V, double *out, int log, double T,
+                              float *scratch) {
     for (Py_ssize_t i = 0; i < N; i++) {
-        if (dt == DT_F64) NM(softmax_row_f64)((const double *)z + i * V, V, out + i * V, log);
-        else NM(softmax_row_f32)(NM(row_f32)(z, dt, i, V, scratch), V, out + i * V, log);
+        if (dt == DT_F64) NM(softmax_row_f64)((const double *)z + i * V, V, out + i * V, log, T);
+        else NM(softmax_row_f32)(NM(row_f32)(z, dt, i, V, scratch), V, out + i * V, log, T);
     }
 }
 
