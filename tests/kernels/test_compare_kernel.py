@@ -18,8 +18,6 @@ module = kernels.compiled()
 if module is None:
     pytest.skip("the compiled kernel is not built (or XENT_KERNEL=numpy)", allow_module_level=True)
 
-mpmath = pytest.importorskip("mpmath")
-
 RTOL = 1e-13
 KEYS = kernel_keys("logits")
 INT_KEYS = ("top1_base", "top1_test")
@@ -213,7 +211,7 @@ def test_numpy_switch(monkeypatch):
 
 def exact_stats(zb, zt) -> dict[str, float]:
     """KL both ways, JSD (bits), TVD and both entropies of one row pair, at 500 digits."""
-    mp = mpmath.mp
+    mp = pytest.importorskip("mpmath").mp
     with mp.workdps(500):  # p down to e^-400 beside 1 in the log-sums
         live = [j for j in range(len(zb)) if zb[j] > -np.inf or zt[j] > -np.inf]  # both masked: adds 0
         lb = [mp.mpf(float(zb[j])) for j in live]
