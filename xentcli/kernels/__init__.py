@@ -48,6 +48,10 @@ def _extension():
         except ImportError:
             _rowkernel = None
         _module = _rowkernel
+        cap = os.environ.get("XENT_KERNEL_ISA", "").strip()
+        if _module is not None and cap and cap != _module.isa():  # the extension took the cap if this CPU has it
+            warning_once(f"XENT_KERNEL_ISA={cap!r} is not one of the instruction sets this CPU runs "
+                         f"({', '.join(_module.isas())}); using {_module.isa()}")
     return _module
 
 
