@@ -10,6 +10,9 @@ the kernel's ``log1p(t)`` does not): against the reference the tolerance is 1e-1
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import mpmath as mp
 import numpy as np
@@ -273,3 +276,37 @@ def test_exp_special_values():
     module.exp(x, y)
     np.testing.assert_array_equal(y[:4], 0.0)
     assert np.all(y[4:8] == np.inf) and np.isnan(y[8]) and y[9] == 1.0
+
+
+def test_threads_that_load_the_kernel_at_once_all_get_it():
+    """The engine's threads ask for the kernel together on a run's first blocks: none may see a half-done import."""
+    script = (
+        "import threading\n"
+        "from xentcli import kernels\n"
+        "barrier, got = threading.Barrier(8), []\n"
+        "def ask():\n"
+        "    barrier.wait()\n"
+        "    got.append(kernels.compiled())\n"
+        "threads = [threading.Thread(target=ask) for _ in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "assert len(got) == 8 and all(m is not None for m in got), got\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XENT_KERNEL"}
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and not done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("value, isa", [("generic", "generic"), ("GENERIC", "generic"), ("bogus", None)])
+def test_xent_kernel_isa(value, isa):
+    env = dict(os.environ, XENT_KERNEL_ISA=value)
+    env.pop("XENT_KERNEL", None)
+    done = subprocess.run([sys.executable, "-m", "xentcli", "--version"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    kernel = done.stdout.splitlines()[1]
+    if isa is None:
+        assert kernel == f"kernel: compiled ({module.isas()[-1]})"
+        assert done.stderr.startswith("Warning: XENT_KERNEL_ISA='bogus' is not one of the instruction sets")
+    else:
+        assert kernel == f"kernel: compiled ({isa})" and not done.stderr

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -34,25 +35,36 @@ __all__ = ["name", "compiled", "cross_entropy", "target_log_probs", "softmax", "
 #: The input dtypes the compiled kernel reads as they are (others go to the reference).
 _DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
-_module = None
-_tried = False
+_loaded: list = []  # [the extension module or None], filled once
+_lock = threading.Lock()
 
 
 def _extension():
-    """The compiled module, imported on first use (None when it was not built)."""
-    global _module, _tried
-    if not _tried:
-        _tried = True
+    """The compiled module, imported on first use (None when it was not built).
+
+    Under a lock: the engine's threads all ask at once, and one that saw a half-done import would
+    compute its block with NumPy (other bits) or warn that there is no compiled kernel.
+    """
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                _loaded.append(_import())
+    return _loaded[0]
+
+
+def _import():
+    try:
+        from . import _rowkernel
+    except ImportError:
+        return None
+    cap = os.environ.get("XENT_KERNEL_ISA", "").strip().lower()
+    if cap:
         try:
-            from . import _rowkernel
-        except ImportError:
-            _rowkernel = None
-        _module = _rowkernel
-        cap = os.environ.get("XENT_KERNEL_ISA", "").strip()
-        if _module is not None and cap and cap != _module.isa():  # the extension took the cap if this CPU has it
+            _rowkernel.set_isa(cap)
+        except ValueError:
             warning_once(f"XENT_KERNEL_ISA={cap!r} is not one of the instruction sets this CPU runs "
-                         f"({', '.join(_module.isas())}); using {_module.isa()}")
-    return _module
+                         f"({', '.join(_rowkernel.isas())}); using {_rowkernel.isa()}")
+    return _rowkernel
 
 
 def compiled():

@@ -23,8 +23,8 @@
  *     Both are within ~1 ulp per exp term; nothing depends on which.
  * Dispatch: three builds of the same source (_rowkernel_body.h), generic (baseline: SSE2 on x86-64,
  * whatever the target has elsewhere), AVX2+FMA and AVX-512F, through #pragma GCC target; the best one
- * __builtin_cpu_supports allows is chosen at import (env XENT_KERNEL_ISA=generic|avx2|avx512 caps it;
- * set_isa() changes it).  GCC or clang; not MSVC (setup.py makes the extension optional).
+ * __builtin_cpu_supports allows is chosen at import; set_isa() changes it (xentcli.kernels does, for
+ * XENT_KERNEL_ISA).  GCC or clang; not MSVC (setup.py makes the extension optional).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -143,10 +143,6 @@ static void init_dispatch(void) {
     }
 #endif
     K = all_kernels[n_kernels - 1];
-    const char *cap = getenv("XENT_KERNEL_ISA");
-    if (cap && *cap)
-        for (int i = 0; i < n_kernels; i++)
-            if (!strcmp(all_kernels[i]->name, cap)) K = all_kernels[i];
 }
 
 /* ---- buffers ---- */
