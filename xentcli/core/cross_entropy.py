@@ -25,7 +25,7 @@ import numpy as np
 from ._xlogy import mul0, negate
 from .checks import RowError, check_class_indices, check_weights
 from .labels import is_index_labels
-from .softmax import as_float64, log_softmax, max_and_log_sum, shifted, softmax
+from .softmax import DOMINANT_SUM, as_float64, log_softmax, max_and_log_sum, shifted, softmax
 
 __all__ = [
     "cross_entropy",
@@ -125,9 +125,6 @@ def picks_target_log_probs(labels, *, label_smoothing: float = 0.0, eps: float |
 UNSHIFTED_MIN_CLASSES = 32
 # Below this, Σ exp(z) may hold subnormal terms that matter (float64's normal range ends at 2^-1022).
 _SMALLEST_SUM = 2.0**-960
-# Where Σ_c exp(z_c - z_k) is closer to 1 than this, the target dominates: log of the sum
-# would keep only the digits of the other terms that survived rounding.
-_DOMINANT = 1.0 + 2.0**-10
 
 
 def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray:
@@ -138,10 +135,10 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
     ``T = 1`` it is ``-log(e^{-z_k} Σ_c exp(z_c))``, with the sum taken in
     float64 straight from the logits: one pass over the row instead of two
     (no maximum), and as exact (each term is within an ulp; the result,
-    at least ``log(1 + 2^-10)``, within 5e-13 relative). Rows that form does
+    at least ``log(1 + 2^-6)``, within 3e-14 relative). Rows that form does
     not serve are redone the shifted way: an exponential out of float64's
     range (``|z| > ~700``), a sum made of subnormal terms (below ``2^-960``),
-    and a dominant target (``Σ_c exp(z_c - z_k) < 1 + 2^-10``), which needs
+    and a dominant target (``Σ_c exp(z_c - z_k) <`` :data:`~.softmax.DOMINANT_SUM`), which needs
     ``log1p``. Every row decides by itself, so the result does not depend on
     how rows are grouped in blocks. Temporaries are per row or per L2-sized
     chunk of rows, never block-sized.
@@ -171,7 +168,7 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
         ratio = s * np.exp(-np.take_along_axis(rows, ks, axis=-1)[:, 0].astype(np.float64))
         picked = -np.log(ratio)
     # NaN compares False, so rows with NaN or +inf logits are redone too.
-    redo = ~((ratio >= _DOMINANT) & (ratio < np.inf) & (s >= _SMALLEST_SUM))
+    redo = ~((ratio >= DOMINANT_SUM) & (ratio < np.inf) & (s >= _SMALLEST_SUM))
     if redo.any():
         picked[redo] = _shifted_target_log_probs(rows[redo], ks[redo], 1.0)
     return picked.reshape(k.shape)

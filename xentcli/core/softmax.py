@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_float64", "row_max", "shifted", "max_and_log_sum", "log1p_fixup", "logsumexp", "log_softmax", "softmax"]
+__all__ = ["DOMINANT_SUM", "as_float64", "row_max", "shifted", "max_and_log_sum", "log1p_fixup", "logsumexp",
+           "log_softmax", "softmax"]
+
+
+#: A row sum ``s = Σ exp(z - max)`` below this has one class taking nearly all the mass: its
+#: log-sum is taken as ``log1p`` of the other classes' sum. ``log(s)`` would carry the rounding of
+#: ``s`` (about 1e-16 absolute): at ``1 + 2^-6``, ``log s = 0.0155``, 1e-14 relative at most.
+DOMINANT_SUM = 1.0 + 2.0**-6
 
 
 def as_float64(x) -> np.ndarray:
@@ -51,9 +58,10 @@ def max_and_log_sum(z: np.ndarray, *, axis: int = -1, temperature: float = 1.0) 
     with PyTorch. Shifting before dividing by ``T`` keeps ``[1e308, 0]`` at
     ``T = 0.5`` finite, where ``z / T`` would overflow.
 
-    Where one class dominates, the sum ``s = 1 + t`` is within ``2**-10`` of
-    1 and ``log(s)`` keeps only the digits of ``t`` that survived rounding
-    (log-softmax of ``[0, -16]`` would be off by 1e-9 relative). Those rows
+    Where one class dominates, the sum ``s = 1 + t`` is below
+    :data:`DOMINANT_SUM` and ``log(s)`` keeps only the digits of ``t`` that
+    survived rounding (log-softmax of ``[0, -16]`` would be off by 1e-9
+    relative). Those rows
     get ``log1p(t)`` with ``t`` summed without the maximum's exact 1, as
     ``scipy.special.logsumexp`` does.
     """
@@ -62,7 +70,7 @@ def max_and_log_sum(z: np.ndarray, *, axis: int = -1, temperature: float = 1.0) 
     s = np.sum(np.exp(shifted(z, m, temperature)), axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
         log_sum = np.log(s)
-    close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
+    close = (s < DOMINANT_SUM) & (s >= 1.0)
     if close.any():
         log_sum = log1p_fixup(z, m, close, log_sum, axis, temperature)
     return m, log_sum

@@ -9,8 +9,8 @@
  *   m = row max (0 if not finite), s = Σ exp(z - m) in float64 with a hand-written vector exp,
  *   log_sum = log1p(t), t = Σ_{j != a} exp(z_j - m) with a the first argmax (the exact 1 of the max is
  *   never added, so t keeps its digits): the reference's log1p form, used on every row.  The reference
- *   takes log(s) for s >= 1 + 2^-10, which pays the rounding of s = 1 + t (up to ~2e-13 relative just
- *   above that threshold, where log s ~ 1e-3); log1p(t) does not, and for s >= 2 the two are equally exact.
+ *   takes log(s) for s >= 1 + 2^-6, which pays the rounding of s = 1 + t (up to ~1e-14 relative just
+ *   above that threshold, where log s ~ 0.0155); log1p(t) does not, and for s >= 2 the two are equally exact.
  *   CE = 0 - ((z_k - m) - log_sum), NaN if log_sum is not finite.
  *
  * Compiler flags (setup.py): -O3 -ffp-contract=off, and nothing from -ffast-math.

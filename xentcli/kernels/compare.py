@@ -9,7 +9,7 @@ reference has them.
 
 It agrees with :func:`xentcli.core.token_stats` within 1e-13 relative, with an absolute floor where a value
 is about 0: 1e-16 for ``tvd`` and ``delta_p`` (the rounding of each row's normalisation moves them to first
-order), 4.5e-16 for the NLLs (the kernel's ``log1p`` form of the log-sum, see :mod:`xentcli.kernels`).
+order).
 Where they differ by more than rounding, the compiled kernel is the closer to the exact value: nearly
 equal rows (KL about 1e-19), whose row constant's rounding it removes (the reference is some 1e-13 off
 there), and a reverse KL far below the forward one, which it sums term by term instead of as a

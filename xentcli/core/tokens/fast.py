@@ -19,7 +19,7 @@ import numpy as np
 
 from .._xlogy import negate
 from ..divergence import FAR_SHIFT
-from ..softmax import log1p_fixup
+from ..softmax import DOMINANT_SUM, log1p_fixup
 from .exact import token_stats_exact
 from .rows import (
     CHUNK_VALUES,
@@ -169,7 +169,7 @@ def _side(z: np.ndarray, key: np.ndarray, x: np.ndarray, e: np.ndarray, rows, k,
         np.exp(x, out=e)
         s = np.add.reduce(e, axis=1)
         log_s = np.log(s)[:, None]
-        close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
+        close = (s < DOMINANT_SUM) & (s >= 1.0)
         if close.any():
             log_s = log1p_fixup(z, m, close[:, None], log_s, -1, 1.0)
         h = log_s[:, 0] - np.einsum("ij,ij->i", e, x) / s if entropy else None

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._xlogy import negate
 from ..checks import RowError
-from ..softmax import log1p_fixup, row_max
+from ..softmax import DOMINANT_SUM, log1p_fixup, row_max
 
 __all__ = ["LN2", "CHUNK_VALUES", "pair", "float64", "rank_key", "checked_targets", "check_top_k", "by_chunks",
            "log_softmax_parts", "row_entropy", "topk_ids", "overlap", "contains", "ranks", "target_columns"]
@@ -90,7 +90,7 @@ def log_softmax_parts(z: np.ndarray):
     s = np.sum(p, axis=-1, keepdims=True)
     with np.errstate(divide="ignore"):  # log 0 = -inf for an all -inf row (NaN below)
         log_s = np.log(s)
-    close = (s < 1.0 + 2.0**-10) & (s >= 1.0)
+    close = (s < DOMINANT_SUM) & (s >= 1.0)
     if close.any():
         log_s = log1p_fixup(z, m, close, log_s, -1, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf, 1/0 in rows that are no distribution: NaN
