@@ -386,7 +386,8 @@ def kl_divergence_with_logits(p_logits, q_logits, *, axis: int = -1) -> np.ndarr
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf for bad rows: NaN, set below
         p = np.exp((zp - mp) - sp)
         logq = (zq - mq) - sq
-    terms = kl_logit_terms(p, logq, d, zp == -np.inf, zq == -np.inf)
+    # Masked: probability exactly 0, a -inf logit or one whose distance to the maximum overflows (1e308 apart).
+    terms = kl_logit_terms(p, logq, d, p == 0.0, logq == -np.inf)
     total = np.sum(terms, axis=-1)
     total = np.where(np.isfinite(mp[:, 0] + sp[:, 0]), total, np.nan)
     return total.reshape(out_shape)

@@ -105,7 +105,8 @@ def token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
 
     mb, sb, logpb, pb = log_softmax_parts(zb64)
     mt, st, logpt, pt = log_softmax_parts(zt64)
-    masked_b, masked_t = zb64 == -np.inf, zt64 == -np.inf
+    # Masked: probability exactly 0, a -inf logit or one whose distance to the maximum overflows (1e308 apart).
+    masked_b, masked_t = logpb == -np.inf, logpt == -np.inf
 
     d = logit_log_ratio(zb64, zt64, mb, sb, mt, st)
     out: dict[str, np.ndarray] = {}
