@@ -229,6 +229,7 @@ def main() -> None:
             notes.append(f"- start-up: the tiny call is `xent {' '.join(TINY)}`")
         if {"ce", "compare-json", "compare-csv", "softmax"} & set(only):
             write_dumps(tmp, rows, 1000)
+            os.sync()  # the inputs' write-back would otherwise land on the first runs
         size = f"{os.path.getsize(p('b.npy')) / 1e6:.0f} MB" if os.path.exists(p("b.npy")) else ""
         jobs = {
             "ce": (f"`ce`, {size} f32 vs torch f32", ["ce", "--logits", p("b.npy"), "--labels", p("y.npy"),
@@ -260,6 +261,7 @@ def main() -> None:
                 big_rows = int(args.big_gb * 1e9 / 4000)
                 write_big_npy(p("big.npy"), big_rows, 1000)
                 np.save(p("big_y.npy"), np.random.default_rng(2).integers(0, 1000, big_rows))
+                os.sync()
                 gb = os.path.getsize(p("big.npy")) / 1e9
                 cmd = xent + ["ce", "--logits", p("big.npy"), "--labels", p("big_y.npy"), "--format", "json"]
                 best = race(sides(cmd, None), args.repeat)
