@@ -79,6 +79,8 @@ def numpy_avx512() -> list[str]:
 
 def environments(args) -> dict[str, dict]:
     base = dict(os.environ, XENT_THREADS=str(args.threads))
+    # As installed (pip byte-compiles): a source tree that may not write bytecode compiles every module each run.
+    base.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.numpy_avx2 and numpy_avx512():
         base["NPY_DISABLE_CPU_FEATURES"] = " ".join(numpy_avx512())
     compiled = dict(base, XENT_KERNEL="compiled")
