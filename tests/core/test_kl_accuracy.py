@@ -224,7 +224,7 @@ def test_gh_kl_of_logits_whose_maxima_are_far_apart(big):
 
 
 def test_gh_logits_a_whole_float64_range_apart_are_a_probability_of_0_not_nan():
-    """z - max overflows to -inf for [1e308, -1e308, 0]: P = (1, 0, 0), so KL(P‖uniform) = ln 3 (was NaN)."""
+    """z - max overflows to -inf for [1e308, -1e308, 0]: P = (1, 0, 0), so KL(P‖uniform) = ln 3, not NaN."""
     zp, zq = np.array([[1e308, -1e308, 0.0]]), np.array([[0.0, 0.0, 0.0]])
     assert core.kl_divergence_with_logits(zp, zq)[0] == pytest.approx(np.log(3.0), rel=1e-15)
     stats = core.token_stats(zp, zq)

@@ -224,19 +224,9 @@ def test_float16_widening_is_exact():
     h = np.arange(65536, dtype=np.uint16).view(np.float16)
     np.testing.assert_array_equal(kernels.logsumexp(h.reshape(-1, 1)), h.astype(np.float64))
     finite = h[np.isfinite(h)]
-    z = finite[: len(finite) // 9 * 9].reshape(-1, 9)
-    np.testing.assert_array_equal(kernels.log_softmax(z), kernels.log_softmax(z.astype(np.float32)))
-
-
-def test_bfloat16_bits_read_as_float32():
-    rng = np.random.default_rng(3)
-    f = (rng.standard_normal((4, 100)) * 8).astype(np.float32)
-    bits = (f.view(np.uint32) >> 16).astype(np.uint16)
-    widened = (bits.astype(np.uint32) << 16).view(np.float32)
-    k = rng.integers(0, 100, 4)
-    out = np.empty(4)
-    module.ce_rows(bits, k, out)
-    np.testing.assert_allclose(out, ce_reference(widened, k), rtol=RTOL, atol=0)
+    z = finite[: len(finite) // 9 * 9].reshape(-1, 9)  # 9 classes: the vector widening and its tail
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(kernels.log_softmax(z), core.log_softmax(z), rtol=RTOL, atol=0)
 
 
 def test_bad_calls_raise():
@@ -244,8 +234,9 @@ def test_bad_calls_raise():
         module.ce_rows(np.zeros((2, 3)), np.array([0, 3]), np.empty(2))
     with pytest.raises(ValueError):
         module.ce_rows(np.zeros((2, 3)), np.array([0]), np.empty(2))
-    with pytest.raises(TypeError):
-        module.logsumexp_rows(np.zeros((2, 3), np.int32), np.empty(2))
+    for dtype in (np.int32, np.uint16):
+        with pytest.raises(TypeError):
+            module.logsumexp_rows(np.zeros((2, 3), dtype), np.empty(2))
 
 
 def mp_exp(x) -> np.ndarray:

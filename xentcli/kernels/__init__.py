@@ -105,10 +105,13 @@ def target_log_probs(logits, targets, *, temperature: float = 1.0) -> np.ndarray
     """:func:`xentcli.core.target_log_probs`: ``log softmax(z / T)[k]`` of each row's target."""
     module = compiled()
     z = np.asarray(logits)
+    k = np.asarray(targets)
     rows = None if module is None else _rows(z, temperature)
-    if rows is None:
+    # Targets the kernel does not take as they are (not integers, or negative: NumPy counts those from the end)
+    # go to the reference, which says what it does with them.
+    if rows is None or k.dtype.kind not in "iu" or (k.size and k.min() < 0):
         return core.target_log_probs(z, targets, temperature=temperature)
-    k = np.ascontiguousarray(np.asarray(targets).reshape(-1), dtype=np.int64)
+    k = np.ascontiguousarray(k.reshape(-1), dtype=np.int64)
     out = np.empty(len(rows))
     module.ce_rows(rows, k, out, temperature)
     return np.negative(out, out=out).reshape(np.shape(targets))

@@ -1,8 +1,8 @@
 /* _rowkernel: fused per-row float64 kernels (cross-entropy, log-sum-exp, softmax, compare) for xent.
  *
  * Plain CPython C API + the buffer protocol: no NumPy headers at build time, no runtime dependency.
- * Inputs are 2-D C-contiguous buffers of float32 ('f'), float64 ('d'), float16 ('e') or bfloat16
- * passed as a uint16 view ('H'); outputs are caller-allocated float64 / int64 buffers.  The GIL is
+ * Inputs are 2-D C-contiguous buffers of float32 ('f'), float64 ('d') or float16 ('e'); outputs are
+ * caller-allocated float64 / int64 buffers.  The GIL is
  * released around every row loop, so Python threads over row blocks run in parallel.
  *
  * Numerics (mirroring xentcli.core.softmax / cross_entropy, the NumPy reference):
@@ -35,6 +35,7 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define XK_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -60,9 +61,9 @@
 /* Rows whose values all lie within NARROW of their max take the exp without clamp and subnormal scaling. */
 #define NARROW 700.0
 
-enum { DT_F32 = 1, DT_F64 = 2, DT_F16 = 3, DT_BF16 = 4 };
+enum { DT_F32 = 1, DT_F64 = 2, DT_F16 = 3 };
 
-/* float16 / bfloat16 bits -> float32 (exact), one row. */
+/* float16 bits -> float32 (exact). */
 static inline float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
     if (exp == 0x1f) bits = sign | 0x7f800000u | (man << 13);
@@ -75,12 +76,8 @@ static inline float half_to_float(uint16_t h) {
     }
     float f; memcpy(&f, &bits, 4); return f;
 }
-static void widen16(const uint16_t *src, Py_ssize_t n, int dt, float *dst) {
-    if (dt == DT_BF16) {
-        for (Py_ssize_t j = 0; j < n; j++) { uint32_t b = (uint32_t)src[j] << 16; memcpy(dst + j, &b, 4); }
-    } else {
-        for (Py_ssize_t j = 0; j < n; j++) dst[j] = half_to_float(src[j]);
-    }
+static void widen16(const uint16_t *src, Py_ssize_t n, float *dst) {
+    for (Py_ssize_t j = 0; j < n; j++) dst[j] = half_to_float(src[j]);
 }
 
 typedef struct {
@@ -98,46 +95,67 @@ typedef struct {
 
 /* ---- generic build: the compiler's baseline ISA, no FMA ---- */
 #define ISA_SUF _generic
+#define ISA_NAME "generic"
 #define W 2  /* 16-byte vectors: SSE2 on x86-64, NEON on arm64 (GCC 12 ICEs on 32-byte ones without AVX) */
 #define VFMA(a, b, c) ((a) * (b) + (c))
 #define VMAX(c, x) NM(blend)((x) < (c), (c), (x))  /* c if x < c, else x (NaN stays) */
 #include "_rowkernel_body.h"  /* it undefines the parameters above */
 
 #ifdef XK_X86
+/* A region of functions compiled for an instruction set the baseline lacks: GCC's target pragma, or
+ * clang's attribute pragma (clang ignores the GCC one). */
+#ifdef __clang__
+#define TARGET_PUSH(isa) _Pragma(STR(clang attribute push(__attribute__((target(isa))), apply_to = function)))
+#define TARGET_POP _Pragma("clang attribute pop")
+#else
+#define TARGET_PUSH(isa) _Pragma("GCC push_options") _Pragma(STR(GCC target(isa)))
+#define TARGET_POP _Pragma("GCC pop_options")
+#endif
+
 /* ---- AVX2 + FMA ---- */
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+TARGET_PUSH("avx2,fma,f16c")
 #define ISA_SUF _avx2
+#define ISA_NAME "avx2"
 #define W 4
 #define VFMA(a, b, c) ((VD)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
 #define VMAX(c, x) ((VD)_mm256_max_pd((__m256d)(c), (__m256d)(x)))  /* x when x is NaN */
 #define LOAD_F32(p) ((VD)_mm256_cvtps_pd(_mm_loadu_ps(p)))  /* GCC 12 splits __builtin_convertvector here */
 #define HAVE_F16C 1
 #include "_rowkernel_body.h"  /* it undefines the parameters above */
-#pragma GCC pop_options
+TARGET_POP
 
 /* ---- AVX-512F ---- */
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma,f16c")
+TARGET_PUSH("avx512f,avx2,fma,f16c")
 #define ISA_SUF _avx512
+#define ISA_NAME "avx512"
 #define W 8
 #define VFMA(a, b, c) ((VD)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
 #define VMAX(c, x) ((VD)_mm512_max_pd((__m512d)(c), (__m512d)(x)))  /* x when x is NaN */
 #define LOAD_F32(p) ((VD)_mm512_cvtps_pd(_mm256_loadu_ps(p)))
 #define HAVE_F16C 1
 #include "_rowkernel_body.h"  /* it undefines the parameters above */
-#pragma GCC pop_options
+TARGET_POP
 #endif
 
 static const kernels_t *all_kernels[3];
 static int n_kernels = 0;   /* usable on this CPU, best last */
 static const kernels_t *K;  /* in use */
 
+#ifdef XK_X86
+/* F16C by CPUID (leaf 1, ECX bit 29): clang's __builtin_cpu_supports does not know it.  The AVX2 check
+ * before it covers the OS's saving of the vector registers. */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 static void init_dispatch(void) {
+    n_kernels = 0;  /* a second initialisation of the module (an embedder's new interpreter) starts over */
     all_kernels[n_kernels++] = &kernels_generic;
 #ifdef XK_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) {
         all_kernels[n_kernels++] = &kernels_avx2;
         if (__builtin_cpu_supports("avx512f")) all_kernels[n_kernels++] = &kernels_avx512;
     }
@@ -155,7 +173,6 @@ static int dtype_of(const Py_buffer *b) {
         case 'f': return b->itemsize == 4 ? DT_F32 : 0;
         case 'd': return b->itemsize == 8 ? DT_F64 : 0;
         case 'e': return b->itemsize == 2 ? DT_F16 : 0;
-        case 'H': return b->itemsize == 2 ? DT_BF16 : 0;
         default: return 0;
     }
 }
@@ -211,8 +228,9 @@ static PyObject *py_exp(PyObject *self, PyObject *args) {
     if (x.shape[0] != y.shape[0]) {
         PyErr_SetString(PyExc_ValueError, "x and out differ in length");
     } else {
+        const kernels_t *k = K;  /* read under the GIL: set_isa may change K */
         Py_BEGIN_ALLOW_THREADS
-        (neg == 2 ? K->exp_narrow : neg ? K->exp_neg : K->exp)((const double *)x.buf, (double *)y.buf, x.shape[0]);
+        (neg == 2 ? k->exp_narrow : neg ? k->exp_neg : k->exp)((const double *)x.buf, (double *)y.buf, x.shape[0]);
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&x); PyBuffer_Release(&y);
@@ -232,10 +250,11 @@ static PyObject *py_ce_rows(PyObject *self, PyObject *args) {
     if (k.shape[0] != N || o.shape[0] != N) PyErr_SetString(PyExc_ValueError, "targets and out must have one entry per row");
     else if (V < 1) PyErr_SetString(PyExc_ValueError, "logits need at least one class");
     else if (check_targets((const int64_t *)k.buf, N, V) == 0) {
-        if ((dt == DT_F16 || dt == DT_BF16) && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
+        if (dt == DT_F16 && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
         else {
+            void (*ce)(const void *, int, Py_ssize_t, Py_ssize_t, const int64_t *, double, double *, float *) = K->ce;
             Py_BEGIN_ALLOW_THREADS
-            K->ce(z.buf, dt, N, V, (const int64_t *)k.buf, T, (double *)o.buf, scratch);
+            ce(z.buf, dt, N, V, (const int64_t *)k.buf, T, (double *)o.buf, scratch);
             Py_END_ALLOW_THREADS
         }
     }
@@ -258,7 +277,7 @@ static PyObject *row_values(PyObject *args, row_values_fn const *fn, const char 
     float *scratch = NULL;
     if (o.shape[0] != N) PyErr_SetString(PyExc_ValueError, "out must have one entry per row");
     else if (V < 1) PyErr_SetString(PyExc_ValueError, "logits need at least one class");
-    else if ((dt == DT_F16 || dt == DT_BF16) && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
+    else if (dt == DT_F16 && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
     else {
         row_values_fn f = *fn;
         Py_BEGIN_ALLOW_THREADS
@@ -286,10 +305,11 @@ static PyObject *py_softmax_rows(PyObject *self, PyObject *args, PyObject *kw) {
     float *scratch = NULL;
     if (o.shape[0] != N || o.shape[1] != V) PyErr_SetString(PyExc_ValueError, "out must have the shape of logits");
     else if (V < 1) PyErr_SetString(PyExc_ValueError, "logits need at least one class");
-    else if ((dt == DT_F16 || dt == DT_BF16) && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
+    else if (dt == DT_F16 && !(scratch = PyMem_RawMalloc(V * sizeof(float)))) PyErr_NoMemory();
     else {
+        const kernels_t *k = K;  /* read under the GIL: set_isa may change K */
         Py_BEGIN_ALLOW_THREADS
-        K->softmax(z.buf, dt, N, V, (double *)o.buf, log_, T, scratch);
+        k->softmax(z.buf, dt, N, V, (double *)o.buf, log_, T, scratch);
         Py_END_ALLOW_THREADS
     }
     PyMem_RawFree(scratch);
@@ -345,5 +365,7 @@ static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "xentcli.kernels._
 
 PyMODINIT_FUNC PyInit__rowkernel(void) {
     init_dispatch();
-    return PyModule_Create(&moduledef);
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m && add_compare_names(m) < 0) Py_CLEAR(m);
+    return m;
 }

@@ -1,5 +1,5 @@
 /* One instruction-set build of the row kernels: included by _rowkernel.c once per ISA, with
- *   ISA_SUF  suffix of every name (_gen, _avx2, _avx512)
+ *   ISA_SUF  suffix of every name (_generic, _avx2, _avx512), ISA_NAME its name ("generic", ...)
  *   W        doubles per vector
  *   VFMA(a, b, c)  a*b + c: a fused multiply-add where the ISA has one, else two roundings
  * (and optionally LOAD_F32, HAVE_F16C), all undefined at its end, and around the #include
@@ -144,8 +144,8 @@ EXP_ARRAY(NM(exp_narrow_array), NM(vexp_narrow))
 #undef LOADT
 #undef IN_IS_F32
 
-/* Block entry points: dtype switch outside the row loops.  16-bit inputs (float16, bfloat16) are
- * widened one row at a time into `scratch` (V floats) and go through the float32 loops. */
+/* Block entry points: dtype switch outside the row loops.  float16 input is widened one row at a time
+ * into `scratch` (V floats) and goes through the float32 loops. */
 static float *NM(row_f32)(const void *z, int dt, Py_ssize_t i, Py_ssize_t V, float *scratch) {
     if (dt == DT_F32) return (float *)z + i * V;
     const uint16_t *src = (const uint16_t *)z + i * V;
@@ -153,11 +153,11 @@ static float *NM(row_f32)(const void *z, int dt, Py_ssize_t i, Py_ssize_t V, flo
     if (dt == DT_F16) {  /* vcvtph2ps, 8 at a time (exact, as the scalar widening) */
         Py_ssize_t j = 0;
         for (; j + 8 <= V; j += 8) _mm256_storeu_ps(scratch + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + j))));
-        widen16(src + j, V - j, dt, scratch + j);
+        widen16(src + j, V - j, scratch + j);
         return scratch;
     }
 #endif
-    widen16(src, V, dt, scratch);
+    widen16(src, V, scratch);
     return scratch;
 }
 
@@ -197,7 +197,7 @@ static void NM(softmax_block)(const void *z, int dt, Py_ssize_t N, Py_ssize_t V,
 #include "_rowkernel_compare.h"
 
 static const kernels_t NM(kernels) = {
-    STR(ISA_SUF) + 1, NM(exp_array), NM(exp_neg_array), NM(exp_narrow_array), NM(ce_block), NM(lse_block), NM(entropy_block), NM(softmax_block), NM(compare_block),
+    ISA_NAME, NM(exp_array), NM(exp_neg_array), NM(exp_narrow_array), NM(ce_block), NM(lse_block), NM(entropy_block), NM(softmax_block), NM(compare_block),
 };
 
 #undef NM
@@ -208,6 +208,7 @@ static const kernels_t NM(kernels) = {
 #undef VFU
 #undef VDU
 #undef ISA_SUF
+#undef ISA_NAME
 #undef W
 #undef VFMA
 #undef VMAX

@@ -54,6 +54,15 @@ static const double XK_JSD_C[] = {
 enum { XK_KL, XK_REV, XK_JSD, XK_TVD, XK_HB, XK_HT, XK_SAME, XK_OVERLAP, XK_NLLB, XK_NLLT, XK_PT, XK_QT, XK_DP,
        XK_INB, XK_INT, XK_T1B, XK_T1T, XK_NSTATS };
 enum { XK_NEED_REV = 1, XK_NEED_JSD = 2, XK_NEED_TVD = 4, XK_NEED_ENT = 8, XK_NEED_TOPK = 16 };
+/* Their names (xentcli.core.token_stats' keys; the groups of xentcli.core.tokens.terms), which the module
+ * exports as COMPARE_ROWS and COMPARE_NEED: the Python side reads them instead of spelling them again. */
+static const char *const XK_ROW_NAMES[XK_NSTATS] = {
+    "kl", "kl_reverse", "jsd", "tvd", "entropy_base", "entropy_test", "same_top1", "topk_overlap", "nll_base",
+    "nll_test", "p_target", "q_target", "delta_p", "in_topk_base", "in_topk_test", "top1_correct_base",
+    "top1_correct_test"};
+static const struct { const char *group; int bit; } XK_NEED_NAMES[] = {
+    {"kl_reverse", XK_NEED_REV}, {"jsd", XK_NEED_JSD}, {"tvd", XK_NEED_TVD}, {"entropy", XK_NEED_ENT},
+    {"topk", XK_NEED_TOPK}};
 
 /* Top-K sets: the K best classes in the order (value descending, id ascending), kept as a heap (values v, ids id:
  * two arrays, so that every move is one 8-byte load or store) whose root is the worst of them.  A class is in the

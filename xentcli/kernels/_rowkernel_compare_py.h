@@ -3,7 +3,8 @@
 
 /* compare_stats(base, test, targets_or_None, top_k, need, out, top1, redo) -> None
  * base, test: (N, V) of one dtype; out: (XK_NSTATS, N) float64, its rows the statistics in the order of the
- * XK_* enum (only those of the need bits, and the target ones with targets, are written); top1: (2, N) int64;
+ * XK_* enum (only those of the need bits and, with targets, the target ones are meaningful; others may be
+ * written with placeholder values); top1: (2, N) int64;
  * redo: (N,) int64, 1 for the rows left to the caller (nothing of theirs written). */
 static PyObject *py_compare_stats(PyObject *self, PyObject *args) {
     PyObject *bo, *to, *ko, *oo, *t1o, *ro;
@@ -49,4 +50,28 @@ f2:
     PyBuffer_Release(&b); PyBuffer_Release(&t);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
+}
+
+/* COMPARE_ROWS (the names of out's rows, in order) and COMPARE_NEED (group name -> need bit) on the module. */
+static int add_compare_names(PyObject *m) {
+    PyObject *rows = PyTuple_New(XK_NSTATS), *need = PyDict_New();
+    if (!rows || !need) goto fail;
+    for (int i = 0; i < XK_NSTATS; i++) {
+        PyObject *name = PyUnicode_FromString(XK_ROW_NAMES[i]);
+        if (!name) goto fail;
+        PyTuple_SET_ITEM(rows, i, name);
+    }
+    for (size_t i = 0; i < sizeof(XK_NEED_NAMES) / sizeof(XK_NEED_NAMES[0]); i++) {
+        PyObject *bit = PyLong_FromLong(XK_NEED_NAMES[i].bit);
+        if (!bit || PyDict_SetItemString(need, XK_NEED_NAMES[i].group, bit) < 0) { Py_XDECREF(bit); goto fail; }
+        Py_DECREF(bit);
+    }
+    if (PyModule_AddObject(m, "COMPARE_ROWS", rows) < 0) goto fail;
+    rows = NULL;  /* the module holds it now */
+    if (PyModule_AddObject(m, "COMPARE_NEED", need) < 0) goto fail;
+    return 0;
+fail:
+    Py_XDECREF(rows);
+    Py_XDECREF(need);
+    return -1;
 }

@@ -27,13 +27,6 @@ from ..core.tokens.terms import groups, kernel_keys
 
 __all__ = ["token_stats"]
 
-#: The rows of the kernel's ``out``, in the order of its ``XK_*`` enum (``_rowkernel_compare.h``).
-_ROWS = ("kl", "kl_reverse", "jsd", "tvd", "entropy_base", "entropy_test", "same_top1", "topk_overlap",
-         "nll_base", "nll_test", "p_target", "q_target", "delta_p", "in_topk_base", "in_topk_test",
-         "top1_correct_base", "top1_correct_test")
-_ROW = {key: i for i, key in enumerate(_ROWS)}
-#: The kernel's ``need`` bit of each optional group (``XK_NEED_*``).
-_NEED_BITS = {"kl_reverse": 1, "jsd": 2, "tvd": 4, "entropy": 8, "topk": 16}
 _GROUPS = groups("logits")
 _KEYS = kernel_keys("logits")
 _DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -65,13 +58,13 @@ def token_stats(module, base_logits, test_logits, targets=None, *, top_k: int = 
     need = _needed(keys)
     kk = min(int(top_k), v)
     common = np.result_type(zb.dtype, zt.dtype)  # float16 in float32 or float64: exact
-    out = np.empty((len(_ROWS), n))
+    out = np.empty((len(module.COMPARE_ROWS), n))
     top1 = np.empty((2, n), dtype=np.int64)
     redo = np.empty(n, dtype=np.int64)
     module.compare_stats(np.ascontiguousarray(zb, dtype=common), np.ascontiguousarray(zt, dtype=common),
                          None if k is None else np.ascontiguousarray(k), kk,
-                         sum(_NEED_BITS[g] for g in need), out, top1, redo)
-    stats = _assemble(out, top1, k is not None, need)
+                         sum(module.COMPARE_NEED[g] for g in need), out, top1, redo)
+    stats = _assemble(dict(zip(module.COMPARE_ROWS, out)), top1, k is not None, need)
     r = np.flatnonzero(redo)
     if r.size:
         exact = token_stats_exact(zb[r], zt[r], None if k is None else k[r], kk)
@@ -80,16 +73,17 @@ def token_stats(module, base_logits, test_logits, targets=None, *, top_k: int = 
     return stats
 
 
-def _assemble(out: np.ndarray, top1: np.ndarray, with_targets: bool, need: list[str]) -> dict[str, np.ndarray]:
-    """The kernel's rows as :func:`xentcli.core.token_stats`' dict: its keys, in its order."""
-    stats = {"kl": out[_ROW["kl"]]}
+def _assemble(rows: dict[str, np.ndarray], top1: np.ndarray, with_targets: bool,
+              need: list[str]) -> dict[str, np.ndarray]:
+    """The kernel's rows (by name) as :func:`xentcli.core.token_stats`' dict: its keys, in its order."""
+    stats = {"kl": rows["kl"]}
     for group in ("kl_reverse", "tvd", "jsd", "entropy"):
         if group in need:
-            stats.update((key, out[_ROW[key]]) for key in _GROUPS[group])
+            stats.update((key, rows[key]) for key in _GROUPS[group])
     stats["top1_base"], stats["top1_test"] = top1
-    stats["same_top1"] = out[_ROW["same_top1"]]
+    stats["same_top1"] = rows["same_top1"]
     if with_targets:
-        stats.update((key, out[_ROW[key]]) for key in _TARGET_KEYS)
+        stats.update((key, rows[key]) for key in _TARGET_KEYS)
     if "topk" in need:
-        stats.update((key, out[_ROW[key]]) for key in _GROUPS["topk"] if with_targets or key == "topk_overlap")
+        stats.update((key, rows[key]) for key in _GROUPS["topk"] if with_targets or key == "topk_overlap")
     return stats
