@@ -34,9 +34,10 @@ static PyObject *py_compare_stats(PyObject *self, PyObject *args) {
         else if (!(scratch = PyMem_RawMalloc(V * (2 * sizeof(double) + 2 * sizeof(float)) + 2 * kk * (sizeof(double) + sizeof(int64_t)))))
             PyErr_NoMemory();
         else {
+            const kernels_t *kern = K;  /* read under the GIL: set_isa may change K */
             Py_BEGIN_ALLOW_THREADS
-            K->compare(b.buf, t.buf, dt, N, V, have_k ? (const int64_t *)k.buf : NULL, kk, need, (double *)o.buf,
-                       (int64_t *)t1.buf, (int64_t *)rd.buf, scratch);
+            kern->compare(b.buf, t.buf, dt, N, V, have_k ? (const int64_t *)k.buf : NULL, kk, need, (double *)o.buf,
+                          (int64_t *)t1.buf, (int64_t *)rd.buf, scratch);
             Py_END_ALLOW_THREADS
         }
         PyMem_RawFree(scratch);
