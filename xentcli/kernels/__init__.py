@@ -2,9 +2,10 @@
 
 Every function here has the signature and the meaning of the :mod:`xentcli.core` function of the
 same name, which is the reference: the compiled kernel (``_rowkernel``, C, built by
-``pip install .`` where a C compiler works) computes the same numbers in one pass over each row
-and agrees with it within 1e-13 relative (tested on hard rows: CE down to 1e-15, logits thousands
-apart, ``-inf`` classes, ties, float16 input, temperatures). Calls the compiled kernel does not
+``pip install .`` where a C compiler works) computes the same numbers row by row, each row read
+from memory once (its maximum, then its sums while it is in cache), and agrees with it within
+1e-13 relative (tested on hard rows: CE down to 1e-15, logits thousands apart, ``-inf``
+classes, ties, float16 input, temperatures). Calls the compiled kernel does not
 cover (a class axis that is not the last, dtypes other than float16/32/64) go to the reference,
 as everything does when the kernel was not built or ``XENT_KERNEL=numpy`` is set.
 

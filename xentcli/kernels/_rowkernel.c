@@ -24,7 +24,7 @@
  * Dispatch: three builds of the same source (_rowkernel_body.h), generic (baseline: SSE2 on x86-64,
  * whatever the target has elsewhere), AVX2+FMA and AVX-512F, through #pragma GCC target; the best one
  * __builtin_cpu_supports allows is chosen at import; set_isa() changes it (xentcli.kernels does, for
- * XENT_KERNEL_ISA).  GCC or clang; not MSVC (setup.py makes the extension optional).
+ * XENT_KERNEL_ISA).  GCC or clang (tested: GCC 12, clang 14); not MSVC (setup.py makes the extension optional).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
