@@ -30,7 +30,7 @@ from ._common import ONE_PASS, probabilities, warn_infinite
 @options.reading
 @options.debug_option
 def ppl(logits, probs, temperature, targets, ignore_index, shift, base, output, explain, explain_rows, reading):
-    """Perplexity of --targets under --logits or --probs (tokens × vocabulary, or (batch, seq, vocab) NPY).
+    """Perplexity of --targets under --logits or --probs (tokens × vocabulary, or (batch, seq, vocab) arrays).
 
     perplexity = exp(mean CE in nats) = base ** (mean CE in base): the same
     number in every base; CE = -log p(target), of softmax(logits) or of the
