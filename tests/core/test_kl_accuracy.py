@@ -230,3 +230,15 @@ def test_gh_logits_a_whole_float64_range_apart_are_a_probability_of_0_not_nan():
     stats = core.token_stats(zp, zq)
     assert stats["kl"][0] == pytest.approx(np.log(3.0), rel=1e-15)
     assert stats["entropy_base"][0] == 0.0 and stats["kl_reverse"][0] == np.inf
+
+
+@pytest.mark.parametrize("zp, zq", [
+    ([1e308, -1e308, 0.0], [1e308, 0.0, -1e308]),  # P's third class is e^-1e308 (0 in float64), Q's -inf
+    ([0.0, -1e308], [1e308, -1e308]),
+])
+def test_gh_a_class_of_probability_0_on_both_sides_adds_nothing(zp, zq):
+    """Both distributions are (1, 0, …) in float64: KL 0 both ways, as the exact value rounds, not inf."""
+    zp, zq = np.array([zp]), np.array([zq])
+    assert core.kl_divergence_with_logits(zp, zq)[0] == 0.0
+    stats = core.token_stats(zp, zq)
+    assert stats["kl"][0] == 0.0 and stats["kl_reverse"][0] == 0.0 and stats["tvd"][0] == 0.0

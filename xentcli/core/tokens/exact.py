@@ -105,27 +105,31 @@ def token_stats_exact(zb, zt, k, kk) -> dict[str, np.ndarray]:
 
     mb, sb, logpb, pb = log_softmax_parts(zb64)
     mt, st, logpt, pt = log_softmax_parts(zt64)
-    # Masked: probability exactly 0, a -inf logit or one whose distance to the maximum overflows (1e308 apart).
-    masked_b, masked_t = logpb == -np.inf, logpt == -np.inf
+    # Two kinds of mask, as the one divided by is less forgiving: a probability of exactly 0 (a -inf logit, or
+    # one far enough below the maximum that float64 has no smaller number) adds the other side's share, a
+    # log-probability of -inf (a -inf logit, or a distance to the maximum that overflows) makes a divergence
+    # that divides by it infinite.
+    zero_b, zero_t = pb == 0.0, pt == 0.0
+    gone_b, gone_t = logpb == -np.inf, logpt == -np.inf
 
     d = logit_log_ratio(zb64, zt64, mb, sb, mt, st)
     out: dict[str, np.ndarray] = {}
-    forward = kl_logit_terms(pb, logpt, d, masked_b, masked_t)
+    forward = kl_logit_terms(pb, logpt, d, zero_b, gone_t)
     out["kl"] = np.sum(forward, axis=-1)
-    out["kl_reverse"] = np.sum(reverse_kl_terms(pb, pt, d, forward, masked_b, masked_t), axis=-1)
+    out["kl_reverse"] = np.sum(reverse_kl_terms(pb, pt, d, forward, gone_b, zero_t), axis=-1)
     del forward
-    out["tvd"] = 0.5 * np.sum(tv_terms(pb, pt, d, masked_b, masked_t), axis=-1)
+    out["tvd"] = 0.5 * np.sum(tv_terms(pb, pt, d, zero_b, zero_t), axis=-1)
     d *= 0.5  # h = d/2
     terms = jsd_g(d)
     with np.errstate(invalid="ignore"):  # NaN·0 of classes masked in both: zeroed below
         terms *= pb + pt
-    both = masked_b & masked_t
+    both = zero_b & zero_t
     if both.any():
         np.copyto(terms, 0.0, where=both)
     out["jsd"] = np.sum(terms, axis=-1) * (0.5 / LN2)
     del d, terms
-    out["entropy_base"] = row_entropy(pb, logpb, masked_b)
-    out["entropy_test"] = row_entropy(pt, logpt, masked_t)
+    out["entropy_base"] = row_entropy(pb, logpb, zero_b)
+    out["entropy_test"] = row_entropy(pt, logpt, zero_t)
 
     ranks(out, rank_key(zb, zb64), rank_key(zt, zt64), kk, k, logpb, logpt)
     return out
