@@ -14,9 +14,9 @@ from ..inputs import LabelRows, Predictions, Reading, load_labels, load_predicti
 from ..printable import warning
 from ..report import LossReport
 
-#: How ``ce`` and ``ppl`` run index targets, which go through ``core.target_log_probs``: a bad
-#: logits row comes out NaN, so only those rows are checked (after computing, one read of a clean
-#: block instead of two), and the kernel keeps no block-sized temporaries, so blocks can be larger.
+#: How ``ce`` and ``ppl`` run index targets, which go through ``kernels.target_log_probs`` (compiled or
+#: NumPy): a bad logits row comes out NaN, so only those rows are checked (after computing, one read of a
+#: clean block instead of two), and neither kernel keeps block-sized temporaries, so blocks can be larger.
 ONE_PASS = dict(screened=True, block_elements=LEAN_BLOCK_ELEMENTS)
 
 

@@ -47,7 +47,7 @@ def kl(p_probs, q_probs, p_logits, q_logits, renormalize, reduction, base, outpu
     def divergence(p_rows, q_rows):
         q_rows = qq.check(q_rows)
         if pp.kind == qq.kind == "logits":
-            # One pass over both rows: KL and H(P) as compare has them, H(P,Q) = H(P) + KL (both terms >= 0).
+            # KL and H(P) as compare has them (each pair of rows read once), H(P,Q) = H(P) + KL (both >= 0).
             s = kernels.token_stats(p_rows, q_rows, keys=("kl", "entropy_base"))
             return np.column_stack([s["kl"], s["entropy_base"] + s["kl"], s["entropy_base"]])
         p, logp = log_probs(pp, p_rows)
