@@ -307,3 +307,18 @@ def test_label_files_are_not_read_whole(tmp_path):
     y, _ = load_labels(str(tmp_path / "y.npy"), pred, reading=reading)
     assert isinstance(y, LabelRows) and not core.is_index_labels(y)
     assert core.cross_entropy_denominator(y) == 10.0
+
+
+def test_default_class_names_are_made_when_asked(xent):
+    """0 … C-1 without a list of C strings (a vocabulary of millions), and the same names wherever shown."""
+    from xentcli.inputs.labels import IndexNames
+
+    names = IndexNames(5)
+    assert len(names) == 5 and list(names) == ["0", "1", "2", "3", "4"]
+    assert names[-1] == "4" and names[1:3] == ["1", "2"] and "3" in names and "5" not in names
+    with pytest.raises(IndexError):
+        names[5]
+    wide = IndexNames(10**9)
+    assert len(wide) == 10**9 and wide[123456789] == "123456789"
+    out = xent("softmax", "--logits", "0,1,2", "--format", "csv", "--header")
+    assert out.output.splitlines()[0] == "0,1,2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -240,11 +241,30 @@ def _class_list(classes: str, num_classes: int) -> list[str]:
     return names
 
 
-def class_names(classes: str | None, num_classes: int, *matrices: Matrix) -> list[str]:
-    """``--classes``, else the first header row of the given inputs, else 0 … C-1."""
+class IndexNames(Sequence):
+    """The class names ``"0"`` … ``"C-1"``, each made when it is asked for.
+
+    A list of a language model's vocabulary of millions would cost hundreds of megabytes
+    (5 million strings: 320 MB) for names that only a table, a header or an explanation shows.
+    """
+
+    def __init__(self, count: int):
+        self._ids = range(count)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [str(c) for c in self._ids[index]]
+        return str(self._ids[index])
+
+
+def class_names(classes: str | None, num_classes: int, *matrices: Matrix) -> Sequence[str]:
+    """``--classes``, else the first header row of the given inputs, else 0 … C-1 (:class:`IndexNames`)."""
     if classes is not None:
         return _class_list(classes, num_classes)
     for m in matrices:
         if m is not None and m.names and len(m.names) == num_classes:
             return m.names
-    return [str(c) for c in range(num_classes)]
+    return IndexNames(num_classes)
