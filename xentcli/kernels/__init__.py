@@ -180,8 +180,9 @@ def cross_entropy_grad(logits, labels, *, temperature: float = 1.0, **settings) 
 def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5, keys=None) -> dict[str, np.ndarray]:
     """:func:`xentcli.core.token_stats`: compare's per-token statistics of two logits arrays (:mod:`.compare`)."""
     module = compiled()
-    if module is None:
-        return core.token_stats(base_logits, test_logits, targets, top_k=top_k, keys=keys)
+    zb, zt = np.asarray(base_logits), np.asarray(test_logits)
+    if module is None or zb.dtype not in _DTYPES or zt.dtype not in _DTYPES:
+        return core.token_stats(zb, zt, targets, top_k=top_k, keys=keys)
     from . import compare  # with core.tokens: only compare needs them, and they cost ce's start-up 11 ms
 
-    return compare.token_stats(module, base_logits, test_logits, targets, top_k=top_k, keys=keys)
+    return compare.token_stats(module, zb, zt, targets, top_k=top_k, keys=keys)

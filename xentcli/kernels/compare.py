@@ -23,39 +23,24 @@ import numpy as np
 from .. import core
 from ..core.tokens.exact import token_stats_exact
 from ..core.tokens.rows import check_top_k, checked_targets, pair
-from ..core.tokens.terms import groups, kernel_keys
+from ..core.tokens.terms import groups, needed_groups
 
 __all__ = ["token_stats"]
 
 _GROUPS = groups("logits")
-_KEYS = kernel_keys("logits")
-_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _TARGET_KEYS = ("nll_base", "nll_test", "p_target", "q_target", "delta_p", "top1_correct_base", "top1_correct_test")
 
 
-def _needed(keys) -> list[str]:
-    """The optional groups that make ``keys`` (None: all), in :data:`_GROUPS`' order."""
-    if keys is None:
-        return list(_GROUPS)
-    unknown = sorted(set(keys) - set(_KEYS))
-    if unknown:
-        raise ValueError(f"unknown token statistic {unknown[0]!r}: expected some of {', '.join(_KEYS)}")
-    return [g for g, made in _GROUPS.items() if set(made) & set(keys)]
-
-
 def token_stats(module, base_logits, test_logits, targets=None, *, top_k: int = 5, keys=None) -> dict[str, np.ndarray]:
-    """:func:`xentcli.core.token_stats` on the compiled kernel ``module``: the same keys (in the same order), dtypes
-    and shapes; inputs it does not read (dtypes other than float16/32/64, no class) go to the reference."""
-    zb, zt = np.asarray(base_logits), np.asarray(test_logits)
-    if zb.dtype not in _DTYPES or zt.dtype not in _DTYPES:
-        return core.token_stats(zb, zt, targets, top_k=top_k, keys=keys)
+    """:func:`xentcli.core.token_stats` on the compiled kernel ``module``, for float16/32/64 logits: the same keys (in
+    the same order), dtypes and shapes; rows of no class go to the reference."""
     check_top_k(top_k)
-    zb, zt = pair(zb, zt)
+    zb, zt = pair(base_logits, test_logits)
     n, v = zb.shape
     if v == 0:
         return core.token_stats(zb, zt, targets, top_k=top_k, keys=keys)
     k = None if targets is None else checked_targets(targets, n, v)
-    need = _needed(keys)
+    need = needed_groups(keys)
     kk = min(int(top_k), v)
     common = np.result_type(zb.dtype, zt.dtype)  # float16 in float32 or float64: exact
     out = np.empty((len(module.COMPARE_ROWS), n))

@@ -34,7 +34,7 @@ from .rows import (
     topk_ids,
 )
 from .series import JSD2_C, PHI_C, SMALL_UD, horner
-from .terms import groups, kernel_keys
+from .terms import groups, needed_groups
 
 __all__ = ["token_stats"]
 
@@ -102,7 +102,7 @@ def token_stats(base_logits, test_logits, targets=None, *, top_k: int = 5, keys=
     n, v = zb.shape
     k = None if targets is None else checked_targets(targets, n, v)
     kk = min(int(top_k), v)
-    need = _needed(keys)
+    need = needed_groups(keys)
     return by_chunks(lambda *a: _token_stats(*a, kk, need), n, v, zb, zt, k)
 
 
@@ -120,17 +120,6 @@ _REV_CANCELS = 1e-4
 #: (the terms of no group are always made).
 _WORK_GROUPS = groups("logits")
 _ALL = frozenset(_WORK_GROUPS)
-_KEYS = kernel_keys("logits")
-
-
-def _needed(keys) -> frozenset:
-    """The work groups that make ``keys`` (None: all)."""
-    if keys is None:
-        return _ALL
-    unknown = sorted(set(keys) - set(_KEYS))
-    if unknown:
-        raise ValueError(f"unknown token statistic {unknown[0]!r}: expected some of {', '.join(_KEYS)}")
-    return frozenset(g for g, made in _WORK_GROUPS.items() if set(made) & set(keys))
 
 
 class _Workspace(threading.local):

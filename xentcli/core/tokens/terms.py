@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Term", "TERMS", "KERNELS", "EXTRA_KEYS", "term", "kernel_keys", "groups"]
+__all__ = ["Term", "TERMS", "KERNELS", "EXTRA_KEYS", "term", "kernel_keys", "groups", "needed_groups"]
 
 KERNELS = ("logits", "kld", "reference")
 
@@ -88,3 +88,18 @@ def groups(kernel: str = "logits") -> dict[str, tuple[str, ...]]:
         if t.group is not None and kernel in t.kernels:
             out[t.group] = out.get(t.group, ()) + t.keys
     return out
+
+
+def needed_groups(keys, kernel: str = "logits") -> frozenset:
+    """The optional passes of ``kernel`` that make ``keys`` (None: all of them).
+
+    Raises ValueError naming a key ``kernel`` does not make.
+    """
+    made = groups(kernel)
+    if keys is None:
+        return frozenset(made)
+    known = kernel_keys(kernel)
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        raise ValueError(f"unknown token statistic {unknown[0]!r}: expected some of {', '.join(known)}")
+    return frozenset(g for g, keys_of in made.items() if set(keys_of) & set(keys))
