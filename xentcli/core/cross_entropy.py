@@ -343,7 +343,8 @@ def cross_entropy_grad(
     >>> cross_entropy_grad([[0.0, 0.0]], np.array([1])).tolist()
     [[0.5, -0.5]]
     """
-    z = np.moveaxis(as_float64(logits), axis, -1)
+    # As given: softmax reads any dtype into float64 itself, and with ``probs`` only the shape is needed.
+    z = np.moveaxis(np.asarray(logits), axis, -1)
     num_classes = z.shape[-1]
     w = _weights(weights, num_classes)
     smoothing = _smoothing(label_smoothing)
