@@ -1,0 +1,252 @@
+"""ARPA back-off files: written as KenLM's ``lmplz`` writes them, read as its ``query`` reads them.
+
+The format (log10 values, one n-gram a line)::
+
+    \\data\\
+    ngram 1=<count>
+    ngram 2=<count>
+
+    \\1-grams:
+    <log10 p>\\t<word>\\t<log10 backoff>
+    …
+    \\2-grams:
+    <log10 p>\\t<w1> <w2>\\t<log10 backoff>      (no back-off on the highest order)
+    …
+    \\end\\
+
+Written with every value's shortest round-trip form, so a model read back is the model written.
+Read with fields split on any whitespace (SRILM writes spaces or tabs; ``-99`` for ``<s>``, back-offs
+of 0 left out); a ``.gz`` file is read as gzip. A file that breaks the format is bad data naming its
+line: counts that disagree with their sections, a missing ``\\end\\``, ``<s>`` or ``</s>``, a malformed
+line, a positive log-probability, a NaN, a non-zero back-off on the highest order, a repeated n-gram,
+or a word not among the unigrams.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import re
+import zlib
+
+import numpy as np
+
+from ..errors import DataError, reason
+from .model import Model
+
+__all__ = ["read_arpa", "write_arpa", "arpa_lines"]
+
+_COUNT = re.compile(rb"^ngram\s+(\d+)\s*=\s*(\d+)\s*$")
+_SECTION = re.compile(rb"^\\(\d+)-grams:\s*$")
+#: The log10 probability ``query`` gives ``<unk>`` when an ARPA file has none (KenLM's substitute).
+MISSING_UNK_LOGPROB = -100.0
+
+
+def _number(x: float) -> str:
+    if x == 0:
+        return "0"
+    return repr(x)
+
+
+def arpa_lines(model: Model):
+    """The ARPA text of ``model``, in pieces of bytes (one order's section at a time)."""
+    sizes = model.sizes
+    yield ("\\data\\\n" + "".join(f"ngram {n + 1}={c}\n" for n, c in enumerate(sizes)) + "\n").encode()
+    vocab = [w.decode("utf-8", "surrogateescape") for w in model.vocab]
+    text = vocab
+    index = model.index
+    for n in range(model.order):
+        words = model.words[n]
+        if n:
+            prefix = (index.keys[n] // index.vocab_size).tolist()
+            text = [f"{text[p]} {vocab[w]}" for p, w in zip(prefix, words[:, -1].tolist())]
+        probs = model.logprob[n]
+        shown = ~np.isnan(probs)
+        lp = [_number(x) for x in probs.tolist()]
+        if n < model.order - 1:
+            bo = [_number(x) for x in model.backoff[n].tolist()]
+            lines = [f"{p}\t{t}\t{b}\n" for p, t, b, s in zip(lp, text, bo, shown.tolist()) if s]
+        else:
+            lines = [f"{p}\t{t}\n" for p, t, s in zip(lp, text, shown.tolist()) if s]
+        yield (f"\\{n + 1}-grams:\n" + "".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    yield b"\\end\\\n"
+
+
+def write_arpa(model: Model, out) -> None:
+    """Write ``model`` as ARPA to the byte stream ``out``."""
+    for piece in arpa_lines(model):
+        out.write(piece)
+
+
+def _read_bytes(path: str) -> bytes:
+    name = f"--model {path}"
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"{name}: cannot read: {reason(e)}") from e
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{name}: a damaged gzip file ({e})") from e
+    return data
+
+
+def read_arpa(path: str) -> tuple[Model, list[str]]:
+    """The model in the ARPA file ``path`` (gzip or plain), and warnings about it (a missing ``<unk>``
+    is given log10 p = -100, as ``query`` does). Raises DataError naming the line of a format error."""
+    data = _read_bytes(path)
+    name = f"--model {path}"
+    lines = data.split(b"\n")
+    at = 0
+
+    def fail(line_no: int, message: str):
+        raise DataError(f"{name}: line {line_no}: {message}")
+
+    while at < len(lines) and lines[at].strip() != b"\\data\\":
+        at += 1
+    if at == len(lines):
+        raise DataError(f"{name}: not an ARPA file: no \\data\\ line")
+    data_line = at + 1
+    at += 1
+    declared: list[int] = []
+    while at < len(lines) and lines[at].strip():
+        m = _COUNT.match(lines[at].strip())
+        if not m:
+            fail(at + 1, f"expected 'ngram N=COUNT' in the \\data\\ section, got {_show(lines[at])}")
+        n, c = int(m.group(1)), int(m.group(2))
+        if n != len(declared) + 1:
+            fail(at + 1, f"expected the count of the {len(declared) + 1}-grams, got that of the {n}-grams")
+        declared.append(c)
+        at += 1
+    if not declared:
+        fail(data_line, "the \\data\\ section gives no 'ngram N=COUNT' line")
+    order = len(declared)
+    ids: dict[bytes, int] = {}
+    vocab: list[bytes] = []
+    words_by_order, probs_by_order, backoffs_by_order = [], [], []
+    for n in range(1, order + 1):
+        while at < len(lines) and not lines[at].strip():
+            at += 1
+        if at == len(lines):
+            raise DataError(f"{name}: the file ends before the \\{n}-grams: section (truncated?)")
+        m = _SECTION.match(lines[at].strip())
+        if not m or int(m.group(1)) != n:
+            fail(at + 1, f"expected '\\{n}-grams:', got {_show(lines[at])}")
+        header = at + 1
+        at += 1
+        rows, probs, backoffs = [], [], []
+        while at < len(lines) and lines[at].strip() and not lines[at].startswith(b"\\"):
+            fields = lines[at].split()
+            if len(fields) not in (n + 1, n + 2):
+                fail(at + 1, f"expected a log10 probability, {n} word{'s' if n > 1 else ''} and "
+                     f"{'an optional back-off' if n < order else 'no back-off'}, got {_show(lines[at])}")
+            p = _float(fields[0], at + 1, fail, "log10 probability")
+            if p > 0:
+                fail(at + 1, f"a log10 probability must be at most 0, got {fields[0].decode(errors='replace')}")
+            b = 0.0
+            if len(fields) == n + 2:
+                b = _float(fields[-1], at + 1, fail, "back-off")
+                if n == order and b != 0:
+                    fail(at + 1, f"a back-off weight on the highest order ({order}): such n-grams are never a context")
+            gram = fields[1:n + 1]
+            if n == 1:
+                w = gram[0]
+                if w in ids:
+                    fail(at + 1, f"the unigram {_word(w)} is listed twice")
+                ids[w] = len(vocab)
+                vocab.append(w)
+                rows.append(ids[w])
+            else:
+                try:
+                    rows.append([ids[w] for w in gram])
+                except KeyError as e:
+                    fail(at + 1, f"the word {_word(e.args[0])} is not among the unigrams")
+            probs.append(p)
+            backoffs.append(b)
+            at += 1
+        if len(rows) != declared[n - 1]:
+            fail(header, f"\\data\\ says {declared[n - 1]} {n}-grams, the section holds {len(rows)}")
+        words_by_order.append(np.asarray(rows, np.int32).reshape(len(rows), n))
+        probs_by_order.append(np.asarray(probs, np.float64))
+        backoffs_by_order.append(np.asarray(backoffs, np.float64))
+    while at < len(lines) and not lines[at].strip():
+        at += 1
+    if at == len(lines) or lines[at].strip() != b"\\end\\":
+        where = "the file ends" if at == len(lines) else f"line {at + 1} has {_show(lines[at])}"
+        raise DataError(f"{name}: no \\end\\ after the {order}-grams: {where} (truncated?)")
+    for symbol in (b"<s>", b"</s>"):
+        if symbol not in ids:
+            raise DataError(f"{name}: the unigrams have no {symbol.decode()}; every ARPA model needs <s> and </s>")
+    notes = []
+    if b"<unk>" not in ids:
+        notes.append(f"{name}: the model has no <unk>; OOVs get log10 p = {MISSING_UNK_LOGPROB:g}, as KenLM gives them")
+        vocab.append(b"<unk>")
+        ids[b"<unk>"] = len(vocab) - 1
+        words_by_order[0] = np.arange(len(vocab), dtype=np.int32)[:, None]
+        probs_by_order[0] = np.append(probs_by_order[0], MISSING_UNK_LOGPROB)
+        backoffs_by_order[0] = np.append(backoffs_by_order[0], 0.0)
+    model = _model(order, vocab, ids, words_by_order, probs_by_order, backoffs_by_order, name)
+    return model, notes
+
+
+def _model(order, vocab, ids, words, probs, backoffs, name) -> Model:
+    """Renumber so that <unk>, <s>, </s> are ids 0, 1, 2, sort each order, and add every missing context
+    (an n-gram's first n-1 words) as an entry with no probability and back-off 0."""
+    first = [ids[b"<unk>"], ids[b"<s>"], ids[b"</s>"]]
+    rest = [i for i in range(len(vocab)) if i not in set(first)]
+    new_of = np.empty(len(vocab), np.int32)
+    new_of[first + rest] = np.arange(len(vocab))
+    vocab = [vocab[i] for i in first + rest]
+    out_words, out_probs, out_backoffs = [], [], []
+    for n in range(order):
+        w = new_of[words[n]]
+        p, b = probs[n], backoffs[n]
+        key = np.lexsort(w.T[::-1]) if len(w) else np.zeros(0, np.int64)
+        w, p, b = w[key], p[key], b[key]
+        if len(w) > 1:
+            same = np.all(w[1:] == w[:-1], axis=1)
+            if same.any():
+                dup = [vocab[i].decode("utf-8", "replace") for i in w[1:][same][0]]
+                raise DataError(f"{name}: the {n + 1}-gram '{' '.join(dup)}' is listed twice")
+        out_words.append(w)
+        out_probs.append(p)
+        out_backoffs.append(b)
+    # the contexts added to order n need their own contexts in order n - 1 in turn
+    for n in range(order - 1, 1, -1):
+        prefixes = np.unique(out_words[n][:, :-1], axis=0)
+        known = {tuple(r) for r in out_words[n - 1].tolist()}
+        missing = [r for r in prefixes.tolist() if tuple(r) not in known]
+        if missing:
+            out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1] = _append_sorted(
+                out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1], np.asarray(missing, np.int32))
+    return Model(order, vocab, out_words, out_probs, out_backoffs)
+
+
+def _append_sorted(w, p, b, extra):
+    w = np.concatenate([w, extra])
+    p = np.concatenate([p, np.full(len(extra), np.nan)])
+    b = np.concatenate([b, np.zeros(len(extra))])
+    key = np.lexsort(w.T[::-1])
+    return w[key], p[key], b[key]
+
+
+def _float(field: bytes, line_no: int, fail, what: str) -> float:
+    try:
+        x = float(field)
+    except ValueError:
+        fail(line_no, f"expected a {what}, got {_word(field)}")
+    if math.isnan(x):
+        fail(line_no, f"the {what} is NaN")
+    return x
+
+
+def _word(w: bytes) -> str:
+    return "'" + w.decode("utf-8", "replace") + "'"
+
+
+def _show(line: bytes) -> str:
+    text = line.decode("utf-8", "replace")
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
