@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "grad": "xentcli.commands.grad:grad",
     "kl": "xentcli.commands.kl:kl",
     "mse": "xentcli.commands.mse:mse",
+    "ngram": "xentcli.commands.ngram:ngram",
     "ppl": "xentcli.commands.ppl:ppl",
     "softmax": "xentcli.commands.softmax:softmax",
 }

@@ -39,6 +39,7 @@ __all__ = [
     "SingleView",
     "DerivationView",
     "CompareView",
+    "ReportView",
     "View",
 ]
 
@@ -164,5 +165,15 @@ class CompareView:
     notes: Sequence[str] = ()
 
 
+@dataclass(frozen=True)
+class ReportView:
+    """Figures in named sections (``xent ngram``): ``sections`` are ``(title, rows)``, each row
+    ``(label, value, note)`` with the value a :data:`Text`; ``notes`` are lines under them all."""
+
+    title: str
+    sections: Sequence[tuple[str, Sequence[tuple[str, Text, str]]]]
+    notes: Sequence[str] = ()
+
+
 #: Any view :func:`xentcli.render.layouts.draw` draws.
-View = Union[MatrixView, LossView, TargetView, SingleView, DerivationView, CompareView]
+View = Union[MatrixView, LossView, TargetView, SingleView, DerivationView, CompareView, ReportView]

@@ -284,3 +284,32 @@ class ColumnWriter:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def write_columns(out: BinaryIO, columns: dict, form: str, precision: int | None = None) -> None:
+    """Named columns of one length (int, float or bool arrays, or lists of str) as csv/tsv with a header
+    line, or as Parquet with a column of each type (``xent ngram ppl --per-word``)."""
+    if form == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError as e:
+            raise CallError(f"writing Parquet needs pyarrow: {ARROW_HINT}") from e
+        pq.write_table(pa.table(columns), out)
+        return
+    sep = "," if form == "csv" else "\t"
+
+    def cells(column) -> list[str]:
+        if isinstance(column, list):
+            return [f'"{v.replace(chr(34), chr(34) * 2)}"' if (sep in v or '"' in v or "\n" in v or "\r" in v) else v
+                    for v in column]
+        column = np.asarray(column)
+        if column.dtype == bool:
+            return ["true" if v else "false" for v in column.tolist()]
+        if column.dtype.kind in "iu":
+            return [str(v) for v in column.tolist()]
+        return [format_number(v, precision) for v in column.tolist()]
+
+    text = [cells(c) for c in columns.values()]
+    out.write((sep.join(columns) + "\n").encode())
+    out.write("".join(sep.join(row) + "\n" for row in zip(*text)).encode("utf-8", "surrogateescape"))

@@ -18,6 +18,7 @@ from .gradients import grad
 from .lm import example
 from .lm import ppl
 from .lm import softmax
+from .ngram import ngram_ppl
 from .losses import bce
 from .losses import ce
 from .losses import mse
@@ -26,4 +27,4 @@ from .text import Step
 from .text import explained_rows
 
 __all__ = ["Step", "Explanation", "explained_rows", "softmax", "ce", "entropy", "grad",
-           "example", "kl", "bce", "ppl", "mse"]
+           "example", "kl", "bce", "ppl", "mse", "ngram_ppl"]

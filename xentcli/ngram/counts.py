@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CallError, DataError
-from .corpus import SPECIALS, read_sentences, split_words
+from .corpus import SPECIALS, Sentences, read_sentences, split_words
 
-__all__ = ["Counts", "Table", "count_batch", "count_file", "count_text", "merge_tables", "DEFAULT_MEMORY"]
+__all__ = ["Counts", "Table", "count_batch", "count_file", "count_lines", "count_text", "merge_tables",
+           "DEFAULT_MEMORY"]
 
 #: Bytes of count tables held in memory before sorted runs go to disk (``--memory``'s default).
 DEFAULT_MEMORY = 1 << 30
@@ -237,12 +238,21 @@ def count_file(path: str, order: int, skip_symbols: bool = False, memory: int = 
     return _count([path], order, skip_symbols, memory, temp_folder)
 
 
+def count_lines(lines: list[bytes], order: int, *, skip_symbols: bool = False, name: str = "-") -> Counts:
+    """The :class:`Counts` of sentences given as lines of bytes (``name`` is their file in messages)."""
+    return _count_batches([Sentences(name, 1, lines)], order, skip_symbols, DEFAULT_MEMORY, None)
+
+
 def _count(files: list[str], order: int, skip_symbols: bool, memory: int, temp_folder: str | None) -> Counts:
+    return _count_batches(read_sentences(files), order, skip_symbols, memory, temp_folder)
+
+
+def _count_batches(batches, order: int, skip_symbols: bool, memory: int, temp_folder: str | None) -> Counts:
     vocab = _Vocabulary(skip_symbols)
     runs = _Runs(order, memory, temp_folder)
     tokens = sentences = 0
     try:
-        for batch in read_sentences(files):
+        for batch in batches:
             ids = vocab.sentence_ids(batch, [split_words(line) for line in batch.lines])
             seq, ends = _batch_arrays(ids)
             tokens += len(seq) - 2 * len(ids)

@@ -23,7 +23,7 @@ from ..errors import DataError
 from .corpus import read_sentences, split_words
 from .model import Model
 
-__all__ = ["Scores", "Totals", "score_text", "score_sentences"]
+__all__ = ["Scores", "Totals", "Explained", "explain_token", "score_text", "score_sentences"]
 
 UNK, BOS, EOS = 0, 1, 2
 
@@ -172,3 +172,46 @@ def score_text(model: Model, files: list[str], *, skip_symbols: bool = False, ea
             each(scores, words, first)
         first += len(sentences)
     return totals
+
+
+@dataclass
+class Explained:
+    """How one token's log10 probability came about: the n-gram found (words), its log10 p, and each
+    longer context skipped with its back-off weight (words, log10 b; b = 1 where the context is not
+    in the model)."""
+
+    word: bytes
+    context: list[bytes]
+    found: list[bytes]
+    found_logprob: float
+    backoffs: list[tuple[list[bytes], float]]
+    logprob: float
+    oov: bool
+
+
+def explain_token(model: Model, history: list[int], word: int, surface: bytes, logprob: float) -> Explained:
+    """The derivation of ``word``'s score after ``history`` (the ids before it in its sentence), one
+    lookup at a time; ``logprob`` is the scorer's own result, shown as the total."""
+    context = [BOS, *history]
+    if UNK in history:
+        context = history[len(history) - history[::-1].index(UNK):]
+    context = context[len(context) - min(len(context), model.order - 1):]
+    index = model.index
+    vocab = model.vocab
+
+    def find(words):
+        return int(index.find(np.asarray([words], np.int64))[0])
+
+    n_found, lp = 1, float(model.logprob[0][word])
+    for n in range(2, len(context) + 2):
+        at = find(context[len(context) - n + 1:] + [word])
+        if at >= 0 and not np.isnan(model.logprob[n - 1][at]):
+            n_found, lp = n, float(model.logprob[n - 1][at])
+    charged = []
+    for k in range(n_found, len(context) + 1):
+        ctx = context[len(context) - k:]
+        at = find(ctx)
+        charged.append(([vocab[i] for i in ctx], float(model.backoff[k - 1][at]) if at >= 0 else 0.0))
+    found = context[len(context) - n_found + 1:] + [word] if n_found > 1 else [word]
+    return Explained(surface, [vocab[i] for i in context], [vocab[i] for i in found], lp, charged, logprob,
+                     word == UNK)

@@ -22,6 +22,7 @@ from ..views import (
     DerivationView,
     LossView,
     MatrixView,
+    ReportView,
     SingleView,
     TargetView,
     Text,
@@ -240,6 +241,22 @@ def _compare_tables(view: CompareView, precision: int | None) -> list:
     return out
 
 
+def _report_tables(view: ReportView, precision: int | None) -> list:
+    """One table per section of figures (label, value, what it is), then the notes."""
+    out = []
+    for i, (title, rows) in enumerate(view.sections):
+        table = _new_table(f"{view.title}: {title}" if i == 0 else title)
+        table.add_column("", style="bold")
+        table.add_column("value", justify="right")
+        table.add_column("")
+        for label, value, note in rows:
+            table.add_row(label, value if isinstance(value, str) else text(value, precision), note)
+        out.append(table)
+    if view.notes:
+        out.append(summary([("", n) for n in view.notes]))
+    return out
+
+
 def text(value: Text, precision: int | None = None) -> str:
     """A view's text: a string as it is, a number at ``precision`` digits, a tuple of them joined."""
     if isinstance(value, str):
@@ -269,6 +286,8 @@ def draw(view: View, precision: int | None = None, class_limit: int = MAX_CLASSE
     """The renderables of a view: its table (at most ``class_limit`` class columns), then its footer."""
     if isinstance(view, CompareView):
         return _compare_tables(view, precision)
+    if isinstance(view, ReportView):
+        return _report_tables(view, precision)
     main = _LAYOUTS[type(view)](view, precision, class_limit)
     if view.footer is None:
         return [main]
