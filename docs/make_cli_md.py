@@ -40,6 +40,9 @@ def render() -> str:
     ]
     for name in commands:
         parts += [f"## xent {name}\n", "```text", help_text(name).rstrip(), "```\n"]
+        command = XentGroup.get_command(main, None, name)
+        for sub in getattr(command, "commands", {}):  # a group: each of its commands too
+            parts += [f"### xent {name} {sub}\n", "```text", help_text(name, sub).rstrip(), "```\n"]
     return "\n".join(parts)
 
 
