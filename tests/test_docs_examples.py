@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "cli.md")
 #: Options whose value is a file xent writes, not one it reads.
 OUTPUTS = {"-o", "--output", "--per-token", "--save-base"}
-PATH_LIKE = re.compile("(" + "|".join(re.escape(ext) for ext in FORMATS) + ")$")
+PATH_LIKE = re.compile("(" + "|".join(re.escape(ext) for ext in (*FORMATS, ".arpa", ".arpa.gz")) + ")$")
 
 
 def blocks(text: str):
