@@ -33,9 +33,8 @@ def ngram_ppl(explained: list, totals, *, digits: int | None = None) -> Explanat
             lines.append(f"'{_words(ctx)} {word}' is not in the model: back off, charging "
                          f"log10 b('{_words(ctx)}') = {f(b)}{note}")
             terms.append(f.factor(b))
-        total = " + ".join(terms)
-        lines.append(f"log10 p('{word}' | context) = {total} = {f(e.logprob)}"
-                     f"  (p = {f(10 ** e.logprob)})")
+        total = " + ".join(terms) + " = " if len(terms) > 1 else ""
+        lines.append(f"log10 p('{word}' | context) = {total}{f(e.logprob)}  (p = {f(10 ** e.logprob)})")
         steps.append(Step(f"token {i + 1}: '{word}'", lines))
     left = left_out(totals.tokens, len(explained), "tokens")
     if left:
