@@ -125,7 +125,7 @@ def read_arpa(path: str) -> tuple[Model, list[str]]:
     order = len(declared)
     ids: dict[bytes, int] = {}
     vocab: list[bytes] = []
-    words_by_order, probs_by_order, backoffs_by_order = [], [], []
+    words_by_order, probs_by_order, backoffs_by_order, lines_by_order = [], [], [], []
     for n in range(1, order + 1):
         while at < len(lines) and not lines[at].strip():
             at += 1
@@ -136,7 +136,7 @@ def read_arpa(path: str) -> tuple[Model, list[str]]:
             fail(at + 1, f"expected '\\{n}-grams:', got {_show(lines[at])}")
         header = at + 1
         at += 1
-        rows, probs, backoffs = [], [], []
+        rows, probs, backoffs, numbers = [], [], [], []
         while at < len(lines) and lines[at].strip() and not lines[at].startswith(b"\\"):
             fields = lines[at].split()
             if len(fields) not in (n + 1, n + 2):
@@ -165,12 +165,17 @@ def read_arpa(path: str) -> tuple[Model, list[str]]:
                     fail(at + 1, f"the word {_word(e.args[0])} is not among the unigrams")
             probs.append(p)
             backoffs.append(b)
+            numbers.append(at + 1)
             at += 1
+        if len(rows) < declared[n - 1] and not any(x.strip() for x in lines[at:]):
+            raise DataError(f"{name}: the file ends after line {at} in the \\{n}-grams: section, with {len(rows)} "
+                            f"of the {declared[n - 1]} {n}-grams \\data\\ gives (truncated?)")
         if len(rows) != declared[n - 1]:
             fail(header, f"\\data\\ says {declared[n - 1]} {n}-grams, the section holds {len(rows)}")
         words_by_order.append(np.asarray(rows, np.int32).reshape(len(rows), n))
         probs_by_order.append(np.asarray(probs, np.float64))
         backoffs_by_order.append(np.asarray(backoffs, np.float64))
+        lines_by_order.append(np.asarray(numbers, np.int64))
     while at < len(lines) and not lines[at].strip():
         at += 1
     if at == len(lines) or lines[at].strip() != b"\\end\\":
@@ -187,13 +192,15 @@ def read_arpa(path: str) -> tuple[Model, list[str]]:
         words_by_order[0] = np.arange(len(vocab), dtype=np.int32)[:, None]
         probs_by_order[0] = np.append(probs_by_order[0], MISSING_UNK_LOGPROB)
         backoffs_by_order[0] = np.append(backoffs_by_order[0], 0.0)
-    model = _model(order, vocab, ids, words_by_order, probs_by_order, backoffs_by_order, name)
+        lines_by_order[0] = np.append(lines_by_order[0], 0)
+    model = _model(order, vocab, ids, words_by_order, probs_by_order, backoffs_by_order, lines_by_order, fail)
     return model, notes
 
 
-def _model(order, vocab, ids, words, probs, backoffs, name) -> Model:
+def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Model:
     """Renumber so that <unk>, <s>, </s> are ids 0, 1, 2, sort each order, and add every missing context
-    (an n-gram's first n-1 words) as an entry with no probability and back-off 0."""
+    (an n-gram's first n-1 words) as an entry with no probability and back-off 0. A repeated n-gram
+    fails at its second line (``line_numbers``: each order's rows' lines in the file)."""
     first = [ids[b"<unk>"], ids[b"<s>"], ids[b"</s>"]]
     rest = [i for i in range(len(vocab)) if i not in set(first)]
     new_of = np.empty(len(vocab), np.int32)
@@ -204,12 +211,15 @@ def _model(order, vocab, ids, words, probs, backoffs, name) -> Model:
         w = new_of[words[n]]
         p, b = probs[n], backoffs[n]
         key = np.lexsort(w.T[::-1]) if len(w) else np.zeros(0, np.int64)
-        w, p, b = w[key], p[key], b[key]
+        w, p, b, at = w[key], p[key], b[key], line_numbers[n][key]
         if len(w) > 1:
-            same = np.all(w[1:] == w[:-1], axis=1)
-            if same.any():
-                dup = [vocab[i].decode("utf-8", "replace") for i in w[1:][same][0]]
-                raise DataError(f"{name}: the {n + 1}-gram '{' '.join(dup)}' is listed twice")
+            same = np.flatnonzero(np.all(w[1:] == w[:-1], axis=1))
+            if len(same):
+                # the earliest line that repeats an n-gram listed before it
+                k = same[np.argmin(np.maximum(at[same], at[same + 1]))]
+                first, second = sorted((int(at[k]), int(at[k + 1])))
+                dup = " ".join(vocab[i].decode("utf-8", "replace") for i in w[k])
+                fail(second, f"the {n + 1}-gram '{dup}' is listed twice (first on line {first})")
         out_words.append(w)
         out_probs.append(p)
         out_backoffs.append(b)
