@@ -19,8 +19,10 @@ ngram-discount(7), "Good-Turing discounting" (Katz 1987; Chen & Goodman 1998, §
 
       bow(h) = (1 - Σ_{w kept} f(hw)) / (1 - Σ_{w kept} p(w|h[1:]))
 
-  which makes each context sum to 1. ``<unk>``, never seen, always has a lower-order probability left,
-  so the denominator is never 0.
+  which makes each context sum to 1. A context whose kept words all have counts above gtmax keeps
+  no mass: bow(h) = 0, unseen words get log10 p = -99, as in SRILM. Where mass is left but the
+  denominator is (below 1e-6, next to) 0, the seen words are scaled to sum to 1 and bow(h) = 0, as
+  SRILM does ("BOW denominator for context is zero").
 * **Unigrams**: |V| counts ``</s>`` and ``<unk>``, not ``<s>`` (log10 p = -99, never predicted); the
   mass the discounting leaves goes to the words never seen (``<unk>``), as SRILM's ``distributeProb``.
   SRILM's default gt1max = 1 makes d(1) = 0, out of range, so unigrams are not discounted and SRILM
@@ -48,6 +50,8 @@ GTMIN = (1, 1, 2)
 GTMAX = (1, 7)
 #: SRILM's ``Prob_Epsilon``: a coefficient at most this is out of range.
 PROB_EPSILON = 3e-6
+#: A back-off denominator below this is taken as 0: dividing by it would magnify rounding past 1e-9.
+ROOM_EPSILON = 1e-6
 
 
 def gt_coefficients(n: list[int], gtmax: int) -> tuple[list[float], int]:
@@ -85,7 +89,11 @@ def backoff_model(counts, index: NgramIndex, suffix: list[np.ndarray], unigram: 
         mine = np.where(kept[n], f[n], 0.0)
         left = np.maximum(1.0 - np.bincount(group, weights=mine), 0.0)
         room = 1.0 - np.bincount(group, weights=np.where(kept[n], lower, 0.0))
-        bow = np.where(left > 0, left / np.where(room > 0, room, 1.0), 0.0)
+        # Mass left but (next to) none for the unseen words below: the seen words share it (SRILM's
+        # "BOW denominator for context is zero; scaling probabilities to sum to 1").
+        stuck = (room < ROOM_EPSILON) & (left > 0)
+        mine = mine * np.divide(1.0, 1.0 - left, out=np.ones(len(left)), where=stuck)[group]
+        bow = np.divide(left, room, out=np.zeros(len(left)), where=~stuck & (left > 0))
         full.append(np.where(kept[n], mine, bow[group] * lower))
         contexts = index.keys[n][starts] // index.vocab_size
         backoff[n - 1][contexts] = log10(bow)
