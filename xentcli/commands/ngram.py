@@ -106,9 +106,10 @@ def _build(texts, order, smoothing, interpolate_unigrams, vocab_pad, prune, disc
     mkn_only = {"--no-interpolate-unigrams": not interpolate_unigrams, "--vocab-pad": vocab_pad,
                 "--prune": prune, "--discount-fallback": discount_fallback}
     if smoothing != "mkn":
-        used = [k for k, v in mkn_only.items() if v]
+        used = [k for k, v in mkn_only.items() if v and not (smoothing == "kn" and k == "--discount-fallback")]
         if used:
-            raise CallError(f"{used[0]} applies to --smoothing mkn only")
+            also = " and kn" if used[0] == "--discount-fallback" else ""
+            raise CallError(f"{used[0]} applies to --smoothing mkn{also} only")
     if smoothing != "jm" and (heldout or heldout_fraction is not None):
         raise CallError(f"{'--heldout' if heldout else '--heldout-fraction'} applies to --smoothing jm only")
     if heldout and heldout_fraction is not None:
@@ -120,12 +121,14 @@ def _build(texts, order, smoothing, interpolate_unigrams, vocab_pad, prune, disc
     counts = count_text(files, order, skip_symbols=skip_symbols, memory=budget, temp_folder=temp_folder,
                         engine=engine)
     opts = {}
+    fallback = None
+    if discount_fallback:
+        fallback = [float(_discount(v)) for part in discount_fallback for v in part.split() if v]
     if smoothing == "mkn":
-        fallback = None
-        if discount_fallback:
-            fallback = [float(_discount(v)) for part in discount_fallback for v in part.split() if v]
         opts = dict(interpolate_unigrams=interpolate_unigrams, vocab_pad=vocab_pad, prune=list(prune) or None,
                     discount_fallback=fallback)
+    elif smoothing == "kn":
+        opts = dict(discount_fallback=fallback)
     elif smoothing == "add-k":
         opts = dict(k=add_k)
     return counts, estimate(counts, smoothing, **opts)
@@ -223,8 +226,6 @@ def build(texts, destination, report_format, **model):
     else:
         with open_output(destination) as out:
             write_arpa(est.model, out)
-    for note in est.notes:
-        warning(note)
     _emit_report(_report(counts, est, model["smoothing"]), report_format, to_stdout=destination is not None)
 
 
@@ -241,10 +242,13 @@ def _emit_report(doc, report_format, *, to_stdout):
     for n, (size, params) in enumerate(zip(doc["ngrams"], doc["parameters"]), 1):
         shown = "  ".join(f"{k}={_short(v)}" for k, v in params.items())
         lines.append(f"  {n}-grams: {size:,}" + (f"   {shown}" if shown else ""))
+    lines += [f"  note: {note}" for note in doc["notes"]]
     (sys.stdout if to_stdout else sys.stderr).write("\n".join(lines) + "\n")
 
 
 def _short(v):
+    if isinstance(v, dict):
+        return "[" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "]"
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
