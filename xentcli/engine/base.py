@@ -110,6 +110,12 @@ class Engine(abc.ABC):
     def run(self, fn, sources, spans, *, threads: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
         """``(start, stop, run_block(fn, sources, start, stop))`` for each ``(start, stop)`` of ``spans``, in order."""
 
+    @abc.abstractmethod
+    def map(self, fn: Callable, items, *args) -> Iterator:
+        """``fn(item, *args)`` for each of ``items``, yielded in the items' order: whole units of work
+        (a text file counted by path), where :meth:`run` takes row blocks. An error of ``fn`` is raised
+        as it is when its item's turn comes."""
+
     def close(self) -> None:
         """End what the engine started (a cluster's client); the default has nothing to end."""
 

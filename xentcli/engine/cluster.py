@@ -238,6 +238,15 @@ def _run(payload, start: int, stop: int):
         raise
 
 
+def _running(client, futures) -> bool:
+    """Whether a worker is running one of ``futures`` now, as the scheduler sees it."""
+    keys = {f.key for f in futures}
+    try:
+        return any(keys.intersection(running) for running in client.processing().values())
+    except Exception:  # a scheduler that does not answer: the stall stands
+        return False
+
+
 async def _gather(client, futures):
     """``client.gather(futures)`` run on the client's event loop, where ``client.sync`` can bound its time."""
     return await client.gather(futures, asynchronous=True)
@@ -360,19 +369,54 @@ class DaskCluster(Engine):
             except Exception:  # a client that lost its scheduler: the error that brought us here matters
                 pass
 
-    def _fetch(self, client, futures):
+    def map(self, fn, items, *args):
+        """``fn(item, *args)`` of each item as a task of its own (``fn`` and ``args`` pickled with it, so
+        a path names a file every worker reads), handed back in the items' order, at most one task per
+        worker thread submitted ahead of what was handed on. An item's task may run longer than the
+        stall limit: the wait goes on while the scheduler has it running on a worker."""
+        items = list(items)
+        if len(items) <= 1:
+            yield from ThreadPool().map(fn, items, *args)
+            return
+        client = self._connect()
+        run = uuid.uuid4().hex[:12]
+        window = max(2, sum(client.nthreads().values()))
+        queue: deque = deque()
+        nxt = 0
+        try:
+            while queue or nxt < len(items):
+                while nxt < len(items) and len(queue) < window:
+                    queue.append(client.submit(fn, items[nxt], *args, pure=False, key=f"xent-item-{run}-{nxt}"))
+                    nxt += 1
+                yield self._fetch(client, [queue.popleft()], running_ok=True)[0]
+        finally:
+            left = list(queue)
+            queue.clear()
+            if left:
+                try:
+                    client.cancel(left)
+                except Exception:
+                    pass
+
+    def _fetch(self, client, futures, running_ok: bool = False):
         """The ``(part, counts)`` of ``futures``: the head block and blocks behind it that are done.
 
         The one wait of the run, on the run's own client and event loop: the first failing block in
         input order is the one raised (those behind the head are done, not failed), a lost worker's
         blocks are waited for while Dask runs them again, and nothing coming back within
-        :attr:`stall` seconds ends the run with one line instead of a hang.
+        :attr:`stall` seconds ends the run with one line instead of a hang (with ``running_ok``, unless
+        the scheduler has one of them running on a worker: then the wait goes on).
         """
         from distributed import CancelledError, KilledWorker
         from distributed import TimeoutError as DaskTimeout
 
         try:
-            return client.sync(_gather, client, futures, callback_timeout=self.stall)
+            while True:
+                try:
+                    return client.sync(_gather, client, futures, callback_timeout=self.stall)
+                except DaskTimeout:
+                    if not (running_ok and _running(client, futures)):
+                        raise
         except RowError as err:
             if isinstance(err.source, str):
                 err.source = remote_object(err.source)

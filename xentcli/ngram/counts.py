@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CallError, DataError
-from .corpus import SPECIALS, Sentences, read_sentences, split_words
+from .corpus import _TO_SPACE, SPECIALS, Sentences, read_sentences
 
 __all__ = ["Counts", "Table", "count_batch", "count_file", "count_lines", "count_text", "merge_tables",
            "DEFAULT_MEMORY"]
@@ -126,45 +126,63 @@ class _Vocabulary:
         self.skip_symbols = skip_symbols
         self.skipped = 0
 
-    def sentence_ids(self, batch, line_words: list[list[bytes]]) -> list[list[int]]:
-        ids, words = self.ids, self.words
-        out = []
-        for k, line in enumerate(line_words):
-            row = []
-            for w in line:
-                i = ids.get(w)
-                if i is None:
-                    i = ids[w] = len(words)
-                    words.append(w)
-                elif i < 3:
-                    if not self.skip_symbols:
-                        name = "stdin" if batch.path == "-" else batch.path
-                        raise DataError(f"--text {name}: line {batch.first_line + k}: the word {w.decode()} is the "
-                                        "model's own symbol; remove it, or pass --skip-symbols to read <s>, </s> and "
-                                        "<unk> in the text as spaces")
-                    self.skipped += 1
-                    continue
-                row.append(i)
-            out.append(row)
-        return out
+    def batch_arrays(self, batch: Sentences) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's sentences laid end to end as :func:`count_batch` takes them: ``(seq, ends)``.
 
+        The words are looked up by ``map`` over the whole batch (C loops, not Python code per word);
+        while they are, a newline (which no word holds) stands between two lines, as id -1.
+        """
+        tokens = list(filter(None, b" \n ".join(batch.lines).translate(_TO_SPACE).split(b" ")))
+        lookup = self.ids
+        lookup[b"\n"] = -1
+        try:
+            ids = list(map(lookup.get, tokens))
+            if None in ids:
+                for w in dict.fromkeys(w for w, i in zip(tokens, ids) if i is None):
+                    lookup[w] = len(self.words)
+                    self.words.append(w)
+                ids = list(map(lookup.get, tokens))
+        finally:
+            del lookup[b"\n"]
+        marked = np.empty(len(ids) + 2, np.int64)
+        marked[0] = marked[-1] = -1
+        marked[1:-1] = ids
+        special = (marked >= 0) & (marked < 3)
+        if special.any():
+            marked = self._without_specials(batch, marked, special)
+        gap = marked < 0  # one more than the lines: before the first, between two, after the last
+        width = np.where(gap, 2, 1)  # a gap between two lines becomes </s> <s>
+        width[0] = width[-1] = 1
+        seq = np.repeat(marked, width).astype(np.int32)
+        at = (np.cumsum(width) - width)[gap]
+        seq[at] = 2
+        seq[at[1:-1] + 1] = 1
+        seq[0] = 1
+        sentence_ends = np.flatnonzero(seq == 2)
+        return seq, sentence_ends[np.cumsum(seq == 1) - 1]
 
-def _batch_arrays(sentence_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.fromiter((len(s) + 2 for s in sentence_ids), np.int64, len(sentence_ids))
-    seq = np.empty(int(lengths.sum()), np.int32)
-    pos = 0
-    for s, length in zip(sentence_ids, lengths):
-        seq[pos] = 1
-        seq[pos + 1:pos + length - 1] = s
-        seq[pos + length - 1] = 2
-        pos += length
-    ends = np.repeat(np.cumsum(lengths) - 1, lengths)
-    return seq, ends
+    def _without_specials(self, batch: Sentences, marked: np.ndarray, special: np.ndarray) -> np.ndarray:
+        if not self.skip_symbols:
+            first = int(np.argmax(special))
+            line = batch.first_line + int(np.count_nonzero(marked[:first] < 0)) - 1
+            name = "stdin" if batch.path == "-" else batch.path
+            raise DataError(f"--text {name}: line {line}: the word {SPECIALS[marked[first]].decode()} is the "
+                            "model's own symbol; remove it, or pass --skip-symbols to read <s>, </s> and "
+                            "<unk> in the text as spaces")
+        self.skipped += int(np.count_nonzero(special))
+        return marked[~special]
 
 
 class _Runs:
     """Count tables of one text, merged in memory up to ``memory`` bytes, beyond that in sorted runs
-    on disk (a temp folder removed when counting ends, however it ends)."""
+    on disk (a temp folder removed when counting ends, however it ends).
+
+    Held tables are merged once they pass ``memory / 4`` bytes (merging makes temporaries about as
+    large again), and written out as a run unless merging halved them. A run is saved a column at a
+    time (``(n + 1, rows)``: the words' columns, then the counts), so that finding a slice of first
+    words reads pages of the first column only. The runs are merged at the end a slice of first words
+    at a time, each slice at most ``memory / 4`` bytes of rows (or one first word's rows).
+    """
 
     def __init__(self, order: int, memory: int, folder: str | None):
         self.order, self.memory, self.folder = order, memory, folder
@@ -177,11 +195,12 @@ class _Runs:
         for n, t in enumerate(tables):
             self.held[n].append(t)
             self.held_bytes += t.nbytes
-        if self.held_bytes > self.memory // 2:
+        if self.held_bytes > self.memory // 4:
+            before = self.held_bytes
             merged = [merge_tables(parts) for parts in self.held]
             self.held = [[t] for t in merged]
             self.held_bytes = sum(t.nbytes for t in merged)
-            if self.held_bytes > self.memory // 2:
+            if self.held_bytes > before // 2:
                 self._spill(merged)
 
     def _spill(self, tables: list[Table]) -> None:
@@ -190,7 +209,10 @@ class _Runs:
         paths = []
         for n, t in enumerate(tables):
             path = os.path.join(self._tmp.name, f"run{len(self.runs)}-{n + 1}.npy")
-            np.save(path, np.column_stack([t.words.astype(np.int64), t.counts]))
+            columns = np.empty((n + 2, len(t.counts)), np.int64)
+            columns[:-1] = t.words.T
+            columns[-1] = t.counts
+            np.save(path, columns)
             paths.append(path)
         self.runs.append(paths)
         self.held = [[] for _ in range(self.order)]
@@ -205,25 +227,28 @@ class _Runs:
             self.close()
 
     def _merge_runs(self, n: int) -> Table:
-        """Order n+1's runs merged a slice of first words at a time, each slice about ``memory / 2``."""
+        """Order n+1's runs, and what is held, merged a slice of first words at a time."""
         runs = [np.load(paths[n], mmap_mode="r") for paths in self.runs]
+        firsts = [r[0] for r in runs]
         held = merge_tables(self.held[n]) if self.held[n] else None
-        firsts = [r[:, 0] for r in runs] + ([held.words[:, 0].astype(np.int64)] if held else [])
+        if held is not None:
+            firsts.append(held.words[:, 0])
         top = max((int(f[-1]) for f in firsts if len(f)), default=0) + 1
-        rows = sum(len(f) for f in firsts)
-        pieces = max(1, -(-rows * 8 * (n + 2) // max(1, self.memory // 2)))
-        bounds = np.linspace(0, top, pieces + 1).astype(np.int64)
+        budget = max(1, self.memory // 4 // (8 * (n + 2)))
+        at = [0] * len(firsts)
         out = []
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        a = 0
+        while a < top:
+            b = _slice_end(firsts, at, a, top, budget)
+            ends = [int(np.searchsorted(f, b)) for f in firsts]
             parts = []
-            for r, f in zip(runs, firsts):
-                i, j = np.searchsorted(f, [a, b])
-                block = np.asarray(r[i:j])
-                parts.append(Table(block[:, :-1].astype(np.int32), block[:, -1].copy()))
-            if held:
-                i, j = np.searchsorted(firsts[-1], [a, b])
-                parts.append(Table(held.words[i:j], held.counts[i:j]))
+            for r, i, j in zip(runs, at, ends):
+                block = np.asarray(r[:, i:j])
+                parts.append(Table(block[:-1].T.astype(np.int32), block[-1].copy()))
+            if held is not None:
+                parts.append(Table(held.words[at[-1]:ends[-1]], held.counts[at[-1]:ends[-1]]))
             out.append(merge_tables(parts))
+            at, a = ends, b
         return Table(np.concatenate([t.words for t in out]).reshape(-1, n + 1), np.concatenate([t.counts for t in out]))
 
     def close(self) -> None:
@@ -232,19 +257,33 @@ class _Runs:
             self._tmp = None
 
 
+def _slice_end(firsts: list[np.ndarray], at: list[int], a: int, top: int, budget: int) -> int:
+    """The largest ``b`` in ``(a, top]`` such that the first words ``[a, b)`` start at most ``budget`` rows
+    of the sorted columns ``firsts`` (from the rows ``at`` on); ``a + 1`` when word ``a`` alone starts more."""
+    def rows(b: int) -> int:
+        return sum(int(np.searchsorted(f, b)) - i for f, i in zip(firsts, at))
+
+    if rows(top) <= budget:
+        return top
+    lo, hi = a + 1, top
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if rows(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def count_file(path: str, order: int, skip_symbols: bool = False, memory: int = DEFAULT_MEMORY,
                temp_folder: str | None = None) -> Counts:
     """The :class:`Counts` of one file (or ``-``), its vocabulary in its own first-seen order."""
-    return _count([path], order, skip_symbols, memory, temp_folder)
+    return _count_batches(read_sentences([path]), order, skip_symbols, memory, temp_folder)
 
 
 def count_lines(lines: list[bytes], order: int, *, skip_symbols: bool = False, name: str = "-") -> Counts:
     """The :class:`Counts` of sentences given as lines of bytes (``name`` is their file in messages)."""
     return _count_batches([Sentences(name, 1, lines)], order, skip_symbols, DEFAULT_MEMORY, None)
-
-
-def _count(files: list[str], order: int, skip_symbols: bool, memory: int, temp_folder: str | None) -> Counts:
-    return _count_batches(read_sentences(files), order, skip_symbols, memory, temp_folder)
 
 
 def _count_batches(batches, order: int, skip_symbols: bool, memory: int, temp_folder: str | None) -> Counts:
@@ -253,10 +292,11 @@ def _count_batches(batches, order: int, skip_symbols: bool, memory: int, temp_fo
     tokens = sentences = 0
     try:
         for batch in batches:
-            ids = vocab.sentence_ids(batch, [split_words(line) for line in batch.lines])
-            seq, ends = _batch_arrays(ids)
-            tokens += len(seq) - 2 * len(ids)
-            sentences += len(ids)
+            if not batch.lines:
+                continue
+            seq, ends = vocab.batch_arrays(batch)
+            tokens += len(seq) - 2 * len(batch.lines)
+            sentences += len(batch.lines)
             runs.add(count_batch(seq, ends, order, len(vocab.words)))
         tables = runs.tables()
     finally:
@@ -273,45 +313,64 @@ def _with_every_word(tables: list[Table], size: int) -> list[Table]:
     return tables
 
 
-def combine(parts: list[Counts]) -> Counts:
-    """The counts of texts read one after another: each part's ids mapped into one vocabulary in
-    first-seen order (the order one reading of all the text gives), tables merged."""
-    first = parts[0]
-    if len(parts) == 1:
+def _sorted(t: Table) -> Table:
+    order = np.lexsort(t.words.T[::-1])
+    return Table(t.words[order], t.counts[order])
+
+
+def combine(parts, order: int, memory: int = DEFAULT_MEMORY, temp_folder: str | None = None) -> Counts:
+    """The counts of texts read one after another, from their :class:`Counts` in that order (any
+    iterable, taken one at a time): each part's ids mapped into one vocabulary in first-seen order
+    (the order one reading of all the text gives), tables merged as in counting (sorted runs on disk
+    past ``memory``)."""
+    parts = iter(parts)
+    first = next(parts, None)
+    if first is None:
+        return Counts(order, list(SPECIALS), 0, 0, _with_every_word([_empty(n + 1) for n in range(order)], 3))
+    second = next(parts, None)
+    if second is None:
         return first
     index = {w: i for i, w in enumerate(SPECIALS)}
     vocab = list(SPECIALS)
-    per_order: list[list[Table]] = [[] for _ in range(first.order)]
-    for part in parts:
-        mapping = np.empty(len(part.vocab), np.int32)
-        for i, w in enumerate(part.vocab):
-            j = index.get(w)
-            if j is None:
-                j = index[w] = len(vocab)
-                vocab.append(w)
-            mapping[i] = j
-        for n, t in enumerate(part.tables):
-            per_order[n].append(Table(mapping[t.words], t.counts))
-    tables = [merge_tables(ts) for ts in per_order]
-    return Counts(first.order, vocab, sum(p.tokens for p in parts), sum(p.sentences for p in parts),
-                  _with_every_word(tables, len(vocab)), sum(p.skipped_symbols for p in parts))
+    runs = _Runs(order, memory, temp_folder)
+    tokens = sentences = skipped = 0
+    pending = [second, first]  # popped, so that each part's tables are let go once added
+    del first, second
+    try:
+        while True:
+            part = pending.pop() if pending else next(parts, None)
+            if part is None:
+                break
+            mapping = np.empty(len(part.vocab), np.int32)
+            for i, w in enumerate(part.vocab):
+                j = index.get(w)
+                if j is None:
+                    j = index[w] = len(vocab)
+                    vocab.append(w)
+                mapping[i] = j
+            tokens, sentences, skipped = (tokens + part.tokens, sentences + part.sentences,
+                                          skipped + part.skipped_symbols)
+            runs.add([_sorted(Table(mapping[t.words], t.counts)) for t in part.tables])
+            del part
+        tables = runs.tables()
+    finally:
+        runs.close()
+    return Counts(order, vocab, tokens, sentences, _with_every_word(tables, len(vocab)), skipped)
 
 
 def count_text(files: list[str], order: int, *, skip_symbols: bool = False, memory: int = DEFAULT_MEMORY,
                temp_folder: str | None = None, engine=None) -> Counts:
     """The :class:`Counts` of ``files`` read in order, for an order-``order`` model.
 
-    Each file is counted on its own and the counts combined (:func:`combine`), so a Dask ``engine``
-    counting the files on its workers gives the same counts as this process. Raises CallError for an
-    order below 1, DataError for a model symbol in the text (unless ``skip_symbols``) or an unreadable file.
+    Each file is counted on its own (:func:`count_file`, by ``engine.map`` when an engine is given: on
+    its threads or Dask workers) and the counts combined in file order (:func:`combine`), so the counts,
+    and the model, are the same whichever way. Raises CallError for an order below 1, DataError for a
+    model symbol in the text (unless ``skip_symbols``) or an unreadable file.
     """
     if order < 1:
         raise CallError(f"--order: expected a whole number of at least 1, got {order}")
-    if engine is not None and len(files) > 1 and "-" not in files and hasattr(engine, "map_files"):
-        parts = engine.map_files(count_file, files, order, skip_symbols, memory, temp_folder)
+    if engine is not None and len(files) > 1 and "-" not in files:
+        parts = engine.map(count_file, files, order, skip_symbols, memory, temp_folder)
     else:
-        parts = [_count([f], order, skip_symbols, memory, temp_folder) for f in files] if files else []
-    if not parts:
-        return Counts(order, list(SPECIALS), 0, 0, _with_every_word([_empty(n + 1) for n in range(order)], 3))
-    return combine(parts)
-
+        parts = (count_file(f, order, skip_symbols, memory, temp_folder) for f in files)
+    return combine(parts, order, memory, temp_folder)
