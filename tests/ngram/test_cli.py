@@ -44,11 +44,33 @@ def _shards(tmp_path, count=12):
     return folder
 
 
-def test_compressed_text_is_the_plain_text(xent, tmp_path, plain):
-    for ext, compress in ((".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)):
-        path = tmp_path / f"zipf.txt{ext}"
-        path.write_bytes(compress(CORPUS.read_bytes()))
-        assert _build(xent, tmp_path, path) == plain, ext
+COMPRESSIONS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+
+
+@pytest.mark.parametrize("ext", COMPRESSIONS)
+def test_compressed_text_is_the_plain_text(xent, tmp_path, plain, ext):
+    """Known by the extension or, as lmplz knows them, by the first bytes."""
+    for name in (f"zipf.txt{ext}", "zipf.txt"):
+        path = tmp_path / name
+        path.write_bytes(COMPRESSIONS[ext](CORPUS.read_bytes()))
+        assert _build(xent, tmp_path, path) == plain, name
+
+
+def test_compressed_stdin(tmp_path, plain):
+    proc = run_process("ngram", "build", "--text", "-", "--order", 3, input=gzip.compress(CORPUS.read_bytes()))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == plain
+
+
+def test_damaged_compressed_text_is_bad_data(xent, tmp_path):
+    packed = tmp_path / "zipf.txt.xz"
+    packed.write_bytes(lzma.compress(CORPUS.read_bytes())[:-100])
+    plain_named_gz = tmp_path / "plain.txt.gz"
+    plain_named_gz.write_bytes(CORPUS.read_bytes())
+    for path in (packed, plain_named_gz):
+        result = xent("ngram", "build", "--text", path, "--order", 2)
+        assert result.exit_code == 1, result.output
+        assert str(path) in result.stderr and "damaged" in result.stderr
 
 
 def test_glob_and_directory_of_shards(xent, tmp_path, plain):

@@ -1,9 +1,10 @@
 """Text as ``lmplz`` reads it: one sentence a line, words split on space, tab, CR and NUL.
 
 Files are named as ``FILE``, ``-`` (stdin), a glob or a directory of shards (read in natural order:
-``part-2`` before ``part-10``), and ``.gz``, ``.bz2`` and ``.xz`` files are decompressed as they are
-read. Words are bytes, never decoded: a model is built and written in the text's own encoding, as
-KenLM does. ``<s>``, ``</s>`` and ``<unk>`` are the model's own symbols; one in the text is bad data
+``part-2`` before ``part-10``); gzip, bzip2 and xz files (known by their first bytes, as lmplz knows them,
+or by a ``.gz``, ``.bz2`` or ``.xz`` name) are decompressed as they are read. Words are bytes, never
+decoded: a model is built and written in the text's own encoding, as KenLM does. ``<s>``, ``</s>`` and
+``<unk>`` are the model's own symbols; one in the text is bad data
 naming its file and line unless ``skip_symbols`` reads it as whitespace (lmplz's ``--skip_symbols``).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import bz2
 import glob
 import gzip
+import io
 import lzma
 import os
 import sys
@@ -33,6 +35,10 @@ _TO_SPACE = bytes.maketrans(b"\t\r\0", b"   ")
 #: Bytes read at a time: lines are handed on in batches of about this size.
 CHUNK_BYTES = 4 << 20
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+#: Each compression's first bytes (bzip2's: "BZh", the block size, then the block magic π).
+_MAGIC = ((b"\x1f\x8b", ".gz"), (b"\xfd7zXZ\x00", ".xz"),
+          *((b"BZh" + bytes([d]) + b"1AY&SY", ".bz2") for d in b"123456789"))
+_MAGIC_BYTES = 10
 #: What a damaged compressed file raises while being read.
 _DAMAGED = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
 
@@ -79,20 +85,28 @@ def _readable_stream(path: str) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 
 
-def _open(path: str) -> BinaryIO:
-    if path == "-":
-        return sys.stdin.buffer
-    opener = _OPENERS.get(os.path.splitext(path)[1].lower())
+def _open(path: str) -> tuple[BinaryIO, BinaryIO]:
+    """The file's text and the raw stream under it: decompressed when its first bytes are gzip's,
+    bzip2's or xz's magic (as KenLM's util::ReadCompressed finds them, stdin included), else when its
+    extension says so (a plain file named .gz then fails as damaged)."""
     try:
-        return opener(path, "rb") if opener else open(path, "rb")
+        raw = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as e:
         raise DataError(f"--text {path}: cannot read: {reason(e)}") from e
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)
+    head = raw.peek(_MAGIC_BYTES)[:_MAGIC_BYTES]
+    kind = next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+    if kind is None and path != "-":
+        kind = os.path.splitext(path)[1].lower()
+    opener = _OPENERS.get(kind)
+    return (opener(raw, "rb") if opener else raw), raw
 
 
 def _chunks(path: str) -> Iterator[bytes]:
     """The file's bytes in chunks that end at a newline (the last one as the file ends)."""
     name = "stdin" if path == "-" else path
-    f = _open(path)
+    f, raw = _open(path)
     rest = b""
     try:
         while True:
@@ -113,8 +127,9 @@ def _chunks(path: str) -> Iterator[bytes]:
         if rest:
             yield rest + b"\n"
     finally:
-        if f is not sys.stdin.buffer:
+        if path != "-":
             f.close()
+            raw.close()
 
 
 @dataclass(frozen=True)
