@@ -131,7 +131,8 @@ def test_damaged_gzip_is_bad_data(xent, tmp_path):
 
 
 def test_srilm_style(xent, tmp_path):
-    """Spaces for tabs, text before \\data\\, -99 for <s>, a back-off of 0 left out (<unk>'s) or written."""
+    """Spaces for tabs, text before \\data\\, -99 for <s>, a back-off of 0 left out (<unk>'s) or written,
+    CRLF line ends."""
     lines = ["This file was written by SRILM's ngram-count", "with a comment line first"]
     for line in LINES:
         fields = line.split("\t")
@@ -139,8 +140,9 @@ def test_srilm_style(xent, tmp_path):
             fields.append("0")
         lines.append(" ".join(fields) if fields[0] != "-0.30103" else "  ".join(fields) + "  ")
     path = tmp_path / "srilm.arpa"
-    path.write_text("\n".join(lines))
-    _assert_as_query(_per_word(xent, tmp_path, path)[1])
+    for end in ("\n", "\r\n"):
+        path.write_bytes(end.join(lines).encode())
+        _assert_as_query(_per_word(xent, tmp_path, path)[1])
 
 
 def test_missing_unk_is_minus_100_with_a_warning(xent, tmp_path):
