@@ -231,8 +231,6 @@ def test_option_errors_are_exit_2(xent, tmp_path, args):
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason="mkn._fallback takes any discount; lmplz's ParseDiscountFallback refuses "
-                                      "D_i outside [0, i]")
 @pytest.mark.parametrize("discounts", [[1.5, 1, 1.5], [0.5, 2.5, 1.5], [0.5, 1, 3.5]])
 def test_fallback_discounts_out_of_range_are_exit_2(xent, discounts):
     result = xent("ngram", "build", "--text", FIXTURES / "tiny.txt", "--order", 2, "--discount-fallback", *discounts)

@@ -190,4 +190,9 @@ def _fallback(values) -> tuple[float, float, float]:
     if len(values) > 3:
         raise CallError("--discount-fallback: give at most three discounts: D1, D2 and D3+")
     values = [float(v) for v in values]
-    return tuple(values[min(i, len(values) - 1)] for i in range(3))
+    chosen = tuple(values[min(i, len(values) - 1)] for i in range(3))
+    for k, d in enumerate(chosen, 1):
+        if not 0 <= d <= k:  # as lmplz: a discount above its count would make a probability negative
+            raise CallError(f"--discount-fallback: the discount for count {k if k < 3 else '3+'} must be in "
+                            f"[0, {k}], got {d:g}")
+    return chosen
