@@ -289,6 +289,8 @@ def ppl(model_path, train, texts, per_sentence, per_word, output, explain, expla
         raise CallError("--text: give the text to score, e.g. --text test.txt")
     if (model_path is None) == (not train):
         raise CallError("give --model FILE (an ARPA model) or --train FILE (build one in memory), one of them")
+    if "-" in texts and (model_path == "-" or "-" in train):
+        raise CallError("stdin ('-') can be read once: give --text or the model as a file")
     for path, option in ((per_sentence, "--per-sentence"), (per_word, "--per-word")):
         if path is not None:
             _check_table_file(path, option)
@@ -300,7 +302,7 @@ def ppl(model_path, train, texts, per_sentence, per_word, output, explain, expla
             raise CallError(f"--{name} builds a model: it goes with --train, not --model")
         from ..ngram.arpa import read_arpa
 
-        if not os.path.isfile(model_path):
+        if model_path != "-" and not os.path.exists(model_path):
             raise CallError(f"--model {model_path}: no such file")
         lm, notes = read_arpa(model_path)
     else:
