@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+import sys
 import zlib
 
 import numpy as np
@@ -78,11 +79,15 @@ def write_arpa(model: Model, out) -> None:
         out.write(piece)
 
 
-def _read_bytes(path: str) -> bytes:
-    name = f"--model {path}"
+def _read_bytes(path: str) -> tuple[bytes, str]:
+    """The file's bytes (stdin's for ``-``), unpacked when gzip, and its name for messages."""
+    name = "--model stdin" if path == "-" else f"--model {path}"
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
     except OSError as e:
         raise DataError(f"{name}: cannot read: {reason(e)}") from e
     if data[:2] == b"\x1f\x8b":
@@ -90,20 +95,129 @@ def _read_bytes(path: str) -> bytes:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{name}: a damaged gzip file ({e})") from e
-    return data
+    return data, name
 
 
 def read_arpa(path: str) -> tuple[Model, list[str]]:
-    """The model in the ARPA file ``path`` (gzip or plain), and warnings about it (a missing ``<unk>``
-    is given log10 p = -100, as ``query`` does). Raises DataError naming the line of a format error."""
-    data = _read_bytes(path)
-    name = f"--model {path}"
-    lines = data.split(b"\n")
-    at = 0
+    """The model in the ARPA file ``path`` (gzip or plain; ``-`` for stdin), and warnings about it (a missing
+    ``<unk>`` is given log10 p = -100, as ``query`` does). Raises DataError naming the line of a format error."""
+    data, name = _read_bytes(path)
 
     def fail(line_no: int, message: str):
         raise DataError(f"{name}: line {line_no}: {message}")
 
+    # \r is whitespace to the line parser, so CRLF ends read as LF ends
+    lf = data.replace(b"\r\n", b"\n") if data.count(b"\r") == data.count(b"\r\n") else data
+    parsed = _parse_sections(lf) or _parse_lines(data, name, fail)
+    order, ids, vocab, words_by_order, probs_by_order, backoffs_by_order, lines_by_order = parsed
+    for symbol in (b"<s>", b"</s>"):
+        if symbol not in ids:
+            raise DataError(f"{name}: the unigrams have no {symbol.decode()}; every ARPA model needs <s> and </s>")
+    notes = []
+    if b"<unk>" not in ids:
+        notes.append(f"{name}: the model has no <unk>; OOVs get log10 p = {MISSING_UNK_LOGPROB:g}, as KenLM gives them")
+        vocab.append(b"<unk>")
+        ids[b"<unk>"] = len(vocab) - 1
+        words_by_order[0] = np.arange(len(vocab), dtype=np.int32)[:, None]
+        probs_by_order[0] = np.append(probs_by_order[0], MISSING_UNK_LOGPROB)
+        backoffs_by_order[0] = np.append(backoffs_by_order[0], 0.0)
+        lines_by_order[0] = np.append(lines_by_order[0], 0)
+    model = _model(order, vocab, ids, words_by_order, probs_by_order, backoffs_by_order, lines_by_order, fail)
+    return model, notes
+
+
+def _parse_sections(data: bytes):
+    """The fast reading of a file as lmplz and ``xent ngram build`` write it: each section's fields split
+    at once, the numbers and words converted in bulk. None for anything else (spaces for tabs, a back-off
+    left out, any error), which :func:`_parse_lines` then reads line by line, naming the line at fault."""
+    at = data.find(b"\\data\\\n")
+    if at < 0 or (at and data[at - 1] != 10) or b"\\data\\" in data[:at]:
+        return None
+    at += 7
+    end = data.find(b"\n\n", at)
+    if end < 0:
+        return None
+    declared = []
+    for line in data[at:end].split(b"\n"):
+        m = _COUNT.match(line)
+        if not m or int(m.group(1)) != len(declared) + 1:
+            return None
+        declared.append(int(m.group(2)))
+    if not declared or 0 in declared:
+        return None
+    order = len(declared)
+    raw = np.frombuffer(data, np.uint8)
+    line_no = data.count(b"\n", 0, end) + 1
+    at = end
+    ids: dict[bytes, int] = {}
+    vocab: list[bytes] = []
+    parsed = [], [], [], []
+    for n in range(1, order + 1):
+        while data[at:at + 1] == b"\n":
+            at += 1
+            line_no += 1
+        header = b"\\%d-grams:\n" % n
+        if not data.startswith(header, at):
+            return None
+        at += len(header)
+        line_no += 1
+        end = min((e for e in (data.find(b"\n\n", at), data.find(b"\n\\", at)) if e >= 0), default=-1)
+        if end < 0:
+            return None
+        section = _section(data[at:end], raw[at:end + 1], n, order, ids, vocab)
+        if section is None or len(section[0]) != declared[n - 1]:
+            return None
+        for into, x in zip(parsed, section):
+            into.append(x)
+        parsed[3].append(np.arange(line_no, line_no + len(section[0]), dtype=np.int64))
+        line_no += len(section[0])
+        at = end + 1
+    while data[at:at + 1] == b"\n":
+        at += 1
+    if not data.startswith(b"\\end\\", at) or data[at + 5:at + 6] not in (b"", b"\n"):
+        return None
+    return (order, ids, vocab, *parsed)
+
+
+def _section(text: bytes, raw: np.ndarray, n: int, order: int, ids: dict, vocab: list):
+    """The rows, log10 probabilities and back-offs of one order's lines ``text`` (``raw``: its bytes and the
+    newline after it), or None unless every line is ``prob<TAB>w1 … wn<TAB>backoff`` (no back-off on the
+    highest order), single spaces between the words, no field empty, no other whitespace or control byte."""
+    fields = 2 if n == order else 3
+    pattern = np.array([9] + [32] * (n - 1) + ([9] if fields == 3 else []) + [10], np.uint8)
+    stops = np.flatnonzero(raw <= 32)
+    kinds = raw[stops]
+    if len(kinds) % len(pattern) or not (kinds.reshape(-1, len(pattern)) == pattern).all():
+        return None
+    if len(stops) and (stops[0] == 0 or (np.diff(stops) < 2).any()):
+        return None
+    cells = text.replace(b"\n", b"\t").split(b"\t")
+    grams = cells[1::fields]
+    try:
+        probs = np.fromiter(map(float, cells[::fields]), np.float64, len(grams))
+        backoffs = (np.fromiter(map(float, cells[2::fields]), np.float64, len(grams)) if fields == 3
+                    else np.zeros(len(grams)))
+    except ValueError:
+        return None
+    if np.isnan(probs).any() or (probs > 0).any() or np.isnan(backoffs).any():
+        return None
+    if n == 1:
+        if len(set(grams)) != len(grams):
+            return None
+        ids.update(zip(grams, range(len(grams))))
+        vocab.extend(grams)
+        return np.arange(len(grams), dtype=np.int32)[:, None], probs, backoffs
+    try:
+        rows = np.fromiter(map(ids.__getitem__, b" ".join(grams).split(b" ")), np.int32, n * len(grams))
+    except KeyError:
+        return None
+    return rows.reshape(len(grams), n), probs, backoffs
+
+
+def _parse_lines(data: bytes, name: str, fail):
+    """The file read line by line: fields split on any whitespace, every error named by its line."""
+    lines = data.split(b"\n")
+    at = 0
     while at < len(lines) and lines[at].strip() != b"\\data\\":
         at += 1
     if at == len(lines):
@@ -181,20 +295,7 @@ def read_arpa(path: str) -> tuple[Model, list[str]]:
     if at == len(lines) or lines[at].strip() != b"\\end\\":
         where = "the file ends" if at == len(lines) else f"line {at + 1} has {_show(lines[at])}"
         raise DataError(f"{name}: no \\end\\ after the {order}-grams: {where} (truncated?)")
-    for symbol in (b"<s>", b"</s>"):
-        if symbol not in ids:
-            raise DataError(f"{name}: the unigrams have no {symbol.decode()}; every ARPA model needs <s> and </s>")
-    notes = []
-    if b"<unk>" not in ids:
-        notes.append(f"{name}: the model has no <unk>; OOVs get log10 p = {MISSING_UNK_LOGPROB:g}, as KenLM gives them")
-        vocab.append(b"<unk>")
-        ids[b"<unk>"] = len(vocab) - 1
-        words_by_order[0] = np.arange(len(vocab), dtype=np.int32)[:, None]
-        probs_by_order[0] = np.append(probs_by_order[0], MISSING_UNK_LOGPROB)
-        backoffs_by_order[0] = np.append(backoffs_by_order[0], 0.0)
-        lines_by_order[0] = np.append(lines_by_order[0], 0)
-    model = _model(order, vocab, ids, words_by_order, probs_by_order, backoffs_by_order, lines_by_order, fail)
-    return model, notes
+    return order, ids, vocab, words_by_order, probs_by_order, backoffs_by_order, lines_by_order
 
 
 def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Model:
