@@ -33,7 +33,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError, reason
-from .model import Model
+from .model import Model, NgramIndex
 
 __all__ = ["read_arpa", "write_arpa", "arpa_lines"]
 
@@ -310,10 +310,10 @@ def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Mod
     out_words, out_probs, out_backoffs = [], [], []
     for n in range(order):
         w = new_of[words[n]]
-        p, b = probs[n], backoffs[n]
-        key = np.lexsort(w.T[::-1]) if len(w) else np.zeros(0, np.int64)
-        w, p, b, at = w[key], p[key], b[key], line_numbers[n][key]
-        if len(w) > 1:
+        p, b, at = probs[n], backoffs[n], line_numbers[n]
+        if not _ascending(w):
+            key = np.lexsort(w.T[::-1])
+            w, p, b, at = w[key], p[key], b[key], at[key]
             same = np.flatnonzero(np.all(w[1:] == w[:-1], axis=1))
             if len(same):
                 # the earliest line that repeats an n-gram listed before it
@@ -324,15 +324,42 @@ def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Mod
         out_words.append(w)
         out_probs.append(p)
         out_backoffs.append(b)
-    # the contexts added to order n need their own contexts in order n - 1 in turn
-    for n in range(order - 1, 1, -1):
-        prefixes = np.unique(out_words[n][:, :-1], axis=0)
-        known = {tuple(r) for r in out_words[n - 1].tolist()}
-        missing = [r for r in prefixes.tolist() if tuple(r) not in known]
-        if missing:
-            out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1] = _append_sorted(
-                out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1], np.asarray(missing, np.int32))
-    return Model(order, vocab, out_words, out_probs, out_backoffs)
+    try:
+        # the index needs every context present, as it is in lmplz's files: one search tells whether it is
+        index = NgramIndex(out_words, len(vocab))
+    except ValueError:
+        index = None
+    if index is None:
+        # the contexts added to order n need their own contexts in order n - 1 in turn
+        for n in range(order - 1, 1, -1):
+            w = out_words[n][:, :-1]
+            prefixes = w[np.concatenate([[True], np.any(w[1:] != w[:-1], axis=1)])] if len(w) else w
+            missing = _rows_not_in(prefixes, out_words[n - 1])
+            if len(missing):
+                out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1] = _append_sorted(
+                    out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1], missing)
+    return Model(order, vocab, out_words, out_probs, out_backoffs, _index=index)
+
+
+def _ascending(w: np.ndarray) -> bool:
+    """Whether the rows of ``w`` are strictly ascending (sorted, none repeated), as lexsort would leave them."""
+    if len(w) < 2:
+        return True
+    differ = w[1:] != w[:-1]
+    col = np.argmax(differ, axis=1)[:, None]
+    rows = np.arange(len(w) - 1)[:, None]
+    return bool(differ.any(axis=1).all() and (w[1:][rows, col] > w[:-1][rows, col]).all())
+
+
+def _rows_not_in(rows: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The rows of ``rows`` (unique) that are not rows of ``known`` (unique), sorted."""
+    both = np.concatenate([known, rows])
+    mine = np.arange(len(both)) >= len(known)
+    key = np.lexsort((mine, *both.T[::-1]))
+    both, mine = both[key], mine[key]
+    seen = np.zeros(len(both), bool)
+    seen[1:] = np.all(both[1:] == both[:-1], axis=1)
+    return both[mine & ~seen]
 
 
 def _append_sorted(w, p, b, extra):
