@@ -213,3 +213,31 @@ def test_kenlm_module_reads_them_alike(xent, tmp_path, name):
     assert words["ngram_length"].tolist() == [n for _, n, _ in theirs]
     # kenlm's values are float32: -100.86 is 4e-6 off
     assert words["logprob"].tolist() == pytest.approx([p for p, _, _ in theirs], abs=2e-6, rel=2.0 ** -23)
+
+
+def test_model_from_stdin_and_fast_path_alike(tmp_path):
+    """``--model -`` reads the ARPA from a pipe; the same file read from disk, and spaced SRILM's way
+    (which the line-by-line reader takes), scores the same as query did."""
+    import subprocess
+    import sys
+
+    spaced = tmp_path / "spaced.arpa"
+    spaced.write_text("\n".join(" ".join(x.split("\t")) for x in LINES))
+    for model, stdin in (("-", HAND.read_bytes()), ("-", gzip.compress(HAND.read_bytes())), (str(HAND), b""),
+                         (str(spaced), b"")):
+        out = tmp_path / "words.csv"
+        done = subprocess.run([sys.executable, "-m", "xentcli", "ngram", "ppl", "--model", model, "--text", HAND_TEXT,
+                               "--per-word", out], input=stdin, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        _assert_as_query(pd.read_csv(out, keep_default_na=False))
+
+
+def test_bad_arpa_from_stdin_is_named_stdin(tmp_path):
+    import subprocess
+    import sys
+
+    text = "\n".join(_replace(12, "0.5\tcat\t-0.628389")(LINES)).encode()
+    done = subprocess.run([sys.executable, "-m", "xentcli", "ngram", "ppl", "--model", "-", "--text", HAND_TEXT],
+                          input=text, capture_output=True)
+    assert done.returncode == 1
+    assert re.search(rb"--model stdin: line 12\b", done.stderr), done.stderr
