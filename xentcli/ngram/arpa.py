@@ -43,10 +43,12 @@ _SECTION = re.compile(rb"^\\(\d+)-grams:\s*$")
 MISSING_UNK_LOGPROB = -100.0
 
 
-def _number(x: float) -> str:
-    if x == 0:
-        return "0"
-    return repr(x)
+def _numbers(x: np.ndarray) -> list[str]:
+    """Each value's shortest round-trip form, "0" for either zero."""
+    text = list(map(repr, x.tolist()))
+    for i in np.flatnonzero(x == 0).tolist():
+        text[i] = "0"
+    return text
 
 
 def arpa_lines(model: Model):
@@ -63,9 +65,9 @@ def arpa_lines(model: Model):
             text = [f"{text[p]} {vocab[w]}" for p, w in zip(prefix, words[:, -1].tolist())]
         probs = model.logprob[n]
         shown = ~np.isnan(probs)
-        lp = [_number(x) for x in probs.tolist()]
+        lp = _numbers(probs)
         if n < model.order - 1:
-            bo = [_number(x) for x in model.backoff[n].tolist()]
+            bo = _numbers(model.backoff[n])
             lines = [f"{p}\t{t}\t{b}\n" for p, t, b, s in zip(lp, text, bo, shown.tolist()) if s]
         else:
             lines = [f"{p}\t{t}\n" for p, t, s in zip(lp, text, shown.tolist()) if s]
