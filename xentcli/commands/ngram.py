@@ -10,7 +10,7 @@ import re
 import click
 
 from .. import options
-from ..errors import CallError
+from ..errors import CallError, PipeClosed
 from ..output import Result, emit
 from ..printable import warning
 
@@ -77,12 +77,13 @@ def _model_options(f):
         click.option("--discount-fallback", multiple=True, metavar="[D1 D2 D3+]",
                      help="mkn: where the text gives no usable discounts (small or repetitive text), use these "
                           "(default 0.5 1 1.5) instead of failing, as lmplz's --discount_fallback."),
-        click.option("--k", "add_k", type=options.Number(min=0, min_open=True), default=1.0, show_default=True,
-                     help="add-k: the count added to every n-gram (1: Laplace)."),
+        click.option("--k", "add_k", type=options.Number(min=0, min_open=True), default=None,
+                     help="add-k: the count added to every n-gram (default 1: Laplace)."),
         click.option("--heldout", metavar="FILE", shell_complete=options.complete_path,
                      help="jm: held-out text for the interpolation weights."),
         click.option("--heldout-fraction", type=options.Number(0, 1, min_open=True, max_open=True), default=None,
-                     metavar="F", help="jm: hold out the last F of the text's lines instead (default 0.1)."),
+                     metavar="F",
+                     help="jm: hold out the last F of the text's lines instead (default 0.1); they are not counted."),
         click.option("--skip-symbols", is_flag=True,
                      help="Read <s>, </s> and <unk> in the text as spaces instead of failing "
                           "(lmplz's --skip_symbols)."),
@@ -110,6 +111,8 @@ def _build(texts, order, smoothing, interpolate_unigrams, vocab_pad, prune, disc
         if used:
             also = " and kn" if used[0] == "--discount-fallback" else ""
             raise CallError(f"{used[0]} applies to --smoothing mkn{also} only")
+    if smoothing != "add-k" and add_k is not None:
+        raise CallError("--k applies to --smoothing add-k only")
     if smoothing != "jm" and (heldout or heldout_fraction is not None):
         raise CallError(f"{'--heldout' if heldout else '--heldout-fraction'} applies to --smoothing jm only")
     if heldout and heldout_fraction is not None:
@@ -130,8 +133,21 @@ def _build(texts, order, smoothing, interpolate_unigrams, vocab_pad, prune, disc
     elif smoothing == "kn":
         opts = dict(discount_fallback=fallback)
     elif smoothing == "add-k":
-        opts = dict(k=add_k)
+        opts = dict(k=1.0 if add_k is None else add_k)
     return counts, estimate(counts, smoothing, **opts)
+
+
+def _one_stdin(**given) -> None:
+    """Stdin, or one pipe, read by one option once (``-``, ``/dev/stdin``, ``/dev/fd/0`` alike)."""
+    from ..inputs import check_stdin
+
+    values = {}
+    for name, value in given.items():
+        if isinstance(value, (tuple, list)):
+            values.update({f"{name.rstrip('s')}_{i}": v for i, v in enumerate(value)})
+        elif value is not None:
+            values[name] = value
+    check_stdin(**values)
 
 
 def _discount(v: str) -> float:
@@ -210,6 +226,7 @@ def build(texts, destination, report_format, **model):
     """
     if not texts:
         raise CallError("--text: give the text to build from, e.g. --text corpus.txt")
+    _one_stdin(texts=texts, heldout=model["heldout"])
     if destination is not None:
         from ..destination import check_file
 
@@ -218,14 +235,17 @@ def build(texts, destination, report_format, **model):
     from ..destination import open_output
     from ..ngram.arpa import write_arpa
 
-    if destination is not None and destination.endswith(".gz"):
-        import gzip
+    try:
+        if destination is not None and destination.endswith(".gz"):
+            import gzip
 
-        with open_output(destination) as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as z:
-            write_arpa(est.model, z)
-    else:
-        with open_output(destination) as out:
-            write_arpa(est.model, out)
+            with open_output(destination) as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as z:
+                write_arpa(est.model, z)
+        else:
+            with open_output(destination) as out:
+                write_arpa(est.model, out)
+    except BrokenPipeError as e:  # `| head`: click would make it exit 1
+        raise PipeClosed() from e
     _emit_report(_report(counts, est, model["smoothing"]), report_format, to_stdout=destination is not None)
 
 
@@ -280,7 +300,9 @@ def ppl(model_path, train, texts, per_sentence, per_word, output, explain, expla
     word outside the model's vocabulary is an OOV, scored as <unk>; the next
     word's context starts after it. ppl counts every token (KenLM's
     "including OOVs"); ppl_excluding_oovs leaves OOVs out (KenLM's
-    "excluding", SRILM's ppl); ppl1 also leaves out </s> (SRILM's ppl1).
+    "excluding", SRILM's ppl); ppl1 divides that log-probability by the
+    words alone, not counting the </s> tokens (SRILM's ppl1). csv and tsv
+    give ppl alone; --format json gives every figure.
     """
     from ..ngram.corpus import text_files
     from ..ngram.score import score_text
@@ -289,8 +311,7 @@ def ppl(model_path, train, texts, per_sentence, per_word, output, explain, expla
         raise CallError("--text: give the text to score, e.g. --text test.txt")
     if (model_path is None) == (not train):
         raise CallError("give --model FILE (an ARPA model) or --train FILE (build one in memory), one of them")
-    if "-" in texts and (model_path == "-" or "-" in train):
-        raise CallError("stdin ('-') can be read once: give --text or the model as a file")
+    _one_stdin(texts=texts, train=train, model=model_path, heldout=model["heldout"])
     for path, option in ((per_sentence, "--per-sentence"), (per_word, "--per-word")):
         if path is not None:
             _check_table_file(path, option)
@@ -335,7 +356,7 @@ def ppl(model_path, train, texts, per_sentence, per_word, output, explain, expla
 
 def _set(name, value) -> bool:
     defaults = {"order": None, "smoothing": "mkn", "interpolate_unigrams": True, "vocab_pad": 0, "prune": (),
-                "discount_fallback": (), "add_k": 1.0, "heldout": None, "heldout_fraction": None, "memory": "1G",
+                "discount_fallback": (), "add_k": None, "heldout": None, "heldout_fraction": None, "memory": "1G",
                 "temp_folder": None}
     return name in defaults and value != defaults[name]
 

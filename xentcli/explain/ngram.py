@@ -53,7 +53,7 @@ def ngram_ppl(explained: list, totals, *, digits: int | None = None) -> Explanat
         f"the branching factor: on average the model is as uncertain as a uniform choice among "
         f"{f(totals.ppl)} words",
         f"without the {totals.oovs:,} OOVs (KenLM's 'excluding OOVs', SRILM's ppl): {f(totals.ppl_excluding_oovs)}; "
-        f"without </s> too (SRILM's ppl1): {f(totals.ppl1)}"]))
+        f"divided by the words alone, </s> not counted (SRILM's ppl1): {f(totals.ppl1)}"]))
     steps.append(Step("result", [f"tokens = {n:,}", f"cross-entropy = {f(totals.bits_per_token)} bits",
                                  f"perplexity = {f(totals.ppl)}"]))
     return Explanation("n-gram perplexity, step by step", steps)

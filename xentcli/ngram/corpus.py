@@ -58,9 +58,16 @@ def text_files(specs: tuple[str, ...] | list[str], option: str = "--text") -> li
         if spec == "-":
             files.append(spec)
         elif os.path.isdir(spec):
-            found = [e.path for e in os.scandir(spec) if not e.name.startswith(".") and e.is_file()]
+            entries = [e for e in os.scandir(spec) if not e.name.startswith(".")]
+            found = [e.path for e in entries if e.is_file()]
             if not found:
                 raise CallError(f"{option} {spec}: is a directory holding no file")
+            odd = sorted((e.name for e in entries if not e.is_file() and not e.is_dir()), key=natural_key)
+            if odd:  # a FIFO would wait for a writer; a folder's shards are its regular files
+                from ..printable import warning
+
+                warning(f"{option} {spec}: skipped {len(odd)} entries that are not regular files: {', '.join(odd[:5])}"
+                        + (" …" if len(odd) > 5 else ""))
             files += sorted(found, key=natural_key)
         elif os.path.exists(spec):
             if not os.path.isfile(spec) and not _readable_stream(spec):

@@ -9,7 +9,7 @@ back-off weights of the contexts it skipped::
 
 The totals (:class:`Totals`) give both perplexity conventions: KenLM's "including OOVs", over every
 token, and its "excluding OOVs" (SRILM's ``ppl``), with OOVs and their log-probabilities left out;
-SRILM's ``ppl1`` also leaves out the ``</s>`` tokens.
+SRILM's ``ppl1`` divides that same log-probability by the words alone, the ``</s>`` tokens not counted.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Totals:
 
     @property
     def ppl1(self) -> float:
-        """SRILM's ``ppl1``: as :attr:`ppl_excluding_oovs`, without the ``</s>`` tokens."""
+        """SRILM's ``ppl1``: :attr:`ppl_excluding_oovs`'s log-probability (``</s>``'s included) over words - OOVs."""
         return _ppl(self.logprob - self.oov_logprob, self.words - self.oovs)
 
     @property

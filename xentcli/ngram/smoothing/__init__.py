@@ -27,6 +27,10 @@ METHODS = {
 }
 
 
+#: A log10 probability above 0 by less than this is a probability of 1 rounded up.
+ROUNDING = 1e-12
+
+
 @dataclass
 class Estimate:
     """A method's model and what the build report says of it.
@@ -44,8 +48,15 @@ class Estimate:
 
 
 def estimate(counts, method: str, **options) -> Estimate:
-    """The ``method`` model of ``counts`` (:data:`METHODS`); ``options`` are the method's own."""
-    return importlib.import_module(METHODS[method]).estimate(counts, **options)
+    """The ``method`` model of ``counts`` (:data:`METHODS`); ``options`` are the method's own.
+
+    A probability of 1 computed as 1 + 1e-16 would be a positive log10, which no ARPA reader takes: such
+    rounding is clamped to 0, as lmplz clamps it (a larger excess would be a method's error, and is kept).
+    """
+    est = importlib.import_module(METHODS[method]).estimate(counts, **options)
+    for lp in est.model.logprob:
+        lp[(lp > 0) & (lp < ROUNDING)] = 0.0
+    return est
 
 
 def context_groups(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

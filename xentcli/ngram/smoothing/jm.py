@@ -127,9 +127,8 @@ def _heldout_terms(index: NgramIndex, raw, totals, heldout, order: int) -> tuple
             ctx = np.full(len(seq), -1, np.int64)
             ctx[1:] = found[n - 1][:-1]
             ctx[offset < n] = -1
-            ctx_total = np.where(ctx >= 0, totals[n][np.maximum(ctx, 0)], 0.0)
-        hit = found[n] >= 0
-        count = np.where(hit, raw[n][np.maximum(found[n], 0)], 0.0)
+            ctx_total = _take(totals[n], ctx)
+        count = _take(raw[n], found[n])
         seen = ctx_total > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             ml.append(np.where(seen, count / ctx_total, 0.0)[targets])
@@ -139,10 +138,18 @@ def _heldout_terms(index: NgramIndex, raw, totals, heldout, order: int) -> tuple
     return ml, buckets
 
 
+def _take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]`` as float64, 0 where ``at`` is -1 (an order may have no rows at all)."""
+    out = np.zeros(len(at))
+    hit = at >= 0
+    out[hit] = values[at[hit]]
+    return out
+
+
 def _em(ml, buckets, lambdas, size: int, iterations: int, tolerance: float) -> list[np.ndarray]:
     order = len(ml)
     for _ in range(iterations):
-        lam = [np.where(b >= 0, lams[np.maximum(b, 0)], 0.0) for lams, b in zip(lambdas, buckets)]
+        lam = [_take(lams, b) for lams, b in zip(lambdas, buckets)]
         levels = [np.full(len(ml[0]), 1.0 / size)]  # p from the uniform up to each order
         for n in range(order):
             levels.append(lam[n] * ml[n] + (1.0 - lam[n]) * levels[-1])

@@ -40,7 +40,7 @@ import numpy as np
 from ...errors import CallError
 from ..model import Model, NgramIndex
 from . import Estimate, context_groups
-from .kn import log10, suffixes
+from .kn import LOG_ZERO, log10, suffixes
 
 __all__ = ["estimate", "gt_coefficients", "backoff_model", "GTMIN", "GTMAX"]
 
@@ -69,7 +69,9 @@ def gt_coefficients(n: list[int], gtmax: int) -> tuple[list[float], int]:
             continue
         turing = (r + 1) * n[r + 1] / (r * n[r])
         coeff = (turing - common) / (1.0 - common) if common != 1.0 else math.inf
-        if math.isfinite(coeff) and coeff > PROB_EPSILON and turing <= 1.0:
+        # SRILM's test, and coeff <= 1: where (k+1) n_{k+1} > n_1 (tiny texts) the formula inflates counts
+        # (d = 2.8 was seen, a probability of 1.7), so that count keeps its own, as out of range
+        if math.isfinite(coeff) and PROB_EPSILON < coeff <= 1.0 and turing <= 1.0:
             coeffs[r] = coeff
     return coeffs, k
 
@@ -156,7 +158,14 @@ def estimate(counts, *, gtmin=None, gtmax=None) -> Estimate:
         f.append(own)
         kept.append(keep)
     kept[0] = np.ones(len(kept[0]), bool)
-    return Estimate(backoff_model(counts, index, suffix, unigram, f, kept), parameters, notes)
+    model = backoff_model(counts, index, suffix, unigram, f, kept)
+    for n in range(order - 1):
+        closed = int(np.count_nonzero(model.backoff[n] <= LOG_ZERO))
+        if closed:  # every word seen after them more often than gtmax: nothing was discounted
+            notes.append(f"order {n + 2}: {closed:,} contexts keep no mass for unseen words (every word seen "
+                         f"after them more than gtmax = {parameters[n + 1]['gtmax']} times); as in SRILM, their "
+                         "back-off weight is 0 (log10 -99), so an unseen word after them gets about 10^-99")
+    return Estimate(model, parameters, notes)
 
 
 def _unigrams(own: np.ndarray, c: np.ndarray, keep: np.ndarray, singletons: int, notes: list[str]) -> np.ndarray:
