@@ -51,27 +51,43 @@ def _numbers(x: np.ndarray) -> list[str]:
     return text
 
 
+#: n-grams formatted at a time: the text of a whole order is never held at once (only the words of
+#: the order below, which the next order's lines start with).
+_BLOCK = 1 << 16
+
+
 def arpa_lines(model: Model):
-    """The ARPA text of ``model``, in pieces of bytes (one order's section at a time)."""
+    """The ARPA text of ``model``, in pieces of bytes (a block of one order's lines at a time)."""
     sizes = model.sizes
     yield ("\\data\\\n" + "".join(f"ngram {n + 1}={c}\n" for n, c in enumerate(sizes)) + "\n").encode()
     vocab = [w.decode("utf-8", "surrogateescape") for w in model.vocab]
-    text = vocab
+    below = vocab  # the words of each (n-1)-gram, for the n-grams that start with them
     index = model.index
     for n in range(model.order):
+        yield f"\\{n + 1}-grams:\n".encode()
         words = model.words[n]
-        if n:
-            prefix = (index.keys[n] // index.vocab_size).tolist()
-            text = [f"{text[p]} {vocab[w]}" for p, w in zip(prefix, words[:, -1].tolist())]
-        probs = model.logprob[n]
-        shown = ~np.isnan(probs)
-        lp = _numbers(probs)
-        if n < model.order - 1:
-            bo = _numbers(model.backoff[n])
-            lines = [f"{p}\t{t}\t{b}\n" for p, t, b, s in zip(lp, text, bo, shown.tolist()) if s]
-        else:
-            lines = [f"{p}\t{t}\n" for p, t, s in zip(lp, text, shown.tolist()) if s]
-        yield (f"\\{n + 1}-grams:\n" + "".join(lines) + "\n").encode("utf-8", "surrogateescape")
+        top = n == model.order - 1
+        texts = []
+        for a in range(0, len(words), _BLOCK):
+            b = min(a + _BLOCK, len(words))
+            if n:
+                prefix = (index.keys[n][a:b] // index.vocab_size).tolist()
+                text = [f"{below[p]} {vocab[w]}" for p, w in zip(prefix, words[a:b, -1].tolist())]
+            else:
+                text = vocab[a:b]
+            if not top:
+                texts.append(text)
+            shown = (~np.isnan(model.logprob[n][a:b])).tolist()
+            lp = _numbers(model.logprob[n][a:b])
+            if not top:
+                bo = _numbers(model.backoff[n][a:b])
+                lines = [f"{p}\t{t}\t{o}\n" for p, t, o, s in zip(lp, text, bo, shown) if s]
+            else:
+                lines = [f"{p}\t{t}\n" for p, t, s in zip(lp, text, shown) if s]
+            yield "".join(lines).encode("utf-8", "surrogateescape")
+        yield b"\n"
+        if not top:
+            below = [t for block in texts for t in block]
     yield b"\\end\\\n"
 
 

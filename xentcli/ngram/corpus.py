@@ -110,11 +110,14 @@ def _open(path: str) -> tuple[BinaryIO, BinaryIO]:
     return (opener(raw, "rb") if opener else raw), raw
 
 
-def _chunks(path: str) -> Iterator[bytes]:
-    """The file's bytes in chunks that end at a newline (the last one as the file ends)."""
+def _chunks(path: str, long_line: int | None = None) -> Iterator[tuple[bytes, bool]]:
+    """The file's bytes in chunks ``(data, open_end)`` that end at a newline (the last one as the file
+    ends). With ``long_line``, a line that has grown past that many bytes with no newline yet is handed
+    on in parts cut between words (``open_end`` True: the line goes on), so no line is held whole."""
     name = "stdin" if path == "-" else path
     f, raw = _open(path)
-    rest = b""
+    rest: list[bytes] = []  # the start of a line with no newline yet (a list: no quadratic joining)
+    held = 0
     try:
         while True:
             try:
@@ -124,38 +127,97 @@ def _chunks(path: str) -> Iterator[bytes]:
                                 f"({reason(e) if isinstance(e, OSError) else e})") from e
             if not data:
                 break
-            data = rest + data
             cut = data.rfind(b"\n") + 1
             if cut == 0:
-                rest = data
+                rest.append(data)
+                held += len(data)
+                if long_line is not None and held > long_line:
+                    line = b"".join(rest)
+                    parts = _parts(line, long_line)
+                    for part in parts[:-1]:
+                        yield part, True
+                    rest, held = [parts[-1]], len(parts[-1])
                 continue
-            rest = data[cut:]
-            yield data[:cut]
-        if rest:
-            yield rest + b"\n"
+            rest.append(data[:cut])
+            yield b"".join(rest), False
+            rest, held = [data[cut:]], len(data) - cut
+        if held:
+            yield b"".join(rest) + b"\n", False
     finally:
         if path != "-":
             f.close()
             raw.close()
 
 
+def _parts(line: bytes, size: int) -> list[bytes]:
+    """``line`` cut between words into parts of about ``size`` bytes (a longer word whole), the last
+    part being what follows the last cut (it may still grow)."""
+    spaced = line.translate(_TO_SPACE)
+    parts, start = [], 0
+    while len(line) - start > size:
+        cut = spaced.rfind(b" ", start, start + size)
+        if cut <= start:
+            cut = spaced.find(b" ", start + size)
+            if cut < 0:
+                break
+        parts.append(line[start:cut])
+        start = cut + 1
+    parts.append(line[start:])
+    return parts
+
+
 @dataclass(frozen=True)
 class Sentences:
     """A batch of lines of one file: ``lines`` (their bytes, no newline), where they came from
-    (``path``, ``-`` for stdin) and the 1-based number of the first one."""
+    (``path``, ``-`` for stdin) and the 1-based number of the first one. A very long line comes in
+    parts: ``continues`` says the first line goes on from the batch before, ``open_end`` that the
+    last line goes on in the next batch."""
 
     path: str
     first_line: int
     lines: list[bytes]
+    continues: bool = False
+    open_end: bool = False
 
 
-def read_sentences(files: list[str]) -> Iterator[Sentences]:
+#: A line longer than this is counted a part at a time (:func:`read_sentences` with ``parts``).
+LONG_LINE = 1 << 18
+
+
+def read_sentences(files: list[str], *, parts: bool = False) -> Iterator[Sentences]:
     """Every file's lines, in batches of about :data:`CHUNK_BYTES`. A trailing newline ends the last
-    line (it starts no empty sentence); an empty line is an empty sentence, as lmplz reads it."""
+    line (it starts no empty sentence); an empty line is an empty sentence, as lmplz reads it. With
+    ``parts``, a line longer than :data:`LONG_LINE` bytes comes in parts cut between words (see
+    :class:`Sentences`), so that counting holds no line whole."""
     for path in files:
         number = 1
-        for chunk in _chunks(path):
+        going_on = False
+        for chunk, open_end in _chunks(path, LONG_LINE if parts else None):
             lines = chunk.split(b"\n")
-            lines.pop()  # after the chunk's last newline
-            yield Sentences(path, number, lines)
-            number += len(lines)
+            if not open_end:
+                lines.pop()  # after the chunk's last newline
+            if not parts or max(map(len, lines)) <= LONG_LINE:
+                yield Sentences(path, number, lines, going_on, open_end)
+                number += len(lines) - open_end
+                going_on = open_end
+                continue
+            start = 0
+            for i, line in enumerate(lines):  # a long line that ended in this chunk: its parts one by one
+                if len(line) <= LONG_LINE:
+                    continue
+                if i > start:
+                    yield Sentences(path, number, lines[start:i], going_on and start == 0, False)
+                    number += i - start
+                    going_on = False
+                pieces = _parts(line, LONG_LINE)
+                last = i == len(lines) - 1
+                for k, piece in enumerate(pieces):
+                    ends_here = k == len(pieces) - 1 and not (last and open_end)
+                    yield Sentences(path, number, [piece], going_on, not ends_here)
+                    going_on = not ends_here
+                number += 0 if (last and open_end) else 1
+                start = i + 1
+            if start < len(lines):
+                yield Sentences(path, number, lines[start:], going_on, open_end)
+                number += len(lines) - start - open_end
+                going_on = open_end

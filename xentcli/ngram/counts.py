@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -69,27 +69,38 @@ def _empty(n: int) -> Table:
     return Table(np.zeros((0, n), np.int32), np.zeros(0, np.int64))
 
 
-def count_batch(seq: np.ndarray, ends: np.ndarray, order: int, vocab_size: int) -> list[Table]:
+def count_batch(seq: np.ndarray, ends: np.ndarray, order: int, vocab_size: int, first_end: int = 0) -> list[Table]:
     """The n-gram tables (orders 1 … ``order``) of sentences laid end to end in ``seq``.
 
     ``seq`` holds ``<s> w… </s>`` for each sentence (int32 ids below ``vocab_size``); ``ends[i]`` is
-    the index of the ``</s>`` that ends position i's sentence. An order-n n-gram starts at i when it
-    ends in the same sentence: ``i + n - 1 <= ends[i]``.
+    the index of the ``</s>`` that ends position i's sentence (or of its last word, for a line that goes
+    on in the next batch). An order-n n-gram starts at i when it ends in the same sentence:
+    ``i + n - 1 <= ends[i]``. Only n-grams ending at ``first_end`` or later are counted: the words
+    before it are the context carried over from the batch before, counted there.
     """
     v = np.int64(vocab_size)
     tables = []
+    every = None  # each order's unique n-grams, those ending before first_end included
     rank = seq.astype(np.int64)  # at i: the rank of the (n-1)-gram starting at i among the batch's
+    positions = np.arange(len(seq))
     for n in range(1, order + 1):
-        starts = np.flatnonzero(np.arange(len(seq)) + (n - 1) <= ends)
+        starts = np.flatnonzero(positions + (n - 1) <= ends)
         keys = rank[starts] if n == 1 else rank[starts] * v + seq[starts + n - 1]
-        unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        if first_end:
+            unique, inverse = np.unique(keys, return_inverse=True)
+            counts = np.bincount(inverse, weights=starts + (n - 1) >= first_end, minlength=len(unique))
+        else:
+            unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         if n == 1:
             words = unique.astype(np.int32)[:, None]
         else:
             words = np.empty((len(unique), n), np.int32)
-            words[:, :-1] = tables[-1].words[unique // v]
+            words[:, :-1] = every[unique // v]
             words[:, -1] = unique % v
-        tables.append(Table(words, counts.astype(np.int64)))
+        every = words
+        counted = counts > 0
+        tables.append(Table(words[counted] if first_end else words, counts[counted].astype(np.int64)
+                            if first_end else counts.astype(np.int64)))
         rank = np.full(len(seq), -1, np.int64)
         rank[starts] = inverse
     return tables
@@ -278,7 +289,7 @@ def _slice_end(firsts: list[np.ndarray], at: list[int], a: int, top: int, budget
 def count_file(path: str, order: int, skip_symbols: bool = False, memory: int = DEFAULT_MEMORY,
                temp_folder: str | None = None) -> Counts:
     """The :class:`Counts` of one file (or ``-``), its vocabulary in its own first-seen order."""
-    return _count_batches(read_sentences([path]), order, skip_symbols, memory, temp_folder)
+    return _count_batches(read_sentences([path], parts=True), order, skip_symbols, memory, temp_folder)
 
 
 def count_lines(lines: list[bytes], order: int, *, skip_symbols: bool = False, name: str = "-") -> Counts:
@@ -287,7 +298,8 @@ def count_lines(lines: list[bytes], order: int, *, skip_symbols: bool = False, n
 
 
 def _pieces(batches, size: int):
-    """The batches cut at line ends into pieces of about ``size`` bytes of text at most (a longer line alone)."""
+    """The batches cut at line ends into pieces of about ``size`` bytes of text at most (a longer line
+    alone: :func:`~.corpus.read_sentences` cuts long lines into parts of about its own size)."""
     for batch in batches:
         ends = np.cumsum(np.fromiter(map(len, batch.lines), np.int64, len(batch.lines)) + 1)
         if not len(ends) or ends[-1] <= size:
@@ -296,7 +308,8 @@ def _pieces(batches, size: int):
         start = 0
         while start < len(ends):
             stop = max(start + 1, int(np.searchsorted(ends, ends[start] - len(batch.lines[start]) - 1 + size, "right")))
-            yield Sentences(batch.path, batch.first_line + start, batch.lines[start:stop])
+            yield replace(batch, first_line=batch.first_line + start, lines=batch.lines[start:stop],
+                          continues=batch.continues and start == 0, open_end=batch.open_end and stop == len(ends))
             start = stop
 
 
@@ -309,18 +322,40 @@ def _count_batches(batches, order: int, skip_symbols: bool, memory: int, temp_fo
     # Pieces of 256 KiB at most sort in cache: a 1 M-token text was counted for order 5 in 1.08 s,
     # in 1.31 s by 4 MiB pieces (and with 60 MB less at the peak).
     piece = max(1 << 12, min(1 << 18, memory // (4 * order * (order + 5))))
+    carry = np.zeros(0, np.int32)  # the last words of a line that goes on in the next piece
     try:
         for batch in _pieces(batches, piece):
             if not batch.lines:
                 continue
             seq, ends = vocab.batch_arrays(batch)
-            tokens += len(seq) - 2 * len(batch.lines)
-            sentences += len(batch.lines)
-            runs.add(count_batch(seq, ends, order, len(vocab.words)))
+            seq, ends, first_end = _joined(seq, ends, batch, carry)
+            if batch.open_end:
+                line = seq[max(0, int(np.flatnonzero(seq == 1)[-1]) if (seq == 1).any() else 0):]
+                carry = line[len(line) - min(len(line), order - 1):]
+            tokens += int(np.count_nonzero(seq[first_end:] > 2))
+            sentences += int(np.count_nonzero(seq == 2))
+            runs.add(count_batch(seq, ends, order, len(vocab.words), first_end))
         tables = runs.tables()
     finally:
         runs.close()
     return Counts(order, vocab.words, tokens, sentences, _with_every_word(tables, len(vocab.words)), vocab.skipped)
+
+
+def _joined(seq: np.ndarray, ends: np.ndarray, batch: Sentences, carry: np.ndarray):
+    """``(seq, ends, first_end)`` of a piece whose last line goes on in the next piece (no ``</s>``
+    yet) or whose first line began in the piece before (its ``<s>`` replaced by the words carried over,
+    which are context only: n-grams are counted from ``first_end`` on)."""
+    if batch.open_end:
+        last = ends == len(seq) - 1
+        seq = seq[:-1]
+        ends = ends[:-1].copy()
+        ends[last[:-1]] = len(seq) - 1
+    if not batch.continues:
+        return seq, ends, 0
+    c = len(carry)
+    seq = np.concatenate([carry, seq[1:]]).astype(np.int32)
+    ends = np.concatenate([np.full(c, ends[0] - 1 + c), ends[1:] - 1 + c])
+    return seq, ends, c
 
 
 def _with_every_word(tables: list[Table], size: int) -> list[Table]:
