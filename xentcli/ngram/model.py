@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Model", "NgramIndex"]
+__all__ = ["Model", "NgramIndex", "UNK", "BOS", "EOS"]
+
+#: The ids of the symbols every model has: <unk>, <s> and </s>.
+UNK, BOS, EOS = 0, 1, 2
 
 
 class NgramIndex:

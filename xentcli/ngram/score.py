@@ -21,11 +21,10 @@ import numpy as np
 
 from ..errors import DataError
 from .corpus import read_sentences, split_words
-from .model import Model
+from .model import BOS, EOS, UNK, Model
 
 __all__ = ["Scores", "Totals", "Explained", "explain_token", "score_text", "score_sentences"]
 
-UNK, BOS, EOS = 0, 1, 2
 
 
 @dataclass

@@ -19,14 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import CallError
-from ..model import NgramIndex
+from ..model import BOS, NgramIndex
 from . import Estimate, context_groups
-from .katz import backoff_model
-from .kn import suffixes
+from .forms import backoff_model, suffixes
 
 __all__ = ["estimate"]
 
-BOS = 1
 
 
 def estimate(counts, *, k: float = 1.0) -> Estimate:

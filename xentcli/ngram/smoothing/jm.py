@@ -27,13 +27,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import CallError
-from ..model import NgramIndex
+from ..model import BOS, EOS, NgramIndex
 from . import Estimate, context_groups
-from .kn import interpolated_model, suffixes
+from .forms import interpolated_model, suffixes
 
 __all__ = ["estimate", "bucket"]
 
-BOS, EOS = 1, 2
 MAX_LAMBDA = 1.0 - 1e-6
 
 

@@ -38,20 +38,17 @@ import math
 import numpy as np
 
 from ...errors import CallError
-from ..model import Model, NgramIndex
+from ..model import BOS, NgramIndex
 from . import Estimate, context_groups
-from .kn import LOG_ZERO, log10, suffixes
+from .forms import LOG_ZERO, backoff_model, suffixes
 
-__all__ = ["estimate", "gt_coefficients", "backoff_model", "GTMIN", "GTMAX"]
+__all__ = ["estimate", "gt_coefficients", "GTMIN", "GTMAX"]
 
-UNK, BOS, EOS = 0, 1, 2
 #: SRILM's defaults by order 1, 2, 3, …; the last repeats.
 GTMIN = (1, 1, 2)
 GTMAX = (1, 7)
 #: SRILM's ``Prob_Epsilon``: a coefficient at most this is out of range.
 PROB_EPSILON = 3e-6
-#: A back-off denominator below this is taken as 0: dividing by it would magnify rounding past 1e-9.
-ROOM_EPSILON = 1e-6
 
 
 def gt_coefficients(n: list[int], gtmax: int) -> tuple[list[float], int]:
@@ -74,36 +71,6 @@ def gt_coefficients(n: list[int], gtmax: int) -> tuple[list[float], int]:
         if math.isfinite(coeff) and PROB_EPSILON < coeff <= 1.0 and turing <= 1.0:
             coeffs[r] = coeff
     return coeffs, k
-
-
-def backoff_model(counts, index: NgramIndex, suffix: list[np.ndarray], unigram: np.ndarray,
-                  f: list[np.ndarray], kept: list[np.ndarray]) -> Model:
-    """The Katz back-off model: ``unigram`` probabilities (``<s>``'s ignored), and for orders 2 … N the
-    kept n-grams' own probabilities ``f[n]`` (rows of ``counts``' tables; ``kept[n]`` says which are in
-    the model), the back-off weights making each context sum to 1 (ngram-discount(7) eq. for bow)."""
-    order, vocab = counts.order, counts.vocab
-    words = [t.words for t in counts.tables]
-    full = [unigram]  # p(w|h) of every counted n-gram, kept or not
-    backoff = [np.zeros(len(w)) for w in words]
-    for n in range(1, order):
-        group, starts = context_groups(words[n])
-        lower = full[n - 1][suffix[n]]
-        mine = np.where(kept[n], f[n], 0.0)
-        left = np.maximum(1.0 - np.bincount(group, weights=mine), 0.0)
-        room = 1.0 - np.bincount(group, weights=np.where(kept[n], lower, 0.0))
-        # Mass left but (next to) none for the unseen words below: the seen words share it (SRILM's
-        # "BOW denominator for context is zero; scaling probabilities to sum to 1").
-        stuck = (room < ROOM_EPSILON) & (left > 0)
-        mine = mine * np.divide(1.0, 1.0 - left, out=np.ones(len(left)), where=stuck)[group]
-        bow = np.divide(left, room, out=np.zeros(len(left)), where=~stuck & (left > 0))
-        full.append(np.where(kept[n], mine, bow[group] * lower))
-        contexts = index.keys[n][starts] // index.vocab_size
-        backoff[n - 1][contexts] = log10(bow)
-    unigram_log = log10(unigram)
-    unigram_log[BOS] = -99.0
-    logprob = [unigram_log] + [log10(full[n][kept[n]]) for n in range(1, order)]
-    return Model(order, vocab, [words[0]] + [words[n][kept[n]] for n in range(1, order)], logprob,
-                 [backoff[0]] + [backoff[n][kept[n]] for n in range(1, order)])
 
 
 def _per_order(values, default, order: int, name: str) -> list[int]:

@@ -29,53 +29,13 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DataError
-from ..model import Model, NgramIndex
+from ..model import NgramIndex
 from . import Estimate, context_groups
+from .forms import interpolated_model
 from .mkn import adjusted_counts, count_of_counts
 
-__all__ = ["estimate", "interpolated_model", "log10", "suffixes"]
+__all__ = ["estimate", "discount"]
 
-UNK, BOS, EOS = 0, 1, 2
-#: log10 of probability 0, as SRILM writes it.
-LOG_ZERO = -99.0
-
-
-def log10(x: np.ndarray) -> np.ndarray:
-    """log10 of probabilities, 0 written as SRILM's -99."""
-    with np.errstate(divide="ignore"):
-        return np.maximum(np.log10(x), LOG_ZERO)
-
-
-def suffixes(index: NgramIndex, words: list[np.ndarray]) -> list[np.ndarray]:
-    """For orders 2 … N, each n-gram's suffix (its last n-1 words) as a row of the (n-1)-grams."""
-    return [np.empty(0, np.int64)] + [index.find(w[:, 1:]) for w in words[1:]]
-
-
-def interpolated_model(counts, index: NgramIndex, suffix: list[np.ndarray], alpha: list[np.ndarray],
-                       gamma: list[np.ndarray]) -> Model:
-    """The back-off model of an interpolated estimate.
-
-    ``alpha[n]`` is, per row of order n+1, the term of its own counts; ``gamma[n]`` per context of
-    order n+1 (the groups of :func:`context_groups`; one value on the unigrams) the weight of the
-    lower order, where Σ_w alpha(hw) + γ(h) = 1. Then p(w|h) = alpha(hw) + γ(h) p(w|h[1:]), the
-    unigrams' lower order the uniform 1/|V|, and γ(h) is h's back-off weight: an unseen h w gets
-    γ(h) p(w|h[1:]), the interpolated value.
-    """
-    order, vocab = counts.order, counts.vocab
-    words = [t.words for t in counts.tables]
-    size = len(vocab) - 1  # <s> is no outcome
-    probs, backoff = [], [np.zeros(len(w)) for w in words]
-    for n in range(order):
-        if n == 0:
-            p = alpha[0] + gamma[0][0] / size
-            p[BOS] = 0.0
-        else:
-            group, starts = context_groups(words[n])
-            p = alpha[n] + gamma[n][group] * probs[n - 1][suffix[n]]
-            contexts = index.keys[n][starts] // index.vocab_size
-            backoff[n - 1][contexts] = log10(gamma[n])
-        probs.append(p)
-    return Model(order, vocab, words, [log10(p) for p in probs], backoff)
 
 
 def discount(t: list[int], order: int, fallback) -> tuple[float, str | None]:

@@ -29,12 +29,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import CallError, DataError
-from ..model import Model, NgramIndex
+from ..model import BOS, EOS, UNK, Model, NgramIndex
 from . import Estimate, context_groups
 
 __all__ = ["estimate", "discounts", "adjusted_counts"]
 
-BOS, UNK, EOS = 1, 0, 2
 #: lmplz's ``--discount_fallback`` with no values: D1, D2, D3+.
 DEFAULT_FALLBACK = (0.5, 1.0, 1.5)
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import NgramIndex
+from ..model import BOS, NgramIndex
 from . import Estimate, context_groups
-from .kn import interpolated_model, suffixes
+from .forms import interpolated_model, suffixes
 
 __all__ = ["estimate"]
 
-BOS = 1
 
 
 def estimate(counts) -> Estimate:
