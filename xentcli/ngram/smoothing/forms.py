@@ -54,7 +54,7 @@ def interpolated_model(counts, index: NgramIndex, suffix: list[np.ndarray], alph
             contexts = index.keys[n][starts] // index.vocab_size
             backoff[n - 1][contexts] = log10(gamma[n])
         probs.append(p)
-    return Model(order, vocab, words, [log10(p) for p in probs], backoff)
+    return Model(order, vocab, words, [log10(p) for p in probs], backoff, _index=index)
 
 
 def backoff_model(counts, index: NgramIndex, suffix: list[np.ndarray], unigram: np.ndarray,

@@ -167,7 +167,9 @@ def estimate(counts, *, interpolate_unigrams: bool = True, vocab_pad: int = 0, p
         model_words.append(words[n][keep])
         logprob.append(lp[keep])
         backoff.append(lb[keep])
-    return Estimate(Model(order, vocab, model_words, logprob, backoff), parameters, notes)
+    unpruned = all(k.all() for k in kept)  # the model's n-grams are the counts': their index serves
+    return Estimate(Model(order, vocab, model_words, logprob, backoff, _index=index if unpruned else None),
+                    parameters, notes)
 
 
 def _thresholds(prune, order: int) -> list[int]:
