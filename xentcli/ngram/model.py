@@ -37,6 +37,21 @@ class NgramIndex:
                 raise ValueError(f"an {n}-gram's first {n - 1} words are not among the {n - 1}-grams")
             self.keys.append(prefix * self.vocab_size + words[n - 1][:, -1])
 
+    def suffixes(self, words: list[np.ndarray]) -> list[np.ndarray]:
+        """For the table's own n-grams (``words``, the rows it was built from), the index of each one's
+        suffix (its last n-1 words) among the (n-1)-grams, for orders 2 … N (order 1: empty); -1 where
+        a suffix is not in the table. One search per order: a row's suffix is its prefix's suffix
+        followed by its last word."""
+        out = [np.empty(0, np.int64)]
+        for n in range(1, len(words)):
+            if n == 1:
+                found = words[1][:, 1].astype(np.int64)
+            else:
+                prefix_suffix = out[n - 1][self.keys[n] // self.vocab_size]
+                found = self.locate(n - 1, prefix_suffix, words[n][:, -1])
+            out.append(found)
+        return out
+
     def find(self, rows: np.ndarray) -> np.ndarray:
         """The index of each row of ``rows`` (M, n) among the n-grams, or -1."""
         rows = np.asarray(rows)

@@ -27,7 +27,7 @@ def log10(x: np.ndarray) -> np.ndarray:
 
 def suffixes(index: NgramIndex, words: list[np.ndarray]) -> list[np.ndarray]:
     """For orders 2 … N, each n-gram's suffix (its last n-1 words) as a row of the (n-1)-grams."""
-    return [np.empty(0, np.int64)] + [index.find(w[:, 1:]) for w in words[1:]]
+    return index.suffixes(words)
 
 
 def interpolated_model(counts, index: NgramIndex, suffix: list[np.ndarray], alpha: list[np.ndarray],

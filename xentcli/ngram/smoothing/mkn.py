@@ -44,10 +44,9 @@ def adjusted_counts(counts, index: NgramIndex) -> tuple[list[np.ndarray], list[n
     tables = counts.tables
     order = counts.order
     adjusted: list[np.ndarray] = [np.empty(0)] * order
-    suffix: list[np.ndarray] = [np.empty(0, np.int64)] * order
     adjusted[-1] = tables[-1].counts.copy()
+    suffix = index.suffixes([t.words for t in tables])
     for n in range(order - 1, 0, -1):  # order n from order n + 1's left extensions
-        suffix[n] = index.find(tables[n].words[:, 1:])
         left = np.bincount(suffix[n], minlength=len(tables[n - 1].counts)).astype(np.int64)
         adjusted[n - 1] = np.where(tables[n - 1].words[:, 0] == BOS, tables[n - 1].counts, left)
     adjusted[0] = adjusted[0].copy()
