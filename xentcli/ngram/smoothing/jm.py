@@ -46,13 +46,14 @@ def _label(b: int) -> str:
     return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
-def estimate(counts, *, heldout: list[list[int]], iterations: int = 500, tolerance: float = 1e-9) -> Estimate:
+def estimate(counts, *, heldout: list[list[int]], iterations: int = 200, tolerance: float = 1e-9) -> Estimate:
     """Deleted interpolation of ``counts``, λ per order and context-count bucket fitted by EM.
 
     Args:
       counts: the training text's :class:`~xentcli.ngram.counts.Counts`.
       heldout: sentences as word ids in ``counts``' vocabulary (an OOV 0), not part of ``counts``.
-      iterations, tolerance: EM stops after this many rounds or when no λ moves more than ``tolerance``.
+      iterations, tolerance: EM stops after this many rounds or when no λ moves more than ``tolerance``
+        (λs that matter settle in a few dozen rounds; those the held-out text drives to 0 creep there).
 
     Returns:
       An :class:`Estimate` whose parameters are each order's ``lambda`` by bucket of context counts
@@ -147,8 +148,12 @@ def _take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 def _em(ml, buckets, lambdas, size: int, iterations: int, tolerance: float) -> list[np.ndarray]:
     order = len(ml)
+    # A token with no bucket at an order (its context unseen) goes to an extra bucket of λ = 0, so each
+    # round is plain indexing and bincounts.
+    sizes = [len(lams) for lams in lambdas]
+    slots = [np.where(b >= 0, b, k) for b, k in zip(buckets, sizes)]
     for _ in range(iterations):
-        lam = [_take(lams, b) for lams, b in zip(lambdas, buckets)]
+        lam = [np.append(lams, 0.0)[s] for lams, s in zip(lambdas, slots)]
         levels = [np.full(len(ml[0]), 1.0 / size)]  # p from the uniform up to each order
         for n in range(order):
             levels.append(lam[n] * ml[n] + (1.0 - lam[n]) * levels[-1])
@@ -156,10 +161,9 @@ def _em(ml, buckets, lambdas, size: int, iterations: int, tolerance: float) -> l
         reach = np.ones(len(top))  # A_n: the chance of going down to order n
         new = []
         for n in range(order - 1, -1, -1):
-            stops = np.bincount(np.maximum(buckets[n], 0), weights=np.where(buckets[n] >= 0, reach * lam[n] * ml[n]
-                                                                              / top, 0.0), minlength=len(lambdas[n]))
-            arrivals = np.bincount(np.maximum(buckets[n], 0), weights=np.where(buckets[n] >= 0, reach * levels[n + 1]
-                                                                                 / top, 0.0), minlength=len(lambdas[n]))
+            share = reach / top
+            stops = np.bincount(slots[n], weights=share * lam[n] * ml[n], minlength=sizes[n] + 1)[:-1]
+            arrivals = np.bincount(slots[n], weights=share * levels[n + 1], minlength=sizes[n] + 1)[:-1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 new.append(np.minimum(np.where(arrivals > 0, stops / arrivals, lambdas[n]), MAX_LAMBDA))
             reach = reach * (1.0 - lam[n])
