@@ -5,6 +5,9 @@ does not (no compiler, ``CC=false``, a compiler that rejects the flags), ``optio
 the failure into a warning and the install succeeds without it: xent then computes with NumPy, and
 ``xent --version`` says which kernel is in use.
 
+``xentcli/ngram/_arpa.c``, the ARPA writer's and reader's inner loops, is optional the same way: without
+it ``xent ngram`` writes and reads ARPA files with its Python code, the same bytes and values, slower.
+
 Flags, and why (the kernel's header comment says more):
 
 * ``-O3``: the row loops are written with GCC vector extensions; -O3 inlines the vector ``exp``
@@ -33,6 +36,12 @@ setup(
                      "xentcli/kernels/_rowkernel_compare_py.h"],
             extra_compile_args=KERNEL_FLAGS,
             optional=True,
-        )
+        ),
+        Extension(
+            "xentcli.ngram._arpa",
+            sources=["xentcli/ngram/_arpa.c"],
+            extra_compile_args=KERNEL_FLAGS,
+            optional=True,
+        ),
     ],
 )

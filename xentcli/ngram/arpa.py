@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import re
 import sys
 import zlib
@@ -35,12 +36,23 @@ import numpy as np
 from ..errors import DataError, reason
 from .model import Model, NgramIndex
 
+try:
+    from . import _arpa
+except ImportError:  # built without a C compiler: the Python code below does it all
+    _arpa = None
+
 __all__ = ["read_arpa", "write_arpa", "arpa_lines"]
 
 _COUNT = re.compile(rb"^ngram\s+(\d+)\s*=\s*(\d+)\s*$")
 _SECTION = re.compile(rb"^\\(\d+)-grams:\s*$")
 #: The log10 probability ``query`` gives ``<unk>`` when an ARPA file has none (KenLM's substitute).
 MISSING_UNK_LOGPROB = -100.0
+
+
+def _compiled():
+    """The compiled writer and reader, or None: not built, or ``XENT_KERNEL=numpy`` (as for the per-row kernel,
+    read on every call so that tests may run both)."""
+    return None if os.environ.get("XENT_KERNEL", "").strip().lower() == "numpy" else _arpa
 
 
 def _numbers(x: np.ndarray) -> list[str]:
@@ -60,7 +72,8 @@ def arpa_lines(model: Model):
     """The ARPA text of ``model``, in pieces of bytes (a block of one order's lines at a time)."""
     sizes = model.sizes
     yield ("\\data\\\n" + "".join(f"ngram {n + 1}={c}\n" for n, c in enumerate(sizes)) + "\n").encode()
-    vocab = [w.decode("utf-8", "surrogateescape") for w in model.vocab]
+    compiled = _compiled()
+    vocab = list(model.vocab) if compiled else [w.decode("utf-8", "surrogateescape") for w in model.vocab]
     below = vocab  # the words of each (n-1)-gram, for the n-grams that start with them
     index = model.index
     for n in range(model.order):
@@ -70,9 +83,16 @@ def arpa_lines(model: Model):
         texts = []
         for a in range(0, len(words), _BLOCK):
             b = min(a + _BLOCK, len(words))
+            prefix = index.keys[n][a:b] // index.vocab_size if n else None
+            if compiled:
+                lines, text = compiled.lines(model.logprob[n][a:b], None if top else model.backoff[n][a:b],
+                                             np.ascontiguousarray(words[a:b, -1], np.int32), vocab, prefix, below,
+                                             not top)
+                texts.append(text)
+                yield lines
+                continue
             if n:
-                prefix = (index.keys[n][a:b] // index.vocab_size).tolist()
-                text = [f"{below[p]} {vocab[w]}" for p, w in zip(prefix, words[a:b, -1].tolist())]
+                text = [f"{below[p]} {vocab[w]}" for p, w in zip(prefix.tolist(), words[a:b, -1].tolist())]
             else:
                 text = vocab[a:b]
             if not top:
@@ -125,7 +145,7 @@ def read_arpa(path: str) -> tuple[Model, list[str]]:
         raise DataError(f"{name}: line {line_no}: {message}")
 
     # \r is whitespace to the line parser, so CRLF ends read as LF ends
-    lf = data.replace(b"\r\n", b"\n") if data.count(b"\r") == data.count(b"\r\n") else data
+    lf = data.replace(b"\r\n", b"\n") if b"\r" in data and data.count(b"\r") == data.count(b"\r\n") else data
     parsed = _parse_sections(lf) or _parse_lines(data, name, fail)
     order, ids, vocab, words_by_order, probs_by_order, backoffs_by_order, lines_by_order = parsed
     for symbol in (b"<s>", b"</s>"):
@@ -164,37 +184,61 @@ def _parse_sections(data: bytes):
     if not declared or 0 in declared:
         return None
     order = len(declared)
-    raw = np.frombuffer(data, np.uint8)
-    line_no = data.count(b"\n", 0, end) + 1
+    bounds = []  # each section's lines, from the first byte to the newline that ends the last
     at = end
-    ids: dict[bytes, int] = {}
-    vocab: list[bytes] = []
-    parsed = [], [], [], []
     for n in range(1, order + 1):
         while data[at:at + 1] == b"\n":
             at += 1
-            line_no += 1
         header = b"\\%d-grams:\n" % n
         if not data.startswith(header, at):
             return None
         at += len(header)
-        line_no += 1
         end = min((e for e in (data.find(b"\n\n", at), data.find(b"\n\\", at)) if e >= 0), default=-1)
         if end < 0:
             return None
-        section = _section(data[at:end], raw[at:end + 1], n, order, ids, vocab)
-        if section is None or len(section[0]) != declared[n - 1]:
-            return None
-        for into, x in zip(parsed, section):
-            into.append(x)
-        parsed[3].append(np.arange(line_no, line_no + len(section[0]), dtype=np.int64))
-        line_no += len(section[0])
+        bounds.append((at, end + 1))
         at = end + 1
     while data[at:at + 1] == b"\n":
         at += 1
     if not data.startswith(b"\\end\\", at) or data[at + 5:at + 6] not in (b"", b"\n"):
         return None
-    return (order, ids, vocab, *parsed)
+    parsed = _compiled_sections(data, bounds, declared) if _compiled() else _python_sections(data, bounds, declared)
+    if parsed is None:
+        return None
+    # each line's number: a section's first line follows the blank lines and header before it
+    line_no = data.count(b"\n", 0, bounds[0][0]) + 1
+    numbers = []
+    for (a, b), count, prev in zip(bounds, declared, [None] + bounds[:-1]):
+        if prev:
+            line_no += data.count(b"\n", prev[1], a)
+        numbers.append(np.arange(line_no, line_no + count, dtype=np.int64))
+        line_no += count
+    ids, vocab, rows, probs, backoffs = parsed
+    return (order, ids, vocab, rows, probs, backoffs, numbers)
+
+
+def _compiled_sections(data: bytes, bounds: list, declared: list):
+    rows = [np.empty((c, n + 1), np.int32) for n, c in enumerate(declared)]
+    probs = [np.empty(c) for c in declared]
+    backoffs = [np.empty(c) for c in declared]
+    vocab = _arpa.parse(data, [a for a, _ in bounds], [b for _, b in bounds], rows, probs, backoffs)
+    if vocab is None:
+        return None
+    return dict(zip(vocab, range(len(vocab)))), vocab, rows, probs, backoffs
+
+
+def _python_sections(data: bytes, bounds: list, declared: list):
+    raw = np.frombuffer(data, np.uint8)
+    ids: dict[bytes, int] = {}
+    vocab: list[bytes] = []
+    parsed = [], [], []
+    for n, ((a, b), count) in enumerate(zip(bounds, declared), 1):
+        section = _section(data[a:b - 1], raw[a:b], n, len(declared), ids, vocab)
+        if section is None or len(section[0]) != count:
+            return None
+        for into, x in zip(parsed, section):
+            into.append(x)
+    return (ids, vocab, *parsed)
 
 
 def _section(text: bytes, raw: np.ndarray, n: int, order: int, ids: dict, vocab: list):
@@ -321,13 +365,14 @@ def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Mod
     (an n-gram's first n-1 words) as an entry with no probability and back-off 0. A repeated n-gram
     fails at its second line (``line_numbers``: each order's rows' lines in the file)."""
     first = [ids[b"<unk>"], ids[b"<s>"], ids[b"</s>"]]
-    rest = [i for i in range(len(vocab)) if i not in set(first)]
+    rest = [i for i in range(len(vocab)) if i not in first]
     new_of = np.empty(len(vocab), np.int32)
     new_of[first + rest] = np.arange(len(vocab))
     vocab = [vocab[i] for i in first + rest]
+    renumber = None if first == [0, 1, 2] else new_of  # lmplz's files list <unk>, <s>, </s> first
     out_words, out_probs, out_backoffs = [], [], []
     for n in range(order):
-        w = new_of[words[n]]
+        w = words[n] if renumber is None else renumber[words[n]]
         p, b, at = probs[n], backoffs[n], line_numbers[n]
         if not _ascending(w):
             key = np.lexsort(w.T[::-1])
