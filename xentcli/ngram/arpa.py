@@ -193,7 +193,8 @@ def _parse_sections(data: bytes):
         if not data.startswith(header, at):
             return None
         at += len(header)
-        end = min((e for e in (data.find(b"\n\n", at), data.find(b"\n\\", at)) if e >= 0), default=-1)
+        # a section ends at a blank line (a header right after a line is no n-gram: the parse gives up)
+        end = data.find(b"\n\n", at)
         if end < 0:
             return None
         bounds.append((at, end + 1))
@@ -375,7 +376,7 @@ def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Mod
         w = words[n] if renumber is None else renumber[words[n]]
         p, b, at = probs[n], backoffs[n], line_numbers[n]
         if not _ascending(w):
-            key = np.lexsort(w.T[::-1])
+            key = _row_order(w, len(vocab))
             w, p, b, at = w[key], p[key], b[key], at[key]
             same = np.flatnonzero(np.all(w[1:] == w[:-1], axis=1))
             if len(same):
@@ -404,10 +405,28 @@ def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Mod
     return Model(order, vocab, out_words, out_probs, out_backoffs, _index=index)
 
 
+def _row_order(w: np.ndarray, vocab_size: int) -> np.ndarray:
+    """The permutation that sorts the rows of ``w`` lexicographically: the words packed into as few
+    int64 keys as hold them (one for a trigram of a 2^21-word vocabulary), not one sort key a word."""
+    bits = max(1, int(vocab_size - 1).bit_length())
+    per_key = max(1, 63 // bits)
+    keys = []
+    for a in range(0, w.shape[1], per_key):
+        key = np.zeros(len(w), np.int64)
+        for j in range(a, min(a + per_key, w.shape[1])):
+            key = (key << bits) | w[:, j]
+        keys.append(key)
+    if len(keys) == 1:
+        return np.argsort(keys[0], kind="stable")
+    return np.lexsort(keys[::-1])
+
+
 def _ascending(w: np.ndarray) -> bool:
     """Whether the rows of ``w`` are strictly ascending (sorted, none repeated), as lexsort would leave them."""
     if len(w) < 2:
         return True
+    if len(w) > 4096 and not _ascending(w[:4096]):  # lmplz's order is not ours: most files fail early
+        return False
     differ = w[1:] != w[:-1]
     col = np.argmax(differ, axis=1)[:, None]
     rows = np.arange(len(w) - 1)[:, None]
