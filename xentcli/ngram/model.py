@@ -31,6 +31,8 @@ class NgramIndex:
     def __init__(self, words: list[np.ndarray], vocab_size: int):
         self.vocab_size = np.int64(vocab_size)
         self.keys: list[np.ndarray] = [words[0][:, 0].astype(np.int64)]
+        # unigram row i is word i (every Model's and Counts' vocabulary): found without a search
+        self.every_word = bool(np.array_equal(self.keys[0], np.arange(len(self.keys[0]))))
         for n in range(2, len(words) + 1):
             prefix = self.find(words[n - 1][:, :-1])
             if len(prefix) and prefix.min() < 0:
@@ -65,6 +67,9 @@ class NgramIndex:
         """The index among the (j+1)-grams of ``prefix`` (indices of j-grams; -1 for none) followed by
         ``word``, or -1; for j = 0 the unigram of ``word``."""
         keys = self.keys[j]
+        if j == 0 and self.every_word:
+            word = np.asarray(word, np.int64)
+            return np.where((word >= 0) & (word < len(keys)), word, -1)
         if j == 0:
             at = np.searchsorted(keys, word)
             ok = at < len(keys)
