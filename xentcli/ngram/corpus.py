@@ -142,7 +142,8 @@ def _chunks(path: str, long_line: int | None = None) -> Iterator[tuple[bytes, bo
             yield b"".join(rest), False
             rest, held = [data[cut:]], len(data) - cut
         if held:
-            yield b"".join(rest) + b"\n", False
+            # a last line with no newline: in parts (counting) it ends without </s>, as lmplz counts it
+            yield (b"".join(rest), True) if long_line is not None else (b"".join(rest) + b"\n", False)
     finally:
         if path != "-":
             f.close()
@@ -188,7 +189,9 @@ def read_sentences(files: list[str], *, parts: bool = False) -> Iterator[Sentenc
     """Every file's lines, in batches of about :data:`CHUNK_BYTES`. A trailing newline ends the last
     line (it starts no empty sentence); an empty line is an empty sentence, as lmplz reads it. With
     ``parts``, a line longer than :data:`LONG_LINE` bytes comes in parts cut between words (see
-    :class:`Sentences`), so that counting holds no line whole."""
+    :class:`Sentences`), so that counting holds no line whole, and a last line with no newline stays
+    open (no ``</s>`` follows its words), as lmplz counts it; without, it is a sentence like any other
+    (as SRILM and xent's scoring read it)."""
     for path in files:
         number = 1
         going_on = False

@@ -55,8 +55,9 @@ class Totals:
         self.sentences += sentences
         self.words += len(scores.word) - sentences
         self.oovs += int(np.count_nonzero(scores.oov))
-        self.logprob += float(np.sum(scores.logprob))
-        self.oov_logprob += float(np.sum(scores.logprob[scores.oov]))
+        with np.errstate(over="ignore"):  # back-offs near -1.8e308 sum to -inf: perplexity inf, as query's
+            self.logprob += float(np.sum(scores.logprob))
+            self.oov_logprob += float(np.sum(scores.logprob[scores.oov]))
 
     @property
     def tokens(self) -> int:
@@ -138,7 +139,8 @@ def score_sentences(model: Model, sentences: list[list[int]]) -> Scores:
         ctx = np.full(len(seq), -1, np.int64)
         ctx[1:] = found[k - 1][:-1]
         charged = (ctx >= 0) & (k >= length) & (k <= context)
-        total[charged] += model.backoff[k - 1][ctx[charged]]
+        with np.errstate(over="ignore"):  # as in Totals.add
+            total[charged] += model.backoff[k - 1][ctx[charged]]
     sentence = np.repeat(np.arange(len(sentences)), lengths)
     return Scores(sentence[targets], seq[targets].astype(np.int32), total[targets], length[targets],
                   (seq == UNK)[targets])
