@@ -11,8 +11,10 @@ whichever way, so the model does too, byte for byte.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -147,7 +149,8 @@ class _Vocabulary:
     """Word → id, ids given in order of first sight after the three specials."""
 
     def __init__(self, skip_symbols: bool):
-        self.ids = {w: i for i, w in enumerate(SPECIALS)}
+        # a new word gets the next id from inside dict lookup (C), in the order words are first seen
+        self.ids = defaultdict(itertools.count(len(SPECIALS)).__next__, {w: i for i, w in enumerate(SPECIALS)})
         self.words = list(SPECIALS)
         self.skip_symbols = skip_symbols
         self.skipped = 0
@@ -161,18 +164,15 @@ class _Vocabulary:
         tokens = list(filter(None, b" \n ".join(batch.lines).translate(_TO_SPACE).split(b" ")))
         lookup = self.ids
         lookup[b"\n"] = -1
+        known = len(lookup)
         try:
-            ids = list(map(lookup.get, tokens))
-            if None in ids:
-                for w in dict.fromkeys(w for w, i in zip(tokens, ids) if i is None):
-                    lookup[w] = len(self.words)
-                    self.words.append(w)
-                ids = list(map(lookup.get, tokens))
+            marked = np.empty(len(tokens) + 2, np.int64)
+            marked[1:-1] = np.fromiter(map(lookup.__getitem__, tokens), np.int64, len(tokens))
         finally:
             del lookup[b"\n"]
-        marked = np.empty(len(ids) + 2, np.int64)
+        if len(lookup) >= known:  # new words, last in the dict in the order first seen
+            self.words.extend(itertools.islice(lookup, known - 1, None))
         marked[0] = marked[-1] = -1
-        marked[1:-1] = ids
         special = (marked >= 0) & (marked < 3)
         if special.any():
             marked = self._without_specials(batch, marked, special)
