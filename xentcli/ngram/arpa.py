@@ -34,7 +34,7 @@ import zlib
 import numpy as np
 
 from ..errors import DataError, reason
-from .model import Model, NgramIndex
+from .model import Model, NgramIndex, row_order
 
 try:
     from . import _arpa
@@ -380,7 +380,7 @@ def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Mod
         w = words[n] if renumber is None else renumber[words[n]]
         p, b, at = probs[n], backoffs[n], line_numbers[n]
         if not _ascending(w):
-            key = _row_order(w, len(vocab))
+            key = row_order(w, len(vocab))
             w, p, b, at = w[key], p[key], b[key], at[key]
             same = np.flatnonzero(np.all(w[1:] == w[:-1], axis=1))
             if len(same):
@@ -407,22 +407,6 @@ def _model(order, vocab, ids, words, probs, backoffs, line_numbers, fail) -> Mod
                 out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1] = _append_sorted(
                     out_words[n - 1], out_probs[n - 1], out_backoffs[n - 1], missing)
     return Model(order, vocab, out_words, out_probs, out_backoffs, _index=index)
-
-
-def _row_order(w: np.ndarray, vocab_size: int) -> np.ndarray:
-    """The permutation that sorts the rows of ``w`` lexicographically: the words packed into as few
-    int64 keys as hold them (one for a trigram of a 2^21-word vocabulary), not one sort key a word."""
-    bits = max(1, int(vocab_size - 1).bit_length())
-    per_key = max(1, 63 // bits)
-    keys = []
-    for a in range(0, w.shape[1], per_key):
-        key = np.zeros(len(w), np.int64)
-        for j in range(a, min(a + per_key, w.shape[1])):
-            key = (key << bits) | w[:, j]
-        keys.append(key)
-    if len(keys) == 1:
-        return np.argsort(keys[0], kind="stable")
-    return np.lexsort(keys[::-1])
 
 
 def _ascending(w: np.ndarray) -> bool:
@@ -452,7 +436,7 @@ def _append_sorted(w, p, b, extra):
     w = np.concatenate([w, extra])
     p = np.concatenate([p, np.full(len(extra), np.nan)])
     b = np.concatenate([b, np.zeros(len(extra))])
-    key = np.lexsort(w.T[::-1])
+    key = row_order(w, int(w.max(initial=0)) + 1)
     return w[key], p[key], b[key]
 
 

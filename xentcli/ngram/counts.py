@@ -11,6 +11,7 @@ whichever way, so the model does too, byte for byte.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..errors import CallError, DataError
 from .corpus import _TO_SPACE, SPECIALS, Sentences, read_sentences
+from .model import row_order
 
 __all__ = ["Counts", "Table", "count_batch", "count_file", "count_lines", "count_text", "merge_tables",
            "DEFAULT_MEMORY"]
@@ -50,7 +52,7 @@ class Counts:
       order: N, the longest n-gram counted.
       vocab: the words as bytes, by id: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, then as first seen.
       tokens: words in the text (``<s>`` and ``</s>`` not counted), lmplz's "Unigram tokens".
-      sentences: lines read.
+      sentences: sentences counted, each ended by its ``</s>`` (a last line with no newline has none).
       tables: one :class:`Table` per order 1 … N. The unigram table has one row per vocabulary id
         (``<unk>`` with count 0, ``<s>`` and ``</s>`` with the number of sentences).
       skipped_symbols: ``<s>``, ``</s>`` and ``<unk>`` read as spaces (``skip_symbols``).
@@ -63,8 +65,10 @@ class Counts:
     tables: list[Table] = field(default_factory=list)
     skipped_symbols: int = 0
 
-    def __post_init__(self):
-        self.index = {w: i for i, w in enumerate(self.vocab)}
+    @functools.cached_property
+    def index(self) -> dict[bytes, int]:
+        """Word → id (made when asked: the counts of each shard never need it)."""
+        return {w: i for i, w in enumerate(self.vocab)}
 
 
 def _empty(n: int) -> Table:
@@ -383,7 +387,7 @@ def _with_every_word(tables: list[Table], size: int) -> list[Table]:
 
 
 def _sorted(t: Table) -> Table:
-    order = np.lexsort(t.words.T[::-1])
+    order = row_order(t.words, int(t.words.max(initial=0)) + 1)
     return Table(t.words[order], t.counts[order])
 
 

@@ -14,10 +14,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Model", "NgramIndex", "UNK", "BOS", "EOS"]
+__all__ = ["Model", "NgramIndex", "row_order", "UNK", "BOS", "EOS"]
 
 #: The ids of the symbols every model has: <unk>, <s> and </s>.
 UNK, BOS, EOS = 0, 1, 2
+
+
+def row_order(words: np.ndarray, vocab_size: int) -> np.ndarray:
+    """The stable permutation that sorts the rows of ``words`` (ids below ``vocab_size``) lexicographically:
+    the words packed into as few int64 keys as hold them (one for a trigram of a 2^21-word vocabulary),
+    not one sort key a word."""
+    bits = max(1, int(vocab_size - 1).bit_length())
+    per_key = max(1, 63 // bits)
+    keys = []
+    for a in range(0, words.shape[1], per_key):
+        key = np.zeros(len(words), np.int64)
+        for j in range(a, min(a + per_key, words.shape[1])):
+            key = (key << bits) | words[:, j]
+        keys.append(key)
+    if len(keys) == 1:
+        return np.argsort(keys[0], kind="stable")
+    return np.lexsort(keys[::-1])
 
 
 class NgramIndex:
