@@ -209,7 +209,7 @@ def read_sentences(files: list[str], *, parts: bool = False) -> Iterator[Sentenc
                 if len(line) <= LONG_LINE:
                     continue
                 if i > start:
-                    yield Sentences(path, number, lines[start:i], going_on and start == 0, False)
+                    yield Sentences(path, number, lines[start:i], going_on, False)
                     number += i - start
                     going_on = False
                 pieces = _parts(line, LONG_LINE)

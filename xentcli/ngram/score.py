@@ -26,7 +26,6 @@ from .model import BOS, EOS, UNK, Model
 __all__ = ["Scores", "Totals", "Explained", "explain_token", "score_text", "score_sentences"]
 
 
-
 @dataclass
 class Scores:
     """Per-token results of a batch of sentences: ``sentence`` (its number, from 0), ``word`` (the

@@ -26,7 +26,6 @@ from .forms import backoff_model, suffixes
 __all__ = ["estimate"]
 
 
-
 def estimate(counts, *, k: float = 1.0) -> Estimate:
     """Additive smoothing with ``k`` added to every count (``-addsmooth K``) of ``counts``.
 

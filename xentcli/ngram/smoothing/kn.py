@@ -37,7 +37,6 @@ from .mkn import adjusted_counts, count_of_counts
 __all__ = ["estimate", "discount"]
 
 
-
 def discount(t: list[int], order: int, fallback) -> tuple[float, str | None]:
     """D = n1 / (n1 + 2 n2) of an order, and a note when ``fallback`` replaced it."""
     if t[0] > 0:

@@ -22,7 +22,6 @@ from .forms import interpolated_model, suffixes
 __all__ = ["estimate"]
 
 
-
 def estimate(counts) -> Estimate:
     """Interpolated Witten-Bell of ``counts``.
 
