@@ -184,7 +184,7 @@ def _build_jm(files, order, heldout, fraction, skip_symbols):
 
 
 def _report(counts, est, smoothing):
-    """The build report as JSON, and as a view's sections."""
+    """The build report, as the JSON of --format json has it (drawn as text by _emit_report)."""
     model = est.model
     doc = {"command": "ngram build", "smoothing": smoothing, "order": model.order, "tokens": counts.tokens,
            "sentences": counts.sentences, "types": len(counts.vocab), "ngrams": model.sizes,
